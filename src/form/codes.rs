@@ -1,0 +1,87 @@
+//! Code lists: the stable, language-neutral values stored in the database and in
+//! exports (DOMAIN.md). Where HTCDS defines a picklist we use its value names as they
+//! are. Labels are never here: each code `C` of code set `S` is labelled by the locale
+//! key `code.S.C`, and a test proves every such key exists in both locales.
+
+/// Answers every picklist accepts unless it is process data (PRODUCT.md principle 4).
+pub const UNKNOWN: &str = "Unknown";
+pub const DECLINED: &str = "DeclinedToAnswer";
+pub const NON_ANSWERS: [&str; 2] = [UNKNOWN, DECLINED];
+
+/// A named list of codes. `name` is the middle part of the label key `code.NAME.CODE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeSet {
+    pub name: &'static str,
+    pub codes: &'static [&'static str],
+}
+
+impl CodeSet {
+    pub fn contains(&self, code: &str) -> bool {
+        self.codes.contains(&code)
+    }
+}
+
+macro_rules! code_sets {
+    ($($konst:ident = $name:literal [$($code:literal)*];)*) => {
+        $(pub const $konst: CodeSet = CodeSet { name: $name, codes: &[$($code),*] };)*
+        /// Every code set, for the locale completeness test and the UI.
+        pub const ALL: &[CodeSet] = &[$($konst),*];
+    };
+}
+
+code_sets! {
+    STATUS = "status" ["Active" "FollowUp" "Closed" "ClosedReferred"];
+    INTAKE_CHANNEL = "intake_channel" ["WalkIn" "Hotline" "Textline" "Outreach"
+        "LawEnforcementReferral" "OrganisationReferral" "Other"];
+    TRAFFICKING_TYPE = "trafficking_type" ["Sex" "Labour" "SexAndLabour" "Other"];
+    VENUE = "venue" ["ResidentialBrothel" "BarClubCantina" "EscortDelivery" "HotelMotel"
+        "CommercialFrontBrothel" "StreetBased" "StripClub" "TruckStop" "OnlineAdvertisement"
+        "RemoteInteractive" "PersonalSexualServitude" "Pornography" "DomesticWork" "Agriculture"
+        "Construction" "RestaurantFoodService" "Hospitality" "FactoryManufacturing"
+        "TravelingSalesCrew" "PeddlingBegging" "Other"];
+    SEX_EXPLOITATION = "sex_exploitation" ["Prostitution" "Pornography"
+        "RemoteInteractiveServices" "PrivateSexualServices"];
+    LABOUR_EXPLOITATION = "labour_exploitation" ["Agriculture" "Aquafarming" "Begging"
+        "Construction" "DomesticWork" "Hospitality" "IllicitActivities" "Manufacturing"
+        "MiningOrDrilling" "Peddling" "Transportation" "Other"];
+    RECRUITER_RELATION = "recruiter_relation" ["IntimatePartner" "Family" "Employer" "Smuggler"
+        "Friend" "Acquaintance" "Stranger" "Other"];
+    RECRUITMENT = "recruitment" ["Abduction" "EducationalFacility" "Familial" "Internet"
+        "InternationalMarriageBroker" "IntimatePartnerOrMarriageProposition" "JobOffer"
+        "PosingAsBenefactor" "PublicArea" "OfferOfAccommodation" "Shelter" "SmugglingRansom"
+        "Work" "Other"];
+    CONTROL = "control" ["DebtBondage" "TakesEarnings" "RestrictsFinancialAccess" "Threats"
+        "PsychologicalAbuse" "PhysicalAbuse" "SexualAbuse" "FalsePromises"
+        "PsychoactiveSubstances" "RestrictsMovement" "RestrictsMedicalCare"
+        "ExcessiveWorkingHours" "UsesChildren" "ThreatOfLawEnforcement" "WithholdsNecessities"
+        "WithholdsDocuments" "Other"];
+    THREAT_TARGET = "threat_target" ["Self" "Children" "Family" "Other"];
+    EVENT_TYPE = "event_type" ["Recruitment" "Transit" "Exploitation"];
+    DANGER_LEVEL = "danger_level" ["Low" "Medium" "High" "Immediate"];
+    CONTACT_METHOD = "contact_method" ["Phone" "Text" "InPerson" "ThroughOrganisation" "None"];
+    ROLE = "role" ["PotentialVictim" "DependentChild" "Companion" "Other"];
+    GENDER = "gender" ["Male" "Female" "TransgenderNonConforming"];
+    MAJORITY = "majority" ["Minor" "Adult" "Unknown"];
+    IMMIGRATION_STATUS = "immigration_status" ["USCitizen" "LawfulPermanentResident"
+        "VisaHolder" "Undocumented" "TVisaApplicant" "TVisaHolder" "UVisa" "ContinuedPresence"
+        "AsylumSeeker" "MexicanNationalInMexico" "Other"];
+    VULNERABILITY = "vulnerability" ["Addiction" "Caste" "Discrimination" "Poverty"
+        "DisabilityAndPhysicalHealth" "MentalHealth" "Migration" "Homelessness"
+        "AbuseSocialMedia" "AbusePhysical" "Education" "WorkEnvironment"];
+    NEED_SERVICE = "need_service" ["Shelter" "Medical" "MentalHealth" "Legal" "ImmigrationRelief"
+        "Repatriation" "FamilyReunification" "Interpretation" "SafetyPlanning"
+        "EconomicEmpowerment" "Education" "ChildCare" "Other"];
+    NEED_STATUS = "need_status" ["Identified" "Referred" "Provided" "Declined"];
+    // ISO 3166-1 alpha-2: the countries of origin, transit and destination our users
+    // meet. A code outside this list is refused as unknown; extend it (with labels)
+    // rather than accepting free text.
+    COUNTRY = "country" ["MX" "US" "GT" "HN" "SV" "NI" "CR" "PA" "BZ" "CU" "DO" "HT" "JM"
+        "CO" "VE" "EC" "PE" "BO" "BR" "AR" "CL" "PY" "UY" "CA" "ES" "CN" "PH" "IN" "TH"
+        "VN" "KR" "RU" "UA" "RO" "NG" "GH"];
+    // BCP 47 tags: Spanish, English and Mexican indigenous languages (DOMAIN.md).
+    LANGUAGE = "language" ["es" "en" "nah" "mix" "zap" "tzo" "tzh" "yua" "oto" "maz" "mam"
+        "tlp" "pua" "tar" "qu" "pt" "fr" "ht" "zh"];
+}
+
+/// The two UI languages. Client documents may use any `LANGUAGE`.
+pub const UI_LOCALES: [&str; 2] = ["en", "es"];

@@ -1,0 +1,416 @@
+//! The intake form as data. The core owns what a case is made of: sections, fields,
+//! their types, code lists, which fields are personally identifying (PII), and skip
+//! logic. The UI renders whatever [`definition`] describes and never decides
+//! validity itself; validation ([`crate::intake::validate`]) walks the same
+//! definition, so the form and the rules cannot drift apart.
+//!
+//! Label keys follow the field's path without list indices: the label of
+//! `people[2].gender` is `field.people.gender`, a section's title `section.KEY`,
+//! a code's label `code.SET.CODE`.
+
+pub mod codes;
+
+use codes::CodeSet;
+use serde_json::{json, Value};
+
+/// Longest single-line text we accept (names, city, agency).
+pub const TEXT_MAX: usize = 200;
+/// Longest free text (a note, safe times).
+pub const LONG_TEXT_MAX: usize = 10_000;
+/// Oldest plausible age, in years (also bounds `age_estimate`).
+pub const AGE_MAX: i64 = 120;
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Text {
+        max: usize,
+    },
+    LongText {
+        max: usize,
+    },
+    /// A full date `YYYY-MM-DD`, never in the future.
+    Date,
+    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD` (HTCDS historic events), never in the future.
+    ApproxDate,
+    Integer {
+        min: i64,
+        max: i64,
+    },
+    /// `true`, `false`, `"Unknown"` or `"DeclinedToAnswer"`.
+    YesNo,
+    /// One code. `process` fields (set by staff about the case, like status) do not
+    /// offer Unknown / Declined to answer.
+    Choice {
+        set: CodeSet,
+        process: bool,
+    },
+    /// A list of codes; `["Unknown"]` or `["DeclinedToAnswer"]` when not disclosed.
+    Multi {
+        set: CodeSet,
+    },
+    /// E.164, e.g. `+12065550123`.
+    Phone,
+    Email,
+    /// ISO 3166-2, e.g. `MX-CHH`; must belong to the sibling `country` when given.
+    Subdivision,
+    Group {
+        fields: Vec<Field>,
+    },
+    List {
+        item: Vec<Field>,
+    },
+    /// Computed by the core on save from other fields; read-only in the form.
+    Derived {
+        set: CodeSet,
+    },
+}
+
+/// Show a field only when a sibling field holds one of `any_of` (for a multi field:
+/// contains one of them; for yes/no: `"true"` or `"false"`).
+#[derive(Debug, Clone, Copy)]
+pub struct ShowIf {
+    pub field: &'static str,
+    pub any_of: &'static [&'static str],
+}
+
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub key: &'static str,
+    pub kind: Kind,
+    pub pii: bool,
+    pub show_if: Option<ShowIf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Section {
+    pub key: &'static str,
+    pub fields: Vec<Field>,
+}
+
+fn f(key: &'static str, kind: Kind) -> Field {
+    Field {
+        key,
+        kind,
+        pii: false,
+        show_if: None,
+    }
+}
+
+impl Field {
+    fn pii(mut self) -> Self {
+        self.pii = true;
+        self
+    }
+    fn show_if(mut self, field: &'static str, any_of: &'static [&'static str]) -> Self {
+        self.show_if = Some(ShowIf { field, any_of });
+        self
+    }
+}
+
+fn text() -> Kind {
+    Kind::Text { max: TEXT_MAX }
+}
+fn long_text() -> Kind {
+    Kind::LongText { max: LONG_TEXT_MAX }
+}
+fn choice(set: CodeSet) -> Kind {
+    Kind::Choice {
+        set,
+        process: false,
+    }
+}
+fn multi(set: CodeSet) -> Kind {
+    Kind::Multi { set }
+}
+
+fn place() -> Kind {
+    Kind::Group {
+        fields: vec![
+            f("country", choice(codes::COUNTRY)),
+            f("subdivision", Kind::Subdivision),
+            f("city", text()),
+        ],
+    }
+}
+
+/// A person in a case (DOMAIN.md, Person).
+pub fn person_fields() -> Vec<Field> {
+    vec![
+        f(
+            "role",
+            Kind::Choice {
+                set: codes::ROLE,
+                process: true,
+            },
+        ),
+        f("alias", text()).pii(),
+        f("given_name", text()).pii(),
+        f("family_name", text()).pii(),
+        f("gender", choice(codes::GENDER)),
+        f("birth_date", Kind::Date).pii(),
+        f(
+            "age_estimate",
+            Kind::Integer {
+                min: 0,
+                max: AGE_MAX,
+            },
+        ),
+        f(
+            "majority_at_intake",
+            Kind::Derived {
+                set: codes::MAJORITY,
+            },
+        ),
+        f(
+            "majority_at_exploitation",
+            Kind::Derived {
+                set: codes::MAJORITY,
+            },
+        ),
+        f("nationality", multi(codes::COUNTRY)),
+        f("languages", multi(codes::LANGUAGE)),
+        f("preferred_language", choice(codes::LANGUAGE)),
+        f("interpreter_needed", Kind::YesNo),
+        f("immigration_status", choice(codes::IMMIGRATION_STATUS)),
+        f("in_trafficker_control", Kind::YesNo).show_if("role", &["DependentChild", "Other"]),
+        f("vulnerabilities", multi(codes::VULNERABILITY)),
+        f("safe_phone", Kind::Phone).pii(),
+        f("email", Kind::Email).pii(),
+    ]
+}
+
+/// The whole intake form, in the order a caseworker fills it in.
+pub fn definition() -> Vec<Section> {
+    const SEX: &[&str] = &["Sex", "SexAndLabour"];
+    const LABOUR: &[&str] = &["Labour", "SexAndLabour"];
+    vec![
+        Section {
+            key: "intake",
+            fields: vec![
+                f("intake_date", Kind::Date),
+                f("intake_channel", choice(codes::INTAKE_CHANNEL)),
+                f(
+                    "status",
+                    Kind::Choice {
+                        set: codes::STATUS,
+                        process: true,
+                    },
+                ),
+                f("intake_place", place()),
+            ],
+        },
+        Section {
+            key: "people",
+            fields: vec![f(
+                "people",
+                Kind::List {
+                    item: person_fields(),
+                },
+            )],
+        },
+        Section {
+            key: "trafficking",
+            fields: vec![
+                f("trafficking_type", choice(codes::TRAFFICKING_TYPE)),
+                f("venues", multi(codes::VENUE)),
+                f("type_of_sex_exploitation", multi(codes::SEX_EXPLOITATION))
+                    .show_if("trafficking_type", SEX),
+                f(
+                    "type_of_labour_exploitation",
+                    multi(codes::LABOUR_EXPLOITATION),
+                )
+                .show_if("trafficking_type", LABOUR),
+                f("recruiter_relation", multi(codes::RECRUITER_RELATION)),
+                f("method_of_recruitment", multi(codes::RECRUITMENT)),
+                f("methods_of_control", multi(codes::CONTROL)),
+                f("threat_targets", multi(codes::THREAT_TARGET))
+                    .show_if("methods_of_control", &["Threats"]),
+                f("crossed_border", Kind::YesNo),
+                f(
+                    "trafficking_events",
+                    Kind::List {
+                        item: vec![
+                            f(
+                                "type",
+                                Kind::Choice {
+                                    set: codes::EVENT_TYPE,
+                                    process: true,
+                                },
+                            ),
+                            f("date", Kind::ApproxDate),
+                            f("place", place()),
+                        ],
+                    },
+                ),
+            ],
+        },
+        Section {
+            key: "safety",
+            fields: vec![
+                f(
+                    "safety",
+                    Kind::Group {
+                        fields: vec![
+                            f("danger_level", choice(codes::DANGER_LEVEL)),
+                            f("safe_contact_method", choice(codes::CONTACT_METHOD)),
+                            f("safe_times", long_text()),
+                            f("code_word", text()).pii(),
+                        ],
+                    },
+                ),
+                f(
+                    "law_enforcement",
+                    Kind::Group {
+                        fields: vec![
+                            f("involved", Kind::YesNo),
+                            f("agency", text()).show_if("involved", &["true"]),
+                        ],
+                    },
+                ),
+            ],
+        },
+        Section {
+            key: "needs",
+            fields: vec![f(
+                "needs",
+                Kind::List {
+                    item: vec![
+                        f(
+                            "service",
+                            Kind::Choice {
+                                set: codes::NEED_SERVICE,
+                                process: true,
+                            },
+                        ),
+                        f(
+                            "status",
+                            Kind::Choice {
+                                set: codes::NEED_STATUS,
+                                process: true,
+                            },
+                        ),
+                    ],
+                },
+            )],
+        },
+    ]
+}
+
+/// Is `field` shown, given the object it belongs to?
+pub fn is_shown(field: &Field, siblings: &serde_json::Map<String, Value>) -> bool {
+    let Some(cond) = field.show_if else {
+        return true;
+    };
+    let matches = |v: &Value| match v {
+        Value::String(s) => cond.any_of.contains(&s.as_str()),
+        Value::Bool(b) => cond.any_of.contains(&if *b { "true" } else { "false" }),
+        _ => false,
+    };
+    match siblings.get(cond.field) {
+        Some(Value::Array(items)) => items.iter().any(matches),
+        Some(v) => matches(v),
+        None => false,
+    }
+}
+
+fn field_json(field: &Field, parent: &str) -> Value {
+    let path = if parent.is_empty() {
+        field.key.to_string()
+    } else {
+        format!("{parent}.{}", field.key)
+    };
+    let mut v = json!({
+        "key": field.key,
+        "label": format!("field.{path}"),
+        "help": format!("help.{path}"),
+        "pii": field.pii,
+    });
+    let (kind, extra) = match &field.kind {
+        Kind::Text { max } => ("text", json!({ "max": max })),
+        Kind::LongText { max } => ("long_text", json!({ "max": max })),
+        Kind::Date => ("date", json!({})),
+        Kind::ApproxDate => ("approx_date", json!({})),
+        Kind::Integer { min, max } => ("integer", json!({ "min": min, "max": max })),
+        Kind::YesNo => ("yes_no", json!({})),
+        Kind::Choice { set, process } => (
+            "choice",
+            json!({ "code_set": set.name, "codes": set.codes, "non_answers": !process }),
+        ),
+        Kind::Multi { set } => (
+            "multi",
+            json!({ "code_set": set.name, "codes": set.codes, "non_answers": true }),
+        ),
+        Kind::Phone => ("phone", json!({})),
+        Kind::Email => ("email", json!({})),
+        Kind::Subdivision => ("subdivision", json!({})),
+        Kind::Group { fields } => (
+            "group",
+            json!({ "fields": fields.iter().map(|c| field_json(c, &path)).collect::<Vec<_>>() }),
+        ),
+        Kind::List { item } => (
+            "list",
+            json!({ "item": item.iter().map(|c| field_json(c, &path)).collect::<Vec<_>>() }),
+        ),
+        Kind::Derived { set } => (
+            "derived",
+            json!({ "code_set": set.name, "codes": set.codes }),
+        ),
+    };
+    let obj = v.as_object_mut().expect("json! object literal");
+    obj.insert("kind".into(), kind.into());
+    if let Value::Object(extra) = extra {
+        obj.extend(extra);
+    }
+    if let Some(cond) = field.show_if {
+        obj.insert(
+            "show_if".into(),
+            json!({ "field": cond.field, "any_of": cond.any_of }),
+        );
+    }
+    v
+}
+
+/// The form definition as the UI receives it.
+pub fn definition_json() -> Value {
+    let sections: Vec<Value> = definition()
+        .iter()
+        .map(|s| {
+            json!({
+                "key": s.key,
+                "label": format!("section.{}", s.key),
+                "fields": s.fields.iter().map(|fd| field_json(fd, "")).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({ "sections": sections, "non_answers": codes::NON_ANSWERS })
+}
+
+/// Every label key the form needs (fields and sections), for the locale tests.
+pub fn label_keys() -> Vec<String> {
+    fn walk(fields: &[Field], parent: &str, out: &mut Vec<String>) {
+        for fd in fields {
+            let path = if parent.is_empty() {
+                fd.key.to_string()
+            } else {
+                format!("{parent}.{}", fd.key)
+            };
+            out.push(format!("field.{path}"));
+            match &fd.kind {
+                Kind::Group { fields } => walk(fields, &path, out),
+                Kind::List { item } => walk(item, &path, out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for s in definition() {
+        out.push(format!("section.{}", s.key));
+        walk(&s.fields, "", &mut out);
+    }
+    out
+}
+
+/// Root-level fields of a case, flattened over sections.
+pub fn case_fields() -> Vec<Field> {
+    definition().into_iter().flat_map(|s| s.fields).collect()
+}

@@ -1,0 +1,18 @@
+//! Amparo core: the whole domain of the app, with no GUI and no network code.
+//!
+//! - [`store`]: the SQLCipher-encrypted case store (unlock, migrations, all SQL);
+//! - [`intake`]: a case's normalisation, validation and derived values;
+//! - [`form`]: the intake form as data, for the UI to render;
+//! - [`i18n`]: every user-visible string, in English and Spanish.
+
+// The locale tables are compiled in; `i18n` is the way in.
+rust_i18n::i18n!("locales");
+
+pub mod form;
+pub mod i18n;
+pub mod intake;
+pub mod sample;
+pub mod store;
+
+pub use i18n::Localized;
+pub use store::{Store, StoreError};

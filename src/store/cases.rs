@@ -1,0 +1,674 @@
+//! Cases, notes and drafts: every read and write of them, each write in one
+//! transaction.
+
+use super::{new_id, now_utc, Session, Store, StoreError};
+use crate::intake::{self, FieldError, Issue, ValidationErrors, CASE_FORMAT};
+use chrono::{Datelike, Local, NaiveDate};
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Largest draft we keep (the whole form as JSON); far above any real intake.
+pub const DRAFT_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// Longest page of a case list.
+pub const LIST_LIMIT_MAX: usize = 500;
+
+/// One row of the case list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseSummary {
+    pub id: String,
+    pub case_number: String,
+    pub alias: Option<String>,
+    pub status: String,
+    pub intake_date: Option<String>,
+    pub primary_language: Option<String>,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListQuery {
+    /// Search as you type: every word must match the start of a word in the case
+    /// number, a name or alias, the city or a note.
+    #[serde(default)]
+    pub text: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub offset: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DraftSummary {
+    pub id: String,
+    pub case_id: Option<String>,
+    pub alias: Option<String>,
+    pub updated_at: String,
+}
+
+/// The caseworker's calendar date: "in the future" is judged by it.
+pub fn today() -> NaiveDate {
+    Local::now().date_naive()
+}
+
+/// Build the FTS5 query for what was typed: each word a quoted prefix term, all
+/// required. Quoting makes every character literal, so no input is FTS syntax.
+pub fn fts_query(text: &str) -> Option<String> {
+    let terms: Vec<String> = text
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .map(|w| format!("\"{}\"*", w.replace('"', "")))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(*k))?.as_str()
+}
+
+/// The text the search index holds for a case.
+fn fts_columns(case: &Value) -> (String, String) {
+    let mut names = Vec::new();
+    for p in case
+        .get("people")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for k in ["given_name", "family_name", "alias"] {
+            if let Some(s) = p.get(k).and_then(Value::as_str) {
+                names.push(s);
+            }
+        }
+    }
+    let mut places: Vec<&str> = Vec::new();
+    places.extend(str_at(case, &["intake_place", "city"]));
+    for e in case
+        .get("trafficking_events")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        places.extend(str_at(e, &["place", "city"]));
+    }
+    (names.join(" "), places.join(" "))
+}
+
+/// Give every person, need and event an id, so later work (sync) can address them.
+fn assign_item_ids(case: &mut Value) {
+    for list in ["people", "needs", "trafficking_events"] {
+        if let Some(Value::Array(items)) = case.get_mut(list) {
+            for it in items.iter_mut().filter_map(Value::as_object_mut) {
+                if !it
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| uuid::Uuid::parse_str(s).is_ok())
+                {
+                    it.insert("id".into(), new_id().into());
+                }
+            }
+        }
+    }
+}
+
+/// A prepared case split into what goes into columns and what into `data`.
+struct Row {
+    id: String,
+    case_number: Option<String>,
+    status: String,
+    intake_date: Option<String>,
+    alias: Option<String>,
+    primary_language: Option<String>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+    notes: Vec<Value>,
+    data: Map<String, Value>,
+    names: String,
+    places: String,
+}
+
+fn to_row(mut case: Value) -> Row {
+    assign_item_ids(&mut case);
+    let (names, places) = fts_columns(&case);
+    let primary = intake::primary_person(&case);
+    let alias = primary
+        .and_then(|p| p.get("alias"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let primary_language = primary
+        .and_then(|p| p.get("preferred_language"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut data = match case {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    let take = |data: &mut Map<String, Value>, k: &str| {
+        data.remove(k).and_then(|v| v.as_str().map(str::to_string))
+    };
+    let id = take(&mut data, "id")
+        .filter(|s| uuid::Uuid::parse_str(s).is_ok())
+        .unwrap_or_else(new_id);
+    let case_number = take(&mut data, "case_number");
+    let created_at = take(&mut data, "created_at");
+    let updated_at = take(&mut data, "updated_at");
+    data.remove("format");
+    let notes = match data.remove("notes") {
+        Some(Value::Array(n)) => n,
+        _ => Vec::new(),
+    };
+    if !data.contains_key("status") {
+        data.insert("status".into(), "Active".into());
+    }
+    let status = data
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("Active")
+        .to_string();
+    let intake_date = data
+        .get("intake_date")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Row {
+        id,
+        case_number,
+        status,
+        intake_date,
+        alias,
+        primary_language,
+        created_at,
+        updated_at,
+        notes,
+        data,
+        names,
+        places,
+    }
+}
+
+fn next_case_number(tx: &Transaction, device: &str, year: i32) -> Result<String, StoreError> {
+    loop {
+        let n: i64 = tx.query_row(
+            "INSERT INTO case_numbers (device, year, last) VALUES (?1, ?2, 1)
+             ON CONFLICT (device, year) DO UPDATE SET last = last + 1 RETURNING last",
+            params![device, year],
+            |r| r.get(0),
+        )?;
+        let number = format!("{device}-{year}-{n:04}");
+        let taken: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM cases WHERE case_number = ?1)",
+            [&number],
+            |r| r.get(0),
+        )?;
+        if !taken {
+            return Ok(number);
+        }
+    }
+}
+
+/// Remember a case number that came from elsewhere, so ours never repeat it.
+fn note_case_number(tx: &Transaction, number: &str) -> Result<(), StoreError> {
+    let parts: Vec<&str> = number.split('-').collect();
+    if let [device, year, n] = parts[..] {
+        if let (Ok(year), Ok(n)) = (year.parse::<i32>(), n.parse::<i64>()) {
+            tx.execute(
+                "INSERT INTO case_numbers (device, year, last) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (device, year) DO UPDATE SET last = max(last, excluded.last)",
+                params![device, year, n],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn insert_note(
+    tx: &Transaction,
+    session: &Session,
+    case_id: &str,
+    note: &Map<String, Value>,
+    now: &str,
+) -> Result<Value, StoreError> {
+    let get = |k: &str| note.get(k).and_then(Value::as_str).map(str::to_string);
+    let id = get("id")
+        .filter(|s| uuid::Uuid::parse_str(s).is_ok())
+        .unwrap_or_else(new_id);
+    let text = get("text").unwrap_or_default();
+    let language = get("language");
+    let author = get("author").unwrap_or_else(|| session.user_name.clone());
+    let created_at = get("created_at").unwrap_or_else(|| now.to_string());
+    tx.execute(
+        "INSERT INTO notes (id, case_id, text, language, author, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, case_id, text, language, author, created_at],
+    )?;
+    Ok(note_json(id, text, language, author, created_at))
+}
+
+fn note_json(
+    id: String,
+    text: String,
+    language: Option<String>,
+    author: String,
+    created_at: String,
+) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), id.into());
+    m.insert("text".into(), text.into());
+    if let Some(l) = language {
+        m.insert("language".into(), l.into());
+    }
+    m.insert("author".into(), author.into());
+    m.insert("created_at".into(), created_at.into());
+    Value::Object(m)
+}
+
+fn refresh_fts(
+    tx: &Transaction,
+    seq: i64,
+    case_number: &str,
+    names: &str,
+    places: &str,
+) -> Result<(), StoreError> {
+    let notes: String = tx.query_row(
+        "SELECT coalesce(group_concat(n.text, char(10)), '') FROM notes n JOIN cases c ON c.id = n.case_id WHERE c.seq = ?1",
+        [seq],
+        |r| r.get(0),
+    )?;
+    tx.execute("DELETE FROM cases_fts WHERE rowid = ?1", [seq])?;
+    tx.execute(
+        "INSERT INTO cases_fts (rowid, case_number, names, places, notes) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![seq, case_number, names, places, notes],
+    )?;
+    Ok(())
+}
+
+/// Insert one prepared (validated) case. Shared by the form and by import.
+pub(super) fn insert_case(
+    tx: &Transaction,
+    session: &Session,
+    case: Value,
+    now: &str,
+) -> Result<String, StoreError> {
+    let row = to_row(case);
+    let exists: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?1)",
+        [&row.id],
+        |r| r.get(0),
+    )?;
+    if exists {
+        return Err(ValidationErrors(vec![Issue::new("id", FieldError::DuplicateId)]).into());
+    }
+    let case_number = match &row.case_number {
+        Some(n) => {
+            let taken: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM cases WHERE case_number = ?1)",
+                [n],
+                |r| r.get(0),
+            )?;
+            if taken {
+                let e = FieldError::DuplicateCaseNumber { number: n.clone() };
+                return Err(ValidationErrors(vec![Issue::new("case_number", e)]).into());
+            }
+            note_case_number(tx, n)?;
+            n.clone()
+        }
+        None => next_case_number(tx, &session.device_code, Local::now().year())?,
+    };
+    let created_at = row.created_at.clone().unwrap_or_else(|| now.to_string());
+    let updated_at = row.updated_at.clone().unwrap_or_else(|| created_at.clone());
+    let data = serde_json::to_string(&row.data).map_err(|_| StoreError::Corrupt)?;
+    tx.execute(
+        "INSERT INTO cases (id, case_number, status, intake_date, alias, primary_language,
+                            created_at, updated_at, created_by, updated_by, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+        params![
+            row.id,
+            case_number,
+            row.status,
+            row.intake_date,
+            row.alias,
+            row.primary_language,
+            created_at,
+            updated_at,
+            session.user_id,
+            data
+        ],
+    )?;
+    let seq = tx.last_insert_rowid();
+    for n in row.notes.iter().filter_map(Value::as_object) {
+        insert_note(tx, session, &row.id, n, now)?;
+    }
+    refresh_fts(tx, seq, &case_number, &row.names, &row.places)?;
+    Ok(row.id)
+}
+
+fn summary(r: &rusqlite::Row) -> rusqlite::Result<CaseSummary> {
+    Ok(CaseSummary {
+        id: r.get(0)?,
+        case_number: r.get(1)?,
+        alias: r.get(2)?,
+        status: r.get(3)?,
+        intake_date: r.get(4)?,
+        primary_language: r.get(5)?,
+        updated_at: r.get(6)?,
+    })
+}
+
+impl Store {
+    fn today(&self) -> NaiveDate {
+        today()
+    }
+
+    /// Save a new intake. Validates, assigns id, case number and timestamps, writes
+    /// the case, its notes and its search entry, and removes the draft it came from:
+    /// all in one transaction.
+    pub fn create_case(
+        &mut self,
+        case: Value,
+        draft_id: Option<&str>,
+    ) -> Result<Value, StoreError> {
+        let mut case = case;
+        // The form never sets these; refuse to let it pretend to.
+        if let Some(m) = case.as_object_mut() {
+            for k in ["id", "case_number", "created_at", "updated_at"] {
+                m.remove(k);
+            }
+        }
+        let prepared = intake::prepare(case, self.today())?;
+        let now = now_utc();
+        let tx = self.conn.transaction()?;
+        let id = insert_case(&tx, &self.session, prepared, &now)?;
+        if let Some(d) = draft_id {
+            tx.execute("DELETE FROM drafts WHERE id = ?1", [d])?;
+        }
+        tx.commit()?;
+        self.get_case(&id)
+    }
+
+    /// Replace a case's fields with `case` (the whole form). Notes already saved stay
+    /// as they are; notes without an id are appended. Case number, id and creation
+    /// time never change.
+    pub fn update_case(
+        &mut self,
+        id: &str,
+        case: Value,
+        draft_id: Option<&str>,
+    ) -> Result<Value, StoreError> {
+        let existing = self.get_case(id)?;
+        let mut case = case;
+        let new_notes: Vec<Value> = match case.as_object_mut().and_then(|m| m.remove("notes")) {
+            Some(Value::Array(ns)) => ns.into_iter().filter(|n| n.get("id").is_none()).collect(),
+            _ => Vec::new(),
+        };
+        if let Some(m) = case.as_object_mut() {
+            for k in ["id", "case_number", "created_at", "updated_at", "format"] {
+                m.remove(k);
+            }
+            if !new_notes.is_empty() {
+                m.insert("notes".into(), Value::Array(new_notes));
+            }
+        }
+        let prepared = intake::prepare(case, self.today())?;
+        let mut row = to_row(prepared);
+        let now = now_utc();
+        let case_number = existing
+            .get("case_number")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let tx = self.conn.transaction()?;
+        let seq: i64 = tx.query_row("SELECT seq FROM cases WHERE id = ?1", [id], |r| r.get(0))?;
+        let data = serde_json::to_string(&row.data).map_err(|_| StoreError::Corrupt)?;
+        tx.execute(
+            "UPDATE cases SET status = ?2, intake_date = ?3, alias = ?4, primary_language = ?5,
+                              updated_at = ?6, updated_by = ?7, data = ?8 WHERE id = ?1",
+            params![
+                id,
+                row.status,
+                row.intake_date,
+                row.alias,
+                row.primary_language,
+                now,
+                self.session.user_id,
+                data
+            ],
+        )?;
+        for n in std::mem::take(&mut row.notes)
+            .iter()
+            .filter_map(Value::as_object)
+        {
+            insert_note(&tx, &self.session, id, n, &now)?;
+        }
+        refresh_fts(&tx, seq, &case_number, &row.names, &row.places)?;
+        if let Some(d) = draft_id {
+            tx.execute("DELETE FROM drafts WHERE id = ?1", [d])?;
+        }
+        tx.commit()?;
+        self.get_case(id)
+    }
+
+    /// Append a note to a case.
+    pub fn add_note(
+        &mut self,
+        case_id: &str,
+        text: &str,
+        language: Option<&str>,
+    ) -> Result<Value, StoreError> {
+        let mut note = Map::new();
+        note.insert("text".into(), text.into());
+        if let Some(l) = language.filter(|l| !l.is_empty()) {
+            note.insert("language".into(), l.into());
+        }
+        // Validate the note with the same rules as the form, via a minimal case.
+        let probe = serde_json::json!({ "people": [{ "role": "PotentialVictim" }], "notes": [note.clone()] });
+        intake::validate(&probe, self.today())?;
+        let now = now_utc();
+        let tx = self.conn.transaction()?;
+        let row: Option<(i64, String, String)> = tx
+            .query_row(
+                "SELECT seq, case_number, data FROM cases WHERE id = ?1",
+                [case_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let (seq, case_number, data) =
+            row.ok_or_else(|| StoreError::NotFound(case_id.to_string()))?;
+        let saved = insert_note(&tx, &self.session, case_id, &note, &now)?;
+        tx.execute(
+            "UPDATE cases SET updated_at = ?2, updated_by = ?3 WHERE id = ?1",
+            params![case_id, now, self.session.user_id],
+        )?;
+        let data: Value = serde_json::from_str(&data).map_err(|_| StoreError::Corrupt)?;
+        let (names, places) = fts_columns(&data);
+        refresh_fts(&tx, seq, &case_number, &names, &places)?;
+        tx.commit()?;
+        Ok(saved)
+    }
+
+    fn notes_of(&self, case_id: &str) -> Result<Vec<Value>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id, text, language, author, created_at FROM notes WHERE case_id = ?1 ORDER BY seq")?;
+        let notes = st
+            .query_map([case_id], |r| {
+                Ok(note_json(
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(notes)
+    }
+
+    fn case_where(&self, column: &str, value: &str) -> Result<Value, StoreError> {
+        let sql = format!(
+            "SELECT id, case_number, created_at, updated_at, data FROM cases WHERE {column} = ?1"
+        );
+        let row: Option<(String, String, String, String, String)> = self
+            .conn
+            .query_row(&sql, [value], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .optional()?;
+        let (id, number, created, updated, data) =
+            row.ok_or_else(|| StoreError::NotFound(value.to_string()))?;
+        let data: Map<String, Value> =
+            serde_json::from_str(&data).map_err(|_| StoreError::Corrupt)?;
+        let notes = self.notes_of(&id)?;
+        let mut out = Map::new();
+        out.insert("format".into(), CASE_FORMAT.into());
+        out.insert("id".into(), id.into());
+        out.insert("case_number".into(), number.into());
+        out.extend(data);
+        if !notes.is_empty() {
+            out.insert("notes".into(), Value::Array(notes));
+        }
+        out.insert("created_at".into(), created.into());
+        out.insert("updated_at".into(), updated.into());
+        Ok(Value::Object(out))
+    }
+
+    /// A whole case, as case JSON.
+    pub fn get_case(&self, id: &str) -> Result<Value, StoreError> {
+        self.case_where("id", id)
+    }
+
+    pub fn get_case_by_number(&self, case_number: &str) -> Result<Value, StoreError> {
+        self.case_where("case_number", case_number)
+    }
+
+    /// The case list, newest first, optionally searched and filtered by status.
+    pub fn list_cases(&self, q: &ListQuery) -> Result<Vec<CaseSummary>, StoreError> {
+        let limit = q.limit.unwrap_or(100).min(LIST_LIMIT_MAX) as i64;
+        let offset = q.offset.unwrap_or(0) as i64;
+        let status = q.status.as_deref().filter(|s| !s.is_empty());
+        const COLS: &str = "c.id, c.case_number, c.alias, c.status, c.intake_date, c.primary_language, c.updated_at";
+        let rows = match (fts_query(&q.text), status) {
+            (Some(m), st) => {
+                let sql = format!(
+                    "SELECT {COLS} FROM cases_fts f JOIN cases c ON c.seq = f.rowid
+                     WHERE cases_fts MATCH ?1 AND (?2 IS NULL OR c.status = ?2)
+                     ORDER BY f.rowid DESC LIMIT ?3 OFFSET ?4"
+                );
+                let mut st_ = self.conn.prepare_cached(&sql)?;
+                let rows = st_
+                    .query_map(params![m, st, limit, offset], summary)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                rows
+            }
+            (None, Some(st)) => {
+                let sql = format!("SELECT {COLS} FROM cases c WHERE c.status = ?1 ORDER BY c.seq DESC LIMIT ?2 OFFSET ?3");
+                let mut st_ = self.conn.prepare_cached(&sql)?;
+                let rows = st_
+                    .query_map(params![st, limit, offset], summary)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                rows
+            }
+            (None, None) => {
+                let sql =
+                    format!("SELECT {COLS} FROM cases c ORDER BY c.seq DESC LIMIT ?1 OFFSET ?2");
+                let mut st_ = self.conn.prepare_cached(&sql)?;
+                let rows = st_
+                    .query_map(params![limit, offset], summary)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                rows
+            }
+        };
+        Ok(rows)
+    }
+
+    /// Scripted corrections: `assignments` are `(path, value)` pairs such as
+    /// `("status", "Closed")` or `("people.0.alias", "Rosa")`; an empty value clears
+    /// the field. The result is validated like any save.
+    pub fn set_fields(
+        &mut self,
+        case_number: &str,
+        assignments: &[(String, String)],
+    ) -> Result<Value, StoreError> {
+        let mut case = self.get_case_by_number(case_number)?;
+        let id = case
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let mut issues = Vec::new();
+        for (path, raw) in assignments {
+            if let Err(i) = intake::assign(&mut case, path, raw) {
+                issues.push(i);
+            }
+        }
+        if !issues.is_empty() {
+            return Err(ValidationErrors(issues).into());
+        }
+        self.update_case(&id, case, None)
+    }
+
+    /// Keep the form as it is now. Returns the draft's id (new when `id` is None).
+    pub fn save_draft(
+        &mut self,
+        id: Option<&str>,
+        case_id: Option<&str>,
+        data: &Value,
+    ) -> Result<String, StoreError> {
+        let json = serde_json::to_string(data).map_err(|_| StoreError::Corrupt)?;
+        if json.len() > DRAFT_MAX_BYTES {
+            let e = FieldError::TooLong {
+                max: DRAFT_MAX_BYTES,
+            };
+            return Err(ValidationErrors(vec![Issue::new("", e)]).into());
+        }
+        let id = id.map(str::to_string).unwrap_or_else(new_id);
+        let now = now_utc();
+        self.conn.execute(
+            "INSERT INTO drafts (id, case_id, created_at, updated_at, data) VALUES (?1, ?2, ?3, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, data = excluded.data",
+            params![id, case_id, now, json],
+        )?;
+        Ok(id)
+    }
+
+    pub fn list_drafts(&self) -> Result<Vec<DraftSummary>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, case_id, updated_at, data FROM drafts ORDER BY updated_at DESC",
+        )?;
+        let rows = st
+            .query_map([], |r| {
+                let data: String = r.get(3)?;
+                let v: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+                let alias = intake::primary_person(&v)
+                    .and_then(|p| p.get("alias"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                Ok(DraftSummary {
+                    id: r.get(0)?,
+                    case_id: r.get(1)?,
+                    alias,
+                    updated_at: r.get(2)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    pub fn get_draft(&self, id: &str) -> Result<Value, StoreError> {
+        let data: String = self
+            .conn
+            .query_row("SELECT data FROM drafts WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        serde_json::from_str(&data).map_err(|_| StoreError::Corrupt)
+    }
+
+    pub fn delete_draft(&mut self, id: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM drafts WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    /// Check a case without saving it (for validation as the user types).
+    pub fn check_case(&self, case: Value) -> Result<Value, ValidationErrors> {
+        intake::prepare(case, self.today())
+    }
+}

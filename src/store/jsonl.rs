@@ -1,0 +1,115 @@
+//! Case JSON Lines (DOMAIN.md): import and export, one case per line.
+//!
+//! Import is all-or-nothing by default: every line is checked with the same rules as
+//! the form, every problem is reported with its line and field, and nothing is
+//! written unless all lines are good. With `skip_invalid` the good lines are written
+//! and the bad ones listed.
+
+use super::cases::insert_case;
+use super::{now_utc, Store, StoreError};
+use crate::intake::{self, FieldError, Issue};
+use serde::Serialize;
+use serde_json::Value;
+use std::io::{BufRead, Write};
+
+/// One rejected line.
+#[derive(Debug, Clone, Serialize)]
+pub struct LineErrors {
+    pub line: usize,
+    pub issues: Vec<Issue>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    /// Cases written.
+    pub imported: usize,
+    /// Lines refused; when non-empty and not skipping, nothing was written.
+    pub rejected: Vec<LineErrors>,
+}
+
+/// Progress callback: (lines done, phase). Called at most every 100 lines.
+pub type Progress<'a> = &'a mut dyn FnMut(usize);
+
+impl Store {
+    pub fn import_jsonl(
+        &mut self,
+        input: impl BufRead,
+        skip_invalid: bool,
+        progress: Progress,
+    ) -> Result<ImportReport, StoreError> {
+        let today = super::cases::today();
+        let mut good = Vec::new();
+        let mut report = ImportReport::default();
+        for (i, line) in input.lines().enumerate() {
+            let line_no = i + 1;
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let parsed: Result<Value, _> = serde_json::from_str(&line);
+            let result = match parsed {
+                // The format tag is how a reader refuses what it does not understand.
+                Ok(v) if v.get("format").is_none() => Err(vec![Issue::new(
+                    "format",
+                    FieldError::Format {
+                        format: String::new(),
+                    },
+                )]),
+                Ok(v) => intake::prepare(v, today).map_err(|e| e.0),
+                Err(_) => Err(vec![Issue::new("", FieldError::Json)]),
+            };
+            match result {
+                Ok(case) => good.push((line_no, case)),
+                Err(issues) => report.rejected.push(LineErrors {
+                    line: line_no,
+                    issues,
+                }),
+            }
+            if line_no % 100 == 0 {
+                progress(line_no);
+            }
+        }
+        if !report.rejected.is_empty() && !skip_invalid {
+            return Ok(report);
+        }
+        let now = now_utc();
+        let tx = self.conn.transaction()?;
+        for (line_no, case) in good {
+            // Duplicates (of the store or of an earlier line) surface only here.
+            match insert_case(&tx, &self.session, case, &now) {
+                Ok(_) => report.imported += 1,
+                Err(StoreError::Invalid(e)) => report.rejected.push(LineErrors {
+                    line: line_no,
+                    issues: e.0,
+                }),
+                Err(e) => return Err(e),
+            }
+        }
+        if !report.rejected.is_empty() && !skip_invalid {
+            report.imported = 0;
+            report.rejected.sort_by_key(|l| l.line);
+            return Ok(report); // the transaction is dropped: nothing written
+        }
+        tx.commit()?;
+        report.rejected.sort_by_key(|l| l.line);
+        Ok(report)
+    }
+
+    /// Write every case, oldest first, one per line. Returns the number written.
+    pub fn export_jsonl(&self, mut out: impl Write) -> Result<usize, StoreError> {
+        let ids: Vec<String> = {
+            let mut st = self.conn.prepare("SELECT id FROM cases ORDER BY seq")?;
+            let ids = st
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            ids
+        };
+        for id in &ids {
+            let case = self.get_case(id)?;
+            serde_json::to_writer(&mut out, &case).map_err(|e| StoreError::Io(e.into()))?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        Ok(ids.len())
+    }
+}

@@ -1,0 +1,244 @@
+//! Envelope encryption of the store.
+//!
+//! The database is encrypted by SQLCipher with a random 256-bit *data key* that is
+//! never written anywhere in the clear. What is on disk, in `keys.json` beside the
+//! database, is that data key *wrapped* (sealed with XChaCha20-Poly1305) under a key
+//! derived from a user's passphrase with Argon2id. Unlocking derives the wrapping key
+//! and opens the seal; a wrong passphrase fails the seal's authentication, so we know
+//! it is wrong without touching the database.
+//!
+//! Why the indirection: a passphrase change, a second user or a recovery key (later
+//! work) wraps the same data key once more, and re-encrypts nothing. The file holds
+//! no names, only ids, cost parameters, salts and sealed keys.
+
+use super::StoreError;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::Path;
+use zeroize::Zeroizing;
+
+pub const KEY_FILE_FORMAT: &str = "amparo.keys/1";
+const WRAP_AAD_PREFIX: &str = "amparo.keywrap/1:";
+
+/// The SQLCipher data key.
+pub type DataKey = Zeroizing<[u8; 32]>;
+
+/// Argon2id cost. Stored per wrapped key, so the cost can be raised later without
+/// breaking existing stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KdfParams {
+    pub m_kib: u32,
+    pub t: u32,
+    pub p: u32,
+}
+
+impl KdfParams {
+    /// Interactive unlock on a modest laptop: 64 MiB, 3 passes (OWASP's Argon2id
+    /// guidance is at least 19 MiB / 2 passes; we go above it for a stolen laptop).
+    pub const INTERACTIVE: KdfParams = KdfParams {
+        m_kib: 64 * 1024,
+        t: 3,
+        p: 1,
+    };
+    /// For tests only: as cheap as Argon2 allows.
+    pub const INSECURE_FOR_TESTS: KdfParams = KdfParams {
+        m_kib: 8,
+        t: 1,
+        p: 1,
+    };
+}
+
+impl Default for KdfParams {
+    fn default() -> Self {
+        Self::INTERACTIVE
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WrappedKey {
+    pub user_id: String,
+    pub kdf: String,
+    pub params: KdfParams,
+    pub salt: String,
+    pub nonce: String,
+    pub sealed: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyFile {
+    pub format: String,
+    pub store_id: String,
+    pub keys: Vec<WrappedKey>,
+}
+
+fn derive_kek(
+    passphrase: &str,
+    salt: &[u8],
+    params: KdfParams,
+) -> Result<Zeroizing<[u8; 32]>, StoreError> {
+    let p = argon2::Params::new(params.m_kib, params.t, params.p, Some(32))
+        .map_err(|_| StoreError::KeyFile("argon2 parameters".into()))?;
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p);
+    let mut out = Zeroizing::new([0u8; 32]);
+    argon
+        .hash_password_into(passphrase.as_bytes(), salt, out.as_mut())
+        .map_err(|_| StoreError::KeyFile("argon2".into()))?;
+    Ok(out)
+}
+
+pub fn new_data_key() -> DataKey {
+    let mut k = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(k.as_mut());
+    k
+}
+
+/// Seal `key` for `user_id` under `passphrase`.
+pub fn wrap(
+    key: &DataKey,
+    user_id: &str,
+    passphrase: &str,
+    params: KdfParams,
+) -> Result<WrappedKey, StoreError> {
+    let mut salt = [0u8; 16];
+    let mut nonce = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let kek = derive_kek(passphrase, &salt, params)?;
+    let aad = format!("{WRAP_AAD_PREFIX}{user_id}");
+    let sealed = XChaCha20Poly1305::new(Key::from_slice(kek.as_ref()))
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: key.as_ref(),
+                aad: aad.as_bytes(),
+            },
+        )
+        .map_err(|_| StoreError::KeyFile("seal".into()))?;
+    Ok(WrappedKey {
+        user_id: user_id.to_string(),
+        kdf: "argon2id".into(),
+        params,
+        salt: hex::encode(salt),
+        nonce: hex::encode(nonce),
+        sealed: hex::encode(sealed),
+    })
+}
+
+/// Open a sealed key. A wrong passphrase is `WrongPassphrase`; anything malformed is
+/// a damaged key file.
+pub fn unwrap(w: &WrappedKey, passphrase: &str) -> Result<DataKey, StoreError> {
+    let bad = |what: &str| StoreError::KeyFile(what.to_string());
+    if w.kdf != "argon2id" {
+        return Err(bad("kdf"));
+    }
+    let salt = hex::decode(&w.salt).map_err(|_| bad("salt"))?;
+    let nonce = hex::decode(&w.nonce).map_err(|_| bad("nonce"))?;
+    let sealed = hex::decode(&w.sealed).map_err(|_| bad("sealed key"))?;
+    if nonce.len() != 24 {
+        return Err(bad("nonce"));
+    }
+    let kek = derive_kek(passphrase, &salt, w.params)?;
+    let aad = format!("{WRAP_AAD_PREFIX}{}", w.user_id);
+    let plain = Zeroizing::new(
+        XChaCha20Poly1305::new(Key::from_slice(kek.as_ref()))
+            .decrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &sealed,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| StoreError::WrongPassphrase)?,
+    );
+    let mut key = Zeroizing::new([0u8; 32]);
+    if plain.len() != 32 {
+        return Err(bad("key length"));
+    }
+    key.copy_from_slice(&plain);
+    Ok(key)
+}
+
+impl KeyFile {
+    pub fn read(path: &Path) -> Result<KeyFile, StoreError> {
+        let bytes = std::fs::read(path)?;
+        let kf: KeyFile =
+            serde_json::from_slice(&bytes).map_err(|_| StoreError::KeyFile("json".into()))?;
+        if kf.format != KEY_FILE_FORMAT {
+            return Err(StoreError::KeyFile(format!("format {}", kf.format)));
+        }
+        Ok(kf)
+    }
+
+    /// Replace the key file atomically: a crash leaves the old file or the new one,
+    /// never half of either.
+    pub fn write(&self, path: &Path) -> Result<(), StoreError> {
+        let tmp = path.with_extension("json.tmp");
+        let json =
+            serde_json::to_vec_pretty(self).map_err(|_| StoreError::KeyFile("json".into()))?;
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&json)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        super::sync_dir(path)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_then_unwrap_gives_the_same_key() {
+        let key = new_data_key();
+        let w = wrap(
+            &key,
+            "u1",
+            "correct horse battery",
+            KdfParams::INSECURE_FOR_TESTS,
+        )
+        .unwrap();
+        assert_eq!(*unwrap(&w, "correct horse battery").unwrap(), *key);
+    }
+
+    #[test]
+    fn wrong_passphrase_or_other_user_fails_authentication() {
+        let key = new_data_key();
+        let w = wrap(
+            &key,
+            "u1",
+            "correct horse battery",
+            KdfParams::INSECURE_FOR_TESTS,
+        )
+        .unwrap();
+        assert!(matches!(
+            unwrap(&w, "correct horse batterY"),
+            Err(StoreError::WrongPassphrase)
+        ));
+        let mut moved = w.clone();
+        moved.user_id = "u2".into();
+        assert!(matches!(
+            unwrap(&moved, "correct horse battery"),
+            Err(StoreError::WrongPassphrase)
+        ));
+    }
+
+    #[test]
+    fn the_key_file_never_holds_the_data_key() {
+        let key = new_data_key();
+        let w = wrap(
+            &key,
+            "u1",
+            "correct horse battery",
+            KdfParams::INSECURE_FOR_TESTS,
+        )
+        .unwrap();
+        let json = serde_json::to_string(&w).unwrap();
+        assert!(!json.contains(&hex::encode(key.as_ref())));
+    }
+}

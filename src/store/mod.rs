@@ -1,0 +1,493 @@
+//! The encrypted case store: one SQLCipher database per laptop, in the data folder
+//! (`AMPARO_DATA_DIR`, or the OS data folder), unlocked with a passphrase.
+//!
+//! Files in the data folder:
+//! - `amparo.db` (and its `-wal`): every case, note and draft, encrypted page by page;
+//! - `keys.json`: the data key, sealed per user (see [`keys`]);
+//! - `settings.json`: the UI language only, needed before unlock.
+//!
+//! Every write goes through a method here, in one transaction, with UUIDv7 ids and UTC
+//! timestamps, so that a change log can later be written in the same transaction.
+//! The WAL is synced on every commit (`synchronous = FULL`): a save that returned
+//! survives a power cut.
+
+pub mod cases;
+pub mod jsonl;
+pub mod keys;
+pub mod schema;
+
+use crate::i18n::Localized;
+use crate::intake::{FieldError, Issue, ValidationErrors};
+use chrono::{SecondsFormat, Utc};
+use keys::{KdfParams, KeyFile};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+pub const DB_FILE: &str = "amparo.db";
+pub const KEY_FILE: &str = "keys.json";
+pub const SETTINGS_FILE: &str = "settings.json";
+/// Shortest passphrase accepted at setup.
+pub const PASSPHRASE_MIN: usize = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no Amparo store has been set up in {0}")]
+    NotInitialized(PathBuf),
+    #[error("an Amparo store already exists in {0}")]
+    AlreadyInitialized(PathBuf),
+    #[error("the passphrase is not correct")]
+    WrongPassphrase,
+    #[error("the key file is damaged ({0})")]
+    KeyFile(String),
+    #[error("the store file is damaged or is not an Amparo store")]
+    Corrupt,
+    #[error(
+        "the store was written by a newer Amparo (schema {found}, this one knows {supported})"
+    )]
+    TooNew { found: usize, supported: usize },
+    #[error("{0}")]
+    Invalid(#[from] ValidationErrors),
+    #[error("no case {0}")]
+    NotFound(String),
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("file error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Localized for StoreError {
+    fn i18n_key(&self) -> &'static str {
+        match self {
+            StoreError::NotInitialized(_) => "error.store.not_initialized",
+            StoreError::AlreadyInitialized(_) => "error.store.already_initialized",
+            StoreError::WrongPassphrase => "error.store.wrong_passphrase",
+            StoreError::KeyFile(_) => "error.store.key_file",
+            StoreError::Corrupt => "error.store.corrupt",
+            StoreError::TooNew { .. } => "error.store.too_new",
+            StoreError::Invalid(_) => "error.store.invalid",
+            StoreError::NotFound(_) => "error.store.not_found",
+            StoreError::Db(_) => "error.store.db",
+            StoreError::Migration(_) => "error.store.migration",
+            StoreError::Io(_) => "error.store.io",
+        }
+    }
+    fn args(&self) -> Vec<(&'static str, String)> {
+        match self {
+            StoreError::NotInitialized(p) | StoreError::AlreadyInitialized(p) => {
+                vec![("path", p.display().to_string())]
+            }
+            StoreError::TooNew { found, supported } => {
+                vec![
+                    ("found", found.to_string()),
+                    ("supported", supported.to_string()),
+                ]
+            }
+            StoreError::NotFound(n) => vec![("case", n.clone())],
+            StoreError::Invalid(e) => vec![("count", e.0.len().to_string())],
+            // Database and file errors can carry paths and SQL; never case data.
+            StoreError::Db(e) => vec![("detail", e.to_string())],
+            StoreError::Migration(e) => vec![("detail", e.to_string())],
+            StoreError::Io(e) => vec![("detail", e.to_string())],
+            StoreError::KeyFile(d) => vec![("detail", d.clone())],
+            _ => vec![],
+        }
+    }
+}
+
+/// The data folder: `AMPARO_DATA_DIR` if set, else `<OS data folder>/amparo`
+/// (on Linux `~/.local/share/amparo`). The app and the CLI use the same one.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("AMPARO_DATA_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("amparo")
+}
+
+/// Make a rename durable by syncing the folder that holds the file.
+pub(crate) fn sync_dir(file: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    if let Some(dir) = file.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+pub fn now_utc() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// What the first start asks for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Setup {
+    pub org: String,
+    pub device_code: String,
+    pub user: String,
+    pub passphrase: String,
+    #[serde(default)]
+    pub locale: String,
+}
+
+/// How strong a passphrase looks: a hint, not a gate (the gate is the length).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strength {
+    TooShort,
+    Weak,
+    Fair,
+    Strong,
+}
+
+impl Strength {
+    pub fn i18n_key(self) -> &'static str {
+        match self {
+            Strength::TooShort => "setup.strength.too_short",
+            Strength::Weak => "setup.strength.weak",
+            Strength::Fair => "setup.strength.fair",
+            Strength::Strong => "setup.strength.strong",
+        }
+    }
+}
+
+/// A rough estimate: length counts most (a long phrase of plain words is strong),
+/// variety of characters a little, repeated characters against it.
+pub fn passphrase_strength(p: &str) -> Strength {
+    let len = p.chars().count();
+    if len < PASSPHRASE_MIN {
+        return Strength::TooShort;
+    }
+    let classes = [
+        p.chars().any(char::is_lowercase),
+        p.chars().any(char::is_uppercase),
+        p.chars().any(|c| c.is_ascii_digit()),
+        p.chars().any(|c| !c.is_alphanumeric()),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    let mut distinct: Vec<char> = p.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let score = len + 3 * classes + distinct.len() / 2;
+    if distinct.len() < 5 || score < 24 {
+        Strength::Weak
+    } else if score < 34 {
+        Strength::Fair
+    } else {
+        Strength::Strong
+    }
+}
+
+/// Check the setup answers; problems are keyed by the setup field they concern.
+pub fn validate_setup(s: &Setup) -> Result<(), ValidationErrors> {
+    let mut issues = Vec::new();
+    let required = |v: &str, field: &str, issues: &mut Vec<Issue>| {
+        if v.trim().is_empty() {
+            issues.push(Issue::new(field, FieldError::Required));
+        } else if v.trim().chars().count() > crate::form::TEXT_MAX {
+            issues.push(Issue::new(
+                field,
+                FieldError::TooLong {
+                    max: crate::form::TEXT_MAX,
+                },
+            ));
+        }
+    };
+    required(&s.org, "org", &mut issues);
+    required(&s.user, "user", &mut issues);
+    let code = s.device_code.trim();
+    if code.is_empty() {
+        issues.push(Issue::new("device_code", FieldError::Required));
+    } else if !(2..=8).contains(&code.len()) || !code.bytes().all(|c| c.is_ascii_alphanumeric()) {
+        issues.push(Issue::new("device_code", FieldError::DeviceCode));
+    }
+    if s.passphrase.chars().count() < PASSPHRASE_MIN {
+        issues.push(Issue::new(
+            "passphrase",
+            FieldError::PassphraseTooShort {
+                min: PASSPHRASE_MIN,
+            },
+        ));
+    }
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(ValidationErrors(issues))
+    }
+}
+
+/// Settings readable before unlock. Only the language: nothing about cases or people.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Settings {
+    #[serde(default)]
+    pub locale: Option<String>,
+}
+
+impl Settings {
+    pub fn load(dir: &Path) -> Settings {
+        std::fs::read(dir.join(SETTINGS_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+    pub fn save(&self, dir: &Path) -> Result<(), StoreError> {
+        ensure_dir(dir)?;
+        let path = dir.join(SETTINGS_FILE);
+        let tmp = dir.join("settings.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec(self).unwrap_or_default())?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(())
+    }
+}
+
+fn ensure_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Who is working and on which laptop; read from the store at unlock.
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub org: String,
+    pub device_code: String,
+    pub device_id: String,
+    pub user_id: String,
+    pub user_name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreInfo {
+    pub path: String,
+    pub schema_version: usize,
+    pub latest_schema_version: usize,
+    pub org: String,
+    pub device_code: String,
+    pub user: String,
+    pub cases: i64,
+    pub people: i64,
+    pub notes: i64,
+    pub drafts: i64,
+}
+
+pub struct Store {
+    conn: Connection,
+    dir: PathBuf,
+    session: Session,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Open the database file and apply the key and our durability settings.
+fn open_connection(path: &Path, key: &keys::DataKey) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    // A raw key (x'..') skips SQLCipher's own PBKDF2: our key is already random.
+    let pragma = Zeroizing::new(format!("x'{}'", hex::encode(key.as_ref())));
+    conn.pragma_update(None, "key", pragma.as_str())?;
+    // The first read proves the key; SQLCipher reports a wrong one as "not a database".
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(|_| StoreError::Corrupt)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Sorts and temporary indexes stay in memory: no plaintext temp files.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+impl Store {
+    pub fn db_path(dir: &Path) -> PathBuf {
+        dir.join(DB_FILE)
+    }
+
+    /// Has this data folder been set up?
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(KEY_FILE).is_file() && dir.join(DB_FILE).is_file()
+    }
+
+    /// First start: create the encrypted store, the organisation, this device and the
+    /// first user. The key file is written last, so a crash part-way leaves a folder
+    /// that `exists` still calls empty, and setup can simply run again.
+    pub fn create(dir: &Path, setup: &Setup, kdf: KdfParams) -> Result<Store, StoreError> {
+        validate_setup(setup)?;
+        if Store::exists(dir) {
+            return Err(StoreError::AlreadyInitialized(dir.to_path_buf()));
+        }
+        ensure_dir(dir)?;
+        for leftover in [DB_FILE, "amparo.db-wal", "amparo.db-shm"] {
+            match std::fs::remove_file(dir.join(leftover)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
+        let key = keys::new_data_key();
+        let user_id = new_id();
+        let store_id = new_id();
+        let mut conn = open_connection(&Store::db_path(dir), &key)?;
+        schema::migrations().to_latest(&mut conn)?;
+        let session = Session {
+            org: setup.org.trim().to_string(),
+            device_code: setup.device_code.trim().to_uppercase(),
+            device_id: new_id(),
+            user_id: user_id.clone(),
+            user_name: setup.user.trim().to_string(),
+        };
+        {
+            let tx = conn.transaction()?;
+            let now = now_utc();
+            for (k, v) in [
+                ("store_id", store_id.as_str()),
+                ("org", session.org.as_str()),
+                ("device_code", session.device_code.as_str()),
+                ("device_id", session.device_id.as_str()),
+                ("created_at", now.as_str()),
+            ] {
+                tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", (k, v))?;
+            }
+            tx.execute(
+                "INSERT INTO users (id, name, created_at) VALUES (?1, ?2, ?3)",
+                (&user_id, &session.user_name, &now),
+            )?;
+            tx.commit()?;
+        }
+        let kf = KeyFile {
+            format: keys::KEY_FILE_FORMAT.into(),
+            store_id,
+            keys: vec![keys::wrap(&key, &user_id, &setup.passphrase, kdf)?],
+        };
+        kf.write(&dir.join(KEY_FILE))?;
+        if !setup.locale.is_empty() {
+            Settings {
+                locale: Some(crate::i18n::normalize_locale(&setup.locale).to_string()),
+            }
+            .save(dir)?;
+        }
+        Ok(Store {
+            conn,
+            dir: dir.to_path_buf(),
+            session,
+        })
+    }
+
+    /// Unlock with a passphrase. Tries each user's sealed key; the first that opens
+    /// decides who is working.
+    pub fn open(dir: &Path, passphrase: &str) -> Result<Store, StoreError> {
+        if !Store::exists(dir) {
+            return Err(StoreError::NotInitialized(dir.to_path_buf()));
+        }
+        let kf = KeyFile::read(&dir.join(KEY_FILE))?;
+        let mut opened = None;
+        for w in &kf.keys {
+            match keys::unwrap(w, passphrase) {
+                Ok(k) => {
+                    opened = Some((k, w.user_id.clone()));
+                    break;
+                }
+                Err(StoreError::WrongPassphrase) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let (key, user_id) = opened.ok_or(StoreError::WrongPassphrase)?;
+        let mut conn = open_connection(&Store::db_path(dir), &key)?;
+        let migrations = schema::migrations();
+        let found: usize = conn
+            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?
+            .try_into()
+            .unwrap_or(0);
+        if found > schema::latest_version() {
+            return Err(StoreError::TooNew {
+                found,
+                supported: schema::latest_version(),
+            });
+        }
+        migrations.to_latest(&mut conn)?;
+        let meta = |k: &str| -> Result<String, StoreError> {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
+                .optional()?
+                .ok_or(StoreError::Corrupt)
+        };
+        let user_name: String = conn
+            .query_row("SELECT name FROM users WHERE id = ?1", [&user_id], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .ok_or(StoreError::Corrupt)?;
+        let session = Session {
+            org: meta("org")?,
+            device_code: meta("device_code")?,
+            device_id: meta("device_id")?,
+            user_id,
+            user_name,
+        };
+        Ok(Store {
+            conn,
+            dir: dir.to_path_buf(),
+            session,
+        })
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn info(&self) -> Result<StoreInfo, StoreError> {
+        let count = |sql: &str| -> Result<i64, StoreError> {
+            Ok(self.conn.query_row(sql, [], |r| r.get(0))?)
+        };
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        Ok(StoreInfo {
+            path: self.dir.display().to_string(),
+            schema_version: usize::try_from(version).unwrap_or(0),
+            latest_schema_version: schema::latest_version(),
+            org: self.session.org.clone(),
+            device_code: self.session.device_code.clone(),
+            user: self.session.user_name.clone(),
+            cases: count("SELECT count(*) FROM cases")?,
+            people: count(
+                "SELECT coalesce(sum(json_array_length(data, '$.people')), 0) FROM cases",
+            )?,
+            notes: count("SELECT count(*) FROM notes")?,
+            drafts: count("SELECT count(*) FROM drafts")?,
+        })
+    }
+
+    /// Direct access for tests and benchmarks in this crate.
+    #[cfg(test)]
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+#[cfg(test)]
+mod tests;
