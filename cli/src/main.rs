@@ -1,1 +1,375 @@
-fn main() {}
+//! `amparo`: the administrators' and scripts' way into a store, on the same core as
+//! the app. The store is the one in `AMPARO_DATA_DIR` (default: the OS data folder,
+//! as for the app), unlocked by `AMPARO_PASSPHRASE` or a prompt. Messages follow the
+//! environment's language (`AMPARO_LOCALE`, `LC_ALL`, `LANG`); data is printed as
+//! codes, so scripts do not depend on the language. Any failure exits non-zero.
+
+use amparo::i18n::{self, tr, Localized};
+use amparo::intake::Issue;
+use amparo::store::cases::ListQuery;
+use amparo::store::keys::KdfParams;
+use amparo::store::{default_data_dir, Setup, Store, StoreError};
+use clap::{Parser, Subcommand};
+use std::io::{BufReader, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "amparo",
+    version,
+    about = "Amparo case store, from the command line"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Set up a new encrypted store in the data folder.
+    Init {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        device: String,
+        #[arg(long)]
+        user: String,
+        /// UI language of the store (en or es).
+        #[arg(long, default_value = "")]
+        locale: String,
+    },
+    /// Import cases from a JSON Lines file (all or nothing).
+    Import {
+        file: PathBuf,
+        /// Import the valid lines and list the others.
+        #[arg(long)]
+        skip_invalid: bool,
+    },
+    /// Export every case as JSON Lines (to standard output, or a file).
+    Export {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// List cases, newest first: case number, status, intake date, alias.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Search case numbers, names, aliases, cities and notes.
+    Search { text: Vec<String> },
+    /// Show one case as JSON.
+    Show { case_number: String },
+    /// Edit case fields: amparo set TX3-2026-0042 status=Closed people.0.alias=Rosa
+    Set {
+        case_number: String,
+        #[arg(required = true)]
+        assignments: Vec<String>,
+    },
+    /// Store and schema version, counts.
+    Info,
+}
+
+/// A failure, already in the user's language.
+struct Failure(String);
+
+impl<E: Localized> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(describe(&e))
+    }
+}
+
+fn locale() -> &'static str {
+    i18n::system_locale()
+}
+
+fn describe(e: &dyn Localized) -> String {
+    e.localized(locale())
+}
+
+fn issue_line(i: &Issue) -> String {
+    let l = locale();
+    let field = if i.path.is_empty() {
+        "-".to_string()
+    } else {
+        i.path.clone()
+    };
+    tr(
+        l,
+        "cli.field_issue",
+        &[("field", field), ("message", i.error.localized(l))],
+    )
+}
+
+/// A store error, with every field problem on its own line.
+fn store_failure(e: StoreError) -> Failure {
+    match &e {
+        StoreError::Invalid(v) => {
+            let mut lines = vec![describe(&e)];
+            lines.extend(v.0.iter().map(|i| format!("  {}", issue_line(i))));
+            Failure(lines.join("\n"))
+        }
+        _ => Failure(describe(&e)),
+    }
+}
+
+fn passphrase(confirm: bool) -> Result<String, Failure> {
+    let l = locale();
+    if let Ok(p) = std::env::var("AMPARO_PASSPHRASE") {
+        return Ok(p);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure(i18n::t(l, "cli.no_passphrase")));
+    }
+    let read = |key: &str| {
+        rpassword::prompt_password(i18n::t(l, key)).map_err(|e| file_failure("tty", &e))
+    };
+    let p = read("cli.passphrase_prompt")?;
+    if confirm && read("cli.passphrase_again")? != p {
+        return Err(Failure(i18n::t(l, "cli.passphrase_mismatch")));
+    }
+    Ok(p)
+}
+
+fn file_failure(path: &str, e: &std::io::Error) -> Failure {
+    Failure(tr(
+        locale(),
+        "cli.file_error",
+        &[("path", path.to_string()), ("detail", e.to_string())],
+    ))
+}
+
+fn open() -> Result<Store, Failure> {
+    let dir = default_data_dir();
+    if !Store::exists(&dir) {
+        return Err(StoreError::NotInitialized(dir).into());
+    }
+    Store::open(&dir, &passphrase(false)?).map_err(store_failure)
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let l = locale();
+    let mut stdout = std::io::stdout().lock();
+    let mut out = |s: String| {
+        // A closed pipe (`amparo list | head`) is not an error worth reporting.
+        let _ = writeln!(stdout, "{s}");
+    };
+    match cli.command {
+        Command::Init {
+            org,
+            device,
+            user,
+            locale,
+        } => {
+            let dir = default_data_dir();
+            if Store::exists(&dir) {
+                return Err(StoreError::AlreadyInitialized(dir).into());
+            }
+            let setup = Setup {
+                org,
+                device_code: device,
+                user,
+                passphrase: String::new(),
+                locale,
+            };
+            // Check the answers before asking for a passphrase twice.
+            if let Err(v) = amparo::store::validate_setup(&Setup {
+                passphrase: "x".repeat(64),
+                ..setup.clone()
+            }) {
+                return Err(store_failure(StoreError::Invalid(v)));
+            }
+            let setup = Setup {
+                passphrase: passphrase(true)?,
+                ..setup
+            };
+            Store::create(&dir, &setup, KdfParams::INTERACTIVE).map_err(store_failure)?;
+            out(tr(l, "cli.created", &[("path", dir.display().to_string())]));
+        }
+        Command::Import { file, skip_invalid } => {
+            let f = std::fs::File::open(&file)
+                .map_err(|e| file_failure(&file.display().to_string(), &e))?;
+            let mut store = open()?;
+            let interactive = std::io::stderr().is_terminal();
+            let mut progress = |n: usize| {
+                if interactive && n % 1000 == 0 {
+                    eprint!("\r{}", tr(l, "cli.progress", &[("count", n.to_string())]));
+                }
+            };
+            let report = store
+                .import_jsonl(BufReader::new(f), skip_invalid, &mut progress)
+                .map_err(store_failure)?;
+            if interactive {
+                eprint!("\r");
+            }
+            let line_issues = |report: &amparo::store::jsonl::ImportReport| -> Vec<String> {
+                report
+                    .rejected
+                    .iter()
+                    .flat_map(|r| {
+                        r.issues.iter().map(move |i| {
+                            let field = if i.path.is_empty() {
+                                "-".to_string()
+                            } else {
+                                i.path.clone()
+                            };
+                            let msg = i.error.localized(l);
+                            format!(
+                                "  {}",
+                                tr(
+                                    l,
+                                    "cli.line_issue",
+                                    &[
+                                        ("line", r.line.to_string()),
+                                        ("field", field),
+                                        ("message", msg)
+                                    ]
+                                )
+                            )
+                        })
+                    })
+                    .collect()
+            };
+            if !report.rejected.is_empty() && !skip_invalid {
+                let mut lines = vec![tr(
+                    l,
+                    "cli.nothing_imported",
+                    &[("count", report.rejected.len().to_string())],
+                )];
+                lines.extend(line_issues(&report));
+                return Err(Failure(lines.join("\n")));
+            }
+            out(tr(
+                l,
+                "cli.imported",
+                &[("count", report.imported.to_string())],
+            ));
+            if !report.rejected.is_empty() {
+                eprintln!(
+                    "{}",
+                    tr(
+                        l,
+                        "cli.skipped",
+                        &[("count", report.rejected.len().to_string())]
+                    )
+                );
+                for line in line_issues(&report) {
+                    eprintln!("{line}");
+                }
+            }
+        }
+        Command::Export { out: path } => {
+            let store = open()?;
+            let n = match &path {
+                Some(p) => {
+                    // Write beside the target and rename: a failed export never leaves
+                    // half a file under the name asked for.
+                    let tmp = p.with_extension("partial");
+                    let f = std::fs::File::create(&tmp)
+                        .map_err(|e| file_failure(&tmp.display().to_string(), &e))?;
+                    let n = store
+                        .export_jsonl(std::io::BufWriter::new(f))
+                        .map_err(store_failure)?;
+                    std::fs::rename(&tmp, p)
+                        .map_err(|e| file_failure(&p.display().to_string(), &e))?;
+                    n
+                }
+                None => store
+                    .export_jsonl(std::io::stdout().lock())
+                    .map_err(store_failure)?,
+            };
+            eprintln!("{}", tr(l, "cli.exported", &[("count", n.to_string())]));
+        }
+        Command::List { status, limit } => {
+            let store = open()?;
+            let rows = store.list_cases(&ListQuery {
+                status,
+                limit: Some(limit),
+                ..Default::default()
+            })?;
+            print_rows(&rows, &mut out);
+        }
+        Command::Search { text } => {
+            let store = open()?;
+            let rows = store.list_cases(&ListQuery {
+                text: text.join(" "),
+                ..Default::default()
+            })?;
+            print_rows(&rows, &mut out);
+        }
+        Command::Show { case_number } => {
+            let store = open()?;
+            let case = store.get_case_by_number(&case_number)?;
+            out(serde_json::to_string_pretty(&case).unwrap_or_default());
+        }
+        Command::Set {
+            case_number,
+            assignments,
+        } => {
+            let mut pairs = Vec::new();
+            for a in &assignments {
+                match a.split_once('=') {
+                    Some((k, v)) if !k.is_empty() => {
+                        pairs.push((k.trim().to_string(), v.to_string()))
+                    }
+                    _ => return Err(Failure(tr(l, "cli.bad_assignment", &[("arg", a.clone())]))),
+                }
+            }
+            let mut store = open()?;
+            store
+                .set_fields(&case_number, &pairs)
+                .map_err(store_failure)?;
+            out(tr(l, "cli.updated", &[("number", case_number)]));
+        }
+        Command::Info => {
+            let store = open()?;
+            let info = store.info()?;
+            let rows = [
+                ("cli.info.path", info.path),
+                (
+                    "cli.info.schema",
+                    format!("{} / {}", info.schema_version, info.latest_schema_version),
+                ),
+                ("cli.info.org", info.org),
+                ("cli.info.device", info.device_code),
+                ("cli.info.user", info.user),
+                ("cli.info.cases", info.cases.to_string()),
+                ("cli.info.people", info.people.to_string()),
+                ("cli.info.notes", info.notes.to_string()),
+                ("cli.info.drafts", info.drafts.to_string()),
+            ];
+            for (k, v) in rows {
+                out(format!("{}: {v}", i18n::t(l, k)));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_rows(rows: &[amparo::store::cases::CaseSummary], out: &mut impl FnMut(String)) {
+    if rows.is_empty() {
+        eprintln!("{}", i18n::t(locale(), "cli.no_cases"));
+    }
+    for r in rows {
+        out(format!(
+            "{}\t{}\t{}\t{}",
+            r.case_number,
+            r.status,
+            r.intake_date.as_deref().unwrap_or("-"),
+            r.alias.as_deref().unwrap_or("-")
+        ));
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(msg)) => {
+            eprintln!("{msg}");
+            ExitCode::FAILURE
+        }
+    }
+}

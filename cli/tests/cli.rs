@@ -1,0 +1,236 @@
+//! The `amparo` binary as an administrator's script would use it.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const PASS: &str = "una frase bastante larga";
+
+fn amparo(dir: &Path, args: &[&str]) -> Output {
+    amparo_env(dir, args, &[("AMPARO_PASSPHRASE", PASS)])
+}
+
+fn amparo_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_amparo"));
+    cmd.args(args)
+        .env("AMPARO_DATA_DIR", dir)
+        .env("AMPARO_LOCALE", "en")
+        .env_remove("AMPARO_PASSPHRASE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run amparo")
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn err(o: &Output) -> String {
+    assert!(
+        !o.status.success(),
+        "should have failed: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+fn init(dir: &Path) {
+    ok(&amparo(
+        dir,
+        &[
+            "init",
+            "--org",
+            "Casa Amparo",
+            "--device",
+            "TX3",
+            "--user",
+            "Ana",
+        ],
+    ));
+}
+
+fn write_jsonl(path: &Path, cases: &[Value]) {
+    let text: String = cases
+        .iter()
+        .map(|c| serde_json::to_string(c).unwrap() + "\n")
+        .collect();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn import_a_thousand_cases_search_and_export_them_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    init(&dir);
+    let cases: Vec<Value> = (0..1000).map(amparo::sample::generated).collect();
+    let file = tmp.path().join("cases.jsonl");
+    write_jsonl(&file, &cases);
+    let out = ok(&amparo(&dir, &["import", file.to_str().unwrap()]));
+    assert!(out.contains("1000 cases imported"), "{out}");
+    let info = ok(&amparo(&dir, &["info"]));
+    assert!(info.contains("Cases: 1000"), "{info}");
+    assert!(info.contains("Schema version: 1 / 1"), "{info}");
+
+    // Search finds exactly the cases whose alias is "Chabela" (ignoring the other
+    // fields that could also match that word, which generated cases never use).
+    let expected = cases
+        .iter()
+        .filter(|c| {
+            c["people"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["alias"] == "Chabela")
+        })
+        .count();
+    let found = ok(&amparo(&dir, &["search", "chabe"]));
+    assert_eq!(found.lines().count(), expected);
+    assert!(expected > 10);
+
+    let export = tmp.path().join("export.jsonl");
+    ok(&amparo(
+        &dir,
+        &["export", "--out", export.to_str().unwrap()],
+    ));
+    let exported: Vec<Value> = std::fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(exported.len(), 1000);
+    for (i, (e, c)) in exported.iter().zip(&cases).enumerate() {
+        assert_eq!(&amparo::sample::without_assigned(e), c, "case {i}");
+        assert!(e["case_number"].as_str().unwrap().starts_with("TX3-"));
+    }
+    // Export to standard output gives the same lines.
+    let stdout = ok(&amparo(&dir, &["export"]));
+    assert_eq!(stdout, std::fs::read_to_string(&export).unwrap());
+}
+
+#[test]
+fn a_bad_import_names_line_and_field_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    init(&dir);
+    let mut cases: Vec<Value> = (0..5).map(amparo::sample::generated).collect();
+    cases[2]["people"][0]["safe_phone"] = "555-1234".into();
+    let file = tmp.path().join("bad.jsonl");
+    write_jsonl(&file, &cases);
+    let e = err(&amparo(&dir, &["import", file.to_str().unwrap()]));
+    assert!(e.contains("Nothing was imported: 1 lines"), "{e}");
+    assert!(
+        e.contains("line 3, people.0.safe_phone: Please enter the number in international format"),
+        "{e}"
+    );
+    assert_eq!(ok(&amparo(&dir, &["list"])), "");
+    // In Spanish too.
+    let e = err(&amparo_env(
+        &dir,
+        &["import", file.to_str().unwrap()],
+        &[("AMPARO_PASSPHRASE", PASS), ("AMPARO_LOCALE", "es")],
+    ));
+    assert!(
+        e.contains("línea 3, people.0.safe_phone: Escriba el número en formato internacional"),
+        "{e}"
+    );
+    // With --skip-invalid the others go in, and the bad one is listed.
+    let o = amparo(&dir, &["import", "--skip-invalid", file.to_str().unwrap()]);
+    assert!(ok(&o).contains("4 cases imported"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("line 3"));
+    assert_eq!(ok(&amparo(&dir, &["list"])).lines().count(), 4);
+}
+
+#[test]
+fn show_set_and_list_by_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    init(&dir);
+    let file = tmp.path().join("one.jsonl");
+    write_jsonl(&file, &[amparo::sample::full_case()]);
+    ok(&amparo(&dir, &["import", file.to_str().unwrap()]));
+    let line = ok(&amparo(&dir, &["list"]));
+    let number = line.split('\t').next().unwrap().to_string();
+    let o = ok(&amparo(
+        &dir,
+        &[
+            "set",
+            &number,
+            "status=Closed",
+            "people.0.alias=Lupita",
+            "venues=HotelMotel,TruckStop",
+        ],
+    ));
+    assert!(o.contains(&format!("Case {number} updated")));
+    let shown: Value = serde_json::from_str(&ok(&amparo(&dir, &["show", &number]))).unwrap();
+    assert_eq!(shown["status"], "Closed");
+    assert_eq!(shown["people"][0]["alias"], "Lupita");
+    assert_eq!(
+        shown["venues"],
+        serde_json::json!(["HotelMotel", "TruckStop"])
+    );
+    assert_eq!(
+        ok(&amparo(&dir, &["list", "--status", "Closed"]))
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(
+        ok(&amparo(&dir, &["list", "--status", "Active"]))
+            .lines()
+            .count(),
+        0
+    );
+    let e = err(&amparo(
+        &dir,
+        &["set", &number, "people.0.birth_date=2999-01-01"],
+    ));
+    assert!(
+        e.contains("people.0.birth_date: Please check this date: it is in the future."),
+        "{e}"
+    );
+    let e = err(&amparo(&dir, &["set", &number, "status"]));
+    assert!(e.contains("Expected FIELD=VALUE"), "{e}");
+    let e = err(&amparo(&dir, &["show", "TX3-1999-0001"]));
+    assert!(e.contains("Case TX3-1999-0001 was not found."), "{e}");
+}
+
+#[test]
+fn failures_exit_non_zero_with_a_clear_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let e = err(&amparo(&dir, &["list"]));
+    assert!(e.contains("has not been set up"), "{e}");
+    init(&dir);
+    let e = err(&amparo(
+        &dir,
+        &["init", "--org", "X", "--device", "AB", "--user", "Y"],
+    ));
+    assert!(e.contains("already set up"), "{e}");
+    let e = err(&amparo_env(
+        &dir,
+        &["list"],
+        &[("AMPARO_PASSPHRASE", "not the passphrase")],
+    ));
+    assert!(e.contains("That passphrase did not open the store."), "{e}");
+    // No passphrase and no terminal: say how to give one instead of hanging.
+    let e = err(&amparo_env(&dir, &["list"], &[]));
+    assert!(e.contains("AMPARO_PASSPHRASE"), "{e}");
+    let e = err(&amparo(&dir, &["import", "/nonexistent/file.jsonl"]));
+    assert!(e.contains("Cannot open /nonexistent/file.jsonl"), "{e}");
+    let other = tmp.path().join("other");
+    let e = err(&amparo(
+        &other,
+        &["init", "--org", "X", "--device", "A-B", "--user", "Y"],
+    ));
+    assert!(
+        e.contains("device_code: Please use 2 to 8 letters or digits"),
+        "{e}"
+    );
+}
