@@ -1,3 +1,31 @@
+// Our commands go through Tauri's ACL like plugin commands do: each gets an
+// `allow-<name>` permission and `capabilities/main.json` grants exactly these, with
+// no core or plugin permissions besides. Keep this list equal to the handler list
+// in src/lib.rs (a test checks the capability against it).
+const COMMANDS: &[&str] = &[
+    "app_status",
+    "translations",
+    "set_locale",
+    "form_definition",
+    "passphrase_strength",
+    "setup",
+    "unlock",
+    "list_cases",
+    "get_case",
+    "check_case",
+    "create_case",
+    "update_case",
+    "add_note",
+    "save_draft",
+    "list_drafts",
+    "get_draft",
+    "delete_draft",
+];
+
 fn main() {
-    tauri_build::build()
+    let attrs = tauri_build::Attributes::new()
+        .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
+    if let Err(e) = tauri_build::try_build(attrs) {
+        panic!("tauri build step failed: {e:#}");
+    }
 }

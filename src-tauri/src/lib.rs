@@ -1,1 +1,57 @@
+//! Amparo's desktop shell: one window, our own commands, a strict CSP. The work is
+//! all in the `amparo` core; see `commands` for the thin layer between.
 
+pub mod commands;
+
+use amparo::store::keys::KdfParams;
+use commands::AppState;
+
+/// The commands the window may call. `build.rs` lists the same names for the ACL.
+#[macro_export]
+macro_rules! handlers {
+    () => {
+        tauri::generate_handler![
+            $crate::commands::app_status,
+            $crate::commands::translations,
+            $crate::commands::set_locale,
+            $crate::commands::form_definition,
+            $crate::commands::passphrase_strength,
+            $crate::commands::setup,
+            $crate::commands::unlock,
+            $crate::commands::list_cases,
+            $crate::commands::get_case,
+            $crate::commands::check_case,
+            $crate::commands::create_case,
+            $crate::commands::update_case,
+            $crate::commands::add_note,
+            $crate::commands::save_draft,
+            $crate::commands::list_drafts,
+            $crate::commands::get_draft,
+            $crate::commands::delete_draft,
+        ]
+    };
+}
+
+/// The app with its state and commands, on any runtime (the real one, or Tauri's
+/// mock runtime in tests).
+pub fn app<R: tauri::Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri::Builder<R> {
+    builder.manage(state).invoke_handler(handlers!())
+}
+
+/// The compiled-in configuration, assets, CSP and capabilities.
+pub fn context<R: tauri::Runtime>() -> tauri::Context<R> {
+    tauri::generate_context!()
+}
+
+pub fn run() {
+    let dir = amparo::store::default_data_dir();
+    let result = app(
+        tauri::Builder::default(),
+        AppState::new(dir, KdfParams::INTERACTIVE),
+    )
+    .run(context());
+    if let Err(e) = result {
+        eprintln!("Amparo could not start: {e}");
+        std::process::exit(1);
+    }
+}

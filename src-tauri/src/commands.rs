@@ -1,0 +1,252 @@
+//! Tauri commands: each takes its arguments, calls one core function, and maps the
+//! error. No SQL, no rules, no strings built here: errors travel as an i18n key,
+//! its arguments and, for invalid input, the field issues, and the UI shows them in
+//! its current language.
+//!
+//! Commands are `async` so that Argon2 (unlock) and disk writes never run on the
+//! window's main thread.
+
+use amparo::i18n::{self, Localized};
+use amparo::intake::Issue;
+use amparo::store::cases::{CaseSummary, DraftSummary, ListQuery};
+use amparo::store::keys::KdfParams;
+use amparo::store::{self, Session, Settings, Setup, Store, StoreError};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use tauri::State;
+
+pub struct AppState {
+    pub dir: PathBuf,
+    pub kdf: KdfParams,
+    pub store: Mutex<Option<Store>>,
+}
+
+impl AppState {
+    pub fn new(dir: PathBuf, kdf: KdfParams) -> Self {
+        AppState {
+            dir,
+            kdf,
+            store: Mutex::new(None),
+        }
+    }
+}
+
+/// What the UI receives when a command fails.
+#[derive(Debug, Serialize)]
+pub struct CommandError {
+    pub key: String,
+    pub args: Map<String, Value>,
+    pub issues: Vec<Issue>,
+}
+
+impl CommandError {
+    fn plain(key: &str) -> Self {
+        CommandError {
+            key: key.into(),
+            args: Map::new(),
+            issues: vec![],
+        }
+    }
+}
+
+impl From<StoreError> for CommandError {
+    fn from(e: StoreError) -> Self {
+        let args = e
+            .args()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v)))
+            .collect();
+        let issues = match &e {
+            StoreError::Invalid(v) => v.0.clone(),
+            _ => vec![],
+        };
+        CommandError {
+            key: e.i18n_key().into(),
+            args,
+            issues,
+        }
+    }
+}
+
+impl From<amparo::intake::ValidationErrors> for CommandError {
+    fn from(e: amparo::intake::ValidationErrors) -> Self {
+        StoreError::Invalid(e).into()
+    }
+}
+
+type Res<T> = Result<T, CommandError>;
+
+/// Run `f` on the unlocked store.
+fn with_store<T>(state: &AppState, f: impl FnOnce(&mut Store) -> Result<T, StoreError>) -> Res<T> {
+    let mut guard = state
+        .store
+        .lock()
+        .map_err(|_| CommandError::plain("error.store.busy"))?;
+    let store = guard
+        .as_mut()
+        .ok_or_else(|| CommandError::plain("error.store.locked"))?;
+    Ok(f(store)?)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub initialized: bool,
+    pub unlocked: bool,
+    /// The language chosen for this laptop, if any.
+    pub locale: Option<String>,
+    /// The operating system's language, as a first suggestion.
+    pub system_locale: String,
+    pub session: Option<Session>,
+    pub passphrase_min: usize,
+}
+
+#[tauri::command(async)]
+pub fn app_status(state: State<'_, AppState>) -> Res<Status> {
+    let guard = state
+        .store
+        .lock()
+        .map_err(|_| CommandError::plain("error.store.busy"))?;
+    Ok(Status {
+        initialized: Store::exists(&state.dir),
+        unlocked: guard.is_some(),
+        locale: Settings::load(&state.dir).locale,
+        system_locale: i18n::system_locale().into(),
+        session: guard.as_ref().map(|s| s.session().clone()),
+        passphrase_min: store::PASSPHRASE_MIN,
+    })
+}
+
+#[tauri::command(async)]
+pub fn translations(locale: String) -> BTreeMap<String, String> {
+    i18n::table(&locale)
+}
+
+#[tauri::command(async)]
+pub fn set_locale(state: State<'_, AppState>, locale: String) -> Res<String> {
+    let l = i18n::normalize_locale(&locale).to_string();
+    Settings {
+        locale: Some(l.clone()),
+    }
+    .save(&state.dir)?;
+    Ok(l)
+}
+
+#[tauri::command(async)]
+pub fn form_definition() -> Value {
+    amparo::form::definition_json()
+}
+
+#[derive(Debug, Serialize)]
+pub struct StrengthHint {
+    pub strength: store::Strength,
+    pub key: &'static str,
+}
+
+#[tauri::command(async)]
+pub fn passphrase_strength(passphrase: String) -> StrengthHint {
+    let s = store::passphrase_strength(&passphrase);
+    StrengthHint {
+        strength: s,
+        key: s.i18n_key(),
+    }
+}
+
+#[tauri::command(async)]
+pub fn setup(state: State<'_, AppState>, setup: Setup) -> Res<Session> {
+    let mut guard = state
+        .store
+        .lock()
+        .map_err(|_| CommandError::plain("error.store.busy"))?;
+    let store = Store::create(&state.dir, &setup, state.kdf)?;
+    let session = store.session().clone();
+    *guard = Some(store);
+    Ok(session)
+}
+
+#[tauri::command(async)]
+pub fn unlock(state: State<'_, AppState>, passphrase: String) -> Res<Session> {
+    let mut guard = state
+        .store
+        .lock()
+        .map_err(|_| CommandError::plain("error.store.busy"))?;
+    let store = Store::open(&state.dir, &passphrase)?;
+    let session = store.session().clone();
+    *guard = Some(store);
+    Ok(session)
+}
+
+#[tauri::command(async)]
+pub fn list_cases(state: State<'_, AppState>, query: ListQuery) -> Res<Vec<CaseSummary>> {
+    with_store(&state, |s| s.list_cases(&query))
+}
+
+#[tauri::command(async)]
+pub fn get_case(state: State<'_, AppState>, id: String) -> Res<Value> {
+    with_store(&state, |s| s.get_case(&id))
+}
+
+/// Validate without saving; returns the case as it would be saved (derived values
+/// filled in), or the issues.
+#[tauri::command(async)]
+pub fn check_case(state: State<'_, AppState>, case: Value) -> Res<Value> {
+    with_store(&state, |s| Ok(s.check_case(case)))?.map_err(CommandError::from)
+}
+
+#[tauri::command(async)]
+pub fn create_case(
+    state: State<'_, AppState>,
+    case: Value,
+    draft_id: Option<String>,
+) -> Res<Value> {
+    with_store(&state, |s| s.create_case(case, draft_id.as_deref()))
+}
+
+#[tauri::command(async)]
+pub fn update_case(
+    state: State<'_, AppState>,
+    id: String,
+    case: Value,
+    draft_id: Option<String>,
+) -> Res<Value> {
+    with_store(&state, |s| s.update_case(&id, case, draft_id.as_deref()))
+}
+
+#[tauri::command(async)]
+pub fn add_note(
+    state: State<'_, AppState>,
+    id: String,
+    text: String,
+    language: Option<String>,
+) -> Res<Value> {
+    with_store(&state, |s| s.add_note(&id, &text, language.as_deref()))
+}
+
+#[tauri::command(async)]
+pub fn save_draft(
+    state: State<'_, AppState>,
+    id: Option<String>,
+    case_id: Option<String>,
+    data: Value,
+) -> Res<String> {
+    with_store(&state, |s| {
+        s.save_draft(id.as_deref(), case_id.as_deref(), &data)
+    })
+}
+
+#[tauri::command(async)]
+pub fn list_drafts(state: State<'_, AppState>) -> Res<Vec<DraftSummary>> {
+    with_store(&state, |s| s.list_drafts())
+}
+
+#[tauri::command(async)]
+pub fn get_draft(state: State<'_, AppState>, id: String) -> Res<Value> {
+    with_store(&state, |s| s.get_draft(&id))
+}
+
+#[tauri::command(async)]
+pub fn delete_draft(state: State<'_, AppState>, id: String) -> Res<()> {
+    with_store(&state, |s| s.delete_draft(&id))
+}

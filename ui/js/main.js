@@ -1,0 +1,447 @@
+// Amparo's screens. Each screen asks the core for what it shows and draws it with
+// elements and text nodes only. Shortcuts: Alt+L switches language, Alt+N starts a
+// new intake, Ctrl+S saves the form.
+import { call } from "./api.js";
+import { h, fill, debounce, painted } from "./dom.js";
+import { load, current, t, tx, tattr, has, codeKey, retranslate } from "./i18n.js";
+import { IntakeForm } from "./form.js";
+
+const main = document.getElementById("main");
+const nav = document.getElementById("nav");
+const who = document.getElementById("who");
+const live = document.getElementById("status");
+let status = null;
+let definition = null;
+let leaveGuard = null; // flushes the open form's draft before leaving it
+
+function announce(key, args) {
+  tx(live, key, args);
+}
+
+/** Put a screen in <main> and move focus to its heading. */
+async function show(screen, ...children) {
+  if (leaveGuard) { await leaveGuard(); leaveGuard = null; }
+  main.dataset.screen = screen;
+  fill(main, ...children);
+  const h1 = main.querySelector("h1");
+  if (h1) { h1.tabIndex = -1; h1.focus(); }
+  await painted();
+}
+
+function errorText(e) {
+  return tx(h("p", { class: "error", role: "alert" }), e.key || "error.store.bad_request", e.args);
+}
+
+function fieldRow(id, key, input, { help, helpArgs } = {}) {
+  const err = h("p", { class: "error", id: `${id}-error` });
+  const described = [err.id];
+  const row = h("div", { class: "field" }, tx(h("label", { for: id }), key), input);
+  if (help) { row.append(tx(h("p", { class: "help", id: `${id}-help` }), help, helpArgs)); described.push(`${id}-help`); }
+  row.append(err);
+  input.id = id;
+  input.setAttribute("aria-describedby", described.join(" "));
+  return { row, input, err };
+}
+
+function setFieldError(f, key, args) {
+  if (key) { tx(f.err, key, args); f.input.setAttribute("aria-invalid", "true"); }
+  else { f.err.textContent = ""; delete f.err.dataset.i18n; f.input.removeAttribute("aria-invalid"); }
+}
+
+// ---------------------------------------------------------------- language
+
+async function switchLanguage(locale) {
+  await load(locale);
+  if (status?.initialized || main.dataset.screen !== "welcome") {
+    try { await call("set_locale", { locale }); } catch { /* the choice still applies to this session */ }
+  }
+  document.getElementById("lang-toggle").setAttribute("lang", locale === "es" ? "en" : "es");
+  announce(`lang.${locale}`);
+}
+
+document.getElementById("lang-toggle").addEventListener("click", () => switchLanguage(current() === "es" ? "en" : "es"));
+document.addEventListener("keydown", (e) => {
+  if (e.altKey && !e.ctrlKey && e.code === "KeyL") { e.preventDefault(); switchLanguage(current() === "es" ? "en" : "es"); }
+  if (e.altKey && !e.ctrlKey && e.code === "KeyN" && status?.unlocked) { e.preventDefault(); intakeScreen({}); }
+});
+
+// ---------------------------------------------------------------- first start
+
+function welcomeScreen() {
+  const choose = async (l) => { await switchLanguage(l); await call("set_locale", { locale: l }); setupScreen(); };
+  return show("welcome", h("div", { class: "card narrow" },
+    h("h1", { i18n: "welcome.title" }),
+    h("p", { i18n: "welcome.choose" }),
+    h("div", { class: "row" },
+      h("button", { type: "button", class: "primary", id: "choose-en", lang: "en", onclick: () => choose("en") }, "Continue in English"),
+      h("button", { type: "button", class: "primary", id: "choose-es", lang: "es", onclick: () => choose("es") }, "Continuar en español")),
+    h("p", { class: "intro", i18n: "app.offline_note" })));
+}
+
+function setupScreen() {
+  const min = status.passphrase_min;
+  const org = fieldRow("setup-org", "setup.org", h("input", { type: "text", autocomplete: "organization" }));
+  const device = fieldRow("setup-device", "setup.device_code", h("input", { type: "text", autocomplete: "off", maxlength: 8 }), { help: "setup.device_code_help" });
+  const user = fieldRow("setup-user", "setup.user", h("input", { type: "text", autocomplete: "name" }));
+  const pass = fieldRow("setup-passphrase", "setup.passphrase", h("input", { type: "password", autocomplete: "new-password" }), { help: "setup.passphrase_help", helpArgs: { min } });
+  const again = fieldRow("setup-passphrase2", "setup.passphrase_confirm", h("input", { type: "password", autocomplete: "new-password" }));
+  const meterValue = h("span", { id: "strength" });
+  const meter = h("p", { class: "meter", "aria-live": "polite" }, tx(h("span"), "setup.strength.label"), ": ", meterValue);
+  tx(meterValue, "setup.strength.too_short");
+  pass.input.addEventListener("input", debounce(async () => {
+    const s = await call("passphrase_strength", { passphrase: pass.input.value });
+    tx(meterValue, s.key);
+  }, 150));
+  const fields = { org, device_code: device, user, passphrase: pass };
+  const submit = h("button", { type: "submit", class: "primary", id: "setup-submit", i18n: "setup.submit" });
+  const failure = h("div");
+  const form = h("form", { novalidate: true }, org.row, device.row, user.row, pass.row, meter, again.row,
+    h("p", { class: "notice", i18n: "setup.warning" }), failure, h("div", { class: "actions" }, submit));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    for (const f of [...Object.values(fields), again]) setFieldError(f, null);
+    fill(failure);
+    if (pass.input.value !== again.input.value) { setFieldError(again, "setup.mismatch"); again.input.focus(); return; }
+    submit.disabled = true;
+    tx(submit, "setup.creating");
+    try {
+      status.session = await call("setup", { setup: {
+        org: org.input.value, device_code: device.input.value, user: user.input.value,
+        passphrase: pass.input.value, locale: current() } });
+      status.initialized = status.unlocked = true;
+      enterApp();
+    } catch (err) {
+      const issues = err.issues || [];
+      for (const i of issues) if (fields[i.path]) setFieldError(fields[i.path], i.error.key, i.error.args);
+      if (!issues.length) fill(failure, errorText(err));
+      (issues.length ? fields[issues[0].path]?.input : null)?.focus();
+    } finally {
+      submit.disabled = false;
+      tx(submit, "setup.submit");
+    }
+  });
+  return show("setup", h("div", { class: "card narrow" }, h("h1", { i18n: "setup.title" }), h("p", { class: "intro", i18n: "setup.intro" }), form));
+}
+
+function unlockScreen() {
+  const pass = fieldRow("unlock-passphrase", "unlock.passphrase", h("input", { type: "password", autocomplete: "current-password" }));
+  const submit = h("button", { type: "submit", class: "primary", id: "unlock-submit", i18n: "unlock.submit" });
+  const form = h("form", { novalidate: true }, pass.row, h("div", { class: "actions" }, submit));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    setFieldError(pass, null);
+    submit.disabled = true;
+    tx(submit, "unlock.unlocking");
+    try {
+      status.session = await call("unlock", { passphrase: pass.input.value });
+      status.unlocked = true;
+      enterApp();
+    } catch (err) {
+      setFieldError(pass, err.key, err.args);
+      pass.err.setAttribute("role", "alert");
+      pass.input.select();
+      pass.input.focus();
+    } finally {
+      submit.disabled = false;
+      tx(submit, "unlock.submit");
+    }
+  });
+  const shown = show("unlock", h("div", { class: "card narrow" }, h("h1", { i18n: "unlock.title" }), h("p", { class: "intro", i18n: "unlock.intro" }), form));
+  return shown.then(() => pass.input.focus());
+}
+
+async function enterApp() {
+  definition = definition || await call("form_definition");
+  nav.hidden = false;
+  tx(who, "nav.signed_in", { user: status.session.user_name, org: status.session.org });
+  tattr(nav, "aria-label", "nav.main");
+  listScreen();
+}
+
+document.getElementById("nav-cases").addEventListener("click", () => listScreen());
+document.getElementById("nav-new").addEventListener("click", () => intakeScreen({}));
+
+// ---------------------------------------------------------------- case list
+
+async function listScreen() {
+  const search = h("input", { type: "search", id: "search", autocomplete: "off" });
+  const statusSel = h("select", { id: "status-filter" }, tx(h("option", { value: "" }), "list.all_statuses"));
+  const statusField = definition.sections.flatMap((s) => s.fields).find((f) => f.key === "status");
+  for (const c of statusField.codes) statusSel.append(tx(h("option", { value: c }), codeKey("status", c)));
+  const body = h("tbody");
+  const empty = h("p", { id: "list-empty" });
+  const count = h("p", { class: "meter", id: "list-count", "aria-live": "polite" });
+  const table = h("table", { id: "case-table" },
+    h("caption", { class: "visually-hidden", i18n: "list.title" }),
+    h("thead", {}, h("tr", {}, ...["case_number", "alias", "status", "intake_date"].map((c) => h("th", { scope: "col", i18n: `list.col.${c}` })))),
+    body);
+  let limit = 100;
+  const more = h("button", { type: "button", class: "quiet", id: "list-more", i18n: "list.more", onclick: () => { limit += 100; refresh(); } });
+  let seq = 0;
+  const refresh = async () => {
+    const mine = ++seq;
+    const rows = await call("list_cases", { query: { text: search.value, status: statusSel.value || null, limit } });
+    if (mine !== seq) return; // a newer keystroke already asked
+    fill(body, rows.map((r) => {
+      const open = h("button", { type: "button", class: "link", onclick: () => caseScreen(r.id) }, r.case_number);
+      tattr(open, "aria-label", "list.open_case", { number: r.case_number });
+      return h("tr", {},
+        h("td", {}, open),
+        h("td", {}, r.alias ? r.alias : tx(h("span", { class: "meter" }), "list.no_alias")),
+        h("td", {}, tx(h("span"), codeKey("status", r.status))),
+        h("td", {}, r.intake_date || ""));
+    }));
+    table.hidden = rows.length === 0;
+    more.hidden = rows.length < limit;
+    if (rows.length === 0) tx(empty, search.value || statusSel.value ? "list.no_results" : "list.empty");
+    else { empty.textContent = ""; delete empty.dataset.i18n; }
+    tx(count, "list.count", { count: rows.length });
+  };
+  search.addEventListener("input", debounce(() => { limit = 100; refresh(); }, 120));
+  statusSel.addEventListener("change", () => { limit = 100; refresh(); });
+
+  const drafts = await call("list_drafts");
+  const draftBox = drafts.length ? h("section", { class: "card", "aria-labelledby": "drafts-h" },
+    h("h2", { id: "drafts-h", i18n: "list.drafts" }),
+    h("ul", {}, drafts.map((d) => h("li", {},
+      h("strong", {}, d.alias || ""), " ",
+      tx(h("span", { class: "meter" }), "list.draft_item", { time: new Date(d.updated_at).toLocaleString(current()) }), " ",
+      h("button", { type: "button", class: "quiet", onclick: async () => intakeScreen({ draftId: d.id, caseId: d.case_id, values: await call("get_draft", { id: d.id }) }), i18n: "list.resume" }), " ",
+      discardButton(d.id))))) : null;
+
+  await show("list",
+    h("h1", { i18n: "list.title" }),
+    draftBox,
+    h("div", { class: "row card", role: "search" },
+      h("div", { class: "field" }, h("label", { for: "search", i18n: "list.search" }), search, h("p", { class: "help", id: "search-help", i18n: "list.search_help" })),
+      h("div", { class: "field" }, h("label", { for: "status-filter", i18n: "list.status_filter" }), statusSel)),
+    count, table, empty, more);
+  search.setAttribute("aria-describedby", "search-help");
+  await refresh();
+  await painted();
+}
+
+/** Discarding deletes typed work, so it asks first, in the page (no modal dialog). */
+function discardButton(id) {
+  const box = h("span");
+  const ask = h("button", { type: "button", class: "link", i18n: "list.discard", onclick: () => {
+    const yes = h("button", { type: "button", class: "quiet", i18n: "list.discard", onclick: async () => { await call("delete_draft", { id }); listScreen(); } });
+    const no = h("button", { type: "button", class: "quiet", i18n: "list.resume", onclick: () => fill(box, ask) });
+    fill(box, h("span", { role: "alert", i18n: "list.discard_confirm" }), " ", yes, " ", no);
+    no.focus();
+  } });
+  box.append(ask);
+  return box;
+}
+
+// ---------------------------------------------------------------- intake form
+
+/** New intake (`values` from a draft) or edit of a case (`caseId`). */
+async function intakeScreen({ draftId = null, caseId = null, values = null, number = null }) {
+  definition = definition || await call("form_definition");
+  const isNew = !caseId;
+  if (!values) values = isNew ? { people: [{ role: "PotentialVictim" }] } : await call("get_case", { id: caseId });
+  let draft = draftId;
+  const summary = h("div", { role: "alert", id: "form-summary" });
+  const draftState = h("p", { class: "meter", id: "draft-state", "aria-live": "polite" });
+  const existingNotes = isNew ? [] : (values.notes || []);
+  const newNote = (values.notes || []).find((n) => !n.id);
+  const note = h("textarea", { id: "f-note", maxlength: 10000 }, newNote?.text || "");
+  const noteLang = h("select", { id: "f-note-language" });
+  for (const l of ["es", "en"]) noteLang.append(tx(h("option", { value: l }), `code.language.${l}`));
+  noteLang.value = newNote?.language || current();
+
+  const collect = () => {
+    const v = form.value();
+    if (note.value.trim()) v.notes = [{ text: note.value, language: noteLang.value }];
+    return v;
+  };
+  const keepDraft = async () => {
+    try {
+      draft = await call("save_draft", { id: draft, caseId, data: collect() });
+      tx(draftState, "form.draft_saved");
+    } catch { /* the next change tries again; the form still holds everything */ }
+  };
+  const check = debounce(async () => {
+    try {
+      const prepared = await call("check_case", { case: collect() });
+      form.showIssues([]);
+      form.showDerived(prepared);
+    } catch (e) {
+      form.showIssues(e.issues || []);
+    }
+  }, 250);
+  const saveDraftSoon = debounce(keepDraft, 300);
+  let dirty = false;
+  const form = new IntakeForm(definition, values, {
+    onChange: () => { dirty = true; check(); saveDraftSoon(); },
+    onType: () => { dirty = true; saveDraftSoon(); },
+    hasHelp: has,
+  });
+  note.addEventListener("input", () => { dirty = true; saveDraftSoon(); });
+  noteLang.addEventListener("change", () => { dirty = true; saveDraftSoon(); });
+
+  const save = h("button", { type: "submit", class: "primary", id: "form-save", i18n: isNew ? "form.save" : "form.save_changes" });
+  const cancel = h("button", { type: "button", class: "quiet", id: "form-cancel", i18n: "form.cancel" });
+  const notesSection = h("section", { class: "card", "aria-labelledby": "s-notes" },
+    h("h2", { id: "s-notes", i18n: "section.notes" }),
+    existingNotes.length ? h("p", { class: "help" }, tx(h("span"), "case.notes"), ": ", String(existingNotes.length)) : null,
+    h("div", { class: "field" }, h("label", { for: "f-note", i18n: isNew ? "form.first_note" : "case.new_note" }), note,
+      h("p", { class: "help", id: "f-note-help", i18n: "form.first_note_help" })),
+    h("div", { class: "field" }, h("label", { for: "f-note-language", i18n: "form.note_language" }), noteLang));
+  note.setAttribute("aria-describedby", "f-note-help");
+  const el = h("form", { novalidate: true, id: "intake-form" }, summary, ...form.els, notesSection,
+    h("div", { class: "actions" }, save, cancel, draftState));
+
+  const submit = async () => {
+    save.disabled = true;
+    tx(save, "form.saving");
+    try {
+      const saved = isNew
+        ? await call("create_case", { case: collect(), draftId: draft })
+        : await call("update_case", { id: caseId, case: collect(), draftId: draft });
+      dirty = false;
+      leaveGuard = null;
+      announce("form.saved");
+      await caseScreen(saved.id, { saved: true });
+    } catch (err) {
+      const shown = form.showIssues(err.issues || [], { all: true });
+      fill(summary, err.issues?.length
+        ? tx(h("p", { class: "summary" }), "form.errors_summary", { count: err.issues.length })
+        : h("p", { class: "summary" }, errorText(err)));
+      const first = shown[0]?.firstControl?.();
+      (first || summary).focus?.();
+    } finally {
+      save.disabled = false;
+      tx(save, isNew ? "form.save" : "form.save_changes");
+    }
+  };
+  el.addEventListener("submit", (e) => { e.preventDefault(); submit(); });
+  el.addEventListener("keydown", (e) => { if (e.ctrlKey && e.key.toLowerCase() === "s") { e.preventDefault(); submit(); } });
+  cancel.addEventListener("click", async () => {
+    if (draft) { await call("delete_draft", { id: draft }); draft = null; }
+    dirty = false;
+    leaveGuard = null;
+    if (isNew) listScreen(); else caseScreen(caseId);
+  });
+
+  const title = isNew ? h("h1", { i18n: "form.new_title" }) : h("h1", { i18n: ["form.edit_title", { number: number || values.case_number }] });
+  await show("intake", title, el);
+  // Leaving by the menu keeps the work as a draft; only "close without saving" drops it.
+  leaveGuard = async () => { if (dirty) await keepDraft(); };
+}
+
+// ---------------------------------------------------------------- case view
+
+function valueNode(field, v) {
+  if (v === undefined || v === null) return null;
+  switch (field.kind) {
+    case "choice": case "derived": return tx(h("span"), codeKey(field.code_set, v));
+    case "multi": return h("span", {}, v.flatMap((c, i) => [i ? ", " : null, tx(h("span"), codeKey(field.code_set, c))]));
+    case "yes_no": return typeof v === "boolean" ? tx(h("span"), v ? "form.yes" : "form.no") : tx(h("span"), codeKey("", v));
+    default: return h("span", {}, String(v));
+  }
+}
+
+function valuesList(fields, obj, path) {
+  const dl = h("dl", { class: "values" });
+  const blocks = [dl];
+  for (const f of fields) {
+    const v = obj[f.key];
+    if (v === undefined) continue;
+    const p = path ? `${path}.${f.key}` : f.key;
+    if (f.kind === "group") {
+      blocks.push(h("h3", { i18n: f.label }), valuesList(f.fields, v, p));
+    } else if (f.kind === "list") {
+      const itemKey = { people: "form.person_n", needs: "form.need_n", trafficking_events: "form.event_n" }[f.key];
+      v.forEach((item, i) => blocks.push(h("h3", { i18n: [itemKey, { n: i + 1 }] }), valuesList(f.item, item, `${p}.${i}`)));
+    } else {
+      dl.append(h("dt", { i18n: f.label }), h("dd", { "data-field": p }, valueNode(f, v)));
+    }
+  }
+  return h("div", {}, ...blocks);
+}
+
+async function caseScreen(id, { saved = false } = {}) {
+  const c = await call("get_case", { id });
+  const statusField = definition.sections.flatMap((s) => s.fields).find((f) => f.key === "status");
+  const sel = h("select", { id: "case-status" });
+  for (const code of statusField.codes) sel.append(tx(h("option", { value: code }), codeKey("status", code)));
+  sel.value = c.status;
+  const statusMsg = h("p", { class: "saved", role: "status" });
+  const changeStatus = h("button", { type: "button", class: "quiet", id: "case-status-save", i18n: "case.change_status", onclick: async () => {
+    const edited = { ...c, status: sel.value };
+    delete edited.notes;
+    await call("update_case", { id, case: edited, draftId: null });
+    tx(statusMsg, "case.status_changed");
+  } });
+
+  const primary = (c.people || []).find((p) => p.role === "PotentialVictim");
+  const pl = primary?.preferred_language;
+  let offer = null;
+  if ((pl === "es" || pl === "en") && pl !== current()) {
+    const args = { language: t(`lang.${pl}`) };
+    offer = h("div", { class: "notice", id: "lang-offer", role: "region", "aria-label": t("lang.toggle") },
+      h("p", { i18n: ["lang.offer", args] }),
+      h("button", { type: "button", class: "primary", id: "lang-offer-switch", i18n: ["lang.offer_switch", args], onclick: async () => { await switchLanguage(pl); offer.remove(); } }),
+      h("button", { type: "button", class: "quiet", i18n: "lang.offer_dismiss", onclick: () => offer.remove() }));
+  }
+
+  const notes = h("ol", { class: "notes", id: "notes" }, (c.notes || []).map((n) => h("li", { lang: n.language || null }, n.text,
+    h("span", { class: "note-meta", i18n: ["case.note_meta", { author: n.author, time: new Date(n.created_at).toLocaleString() }] }))));
+  const noteText = h("textarea", { id: "new-note", maxlength: 10000 });
+  const noteLang = h("select", { id: "new-note-language" });
+  for (const l of ["es", "en"]) noteLang.append(tx(h("option", { value: l }), `code.language.${l}`));
+  noteLang.value = current();
+  const noteErr = h("p", { class: "error", id: "new-note-error" });
+  noteText.setAttribute("aria-describedby", "new-note-error");
+  const noteForm = h("form", { novalidate: true, id: "note-form" },
+    h("div", { class: "field" }, h("label", { for: "new-note", i18n: "case.new_note" }), noteText, noteErr),
+    h("div", { class: "field" }, h("label", { for: "new-note-language", i18n: "form.note_language" }), noteLang),
+    h("button", { type: "submit", class: "quiet", id: "add-note", i18n: "case.add_note" }));
+  noteForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    noteErr.textContent = "";
+    try {
+      const n = await call("add_note", { id, text: noteText.value, language: noteLang.value });
+      notes.append(h("li", { lang: n.language || null }, n.text,
+        h("span", { class: "note-meta", i18n: ["case.note_meta", { author: n.author, time: new Date(n.created_at).toLocaleString() }] })));
+      noteText.value = "";
+      announce("case.note_added");
+    } catch (err) {
+      const i = err.issues?.[0];
+      tx(noteErr, i ? i.error.key : err.key, i ? i.error.args : err.args);
+      noteText.focus();
+    }
+  });
+
+  await show("case",
+    h("h1", { i18n: ["case.title", { number: c.case_number }] }),
+    saved ? h("p", { class: "saved", i18n: "form.saved" }) : null,
+    offer,
+    h("div", { class: "row card" },
+      h("div", { class: "field" }, h("label", { for: "case-status", i18n: "field.status" }), sel),
+      changeStatus,
+      h("button", { type: "button", class: "primary", id: "case-edit", i18n: "case.edit", onclick: () => intakeScreen({ caseId: id, number: c.case_number }) }),
+      h("button", { type: "button", class: "quiet", i18n: "case.back", onclick: () => listScreen() }),
+      statusMsg),
+    ...definition.sections.filter((s) => s.fields.some((f) => c[f.key] !== undefined)).map((s) =>
+      h("section", { class: "card", "aria-labelledby": `v-${s.key}` }, h("h2", { id: `v-${s.key}`, i18n: s.label }), valuesList(s.fields, c, ""))),
+    h("section", { class: "card", "aria-labelledby": "v-notes" }, h("h2", { id: "v-notes", i18n: "case.notes" }),
+      (c.notes || []).length ? null : h("p", { class: "meter", i18n: "case.no_notes" }), notes, noteForm));
+}
+
+// ---------------------------------------------------------------- start
+
+async function boot() {
+  status = await call("app_status");
+  await load(status.locale || status.system_locale);
+  document.getElementById("lang-toggle").setAttribute("lang", current() === "es" ? "en" : "es");
+  if (!status.initialized && !status.locale) return welcomeScreen();
+  if (!status.initialized) return setupScreen();
+  if (!status.unlocked) return unlockScreen();
+  return enterApp();
+}
+
+boot().catch((e) => fill(main, errorText(e)));
+retranslate(document);
