@@ -1,2 +1,264 @@
-#![allow(dead_code)]
-fn main() {}
+//! Store benchmark: fills a store with 100,000 generated cases (AMPARO_BENCH_CASES to
+//! change) and measures, each against a plain baseline in the same run:
+//!
+//! - saving one intake (validate, case number, case row, search index, re-read) vs a
+//!   bare rusqlite insert of the same JSON into a plain table, same durability
+//!   (WAL, synchronous = FULL), no encryption;
+//! - search as you type (FTS5, newest first) vs a `LIKE '%term%'` scan;
+//! - the first page of the case list vs the same page of the plain table;
+//! - unlock, with Argon2id's share reported apart.
+//!
+//! Run: `cargo bench --bench store`. Results also go to `artifacts/bench.json`.
+
+use amparo::sample;
+use amparo::store::cases::ListQuery;
+use amparo::store::keys::{self, KdfParams};
+use amparo::store::{Setup, Store};
+use rusqlite::Connection;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const PASS: &str = "benchmark passphrase, long enough";
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+struct Stats {
+    p50: Duration,
+    p95: Duration,
+    p99: Duration,
+}
+
+fn stats(mut xs: Vec<Duration>) -> Stats {
+    xs.sort();
+    Stats {
+        p50: pct(&xs, 0.5),
+        p95: pct(&xs, 0.95),
+        p99: pct(&xs, 0.99),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let n: u64 = std::env::var("AMPARO_BENCH_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("store");
+    let setup = Setup {
+        org: "Bench".into(),
+        device_code: "BN1".into(),
+        user: "Bench".into(),
+        passphrase: PASS.into(),
+        locale: "en".into(),
+    };
+    let mut store = Store::create(&dir, &setup, KdfParams::INTERACTIVE).expect("create store");
+
+    // Baseline: a plain table, same journal and durability, no encryption, no index.
+    let plain = Connection::open(tmp.path().join("plain.db")).expect("plain db");
+    plain
+        .pragma_update(None, "journal_mode", "WAL")
+        .expect("wal");
+    plain
+        .pragma_update(None, "synchronous", "FULL")
+        .expect("sync");
+    plain
+        .execute_batch("CREATE TABLE plain (id INTEGER PRIMARY KEY, data TEXT NOT NULL)")
+        .expect("table");
+
+    eprintln!("filling {n} cases…");
+    let fill_start = Instant::now();
+    let batch = 10_000;
+    let mut seed = 0;
+    while seed < n {
+        let end = (seed + batch).min(n);
+        let mut text = String::new();
+        let tx = plain.unchecked_transaction().expect("tx");
+        for s in seed..end {
+            let line = serde_json::to_string(&sample::generated(s)).expect("json");
+            tx.execute("INSERT INTO plain (data) VALUES (?1)", [&line])
+                .expect("insert");
+            text.push_str(&line);
+            text.push('\n');
+        }
+        tx.commit().expect("commit");
+        let report = store
+            .import_jsonl(text.as_bytes(), false, &mut |_| {})
+            .expect("import");
+        assert_eq!(
+            report.imported as u64,
+            end - seed,
+            "{:?}",
+            report.rejected.first()
+        );
+        seed = end;
+        eprintln!("  {seed}");
+    }
+    let fill = fill_start.elapsed();
+
+    // Saving one intake.
+    let rounds = 300;
+    let mut ours = Vec::new();
+    let mut base = Vec::new();
+    for i in 0..rounds {
+        let case = sample::generated(n + i);
+        let line = serde_json::to_string(&case).expect("json");
+        let t = Instant::now();
+        plain
+            .execute("INSERT INTO plain (data) VALUES (?1)", [&line])
+            .expect("insert");
+        base.push(t.elapsed());
+        let t = Instant::now();
+        store.create_case(case, None).expect("save");
+        ours.push(t.elapsed());
+    }
+    let (save, save_base) = (stats(ours), stats(base));
+
+    // Search as you type: prefixes of what caseworkers type.
+    let terms = [
+        "lup",
+        "chabe",
+        "rosa",
+        "xóch",
+        "hernán",
+        "atlan",
+        "el paso",
+        "quee",
+        "abogada",
+        "refugio",
+        "BN1-2026-00",
+        "cuca",
+        "martínez ram",
+        "tijuana",
+        "interp",
+    ];
+    let mut ours = Vec::new();
+    let mut base = Vec::new();
+    for _ in 0..10 {
+        for term in terms {
+            let t = Instant::now();
+            let rows = store
+                .list_cases(&ListQuery {
+                    text: term.into(),
+                    ..Default::default()
+                })
+                .expect("search");
+            ours.push(t.elapsed());
+            std::hint::black_box(rows);
+            let t = Instant::now();
+            let mut st = plain
+                .prepare_cached(
+                    "SELECT id, data FROM plain WHERE data LIKE ?1 ORDER BY id DESC LIMIT 100",
+                )
+                .expect("prepare");
+            let rows: Vec<(i64, String)> = st
+                .query_map([format!("%{term}%")], |r| Ok((r.get(0)?, r.get(1)?)))
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            base.push(t.elapsed());
+            std::hint::black_box(rows);
+        }
+    }
+    let (search, search_base) = (stats(ours), stats(base));
+
+    // First page of the case list.
+    let mut ours = Vec::new();
+    let mut base = Vec::new();
+    for _ in 0..100 {
+        let t = Instant::now();
+        std::hint::black_box(store.list_cases(&ListQuery::default()).expect("list"));
+        ours.push(t.elapsed());
+        let t = Instant::now();
+        let mut st = plain
+            .prepare_cached("SELECT id, data FROM plain ORDER BY id DESC LIMIT 100")
+            .expect("prepare");
+        let rows: Vec<(i64, String)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        base.push(t.elapsed());
+        std::hint::black_box(rows);
+    }
+    let (list, list_base) = (stats(ours), stats(base));
+
+    // Unlock, and the Argon2id share of it.
+    drop(store);
+    let kf = keys::KeyFile::read(&dir.join(amparo::store::KEY_FILE)).expect("key file");
+    let mut unlock = Vec::new();
+    let mut argon = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        std::hint::black_box(keys::unwrap(&kf.keys[0], PASS).expect("unwrap"));
+        argon.push(t.elapsed());
+        let t = Instant::now();
+        let s = Store::open(&dir, PASS).expect("open");
+        unlock.push(t.elapsed());
+        drop(s);
+    }
+    let (unlock, argon) = (stats(unlock), stats(argon));
+    let db_bytes = std::fs::metadata(dir.join(amparo::store::DB_FILE))
+        .map(|m| m.len())
+        .unwrap_or(0);
+
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
+    println!(
+        "Amparo store benchmark: {n} cases ({:.0} MB encrypted), filled in {:.1} s",
+        db_bytes as f64 / 1e6,
+        fill.as_secs_f64()
+    );
+    println!(
+        "{:<34} {:>10} {:>10} {:>10}",
+        "", "p50 ms", "p95 ms", "p99 ms"
+    );
+    let row = |name: &str, s: &Stats| {
+        println!(
+            "{:<34} {:>10.3} {:>10.3} {:>10.3}",
+            name,
+            ms(s.p50),
+            ms(s.p95),
+            ms(s.p99)
+        )
+    };
+    row("save one intake", &save);
+    row("  baseline: bare insert, same sync", &save_base);
+    println!(
+        "  ratio p50 {:.2}x, p99 {:.2}x (target <= 1.5x)",
+        ratio(save.p50, save_base.p50),
+        ratio(save.p99, save_base.p99)
+    );
+    row("search as you type (FTS5)", &search);
+    row("  baseline: LIKE '%term%' scan", &search_base);
+    println!(
+        "  ratio p50 {:.3}x, p95 {:.3}x (target p95 <= 20 ms)",
+        ratio(search.p50, search_base.p50),
+        ratio(search.p95, search_base.p95)
+    );
+    row("first page of the case list", &list);
+    row("  baseline: plain table page", &list_base);
+    println!("  ratio p50 {:.2}x", ratio(list.p50, list_base.p50));
+    row("unlock (Argon2id + open)", &unlock);
+    row("  of which Argon2id (64 MiB, t=3)", &argon);
+
+    let out = json!({
+        "cases": n, "db_bytes": db_bytes, "fill_seconds": fill.as_secs_f64(),
+        "save_ms": {"p50": ms(save.p50), "p99": ms(save.p99), "baseline_p50": ms(save_base.p50), "baseline_p99": ms(save_base.p99)},
+        "search_ms": {"p50": ms(search.p50), "p95": ms(search.p95), "baseline_p50": ms(search_base.p50), "baseline_p95": ms(search_base.p95)},
+        "list_ms": {"p50": ms(list.p50), "p95": ms(list.p95), "baseline_p50": ms(list_base.p50)},
+        "unlock_ms": {"p50": ms(unlock.p50), "argon2_p50": ms(argon.p50)},
+    });
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/bench.json");
+    if std::fs::create_dir_all(path.parent().expect("parent")).is_ok() {
+        let _ = std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&out).unwrap_or_default(),
+        );
+    }
+}

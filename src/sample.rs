@@ -48,7 +48,7 @@ impl Gen {
     pub fn new(seed: u64) -> Gen {
         Gen(seed)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -56,13 +56,13 @@ impl Gen {
         z ^ (z >> 31)
     }
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
     pub fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
         xs[self.below(xs.len())]
     }
     pub fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
+        self.next_u64() % 100 < percent
     }
 }
 
@@ -227,7 +227,7 @@ pub fn generated(seed: u64) -> Value {
         if g.chance(30) {
             po.insert(
                 "safe_phone".into(),
-                format!("+52{}", 5_500_000_000u64 + g.next() % 99_999_999).into(),
+                format!("+52{}", 5_500_000_000u64 + g.next_u64() % 99_999_999).into(),
             );
         }
         people.push(p);

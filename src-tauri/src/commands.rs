@@ -71,12 +71,6 @@ impl From<StoreError> for CommandError {
     }
 }
 
-impl From<amparo::intake::ValidationErrors> for CommandError {
-    fn from(e: amparo::intake::ValidationErrors) -> Self {
-        StoreError::Invalid(e).into()
-    }
-}
-
 type Res<T> = Result<T, CommandError>;
 
 /// Run `f` on the unlocked store.
@@ -188,11 +182,20 @@ pub fn get_case(state: State<'_, AppState>, id: String) -> Res<Value> {
     with_store(&state, |s| s.get_case(&id))
 }
 
-/// Validate without saving; returns the case as it would be saved (derived values
-/// filled in), or the issues.
+#[derive(Debug, Serialize)]
+pub struct Check {
+    /// The case as it would be saved, derived values filled in.
+    pub case: Value,
+    pub issues: Vec<Issue>,
+}
+
+/// Validate without saving, for checks as the user types.
 #[tauri::command(async)]
-pub fn check_case(state: State<'_, AppState>, case: Value) -> Res<Value> {
-    with_store(&state, |s| Ok(s.check_case(case)))?.map_err(CommandError::from)
+pub fn check_case(state: State<'_, AppState>, case: Value) -> Res<Check> {
+    with_store(&state, |s| {
+        let (case, issues) = s.check_case(case);
+        Ok(Check { case, issues })
+    })
 }
 
 #[tauri::command(async)]

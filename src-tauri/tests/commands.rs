@@ -124,16 +124,19 @@ fn invalid_input_comes_back_as_field_issues_with_keys() {
     h.ok("setup", setup_body());
     let mut case = amparo::sample::full_case();
     case["people"][0]["birth_date"] = json!("2999-01-01");
-    let e = h.call("check_case", json!({"case": case})).unwrap_err();
-    assert_eq!(e["issues"][0]["path"], "people.0.birth_date");
-    assert_eq!(e["issues"][0]["error"]["key"], "error.field.date_in_future");
+    let c = h.ok("check_case", json!({"case": case}));
+    assert_eq!(c["issues"][0]["path"], "people.0.birth_date");
+    assert_eq!(c["issues"][0]["error"]["key"], "error.field.date_in_future");
+    // Derived values are there even while another field has a problem.
+    assert_eq!(c["case"]["people"][1]["majority_at_intake"], "Minor");
     let e = h
         .call("create_case", json!({"case": case, "draftId": null}))
         .unwrap_err();
     assert_eq!(e["key"], "error.store.invalid");
     // A valid check returns the derived values for the form to show.
     let ok = h.ok("check_case", json!({"case": amparo::sample::full_case()}));
-    assert_eq!(ok["people"][0]["majority_at_intake"], "Minor");
+    assert_eq!(ok["issues"], json!([]));
+    assert_eq!(ok["case"]["people"][0]["majority_at_intake"], "Minor");
 }
 
 #[test]

@@ -160,6 +160,18 @@ pub fn prepare(mut case: Value, today: NaiveDate) -> Result<Value, ValidationErr
     Ok(case)
 }
 
+/// What the form shows while typing: the case as it would be saved (derived values
+/// filled in even when other fields still have problems) and every issue.
+pub fn check(mut case: Value, today: NaiveDate) -> (Value, Vec<Issue>) {
+    normalize(&mut case);
+    let issues = validate(&case, today)
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
+    derive(&mut case, today);
+    (case, issues)
+}
+
 /// The person a case is about first: its first potential victim.
 pub fn primary_person(case: &Value) -> Option<&Map<String, Value>> {
     case.get("people")?

@@ -100,10 +100,10 @@ fn assign_item_ids(case: &mut Value) {
     for list in ["people", "needs", "trafficking_events"] {
         if let Some(Value::Array(items)) = case.get_mut(list) {
             for it in items.iter_mut().filter_map(Value::as_object_mut) {
-                if !it
+                if it
                     .get("id")
                     .and_then(Value::as_str)
-                    .is_some_and(|s| uuid::Uuid::parse_str(s).is_ok())
+                    .is_none_or(|s| uuid::Uuid::parse_str(s).is_err())
                 {
                     it.insert("id".into(), new_id().into());
                 }
@@ -372,6 +372,9 @@ impl Store {
             for k in ["id", "case_number", "created_at", "updated_at"] {
                 m.remove(k);
             }
+            // A new intake is assigned to whoever records it.
+            m.entry("assigned_to")
+                .or_insert_with(|| self.session.user_id.clone().into());
         }
         let prepared = intake::prepare(case, self.today())?;
         let now = now_utc();
@@ -402,6 +405,10 @@ impl Store {
         if let Some(m) = case.as_object_mut() {
             for k in ["id", "case_number", "created_at", "updated_at", "format"] {
                 m.remove(k);
+            }
+            // The form does not carry the assignment; an edit keeps it.
+            if let (false, Some(a)) = (m.contains_key("assigned_to"), existing.get("assigned_to")) {
+                m.insert("assigned_to".into(), a.clone());
             }
             if !new_notes.is_empty() {
                 m.insert("notes".into(), Value::Array(new_notes));
@@ -668,7 +675,7 @@ impl Store {
     }
 
     /// Check a case without saving it (for validation as the user types).
-    pub fn check_case(&self, case: Value) -> Result<Value, ValidationErrors> {
-        intake::prepare(case, self.today())
+    pub fn check_case(&self, case: Value) -> (Value, Vec<Issue>) {
+        intake::check(case, self.today())
     }
 }

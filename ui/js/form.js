@@ -104,9 +104,11 @@ class Leaf {
       default: {
         const attrs = { type: "text", id, autocomplete: "off", spellcheck: "false" };
         if (f.kind === "integer" || f.kind === "phone") attrs.inputmode = f.kind === "phone" ? "tel" : "numeric";
-        if (f.kind === "date") { attrs.placeholder = "YYYY-MM-DD"; attrs.inputmode = "numeric"; }
+        if (f.kind === "date") attrs.inputmode = "numeric";
         if (f.kind === "text") attrs.maxlength = f.max;
-        return h("input", { ...attrs, value: value ?? "" });
+        const input = h("input", { ...attrs, value: value ?? "" });
+        if (f.kind === "date") tattr(input, "placeholder", "form.date_placeholder");
+        return input;
       }
     }
   }
@@ -210,7 +212,7 @@ class List {
     this.box = h("div", { class: "items" });
     this.errEl = h("p", { class: "error", id: domId("e", path) });
     this.add = tx(h("button", { type: "button", class: "quiet", id: domId("add", path), onclick: () => this.addItem() }), addKey);
-    this.el = h("section", { class: "list", "data-path": path, "aria-labelledby": domId("l", path) },
+    this.el = h("div", { class: "list", role: "group", "data-path": path, "aria-labelledby": domId("l", path) },
       tx(h("h3", { id: domId("l", path) }), field.label), this.errEl, this.box, this.add);
     ctx.register(path, this);
     this.rebuild(Array.isArray(value) ? value : []);

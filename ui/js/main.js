@@ -264,12 +264,10 @@ async function intakeScreen({ draftId = null, caseId = null, values = null, numb
   };
   const check = debounce(async () => {
     try {
-      const prepared = await call("check_case", { case: collect() });
-      form.showIssues([]);
-      form.showDerived(prepared);
-    } catch (e) {
-      form.showIssues(e.issues || []);
-    }
+      const r = await call("check_case", { case: collect() });
+      form.showIssues(r.issues);
+      form.showDerived(r.case);
+    } catch { /* a locked or busy store: the save will say so */ }
   }, 250);
   const saveDraftSoon = debounce(keepDraft, 300);
   let dirty = false;

@@ -1,0 +1,711 @@
+//! End-to-end: the real app binary in a real window (Xvfb), driven through
+//! tauri-driver and WebKitWebDriver as a caseworker would use it. Every screen is
+//! checked with axe-core and saved as a screenshot in `artifacts/e2e/`.
+//!
+//! These tests never skip: without a display, tauri-driver or axe-core they fail
+//! and say what is missing. `scripts/test.sh` provides all three.
+
+use fantoccini::elements::Element;
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PASS: &str = "girasol luna montaña 27";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// One app at a time: two WebKit windows on two cores only slow each other down.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn artifacts() -> PathBuf {
+    let dir = repo_root().join("artifacts/e2e");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn require_environment() {
+    assert!(
+        std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty()),
+        "DISPLAY is not set: the end-to-end tests need an X display (scripts/test.sh starts Xvfb)"
+    );
+    assert!(
+        axe_path().is_file(),
+        "axe-core is missing at {}: run scripts/test.sh (it installs it with npm)",
+        axe_path().display()
+    );
+}
+
+fn axe_path() -> PathBuf {
+    std::env::var_os("AXE_CORE_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("tests/e2e/node_modules/axe-core/axe.min.js"))
+}
+
+fn tauri_driver() -> PathBuf {
+    if let Some(p) = std::env::var_os("TAURI_DRIVER") {
+        return p.into();
+    }
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo")
+        });
+    let p = home.join("bin/tauri-driver");
+    if p.is_file() {
+        p
+    } else {
+        "tauri-driver".into()
+    }
+}
+
+/// tauri-driver with the app's data folder in its environment (it passes its
+/// environment on to the app).
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start(data_dir: &Path, port: u16) -> Driver {
+        let child = Command::new(tauri_driver())
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &(port + 1).to_string(),
+            ])
+            .env("AMPARO_DATA_DIR", data_dir)
+            .env("LANG", "en_US.UTF-8")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {}: {e} (scripts/test.sh installs it)",
+                    tauri_driver().display()
+                )
+            });
+        let deadline = Instant::now() + WAIT;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tauri-driver did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Driver { child, port }
+    }
+
+    async fn session(&self) -> Client {
+        let app = env!("CARGO_BIN_EXE_amparo-app");
+        let caps = json!({"browserName": "wry", "tauri:options": {"application": app}});
+        let caps = match caps {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match ClientBuilder::native()
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{}", self.port))
+                .await
+            {
+                Ok(c) => return c,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("session not ready yet: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("no WebDriver session: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // SIGTERM, not SIGKILL: tauri-driver then stops WebKitWebDriver too.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+struct Ui {
+    c: Client,
+    name: &'static str,
+}
+
+impl Ui {
+    async fn wait(&self, css: &str) -> Element {
+        self.c
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{}: no {css}: {e}", self.name))
+    }
+
+    async fn screen(&self, name: &str) {
+        self.wait(&format!("main[data-screen='{name}']")).await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.wait(css).await.text().await.unwrap()
+    }
+
+    async fn value(&self, css: &str) -> String {
+        self.wait(css)
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    async fn type_in(&self, css: &str, text: &str) {
+        let el = self.wait(css).await;
+        el.send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+    }
+
+    async fn click(&self, css: &str) {
+        self.wait(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Pick an option. WebKitWebDriver now and then refuses the click on an
+    /// `<option>` while the page is still settling (scrolling, a check redrawing
+    /// errors); try again until the deadline, and check the value really changed.
+    async fn choose(&self, css: &str, value: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let result = self.wait(css).await.select_by_value(value).await;
+            match result {
+                Ok(()) if self.value(css).await == value => return,
+                Ok(()) => eprintln!("{}: {css} did not take {value}, retrying", self.name),
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("{}: choose {value} in {css}: {e:?}, retrying", self.name)
+                }
+                Err(e) => panic!("{}: choose {value} in {css}: {e:?}", self.name),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: {css} never took {value}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Poll until `f` holds; no fixed sleeps.
+    async fn until(&self, what: &str, f: impl AsyncFn() -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !f().await {
+            assert!(
+                Instant::now() < deadline,
+                "{}: timed out waiting for {what}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn until_text(&self, css: &str, expected: &str) {
+        self.until(&format!("{css} = {expected:?}"), async || {
+            match self.c.find(Locator::Css(css)).await {
+                Ok(e) => e.text().await.is_ok_and(|t| t == expected),
+                Err(_) => false,
+            }
+        })
+        .await;
+    }
+
+    async fn until_contains(&self, css: &str, part: &str) {
+        self.until(&format!("{css} contains {part:?}"), async || {
+            match self.c.find(Locator::Css(css)).await {
+                Ok(e) => e.text().await.is_ok_and(|t| t.contains(part)),
+                Err(_) => false,
+            }
+        })
+        .await;
+    }
+
+    /// Screenshot after two animation frames (so the change is painted).
+    async fn shot(&self, file: &str) {
+        self.c
+            .execute_async("const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));", vec![])
+            .await
+            .unwrap();
+        let png = self.c.screenshot().await.unwrap();
+        std::fs::write(artifacts().join(format!("{file}.png")), png).unwrap();
+    }
+
+    /// axe-core on the current screen: no violations, whatever their impact.
+    async fn axe(&self, screen: &str) {
+        let src = std::fs::read_to_string(axe_path()).unwrap();
+        self.c
+            .execute(&format!("{src}\n;return typeof axe;"), vec![])
+            .await
+            .unwrap();
+        let result = self
+            .c
+            .execute_async(
+                "const done = arguments[0];
+                 axe.run(document, {resultTypes: ['violations']})
+                    .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                        nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))}))))
+                    .catch(e => done([{id: 'axe-error', help: String(e)}]));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            result,
+            json!([]),
+            "{}: axe-core violations on the {screen} screen",
+            self.name
+        );
+    }
+
+    async fn key(&self, keys: &str) {
+        let el = self.c.active_element().await.unwrap();
+        el.send_keys(keys).await.unwrap();
+    }
+
+    async fn active_id(&self) -> String {
+        self.c
+            .execute(
+                "return document.activeElement ? document.activeElement.id : ''",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// Press Tab until the element with `id` has focus.
+    async fn tab_to(&self, id: &str) {
+        for _ in 0..400 {
+            if self.active_id().await == id {
+                return;
+            }
+            self.key(&Key::Tab.to_string()).await;
+        }
+        panic!("{}: Tab never reached #{id}", self.name);
+    }
+
+    async fn dom_text(&self) -> String {
+        self.c
+            .execute("return document.body.innerText", vec![])
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+fn alt(key: char) -> String {
+    format!("{}{key}{}", Key::Alt, Key::Null)
+}
+
+#[tokio::test]
+async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
+    let _serial = SERIAL.lock().await;
+    require_environment();
+    let data = tempfile::tempdir().unwrap();
+    let year = chrono_year();
+
+    {
+        let driver = Driver::start(data.path(), 4544);
+        let ui = Ui {
+            c: driver.session().await,
+            name: "first run",
+        };
+        ui.screen("welcome").await;
+        ui.shot("01-welcome").await;
+        ui.axe("welcome").await;
+
+        // First-run setup, in Spanish.
+        ui.click("#choose-es").await;
+        ui.screen("setup").await;
+        assert_eq!(ui.text("h1").await, "Configurar esta computadora");
+        ui.type_in("#setup-org", "Casa Amparo Houston").await;
+        ui.type_in("#setup-device", "TX3").await;
+        ui.type_in("#setup-user", "Ana López").await;
+        ui.type_in("#setup-passphrase", "corta").await;
+        ui.until_text("#strength", "Demasiado corta").await;
+        ui.type_in("#setup-passphrase", " pero ya no tanto 27")
+            .await;
+        ui.until_text("#strength", "Fuerte").await;
+        ui.type_in("#setup-passphrase2", "otra cosa").await;
+        ui.click("#setup-submit").await;
+        ui.until_text(
+            "#setup-passphrase2-error",
+            "Las dos frases de contraseña no coinciden.",
+        )
+        .await;
+        ui.shot("02-setup-es").await;
+        ui.axe("setup").await;
+        // Start again with the real passphrase.
+        for id in ["#setup-passphrase", "#setup-passphrase2"] {
+            ui.wait(id).await.clear().await.unwrap();
+            ui.type_in(id, PASS).await;
+        }
+        ui.click("#setup-submit").await;
+        ui.screen("list").await;
+        assert_eq!(ui.text("h1").await, "Casos");
+        ui.until_text(
+            "#list-empty",
+            "Todavía no hay casos. Empiece con una nueva admisión.",
+        )
+        .await;
+        ui.shot("03-list-empty-es").await;
+        ui.axe("case list").await;
+
+        // An intake with two people, in Spanish.
+        ui.click("#nav-new").await;
+        ui.screen("intake").await;
+        assert_eq!(ui.text("h1").await, "Nueva admisión");
+        ui.type_in("#f-intake_date", "2026-03-14").await;
+        ui.choose("#f-intake_channel", "Outreach").await;
+        ui.type_in("#f-intake_place-city", "Houston").await;
+        ui.type_in("#f-people-0-alias", "Rosa").await;
+        ui.type_in("#f-people-0-given_name", "Xóchitl").await;
+        ui.choose("#f-people-0-gender", "Female").await;
+        ui.type_in("#f-people-0-age_estimate", "17").await;
+        ui.choose("#f-people-0-preferred_language", "es").await;
+        // Skip logic: sexual exploitation appears only once the type includes sex.
+        let sex = "#f-type_of_sex_exploitation-Prostitution";
+        assert!(!ui.wait(sex).await.is_displayed().await.unwrap());
+        ui.choose("#f-trafficking_type", "Sex").await;
+        ui.until("sexual exploitation shown", async || {
+            ui.wait(sex).await.is_displayed().await.unwrap_or(false)
+        })
+        .await;
+        ui.click(sex).await;
+        ui.click("#f-venues-ResidentialBrothel").await;
+        ui.click("#f-venues-BarClubCantina").await;
+        ui.click("#add-people").await;
+        ui.choose("#f-people-1-role", "DependentChild").await;
+        ui.type_in("#f-people-1-alias", "Beto").await;
+        ui.type_in("#f-people-1-age_estimate", "3").await;
+        // Bad input: a calm message next to the field, in the UI language.
+        ui.type_in("#f-people-0-safe_phone", "55 1234 5678").await;
+        ui.key(&Key::Tab.to_string()).await;
+        ui.until_text(
+            "#e-people-0-safe_phone",
+            "Escriba el número en formato internacional: + código de país y número, por ejemplo +525512345678.",
+        )
+        .await;
+        ui.until_text("#f-people-0-majority_at_intake", "Persona menor de edad")
+            .await;
+        ui.shot("04-intake-es").await;
+        ui.axe("intake form").await;
+
+        // Switch to English mid-form with the keyboard shortcut: input kept, labels English.
+        ui.key(&alt('l')).await;
+        ui.until_text("h1", "New intake").await;
+        assert_eq!(
+            ui.text("label[for='f-people-0-given_name'] span").await,
+            "Given name"
+        );
+        assert_eq!(
+            ui.text("#e-people-0-safe_phone")
+                .await
+                .split(':')
+                .next()
+                .unwrap(),
+            "Please enter the number in international format"
+        );
+        assert_eq!(ui.value("#f-people-0-alias").await, "Rosa");
+        assert_eq!(ui.value("#f-people-0-given_name").await, "Xóchitl");
+        assert_eq!(ui.value("#f-people-1-alias").await, "Beto");
+        assert_eq!(ui.value("#f-intake_channel").await, "Outreach");
+        assert!(ui
+            .wait("#f-venues-BarClubCantina")
+            .await
+            .is_selected()
+            .await
+            .unwrap());
+        assert_eq!(
+            ui.text("#f-intake_channel option:checked").await,
+            "Outreach"
+        );
+        assert_eq!(ui.text("#f-people-0-majority_at_intake").await, "Minor");
+        // Saving with the bad phone is refused and nothing typed is lost.
+        ui.click("#form-save").await;
+        ui.until_text(
+            "#form-summary",
+            "Please review 1 fields marked below. Nothing you typed was lost.",
+        )
+        .await;
+        assert_eq!(ui.value("#f-people-0-safe_phone").await, "55 1234 5678");
+        ui.shot("05-intake-en-error").await;
+        let phone = ui.wait("#f-people-0-safe_phone").await;
+        phone.clear().await.unwrap();
+        phone.send_keys("+525512345678").await.unwrap();
+        ui.click("#form-save").await;
+        ui.screen("case").await;
+        let number = format!("TX3-{year}-0001");
+        assert_eq!(ui.text("h1").await, format!("Case {number}"));
+        ui.shot("06-case-en").await;
+        ui.axe("case").await;
+        ui.c.close().await.unwrap();
+    }
+
+    // Quit and relaunch: the unlock screen, in the language last chosen.
+    {
+        let driver = Driver::start(data.path(), 4554);
+        let ui = Ui {
+            c: driver.session().await,
+            name: "relaunch",
+        };
+        ui.screen("unlock").await;
+        assert_eq!(ui.text("h1").await, "Unlock Amparo");
+        assert!(
+            !ui.dom_text().await.contains("Rosa"),
+            "nothing of the store shows before unlock"
+        );
+        ui.type_in("#unlock-passphrase", "girasol luna montana 27")
+            .await;
+        ui.click("#unlock-submit").await;
+        ui.until_text(
+            "#unlock-passphrase-error",
+            "That passphrase did not open the store. Please check it and try again.",
+        )
+        .await;
+        ui.shot("07-unlock-wrong-passphrase").await;
+        ui.axe("unlock").await;
+        let field = ui.wait("#unlock-passphrase").await;
+        field.clear().await.unwrap();
+        field
+            .send_keys(&format!("{PASS}{}", Key::Enter))
+            .await
+            .unwrap();
+        ui.screen("list").await;
+
+        // Find the case by alias as you type.
+        ui.type_in("#search", "ros").await;
+        ui.until_text("#case-table tbody tr td:nth-child(2)", "Rosa")
+            .await;
+        ui.type_in("#search", "x").await;
+        ui.until_text("#list-empty", "No cases match this search.")
+            .await;
+        ui.key(&Key::Backspace.to_string()).await;
+        ui.until_text("#case-table tbody tr td:nth-child(2)", "Rosa")
+            .await;
+        ui.shot("08-search-en").await;
+        ui.axe("search results").await;
+        ui.click("#case-table tbody tr td button").await;
+        ui.screen("case").await;
+
+        // Values with English labels; free text as typed.
+        assert_eq!(ui.text("dd[data-field='intake_channel']").await, "Outreach");
+        assert_eq!(
+            ui.text("dd[data-field='trafficking_type']").await,
+            "Sex trafficking"
+        );
+        assert_eq!(
+            ui.text("dd[data-field='venues']").await,
+            "Residential brothel, Bar / club / cantina"
+        );
+        assert_eq!(
+            ui.text("dd[data-field='people.0.given_name']").await,
+            "Xóchitl"
+        );
+        assert_eq!(ui.text("dd[data-field='people.0.gender']").await, "Female");
+        assert_eq!(
+            ui.text("dd[data-field='people.1.role']").await,
+            "Dependent child"
+        );
+        assert_eq!(
+            ui.text("dd[data-field='people.1.majority_at_intake']")
+                .await,
+            "Minor"
+        );
+        // She prefers Spanish: one click switches.
+        assert_eq!(
+            ui.text("#lang-offer p").await,
+            "This person prefers Español."
+        );
+        ui.shot("09-case-after-restart-en").await;
+        ui.click("#lang-offer-switch").await;
+        ui.until_text("h1", &format!("Caso TX3-{year}-0001")).await;
+        assert_eq!(
+            ui.text("dd[data-field='trafficking_type']").await,
+            "Trata con fines de explotación sexual"
+        );
+
+        // A note is appended; the status changes.
+        ui.type_in("#new-note", "Cita con la abogada el lunes.")
+            .await;
+        ui.click("#add-note").await;
+        ui.until_contains("#notes li:last-child", "Cita con la abogada el lunes.")
+            .await;
+        assert!(ui
+            .text("#notes li:last-child .note-meta")
+            .await
+            .starts_with("Ana López, "));
+        ui.choose("#case-status", "FollowUp").await;
+        ui.click("#case-status-save").await;
+        ui.until_text(".row.card .saved", "Estado cambiado.").await;
+        ui.shot("10-case-es-note").await;
+        ui.c.close().await.unwrap();
+    }
+}
+
+fn chrono_year() -> String {
+    // The case number carries the year the case was created on this laptop.
+    let out = Command::new("date").arg("+%Y").output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn prepared_store(dir: &Path) {
+    let setup = amparo::store::Setup {
+        org: "Casa Amparo".into(),
+        device_code: "EP1".into(),
+        user: "Marta".into(),
+        passphrase: PASS.into(),
+        locale: "en".into(),
+    };
+    amparo::Store::create(
+        dir,
+        &setup,
+        amparo::store::keys::KdfParams::INSECURE_FOR_TESTS,
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_whole_intake_with_the_keyboard_alone() {
+    let _serial = SERIAL.lock().await;
+    require_environment();
+    let data = tempfile::tempdir().unwrap();
+    prepared_store(data.path());
+    let driver = Driver::start(data.path(), 4564);
+    let ui = Ui {
+        c: driver.session().await,
+        name: "keyboard",
+    };
+    ui.screen("unlock").await;
+    // The passphrase field has focus: type and press Enter.
+    ui.until("passphrase focused", async || {
+        ui.active_id().await == "unlock-passphrase"
+    })
+    .await;
+    ui.key(&format!("{PASS}{}", Key::Enter)).await;
+    ui.screen("list").await;
+    // Alt+N: new intake.
+    ui.key(&alt('n')).await;
+    ui.screen("intake").await;
+    ui.tab_to("f-intake_date").await;
+    ui.key("2026-05-02").await;
+    ui.tab_to("f-intake_channel").await;
+    // Type-ahead on a focused select picks the option, as in any GTK list.
+    ui.key("Hot").await;
+    ui.until("channel chosen", async || {
+        ui.value("#f-intake_channel").await == "Hotline"
+    })
+    .await;
+    ui.tab_to("f-people-0-alias").await;
+    ui.key("Lupita").await;
+    ui.tab_to("f-venues-HotelMotel").await;
+    ui.key(" ").await;
+    ui.tab_to("add-people").await;
+    ui.key(&Key::Enter.to_string()).await;
+    // Focus moves into the new person; give a role by type-ahead.
+    ui.until("new person focused", async || {
+        ui.active_id().await == "f-people-1-role"
+    })
+    .await;
+    ui.key("Dep").await;
+    ui.until("role chosen", async || {
+        ui.value("#f-people-1-role").await == "DependentChild"
+    })
+    .await;
+    ui.tab_to("f-note").await;
+    ui.key("Called from a motel; safe to text after 6 pm.")
+        .await;
+    ui.tab_to("form-save").await;
+    ui.key(&Key::Enter.to_string()).await;
+    ui.screen("case").await;
+    assert_eq!(ui.text("dd[data-field='people.0.alias']").await, "Lupita");
+    assert_eq!(ui.text("dd[data-field='intake_channel']").await, "Hotline");
+    assert_eq!(ui.text("dd[data-field='venues']").await, "Hotel / motel");
+    assert_eq!(
+        ui.text("dd[data-field='people.1.role']").await,
+        "Dependent child"
+    );
+    assert!(ui.text("#notes").await.contains("safe to text after 6 pm"));
+    ui.shot("11-keyboard-intake-saved").await;
+    ui.c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn closing_mid_intake_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    require_environment();
+    let data = tempfile::tempdir().unwrap();
+    prepared_store(data.path());
+    {
+        let driver = Driver::start(data.path(), 4574);
+        let ui = Ui {
+            c: driver.session().await,
+            name: "draft",
+        };
+        ui.screen("unlock").await;
+        ui.type_in("#unlock-passphrase", &format!("{PASS}{}", Key::Enter))
+            .await;
+        ui.screen("list").await;
+        ui.click("#nav-new").await;
+        ui.screen("intake").await;
+        ui.type_in("#f-people-0-alias", "Chayo").await;
+        ui.type_in("#f-intake_place-city", "El Paso").await;
+        ui.until_text("#draft-state", "Draft kept on this laptop")
+            .await;
+        // Close the window mid-intake: no save pressed.
+        ui.c.close().await.unwrap();
+    }
+    let driver = Driver::start(data.path(), 4584);
+    let ui = Ui {
+        c: driver.session().await,
+        name: "draft after restart",
+    };
+    ui.screen("unlock").await;
+    ui.type_in("#unlock-passphrase", &format!("{PASS}{}", Key::Enter))
+        .await;
+    ui.screen("list").await;
+    assert!(ui.text("#drafts-h + ul").await.contains("Chayo"));
+    ui.shot("12-unfinished-intake").await;
+    ui.axe("list with drafts").await;
+    ui.click("#drafts-h + ul li button.quiet").await;
+    ui.screen("intake").await;
+    assert_eq!(ui.value("#f-people-0-alias").await, "Chayo");
+    assert_eq!(ui.value("#f-intake_place-city").await, "El Paso");
+    ui.c.close().await.unwrap();
+}
