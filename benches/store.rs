@@ -33,11 +33,7 @@ struct Stats {
 
 fn stats(mut xs: Vec<Duration>) -> Stats {
     xs.sort();
-    Stats {
-        p50: pct(&xs, 0.5),
-        p95: pct(&xs, 0.95),
-        p99: pct(&xs, 0.99),
-    }
+    Stats { p50: pct(&xs, 0.5), p95: pct(&xs, 0.95), p99: pct(&xs, 0.99) }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -45,10 +41,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
-    let n: u64 = std::env::var("AMPARO_BENCH_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let n: u64 = std::env::var("AMPARO_BENCH_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join("store");
     let setup = Setup {
@@ -62,15 +55,17 @@ fn main() {
 
     // Baseline: a plain table, same journal and durability, no encryption, no index.
     let plain = Connection::open(tmp.path().join("plain.db")).expect("plain db");
-    plain
-        .pragma_update(None, "journal_mode", "WAL")
-        .expect("wal");
-    plain
-        .pragma_update(None, "synchronous", "FULL")
-        .expect("sync");
-    plain
-        .execute_batch("CREATE TABLE plain (id INTEGER PRIMARY KEY, data TEXT NOT NULL)")
-        .expect("table");
+    plain.pragma_update(None, "journal_mode", "WAL").expect("wal");
+    plain.pragma_update(None, "synchronous", "FULL").expect("sync");
+    plain.execute_batch("CREATE TABLE plain (id INTEGER PRIMARY KEY, data TEXT NOT NULL)").expect("table");
+
+    // Second baseline: the same bare insert into a SQLCipher-encrypted table, to tell
+    // the cost of encryption apart from the cost of our own work.
+    let sealed = Connection::open(tmp.path().join("sealed.db")).expect("sealed db");
+    sealed.pragma_update(None, "key", format!("x'{}'", "ab".repeat(32))).expect("key");
+    sealed.pragma_update(None, "journal_mode", "WAL").expect("wal");
+    sealed.pragma_update(None, "synchronous", "FULL").expect("sync");
+    sealed.execute_batch("CREATE TABLE plain (id INTEGER PRIMARY KEY, data TEXT NOT NULL)").expect("table");
 
     eprintln!("filling {n} cases…");
     let fill_start = Instant::now();
@@ -82,21 +77,13 @@ fn main() {
         let tx = plain.unchecked_transaction().expect("tx");
         for s in seed..end {
             let line = serde_json::to_string(&sample::generated(s)).expect("json");
-            tx.execute("INSERT INTO plain (data) VALUES (?1)", [&line])
-                .expect("insert");
+            tx.execute("INSERT INTO plain (data) VALUES (?1)", [&line]).expect("insert");
             text.push_str(&line);
             text.push('\n');
         }
         tx.commit().expect("commit");
-        let report = store
-            .import_jsonl(text.as_bytes(), false, &mut |_| {})
-            .expect("import");
-        assert_eq!(
-            report.imported as u64,
-            end - seed,
-            "{:?}",
-            report.rejected.first()
-        );
+        let report = store.import_jsonl(text.as_bytes(), false, &mut |_| {}).expect("import");
+        assert_eq!(report.imported as u64, end - seed, "{:?}", report.rejected.first());
         seed = end;
         eprintln!("  {seed}");
     }
@@ -106,19 +93,26 @@ fn main() {
     let rounds = 300;
     let mut ours = Vec::new();
     let mut base = Vec::new();
+    let mut base_sealed = Vec::new();
+    let mut checks = Vec::new();
+    let today = amparo::store::cases::today();
     for i in 0..rounds {
         let case = sample::generated(n + i);
         let line = serde_json::to_string(&case).expect("json");
         let t = Instant::now();
-        plain
-            .execute("INSERT INTO plain (data) VALUES (?1)", [&line])
-            .expect("insert");
+        plain.execute("INSERT INTO plain (data) VALUES (?1)", [&line]).expect("insert");
         base.push(t.elapsed());
+        let t = Instant::now();
+        sealed.execute("INSERT INTO plain (data) VALUES (?1)", [&line]).expect("insert");
+        base_sealed.push(t.elapsed());
+        let t = Instant::now();
+        std::hint::black_box(amparo::intake::prepare(case.clone(), today).expect("valid"));
+        checks.push(t.elapsed());
         let t = Instant::now();
         store.create_case(case, None).expect("save");
         ours.push(t.elapsed());
     }
-    let (save, save_base) = (stats(ours), stats(base));
+    let (save, save_base, save_sealed, check) = (stats(ours), stats(base), stats(base_sealed), stats(checks));
 
     // Search as you type: prefixes of what caseworkers type.
     let terms = [
@@ -143,19 +137,12 @@ fn main() {
     for _ in 0..10 {
         for term in terms {
             let t = Instant::now();
-            let rows = store
-                .list_cases(&ListQuery {
-                    text: term.into(),
-                    ..Default::default()
-                })
-                .expect("search");
+            let rows = store.list_cases(&ListQuery { text: term.into(), ..Default::default() }).expect("search");
             ours.push(t.elapsed());
             std::hint::black_box(rows);
             let t = Instant::now();
             let mut st = plain
-                .prepare_cached(
-                    "SELECT id, data FROM plain WHERE data LIKE ?1 ORDER BY id DESC LIMIT 100",
-                )
+                .prepare_cached("SELECT id, data FROM plain WHERE data LIKE ?1 ORDER BY id DESC LIMIT 100")
                 .expect("prepare");
             let rows: Vec<(i64, String)> = st
                 .query_map([format!("%{term}%")], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -176,14 +163,9 @@ fn main() {
         std::hint::black_box(store.list_cases(&ListQuery::default()).expect("list"));
         ours.push(t.elapsed());
         let t = Instant::now();
-        let mut st = plain
-            .prepare_cached("SELECT id, data FROM plain ORDER BY id DESC LIMIT 100")
-            .expect("prepare");
-        let rows: Vec<(i64, String)> = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("rows");
+        let mut st = plain.prepare_cached("SELECT id, data FROM plain ORDER BY id DESC LIMIT 100").expect("prepare");
+        let rows: Vec<(i64, String)> =
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").collect::<Result<_, _>>().expect("rows");
         base.push(t.elapsed());
         std::hint::black_box(rows);
     }
@@ -204,9 +186,7 @@ fn main() {
         drop(s);
     }
     let (unlock, argon) = (stats(unlock), stats(argon));
-    let db_bytes = std::fs::metadata(dir.join(amparo::store::DB_FILE))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let db_bytes = std::fs::metadata(dir.join(amparo::store::DB_FILE)).map(|m| m.len()).unwrap_or(0);
 
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
     println!(
@@ -214,19 +194,9 @@ fn main() {
         db_bytes as f64 / 1e6,
         fill.as_secs_f64()
     );
-    println!(
-        "{:<34} {:>10} {:>10} {:>10}",
-        "", "p50 ms", "p95 ms", "p99 ms"
-    );
-    let row = |name: &str, s: &Stats| {
-        println!(
-            "{:<34} {:>10.3} {:>10.3} {:>10.3}",
-            name,
-            ms(s.p50),
-            ms(s.p95),
-            ms(s.p99)
-        )
-    };
+    println!("{:<34} {:>10} {:>10} {:>10}", "", "p50 ms", "p95 ms", "p99 ms");
+    let row =
+        |name: &str, s: &Stats| println!("{:<34} {:>10.3} {:>10.3} {:>10.3}", name, ms(s.p50), ms(s.p95), ms(s.p99));
     row("save one intake", &save);
     row("  baseline: bare insert, same sync", &save_base);
     println!(
@@ -234,6 +204,9 @@ fn main() {
         ratio(save.p50, save_base.p50),
         ratio(save.p99, save_base.p99)
     );
+    row("  baseline 2: same, SQLCipher", &save_sealed);
+    println!("  ratio p50 {:.2}x, p99 {:.2}x", ratio(save.p50, save_sealed.p50), ratio(save.p99, save_sealed.p99));
+    row("  of which validation", &check);
     row("search as you type (FTS5)", &search);
     row("  baseline: LIKE '%term%' scan", &search_base);
     println!(
@@ -249,16 +222,15 @@ fn main() {
 
     let out = json!({
         "cases": n, "db_bytes": db_bytes, "fill_seconds": fill.as_secs_f64(),
-        "save_ms": {"p50": ms(save.p50), "p99": ms(save.p99), "baseline_p50": ms(save_base.p50), "baseline_p99": ms(save_base.p99)},
+        "save_ms": {"p50": ms(save.p50), "p99": ms(save.p99), "baseline_p50": ms(save_base.p50), "baseline_p99": ms(save_base.p99),
+                    "sqlcipher_baseline_p50": ms(save_sealed.p50), "sqlcipher_baseline_p99": ms(save_sealed.p99),
+                    "validation_p50": ms(check.p50)},
         "search_ms": {"p50": ms(search.p50), "p95": ms(search.p95), "baseline_p50": ms(search_base.p50), "baseline_p95": ms(search_base.p95)},
         "list_ms": {"p50": ms(list.p50), "p95": ms(list.p95), "baseline_p50": ms(list_base.p50)},
         "unlock_ms": {"p50": ms(unlock.p50), "argon2_p50": ms(argon.p50)},
     });
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/bench.json");
     if std::fs::create_dir_all(path.parent().expect("parent")).is_ok() {
-        let _ = std::fs::write(
-            &path,
-            serde_json::to_string_pretty(&out).unwrap_or_default(),
-        );
+        let _ = std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap_or_default());
     }
 }

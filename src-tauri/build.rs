@@ -23,8 +23,7 @@ const COMMANDS: &[&str] = &[
 ];
 
 fn main() {
-    let attrs = tauri_build::Attributes::new()
-        .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
+    let attrs = tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
     if let Err(e) = tauri_build::try_build(attrs) {
         panic!("tauri build step failed: {e:#}");
     }

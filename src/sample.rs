@@ -67,8 +67,8 @@ impl Gen {
 }
 
 const ALIASES: &[&str] = &[
-    "Rosa", "Lupita", "Mari", "Chayo", "Lucha", "Paty", "Nena", "Güera", "Flaca", "Chabela",
-    "Toña", "Lety", "Conchita", "Vero", "Ale", "Gaby", "Maru", "Tere", "Yoli", "Cuca",
+    "Rosa", "Lupita", "Mari", "Chayo", "Lucha", "Paty", "Nena", "Güera", "Flaca", "Chabela", "Toña", "Lety",
+    "Conchita", "Vero", "Ale", "Gaby", "Maru", "Tere", "Yoli", "Cuca",
 ];
 const GIVEN: &[&str] = &[
     "María",
@@ -171,10 +171,7 @@ pub fn generated(seed: u64) -> Value {
     });
     let c = case.as_object_mut().expect("json object");
     let (sub, city) = US_CITIES[g.below(US_CITIES.len())];
-    c.insert(
-        "intake_place".into(),
-        json!({"country": "US", "subdivision": sub, "city": city}),
-    );
+    c.insert("intake_place".into(), json!({"country": "US", "subdivision": sub, "city": city}));
     let mut people = vec![];
     let victims = 1 + usize::from(g.chance(15));
     for _ in 0..victims {
@@ -182,91 +179,45 @@ pub fn generated(seed: u64) -> Value {
         let po = p.as_object_mut().expect("json object");
         if g.chance(60) {
             po.insert("given_name".into(), g.pick(GIVEN).into());
-            po.insert(
-                "family_name".into(),
-                format!("{} {}", g.pick(FAMILY), g.pick(FAMILY)).into(),
-            );
+            po.insert("family_name".into(), format!("{} {}", g.pick(FAMILY), g.pick(FAMILY)).into());
         }
         po.insert(
             "gender".into(),
-            g.pick(&[
-                "Female",
-                "Female",
-                "Female",
-                "Male",
-                "TransgenderNonConforming",
-                "Unknown",
-            ])
-            .into(),
+            g.pick(&["Female", "Female", "Female", "Male", "TransgenderNonConforming", "Unknown"]).into(),
         );
         if g.chance(50) {
             let by = year - 14 - g.below(20) as i32;
-            po.insert(
-                "birth_date".into(),
-                format!("{by}-{:02}-{:02}", 1 + g.below(12), 1 + g.below(28)).into(),
-            );
+            po.insert("birth_date".into(), format!("{by}-{:02}-{:02}", 1 + g.below(12), 1 + g.below(28)).into());
         } else if g.chance(70) {
             po.insert("age_estimate".into(), (14 + g.below(25)).into());
         }
-        po.insert(
-            "nationality".into(),
-            json!([g.pick(&["MX", "MX", "MX", "GT", "HN", "SV", "US"])]),
-        );
-        po.insert(
-            "languages".into(),
-            some_codes(&mut g, &["es", "es", "nah", "mix", "zap", "en"], 2),
-        );
-        po.insert(
-            "preferred_language".into(),
-            g.pick(&["es", "es", "en"]).into(),
-        );
-        po.insert(
-            "immigration_status".into(),
-            g.pick(codes::IMMIGRATION_STATUS.codes).into(),
-        );
+        po.insert("nationality".into(), json!([g.pick(&["MX", "MX", "MX", "GT", "HN", "SV", "US"])]));
+        po.insert("languages".into(), some_codes(&mut g, &["es", "es", "nah", "mix", "zap", "en"], 2));
+        po.insert("preferred_language".into(), g.pick(&["es", "es", "en"]).into());
+        po.insert("immigration_status".into(), g.pick(codes::IMMIGRATION_STATUS.codes).into());
         if g.chance(30) {
-            po.insert(
-                "safe_phone".into(),
-                format!("+52{}", 5_500_000_000u64 + g.next_u64() % 99_999_999).into(),
-            );
+            po.insert("safe_phone".into(), format!("+52{}", 5_500_000_000u64 + g.next_u64() % 99_999_999).into());
         }
         people.push(p);
     }
     if g.chance(30) {
-        people.push(
-            json!({"role": "DependentChild", "gender": g.pick(&["Female", "Male"]),
-                           "age_estimate": g.below(12), "in_trafficker_control": g.chance(40)}),
-        );
+        people.push(json!({"role": "DependentChild", "gender": g.pick(&["Female", "Male"]),
+                           "age_estimate": g.below(12), "in_trafficker_control": g.chance(40)}));
     }
     c.insert("people".into(), json!(people));
     let tt = g.pick(&["Sex", "Sex", "Sex", "Labour", "SexAndLabour", "Unknown"]);
     c.insert("trafficking_type".into(), tt.into());
     c.insert("venues".into(), some_codes(&mut g, codes::VENUE.codes, 2));
     if tt == "Sex" || tt == "SexAndLabour" {
-        c.insert(
-            "type_of_sex_exploitation".into(),
-            some_codes(&mut g, codes::SEX_EXPLOITATION.codes, 2),
-        );
+        c.insert("type_of_sex_exploitation".into(), some_codes(&mut g, codes::SEX_EXPLOITATION.codes, 2));
     }
     if tt == "Labour" || tt == "SexAndLabour" {
-        c.insert(
-            "type_of_labour_exploitation".into(),
-            some_codes(&mut g, codes::LABOUR_EXPLOITATION.codes, 2),
-        );
+        c.insert("type_of_labour_exploitation".into(), some_codes(&mut g, codes::LABOUR_EXPLOITATION.codes, 2));
     }
-    c.insert(
-        "recruiter_relation".into(),
-        some_codes(&mut g, codes::RECRUITER_RELATION.codes, 2),
-    );
+    c.insert("recruiter_relation".into(), some_codes(&mut g, codes::RECRUITER_RELATION.codes, 2));
     let control = some_codes(&mut g, codes::CONTROL.codes, 3);
-    if control
-        .as_array()
-        .is_some_and(|a| a.iter().any(|v| v == "Threats"))
-    {
-        c.insert(
-            "threat_targets".into(),
-            some_codes(&mut g, codes::THREAT_TARGET.codes, 2),
-        );
+    if control.as_array().is_some_and(|a| a.iter().any(|v| v == "Threats")) {
+        c.insert("threat_targets".into(), some_codes(&mut g, codes::THREAT_TARGET.codes, 2));
     }
     c.insert("methods_of_control".into(), control);
     c.insert("crossed_border".into(), json!(g.chance(70)));
@@ -277,13 +228,13 @@ pub fn generated(seed: u64) -> Value {
             {"type": "Exploitation", "date": format!("{}-{:02}", year - 1, 1 + g.below(12)), "place": {"country": "US", "subdivision": sub, "city": city}}
         ]));
     }
-    c.insert("needs".into(), json!([{"service": g.pick(codes::NEED_SERVICE.codes), "status": g.pick(codes::NEED_STATUS.codes)}]));
+    c.insert(
+        "needs".into(),
+        json!([{"service": g.pick(codes::NEED_SERVICE.codes), "status": g.pick(codes::NEED_STATUS.codes)}]),
+    );
     if g.chance(70) {
         let words: Vec<&str> = (0..6 + g.below(20)).map(|_| g.pick(NOTE_WORDS)).collect();
-        c.insert(
-            "notes".into(),
-            json!([{"text": words.join(" "), "language": "es"}]),
-        );
+        c.insert("notes".into(), json!([{"text": words.join(" "), "language": "es"}]));
     }
     case
 }
@@ -297,20 +248,9 @@ pub fn without_assigned(case: &Value) -> Value {
             m.remove(k);
         }
         for list in ["people", "needs", "trafficking_events", "notes"] {
-            for it in m
-                .get_mut(list)
-                .and_then(Value::as_array_mut)
-                .into_iter()
-                .flatten()
-            {
+            for it in m.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten() {
                 if let Some(o) = it.as_object_mut() {
-                    for k in [
-                        "id",
-                        "majority_at_intake",
-                        "majority_at_exploitation",
-                        "author",
-                        "created_at",
-                    ] {
+                    for k in ["id", "majority_at_intake", "majority_at_exploitation", "author", "created_at"] {
                         o.remove(k);
                     }
                 }

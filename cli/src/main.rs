@@ -15,11 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "amparo",
-    version,
-    about = "Amparo case store, from the command line"
-)]
+#[command(name = "amparo", version, about = "Amparo case store, from the command line")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -91,16 +87,8 @@ fn describe(e: &dyn Localized) -> String {
 
 fn issue_line(i: &Issue) -> String {
     let l = locale();
-    let field = if i.path.is_empty() {
-        "-".to_string()
-    } else {
-        i.path.clone()
-    };
-    tr(
-        l,
-        "cli.field_issue",
-        &[("field", field), ("message", i.error.localized(l))],
-    )
+    let field = if i.path.is_empty() { "-".to_string() } else { i.path.clone() };
+    tr(l, "cli.field_issue", &[("field", field), ("message", i.error.localized(l))])
 }
 
 /// A store error, with every field problem on its own line.
@@ -123,9 +111,7 @@ fn passphrase(confirm: bool) -> Result<String, Failure> {
     if !std::io::stdin().is_terminal() {
         return Err(Failure(i18n::t(l, "cli.no_passphrase")));
     }
-    let read = |key: &str| {
-        rpassword::prompt_password(i18n::t(l, key)).map_err(|e| file_failure("tty", &e))
-    };
+    let read = |key: &str| rpassword::prompt_password(i18n::t(l, key)).map_err(|e| file_failure("tty", &e));
     let p = read("cli.passphrase_prompt")?;
     if confirm && read("cli.passphrase_again")? != p {
         return Err(Failure(i18n::t(l, "cli.passphrase_mismatch")));
@@ -134,11 +120,7 @@ fn passphrase(confirm: bool) -> Result<String, Failure> {
 }
 
 fn file_failure(path: &str, e: &std::io::Error) -> Failure {
-    Failure(tr(
-        locale(),
-        "cli.file_error",
-        &[("path", path.to_string()), ("detail", e.to_string())],
-    ))
+    Failure(tr(locale(), "cli.file_error", &[("path", path.to_string()), ("detail", e.to_string())]))
 }
 
 fn open() -> Result<Store, Failure> {
@@ -157,40 +139,22 @@ fn run(cli: Cli) -> Result<(), Failure> {
         let _ = writeln!(stdout, "{s}");
     };
     match cli.command {
-        Command::Init {
-            org,
-            device,
-            user,
-            locale,
-        } => {
+        Command::Init { org, device, user, locale } => {
             let dir = default_data_dir();
             if Store::exists(&dir) {
                 return Err(StoreError::AlreadyInitialized(dir).into());
             }
-            let setup = Setup {
-                org,
-                device_code: device,
-                user,
-                passphrase: String::new(),
-                locale,
-            };
+            let setup = Setup { org, device_code: device, user, passphrase: String::new(), locale };
             // Check the answers before asking for a passphrase twice.
-            if let Err(v) = amparo::store::validate_setup(&Setup {
-                passphrase: "x".repeat(64),
-                ..setup.clone()
-            }) {
+            if let Err(v) = amparo::store::validate_setup(&Setup { passphrase: "x".repeat(64), ..setup.clone() }) {
                 return Err(store_failure(StoreError::Invalid(v)));
             }
-            let setup = Setup {
-                passphrase: passphrase(true)?,
-                ..setup
-            };
+            let setup = Setup { passphrase: passphrase(true)?, ..setup };
             Store::create(&dir, &setup, KdfParams::INTERACTIVE).map_err(store_failure)?;
             out(tr(l, "cli.created", &[("path", dir.display().to_string())]));
         }
         Command::Import { file, skip_invalid } => {
-            let f = std::fs::File::open(&file)
-                .map_err(|e| file_failure(&file.display().to_string(), &e))?;
+            let f = std::fs::File::open(&file).map_err(|e| file_failure(&file.display().to_string(), &e))?;
             let mut store = open()?;
             let interactive = std::io::stderr().is_terminal();
             let mut progress = |n: usize| {
@@ -198,9 +162,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     eprint!("\r{}", tr(l, "cli.progress", &[("count", n.to_string())]));
                 }
             };
-            let report = store
-                .import_jsonl(BufReader::new(f), skip_invalid, &mut progress)
-                .map_err(store_failure)?;
+            let report = store.import_jsonl(BufReader::new(f), skip_invalid, &mut progress).map_err(store_failure)?;
             if interactive {
                 eprint!("\r");
             }
@@ -210,22 +172,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .iter()
                     .flat_map(|r| {
                         r.issues.iter().map(move |i| {
-                            let field = if i.path.is_empty() {
-                                "-".to_string()
-                            } else {
-                                i.path.clone()
-                            };
+                            let field = if i.path.is_empty() { "-".to_string() } else { i.path.clone() };
                             let msg = i.error.localized(l);
                             format!(
                                 "  {}",
                                 tr(
                                     l,
                                     "cli.line_issue",
-                                    &[
-                                        ("line", r.line.to_string()),
-                                        ("field", field),
-                                        ("message", msg)
-                                    ]
+                                    &[("line", r.line.to_string()), ("field", field), ("message", msg)]
                                 )
                             )
                         })
@@ -233,28 +187,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .collect()
             };
             if !report.rejected.is_empty() && !skip_invalid {
-                let mut lines = vec![tr(
-                    l,
-                    "cli.nothing_imported",
-                    &[("count", report.rejected.len().to_string())],
-                )];
+                let mut lines = vec![tr(l, "cli.nothing_imported", &[("count", report.rejected.len().to_string())])];
                 lines.extend(line_issues(&report));
                 return Err(Failure(lines.join("\n")));
             }
-            out(tr(
-                l,
-                "cli.imported",
-                &[("count", report.imported.to_string())],
-            ));
+            out(tr(l, "cli.imported", &[("count", report.imported.to_string())]));
             if !report.rejected.is_empty() {
-                eprintln!(
-                    "{}",
-                    tr(
-                        l,
-                        "cli.skipped",
-                        &[("count", report.rejected.len().to_string())]
-                    )
-                );
+                eprintln!("{}", tr(l, "cli.skipped", &[("count", report.rejected.len().to_string())]));
                 for line in line_issues(&report) {
                     eprintln!("{line}");
                 }
@@ -267,36 +206,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     // Write beside the target and rename: a failed export never leaves
                     // half a file under the name asked for.
                     let tmp = p.with_extension("partial");
-                    let f = std::fs::File::create(&tmp)
-                        .map_err(|e| file_failure(&tmp.display().to_string(), &e))?;
-                    let n = store
-                        .export_jsonl(std::io::BufWriter::new(f))
-                        .map_err(store_failure)?;
-                    std::fs::rename(&tmp, p)
-                        .map_err(|e| file_failure(&p.display().to_string(), &e))?;
+                    let f = std::fs::File::create(&tmp).map_err(|e| file_failure(&tmp.display().to_string(), &e))?;
+                    let n = store.export_jsonl(std::io::BufWriter::new(f)).map_err(store_failure)?;
+                    std::fs::rename(&tmp, p).map_err(|e| file_failure(&p.display().to_string(), &e))?;
                     n
                 }
-                None => store
-                    .export_jsonl(std::io::stdout().lock())
-                    .map_err(store_failure)?,
+                None => store.export_jsonl(std::io::stdout().lock()).map_err(store_failure)?,
             };
             eprintln!("{}", tr(l, "cli.exported", &[("count", n.to_string())]));
         }
         Command::List { status, limit } => {
             let store = open()?;
-            let rows = store.list_cases(&ListQuery {
-                status,
-                limit: Some(limit),
-                ..Default::default()
-            })?;
+            let rows = store.list_cases(&ListQuery { status, limit: Some(limit), ..Default::default() })?;
             print_rows(&rows, &mut out);
         }
         Command::Search { text } => {
             let store = open()?;
-            let rows = store.list_cases(&ListQuery {
-                text: text.join(" "),
-                ..Default::default()
-            })?;
+            let rows = store.list_cases(&ListQuery { text: text.join(" "), ..Default::default() })?;
             print_rows(&rows, &mut out);
         }
         Command::Show { case_number } => {
@@ -304,23 +230,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let case = store.get_case_by_number(&case_number)?;
             out(serde_json::to_string_pretty(&case).unwrap_or_default());
         }
-        Command::Set {
-            case_number,
-            assignments,
-        } => {
+        Command::Set { case_number, assignments } => {
             let mut pairs = Vec::new();
             for a in &assignments {
                 match a.split_once('=') {
-                    Some((k, v)) if !k.is_empty() => {
-                        pairs.push((k.trim().to_string(), v.to_string()))
-                    }
+                    Some((k, v)) if !k.is_empty() => pairs.push((k.trim().to_string(), v.to_string())),
                     _ => return Err(Failure(tr(l, "cli.bad_assignment", &[("arg", a.clone())]))),
                 }
             }
             let mut store = open()?;
-            store
-                .set_fields(&case_number, &pairs)
-                .map_err(store_failure)?;
+            store.set_fields(&case_number, &pairs).map_err(store_failure)?;
             out(tr(l, "cli.updated", &[("number", case_number)]));
         }
         Command::Info => {
@@ -328,10 +247,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let info = store.info()?;
             let rows = [
                 ("cli.info.path", info.path),
-                (
-                    "cli.info.schema",
-                    format!("{} / {}", info.schema_version, info.latest_schema_version),
-                ),
+                ("cli.info.schema", format!("{} / {}", info.schema_version, info.latest_schema_version)),
                 ("cli.info.org", info.org),
                 ("cli.info.device", info.device_code),
                 ("cli.info.user", info.user),

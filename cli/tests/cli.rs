@@ -12,10 +12,7 @@ fn amparo(dir: &Path, args: &[&str]) -> Output {
 
 fn amparo_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_amparo"));
-    cmd.args(args)
-        .env("AMPARO_DATA_DIR", dir)
-        .env("AMPARO_LOCALE", "en")
-        .env_remove("AMPARO_PASSPHRASE");
+    cmd.args(args).env("AMPARO_DATA_DIR", dir).env("AMPARO_LOCALE", "en").env_remove("AMPARO_PASSPHRASE");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -33,34 +30,16 @@ fn ok(o: &Output) -> String {
 }
 
 fn err(o: &Output) -> String {
-    assert!(
-        !o.status.success(),
-        "should have failed: {}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    assert!(!o.status.success(), "should have failed: {}", String::from_utf8_lossy(&o.stdout));
     String::from_utf8(o.stderr.clone()).unwrap()
 }
 
 fn init(dir: &Path) {
-    ok(&amparo(
-        dir,
-        &[
-            "init",
-            "--org",
-            "Casa Amparo",
-            "--device",
-            "TX3",
-            "--user",
-            "Ana",
-        ],
-    ));
+    ok(&amparo(dir, &["init", "--org", "Casa Amparo", "--device", "TX3", "--user", "Ana"]));
 }
 
 fn write_jsonl(path: &Path, cases: &[Value]) {
-    let text: String = cases
-        .iter()
-        .map(|c| serde_json::to_string(c).unwrap() + "\n")
-        .collect();
+    let text: String = cases.iter().map(|c| serde_json::to_string(c).unwrap() + "\n").collect();
     std::fs::write(path, text).unwrap();
 }
 
@@ -80,30 +59,16 @@ fn import_a_thousand_cases_search_and_export_them_unchanged() {
 
     // Search finds exactly the cases whose alias is "Chabela" (ignoring the other
     // fields that could also match that word, which generated cases never use).
-    let expected = cases
-        .iter()
-        .filter(|c| {
-            c["people"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|p| p["alias"] == "Chabela")
-        })
-        .count();
+    let expected =
+        cases.iter().filter(|c| c["people"].as_array().unwrap().iter().any(|p| p["alias"] == "Chabela")).count();
     let found = ok(&amparo(&dir, &["search", "chabe"]));
     assert_eq!(found.lines().count(), expected);
     assert!(expected > 10);
 
     let export = tmp.path().join("export.jsonl");
-    ok(&amparo(
-        &dir,
-        &["export", "--out", export.to_str().unwrap()],
-    ));
-    let exported: Vec<Value> = std::fs::read_to_string(&export)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    ok(&amparo(&dir, &["export", "--out", export.to_str().unwrap()]));
+    let exported: Vec<Value> =
+        std::fs::read_to_string(&export).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(exported.len(), 1000);
     for (i, (e, c)) in exported.iter().zip(&cases).enumerate() {
         assert_eq!(&amparo::sample::without_assigned(e), c, "case {i}");
@@ -125,10 +90,7 @@ fn a_bad_import_names_line_and_field_and_writes_nothing() {
     write_jsonl(&file, &cases);
     let e = err(&amparo(&dir, &["import", file.to_str().unwrap()]));
     assert!(e.contains("Nothing was imported: 1 lines"), "{e}");
-    assert!(
-        e.contains("line 3, people.0.safe_phone: Please enter the number in international format"),
-        "{e}"
-    );
+    assert!(e.contains("line 3, people.0.safe_phone: Please enter the number in international format"), "{e}");
     assert_eq!(ok(&amparo(&dir, &["list"])), "");
     // In Spanish too.
     let e = err(&amparo_env(
@@ -136,10 +98,7 @@ fn a_bad_import_names_line_and_field_and_writes_nothing() {
         &["import", file.to_str().unwrap()],
         &[("AMPARO_PASSPHRASE", PASS), ("AMPARO_LOCALE", "es")],
     ));
-    assert!(
-        e.contains("línea 3, people.0.safe_phone: Escriba el número en formato internacional"),
-        "{e}"
-    );
+    assert!(e.contains("línea 3, people.0.safe_phone: Escriba el número en formato internacional"), "{e}");
     // With --skip-invalid the others go in, and the bad one is listed.
     let o = amparo(&dir, &["import", "--skip-invalid", file.to_str().unwrap()]);
     assert!(ok(&o).contains("4 cases imported"));
@@ -157,44 +116,17 @@ fn show_set_and_list_by_status() {
     ok(&amparo(&dir, &["import", file.to_str().unwrap()]));
     let line = ok(&amparo(&dir, &["list"]));
     let number = line.split('\t').next().unwrap().to_string();
-    let o = ok(&amparo(
-        &dir,
-        &[
-            "set",
-            &number,
-            "status=Closed",
-            "people.0.alias=Lupita",
-            "venues=HotelMotel,TruckStop",
-        ],
-    ));
+    let o =
+        ok(&amparo(&dir, &["set", &number, "status=Closed", "people.0.alias=Lupita", "venues=HotelMotel,TruckStop"]));
     assert!(o.contains(&format!("Case {number} updated")));
     let shown: Value = serde_json::from_str(&ok(&amparo(&dir, &["show", &number]))).unwrap();
     assert_eq!(shown["status"], "Closed");
     assert_eq!(shown["people"][0]["alias"], "Lupita");
-    assert_eq!(
-        shown["venues"],
-        serde_json::json!(["HotelMotel", "TruckStop"])
-    );
-    assert_eq!(
-        ok(&amparo(&dir, &["list", "--status", "Closed"]))
-            .lines()
-            .count(),
-        1
-    );
-    assert_eq!(
-        ok(&amparo(&dir, &["list", "--status", "Active"]))
-            .lines()
-            .count(),
-        0
-    );
-    let e = err(&amparo(
-        &dir,
-        &["set", &number, "people.0.birth_date=2999-01-01"],
-    ));
-    assert!(
-        e.contains("people.0.birth_date: Please check this date: it is in the future."),
-        "{e}"
-    );
+    assert_eq!(shown["venues"], serde_json::json!(["HotelMotel", "TruckStop"]));
+    assert_eq!(ok(&amparo(&dir, &["list", "--status", "Closed"])).lines().count(), 1);
+    assert_eq!(ok(&amparo(&dir, &["list", "--status", "Active"])).lines().count(), 0);
+    let e = err(&amparo(&dir, &["set", &number, "people.0.birth_date=2999-01-01"]));
+    assert!(e.contains("people.0.birth_date: Please check this date: it is in the future."), "{e}");
     let e = err(&amparo(&dir, &["set", &number, "status"]));
     assert!(e.contains("Expected FIELD=VALUE"), "{e}");
     let e = err(&amparo(&dir, &["show", "TX3-1999-0001"]));
@@ -208,16 +140,9 @@ fn failures_exit_non_zero_with_a_clear_message() {
     let e = err(&amparo(&dir, &["list"]));
     assert!(e.contains("has not been set up"), "{e}");
     init(&dir);
-    let e = err(&amparo(
-        &dir,
-        &["init", "--org", "X", "--device", "AB", "--user", "Y"],
-    ));
+    let e = err(&amparo(&dir, &["init", "--org", "X", "--device", "AB", "--user", "Y"]));
     assert!(e.contains("already set up"), "{e}");
-    let e = err(&amparo_env(
-        &dir,
-        &["list"],
-        &[("AMPARO_PASSPHRASE", "not the passphrase")],
-    ));
+    let e = err(&amparo_env(&dir, &["list"], &[("AMPARO_PASSPHRASE", "not the passphrase")]));
     assert!(e.contains("That passphrase did not open the store."), "{e}");
     // No passphrase and no terminal: say how to give one instead of hanging.
     let e = err(&amparo_env(&dir, &["list"], &[]));
@@ -225,12 +150,6 @@ fn failures_exit_non_zero_with_a_clear_message() {
     let e = err(&amparo(&dir, &["import", "/nonexistent/file.jsonl"]));
     assert!(e.contains("Cannot open /nonexistent/file.jsonl"), "{e}");
     let other = tmp.path().join("other");
-    let e = err(&amparo(
-        &other,
-        &["init", "--org", "X", "--device", "A-B", "--user", "Y"],
-    ));
-    assert!(
-        e.contains("device_code: Please use 2 to 8 letters or digits"),
-        "{e}"
-    );
+    let e = err(&amparo(&other, &["init", "--org", "X", "--device", "A-B", "--user", "Y"]));
+    assert!(e.contains("device_code: Please use 2 to 8 letters or digits"), "{e}");
 }

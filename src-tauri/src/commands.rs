@@ -26,11 +26,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(dir: PathBuf, kdf: KdfParams) -> Self {
-        AppState {
-            dir,
-            kdf,
-            store: Mutex::new(None),
-        }
+        AppState { dir, kdf, store: Mutex::new(None) }
     }
 }
 
@@ -44,30 +40,18 @@ pub struct CommandError {
 
 impl CommandError {
     fn plain(key: &str) -> Self {
-        CommandError {
-            key: key.into(),
-            args: Map::new(),
-            issues: vec![],
-        }
+        CommandError { key: key.into(), args: Map::new(), issues: vec![] }
     }
 }
 
 impl From<StoreError> for CommandError {
     fn from(e: StoreError) -> Self {
-        let args = e
-            .args()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), Value::String(v)))
-            .collect();
+        let args = e.args().into_iter().map(|(k, v)| (k.to_string(), Value::String(v))).collect();
         let issues = match &e {
             StoreError::Invalid(v) => v.0.clone(),
             _ => vec![],
         };
-        CommandError {
-            key: e.i18n_key().into(),
-            args,
-            issues,
-        }
+        CommandError { key: e.i18n_key().into(), args, issues }
     }
 }
 
@@ -75,13 +59,8 @@ type Res<T> = Result<T, CommandError>;
 
 /// Run `f` on the unlocked store.
 fn with_store<T>(state: &AppState, f: impl FnOnce(&mut Store) -> Result<T, StoreError>) -> Res<T> {
-    let mut guard = state
-        .store
-        .lock()
-        .map_err(|_| CommandError::plain("error.store.busy"))?;
-    let store = guard
-        .as_mut()
-        .ok_or_else(|| CommandError::plain("error.store.locked"))?;
+    let mut guard = state.store.lock().map_err(|_| CommandError::plain("error.store.busy"))?;
+    let store = guard.as_mut().ok_or_else(|| CommandError::plain("error.store.locked"))?;
     Ok(f(store)?)
 }
 
@@ -99,10 +78,7 @@ pub struct Status {
 
 #[tauri::command(async)]
 pub fn app_status(state: State<'_, AppState>) -> Res<Status> {
-    let guard = state
-        .store
-        .lock()
-        .map_err(|_| CommandError::plain("error.store.busy"))?;
+    let guard = state.store.lock().map_err(|_| CommandError::plain("error.store.busy"))?;
     Ok(Status {
         initialized: Store::exists(&state.dir),
         unlocked: guard.is_some(),
@@ -121,10 +97,7 @@ pub fn translations(locale: String) -> BTreeMap<String, String> {
 #[tauri::command(async)]
 pub fn set_locale(state: State<'_, AppState>, locale: String) -> Res<String> {
     let l = i18n::normalize_locale(&locale).to_string();
-    Settings {
-        locale: Some(l.clone()),
-    }
-    .save(&state.dir)?;
+    Settings { locale: Some(l.clone()) }.save(&state.dir)?;
     Ok(l)
 }
 
@@ -142,34 +115,26 @@ pub struct StrengthHint {
 #[tauri::command(async)]
 pub fn passphrase_strength(passphrase: String) -> StrengthHint {
     let s = store::passphrase_strength(&passphrase);
-    StrengthHint {
-        strength: s,
-        key: s.i18n_key(),
-    }
+    StrengthHint { strength: s, key: s.i18n_key() }
+}
+
+/// Open a store (new or existing) and keep it as this window's unlocked store.
+fn start_session(state: &AppState, open: impl FnOnce() -> Result<Store, StoreError>) -> Res<Session> {
+    let mut guard = state.store.lock().map_err(|_| CommandError::plain("error.store.busy"))?;
+    let store = open()?;
+    let session = store.session().clone();
+    *guard = Some(store);
+    Ok(session)
 }
 
 #[tauri::command(async)]
 pub fn setup(state: State<'_, AppState>, setup: Setup) -> Res<Session> {
-    let mut guard = state
-        .store
-        .lock()
-        .map_err(|_| CommandError::plain("error.store.busy"))?;
-    let store = Store::create(&state.dir, &setup, state.kdf)?;
-    let session = store.session().clone();
-    *guard = Some(store);
-    Ok(session)
+    start_session(&state, || Store::create(&state.dir, &setup, state.kdf))
 }
 
 #[tauri::command(async)]
 pub fn unlock(state: State<'_, AppState>, passphrase: String) -> Res<Session> {
-    let mut guard = state
-        .store
-        .lock()
-        .map_err(|_| CommandError::plain("error.store.busy"))?;
-    let store = Store::open(&state.dir, &passphrase)?;
-    let session = store.session().clone();
-    *guard = Some(store);
-    Ok(session)
+    start_session(&state, || Store::open(&state.dir, &passphrase))
 }
 
 #[tauri::command(async)]
@@ -199,44 +164,23 @@ pub fn check_case(state: State<'_, AppState>, case: Value) -> Res<Check> {
 }
 
 #[tauri::command(async)]
-pub fn create_case(
-    state: State<'_, AppState>,
-    case: Value,
-    draft_id: Option<String>,
-) -> Res<Value> {
+pub fn create_case(state: State<'_, AppState>, case: Value, draft_id: Option<String>) -> Res<Value> {
     with_store(&state, |s| s.create_case(case, draft_id.as_deref()))
 }
 
 #[tauri::command(async)]
-pub fn update_case(
-    state: State<'_, AppState>,
-    id: String,
-    case: Value,
-    draft_id: Option<String>,
-) -> Res<Value> {
+pub fn update_case(state: State<'_, AppState>, id: String, case: Value, draft_id: Option<String>) -> Res<Value> {
     with_store(&state, |s| s.update_case(&id, case, draft_id.as_deref()))
 }
 
 #[tauri::command(async)]
-pub fn add_note(
-    state: State<'_, AppState>,
-    id: String,
-    text: String,
-    language: Option<String>,
-) -> Res<Value> {
+pub fn add_note(state: State<'_, AppState>, id: String, text: String, language: Option<String>) -> Res<Value> {
     with_store(&state, |s| s.add_note(&id, &text, language.as_deref()))
 }
 
 #[tauri::command(async)]
-pub fn save_draft(
-    state: State<'_, AppState>,
-    id: Option<String>,
-    case_id: Option<String>,
-    data: Value,
-) -> Res<String> {
-    with_store(&state, |s| {
-        s.save_draft(id.as_deref(), case_id.as_deref(), &data)
-    })
+pub fn save_draft(state: State<'_, AppState>, id: Option<String>, case_id: Option<String>, data: Value) -> Res<String> {
+    with_store(&state, |s| s.save_draft(id.as_deref(), case_id.as_deref(), &data))
 }
 
 #[tauri::command(async)]

@@ -45,11 +45,7 @@ pub fn context<R: tauri::Runtime>() -> tauri::Context<R> {
 
 pub fn run() {
     let dir = amparo::store::default_data_dir();
-    let result = app(
-        tauri::Builder::default(),
-        AppState::new(dir, KdfParams::INTERACTIVE),
-    )
-    .run(context());
+    let result = app(tauri::Builder::default(), AppState::new(dir, KdfParams::INTERACTIVE)).run(context());
     if let Err(e) = result {
         eprintln!("Amparo could not start: {e}");
         std::process::exit(1);

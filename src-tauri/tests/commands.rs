@@ -17,20 +17,12 @@ struct Harness {
 fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let state = AppState::new(dir.path().join("data"), KdfParams::INSECURE_FOR_TESTS);
-    let app = amparo_app::app(mock_builder(), state)
-        .build(amparo_app::context())
-        .unwrap();
+    let app = amparo_app::app(mock_builder(), state).build(amparo_app::context()).unwrap();
     let window = match tauri::Manager::get_webview_window(&app, "main") {
         Some(w) => w,
-        None => tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
-            .build()
-            .unwrap(),
+        None => tauri::WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap(),
     };
-    Harness {
-        _app: app,
-        window,
-        _dir: dir,
-    }
+    Harness { _app: app, window, _dir: dir }
 }
 
 impl Harness {
@@ -50,8 +42,7 @@ impl Harness {
         .map(|b| b.deserialize::<Value>().unwrap())
     }
     fn ok(&self, cmd: &str, body: Value) -> Value {
-        self.call(cmd, body)
-            .unwrap_or_else(|e| panic!("{cmd} failed: {e}"))
+        self.call(cmd, body).unwrap_or_else(|e| panic!("{cmd} failed: {e}"))
     }
 }
 
@@ -63,10 +54,7 @@ fn setup_body() -> Value {
 fn first_start_setup_then_cases_through_the_commands() {
     let h = harness();
     let st = h.ok("app_status", json!({}));
-    assert_eq!(
-        (st["initialized"].as_bool(), st["unlocked"].as_bool()),
-        (Some(false), Some(false))
-    );
+    assert_eq!((st["initialized"].as_bool(), st["unlocked"].as_bool()), (Some(false), Some(false)));
     // Locked: case commands refuse, with a key the UI can translate.
     let e = h.call("list_cases", json!({"query": {}})).unwrap_err();
     assert_eq!(e["key"], "error.store.locked");
@@ -75,28 +63,18 @@ fn first_start_setup_then_cases_through_the_commands() {
     assert_eq!(session["device_code"], "TX3");
     let st = h.ok("app_status", json!({}));
     assert_eq!(
-        (
-            st["initialized"].as_bool(),
-            st["unlocked"].as_bool(),
-            st["locale"].as_str()
-        ),
+        (st["initialized"].as_bool(), st["unlocked"].as_bool(), st["locale"].as_str()),
         (Some(true), Some(true), Some("es"))
     );
 
-    let saved = h.ok(
-        "create_case",
-        json!({"case": amparo::sample::full_case(), "draftId": null}),
-    );
+    let saved = h.ok("create_case", json!({"case": amparo::sample::full_case(), "draftId": null}));
     let number = saved["case_number"].as_str().unwrap();
     let rows = h.ok("list_cases", json!({"query": {"text": "rosa"}}));
     assert_eq!(rows[0]["case_number"], number);
     assert_eq!(rows[0]["alias"], "Rosa");
     let got = h.ok("get_case", json!({"id": saved["id"]}));
     assert_eq!(got, saved);
-    let note = h.ok(
-        "add_note",
-        json!({"id": saved["id"], "text": "Cita el lunes", "language": "es"}),
-    );
+    let note = h.ok("add_note", json!({"id": saved["id"], "text": "Cita el lunes", "language": "es"}));
     assert_eq!(note["author"], "Ana");
 }
 
@@ -104,22 +82,11 @@ fn first_start_setup_then_cases_through_the_commands() {
 fn invalid_input_comes_back_as_field_issues_with_keys() {
     let h = harness();
     let e = h
-        .call(
-            "setup",
-            json!({"setup": {"org": "", "device_code": "T", "user": "Ana", "passphrase": "short"}}),
-        )
+        .call("setup", json!({"setup": {"org": "", "device_code": "T", "user": "Ana", "passphrase": "short"}}))
         .unwrap_err();
-    let paths: Vec<&str> = e["issues"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["path"].as_str().unwrap())
-        .collect();
+    let paths: Vec<&str> = e["issues"].as_array().unwrap().iter().map(|i| i["path"].as_str().unwrap()).collect();
     assert_eq!(paths, vec!["org", "device_code", "passphrase"]);
-    assert_eq!(
-        e["issues"][2]["error"]["key"],
-        "error.field.passphrase_too_short"
-    );
+    assert_eq!(e["issues"][2]["error"]["key"], "error.field.passphrase_too_short");
     assert_eq!(e["issues"][2]["error"]["args"]["min"], "12");
     h.ok("setup", setup_body());
     let mut case = amparo::sample::full_case();
@@ -129,9 +96,7 @@ fn invalid_input_comes_back_as_field_issues_with_keys() {
     assert_eq!(c["issues"][0]["error"]["key"], "error.field.date_in_future");
     // Derived values are there even while another field has a problem.
     assert_eq!(c["case"]["people"][1]["majority_at_intake"], "Minor");
-    let e = h
-        .call("create_case", json!({"case": case, "draftId": null}))
-        .unwrap_err();
+    let e = h.call("create_case", json!({"case": case, "draftId": null})).unwrap_err();
     assert_eq!(e["key"], "error.store.invalid");
     // A valid check returns the derived values for the form to show.
     let ok = h.ok("check_case", json!({"case": amparo::sample::full_case()}));
@@ -143,23 +108,18 @@ fn invalid_input_comes_back_as_field_issues_with_keys() {
 fn drafts_and_unlock_through_the_commands() {
     let h = harness();
     h.ok("setup", setup_body());
-    let id = h.ok("save_draft", json!({"id": null, "caseId": null, "data": {"people": [{"role": "PotentialVictim", "alias": "Paty"}]}}));
+    let id = h.ok(
+        "save_draft",
+        json!({"id": null, "caseId": null, "data": {"people": [{"role": "PotentialVictim", "alias": "Paty"}]}}),
+    );
     let drafts = h.ok("list_drafts", json!({}));
     assert_eq!(drafts[0]["alias"], "Paty");
-    assert_eq!(
-        h.ok("get_draft", json!({"id": id}))["people"][0]["alias"],
-        "Paty"
-    );
+    assert_eq!(h.ok("get_draft", json!({"id": id}))["people"][0]["alias"], "Paty");
     h.ok("delete_draft", json!({"id": id}));
     assert_eq!(h.ok("list_drafts", json!({})), json!([]));
-    let e = h
-        .call("unlock", json!({"passphrase": "wrong wrong wrong"}))
-        .unwrap_err();
+    let e = h.call("unlock", json!({"passphrase": "wrong wrong wrong"})).unwrap_err();
     assert_eq!(e["key"], "error.store.wrong_passphrase");
-    h.ok(
-        "unlock",
-        json!({"passphrase": "correct horse battery staple"}),
-    );
+    h.ok("unlock", json!({"passphrase": "correct horse battery staple"}));
 }
 
 #[test]
@@ -172,57 +132,29 @@ fn translations_and_form_definition_come_from_the_core() {
     let def = h.ok("form_definition", json!({}));
     let people = &def["sections"][1]["fields"][0];
     assert_eq!(people["kind"], "list");
-    let alias = people["item"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["key"] == "alias")
-        .unwrap();
-    assert_eq!(
-        (alias["pii"].as_bool(), alias["label"].as_str()),
-        (Some(true), Some("field.people.alias"))
-    );
-    assert_eq!(
-        h.ok("passphrase_strength", json!({"passphrase": "abc"}))["key"],
-        "setup.strength.too_short"
-    );
+    let alias = people["item"].as_array().unwrap().iter().find(|f| f["key"] == "alias").unwrap();
+    assert_eq!((alias["pii"].as_bool(), alias["label"].as_str()), (Some(true), Some("field.people.alias")));
+    assert_eq!(h.ok("passphrase_strength", json!({"passphrase": "abc"}))["key"], "setup.strength.too_short");
 }
 
 #[test]
 fn the_window_may_call_nothing_but_our_commands() {
     let h = harness();
     // Core plugin commands are not granted by our capability.
-    for cmd in [
-        "plugin:window|close",
-        "plugin:event|listen",
-        "plugin:webview|print",
-        "plugin:path|resolve_directory",
-    ] {
+    for cmd in ["plugin:window|close", "plugin:event|listen", "plugin:webview|print", "plugin:path|resolve_directory"] {
         let e = h.call(cmd, json!({})).unwrap_err();
-        assert!(
-            e.to_string().to_lowercase().contains("not allowed"),
-            "{cmd}: {e}"
-        );
+        assert!(e.to_string().to_lowercase().contains("not allowed"), "{cmd}: {e}");
     }
     // And the capability grants exactly the commands build.rs declares.
     let cap: Value = serde_json::from_str(include_str!("../capabilities/main.json")).unwrap();
     let build = include_str!("../build.rs");
     let declared: Vec<String> = build
         .lines()
-        .filter_map(|l| {
-            l.trim()
-                .strip_prefix('"')
-                .and_then(|l| l.strip_suffix("\","))
-        })
+        .filter_map(|l| l.trim().strip_prefix('"').and_then(|l| l.strip_suffix("\",")))
         .map(|c| format!("allow-{}", c.replace('_', "-")))
         .collect();
     assert_eq!(
-        cap["permissions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p.as_str().unwrap().to_string())
-            .collect::<Vec<_>>(),
+        cap["permissions"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect::<Vec<_>>(),
         declared
     );
     assert_eq!(declared.len(), 17);
@@ -234,16 +166,31 @@ fn the_csp_allows_no_remote_or_inline_sources() {
     let csp = &conf["app"]["security"]["csp"];
     for (directive, value) in csp.as_object().unwrap() {
         let v = value.as_str().unwrap();
-        assert!(
-            !v.contains("unsafe-inline") && !v.contains("unsafe-eval"),
-            "{directive}: {v}"
-        );
-        assert!(
-            !v.contains("https:") && !v.contains('*'),
-            "{directive}: {v}"
-        );
+        assert!(!v.contains("unsafe-inline") && !v.contains("unsafe-eval"), "{directive}: {v}");
+        assert!(!v.contains("https:") && !v.contains('*'), "{directive}: {v}");
     }
     assert_eq!(csp["script-src"], "'self'");
     assert_eq!(csp["default-src"], "'self'");
     assert_eq!(conf["app"]["windows"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn the_ui_never_builds_html_from_strings() {
+    // Text reaches the page through textContent and text nodes only; these would
+    // parse a string as HTML (and run whatever a hostile alias carried).
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui");
+    let mut files = vec![dir.join("index.html")];
+    for entry in std::fs::read_dir(dir.join("js")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    assert!(files.len() >= 5, "{files:?}");
+    for f in files {
+        let src = std::fs::read_to_string(&f).unwrap();
+        let code: String = src.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+        for api in
+            ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "<script>"]
+        {
+            assert!(!code.contains(api), "{} uses {api}", f.display());
+        }
+    }
 }

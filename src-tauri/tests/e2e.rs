@@ -21,10 +21,7 @@ const WAIT: Duration = Duration::from_secs(30);
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 fn artifacts() -> PathBuf {
@@ -57,9 +54,7 @@ fn tauri_driver() -> PathBuf {
     }
     let home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo")
-        });
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo"));
     let p = home.join("bin/tauri-driver");
     if p.is_file() {
         p
@@ -75,32 +70,36 @@ struct Driver {
     port: u16,
 }
 
+/// Two consecutive free local ports (tauri-driver's and WebKitWebDriver's).
+fn free_ports() -> u16 {
+    for _ in 0..100 {
+        let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", 0)) else {
+            continue;
+        };
+        let Ok(port) = l.local_addr().map(|a| a.port()) else {
+            continue;
+        };
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no two free local ports");
+}
+
 impl Driver {
-    fn start(data_dir: &Path, port: u16) -> Driver {
+    fn start(data_dir: &Path) -> Driver {
+        let port = free_ports();
         let child = Command::new(tauri_driver())
-            .args([
-                "--port",
-                &port.to_string(),
-                "--native-port",
-                &(port + 1).to_string(),
-            ])
+            .args(["--port", &port.to_string(), "--native-port", &(port + 1).to_string()])
             .env("AMPARO_DATA_DIR", data_dir)
             .env("LANG", "en_US.UTF-8")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {}: {e} (scripts/test.sh installs it)",
-                    tauri_driver().display()
-                )
-            });
+            .unwrap_or_else(|e| panic!("cannot start {}: {e} (scripts/test.sh installs it)", tauri_driver().display()));
         let deadline = Instant::now() + WAIT;
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "tauri-driver did not listen on {port}"
-            );
+            assert!(Instant::now() < deadline, "tauri-driver did not listen on {port}");
             std::thread::sleep(Duration::from_millis(50));
         }
         Driver { child, port }
@@ -134,9 +133,7 @@ impl Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         // SIGTERM, not SIGKILL: tauri-driver then stops WebKitWebDriver too.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -172,50 +169,36 @@ impl Ui {
     }
 
     async fn value(&self, css: &str) -> String {
-        self.wait(css)
-            .await
-            .prop("value")
-            .await
-            .unwrap()
-            .unwrap_or_default()
+        self.wait(css).await.prop("value").await.unwrap().unwrap_or_default()
     }
 
     async fn type_in(&self, css: &str, text: &str) {
         let el = self.wait(css).await;
-        el.send_keys(text)
-            .await
-            .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+        el.send_keys(text).await.unwrap_or_else(|e| panic!("type into {css}: {e}"));
     }
 
     async fn click(&self, css: &str) {
-        self.wait(css)
-            .await
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        self.wait(css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
-    /// Pick an option. WebKitWebDriver now and then refuses the click on an
-    /// `<option>` while the page is still settling (scrolling, a check redrawing
-    /// errors); try again until the deadline, and check the value really changed.
+    /// Pick an option the way a keyboard user does: type the start of its label
+    /// into the focused select (type-ahead). WebKitWebDriver sometimes refuses a
+    /// click on an `<option>` as "not interactable", so a click is only the
+    /// fallback. Either way the select's value must really change.
     async fn choose(&self, css: &str, value: &str) {
+        let label = self.text(&format!("{css} option[value='{value}']")).await;
         let deadline = Instant::now() + WAIT;
+        let mut attempt = 0;
         loop {
-            let result = self.wait(css).await.select_by_value(value).await;
-            match result {
-                Ok(()) if self.value(css).await == value => return,
-                Ok(()) => eprintln!("{}: {css} did not take {value}, retrying", self.name),
-                Err(e) if Instant::now() < deadline => {
-                    eprintln!("{}: choose {value} in {css}: {e:?}, retrying", self.name)
-                }
-                Err(e) => panic!("{}: choose {value} in {css}: {e:?}", self.name),
+            let el = self.wait(css).await;
+            let result = if attempt % 2 == 0 { el.send_keys(&label).await } else { el.select_by_value(value).await };
+            if self.value(css).await == value {
+                return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{}: {css} never took {value}",
-                self.name
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            eprintln!("{}: {css} did not take {value} ({result:?}), retrying", self.name);
+            assert!(Instant::now() < deadline, "{}: {css} never took {value}", self.name);
+            attempt += 1;
+            tokio::time::sleep(Duration::from_millis(1100)).await; // let type-ahead reset
         }
     }
 
@@ -223,31 +206,23 @@ impl Ui {
     async fn until(&self, what: &str, f: impl AsyncFn() -> bool) {
         let deadline = Instant::now() + WAIT;
         while !f().await {
-            assert!(
-                Instant::now() < deadline,
-                "{}: timed out waiting for {what}",
-                self.name
-            );
+            assert!(Instant::now() < deadline, "{}: timed out waiting for {what}", self.name);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     async fn until_text(&self, css: &str, expected: &str) {
-        self.until(&format!("{css} = {expected:?}"), async || {
-            match self.c.find(Locator::Css(css)).await {
-                Ok(e) => e.text().await.is_ok_and(|t| t == expected),
-                Err(_) => false,
-            }
+        self.until(&format!("{css} = {expected:?}"), async || match self.c.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.is_ok_and(|t| t == expected),
+            Err(_) => false,
         })
         .await;
     }
 
     async fn until_contains(&self, css: &str, part: &str) {
-        self.until(&format!("{css} contains {part:?}"), async || {
-            match self.c.find(Locator::Css(css)).await {
-                Ok(e) => e.text().await.is_ok_and(|t| t.contains(part)),
-                Err(_) => false,
-            }
+        self.until(&format!("{css} contains {part:?}"), async || match self.c.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.is_ok_and(|t| t.contains(part)),
+            Err(_) => false,
         })
         .await;
     }
@@ -255,7 +230,10 @@ impl Ui {
     /// Screenshot after two animation frames (so the change is painted).
     async fn shot(&self, file: &str) {
         self.c
-            .execute_async("const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));", vec![])
+            .execute_async(
+                "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                vec![],
+            )
             .await
             .unwrap();
         let png = self.c.screenshot().await.unwrap();
@@ -265,10 +243,7 @@ impl Ui {
     /// axe-core on the current screen: no violations, whatever their impact.
     async fn axe(&self, screen: &str) {
         let src = std::fs::read_to_string(axe_path()).unwrap();
-        self.c
-            .execute(&format!("{src}\n;return typeof axe;"), vec![])
-            .await
-            .unwrap();
+        self.c.execute(&format!("{src}\n;return typeof axe;"), vec![]).await.unwrap();
         let result = self
             .c
             .execute_async(
@@ -281,12 +256,7 @@ impl Ui {
             )
             .await
             .unwrap();
-        assert_eq!(
-            result,
-            json!([]),
-            "{}: axe-core violations on the {screen} screen",
-            self.name
-        );
+        assert_eq!(result, json!([]), "{}: axe-core violations on the {screen} screen", self.name);
     }
 
     async fn key(&self, keys: &str) {
@@ -296,10 +266,7 @@ impl Ui {
 
     async fn active_id(&self) -> String {
         self.c
-            .execute(
-                "return document.activeElement ? document.activeElement.id : ''",
-                vec![],
-            )
+            .execute("return document.activeElement ? document.activeElement.id : ''", vec![])
             .await
             .unwrap()
             .as_str()
@@ -319,13 +286,7 @@ impl Ui {
     }
 
     async fn dom_text(&self) -> String {
-        self.c
-            .execute("return document.body.innerText", vec![])
-            .await
-            .unwrap()
-            .as_str()
-            .unwrap_or("")
-            .to_string()
+        self.c.execute("return document.body.innerText", vec![]).await.unwrap().as_str().unwrap_or("").to_string()
     }
 }
 
@@ -341,11 +302,8 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
     let year = chrono_year();
 
     {
-        let driver = Driver::start(data.path(), 4544);
-        let ui = Ui {
-            c: driver.session().await,
-            name: "first run",
-        };
+        let driver = Driver::start(data.path());
+        let ui = Ui { c: driver.session().await, name: "first run" };
         ui.screen("welcome").await;
         ui.shot("01-welcome").await;
         ui.axe("welcome").await;
@@ -359,16 +317,11 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
         ui.type_in("#setup-user", "Ana López").await;
         ui.type_in("#setup-passphrase", "corta").await;
         ui.until_text("#strength", "Demasiado corta").await;
-        ui.type_in("#setup-passphrase", " pero ya no tanto 27")
-            .await;
+        ui.type_in("#setup-passphrase", " pero ya no tanto 27").await;
         ui.until_text("#strength", "Fuerte").await;
         ui.type_in("#setup-passphrase2", "otra cosa").await;
         ui.click("#setup-submit").await;
-        ui.until_text(
-            "#setup-passphrase2-error",
-            "Las dos frases de contraseña no coinciden.",
-        )
-        .await;
+        ui.until_text("#setup-passphrase2-error", "Las dos frases de contraseña no coinciden.").await;
         ui.shot("02-setup-es").await;
         ui.axe("setup").await;
         // Start again with the real passphrase.
@@ -379,11 +332,7 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
         ui.click("#setup-submit").await;
         ui.screen("list").await;
         assert_eq!(ui.text("h1").await, "Casos");
-        ui.until_text(
-            "#list-empty",
-            "Todavía no hay casos. Empiece con una nueva admisión.",
-        )
-        .await;
+        ui.until_text("#list-empty", "Todavía no hay casos. Empiece con una nueva admisión.").await;
         ui.shot("03-list-empty-es").await;
         ui.axe("case list").await;
 
@@ -403,10 +352,7 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
         let sex = "#f-type_of_sex_exploitation-Prostitution";
         assert!(!ui.wait(sex).await.is_displayed().await.unwrap());
         ui.choose("#f-trafficking_type", "Sex").await;
-        ui.until("sexual exploitation shown", async || {
-            ui.wait(sex).await.is_displayed().await.unwrap_or(false)
-        })
-        .await;
+        ui.until("sexual exploitation shown", async || ui.wait(sex).await.is_displayed().await.unwrap_or(false)).await;
         ui.click(sex).await;
         ui.click("#f-venues-ResidentialBrothel").await;
         ui.click("#f-venues-BarClubCantina").await;
@@ -422,48 +368,28 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
             "Escriba el número en formato internacional: + código de país y número, por ejemplo +525512345678.",
         )
         .await;
-        ui.until_text("#f-people-0-majority_at_intake", "Persona menor de edad")
-            .await;
+        ui.until_text("#f-people-0-majority_at_intake", "Persona menor de edad").await;
         ui.shot("04-intake-es").await;
         ui.axe("intake form").await;
 
         // Switch to English mid-form with the keyboard shortcut: input kept, labels English.
         ui.key(&alt('l')).await;
         ui.until_text("h1", "New intake").await;
+        assert_eq!(ui.text("label[for='f-people-0-given_name'] span").await, "Given name");
         assert_eq!(
-            ui.text("label[for='f-people-0-given_name'] span").await,
-            "Given name"
-        );
-        assert_eq!(
-            ui.text("#e-people-0-safe_phone")
-                .await
-                .split(':')
-                .next()
-                .unwrap(),
+            ui.text("#e-people-0-safe_phone").await.split(':').next().unwrap(),
             "Please enter the number in international format"
         );
         assert_eq!(ui.value("#f-people-0-alias").await, "Rosa");
         assert_eq!(ui.value("#f-people-0-given_name").await, "Xóchitl");
         assert_eq!(ui.value("#f-people-1-alias").await, "Beto");
         assert_eq!(ui.value("#f-intake_channel").await, "Outreach");
-        assert!(ui
-            .wait("#f-venues-BarClubCantina")
-            .await
-            .is_selected()
-            .await
-            .unwrap());
-        assert_eq!(
-            ui.text("#f-intake_channel option:checked").await,
-            "Outreach"
-        );
+        assert!(ui.wait("#f-venues-BarClubCantina").await.is_selected().await.unwrap());
+        assert_eq!(ui.text("#f-intake_channel option:checked").await, "Outreach");
         assert_eq!(ui.text("#f-people-0-majority_at_intake").await, "Minor");
         // Saving with the bad phone is refused and nothing typed is lost.
         ui.click("#form-save").await;
-        ui.until_text(
-            "#form-summary",
-            "Please review 1 fields marked below. Nothing you typed was lost.",
-        )
-        .await;
+        ui.until_text("#form-summary", "Please review 1 fields marked below. Nothing you typed was lost.").await;
         assert_eq!(ui.value("#f-people-0-safe_phone").await, "55 1234 5678");
         ui.shot("05-intake-en-error").await;
         let phone = ui.wait("#f-people-0-safe_phone").await;
@@ -480,19 +406,12 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
 
     // Quit and relaunch: the unlock screen, in the language last chosen.
     {
-        let driver = Driver::start(data.path(), 4554);
-        let ui = Ui {
-            c: driver.session().await,
-            name: "relaunch",
-        };
+        let driver = Driver::start(data.path());
+        let ui = Ui { c: driver.session().await, name: "relaunch" };
         ui.screen("unlock").await;
         assert_eq!(ui.text("h1").await, "Unlock Amparo");
-        assert!(
-            !ui.dom_text().await.contains("Rosa"),
-            "nothing of the store shows before unlock"
-        );
-        ui.type_in("#unlock-passphrase", "girasol luna montana 27")
-            .await;
+        assert!(!ui.dom_text().await.contains("Rosa"), "nothing of the store shows before unlock");
+        ui.type_in("#unlock-passphrase", "girasol luna montana 27").await;
         ui.click("#unlock-submit").await;
         ui.until_text(
             "#unlock-passphrase-error",
@@ -503,22 +422,18 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
         ui.axe("unlock").await;
         let field = ui.wait("#unlock-passphrase").await;
         field.clear().await.unwrap();
-        field
-            .send_keys(&format!("{PASS}{}", Key::Enter))
-            .await
-            .unwrap();
+        field.send_keys(&format!("{PASS}{}", Key::Enter)).await.unwrap();
         ui.screen("list").await;
 
+        // The saved intake left no unfinished draft behind.
+        assert!(ui.c.find(Locator::Css("#drafts-h")).await.is_err(), "a saved intake is not listed as unfinished");
         // Find the case by alias as you type.
         ui.type_in("#search", "ros").await;
-        ui.until_text("#case-table tbody tr td:nth-child(2)", "Rosa")
-            .await;
+        ui.until_text("#case-table tbody tr td:nth-child(2)", "Rosa").await;
         ui.type_in("#search", "x").await;
-        ui.until_text("#list-empty", "No cases match this search.")
-            .await;
+        ui.until_text("#list-empty", "No cases match this search.").await;
         ui.key(&Key::Backspace.to_string()).await;
-        ui.until_text("#case-table tbody tr td:nth-child(2)", "Rosa")
-            .await;
+        ui.until_text("#case-table tbody tr td:nth-child(2)", "Rosa").await;
         ui.shot("08-search-en").await;
         ui.axe("search results").await;
         ui.click("#case-table tbody tr td button").await;
@@ -526,51 +441,24 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
 
         // Values with English labels; free text as typed.
         assert_eq!(ui.text("dd[data-field='intake_channel']").await, "Outreach");
-        assert_eq!(
-            ui.text("dd[data-field='trafficking_type']").await,
-            "Sex trafficking"
-        );
-        assert_eq!(
-            ui.text("dd[data-field='venues']").await,
-            "Residential brothel, Bar / club / cantina"
-        );
-        assert_eq!(
-            ui.text("dd[data-field='people.0.given_name']").await,
-            "Xóchitl"
-        );
+        assert_eq!(ui.text("dd[data-field='trafficking_type']").await, "Sex trafficking");
+        assert_eq!(ui.text("dd[data-field='venues']").await, "Residential brothel, Bar / club / cantina");
+        assert_eq!(ui.text("dd[data-field='people.0.given_name']").await, "Xóchitl");
         assert_eq!(ui.text("dd[data-field='people.0.gender']").await, "Female");
-        assert_eq!(
-            ui.text("dd[data-field='people.1.role']").await,
-            "Dependent child"
-        );
-        assert_eq!(
-            ui.text("dd[data-field='people.1.majority_at_intake']")
-                .await,
-            "Minor"
-        );
+        assert_eq!(ui.text("dd[data-field='people.1.role']").await, "Dependent child");
+        assert_eq!(ui.text("dd[data-field='people.1.majority_at_intake']").await, "Minor");
         // She prefers Spanish: one click switches.
-        assert_eq!(
-            ui.text("#lang-offer p").await,
-            "This person prefers Español."
-        );
+        assert_eq!(ui.text("#lang-offer p").await, "This person prefers Español.");
         ui.shot("09-case-after-restart-en").await;
         ui.click("#lang-offer-switch").await;
         ui.until_text("h1", &format!("Caso TX3-{year}-0001")).await;
-        assert_eq!(
-            ui.text("dd[data-field='trafficking_type']").await,
-            "Trata con fines de explotación sexual"
-        );
+        assert_eq!(ui.text("dd[data-field='trafficking_type']").await, "Trata con fines de explotación sexual");
 
         // A note is appended; the status changes.
-        ui.type_in("#new-note", "Cita con la abogada el lunes.")
-            .await;
+        ui.type_in("#new-note", "Cita con la abogada el lunes.").await;
         ui.click("#add-note").await;
-        ui.until_contains("#notes li:last-child", "Cita con la abogada el lunes.")
-            .await;
-        assert!(ui
-            .text("#notes li:last-child .note-meta")
-            .await
-            .starts_with("Ana López, "));
+        ui.until_contains("#notes li:last-child", "Cita con la abogada el lunes.").await;
+        assert!(ui.text("#notes li:last-child .note-meta").await.starts_with("Ana López, "));
         ui.choose("#case-status", "FollowUp").await;
         ui.click("#case-status-save").await;
         ui.until_text(".row.card .saved", "Estado cambiado.").await;
@@ -593,12 +481,7 @@ fn prepared_store(dir: &Path) {
         passphrase: PASS.into(),
         locale: "en".into(),
     };
-    amparo::Store::create(
-        dir,
-        &setup,
-        amparo::store::keys::KdfParams::INSECURE_FOR_TESTS,
-    )
-    .unwrap();
+    amparo::Store::create(dir, &setup, amparo::store::keys::KdfParams::INSECURE_FOR_TESTS).unwrap();
 }
 
 #[tokio::test]
@@ -607,17 +490,11 @@ async fn a_whole_intake_with_the_keyboard_alone() {
     require_environment();
     let data = tempfile::tempdir().unwrap();
     prepared_store(data.path());
-    let driver = Driver::start(data.path(), 4564);
-    let ui = Ui {
-        c: driver.session().await,
-        name: "keyboard",
-    };
+    let driver = Driver::start(data.path());
+    let ui = Ui { c: driver.session().await, name: "keyboard" };
     ui.screen("unlock").await;
     // The passphrase field has focus: type and press Enter.
-    ui.until("passphrase focused", async || {
-        ui.active_id().await == "unlock-passphrase"
-    })
-    .await;
+    ui.until("passphrase focused", async || ui.active_id().await == "unlock-passphrase").await;
     ui.key(&format!("{PASS}{}", Key::Enter)).await;
     ui.screen("list").await;
     // Alt+N: new intake.
@@ -628,10 +505,7 @@ async fn a_whole_intake_with_the_keyboard_alone() {
     ui.tab_to("f-intake_channel").await;
     // Type-ahead on a focused select picks the option, as in any GTK list.
     ui.key("Hot").await;
-    ui.until("channel chosen", async || {
-        ui.value("#f-intake_channel").await == "Hotline"
-    })
-    .await;
+    ui.until("channel chosen", async || ui.value("#f-intake_channel").await == "Hotline").await;
     ui.tab_to("f-people-0-alias").await;
     ui.key("Lupita").await;
     ui.tab_to("f-venues-HotelMotel").await;
@@ -639,28 +513,18 @@ async fn a_whole_intake_with_the_keyboard_alone() {
     ui.tab_to("add-people").await;
     ui.key(&Key::Enter.to_string()).await;
     // Focus moves into the new person; give a role by type-ahead.
-    ui.until("new person focused", async || {
-        ui.active_id().await == "f-people-1-role"
-    })
-    .await;
+    ui.until("new person focused", async || ui.active_id().await == "f-people-1-role").await;
     ui.key("Dep").await;
-    ui.until("role chosen", async || {
-        ui.value("#f-people-1-role").await == "DependentChild"
-    })
-    .await;
+    ui.until("role chosen", async || ui.value("#f-people-1-role").await == "DependentChild").await;
     ui.tab_to("f-note").await;
-    ui.key("Called from a motel; safe to text after 6 pm.")
-        .await;
+    ui.key("Called from a motel; safe to text after 6 pm.").await;
     ui.tab_to("form-save").await;
     ui.key(&Key::Enter.to_string()).await;
     ui.screen("case").await;
     assert_eq!(ui.text("dd[data-field='people.0.alias']").await, "Lupita");
     assert_eq!(ui.text("dd[data-field='intake_channel']").await, "Hotline");
     assert_eq!(ui.text("dd[data-field='venues']").await, "Hotel / motel");
-    assert_eq!(
-        ui.text("dd[data-field='people.1.role']").await,
-        "Dependent child"
-    );
+    assert_eq!(ui.text("dd[data-field='people.1.role']").await, "Dependent child");
     assert!(ui.text("#notes").await.contains("safe to text after 6 pm"));
     ui.shot("11-keyboard-intake-saved").await;
     ui.c.close().await.unwrap();
@@ -673,32 +537,23 @@ async fn closing_mid_intake_loses_nothing() {
     let data = tempfile::tempdir().unwrap();
     prepared_store(data.path());
     {
-        let driver = Driver::start(data.path(), 4574);
-        let ui = Ui {
-            c: driver.session().await,
-            name: "draft",
-        };
+        let driver = Driver::start(data.path());
+        let ui = Ui { c: driver.session().await, name: "draft" };
         ui.screen("unlock").await;
-        ui.type_in("#unlock-passphrase", &format!("{PASS}{}", Key::Enter))
-            .await;
+        ui.type_in("#unlock-passphrase", &format!("{PASS}{}", Key::Enter)).await;
         ui.screen("list").await;
         ui.click("#nav-new").await;
         ui.screen("intake").await;
         ui.type_in("#f-people-0-alias", "Chayo").await;
         ui.type_in("#f-intake_place-city", "El Paso").await;
-        ui.until_text("#draft-state", "Draft kept on this laptop")
-            .await;
+        ui.until_text("#draft-state", "Draft kept on this laptop").await;
         // Close the window mid-intake: no save pressed.
         ui.c.close().await.unwrap();
     }
-    let driver = Driver::start(data.path(), 4584);
-    let ui = Ui {
-        c: driver.session().await,
-        name: "draft after restart",
-    };
+    let driver = Driver::start(data.path());
+    let ui = Ui { c: driver.session().await, name: "draft after restart" };
     ui.screen("unlock").await;
-    ui.type_in("#unlock-passphrase", &format!("{PASS}{}", Key::Enter))
-        .await;
+    ui.type_in("#unlock-passphrase", &format!("{PASS}{}", Key::Enter)).await;
     ui.screen("list").await;
     assert!(ui.text("#drafts-h + ul").await.contains("Chayo"));
     ui.shot("12-unfinished-intake").await;

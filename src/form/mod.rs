@@ -12,6 +12,7 @@ pub mod codes;
 
 use codes::CodeSet;
 use serde_json::{json, Value};
+use std::sync::LazyLock;
 
 /// Longest single-line text we accept (names, city, agency).
 pub const TEXT_MAX: usize = 200;
@@ -88,12 +89,7 @@ pub struct Section {
 }
 
 fn f(key: &'static str, kind: Kind) -> Field {
-    Field {
-        key,
-        kind,
-        pii: false,
-        show_if: None,
-    }
+    Field { key, kind, pii: false, show_if: None }
 }
 
 impl Field {
@@ -114,10 +110,7 @@ fn long_text() -> Kind {
     Kind::LongText { max: LONG_TEXT_MAX }
 }
 fn choice(set: CodeSet) -> Kind {
-    Kind::Choice {
-        set,
-        process: false,
-    }
+    Kind::Choice { set, process: false }
 }
 fn multi(set: CodeSet) -> Kind {
     Kind::Multi { set }
@@ -125,48 +118,22 @@ fn multi(set: CodeSet) -> Kind {
 
 fn place() -> Kind {
     Kind::Group {
-        fields: vec![
-            f("country", choice(codes::COUNTRY)),
-            f("subdivision", Kind::Subdivision),
-            f("city", text()),
-        ],
+        fields: vec![f("country", choice(codes::COUNTRY)), f("subdivision", Kind::Subdivision), f("city", text())],
     }
 }
 
 /// A person in a case (DOMAIN.md, Person).
 pub fn person_fields() -> Vec<Field> {
     vec![
-        f(
-            "role",
-            Kind::Choice {
-                set: codes::ROLE,
-                process: true,
-            },
-        ),
+        f("role", Kind::Choice { set: codes::ROLE, process: true }),
         f("alias", text()).pii(),
         f("given_name", text()).pii(),
         f("family_name", text()).pii(),
         f("gender", choice(codes::GENDER)),
         f("birth_date", Kind::Date).pii(),
-        f(
-            "age_estimate",
-            Kind::Integer {
-                min: 0,
-                max: AGE_MAX,
-            },
-        ),
-        f(
-            "majority_at_intake",
-            Kind::Derived {
-                set: codes::MAJORITY,
-            },
-        ),
-        f(
-            "majority_at_exploitation",
-            Kind::Derived {
-                set: codes::MAJORITY,
-            },
-        ),
+        f("age_estimate", Kind::Integer { min: 0, max: AGE_MAX }),
+        f("majority_at_intake", Kind::Derived { set: codes::MAJORITY }),
+        f("majority_at_exploitation", Kind::Derived { set: codes::MAJORITY }),
         f("nationality", multi(codes::COUNTRY)),
         f("languages", multi(codes::LANGUAGE)),
         f("preferred_language", choice(codes::LANGUAGE)),
@@ -179,8 +146,14 @@ pub fn person_fields() -> Vec<Field> {
     ]
 }
 
-/// The whole intake form, in the order a caseworker fills it in.
-pub fn definition() -> Vec<Section> {
+/// The whole intake form, in the order a caseworker fills it in. Built once: every
+/// save validates against it.
+pub fn definition() -> &'static [Section] {
+    static DEF: LazyLock<Vec<Section>> = LazyLock::new(build_definition);
+    &DEF
+}
+
+fn build_definition() -> Vec<Section> {
     const SEX: &[&str] = &["Sex", "SexAndLabour"];
     const LABOUR: &[&str] = &["Labour", "SexAndLabour"];
     vec![
@@ -189,54 +162,28 @@ pub fn definition() -> Vec<Section> {
             fields: vec![
                 f("intake_date", Kind::Date),
                 f("intake_channel", choice(codes::INTAKE_CHANNEL)),
-                f(
-                    "status",
-                    Kind::Choice {
-                        set: codes::STATUS,
-                        process: true,
-                    },
-                ),
+                f("status", Kind::Choice { set: codes::STATUS, process: true }),
                 f("intake_place", place()),
             ],
         },
-        Section {
-            key: "people",
-            fields: vec![f(
-                "people",
-                Kind::List {
-                    item: person_fields(),
-                },
-            )],
-        },
+        Section { key: "people", fields: vec![f("people", Kind::List { item: person_fields() })] },
         Section {
             key: "trafficking",
             fields: vec![
                 f("trafficking_type", choice(codes::TRAFFICKING_TYPE)),
                 f("venues", multi(codes::VENUE)),
-                f("type_of_sex_exploitation", multi(codes::SEX_EXPLOITATION))
-                    .show_if("trafficking_type", SEX),
-                f(
-                    "type_of_labour_exploitation",
-                    multi(codes::LABOUR_EXPLOITATION),
-                )
-                .show_if("trafficking_type", LABOUR),
+                f("type_of_sex_exploitation", multi(codes::SEX_EXPLOITATION)).show_if("trafficking_type", SEX),
+                f("type_of_labour_exploitation", multi(codes::LABOUR_EXPLOITATION)).show_if("trafficking_type", LABOUR),
                 f("recruiter_relation", multi(codes::RECRUITER_RELATION)),
                 f("method_of_recruitment", multi(codes::RECRUITMENT)),
                 f("methods_of_control", multi(codes::CONTROL)),
-                f("threat_targets", multi(codes::THREAT_TARGET))
-                    .show_if("methods_of_control", &["Threats"]),
+                f("threat_targets", multi(codes::THREAT_TARGET)).show_if("methods_of_control", &["Threats"]),
                 f("crossed_border", Kind::YesNo),
                 f(
                     "trafficking_events",
                     Kind::List {
                         item: vec![
-                            f(
-                                "type",
-                                Kind::Choice {
-                                    set: codes::EVENT_TYPE,
-                                    process: true,
-                                },
-                            ),
+                            f("type", Kind::Choice { set: codes::EVENT_TYPE, process: true }),
                             f("date", Kind::ApproxDate),
                             f("place", place()),
                         ],
@@ -261,10 +208,7 @@ pub fn definition() -> Vec<Section> {
                 f(
                     "law_enforcement",
                     Kind::Group {
-                        fields: vec![
-                            f("involved", Kind::YesNo),
-                            f("agency", text()).show_if("involved", &["true"]),
-                        ],
+                        fields: vec![f("involved", Kind::YesNo), f("agency", text()).show_if("involved", &["true"])],
                     },
                 ),
             ],
@@ -275,20 +219,8 @@ pub fn definition() -> Vec<Section> {
                 "needs",
                 Kind::List {
                     item: vec![
-                        f(
-                            "service",
-                            Kind::Choice {
-                                set: codes::NEED_SERVICE,
-                                process: true,
-                            },
-                        ),
-                        f(
-                            "status",
-                            Kind::Choice {
-                                set: codes::NEED_STATUS,
-                                process: true,
-                            },
-                        ),
+                        f("service", Kind::Choice { set: codes::NEED_SERVICE, process: true }),
+                        f("status", Kind::Choice { set: codes::NEED_STATUS, process: true }),
                     ],
                 },
             )],
@@ -314,11 +246,7 @@ pub fn is_shown(field: &Field, siblings: &serde_json::Map<String, Value>) -> boo
 }
 
 fn field_json(field: &Field, parent: &str) -> Value {
-    let path = if parent.is_empty() {
-        field.key.to_string()
-    } else {
-        format!("{parent}.{}", field.key)
-    };
+    let path = if parent.is_empty() { field.key.to_string() } else { format!("{parent}.{}", field.key) };
     let mut v = json!({
         "key": field.key,
         "label": format!("field.{path}"),
@@ -332,29 +260,20 @@ fn field_json(field: &Field, parent: &str) -> Value {
         Kind::ApproxDate => ("approx_date", json!({})),
         Kind::Integer { min, max } => ("integer", json!({ "min": min, "max": max })),
         Kind::YesNo => ("yes_no", json!({})),
-        Kind::Choice { set, process } => (
-            "choice",
-            json!({ "code_set": set.name, "codes": set.codes, "non_answers": !process }),
-        ),
-        Kind::Multi { set } => (
-            "multi",
-            json!({ "code_set": set.name, "codes": set.codes, "non_answers": true }),
-        ),
+        Kind::Choice { set, process } => {
+            ("choice", json!({ "code_set": set.name, "codes": set.codes, "non_answers": !process }))
+        }
+        Kind::Multi { set } => ("multi", json!({ "code_set": set.name, "codes": set.codes, "non_answers": true })),
         Kind::Phone => ("phone", json!({})),
         Kind::Email => ("email", json!({})),
         Kind::Subdivision => ("subdivision", json!({})),
-        Kind::Group { fields } => (
-            "group",
-            json!({ "fields": fields.iter().map(|c| field_json(c, &path)).collect::<Vec<_>>() }),
-        ),
-        Kind::List { item } => (
-            "list",
-            json!({ "item": item.iter().map(|c| field_json(c, &path)).collect::<Vec<_>>() }),
-        ),
-        Kind::Derived { set } => (
-            "derived",
-            json!({ "code_set": set.name, "codes": set.codes }),
-        ),
+        Kind::Group { fields } => {
+            ("group", json!({ "fields": fields.iter().map(|c| field_json(c, &path)).collect::<Vec<_>>() }))
+        }
+        Kind::List { item } => {
+            ("list", json!({ "item": item.iter().map(|c| field_json(c, &path)).collect::<Vec<_>>() }))
+        }
+        Kind::Derived { set } => ("derived", json!({ "code_set": set.name, "codes": set.codes })),
     };
     let obj = v.as_object_mut().expect("json! object literal");
     obj.insert("kind".into(), kind.into());
@@ -362,10 +281,7 @@ fn field_json(field: &Field, parent: &str) -> Value {
         obj.extend(extra);
     }
     if let Some(cond) = field.show_if {
-        obj.insert(
-            "show_if".into(),
-            json!({ "field": cond.field, "any_of": cond.any_of }),
-        );
+        obj.insert("show_if".into(), json!({ "field": cond.field, "any_of": cond.any_of }));
     }
     v
 }
@@ -389,11 +305,7 @@ pub fn definition_json() -> Value {
 pub fn label_keys() -> Vec<String> {
     fn walk(fields: &[Field], parent: &str, out: &mut Vec<String>) {
         for fd in fields {
-            let path = if parent.is_empty() {
-                fd.key.to_string()
-            } else {
-                format!("{parent}.{}", fd.key)
-            };
+            let path = if parent.is_empty() { fd.key.to_string() } else { format!("{parent}.{}", fd.key) };
             out.push(format!("field.{path}"));
             match &fd.kind {
                 Kind::Group { fields } => walk(fields, &path, out),
@@ -411,6 +323,8 @@ pub fn label_keys() -> Vec<String> {
 }
 
 /// Root-level fields of a case, flattened over sections.
-pub fn case_fields() -> Vec<Field> {
-    definition().into_iter().flat_map(|s| s.fields).collect()
+pub fn case_fields() -> &'static [Field] {
+    static FIELDS: LazyLock<Vec<Field>> =
+        LazyLock::new(|| definition().iter().flat_map(|s| s.fields.iter().cloned()).collect());
+    &FIELDS
 }

@@ -5,42 +5,22 @@ use std::collections::BTreeSet;
 
 /// `%{name}` placeholders in a message.
 fn placeholders(s: &str) -> BTreeSet<String> {
-    s.split("%{")
-        .skip(1)
-        .filter_map(|p| p.split_once('}'))
-        .map(|(n, _)| n.to_string())
-        .collect()
+    s.split("%{").skip(1).filter_map(|p| p.split_once('}')).map(|(n, _)| n.to_string()).collect()
 }
 
 #[test]
 fn both_locales_have_the_same_keys_and_placeholders_and_no_empty_values() {
     let en = table("en");
     let es = table("es");
-    assert!(
-        en.len() > 300,
-        "the English table looks empty: {}",
-        en.len()
-    );
+    assert!(en.len() > 300, "the English table looks empty: {}", en.len());
     let en_keys: BTreeSet<_> = en.keys().collect();
     let es_keys: BTreeSet<_> = es.keys().collect();
-    assert_eq!(
-        en_keys.difference(&es_keys).collect::<Vec<_>>(),
-        Vec::<&&String>::new(),
-        "missing in es"
-    );
-    assert_eq!(
-        es_keys.difference(&en_keys).collect::<Vec<_>>(),
-        Vec::<&&String>::new(),
-        "missing in en"
-    );
+    assert_eq!(en_keys.difference(&es_keys).collect::<Vec<_>>(), Vec::<&&String>::new(), "missing in es");
+    assert_eq!(es_keys.difference(&en_keys).collect::<Vec<_>>(), Vec::<&&String>::new(), "missing in en");
     for (k, v) in &en {
         assert!(!v.trim().is_empty(), "empty en value for {k}");
         assert!(!es[k].trim().is_empty(), "empty es value for {k}");
-        assert_eq!(
-            placeholders(v),
-            placeholders(&es[k]),
-            "placeholders differ for {k}"
-        );
+        assert_eq!(placeholders(v), placeholders(&es[k]), "placeholders differ for {k}");
     }
 }
 
@@ -48,15 +28,9 @@ fn both_locales_have_the_same_keys_and_placeholders_and_no_empty_values() {
 fn the_yaml_files_are_what_the_tables_hold() {
     // rust-i18n compiles the files in; make sure a key written in a file is a key the
     // app sees (a YAML slip could otherwise silently drop one).
-    for (locale, text) in [
-        ("en", include_str!("../../locales/en.yml")),
-        ("es", include_str!("../../locales/es.yml")),
-    ] {
+    for (locale, text) in [("en", include_str!("../../locales/en.yml")), ("es", include_str!("../../locales/es.yml"))] {
         let t = table(locale);
-        let lines = text
-            .lines()
-            .filter(|l| !l.starts_with('#') && l.contains(": "))
-            .count();
+        let lines = text.lines().filter(|l| !l.starts_with('#') && l.contains(": ")).count();
         assert_eq!(lines, t.len(), "{locale}");
     }
 }
@@ -69,30 +43,16 @@ fn every_form_label_code_and_error_has_a_message() {
     for set in codes::ALL {
         needed.extend(set.codes.iter().map(|c| format!("code.{}.{c}", set.name)));
     }
-    needed.extend(
-        codes::NON_ANSWERS
-            .iter()
-            .map(|c| format!("code.common.{c}")),
-    );
-    needed.extend(
-        FieldError::samples()
-            .iter()
-            .map(|e| e.i18n_key().to_string()),
-    );
+    needed.extend(codes::NON_ANSWERS.iter().map(|c| format!("code.common.{c}")));
+    needed.extend(FieldError::samples().iter().map(|e| e.i18n_key().to_string()));
     for k in &needed {
         assert!(en.contains_key(k), "en lacks {k}");
         assert!(es.contains_key(k), "es lacks {k}");
     }
     // And every error message in the locales belongs to an error the code can raise.
-    let raised: BTreeSet<String> = FieldError::samples()
-        .iter()
-        .map(|e| e.i18n_key().to_string())
-        .collect();
+    let raised: BTreeSet<String> = FieldError::samples().iter().map(|e| e.i18n_key().to_string()).collect();
     for k in en.keys().filter(|k| k.starts_with("error.field.")) {
-        assert!(
-            raised.contains(k),
-            "{k} is in the locales but no FieldError uses it"
-        );
+        assert!(raised.contains(k), "{k} is in the locales but no FieldError uses it");
     }
 }
 
@@ -100,33 +60,18 @@ fn every_form_label_code_and_error_has_a_message() {
 fn spanish_says_trata_never_trafico_de_personas_and_not_se_nego() {
     for (k, v) in table("es") {
         let l = v.to_lowercase();
-        assert!(
-            !l.contains("tráfico de personas") && !l.contains("trafico de personas"),
-            "{k}: {v}"
-        );
+        assert!(!l.contains("tráfico de personas") && !l.contains("trafico de personas"), "{k}: {v}");
         assert!(!l.contains("se negó"), "{k}: {v}");
         assert!(!l.contains("ilegal"), "{k}: {v}");
     }
-    assert_eq!(
-        t("es", "code.common.DeclinedToAnswer"),
-        "Prefirió no responder"
-    );
-    assert_eq!(
-        t("es", "code.trafficking_type.Sex"),
-        "Trata con fines de explotación sexual"
-    );
+    assert_eq!(t("es", "code.common.DeclinedToAnswer"), "Prefirió no responder");
+    assert_eq!(t("es", "code.trafficking_type.Sex"), "Trata con fines de explotación sexual");
 }
 
 #[test]
 fn codes_show_in_the_ui_language() {
-    assert_eq!(
-        code_label("en", "venue", "BarClubCantina"),
-        "Bar / club / cantina"
-    );
-    assert_eq!(
-        code_label("es", "control", "DebtBondage"),
-        "Servidumbre por deudas"
-    );
+    assert_eq!(code_label("en", "venue", "BarClubCantina"), "Bar / club / cantina");
+    assert_eq!(code_label("es", "control", "DebtBondage"), "Servidumbre por deudas");
     assert_eq!(code_label("en", "gender", "Unknown"), "Unknown");
     assert_eq!(code_label("es", "gender", "Unknown"), "Se desconoce");
 }

@@ -23,19 +23,11 @@ pub const MAJORITY_AGE: i64 = 18;
 /// Free text keeps its inner content exactly as typed.
 pub fn normalize(case: &mut Value) {
     if let Some(obj) = case.as_object_mut() {
-        normalize_fields(&form::case_fields(), obj);
+        normalize_fields(form::case_fields(), obj);
         if let Some(Value::Array(notes)) = obj.get_mut("notes") {
-            notes.retain(|n| {
-                !n.get("text")
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| t.trim().is_empty())
-            });
+            notes.retain(|n| !n.get("text").and_then(Value::as_str).is_some_and(|t| t.trim().is_empty()));
         }
-        if obj
-            .get("notes")
-            .and_then(Value::as_array)
-            .is_some_and(Vec::is_empty)
-        {
+        if obj.get("notes").and_then(Value::as_array).is_some_and(Vec::is_empty) {
             obj.remove("notes");
         }
     }
@@ -57,10 +49,7 @@ fn normalize_fields(fields: &[Field], obj: &mut Map<String, Value>) {
             continue;
         };
         match (&field.kind, v) {
-            (
-                Kind::Text { .. } | Kind::Phone | Kind::Email | Kind::Subdivision,
-                Value::String(s),
-            ) => {
+            (Kind::Text { .. } | Kind::Phone | Kind::Email | Kind::Subdivision, Value::String(s)) => {
                 let t = s.trim();
                 if t.len() != s.len() {
                     *s = t.to_string();
@@ -79,11 +68,7 @@ fn normalize_fields(fields: &[Field], obj: &mut Map<String, Value>) {
             _ => {}
         }
     }
-    let hidden: Vec<&str> = fields
-        .iter()
-        .filter(|f| !form::is_shown(f, obj))
-        .map(|f| f.key)
-        .collect();
+    let hidden: Vec<&str> = fields.iter().filter(|f| !form::is_shown(f, obj)).map(|f| f.key).collect();
     for key in hidden {
         obj.remove(key);
     }
@@ -114,31 +99,20 @@ pub fn derive(case: &mut Value, today: NaiveDate) {
     let Some(obj) = case.as_object_mut() else {
         return;
     };
-    let intake = obj
-        .get("intake_date")
-        .and_then(Value::as_str)
-        .and_then(validate::parse_date)
-        .unwrap_or(today);
+    let intake = obj.get("intake_date").and_then(Value::as_str).and_then(validate::parse_date).unwrap_or(today);
     let exploitation = obj
         .get("trafficking_events")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter(|e| e.get("type").and_then(Value::as_str) == Some("Exploitation"))
-        .filter_map(|e| {
-            e.get("date")
-                .and_then(Value::as_str)
-                .and_then(validate::parse_approx_date)
-        })
+        .filter_map(|e| e.get("date").and_then(Value::as_str).and_then(validate::parse_approx_date))
         .min();
     let Some(Value::Array(people)) = obj.get_mut("people") else {
         return;
     };
     for p in people.iter_mut().filter_map(Value::as_object_mut) {
-        let birth = p
-            .get("birth_date")
-            .and_then(Value::as_str)
-            .and_then(validate::parse_date);
+        let birth = p.get("birth_date").and_then(Value::as_str).and_then(validate::parse_date);
         let estimate = p.get("age_estimate").and_then(Value::as_i64);
         let age_at = |when: NaiveDate| match (birth, estimate) {
             (Some(b), _) => Some(years_between(b, when)),
@@ -164,10 +138,7 @@ pub fn prepare(mut case: Value, today: NaiveDate) -> Result<Value, ValidationErr
 /// filled in even when other fields still have problems) and every issue.
 pub fn check(mut case: Value, today: NaiveDate) -> (Value, Vec<Issue>) {
     normalize(&mut case);
-    let issues = validate(&case, today)
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
+    let issues = validate(&case, today).err().map(|e| e.0).unwrap_or_default();
     derive(&mut case, today);
     (case, issues)
 }

@@ -16,11 +16,7 @@ fn minimal() -> Value {
 fn errors(case: Value) -> Vec<(String, &'static str)> {
     match prepare(case, today()) {
         Ok(_) => vec![],
-        Err(e) => {
-            e.0.iter()
-                .map(|i| (i.path.clone(), i.error.i18n_key()))
-                .collect()
-        }
+        Err(e) => e.0.iter().map(|i| (i.path.clone(), i.error.i18n_key())).collect(),
     }
 }
 
@@ -52,10 +48,7 @@ fn future_dates_are_refused_with_the_message_in_both_locales() {
     let errs = prepare(with("intake_date", json!("2026-11-30")), today()).unwrap_err();
     assert_eq!(errs.paths(), vec!["intake_date"]);
     let e = &errs.0[0].error;
-    assert_eq!(
-        e.localized("en"),
-        "Please check this date: it is in the future."
-    );
+    assert_eq!(e.localized("en"), "Please check this date: it is in the future.");
     assert_eq!(e.localized("es"), "Revise esta fecha: está en el futuro.");
     assert_eq!(
         errors(with_person("birth_date", json!("2027-01-01"))),
@@ -63,13 +56,7 @@ fn future_dates_are_refused_with_the_message_in_both_locales() {
     );
     let mut c = minimal();
     c["trafficking_events"] = json!([{"type": "Exploitation", "date": "2027"}]);
-    assert_eq!(
-        errors(c),
-        vec![(
-            "trafficking_events.0.date".into(),
-            "error.field.date_in_future"
-        )]
-    );
+    assert_eq!(errors(c), vec![("trafficking_events.0.date".into(), "error.field.date_in_future")]);
     // Today itself is fine.
     assert!(errors(with("intake_date", json!("2026-11-29"))).is_empty());
 }
@@ -86,17 +73,11 @@ fn impossible_ages_and_dates_are_refused() {
     );
     assert_eq!(
         errors(with_person("age_estimate", json!(12.5))),
-        vec![(
-            "people.0.age_estimate".into(),
-            "error.field.not_whole_number"
-        )]
+        vec![("people.0.age_estimate".into(), "error.field.not_whole_number")]
     );
     assert_eq!(
         errors(with_person("age_estimate", json!("doce"))),
-        vec![(
-            "people.0.age_estimate".into(),
-            "error.field.not_whole_number"
-        )]
+        vec![("people.0.age_estimate".into(), "error.field.not_whole_number")]
     );
     assert_eq!(
         errors(with_person("birth_date", json!("1899-12-31"))),
@@ -112,40 +93,18 @@ fn impossible_ages_and_dates_are_refused() {
     );
     let mut c = with_person("birth_date", json!("2020-05-01"));
     c["intake_date"] = json!("2020-04-01");
-    assert_eq!(
-        errors(c),
-        vec![(
-            "people.0.birth_date".into(),
-            "error.field.birth_after_intake"
-        )]
-    );
+    assert_eq!(errors(c), vec![("people.0.birth_date".into(), "error.field.birth_after_intake")]);
     let mut c = minimal();
     c["trafficking_events"] = json!([{"type": "Transit", "date": "2024-13"}]);
-    assert_eq!(
-        errors(c),
-        vec![(
-            "trafficking_events.0.date".into(),
-            "error.field.approx_date_format"
-        )]
-    );
+    assert_eq!(errors(c), vec![("trafficking_events.0.date".into(), "error.field.approx_date_format")]);
 }
 
 #[test]
 fn phones_must_be_e164() {
     for ok in ["+525512345678", "+12065550123", "Unknown"] {
-        assert!(
-            errors(with_person("safe_phone", json!(ok))).is_empty(),
-            "{ok}"
-        );
+        assert!(errors(with_person("safe_phone", json!(ok))).is_empty(), "{ok}");
     }
-    for bad in [
-        "5512345678",
-        "+52 55 1234 5678",
-        "+0525512345678",
-        "+52",
-        "+5255123456789012",
-        "teléfono",
-    ] {
+    for bad in ["5512345678", "+52 55 1234 5678", "+0525512345678", "+52", "+5255123456789012", "teléfono"] {
         assert_eq!(
             errors(with_person("safe_phone", json!(bad))),
             vec![("people.0.safe_phone".into(), "error.field.phone")],
@@ -158,20 +117,11 @@ fn phones_must_be_e164() {
 
 #[test]
 fn unknown_codes_fields_and_wrong_shapes_are_refused() {
-    assert_eq!(
-        errors(with("status", json!("Open"))),
-        vec![("status".into(), "error.field.unknown_code")]
-    );
+    assert_eq!(errors(with("status", json!("Open"))), vec![("status".into(), "error.field.unknown_code")]);
     // Process fields do not take non-answers; every other picklist does.
-    assert_eq!(
-        errors(with("status", json!("Unknown"))),
-        vec![("status".into(), "error.field.unknown_code")]
-    );
+    assert_eq!(errors(with("status", json!("Unknown"))), vec![("status".into(), "error.field.unknown_code")]);
     assert!(errors(with("intake_channel", json!("DeclinedToAnswer"))).is_empty());
-    assert_eq!(
-        errors(with("venues", json!(["Brothel"]))),
-        vec![("venues.0".into(), "error.field.unknown_code")]
-    );
+    assert_eq!(errors(with("venues", json!(["Brothel"]))), vec![("venues.0".into(), "error.field.unknown_code")]);
     assert_eq!(
         errors(with("venues", json!(["HotelMotel", "HotelMotel"]))),
         vec![("venues.1".into(), "error.field.duplicate_code")]
@@ -180,10 +130,7 @@ fn unknown_codes_fields_and_wrong_shapes_are_refused() {
         errors(with("venues", json!(["HotelMotel", "Unknown"]))),
         vec![("venues".into(), "error.field.non_answer_not_alone")]
     );
-    assert_eq!(
-        errors(with("venues", json!("HotelMotel"))),
-        vec![("venues".into(), "error.field.wrong_type")]
-    );
+    assert_eq!(errors(with("venues", json!("HotelMotel"))), vec![("venues".into(), "error.field.wrong_type")]);
     assert_eq!(
         errors(with("favourite_colour", json!("blue"))),
         vec![("favourite_colour".into(), "error.field.unknown_field")]
@@ -192,75 +139,37 @@ fn unknown_codes_fields_and_wrong_shapes_are_refused() {
         errors(with_person("nickname", json!("x"))),
         vec![("people.0.nickname".into(), "error.field.unknown_field")]
     );
-    assert_eq!(
-        errors(with("crossed_border", json!("yes"))),
-        vec![("crossed_border".into(), "error.field.wrong_type")]
-    );
-    assert_eq!(
-        errors(with("format", json!("amparo.case/2"))),
-        vec![("format".into(), "error.field.format")]
-    );
-    let e = FieldError::UnknownCode {
-        code: "Open".into(),
-    };
-    assert_eq!(
-        e.localized("es"),
-        "“Open” no es una de las opciones de este campo."
-    );
+    assert_eq!(errors(with("crossed_border", json!("yes"))), vec![("crossed_border".into(), "error.field.wrong_type")]);
+    assert_eq!(errors(with("format", json!("amparo.case/2"))), vec![("format".into(), "error.field.format")]);
+    let e = FieldError::UnknownCode { code: "Open".into() };
+    assert_eq!(e.localized("es"), "“Open” no es una de las opciones de este campo.");
 }
 
 #[test]
 fn text_over_a_sane_length_is_refused() {
     let long = "a".repeat(crate::form::TEXT_MAX + 1);
-    assert_eq!(
-        errors(with_person("alias", json!(long))),
-        vec![("people.0.alias".into(), "error.field.too_long")]
-    );
+    assert_eq!(errors(with_person("alias", json!(long))), vec![("people.0.alias".into(), "error.field.too_long")]);
     let ok = "ñ".repeat(crate::form::TEXT_MAX); // characters, not bytes
     assert!(errors(with_person("alias", json!(ok))).is_empty());
     let note = "x".repeat(crate::form::LONG_TEXT_MAX + 1);
-    assert_eq!(
-        errors(with("notes", json!([{"text": note}]))),
-        vec![("notes.0.text".into(), "error.field.too_long")]
-    );
-    assert_eq!(
-        FieldError::TooLong { max: 200 }.localized("en"),
-        "Please shorten this to 200 characters or fewer."
-    );
+    assert_eq!(errors(with("notes", json!([{"text": note}]))), vec![("notes.0.text".into(), "error.field.too_long")]);
+    assert_eq!(FieldError::TooLong { max: 200 }.localized("en"), "Please shorten this to 200 characters or fewer.");
 }
 
 #[test]
 fn subdivisions_and_emails_are_checked() {
     let mut c = minimal();
     c["intake_place"] = json!({"country": "MX", "subdivision": "US-TX"});
-    assert_eq!(
-        errors(c),
-        vec![(
-            "intake_place.subdivision".into(),
-            "error.field.subdivision_country"
-        )]
-    );
+    assert_eq!(errors(c), vec![("intake_place.subdivision".into(), "error.field.subdivision_country")]);
     let mut c = minimal();
     c["intake_place"] = json!({"subdivision": "Texas"});
-    assert_eq!(
-        errors(c),
-        vec![(
-            "intake_place.subdivision".into(),
-            "error.field.subdivision_format"
-        )]
-    );
-    assert_eq!(
-        errors(with_person("email", json!("rosa@"))),
-        vec![("people.0.email".into(), "error.field.email")]
-    );
+    assert_eq!(errors(c), vec![("intake_place.subdivision".into(), "error.field.subdivision_format")]);
+    assert_eq!(errors(with_person("email", json!("rosa@"))), vec![("people.0.email".into(), "error.field.email")]);
 }
 
 #[test]
 fn a_case_needs_a_potential_victim() {
-    assert_eq!(
-        errors(json!({})),
-        vec![("people".into(), "error.field.no_potential_victim")]
-    );
+    assert_eq!(errors(json!({})), vec![("people".into(), "error.field.no_potential_victim")]);
     assert_eq!(
         errors(json!({"people": [{"role": "DependentChild"}]})),
         vec![("people".into(), "error.field.no_potential_victim")]
@@ -312,23 +221,10 @@ fn majority_is_derived_from_birth_date_or_estimate() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|x| {
-            (
-                x["majority_at_intake"].as_str().unwrap(),
-                x["majority_at_exploitation"].as_str().unwrap(),
-            )
-        })
+        .map(|x| (x["majority_at_intake"].as_str().unwrap(), x["majority_at_exploitation"].as_str().unwrap()))
         .collect();
     // 17 the day before her 18th birthday; 18 on it; an estimate of 19 in 2026 was 17 in 2024.
-    assert_eq!(
-        got,
-        vec![
-            ("Minor", "Minor"),
-            ("Adult", "Minor"),
-            ("Adult", "Minor"),
-            ("Unknown", "Unknown")
-        ]
-    );
+    assert_eq!(got, vec![("Minor", "Minor"), ("Adult", "Minor"), ("Adult", "Minor"), ("Unknown", "Unknown")]);
 }
 
 #[test]
@@ -348,28 +244,11 @@ fn assignments_follow_the_field_kinds() {
     assert_eq!(c["venues"], json!(["HotelMotel", "TruckStop"]));
     assert!(c["intake_place"].get("city").is_none());
     assert_eq!(c["needs"][2]["service"], "Legal");
-    assert_eq!(
-        assign(&mut c, "case_number", "X").unwrap_err().error,
-        FieldError::ReadOnly
-    );
-    assert_eq!(
-        assign(&mut c, "notes.0.text", "X").unwrap_err().error,
-        FieldError::NotesAppendOnly
-    );
-    assert_eq!(
-        assign(&mut c, "people.0.shoe_size", "5").unwrap_err().error,
-        FieldError::UnknownField
-    );
-    assert_eq!(
-        assign(&mut c, "people.9.alias", "x").unwrap_err().error,
-        FieldError::UnknownField
-    );
-    assert_eq!(
-        assign(&mut c, "people.0.age_estimate", "five")
-            .unwrap_err()
-            .error,
-        FieldError::NotWholeNumber
-    );
+    assert_eq!(assign(&mut c, "case_number", "X").unwrap_err().error, FieldError::ReadOnly);
+    assert_eq!(assign(&mut c, "notes.0.text", "X").unwrap_err().error, FieldError::NotesAppendOnly);
+    assert_eq!(assign(&mut c, "people.0.shoe_size", "5").unwrap_err().error, FieldError::UnknownField);
+    assert_eq!(assign(&mut c, "people.9.alias", "x").unwrap_err().error, FieldError::UnknownField);
+    assert_eq!(assign(&mut c, "people.0.age_estimate", "five").unwrap_err().error, FieldError::NotWholeNumber);
 }
 
 #[test]
@@ -378,10 +257,7 @@ fn every_error_has_a_message_in_both_locales_with_its_placeholders_filled() {
         for locale in ["en", "es"] {
             let msg = tr(locale, e.i18n_key(), &e.args());
             assert_ne!(msg, e.i18n_key(), "{locale}: missing {}", e.i18n_key());
-            assert!(
-                !msg.contains("%{"),
-                "{locale}: unfilled placeholder in {msg}"
-            );
+            assert!(!msg.contains("%{"), "{locale}: unfilled placeholder in {msg}");
             assert!(!msg.contains('!'), "{locale}: errors stay calm: {msg}");
         }
     }

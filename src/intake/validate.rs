@@ -10,15 +10,8 @@ use serde_json::{Map, Value};
 /// The case JSON format tag (DOMAIN.md).
 pub const CASE_FORMAT: &str = "amparo.case/1";
 /// Keys a case may carry besides its form fields; the store assigns or keeps them.
-pub const CASE_META_KEYS: [&str; 7] = [
-    "format",
-    "id",
-    "case_number",
-    "created_at",
-    "updated_at",
-    "assigned_to",
-    "notes",
-];
+pub const CASE_META_KEYS: [&str; 7] =
+    ["format", "id", "case_number", "created_at", "updated_at", "assigned_to", "notes"];
 /// Keys an item in a list may carry besides its form fields.
 pub const ITEM_META_KEYS: [&str; 1] = ["id"];
 /// Oldest plausible birth or event year.
@@ -168,22 +161,16 @@ impl FieldError {
             Phone,
             Email,
             SubdivisionFormat,
-            SubdivisionCountry {
-                country: "MX".into(),
-            },
+            SubdivisionCountry { country: "MX".into() },
             NoPotentialVictim,
             TooManyItems { max: LIST_MAX },
-            Format {
-                format: "x/2".into(),
-            },
+            Format { format: "x/2".into() },
             CaseNumber,
             EmptyNote,
             Required,
             DeviceCode,
             PassphraseTooShort { min: 12 },
-            DuplicateCaseNumber {
-                number: "TX3-2026-0042".into(),
-            },
+            DuplicateCaseNumber { number: "TX3-2026-0042".into() },
             DuplicateId,
             Json,
             NotesAppendOnly,
@@ -204,21 +191,14 @@ fn ser_error<S: serde::Serializer>(e: &FieldError, s: S) -> Result<S::Ok, S::Err
     use serde::ser::SerializeMap;
     let mut m = s.serialize_map(Some(2))?;
     m.serialize_entry("key", e.i18n_key())?;
-    let args: Map<String, Value> = e
-        .args()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), Value::String(v)))
-        .collect();
+    let args: Map<String, Value> = e.args().into_iter().map(|(k, v)| (k.to_string(), Value::String(v))).collect();
     m.serialize_entry("args", &args)?;
     m.end()
 }
 
 impl Issue {
     pub fn new(path: impl Into<String>, error: FieldError) -> Self {
-        Issue {
-            path: path.into(),
-            error,
-        }
+        Issue { path: path.into(), error }
     }
 }
 
@@ -293,9 +273,7 @@ fn is_subdivision(s: &str) -> bool {
         && b.len() <= 6
         && b[..2].iter().all(u8::is_ascii_uppercase)
         && b[2] == b'-'
-        && b[3..]
-            .iter()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && b[3..].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 /// `TX3-2026-0042`: device code, year, sequence.
@@ -303,9 +281,7 @@ pub fn is_case_number(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() == 3
         && (2..=8).contains(&parts[0].len())
-        && parts[0]
-            .bytes()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && parts[0].bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
         && parts[1].len() == 4
         && parts[1].bytes().all(|c| c.is_ascii_digit())
         && parts[2].len() >= 4
@@ -342,12 +318,7 @@ impl Ctx<'_> {
     fn code(&mut self, path: &str, v: &Value, set: codes::CodeSet, non_answers: bool) {
         match v.as_str() {
             Some(c) if set.contains(c) || (non_answers && codes::NON_ANSWERS.contains(&c)) => {}
-            Some(c) => self.push(
-                path,
-                FieldError::UnknownCode {
-                    code: c.to_string(),
-                },
-            ),
+            Some(c) => self.push(path, FieldError::UnknownCode { code: c.to_string() }),
             None => self.push(path, FieldError::WrongType { expected: "code" }),
         }
     }
@@ -387,13 +358,7 @@ impl Ctx<'_> {
             Kind::Integer { min, max } => match v {
                 Value::String(s) if codes::NON_ANSWERS.contains(&s.as_str()) => {}
                 Value::Number(n) => match n.as_i64() {
-                    Some(i) if i < *min || i > *max => self.push(
-                        path,
-                        FieldError::OutOfRange {
-                            min: *min,
-                            max: *max,
-                        },
-                    ),
+                    Some(i) if i < *min || i > *max => self.push(path, FieldError::OutOfRange { min: *min, max: *max }),
                     Some(_) => {}
                     None => self.push(path, FieldError::NotWholeNumber),
                 },
@@ -413,12 +378,7 @@ impl Ctx<'_> {
                         self.code(&p, item, *set, true);
                         if let Some(c) = item.as_str() {
                             if seen.contains(&c) {
-                                self.push(
-                                    &p,
-                                    FieldError::DuplicateCode {
-                                        code: c.to_string(),
-                                    },
-                                );
+                                self.push(&p, FieldError::DuplicateCode { code: c.to_string() });
                             }
                             seen.push(c);
                         }
@@ -434,12 +394,9 @@ impl Ctx<'_> {
                 _ => self.push(path, FieldError::Phone),
             },
             Kind::Email => match v.as_str() {
-                Some(s) if s.chars().count() > form::TEXT_MAX => self.push(
-                    path,
-                    FieldError::TooLong {
-                        max: form::TEXT_MAX,
-                    },
-                ),
+                Some(s) if s.chars().count() > form::TEXT_MAX => {
+                    self.push(path, FieldError::TooLong { max: form::TEXT_MAX })
+                }
                 Some(s) if codes::NON_ANSWERS.contains(&s) || is_email(s) => {}
                 _ => self.push(path, FieldError::Email),
             },
@@ -447,15 +404,8 @@ impl Ctx<'_> {
                 Some(s) if codes::NON_ANSWERS.contains(&s) => {}
                 Some(s) if is_subdivision(s) => {
                     if let Some(country) = siblings.get("country").and_then(Value::as_str) {
-                        if codes::COUNTRY.contains(country)
-                            && !s.starts_with(&format!("{country}-"))
-                        {
-                            self.push(
-                                path,
-                                FieldError::SubdivisionCountry {
-                                    country: country.to_string(),
-                                },
-                            );
+                        if codes::COUNTRY.contains(country) && !s.starts_with(&format!("{country}-")) {
+                            self.push(path, FieldError::SubdivisionCountry { country: country.to_string() });
                         }
                     }
                 }
@@ -490,21 +440,12 @@ impl Ctx<'_> {
 pub fn validate(case: &Value, today: NaiveDate) -> Result<(), ValidationErrors> {
     let mut issues = Vec::new();
     let Some(obj) = case.as_object() else {
-        return Err(ValidationErrors(vec![Issue::new(
-            "",
-            FieldError::WrongType { expected: "case" },
-        )]));
+        return Err(ValidationErrors(vec![Issue::new("", FieldError::WrongType { expected: "case" })]));
     };
-    let mut ctx = Ctx {
-        today,
-        issues: &mut issues,
-    };
+    let mut ctx = Ctx { today, issues: &mut issues };
     if let Some(fmt) = obj.get("format") {
         if fmt.as_str() != Some(CASE_FORMAT) {
-            let format = fmt
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| fmt.to_string());
+            let format = fmt.as_str().map(str::to_string).unwrap_or_else(|| fmt.to_string());
             ctx.push("format", FieldError::Format { format });
         }
     }
@@ -513,32 +454,21 @@ pub fn validate(case: &Value, today: NaiveDate) -> Result<(), ValidationErrors> 
             ctx.push("case_number", FieldError::CaseNumber);
         }
     }
-    ctx.fields(&form::case_fields(), obj, "", &CASE_META_KEYS);
+    ctx.fields(form::case_fields(), obj, "", &CASE_META_KEYS);
 
     // Rules across fields.
-    let intake = obj
-        .get("intake_date")
-        .and_then(Value::as_str)
-        .and_then(parse_date);
+    let intake = obj.get("intake_date").and_then(Value::as_str).and_then(parse_date);
     let people = obj.get("people").and_then(Value::as_array);
-    let has_victim = people.is_some_and(|ps| {
-        ps.iter()
-            .any(|p| p.get("role").and_then(Value::as_str) == Some("PotentialVictim"))
-    });
+    let has_victim =
+        people.is_some_and(|ps| ps.iter().any(|p| p.get("role").and_then(Value::as_str) == Some("PotentialVictim")));
     if !has_victim {
         ctx.push("people", FieldError::NoPotentialVictim);
     }
     for (i, p) in people.into_iter().flatten().enumerate() {
-        let birth = p
-            .get("birth_date")
-            .and_then(Value::as_str)
-            .and_then(parse_date);
+        let birth = p.get("birth_date").and_then(Value::as_str).and_then(parse_date);
         if let (Some(b), Some(d)) = (birth, intake) {
             if b > d && b <= today {
-                ctx.push(
-                    &format!("people.{i}.birth_date"),
-                    FieldError::BirthAfterIntake,
-                );
+                ctx.push(&format!("people.{i}.birth_date"), FieldError::BirthAfterIntake);
             }
         }
     }
@@ -573,12 +503,9 @@ fn validate_note(n: &Value, path: &str, ctx: &mut Ctx) {
     }
     match obj.get("text").and_then(Value::as_str) {
         Some(t) if t.trim().is_empty() => ctx.push(&join(path, "text"), FieldError::EmptyNote),
-        Some(t) if t.chars().count() > form::LONG_TEXT_MAX => ctx.push(
-            &join(path, "text"),
-            FieldError::TooLong {
-                max: form::LONG_TEXT_MAX,
-            },
-        ),
+        Some(t) if t.chars().count() > form::LONG_TEXT_MAX => {
+            ctx.push(&join(path, "text"), FieldError::TooLong { max: form::LONG_TEXT_MAX })
+        }
         Some(_) => {}
         None => ctx.push(&join(path, "text"), FieldError::EmptyNote),
     }

@@ -70,12 +70,7 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
 /// The text the search index holds for a case.
 fn fts_columns(case: &Value) -> (String, String) {
     let mut names = Vec::new();
-    for p in case
-        .get("people")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for p in case.get("people").and_then(Value::as_array).into_iter().flatten() {
         for k in ["given_name", "family_name", "alias"] {
             if let Some(s) = p.get(k).and_then(Value::as_str) {
                 names.push(s);
@@ -84,12 +79,7 @@ fn fts_columns(case: &Value) -> (String, String) {
     }
     let mut places: Vec<&str> = Vec::new();
     places.extend(str_at(case, &["intake_place", "city"]));
-    for e in case
-        .get("trafficking_events")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for e in case.get("trafficking_events").and_then(Value::as_array).into_iter().flatten() {
         places.extend(str_at(e, &["place", "city"]));
     }
     (names.join(" "), places.join(" "))
@@ -100,11 +90,7 @@ fn assign_item_ids(case: &mut Value) {
     for list in ["people", "needs", "trafficking_events"] {
         if let Some(Value::Array(items)) = case.get_mut(list) {
             for it in items.iter_mut().filter_map(Value::as_object_mut) {
-                if it
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .is_none_or(|s| uuid::Uuid::parse_str(s).is_err())
-                {
+                if it.get("id").and_then(Value::as_str).is_none_or(|s| uuid::Uuid::parse_str(s).is_err()) {
                     it.insert("id".into(), new_id().into());
                 }
             }
@@ -132,24 +118,15 @@ fn to_row(mut case: Value) -> Row {
     assign_item_ids(&mut case);
     let (names, places) = fts_columns(&case);
     let primary = intake::primary_person(&case);
-    let alias = primary
-        .and_then(|p| p.get("alias"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let primary_language = primary
-        .and_then(|p| p.get("preferred_language"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let alias = primary.and_then(|p| p.get("alias")).and_then(Value::as_str).map(str::to_string);
+    let primary_language =
+        primary.and_then(|p| p.get("preferred_language")).and_then(Value::as_str).map(str::to_string);
     let mut data = match case {
         Value::Object(m) => m,
         _ => Map::new(),
     };
-    let take = |data: &mut Map<String, Value>, k: &str| {
-        data.remove(k).and_then(|v| v.as_str().map(str::to_string))
-    };
-    let id = take(&mut data, "id")
-        .filter(|s| uuid::Uuid::parse_str(s).is_ok())
-        .unwrap_or_else(new_id);
+    let take = |data: &mut Map<String, Value>, k: &str| data.remove(k).and_then(|v| v.as_str().map(str::to_string));
+    let id = take(&mut data, "id").filter(|s| uuid::Uuid::parse_str(s).is_ok()).unwrap_or_else(new_id);
     let case_number = take(&mut data, "case_number");
     let created_at = take(&mut data, "created_at");
     let updated_at = take(&mut data, "updated_at");
@@ -161,15 +138,8 @@ fn to_row(mut case: Value) -> Row {
     if !data.contains_key("status") {
         data.insert("status".into(), "Active".into());
     }
-    let status = data
-        .get("status")
-        .and_then(Value::as_str)
-        .unwrap_or("Active")
-        .to_string();
-    let intake_date = data
-        .get("intake_date")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let status = data.get("status").and_then(Value::as_str).unwrap_or("Active").to_string();
+    let intake_date = data.get("intake_date").and_then(Value::as_str).map(str::to_string);
     Row {
         id,
         case_number,
@@ -195,11 +165,8 @@ fn next_case_number(tx: &Transaction, device: &str, year: i32) -> Result<String,
             |r| r.get(0),
         )?;
         let number = format!("{device}-{year}-{n:04}");
-        let taken: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM cases WHERE case_number = ?1)",
-            [&number],
-            |r| r.get(0),
-        )?;
+        let taken: bool =
+            tx.query_row("SELECT EXISTS (SELECT 1 FROM cases WHERE case_number = ?1)", [&number], |r| r.get(0))?;
         if !taken {
             return Ok(number);
         }
@@ -229,9 +196,7 @@ fn insert_note(
     now: &str,
 ) -> Result<Value, StoreError> {
     let get = |k: &str| note.get(k).and_then(Value::as_str).map(str::to_string);
-    let id = get("id")
-        .filter(|s| uuid::Uuid::parse_str(s).is_ok())
-        .unwrap_or_else(new_id);
+    let id = get("id").filter(|s| uuid::Uuid::parse_str(s).is_ok()).unwrap_or_else(new_id);
     let text = get("text").unwrap_or_default();
     let language = get("language");
     let author = get("author").unwrap_or_else(|| session.user_name.clone());
@@ -243,13 +208,7 @@ fn insert_note(
     Ok(note_json(id, text, language, author, created_at))
 }
 
-fn note_json(
-    id: String,
-    text: String,
-    language: Option<String>,
-    author: String,
-    created_at: String,
-) -> Value {
+fn note_json(id: String, text: String, language: Option<String>, author: String, created_at: String) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), id.into());
     m.insert("text".into(), text.into());
@@ -261,13 +220,30 @@ fn note_json(
     Value::Object(m)
 }
 
-fn refresh_fts(
-    tx: &Transaction,
-    seq: i64,
-    case_number: &str,
-    names: &str,
-    places: &str,
-) -> Result<(), StoreError> {
+/// A case as case JSON: format tag first, then what the store assigned, the fields,
+/// the notes, and the timestamps.
+fn assemble(
+    id: String,
+    number: String,
+    data: Map<String, Value>,
+    notes: Vec<Value>,
+    created: String,
+    updated: String,
+) -> Value {
+    let mut out = Map::new();
+    out.insert("format".into(), CASE_FORMAT.into());
+    out.insert("id".into(), id.into());
+    out.insert("case_number".into(), number.into());
+    out.extend(data);
+    if !notes.is_empty() {
+        out.insert("notes".into(), Value::Array(notes));
+    }
+    out.insert("created_at".into(), created.into());
+    out.insert("updated_at".into(), updated.into());
+    Value::Object(out)
+}
+
+fn refresh_fts(tx: &Transaction, seq: i64, case_number: &str, names: &str, places: &str) -> Result<(), StoreError> {
     let notes: String = tx.query_row(
         "SELECT coalesce(group_concat(n.text, char(10)), '') FROM notes n JOIN cases c ON c.id = n.case_id WHERE c.seq = ?1",
         [seq],
@@ -282,28 +258,16 @@ fn refresh_fts(
 }
 
 /// Insert one prepared (validated) case. Shared by the form and by import.
-pub(super) fn insert_case(
-    tx: &Transaction,
-    session: &Session,
-    case: Value,
-    now: &str,
-) -> Result<String, StoreError> {
+pub(super) fn insert_case(tx: &Transaction, session: &Session, case: Value, now: &str) -> Result<Value, StoreError> {
     let row = to_row(case);
-    let exists: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?1)",
-        [&row.id],
-        |r| r.get(0),
-    )?;
+    let exists: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?1)", [&row.id], |r| r.get(0))?;
     if exists {
         return Err(ValidationErrors(vec![Issue::new("id", FieldError::DuplicateId)]).into());
     }
     let case_number = match &row.case_number {
         Some(n) => {
-            let taken: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM cases WHERE case_number = ?1)",
-                [n],
-                |r| r.get(0),
-            )?;
+            let taken: bool =
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM cases WHERE case_number = ?1)", [n], |r| r.get(0))?;
             if taken {
                 let e = FieldError::DuplicateCaseNumber { number: n.clone() };
                 return Err(ValidationErrors(vec![Issue::new("case_number", e)]).into());
@@ -334,11 +298,12 @@ pub(super) fn insert_case(
         ],
     )?;
     let seq = tx.last_insert_rowid();
+    let mut notes = Vec::with_capacity(row.notes.len());
     for n in row.notes.iter().filter_map(Value::as_object) {
-        insert_note(tx, session, &row.id, n, now)?;
+        notes.push(insert_note(tx, session, &row.id, n, now)?);
     }
     refresh_fts(tx, seq, &case_number, &row.names, &row.places)?;
-    Ok(row.id)
+    Ok(assemble(row.id, case_number, row.data, notes, created_at, updated_at))
 }
 
 fn summary(r: &rusqlite::Row) -> rusqlite::Result<CaseSummary> {
@@ -361,11 +326,7 @@ impl Store {
     /// Save a new intake. Validates, assigns id, case number and timestamps, writes
     /// the case, its notes and its search entry, and removes the draft it came from:
     /// all in one transaction.
-    pub fn create_case(
-        &mut self,
-        case: Value,
-        draft_id: Option<&str>,
-    ) -> Result<Value, StoreError> {
+    pub fn create_case(&mut self, case: Value, draft_id: Option<&str>) -> Result<Value, StoreError> {
         let mut case = case;
         // The form never sets these; refuse to let it pretend to.
         if let Some(m) = case.as_object_mut() {
@@ -373,29 +334,23 @@ impl Store {
                 m.remove(k);
             }
             // A new intake is assigned to whoever records it.
-            m.entry("assigned_to")
-                .or_insert_with(|| self.session.user_id.clone().into());
+            m.entry("assigned_to").or_insert_with(|| self.session.user_id.clone().into());
         }
         let prepared = intake::prepare(case, self.today())?;
         let now = now_utc();
         let tx = self.conn.transaction()?;
-        let id = insert_case(&tx, &self.session, prepared, &now)?;
+        let saved = insert_case(&tx, &self.session, prepared, &now)?;
         if let Some(d) = draft_id {
             tx.execute("DELETE FROM drafts WHERE id = ?1", [d])?;
         }
         tx.commit()?;
-        self.get_case(&id)
+        Ok(saved)
     }
 
     /// Replace a case's fields with `case` (the whole form). Notes already saved stay
     /// as they are; notes without an id are appended. Case number, id and creation
     /// time never change.
-    pub fn update_case(
-        &mut self,
-        id: &str,
-        case: Value,
-        draft_id: Option<&str>,
-    ) -> Result<Value, StoreError> {
+    pub fn update_case(&mut self, id: &str, case: Value, draft_id: Option<&str>) -> Result<Value, StoreError> {
         let existing = self.get_case(id)?;
         let mut case = case;
         let new_notes: Vec<Value> = match case.as_object_mut().and_then(|m| m.remove("notes")) {
@@ -417,32 +372,16 @@ impl Store {
         let prepared = intake::prepare(case, self.today())?;
         let mut row = to_row(prepared);
         let now = now_utc();
-        let case_number = existing
-            .get("case_number")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let case_number = existing.get("case_number").and_then(Value::as_str).unwrap_or_default().to_string();
         let tx = self.conn.transaction()?;
         let seq: i64 = tx.query_row("SELECT seq FROM cases WHERE id = ?1", [id], |r| r.get(0))?;
         let data = serde_json::to_string(&row.data).map_err(|_| StoreError::Corrupt)?;
         tx.execute(
             "UPDATE cases SET status = ?2, intake_date = ?3, alias = ?4, primary_language = ?5,
                               updated_at = ?6, updated_by = ?7, data = ?8 WHERE id = ?1",
-            params![
-                id,
-                row.status,
-                row.intake_date,
-                row.alias,
-                row.primary_language,
-                now,
-                self.session.user_id,
-                data
-            ],
+            params![id, row.status, row.intake_date, row.alias, row.primary_language, now, self.session.user_id, data],
         )?;
-        for n in std::mem::take(&mut row.notes)
-            .iter()
-            .filter_map(Value::as_object)
-        {
+        for n in std::mem::take(&mut row.notes).iter().filter_map(Value::as_object) {
             insert_note(&tx, &self.session, id, n, &now)?;
         }
         refresh_fts(&tx, seq, &case_number, &row.names, &row.places)?;
@@ -454,12 +393,7 @@ impl Store {
     }
 
     /// Append a note to a case.
-    pub fn add_note(
-        &mut self,
-        case_id: &str,
-        text: &str,
-        language: Option<&str>,
-    ) -> Result<Value, StoreError> {
+    pub fn add_note(&mut self, case_id: &str, text: &str, language: Option<&str>) -> Result<Value, StoreError> {
         let mut note = Map::new();
         note.insert("text".into(), text.into());
         if let Some(l) = language.filter(|l| !l.is_empty()) {
@@ -471,14 +405,11 @@ impl Store {
         let now = now_utc();
         let tx = self.conn.transaction()?;
         let row: Option<(i64, String, String)> = tx
-            .query_row(
-                "SELECT seq, case_number, data FROM cases WHERE id = ?1",
-                [case_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            .query_row("SELECT seq, case_number, data FROM cases WHERE id = ?1", [case_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()?;
-        let (seq, case_number, data) =
-            row.ok_or_else(|| StoreError::NotFound(case_id.to_string()))?;
+        let (seq, case_number, data) = row.ok_or_else(|| StoreError::NotFound(case_id.to_string()))?;
         let saved = insert_note(&tx, &self.session, case_id, &note, &now)?;
         tx.execute(
             "UPDATE cases SET updated_at = ?2, updated_by = ?3 WHERE id = ?1",
@@ -492,49 +423,25 @@ impl Store {
     }
 
     fn notes_of(&self, case_id: &str) -> Result<Vec<Value>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT id, text, language, author, created_at FROM notes WHERE case_id = ?1 ORDER BY seq")?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, text, language, author, created_at FROM notes WHERE case_id = ?1 ORDER BY seq",
+        )?;
         let notes = st
-            .query_map([case_id], |r| {
-                Ok(note_json(
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                ))
-            })?
+            .query_map([case_id], |r| Ok(note_json(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(notes)
     }
 
     fn case_where(&self, column: &str, value: &str) -> Result<Value, StoreError> {
-        let sql = format!(
-            "SELECT id, case_number, created_at, updated_at, data FROM cases WHERE {column} = ?1"
-        );
+        let sql = format!("SELECT id, case_number, created_at, updated_at, data FROM cases WHERE {column} = ?1");
         let row: Option<(String, String, String, String, String)> = self
             .conn
-            .query_row(&sql, [value], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
+            .query_row(&sql, [value], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
             .optional()?;
-        let (id, number, created, updated, data) =
-            row.ok_or_else(|| StoreError::NotFound(value.to_string()))?;
-        let data: Map<String, Value> =
-            serde_json::from_str(&data).map_err(|_| StoreError::Corrupt)?;
+        let (id, number, created, updated, data) = row.ok_or_else(|| StoreError::NotFound(value.to_string()))?;
+        let data: Map<String, Value> = serde_json::from_str(&data).map_err(|_| StoreError::Corrupt)?;
         let notes = self.notes_of(&id)?;
-        let mut out = Map::new();
-        out.insert("format".into(), CASE_FORMAT.into());
-        out.insert("id".into(), id.into());
-        out.insert("case_number".into(), number.into());
-        out.extend(data);
-        if !notes.is_empty() {
-            out.insert("notes".into(), Value::Array(notes));
-        }
-        out.insert("created_at".into(), created.into());
-        out.insert("updated_at".into(), updated.into());
-        Ok(Value::Object(out))
+        Ok(assemble(id, number, data, notes, created, updated))
     }
 
     /// A whole case, as case JSON.
@@ -560,26 +467,20 @@ impl Store {
                      ORDER BY f.rowid DESC LIMIT ?3 OFFSET ?4"
                 );
                 let mut st_ = self.conn.prepare_cached(&sql)?;
-                let rows = st_
-                    .query_map(params![m, st, limit, offset], summary)?
-                    .collect::<Result<Vec<_>, _>>()?;
+                let rows = st_.query_map(params![m, st, limit, offset], summary)?.collect::<Result<Vec<_>, _>>()?;
                 rows
             }
             (None, Some(st)) => {
-                let sql = format!("SELECT {COLS} FROM cases c WHERE c.status = ?1 ORDER BY c.seq DESC LIMIT ?2 OFFSET ?3");
+                let sql =
+                    format!("SELECT {COLS} FROM cases c WHERE c.status = ?1 ORDER BY c.seq DESC LIMIT ?2 OFFSET ?3");
                 let mut st_ = self.conn.prepare_cached(&sql)?;
-                let rows = st_
-                    .query_map(params![st, limit, offset], summary)?
-                    .collect::<Result<Vec<_>, _>>()?;
+                let rows = st_.query_map(params![st, limit, offset], summary)?.collect::<Result<Vec<_>, _>>()?;
                 rows
             }
             (None, None) => {
-                let sql =
-                    format!("SELECT {COLS} FROM cases c ORDER BY c.seq DESC LIMIT ?1 OFFSET ?2");
+                let sql = format!("SELECT {COLS} FROM cases c ORDER BY c.seq DESC LIMIT ?1 OFFSET ?2");
                 let mut st_ = self.conn.prepare_cached(&sql)?;
-                let rows = st_
-                    .query_map(params![limit, offset], summary)?
-                    .collect::<Result<Vec<_>, _>>()?;
+                let rows = st_.query_map(params![limit, offset], summary)?.collect::<Result<Vec<_>, _>>()?;
                 rows
             }
         };
@@ -589,17 +490,9 @@ impl Store {
     /// Scripted corrections: `assignments` are `(path, value)` pairs such as
     /// `("status", "Closed")` or `("people.0.alias", "Rosa")`; an empty value clears
     /// the field. The result is validated like any save.
-    pub fn set_fields(
-        &mut self,
-        case_number: &str,
-        assignments: &[(String, String)],
-    ) -> Result<Value, StoreError> {
+    pub fn set_fields(&mut self, case_number: &str, assignments: &[(String, String)]) -> Result<Value, StoreError> {
         let mut case = self.get_case_by_number(case_number)?;
-        let id = case
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let id = case.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         let mut issues = Vec::new();
         for (path, raw) in assignments {
             if let Err(i) = intake::assign(&mut case, path, raw) {
@@ -613,17 +506,10 @@ impl Store {
     }
 
     /// Keep the form as it is now. Returns the draft's id (new when `id` is None).
-    pub fn save_draft(
-        &mut self,
-        id: Option<&str>,
-        case_id: Option<&str>,
-        data: &Value,
-    ) -> Result<String, StoreError> {
+    pub fn save_draft(&mut self, id: Option<&str>, case_id: Option<&str>, data: &Value) -> Result<String, StoreError> {
         let json = serde_json::to_string(data).map_err(|_| StoreError::Corrupt)?;
         if json.len() > DRAFT_MAX_BYTES {
-            let e = FieldError::TooLong {
-                max: DRAFT_MAX_BYTES,
-            };
+            let e = FieldError::TooLong { max: DRAFT_MAX_BYTES };
             return Err(ValidationErrors(vec![Issue::new("", e)]).into());
         }
         let id = id.map(str::to_string).unwrap_or_else(new_id);
@@ -637,23 +523,15 @@ impl Store {
     }
 
     pub fn list_drafts(&self) -> Result<Vec<DraftSummary>, StoreError> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT id, case_id, updated_at, data FROM drafts ORDER BY updated_at DESC",
-        )?;
+        let mut st =
+            self.conn.prepare_cached("SELECT id, case_id, updated_at, data FROM drafts ORDER BY updated_at DESC")?;
         let rows = st
             .query_map([], |r| {
                 let data: String = r.get(3)?;
                 let v: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
-                let alias = intake::primary_person(&v)
-                    .and_then(|p| p.get("alias"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
-                Ok(DraftSummary {
-                    id: r.get(0)?,
-                    case_id: r.get(1)?,
-                    alias,
-                    updated_at: r.get(2)?,
-                })
+                let alias =
+                    intake::primary_person(&v).and_then(|p| p.get("alias")).and_then(Value::as_str).map(str::to_string);
+                Ok(DraftSummary { id: r.get(0)?, case_id: r.get(1)?, alias, updated_at: r.get(2)? })
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
@@ -669,8 +547,7 @@ impl Store {
     }
 
     pub fn delete_draft(&mut self, id: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute("DELETE FROM drafts WHERE id = ?1", [id])?;
+        self.conn.execute("DELETE FROM drafts WHERE id = ?1", [id])?;
         Ok(())
     }
 

@@ -49,21 +49,15 @@ impl Store {
             let parsed: Result<Value, _> = serde_json::from_str(&line);
             let result = match parsed {
                 // The format tag is how a reader refuses what it does not understand.
-                Ok(v) if v.get("format").is_none() => Err(vec![Issue::new(
-                    "format",
-                    FieldError::Format {
-                        format: String::new(),
-                    },
-                )]),
+                Ok(v) if v.get("format").is_none() => {
+                    Err(vec![Issue::new("format", FieldError::Format { format: String::new() })])
+                }
                 Ok(v) => intake::prepare(v, today).map_err(|e| e.0),
                 Err(_) => Err(vec![Issue::new("", FieldError::Json)]),
             };
             match result {
                 Ok(case) => good.push((line_no, case)),
-                Err(issues) => report.rejected.push(LineErrors {
-                    line: line_no,
-                    issues,
-                }),
+                Err(issues) => report.rejected.push(LineErrors { line: line_no, issues }),
             }
             if line_no % 100 == 0 {
                 progress(line_no);
@@ -78,10 +72,7 @@ impl Store {
             // Duplicates (of the store or of an earlier line) surface only here.
             match insert_case(&tx, &self.session, case, &now) {
                 Ok(_) => report.imported += 1,
-                Err(StoreError::Invalid(e)) => report.rejected.push(LineErrors {
-                    line: line_no,
-                    issues: e.0,
-                }),
+                Err(StoreError::Invalid(e)) => report.rejected.push(LineErrors { line: line_no, issues: e.0 }),
                 Err(e) => return Err(e),
             }
         }
@@ -99,9 +90,7 @@ impl Store {
     pub fn export_jsonl(&self, mut out: impl Write) -> Result<usize, StoreError> {
         let ids: Vec<String> = {
             let mut st = self.conn.prepare("SELECT id FROM cases ORDER BY seq")?;
-            let ids = st
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<Vec<_>, _>>()?;
+            let ids = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
             ids
         };
         for id in &ids {

@@ -38,17 +38,9 @@ pub struct KdfParams {
 impl KdfParams {
     /// Interactive unlock on a modest laptop: 64 MiB, 3 passes (OWASP's Argon2id
     /// guidance is at least 19 MiB / 2 passes; we go above it for a stolen laptop).
-    pub const INTERACTIVE: KdfParams = KdfParams {
-        m_kib: 64 * 1024,
-        t: 3,
-        p: 1,
-    };
+    pub const INTERACTIVE: KdfParams = KdfParams { m_kib: 64 * 1024, t: 3, p: 1 };
     /// For tests only: as cheap as Argon2 allows.
-    pub const INSECURE_FOR_TESTS: KdfParams = KdfParams {
-        m_kib: 8,
-        t: 1,
-        p: 1,
-    };
+    pub const INSECURE_FOR_TESTS: KdfParams = KdfParams { m_kib: 8, t: 1, p: 1 };
 }
 
 impl Default for KdfParams {
@@ -74,11 +66,7 @@ pub struct KeyFile {
     pub keys: Vec<WrappedKey>,
 }
 
-fn derive_kek(
-    passphrase: &str,
-    salt: &[u8],
-    params: KdfParams,
-) -> Result<Zeroizing<[u8; 32]>, StoreError> {
+fn derive_kek(passphrase: &str, salt: &[u8], params: KdfParams) -> Result<Zeroizing<[u8; 32]>, StoreError> {
     let p = argon2::Params::new(params.m_kib, params.t, params.p, Some(32))
         .map_err(|_| StoreError::KeyFile("argon2 parameters".into()))?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p);
@@ -96,12 +84,7 @@ pub fn new_data_key() -> DataKey {
 }
 
 /// Seal `key` for `user_id` under `passphrase`.
-pub fn wrap(
-    key: &DataKey,
-    user_id: &str,
-    passphrase: &str,
-    params: KdfParams,
-) -> Result<WrappedKey, StoreError> {
+pub fn wrap(key: &DataKey, user_id: &str, passphrase: &str, params: KdfParams) -> Result<WrappedKey, StoreError> {
     let mut salt = [0u8; 16];
     let mut nonce = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut salt);
@@ -109,13 +92,7 @@ pub fn wrap(
     let kek = derive_kek(passphrase, &salt, params)?;
     let aad = format!("{WRAP_AAD_PREFIX}{user_id}");
     let sealed = XChaCha20Poly1305::new(Key::from_slice(kek.as_ref()))
-        .encrypt(
-            XNonce::from_slice(&nonce),
-            Payload {
-                msg: key.as_ref(),
-                aad: aad.as_bytes(),
-            },
-        )
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: key.as_ref(), aad: aad.as_bytes() })
         .map_err(|_| StoreError::KeyFile("seal".into()))?;
     Ok(WrappedKey {
         user_id: user_id.to_string(),
@@ -144,13 +121,7 @@ pub fn unwrap(w: &WrappedKey, passphrase: &str) -> Result<DataKey, StoreError> {
     let aad = format!("{WRAP_AAD_PREFIX}{}", w.user_id);
     let plain = Zeroizing::new(
         XChaCha20Poly1305::new(Key::from_slice(kek.as_ref()))
-            .decrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &sealed,
-                    aad: aad.as_bytes(),
-                },
-            )
+            .decrypt(XNonce::from_slice(&nonce), Payload { msg: &sealed, aad: aad.as_bytes() })
             .map_err(|_| StoreError::WrongPassphrase)?,
     );
     let mut key = Zeroizing::new([0u8; 32]);
@@ -164,8 +135,7 @@ pub fn unwrap(w: &WrappedKey, passphrase: &str) -> Result<DataKey, StoreError> {
 impl KeyFile {
     pub fn read(path: &Path) -> Result<KeyFile, StoreError> {
         let bytes = std::fs::read(path)?;
-        let kf: KeyFile =
-            serde_json::from_slice(&bytes).map_err(|_| StoreError::KeyFile("json".into()))?;
+        let kf: KeyFile = serde_json::from_slice(&bytes).map_err(|_| StoreError::KeyFile("json".into()))?;
         if kf.format != KEY_FILE_FORMAT {
             return Err(StoreError::KeyFile(format!("format {}", kf.format)));
         }
@@ -176,8 +146,7 @@ impl KeyFile {
     /// never half of either.
     pub fn write(&self, path: &Path) -> Result<(), StoreError> {
         let tmp = path.with_extension("json.tmp");
-        let json =
-            serde_json::to_vec_pretty(self).map_err(|_| StoreError::KeyFile("json".into()))?;
+        let json = serde_json::to_vec_pretty(self).map_err(|_| StoreError::KeyFile("json".into()))?;
         {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&json)?;
@@ -196,48 +165,24 @@ mod tests {
     #[test]
     fn wrap_then_unwrap_gives_the_same_key() {
         let key = new_data_key();
-        let w = wrap(
-            &key,
-            "u1",
-            "correct horse battery",
-            KdfParams::INSECURE_FOR_TESTS,
-        )
-        .unwrap();
+        let w = wrap(&key, "u1", "correct horse battery", KdfParams::INSECURE_FOR_TESTS).unwrap();
         assert_eq!(*unwrap(&w, "correct horse battery").unwrap(), *key);
     }
 
     #[test]
     fn wrong_passphrase_or_other_user_fails_authentication() {
         let key = new_data_key();
-        let w = wrap(
-            &key,
-            "u1",
-            "correct horse battery",
-            KdfParams::INSECURE_FOR_TESTS,
-        )
-        .unwrap();
-        assert!(matches!(
-            unwrap(&w, "correct horse batterY"),
-            Err(StoreError::WrongPassphrase)
-        ));
+        let w = wrap(&key, "u1", "correct horse battery", KdfParams::INSECURE_FOR_TESTS).unwrap();
+        assert!(matches!(unwrap(&w, "correct horse batterY"), Err(StoreError::WrongPassphrase)));
         let mut moved = w.clone();
         moved.user_id = "u2".into();
-        assert!(matches!(
-            unwrap(&moved, "correct horse battery"),
-            Err(StoreError::WrongPassphrase)
-        ));
+        assert!(matches!(unwrap(&moved, "correct horse battery"), Err(StoreError::WrongPassphrase)));
     }
 
     #[test]
     fn the_key_file_never_holds_the_data_key() {
         let key = new_data_key();
-        let w = wrap(
-            &key,
-            "u1",
-            "correct horse battery",
-            KdfParams::INSECURE_FOR_TESTS,
-        )
-        .unwrap();
+        let w = wrap(&key, "u1", "correct horse battery", KdfParams::INSECURE_FOR_TESTS).unwrap();
         let json = serde_json::to_string(&w).unwrap();
         assert!(!json.contains(&hex::encode(key.as_ref())));
     }

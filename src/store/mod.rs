@@ -43,9 +43,7 @@ pub enum StoreError {
     KeyFile(String),
     #[error("the store file is damaged or is not an Amparo store")]
     Corrupt,
-    #[error(
-        "the store was written by a newer Amparo (schema {found}, this one knows {supported})"
-    )]
+    #[error("the store was written by a newer Amparo (schema {found}, this one knows {supported})")]
     TooNew { found: usize, supported: usize },
     #[error("{0}")]
     Invalid(#[from] ValidationErrors),
@@ -81,10 +79,7 @@ impl Localized for StoreError {
                 vec![("path", p.display().to_string())]
             }
             StoreError::TooNew { found, supported } => {
-                vec![
-                    ("found", found.to_string()),
-                    ("supported", supported.to_string()),
-                ]
+                vec![("found", found.to_string()), ("supported", supported.to_string())]
             }
             StoreError::NotFound(n) => vec![("case", n.clone())],
             StoreError::Invalid(e) => vec![("count", e.0.len().to_string())],
@@ -104,9 +99,7 @@ pub fn default_data_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("AMPARO_DATA_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
-    dirs::data_dir()
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("amparo")
+    dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("amparo")
 }
 
 /// Make a rename durable by syncing the folder that holds the file.
@@ -194,12 +187,7 @@ pub fn validate_setup(s: &Setup) -> Result<(), ValidationErrors> {
         if v.trim().is_empty() {
             issues.push(Issue::new(field, FieldError::Required));
         } else if v.trim().chars().count() > crate::form::TEXT_MAX {
-            issues.push(Issue::new(
-                field,
-                FieldError::TooLong {
-                    max: crate::form::TEXT_MAX,
-                },
-            ));
+            issues.push(Issue::new(field, FieldError::TooLong { max: crate::form::TEXT_MAX }));
         }
     };
     required(&s.org, "org", &mut issues);
@@ -211,12 +199,7 @@ pub fn validate_setup(s: &Setup) -> Result<(), ValidationErrors> {
         issues.push(Issue::new("device_code", FieldError::DeviceCode));
     }
     if s.passphrase.chars().count() < PASSPHRASE_MIN {
-        issues.push(Issue::new(
-            "passphrase",
-            FieldError::PassphraseTooShort {
-                min: PASSPHRASE_MIN,
-            },
-        ));
+        issues.push(Issue::new("passphrase", FieldError::PassphraseTooShort { min: PASSPHRASE_MIN }));
     }
     if issues.is_empty() {
         Ok(())
@@ -234,10 +217,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn load(dir: &Path) -> Settings {
-        std::fs::read(dir.join(SETTINGS_FILE))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+        std::fs::read(dir.join(SETTINGS_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
     }
     pub fn save(&self, dir: &Path) -> Result<(), StoreError> {
         ensure_dir(dir)?;
@@ -291,26 +271,20 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("dir", &self.dir)
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("dir", &self.dir).finish_non_exhaustive()
     }
 }
 
 /// Open the database file and apply the key and our durability settings.
 fn open_connection(path: &Path, key: &keys::DataKey) -> Result<Connection, StoreError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
     // A raw key (x'..') skips SQLCipher's own PBKDF2: our key is already random.
     let pragma = Zeroizing::new(format!("x'{}'", hex::encode(key.as_ref())));
     conn.pragma_update(None, "key", pragma.as_str())?;
     // The first read proves the key; SQLCipher reports a wrong one as "not a database".
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-        r.get::<_, i64>(0)
-    })
-    .map_err(|_| StoreError::Corrupt)?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+        .map_err(|_| StoreError::Corrupt)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -382,16 +356,9 @@ impl Store {
         };
         kf.write(&dir.join(KEY_FILE))?;
         if !setup.locale.is_empty() {
-            Settings {
-                locale: Some(crate::i18n::normalize_locale(&setup.locale).to_string()),
-            }
-            .save(dir)?;
+            Settings { locale: Some(crate::i18n::normalize_locale(&setup.locale).to_string()) }.save(dir)?;
         }
-        Ok(Store {
-            conn,
-            dir: dir.to_path_buf(),
-            session,
-        })
+        Ok(Store { conn, dir: dir.to_path_buf(), session })
     }
 
     /// Unlock with a passphrase. Tries each user's sealed key; the first that opens
@@ -415,15 +382,10 @@ impl Store {
         let (key, user_id) = opened.ok_or(StoreError::WrongPassphrase)?;
         let mut conn = open_connection(&Store::db_path(dir), &key)?;
         let migrations = schema::migrations();
-        let found: usize = conn
-            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?
-            .try_into()
-            .unwrap_or(0);
+        let found: usize =
+            conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?.try_into().unwrap_or(0);
         if found > schema::latest_version() {
-            return Err(StoreError::TooNew {
-                found,
-                supported: schema::latest_version(),
-            });
+            return Err(StoreError::TooNew { found, supported: schema::latest_version() });
         }
         migrations.to_latest(&mut conn)?;
         let meta = |k: &str| -> Result<String, StoreError> {
@@ -432,9 +394,7 @@ impl Store {
                 .ok_or(StoreError::Corrupt)
         };
         let user_name: String = conn
-            .query_row("SELECT name FROM users WHERE id = ?1", [&user_id], |r| {
-                r.get(0)
-            })
+            .query_row("SELECT name FROM users WHERE id = ?1", [&user_id], |r| r.get(0))
             .optional()?
             .ok_or(StoreError::Corrupt)?;
         let session = Session {
@@ -444,11 +404,7 @@ impl Store {
             user_id,
             user_name,
         };
-        Ok(Store {
-            conn,
-            dir: dir.to_path_buf(),
-            session,
-        })
+        Ok(Store { conn, dir: dir.to_path_buf(), session })
     }
 
     pub fn session(&self) -> &Session {
@@ -460,12 +416,8 @@ impl Store {
     }
 
     pub fn info(&self) -> Result<StoreInfo, StoreError> {
-        let count = |sql: &str| -> Result<i64, StoreError> {
-            Ok(self.conn.query_row(sql, [], |r| r.get(0))?)
-        };
-        let version: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let count = |sql: &str| -> Result<i64, StoreError> { Ok(self.conn.query_row(sql, [], |r| r.get(0))?) };
+        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         Ok(StoreInfo {
             path: self.dir.display().to_string(),
             schema_version: usize::try_from(version).unwrap_or(0),
@@ -474,9 +426,7 @@ impl Store {
             device_code: self.session.device_code.clone(),
             user: self.session.user_name.clone(),
             cases: count("SELECT count(*) FROM cases")?,
-            people: count(
-                "SELECT coalesce(sum(json_array_length(data, '$.people')), 0) FROM cases",
-            )?,
+            people: count("SELECT coalesce(sum(json_array_length(data, '$.people')), 0) FROM cases")?,
             notes: count("SELECT count(*) FROM notes")?,
             drafts: count("SELECT count(*) FROM drafts")?,
         })

@@ -69,8 +69,11 @@ CREATE TABLE drafts (
 
 -- Full-text search over case number, names and aliases, places and notes.
 -- rowid = cases.seq. Diacritics are folded so "Maria" finds "María".
+-- Contentless: the text is in `cases` and `notes` already, so a save writes one
+-- table fewer. contentless_delete lets a case's entry be replaced when it changes.
 CREATE VIRTUAL TABLE cases_fts USING fts5 (
     case_number, names, places, notes,
+    content = '', contentless_delete = 1,
     tokenize = 'unicode61 remove_diacritics 2'
 );
 "#;

@@ -26,16 +26,8 @@ fn numbers(rows: &[super::cases::CaseSummary]) -> Vec<&str> {
 }
 
 fn search(store: &Store, text: &str) -> Vec<String> {
-    let q = ListQuery {
-        text: text.into(),
-        ..Default::default()
-    };
-    store
-        .list_cases(&q)
-        .unwrap()
-        .into_iter()
-        .map(|r| r.case_number)
-        .collect()
+    let q = ListQuery { text: text.into(), ..Default::default() };
+    store.list_cases(&q).unwrap().into_iter().map(|r| r.case_number).collect()
 }
 
 #[test]
@@ -59,16 +51,10 @@ fn a_wrong_passphrase_opens_nothing() {
     drop(store);
     let err = Store::open(dir.path(), "correct horse battery stapler").unwrap_err();
     assert!(matches!(err, StoreError::WrongPassphrase), "{err:?}");
-    assert_eq!(
-        err.localized("es"),
-        "Esa frase de contraseña no abrió el almacén. Revísela e inténtelo de nuevo."
-    );
+    assert_eq!(err.localized("es"), "Esa frase de contraseña no abrió el almacén. Revísela e inténtelo de nuevo.");
     // Without the key, SQLite sees no database at all.
     let plain = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
-    assert!(plain
-        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r
-            .get::<_, i64>(0))
-        .is_err());
+    assert!(plain.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).is_err());
 }
 
 #[test]
@@ -82,9 +68,7 @@ fn setup_refuses_bad_answers_by_field_and_a_second_setup() {
         locale: "".into(),
     };
     let err = Store::create(dir.path(), &bad, KdfParams::INSECURE_FOR_TESTS).unwrap_err();
-    let StoreError::Invalid(v) = err else {
-        panic!("{err:?}")
-    };
+    let StoreError::Invalid(v) = err else { panic!("{err:?}") };
     assert_eq!(v.paths(), vec!["org", "user", "device_code", "passphrase"]);
     assert!(!Store::exists(dir.path()));
     Store::create(dir.path(), &setup(), KdfParams::INSECURE_FOR_TESTS).unwrap();
@@ -100,10 +84,7 @@ fn passphrase_strength_grows_with_length_and_variety() {
     assert_eq!(passphrase_strength("aaaaaaaaaaaaaa"), Strength::Weak);
     assert_eq!(passphrase_strength("password1234"), Strength::Weak);
     assert_eq!(passphrase_strength("girasol-Luna-27"), Strength::Fair);
-    assert_eq!(
-        passphrase_strength("correct horse battery staple"),
-        Strength::Strong
-    );
+    assert_eq!(passphrase_strength("correct horse battery staple"), Strength::Strong);
 }
 
 #[test]
@@ -111,10 +92,7 @@ fn every_field_round_trips() {
     let (_dir, mut store) = new_store();
     let saved = store.create_case(sample::full_case(), None).unwrap();
     let number = saved["case_number"].as_str().unwrap().to_string();
-    assert!(
-        number.starts_with("TX3-") && number.ends_with("-0001"),
-        "{number}"
-    );
+    assert!(number.starts_with("TX3-") && number.ends_with("-0001"), "{number}");
     let back = store.get_case_by_number(&number).unwrap();
     assert_eq!(back, saved);
     let mut expected = sample::full_case();
@@ -138,9 +116,7 @@ fn invalid_cases_are_refused_and_nothing_is_written() {
     let mut c = sample::full_case();
     c["people"][0]["safe_phone"] = json!("55 1234 5678");
     let err = store.create_case(c, None).unwrap_err();
-    let StoreError::Invalid(v) = err else {
-        panic!()
-    };
+    let StoreError::Invalid(v) = err else { panic!() };
     assert_eq!(v.paths(), vec!["people.0.safe_phone"]);
     assert_eq!(store.info().unwrap().cases, 0);
 }
@@ -151,14 +127,8 @@ fn files_contain(dir: &std::path::Path, needle: &str) -> Vec<String> {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
-        for pattern in [
-            needle.as_bytes().to_vec(),
-            needle.encode_utf16().flat_map(u16::to_le_bytes).collect(),
-        ] {
-            if bytes
-                .windows(pattern.len())
-                .any(|w| w == pattern.as_slice())
-            {
+        for pattern in [needle.as_bytes().to_vec(), needle.encode_utf16().flat_map(u16::to_le_bytes).collect()] {
+            if bytes.windows(pattern.len()).any(|w| w == pattern.as_slice()) {
                 hits.push(path.display().to_string());
             }
         }
@@ -175,49 +145,17 @@ fn no_survivor_name_is_readable_in_the_database_or_wal() {
     c["people"][0]["alias"] = json!("Mariposa");
     c["notes"] = json!([{"text": "Vive con Tlapaltecatl en Pasadena", "language": "es"}]);
     let saved = store.create_case(c, None).unwrap();
-    store
-        .add_note(
-            saved["id"].as_str().unwrap(),
-            "Xochiquetzal llamó",
-            Some("es"),
-        )
-        .unwrap();
-    store
-        .save_draft(
-            None,
-            None,
-            &json!({"people": [{"alias": "Mariposa", "given_name": "Xochiquetzal"}]}),
-        )
-        .unwrap();
-    assert!(
-        dir.path().join("amparo.db-wal").exists(),
-        "the WAL is where fresh writes live"
-    );
-    for name in [
-        "Xochiquetzal",
-        "Tlapaltecatl",
-        "Mariposa",
-        "Pasadena",
-        "girasol",
-    ] {
-        assert_eq!(
-            files_contain(dir.path(), name),
-            Vec::<String>::new(),
-            "{name} readable"
-        );
+    store.add_note(saved["id"].as_str().unwrap(), "Xochiquetzal llamó", Some("es")).unwrap();
+    store.save_draft(None, None, &json!({"people": [{"alias": "Mariposa", "given_name": "Xochiquetzal"}]})).unwrap();
+    assert!(dir.path().join("amparo.db-wal").exists(), "the WAL is where fresh writes live");
+    for name in ["Xochiquetzal", "Tlapaltecatl", "Mariposa", "Pasadena", "girasol"] {
+        assert_eq!(files_contain(dir.path(), name), Vec::<String>::new(), "{name} readable");
     }
     // After a checkpoint moves everything into the main file, still nothing.
-    store
-        .conn()
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-        .unwrap();
+    store.conn().execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
     drop(store);
     for name in ["Xochiquetzal", "Tlapaltecatl", "Mariposa"] {
-        assert_eq!(
-            files_contain(dir.path(), name),
-            Vec::<String>::new(),
-            "{name} readable"
-        );
+        assert_eq!(files_contain(dir.path(), name), Vec::<String>::new(), "{name} readable");
     }
 }
 
@@ -233,10 +171,7 @@ fn an_acknowledged_save_survives_a_crash() {
     }
     std::mem::forget(store);
     let reopened = Store::open(copy.path(), PASS).unwrap();
-    assert_eq!(
-        reopened.get_case(saved["id"].as_str().unwrap()).unwrap(),
-        saved
-    );
+    assert_eq!(reopened.get_case(saved["id"].as_str().unwrap()).unwrap(), saved);
 }
 
 #[test]
@@ -246,15 +181,13 @@ fn the_list_is_newest_first_and_search_finds_numbers_names_cities_and_notes() {
     a["status"] = json!("Closed");
     let a = store.create_case(a, None).unwrap();
     let mut b = sample::generated(1);
-    b["people"] = json!([{"role": "PotentialVictim", "alias": "Lupita", "given_name": "Guadalupe", "family_name": "Núñez"}]);
+    b["people"] =
+        json!([{"role": "PotentialVictim", "alias": "Lupita", "given_name": "Guadalupe", "family_name": "Núñez"}]);
     b["intake_place"] = json!({"country": "US", "subdivision": "US-GA", "city": "Atlanta"});
     b["notes"] = json!([{"text": "Necesita abogada de inmigración", "language": "es"}]);
     b["status"] = json!("Active");
     let b = store.create_case(b, None).unwrap();
-    let (na, nb) = (
-        a["case_number"].as_str().unwrap(),
-        b["case_number"].as_str().unwrap(),
-    );
+    let (na, nb) = (a["case_number"].as_str().unwrap(), b["case_number"].as_str().unwrap());
     let all = store.list_cases(&ListQuery::default()).unwrap();
     assert_eq!(numbers(&all), vec![nb, na]);
     assert_eq!(all[0].alias.as_deref(), Some("Lupita"));
@@ -268,22 +201,10 @@ fn the_list_is_newest_first_and_search_finds_numbers_names_cities_and_notes() {
     assert_eq!(search(&store, "Rosa Houston"), vec![na]);
     assert_eq!(search(&store, "Rosa Atlanta"), Vec::<String>::new());
     // FTS syntax in what was typed is just text.
-    assert_eq!(
-        search(&store, "\"Rosa\" OR NEAR( * -"),
-        Vec::<String>::new()
-    );
-    let closed = store
-        .list_cases(&ListQuery {
-            status: Some("Closed".into()),
-            ..Default::default()
-        })
-        .unwrap();
+    assert_eq!(search(&store, "\"Rosa\" OR NEAR( * -"), Vec::<String>::new());
+    let closed = store.list_cases(&ListQuery { status: Some("Closed".into()), ..Default::default() }).unwrap();
     assert_eq!(numbers(&closed), vec![na]);
-    let closed_lupita = ListQuery {
-        text: "lupita".into(),
-        status: Some("Closed".into()),
-        ..Default::default()
-    };
+    let closed_lupita = ListQuery { text: "lupita".into(), status: Some("Closed".into()), ..Default::default() };
     assert!(store.list_cases(&closed_lupita).unwrap().is_empty());
 }
 
@@ -296,48 +217,22 @@ fn edits_replace_fields_and_notes_are_append_only() {
     edit["status"] = json!("FollowUp");
     edit["people"][0]["alias"] = json!("Rosita");
     edit["notes"][0]["text"] = json!("changed"); // an existing note: ignored
-    edit["notes"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"text": "Segunda nota", "language": "es"}));
+    edit["notes"].as_array_mut().unwrap().push(json!({"text": "Segunda nota", "language": "es"}));
     let updated = store.update_case(&id, edit, None).unwrap();
     assert_eq!(updated["status"], "FollowUp");
     assert_eq!(updated["case_number"], saved["case_number"]);
-    assert_eq!(
-        updated["people"][0]["id"], saved["people"][0]["id"],
-        "people keep their ids"
-    );
-    let texts: Vec<&str> = updated["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["text"].as_str().unwrap())
-        .collect();
+    assert_eq!(updated["people"][0]["id"], saved["people"][0]["id"], "people keep their ids");
+    let texts: Vec<&str> = updated["notes"].as_array().unwrap().iter().map(|n| n["text"].as_str().unwrap()).collect();
     assert_eq!(texts, vec!["Llegó con su hijo.", "Segunda nota"]);
     assert_eq!(search(&store, "rosita").len(), 1);
     assert_eq!(search(&store, "segunda").len(), 1);
     store.add_note(&id, "Tercera", Some("es")).unwrap();
-    assert!(matches!(
-        store.add_note(&id, "   ", None),
-        Err(StoreError::Invalid(_))
-    ));
-    assert!(matches!(
-        store.add_note("nope", "x", None),
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(store.add_note(&id, "   ", None), Err(StoreError::Invalid(_))));
+    assert!(matches!(store.add_note("nope", "x", None), Err(StoreError::NotFound(_))));
     // Even direct SQL cannot change or remove a note.
-    assert!(store
-        .conn()
-        .execute("UPDATE notes SET text = 'x'", [])
-        .is_err());
+    assert!(store.conn().execute("UPDATE notes SET text = 'x'", []).is_err());
     assert!(store.conn().execute("DELETE FROM notes", []).is_err());
-    assert_eq!(
-        store.get_case(&id).unwrap()["notes"]
-            .as_array()
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(store.get_case(&id).unwrap()["notes"].as_array().unwrap().len(), 3);
 }
 
 #[test]
@@ -346,24 +241,12 @@ fn set_fields_edits_by_path_and_validates() {
     let saved = store.create_case(sample::full_case(), None).unwrap();
     let n = saved["case_number"].as_str().unwrap();
     let a = |p: &str, v: &str| (p.to_string(), v.to_string());
-    let upd = store
-        .set_fields(n, &[a("status", "Closed"), a("people.0.alias", "Lupita")])
-        .unwrap();
-    assert_eq!(
-        (upd["status"].as_str(), upd["people"][0]["alias"].as_str()),
-        (Some("Closed"), Some("Lupita"))
-    );
-    let err = store
-        .set_fields(n, &[a("people.0.birth_date", "2030-01-01")])
-        .unwrap_err();
-    let StoreError::Invalid(v) = err else {
-        panic!()
-    };
+    let upd = store.set_fields(n, &[a("status", "Closed"), a("people.0.alias", "Lupita")]).unwrap();
+    assert_eq!((upd["status"].as_str(), upd["people"][0]["alias"].as_str()), (Some("Closed"), Some("Lupita")));
+    let err = store.set_fields(n, &[a("people.0.birth_date", "2030-01-01")]).unwrap_err();
+    let StoreError::Invalid(v) = err else { panic!() };
     assert_eq!(v.paths(), vec!["people.0.birth_date"]);
-    assert!(matches!(
-        store.set_fields("TX3-2020-9999", &[a("status", "Closed")]),
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(store.set_fields("TX3-2020-9999", &[a("status", "Closed")]), Err(StoreError::NotFound(_))));
 }
 
 #[test]
@@ -381,17 +264,11 @@ fn drafts_are_kept_until_the_intake_is_saved() {
     assert!(store.list_drafts().unwrap().is_empty());
     let id2 = store.save_draft(None, None, &json!({"x": 1})).unwrap();
     store.delete_draft(&id2).unwrap();
-    assert!(matches!(
-        store.get_draft(&id2),
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(store.get_draft(&id2), Err(StoreError::NotFound(_))));
 }
 
 fn jsonl(cases: &[Value]) -> String {
-    cases
-        .iter()
-        .map(|c| serde_json::to_string(c).unwrap() + "\n")
-        .collect()
+    cases.iter().map(|c| serde_json::to_string(c).unwrap() + "\n").collect()
 }
 
 #[test]
@@ -402,27 +279,13 @@ fn import_is_all_or_nothing_and_names_line_and_field() {
     cases[11]["venues"] = json!(["Casino"]);
     let mut text = jsonl(&cases);
     text.push_str("{not json\n");
-    let report = store
-        .import_jsonl(text.as_bytes(), false, &mut |_| {})
-        .unwrap();
+    let report = store.import_jsonl(text.as_bytes(), false, &mut |_| {}).unwrap();
     assert_eq!(report.imported, 0);
-    let got: Vec<(usize, Vec<&str>)> = report
-        .rejected
-        .iter()
-        .map(|l| (l.line, l.issues.iter().map(|i| i.path.as_str()).collect()))
-        .collect();
-    assert_eq!(
-        got,
-        vec![
-            (5, vec!["people.0.age_estimate"]),
-            (12, vec!["venues.0"]),
-            (21, vec![""])
-        ]
-    );
+    let got: Vec<(usize, Vec<&str>)> =
+        report.rejected.iter().map(|l| (l.line, l.issues.iter().map(|i| i.path.as_str()).collect())).collect();
+    assert_eq!(got, vec![(5, vec!["people.0.age_estimate"]), (12, vec!["venues.0"]), (21, vec![""])]);
     assert_eq!(store.info().unwrap().cases, 0, "nothing written");
-    let report = store
-        .import_jsonl(text.as_bytes(), true, &mut |_| {})
-        .unwrap();
+    let report = store.import_jsonl(text.as_bytes(), true, &mut |_| {}).unwrap();
     assert_eq!((report.imported, report.rejected.len()), (18, 3));
     assert_eq!(store.info().unwrap().cases, 18);
 }
@@ -431,45 +294,26 @@ fn import_is_all_or_nothing_and_names_line_and_field() {
 fn export_equals_import_except_assigned_fields() {
     let (_dir, mut store) = new_store();
     let cases: Vec<Value> = (100..160).map(sample::generated).collect();
-    let report = store
-        .import_jsonl(jsonl(&cases).as_bytes(), false, &mut |_| {})
-        .unwrap();
+    let report = store.import_jsonl(jsonl(&cases).as_bytes(), false, &mut |_| {}).unwrap();
     assert_eq!(report.imported, 60);
     let mut out = Vec::new();
     assert_eq!(store.export_jsonl(&mut out).unwrap(), 60);
-    let exported: Vec<Value> = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let exported: Vec<Value> =
+        String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     for (i, (e, c)) in exported.iter().zip(&cases).enumerate() {
-        assert!(
-            e.as_object()
-                .unwrap()
-                .keys()
-                .next()
-                .is_some_and(|k| k == "format"),
-            "format tag first"
-        );
+        assert!(e.as_object().unwrap().keys().next().is_some_and(|k| k == "format"), "format tag first");
         assert_eq!(&sample::without_assigned(e), c, "case {i}");
     }
     // Re-importing an export keeps ids and numbers, so it is refused as duplicates.
-    let again = store
-        .import_jsonl(jsonl(&exported).as_bytes(), false, &mut |_| {})
-        .unwrap();
+    let again = store.import_jsonl(jsonl(&exported).as_bytes(), false, &mut |_| {}).unwrap();
     assert_eq!((again.imported, again.rejected.len()), (0, 60));
     // Into a fresh store, the export imports as itself.
     let (_d2, mut other) = new_store();
-    other
-        .import_jsonl(jsonl(&exported).as_bytes(), false, &mut |_| {})
-        .unwrap();
+    other.import_jsonl(jsonl(&exported).as_bytes(), false, &mut |_| {}).unwrap();
     let mut out2 = Vec::new();
     other.export_jsonl(&mut out2).unwrap();
-    let exported2: Vec<Value> = String::from_utf8(out2)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let exported2: Vec<Value> =
+        String::from_utf8(out2).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(exported2, exported);
 }
 
@@ -479,9 +323,7 @@ fn imported_case_numbers_are_never_reused() {
     let year = chrono::Datelike::year(&chrono::Local::now());
     let mut c = sample::generated(3);
     c["case_number"] = json!(format!("TX3-{year}-0041"));
-    store
-        .import_jsonl(jsonl(&[c]).as_bytes(), false, &mut |_| {})
-        .unwrap();
+    store.import_jsonl(jsonl(&[c]).as_bytes(), false, &mut |_| {}).unwrap();
     let next = store.create_case(sample::generated(4), None).unwrap();
     assert_eq!(next["case_number"], format!("TX3-{year}-0042"));
 }
@@ -490,26 +332,10 @@ fn imported_case_numbers_are_never_reused() {
 fn migrations_run_from_empty() {
     let mut conn = rusqlite::Connection::open_in_memory().unwrap();
     schema::migrations().to_latest(&mut conn).unwrap();
-    let v: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
+    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     assert_eq!(v as usize, schema::latest_version());
-    for t in [
-        "meta",
-        "users",
-        "cases",
-        "notes",
-        "drafts",
-        "case_numbers",
-        "cases_fts",
-    ] {
-        let n: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = ?1",
-                [t],
-                |r| r.get(0),
-            )
-            .unwrap();
+    for t in ["meta", "users", "cases", "notes", "drafts", "case_numbers", "cases_fts"] {
+        let n: i64 = conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = ?1", [t], |r| r.get(0)).unwrap();
         assert_eq!(n, 1, "{t}");
     }
 }

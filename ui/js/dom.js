@@ -30,7 +30,10 @@ export function painted() {
   return new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
 }
 
+/** `fn` once `ms` after the last call; `.cancel()` drops a pending call. */
 export function debounce(fn, ms) {
   let timer;
-  return (...a) => { clearTimeout(timer); timer = setTimeout(() => fn(...a), ms); };
+  const d = (...a) => { clearTimeout(timer); timer = setTimeout(() => fn(...a), ms); };
+  d.cancel = () => clearTimeout(timer);
+  return d;
 }

@@ -256,9 +256,16 @@ async function intakeScreen({ draftId = null, caseId = null, values = null, numb
     if (note.value.trim()) v.notes = [{ text: note.value, language: noteLang.value }];
     return v;
   };
+  // Once a save starts, no draft may be written: the save deletes the draft, and a
+  // late draft write would bring it back as an "unfinished" intake.
+  let saving = false;
+  let inflight = Promise.resolve();
   const keepDraft = async () => {
+    if (saving) return;
     try {
-      draft = await call("save_draft", { id: draft, caseId, data: collect() });
+      const write = call("save_draft", { id: draft, caseId, data: collect() });
+      inflight = write.catch(() => {});
+      draft = await write;
       tx(draftState, "form.draft_saved");
     } catch { /* the next change tries again; the form still holds everything */ }
   };
@@ -293,7 +300,10 @@ async function intakeScreen({ draftId = null, caseId = null, values = null, numb
 
   const submit = async () => {
     save.disabled = true;
+    saving = true;
+    saveDraftSoon.cancel();
     tx(save, "form.saving");
+    await inflight; // a draft write already sent must land before the save removes it
     try {
       const saved = isNew
         ? await call("create_case", { case: collect(), draftId: draft })
@@ -309,6 +319,8 @@ async function intakeScreen({ draftId = null, caseId = null, values = null, numb
         : h("p", { class: "summary" }, errorText(err)));
       const first = shown[0]?.firstControl?.();
       (first || summary).focus?.();
+      saving = false;
+      saveDraftSoon();
     } finally {
       save.disabled = false;
       tx(save, isNew ? "form.save" : "form.save_changes");
@@ -317,6 +329,8 @@ async function intakeScreen({ draftId = null, caseId = null, values = null, numb
   el.addEventListener("submit", (e) => { e.preventDefault(); submit(); });
   el.addEventListener("keydown", (e) => { if (e.ctrlKey && e.key.toLowerCase() === "s") { e.preventDefault(); submit(); } });
   cancel.addEventListener("click", async () => {
+    saving = true;
+    saveDraftSoon.cancel();
     if (draft) { await call("delete_draft", { id: draft }); draft = null; }
     dirty = false;
     leaveGuard = null;
