@@ -463,6 +463,20 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
         ui.click("#case-status-save").await;
         ui.until_text(".row.card .saved", "Estado cambiado.").await;
         ui.shot("10-case-es-note").await;
+
+        // Edit a field from the case view; everything else stays, notes included.
+        ui.click("#case-edit").await;
+        ui.screen("intake").await;
+        assert_eq!(ui.text("h1").await, format!("Editar el caso TX3-{year}-0001"));
+        let alias = ui.wait("#f-people-0-alias").await;
+        alias.clear().await.unwrap();
+        alias.send_keys("Rosita").await.unwrap();
+        ui.click("#form-save").await;
+        ui.screen("case").await;
+        assert_eq!(ui.text("dd[data-field='people.0.alias']").await, "Rosita");
+        assert_eq!(ui.text("dd[data-field='people.1.alias']").await, "Beto");
+        assert_eq!(ui.value("#case-status").await, "FollowUp");
+        ui.until_contains("#notes", "Cita con la abogada el lunes.").await;
         ui.c.close().await.unwrap();
     }
 }

@@ -313,10 +313,14 @@ impl Store {
             return Err(StoreError::AlreadyInitialized(dir.to_path_buf()));
         }
         ensure_dir(dir)?;
+        // A database without its key file is either a setup that crashed before the
+        // key file was written, or a store whose key file was lost and may still be
+        // restored from a backup. Never delete it: move it aside.
+        let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
         for leftover in [DB_FILE, "amparo.db-wal", "amparo.db-shm"] {
-            match std::fs::remove_file(dir.join(leftover)) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-                _ => {}
+            let from = dir.join(leftover);
+            if from.exists() {
+                std::fs::rename(&from, dir.join(format!("{leftover}.orphaned-{stamp}")))?;
             }
         }
         let key = keys::new_data_key();

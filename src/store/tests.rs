@@ -79,6 +79,24 @@ fn setup_refuses_bad_answers_by_field_and_a_second_setup() {
 }
 
 #[test]
+fn setup_never_deletes_a_database_whose_key_file_is_missing() {
+    let (dir, mut store) = new_store();
+    store.create_case(sample::full_case(), None).unwrap();
+    drop(store);
+    let old_db = std::fs::read(dir.path().join(DB_FILE)).unwrap();
+    std::fs::remove_file(dir.path().join(KEY_FILE)).unwrap();
+    assert!(!Store::exists(dir.path()));
+    Store::create(dir.path(), &setup(), KdfParams::INSECURE_FOR_TESTS).unwrap();
+    let kept: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("amparo.db.orphaned-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::read(dir.path().join(&kept[0])).unwrap(), old_db);
+}
+
+#[test]
 fn passphrase_strength_grows_with_length_and_variety() {
     assert_eq!(passphrase_strength("abc"), Strength::TooShort);
     assert_eq!(passphrase_strength("aaaaaaaaaaaaaa"), Strength::Weak);

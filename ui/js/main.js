@@ -241,6 +241,8 @@ async function intakeScreen({ draftId = null, caseId = null, values = null, numb
   definition = definition || await call("form_definition");
   const isNew = !caseId;
   if (!values) values = isNew ? { people: [{ role: "PotentialVictim" }] } : await call("get_case", { id: caseId });
+  // A resumed edit draft holds the form only; the title needs the case number.
+  if (!isNew && !number) number = values.case_number || (await call("get_case", { id: caseId })).case_number;
   let draft = draftId;
   const summary = h("div", { role: "alert", id: "form-summary" });
   const draftState = h("p", { class: "meter", id: "draft-state", "aria-live": "polite" });
