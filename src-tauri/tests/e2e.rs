@@ -285,6 +285,13 @@ impl Ui {
         panic!("{}: Tab never reached #{id}", self.name);
     }
 
+    /// Unlock with the passphrase and Enter, and wait for the case list.
+    async fn unlock(&self) {
+        self.screen("unlock").await;
+        self.type_in("#unlock-passphrase", &format!("{PASS}{}", Key::Enter)).await;
+        self.screen("list").await;
+    }
+
     async fn dom_text(&self) -> String {
         self.c.execute("return document.body.innerText", vec![]).await.unwrap().as_str().unwrap_or("").to_string()
     }
@@ -553,9 +560,7 @@ async fn closing_mid_intake_loses_nothing() {
     {
         let driver = Driver::start(data.path());
         let ui = Ui { c: driver.session().await, name: "draft" };
-        ui.screen("unlock").await;
-        ui.type_in("#unlock-passphrase", &format!("{PASS}{}", Key::Enter)).await;
-        ui.screen("list").await;
+        ui.unlock().await;
         ui.click("#nav-new").await;
         ui.screen("intake").await;
         ui.type_in("#f-people-0-alias", "Chayo").await;
@@ -566,9 +571,7 @@ async fn closing_mid_intake_loses_nothing() {
     }
     let driver = Driver::start(data.path());
     let ui = Ui { c: driver.session().await, name: "draft after restart" };
-    ui.screen("unlock").await;
-    ui.type_in("#unlock-passphrase", &format!("{PASS}{}", Key::Enter)).await;
-    ui.screen("list").await;
+    ui.unlock().await;
     assert!(ui.text("#drafts-h + ul").await.contains("Chayo"));
     ui.shot("12-unfinished-intake").await;
     ui.axe("list with drafts").await;

@@ -262,3 +262,85 @@ fn every_error_has_a_message_in_both_locales_with_its_placeholders_filled() {
         }
     }
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any JSON at all, biased towards the shapes and keys of a case.
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let keys = prop::sample::select(vec![
+            "people",
+            "role",
+            "alias",
+            "birth_date",
+            "age_estimate",
+            "venues",
+            "trafficking_type",
+            "intake_date",
+            "intake_place",
+            "subdivision",
+            "country",
+            "notes",
+            "text",
+            "safe_phone",
+            "crossed_border",
+            "trafficking_events",
+            "date",
+            "type",
+            "law_enforcement",
+            "involved",
+            "format",
+            "x",
+        ]);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            ".{0,12}".prop_map(Value::String),
+            prop::sample::select(vec![
+                "PotentialVictim",
+                "Sex",
+                "Unknown",
+                "2026-02-30",
+                "2024",
+                "+52",
+                "MX-CHH",
+                "Threats"
+            ])
+            .prop_map(|s| Value::String(s.into())),
+        ];
+        leaf.prop_recursive(4, 64, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec((keys.clone(), inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Bad input never crashes: whatever arrives is either a valid case or a list
+        /// of issues, each naming a path and a message that exists in both locales.
+        #[test]
+        fn any_json_gives_a_case_or_issues_never_a_panic(v in arb_json()) {
+            let (_, issues) = check(v.clone(), today());
+            match prepare(v, today()) {
+                Ok(c) => {
+                    prop_assert!(issues.is_empty());
+                    // And what was accepted is accepted again unchanged.
+                    prop_assert_eq!(prepare(c.clone(), today()).unwrap(), c);
+                }
+                Err(e) => {
+                    prop_assert_eq!(&e.0, &issues);
+                    for i in &e.0 {
+                        prop_assert!(crate::i18n::try_t("es", i.error.i18n_key()).is_some());
+                    }
+                }
+            }
+        }
+    }
+}

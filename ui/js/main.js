@@ -204,7 +204,7 @@ async function listScreen() {
   const draftBox = drafts.length ? h("section", { class: "card", "aria-labelledby": "drafts-h" },
     h("h2", { id: "drafts-h", i18n: "list.drafts" }),
     h("ul", {}, drafts.map((d) => h("li", {},
-      h("strong", {}, d.alias || ""), " ",
+      d.alias ? h("strong", {}, d.alias) : tx(h("strong"), "list.no_alias"), " ",
       tx(h("span", { class: "meter" }), "list.draft_item", { time: new Date(d.updated_at).toLocaleString(current()) }), " ",
       h("button", { type: "button", class: "quiet", onclick: async () => intakeScreen({ draftId: d.id, caseId: d.case_id, values: await call("get_draft", { id: d.id }) }), i18n: "list.resume" }), " ",
       discardButton(d.id))))) : null;
