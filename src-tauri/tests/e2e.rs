@@ -347,7 +347,11 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
         ui.click("#nav-new").await;
         ui.screen("intake").await;
         assert_eq!(ui.text("h1").await, "Nueva admisión");
-        ui.type_in("#f-intake_date", "2026-03-14").await;
+        // The date starts as today; this intake happened earlier.
+        let date = ui.wait("#f-intake_date").await;
+        assert_eq!(date.prop("value").await.unwrap().unwrap_or_default().len(), 10, "today is prefilled");
+        date.clear().await.unwrap();
+        date.send_keys("2026-03-14").await.unwrap();
         ui.choose("#f-intake_channel", "Outreach").await;
         ui.type_in("#f-intake_place-city", "Houston").await;
         ui.type_in("#f-people-0-alias", "Rosa").await;
@@ -396,7 +400,11 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
         assert_eq!(ui.text("#f-people-0-majority_at_intake").await, "Minor");
         // Saving with the bad phone is refused and nothing typed is lost.
         ui.click("#form-save").await;
-        ui.until_text("#form-summary", "Please review 1 fields marked below. Nothing you typed was lost.").await;
+        ui.until_text(
+            "#form-summary",
+            "Some answers need another look (1); they are marked below. Nothing you typed was lost.",
+        )
+        .await;
         assert_eq!(ui.value("#f-people-0-safe_phone").await, "55 1234 5678");
         ui.shot("05-intake-en-error").await;
         let phone = ui.wait("#f-people-0-safe_phone").await;
@@ -521,8 +529,11 @@ async fn a_whole_intake_with_the_keyboard_alone() {
     // Alt+N: new intake.
     ui.key(&alt('n')).await;
     ui.screen("intake").await;
+    ui.shot("11-intake-top-en").await;
     ui.tab_to("f-intake_date").await;
+    // Tabbing into a field selects what is in it (today's date): typing replaces it.
     ui.key("2026-05-02").await;
+    ui.until("date replaced", async || ui.value("#f-intake_date").await == "2026-05-02").await;
     ui.tab_to("f-intake_channel").await;
     // Type-ahead on a focused select picks the option, as in any GTK list.
     ui.key("Hot").await;
@@ -547,7 +558,7 @@ async fn a_whole_intake_with_the_keyboard_alone() {
     assert_eq!(ui.text("dd[data-field='venues']").await, "Hotel / motel");
     assert_eq!(ui.text("dd[data-field='people.1.role']").await, "Dependent child");
     assert!(ui.text("#notes").await.contains("safe to text after 6 pm"));
-    ui.shot("11-keyboard-intake-saved").await;
+    ui.shot("12-keyboard-intake-saved").await;
     ui.c.close().await.unwrap();
 }
 
@@ -573,7 +584,7 @@ async fn closing_mid_intake_loses_nothing() {
     let ui = Ui { c: driver.session().await, name: "draft after restart" };
     ui.unlock().await;
     assert!(ui.text("#drafts-h + ul").await.contains("Chayo"));
-    ui.shot("12-unfinished-intake").await;
+    ui.shot("13-unfinished-intake").await;
     ui.axe("list with drafts").await;
     ui.click("#drafts-h + ul li button.quiet").await;
     ui.screen("intake").await;

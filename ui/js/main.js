@@ -236,11 +236,22 @@ function discardButton(id) {
 
 // ---------------------------------------------------------------- intake form
 
+/** A new intake starts today, active, with one potential victim to describe. */
+function newIntakeValues() {
+  const d = new Date();
+  const pad = (n) => String(n).padStart(2, "0");
+  return {
+    intake_date: `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`,
+    status: "Active",
+    people: [{ role: "PotentialVictim" }],
+  };
+}
+
 /** New intake (`values` from a draft) or edit of a case (`caseId`). */
 async function intakeScreen({ draftId = null, caseId = null, values = null, number = null }) {
   definition = definition || await call("form_definition");
   const isNew = !caseId;
-  if (!values) values = isNew ? { people: [{ role: "PotentialVictim" }] } : await call("get_case", { id: caseId });
+  if (!values) values = isNew ? newIntakeValues() : await call("get_case", { id: caseId });
   // A resumed edit draft holds the form only; the title needs the case number.
   if (!isNew && !number) number = values.case_number || (await call("get_case", { id: caseId })).case_number;
   let draft = draftId;
@@ -297,7 +308,17 @@ async function intakeScreen({ draftId = null, caseId = null, values = null, numb
       h("p", { class: "help", id: "f-note-help", i18n: "form.first_note_help" })),
     h("div", { class: "field" }, h("label", { for: "f-note-language", i18n: "form.note_language" }), noteLang));
   note.setAttribute("aria-describedby", "f-note-help");
-  const el = h("form", { novalidate: true, id: "intake-form" }, summary, ...form.els, notesSection,
+  // A long form: one step to any section, by mouse or keyboard.
+  const jump = tattr(h("nav", { class: "jump", id: "form-sections" }, h("ul", {},
+    [...definition.sections.map((sec) => [sec.key, sec.label]), ["notes", "section.notes"]].map(([key, label]) =>
+      h("li", {}, h("a", { href: `#s-${key}`, i18n: label, onclick: (e) => {
+        e.preventDefault();
+        const target = document.getElementById(`s-${key}`);
+        target.tabIndex = -1;
+        target.focus();
+        target.scrollIntoView({ block: "start" });
+      } }))))), "aria-label", "form.sections");
+  const el = h("form", { novalidate: true, id: "intake-form" }, jump, summary, ...form.els, notesSection,
     h("div", { class: "actions" }, save, cancel, draftState));
 
   const submit = async () => {
