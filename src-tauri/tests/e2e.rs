@@ -306,7 +306,7 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
     let _serial = SERIAL.lock().await;
     require_environment();
     let data = tempfile::tempdir().unwrap();
-    let year = chrono_year();
+    let year = this_year();
 
     {
         let driver = Driver::start(data.path());
@@ -496,10 +496,9 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
     }
 }
 
-fn chrono_year() -> String {
+fn this_year() -> String {
     // The case number carries the year the case was created on this laptop.
-    let out = Command::new("date").arg("+%Y").output().unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    amparo::store::cases::today().format("%Y").to_string()
 }
 
 fn prepared_store(dir: &Path) {

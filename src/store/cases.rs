@@ -243,12 +243,23 @@ fn assemble(
     Value::Object(out)
 }
 
-fn refresh_fts(tx: &Transaction, seq: i64, case_number: &str, names: &str, places: &str) -> Result<(), StoreError> {
-    let notes: String = tx.query_row(
+/// All of a case's note text, for its search entry.
+fn notes_text(tx: &Transaction, seq: i64) -> Result<String, StoreError> {
+    Ok(tx.query_row(
         "SELECT coalesce(group_concat(n.text, char(10)), '') FROM notes n JOIN cases c ON c.id = n.case_id WHERE c.seq = ?1",
         [seq],
         |r| r.get(0),
-    )?;
+    )?)
+}
+
+fn refresh_fts(
+    tx: &Transaction,
+    seq: i64,
+    case_number: &str,
+    names: &str,
+    places: &str,
+    notes: &str,
+) -> Result<(), StoreError> {
     tx.execute("DELETE FROM cases_fts WHERE rowid = ?1", [seq])?;
     tx.execute(
         "INSERT INTO cases_fts (rowid, case_number, names, places, notes) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -302,7 +313,9 @@ pub(super) fn insert_case(tx: &Transaction, session: &Session, case: Value, now:
     for n in row.notes.iter().filter_map(Value::as_object) {
         notes.push(insert_note(tx, session, &row.id, n, now)?);
     }
-    refresh_fts(tx, seq, &case_number, &row.names, &row.places)?;
+    // A new case: its notes are the ones just written, no need to read them back.
+    let text: Vec<&str> = notes.iter().filter_map(|n| n.get("text").and_then(Value::as_str)).collect();
+    refresh_fts(tx, seq, &case_number, &row.names, &row.places, &text.join("\n"))?;
     Ok(assemble(row.id, case_number, row.data, notes, created_at, updated_at))
 }
 
@@ -384,7 +397,7 @@ impl Store {
         for n in std::mem::take(&mut row.notes).iter().filter_map(Value::as_object) {
             insert_note(&tx, &self.session, id, n, &now)?;
         }
-        refresh_fts(&tx, seq, &case_number, &row.names, &row.places)?;
+        refresh_fts(&tx, seq, &case_number, &row.names, &row.places, &notes_text(&tx, seq)?)?;
         if let Some(d) = draft_id {
             tx.execute("DELETE FROM drafts WHERE id = ?1", [d])?;
         }
@@ -417,7 +430,7 @@ impl Store {
         )?;
         let data: Value = serde_json::from_str(&data).map_err(|_| StoreError::Corrupt)?;
         let (names, places) = fts_columns(&data);
-        refresh_fts(&tx, seq, &case_number, &names, &places)?;
+        refresh_fts(&tx, seq, &case_number, &names, &places, &notes_text(&tx, seq)?)?;
         tx.commit()?;
         Ok(saved)
     }

@@ -1,4 +1,4 @@
-// Building the page: elements and text nodes only. Never innerHTML with data.
+// Building the page: elements and text nodes only; no string is ever parsed as markup.
 import { tx } from "./i18n.js";
 
 /** h("button", {type: "button", class: "primary", onclick: f}, child, ...) */

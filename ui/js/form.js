@@ -24,17 +24,19 @@ function isShown(field, siblings) {
 
 /** Label, PII mark, help and error slot around a control. */
 function wrap(field, path, control, { labelFor = true } = {}) {
+  // Derived values all share one explanation of where they come from.
+  const helpKey = field.kind === "derived" ? "form.derived" : field.help;
   const id = domId("f", path);
   const helpId = domId("h", path);
   const errId = domId("e", path);
   const label = h(labelFor ? "label" : "span", labelFor ? { for: id } : { class: "label", id: domId("l", path) });
   label.append(tx(h("span"), field.label));
   if (field.pii) label.append(tx(h("span", { class: "pii" }), "form.pii"));
-  const help = tx(h("p", { class: "help", id: helpId }), field.help);
+  const help = tx(h("p", { class: "help", id: helpId }), helpKey);
   const err = h("p", { class: "error", id: errId });
   const described = [errId];
   // Help texts are optional: a key missing from the table shows nothing.
-  const hasHelp = wrap.hasHelp(field.help);
+  const hasHelp = wrap.hasHelp(helpKey);
   if (hasHelp) described.push(helpId);
   else help.hidden = true;
   control.setAttribute?.("aria-describedby", described.join(" "));

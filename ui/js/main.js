@@ -52,9 +52,7 @@ function setFieldError(f, key, args) {
 
 async function switchLanguage(locale) {
   await load(locale);
-  if (status?.initialized || main.dataset.screen !== "welcome") {
-    try { await call("set_locale", { locale }); } catch { /* the choice still applies to this session */ }
-  }
+  try { await call("set_locale", { locale }); } catch { /* the choice still applies to this session */ }
   document.getElementById("lang-toggle").setAttribute("lang", locale === "es" ? "en" : "es");
   announce(`lang.${locale}`);
 }
@@ -68,13 +66,14 @@ document.addEventListener("keydown", (e) => {
 // ---------------------------------------------------------------- first start
 
 function welcomeScreen() {
-  const choose = async (l) => { await switchLanguage(l); await call("set_locale", { locale: l }); setupScreen(); };
+  const choose = async (l) => { await switchLanguage(l); setupScreen(); };
   return show("welcome", h("div", { class: "card narrow" },
     h("h1", { i18n: "welcome.title" }),
     h("p", { i18n: "welcome.choose" }),
     h("div", { class: "row" },
-      h("button", { type: "button", class: "primary", id: "choose-en", lang: "en", onclick: () => choose("en") }, "Continue in English"),
-      h("button", { type: "button", class: "primary", id: "choose-es", lang: "es", onclick: () => choose("es") }, "Continuar en español")),
+      // Each button speaks its own language, whatever the page's (same text in both tables).
+      h("button", { type: "button", class: "primary", id: "choose-en", lang: "en", i18n: "welcome.continue_en", onclick: () => choose("en") }),
+      h("button", { type: "button", class: "primary", id: "choose-es", lang: "es", i18n: "welcome.continue_es", onclick: () => choose("es") })),
     h("p", { class: "intro", i18n: "app.offline_note" })));
 }
 
