@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 /// The case JSON format tag (DOMAIN.md).
 pub const CASE_FORMAT: &str = "amparo.case/1";
 /// Keys a case may carry besides its form fields; the store assigns or keeps them.
-pub const CASE_META_KEYS: [&str; 7] =
-    ["format", "id", "case_number", "created_at", "updated_at", "assigned_to", "notes"];
+pub const CASE_META_KEYS: [&str; 8] =
+    ["format", "id", "case_number", "created_at", "updated_at", "assigned_to", "restricted", "notes"];
 /// Keys an item in a list may carry besides its form fields.
 pub const ITEM_META_KEYS: [&str; 1] = ["id"];
 /// Oldest plausible birth or event year.
@@ -83,6 +83,14 @@ pub enum FieldError {
     NotesAppendOnly,
     #[error("this value is set by Amparo and cannot be changed")]
     ReadOnly,
+    #[error("this passphrase is already someone else's")]
+    PassphraseInUse,
+    #[error("a user with this name already exists")]
+    NameTaken,
+    #[error("not a recovery key (8 groups of 5 letters and digits)")]
+    RecoveryKeyFormat,
+    #[error("only a supervisor or an administrator can change this")]
+    SupervisorOnly,
 }
 
 impl FieldError {
@@ -120,6 +128,10 @@ impl FieldError {
             Json => "error.field.json",
             NotesAppendOnly => "error.field.notes_append_only",
             ReadOnly => "error.field.read_only",
+            PassphraseInUse => "error.field.passphrase_in_use",
+            NameTaken => "error.field.name_taken",
+            RecoveryKeyFormat => "error.field.recovery_key_format",
+            SupervisorOnly => "error.field.supervisor_only",
         }
     }
 
@@ -175,6 +187,10 @@ impl FieldError {
             Json,
             NotesAppendOnly,
             ReadOnly,
+            PassphraseInUse,
+            NameTaken,
+            RecoveryKeyFormat,
+            SupervisorOnly,
         ]
     }
 }
@@ -453,6 +469,12 @@ pub fn validate(case: &Value, today: NaiveDate) -> Result<(), ValidationErrors> 
         if !n.as_str().is_some_and(is_case_number) {
             ctx.push("case_number", FieldError::CaseNumber);
         }
+    }
+    if obj.get("restricted").is_some_and(|v| !v.is_boolean()) {
+        ctx.push("restricted", FieldError::WrongType { expected: "yes/no" });
+    }
+    if obj.get("assigned_to").is_some_and(|v| !v.is_string()) {
+        ctx.push("assigned_to", FieldError::WrongType { expected: "user" });
     }
     ctx.fields(form::case_fields(), obj, "", &CASE_META_KEYS);
 

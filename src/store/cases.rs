@@ -1,12 +1,14 @@
 //! Cases, notes and drafts: every read and write of them, each write in one
 //! transaction.
 
+use super::audit::{self, Action};
+use super::users::Role;
 use super::{new_id, now_utc, Session, Store, StoreError};
 use crate::intake::{self, FieldError, Issue, ValidationErrors, CASE_FORMAT};
 use chrono::{Datelike, Local, NaiveDate};
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 /// Largest draft we keep (the whole form as JSON); far above any real intake.
 pub const DRAFT_MAX_BYTES: usize = 4 * 1024 * 1024;
@@ -18,11 +20,15 @@ pub const LIST_LIMIT_MAX: usize = 500;
 pub struct CaseSummary {
     pub id: String,
     pub case_number: String,
+    /// `None` as well when the case is locked for this user.
     pub alias: Option<String>,
     pub status: String,
     pub intake_date: Option<String>,
     pub primary_language: Option<String>,
     pub updated_at: String,
+    pub restricted: bool,
+    /// Restricted, and this user may not open it: listed by number only.
+    pub locked: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -45,6 +51,33 @@ pub struct DraftSummary {
     pub case_id: Option<String>,
     pub alias: Option<String>,
     pub updated_at: String,
+}
+
+/// Drafts this user may see (?1 = the user): their own, and those written before
+/// there were users (by the one who set the store up).
+const MY_DRAFT: &str = "(user_id = ?1 OR user_id IS NULL)";
+
+/// Does the new version drop anything the old one had (a person, a name, a field)?
+/// Then the old words must not linger in the WAL.
+fn removes_anything(before: &Value, after: &Map<String, Value>) -> bool {
+    fn covered(old: &Value, new: Option<&Value>) -> bool {
+        match (old, new) {
+            (_, None) => false,
+            (Value::Object(o), Some(Value::Object(n))) => o.iter().all(|(k, v)| covered(v, n.get(k))),
+            (Value::Array(o), Some(Value::Array(n))) => {
+                // Items keep their ids; match them by id where they have one.
+                o.iter().enumerate().all(|(i, v)| match v.get("id") {
+                    Some(id) => n.iter().any(|w| w.get("id") == Some(id) && covered(v, Some(w))),
+                    None => covered(v, n.get(i)),
+                })
+            }
+            (o, Some(n)) => o == n || !o.is_string(),
+        }
+    }
+    let skip = ["id", "case_number", "created_at", "updated_at", "format", "notes"];
+    before
+        .as_object()
+        .is_some_and(|b| b.iter().filter(|(k, _)| !skip.contains(&k.as_str())).any(|(k, v)| !covered(v, after.get(k))))
 }
 
 /// The caseworker's calendar date: "in the future" is judged by it.
@@ -108,6 +141,8 @@ struct Row {
     primary_language: Option<String>,
     created_at: Option<String>,
     updated_at: Option<String>,
+    assigned_to: Option<String>,
+    restricted: bool,
     notes: Vec<Value>,
     data: Map<String, Value>,
     names: String,
@@ -140,6 +175,12 @@ fn to_row(mut case: Value) -> Row {
     }
     let status = data.get("status").and_then(Value::as_str).unwrap_or("Active").to_string();
     let intake_date = data.get("intake_date").and_then(Value::as_str).map(str::to_string);
+    let assigned_to = data.get("assigned_to").and_then(Value::as_str).map(str::to_string);
+    // Stored only when set, so unrestricted cases read and export as before.
+    let restricted = data.remove("restricted").and_then(|v| v.as_bool()).unwrap_or(false);
+    if restricted {
+        data.insert("restricted".into(), true.into());
+    }
     Row {
         id,
         case_number,
@@ -149,6 +190,8 @@ fn to_row(mut case: Value) -> Row {
         primary_language,
         created_at,
         updated_at,
+        assigned_to,
+        restricted,
         notes,
         data,
         names,
@@ -293,8 +336,8 @@ pub(super) fn insert_case(tx: &Transaction, session: &Session, case: Value, now:
     let data = serde_json::to_string(&row.data).map_err(|_| StoreError::Corrupt)?;
     tx.execute(
         "INSERT INTO cases (id, case_number, status, intake_date, alias, primary_language,
-                            created_at, updated_at, created_by, updated_by, data)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+                            created_at, updated_at, created_by, updated_by, data, assigned_to, restricted)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
         params![
             row.id,
             case_number,
@@ -305,7 +348,9 @@ pub(super) fn insert_case(tx: &Transaction, session: &Session, case: Value, now:
             created_at,
             updated_at,
             session.user_id,
-            data
+            data,
+            row.assigned_to,
+            row.restricted
         ],
     )?;
     let seq = tx.last_insert_rowid();
@@ -316,19 +361,35 @@ pub(super) fn insert_case(tx: &Transaction, session: &Session, case: Value, now:
     // A new case: its notes are the ones just written, no need to read them back.
     let text: Vec<&str> = notes.iter().filter_map(|n| n.get("text").and_then(Value::as_str)).collect();
     refresh_fts(tx, seq, &case_number, &row.names, &row.places, &text.join("\n"))?;
+    audit::append(tx, &session.device_id, Some(&session.user_id), Action::Create, Some(&row.id), json!({}), None)?;
     Ok(assemble(row.id, case_number, row.data, notes, created_at, updated_at))
 }
 
 fn summary(r: &rusqlite::Row) -> rusqlite::Result<CaseSummary> {
+    let open: bool = r.get(8)?;
     Ok(CaseSummary {
         id: r.get(0)?,
         case_number: r.get(1)?,
-        alias: r.get(2)?,
+        alias: if open { r.get(2)? } else { None },
         status: r.get(3)?,
         intake_date: r.get(4)?,
-        primary_language: r.get(5)?,
+        primary_language: if open { r.get(5)? } else { None },
         updated_at: r.get(6)?,
+        restricted: r.get(7)?,
+        locked: !open,
     })
+}
+
+/// Top-level fields whose value differs between two versions of a case: what an
+/// update audit entry names (field names only, never values).
+fn changed_fields(before: &Value, after: &Map<String, Value>) -> Vec<String> {
+    let skip = ["id", "case_number", "created_at", "updated_at", "format", "notes"];
+    let empty = Map::new();
+    let before = before.as_object().unwrap_or(&empty);
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).filter(|k| !skip.contains(&k.as_str())).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter().filter(|k| before.get(*k) != after.get(*k)).cloned().collect()
 }
 
 impl Store {
@@ -346,8 +407,13 @@ impl Store {
             for k in ["id", "case_number", "created_at", "updated_at"] {
                 m.remove(k);
             }
-            // A new intake is assigned to whoever records it.
-            m.entry("assigned_to").or_insert_with(|| self.session.user_id.clone().into());
+            // A new intake is assigned to whoever records it; only supervisors assign
+            // it to someone else.
+            let me = Value::from(self.session.user_id.clone());
+            let assigned = m.entry("assigned_to").or_insert_with(|| me.clone());
+            if *assigned != me && self.session.role < Role::Supervisor {
+                return Err(ValidationErrors(vec![Issue::new("assigned_to", FieldError::SupervisorOnly)]).into());
+            }
         }
         let prepared = intake::prepare(case, self.today())?;
         let now = now_utc();
@@ -364,7 +430,8 @@ impl Store {
     /// as they are; notes without an id are appended. Case number, id and creation
     /// time never change.
     pub fn update_case(&mut self, id: &str, case: Value, draft_id: Option<&str>) -> Result<Value, StoreError> {
-        let existing = self.get_case(id)?;
+        let existing = self.load_case("id", id)?;
+        self.check_open(&existing)?;
         let mut case = case;
         let new_notes: Vec<Value> = match case.as_object_mut().and_then(|m| m.remove("notes")) {
             Some(Value::Array(ns)) => ns.into_iter().filter(|n| n.get("id").is_none()).collect(),
@@ -374,9 +441,22 @@ impl Store {
             for k in ["id", "case_number", "created_at", "updated_at", "format"] {
                 m.remove(k);
             }
-            // The form does not carry the assignment; an edit keeps it.
-            if let (false, Some(a)) = (m.contains_key("assigned_to"), existing.get("assigned_to")) {
-                m.insert("assigned_to".into(), a.clone());
+            // The form does not carry the assignment or the restriction; an edit
+            // keeps them.
+            for k in ["assigned_to", "restricted"] {
+                if let (false, Some(a)) = (m.contains_key(k), existing.get(k)) {
+                    m.insert(k.into(), a.clone());
+                }
+            }
+            let supervisor = self.session.role >= Role::Supervisor;
+            if m.get("assigned_to") != existing.get("assigned_to") && !supervisor {
+                return Err(ValidationErrors(vec![Issue::new("assigned_to", FieldError::SupervisorOnly)]).into());
+            }
+            // Restricting or opening up a case: its supervisors or its assigned user.
+            let restricted = |v: Option<&Value>| v.and_then(Value::as_bool).unwrap_or(false);
+            let mine = existing.get("assigned_to").and_then(Value::as_str) == Some(self.session.user_id.as_str());
+            if restricted(m.get("restricted")) != restricted(existing.get("restricted")) && !(supervisor || mine) {
+                return Err(ValidationErrors(vec![Issue::new("restricted", FieldError::SupervisorOnly)]).into());
             }
             if !new_notes.is_empty() {
                 m.insert("notes".into(), Value::Array(new_notes));
@@ -386,14 +466,28 @@ impl Store {
         let mut row = to_row(prepared);
         let now = now_utc();
         let case_number = existing.get("case_number").and_then(Value::as_str).unwrap_or_default().to_string();
+        let changed = changed_fields(&existing, &row.data);
         let tx = self.conn.transaction()?;
         let seq: i64 = tx.query_row("SELECT seq FROM cases WHERE id = ?1", [id], |r| r.get(0))?;
         let data = serde_json::to_string(&row.data).map_err(|_| StoreError::Corrupt)?;
         tx.execute(
             "UPDATE cases SET status = ?2, intake_date = ?3, alias = ?4, primary_language = ?5,
-                              updated_at = ?6, updated_by = ?7, data = ?8 WHERE id = ?1",
-            params![id, row.status, row.intake_date, row.alias, row.primary_language, now, self.session.user_id, data],
+                              updated_at = ?6, updated_by = ?7, data = ?8, assigned_to = ?9, restricted = ?10
+             WHERE id = ?1",
+            params![
+                id,
+                row.status,
+                row.intake_date,
+                row.alias,
+                row.primary_language,
+                now,
+                self.session.user_id,
+                data,
+                row.assigned_to,
+                row.restricted
+            ],
         )?;
+        let added_notes = row.notes.len();
         for n in std::mem::take(&mut row.notes).iter().filter_map(Value::as_object) {
             insert_note(&tx, &self.session, id, n, &now)?;
         }
@@ -401,8 +495,24 @@ impl Store {
         if let Some(d) = draft_id {
             tx.execute("DELETE FROM drafts WHERE id = ?1", [d])?;
         }
+        let detail = json!({ "fields": changed, "notes_added": added_notes });
+        audit::append(
+            &tx,
+            &self.session.device_id,
+            Some(&self.session.user_id),
+            Action::Update,
+            Some(id),
+            detail,
+            None,
+        )?;
         tx.commit()?;
-        self.get_case(id)
+        // Someone who was removed from the case may not hold its words any longer:
+        // the WAL still has the page images from before this save, so fold them into
+        // the (securely deleting) database and empty it.
+        if removes_anything(&existing, &row.data) {
+            self.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+        }
+        self.load_case("id", id)
     }
 
     /// Append a note to a case.
@@ -416,21 +526,25 @@ impl Store {
         let probe = serde_json::json!({ "people": [{ "role": "PotentialVictim" }], "notes": [note.clone()] });
         intake::validate(&probe, self.today())?;
         let now = now_utc();
-        let tx = self.conn.transaction()?;
+        // Unchecked: the permission check below reads the store while it is open.
+        let tx = self.conn.unchecked_transaction()?;
         let row: Option<(i64, String, String)> = tx
             .query_row("SELECT seq, case_number, data FROM cases WHERE id = ?1", [case_id], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()?;
         let (seq, case_number, data) = row.ok_or_else(|| StoreError::NotFound(case_id.to_string()))?;
+        let data: Value = serde_json::from_str(&data).map_err(|_| StoreError::Corrupt)?;
+        self.check_open(&data)?;
         let saved = insert_note(&tx, &self.session, case_id, &note, &now)?;
         tx.execute(
             "UPDATE cases SET updated_at = ?2, updated_by = ?3 WHERE id = ?1",
             params![case_id, now, self.session.user_id],
         )?;
-        let data: Value = serde_json::from_str(&data).map_err(|_| StoreError::Corrupt)?;
         let (names, places) = fts_columns(&data);
         refresh_fts(&tx, seq, &case_number, &names, &places, &notes_text(&tx, seq)?)?;
+        let me = Some(self.session.user_id.as_str());
+        audit::append(&tx, &self.session.device_id, me, Action::AddNote, Some(case_id), json!({}), None)?;
         tx.commit()?;
         Ok(saved)
     }
@@ -445,7 +559,24 @@ impl Store {
         Ok(notes)
     }
 
-    fn case_where(&self, column: &str, value: &str) -> Result<Value, StoreError> {
+    /// May this user open this case? Restricted cases: its assigned user and
+    /// supervisors only.
+    fn may_open(&self, restricted: bool, assigned_to: Option<&str>) -> bool {
+        !restricted || self.session.role >= Role::Supervisor || assigned_to == Some(self.session.user_id.as_str())
+    }
+
+    pub(super) fn check_open(&self, case: &Value) -> Result<(), StoreError> {
+        let restricted = case.get("restricted").and_then(Value::as_bool).unwrap_or(false);
+        if self.may_open(restricted, case.get("assigned_to").and_then(Value::as_str)) {
+            Ok(())
+        } else {
+            Err(StoreError::Restricted)
+        }
+    }
+
+    /// A case by id or number, with no permission check and no audit entry: for the
+    /// store's own use.
+    pub(super) fn load_case(&self, column: &str, value: &str) -> Result<Value, StoreError> {
         let sql = format!("SELECT id, case_number, created_at, updated_at, data FROM cases WHERE {column} = ?1");
         let row: Option<(String, String, String, String, String)> = self
             .conn
@@ -457,13 +588,26 @@ impl Store {
         Ok(assemble(id, number, data, notes, created, updated))
     }
 
-    /// A whole case, as case JSON.
+    /// Open a case to read it, as case JSON: refused for a restricted case this user
+    /// may not open, and recorded in the audit trail.
     pub fn get_case(&self, id: &str) -> Result<Value, StoreError> {
-        self.case_where("id", id)
+        self.view_case("id", id)
     }
 
     pub fn get_case_by_number(&self, case_number: &str) -> Result<Value, StoreError> {
-        self.case_where("case_number", case_number)
+        self.view_case("case_number", case_number)
+    }
+
+    fn view_case(&self, column: &str, value: &str) -> Result<Value, StoreError> {
+        let case = self.load_case(column, value)?;
+        let id = case.get("id").and_then(Value::as_str).unwrap_or_default();
+        if let Err(e) = self.check_open(&case) {
+            // A refused look is worth knowing about too.
+            self.record(Action::View, Some(id), json!({ "refused": true }))?;
+            return Err(e);
+        }
+        self.record(Action::View, Some(id), json!({}))?;
+        Ok(case)
     }
 
     /// The case list, newest first, optionally searched and filtered by status.
@@ -471,29 +615,38 @@ impl Store {
         let limit = q.limit.unwrap_or(100).min(LIST_LIMIT_MAX) as i64;
         let offset = q.offset.unwrap_or(0) as i64;
         let status = q.status.as_deref().filter(|s| !s.is_empty());
-        const COLS: &str = "c.id, c.case_number, c.alias, c.status, c.intake_date, c.primary_language, c.updated_at";
+        // ?1 = this user, ?2 = may open every case.
+        const COLS: &str = "c.id, c.case_number, c.alias, c.status, c.intake_date, c.primary_language, c.updated_at,
+             c.restricted, (c.restricted = 0 OR ?2 OR c.assigned_to = ?1)";
+        let me = self.session.user_id.as_str();
+        let all = self.session.role >= Role::Supervisor;
         let rows = match (fts_query(&q.text), status) {
+            // A search matches names and notes: cases this user may not open must not
+            // even show up in it.
             (Some(m), st) => {
                 let sql = format!(
                     "SELECT {COLS} FROM cases_fts f JOIN cases c ON c.seq = f.rowid
-                     WHERE cases_fts MATCH ?1 AND (?2 IS NULL OR c.status = ?2)
-                     ORDER BY f.rowid DESC LIMIT ?3 OFFSET ?4"
+                     WHERE cases_fts MATCH ?3 AND (?4 IS NULL OR c.status = ?4)
+                       AND (c.restricted = 0 OR ?2 OR c.assigned_to = ?1)
+                     ORDER BY f.rowid DESC LIMIT ?5 OFFSET ?6"
                 );
                 let mut st_ = self.conn.prepare_cached(&sql)?;
-                let rows = st_.query_map(params![m, st, limit, offset], summary)?.collect::<Result<Vec<_>, _>>()?;
+                let rows =
+                    st_.query_map(params![me, all, m, st, limit, offset], summary)?.collect::<Result<Vec<_>, _>>()?;
                 rows
             }
             (None, Some(st)) => {
                 let sql =
-                    format!("SELECT {COLS} FROM cases c WHERE c.status = ?1 ORDER BY c.seq DESC LIMIT ?2 OFFSET ?3");
+                    format!("SELECT {COLS} FROM cases c WHERE c.status = ?3 ORDER BY c.seq DESC LIMIT ?4 OFFSET ?5");
                 let mut st_ = self.conn.prepare_cached(&sql)?;
-                let rows = st_.query_map(params![st, limit, offset], summary)?.collect::<Result<Vec<_>, _>>()?;
+                let rows =
+                    st_.query_map(params![me, all, st, limit, offset], summary)?.collect::<Result<Vec<_>, _>>()?;
                 rows
             }
             (None, None) => {
-                let sql = format!("SELECT {COLS} FROM cases c ORDER BY c.seq DESC LIMIT ?1 OFFSET ?2");
+                let sql = format!("SELECT {COLS} FROM cases c ORDER BY c.seq DESC LIMIT ?3 OFFSET ?4");
                 let mut st_ = self.conn.prepare_cached(&sql)?;
-                let rows = st_.query_map(params![limit, offset], summary)?.collect::<Result<Vec<_>, _>>()?;
+                let rows = st_.query_map(params![me, all, limit, offset], summary)?.collect::<Result<Vec<_>, _>>()?;
                 rows
             }
         };
@@ -504,7 +657,8 @@ impl Store {
     /// `("status", "Closed")` or `("people.0.alias", "Rosa")`; an empty value clears
     /// the field. The result is validated like any save.
     pub fn set_fields(&mut self, case_number: &str, assignments: &[(String, String)]) -> Result<Value, StoreError> {
-        let mut case = self.get_case_by_number(case_number)?;
+        let mut case = self.load_case("case_number", case_number)?;
+        self.check_open(&case)?;
         let id = case.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         let mut issues = Vec::new();
         for (path, raw) in assignments {
@@ -527,19 +681,25 @@ impl Store {
         }
         let id = id.map(str::to_string).unwrap_or_else(new_id);
         let now = now_utc();
-        self.conn.execute(
-            "INSERT INTO drafts (id, case_id, created_at, updated_at, data) VALUES (?1, ?2, ?3, ?3, ?4)
-             ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, data = excluded.data",
-            params![id, case_id, now, json],
+        // Another user's draft id is never overwritten: the update matches nothing.
+        let n = self.conn.execute(
+            "INSERT INTO drafts (id, case_id, created_at, updated_at, data, user_id) VALUES (?1, ?2, ?3, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, data = excluded.data
+             WHERE drafts.user_id IS excluded.user_id",
+            params![id, case_id, now, json, self.session.user_id],
         )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(id));
+        }
         Ok(id)
     }
 
     pub fn list_drafts(&self) -> Result<Vec<DraftSummary>, StoreError> {
-        let mut st =
-            self.conn.prepare_cached("SELECT id, case_id, updated_at, data FROM drafts ORDER BY updated_at DESC")?;
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT id, case_id, updated_at, data FROM drafts WHERE {MY_DRAFT} ORDER BY updated_at DESC"
+        ))?;
         let rows = st
-            .query_map([], |r| {
+            .query_map([&self.session.user_id], |r| {
                 let data: String = r.get(3)?;
                 let v: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
                 let alias =
@@ -553,14 +713,18 @@ impl Store {
     pub fn get_draft(&self, id: &str) -> Result<Value, StoreError> {
         let data: String = self
             .conn
-            .query_row("SELECT data FROM drafts WHERE id = ?1", [id], |r| r.get(0))
+            .query_row(
+                &format!("SELECT data FROM drafts WHERE id = ?2 AND {MY_DRAFT}"),
+                [&self.session.user_id, id],
+                |r| r.get(0),
+            )
             .optional()?
             .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
         serde_json::from_str(&data).map_err(|_| StoreError::Corrupt)
     }
 
     pub fn delete_draft(&mut self, id: &str) -> Result<(), StoreError> {
-        self.conn.execute("DELETE FROM drafts WHERE id = ?1", [id])?;
+        self.conn.execute(&format!("DELETE FROM drafts WHERE id = ?2 AND {MY_DRAFT}"), [&self.session.user_id, id])?;
         Ok(())
     }
 

@@ -5,11 +5,13 @@
 //! written unless all lines are good. With `skip_invalid` the good lines are written
 //! and the bad ones listed.
 
+use super::audit::{self, Action};
 use super::cases::insert_case;
+use super::users::Role;
 use super::{now_utc, Store, StoreError};
 use crate::intake::{self, FieldError, Issue};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::io::{BufRead, Write};
 
 /// One rejected line.
@@ -37,6 +39,7 @@ impl Store {
         skip_invalid: bool,
         progress: Progress,
     ) -> Result<ImportReport, StoreError> {
+        self.require(Role::Supervisor)?;
         let today = super::cases::today();
         let mut good = Vec::new();
         let mut report = ImportReport::default();
@@ -81,24 +84,29 @@ impl Store {
             report.rejected.sort_by_key(|l| l.line);
             return Ok(report); // the transaction is dropped: nothing written
         }
+        let detail = json!({ "imported": report.imported, "rejected": report.rejected.len() });
+        audit::append(&tx, &self.session.device_id, Some(&self.session.user_id), Action::Import, None, detail, None)?;
         tx.commit()?;
         report.rejected.sort_by_key(|l| l.line);
         Ok(report)
     }
 
-    /// Write every case, oldest first, one per line. Returns the number written.
+    /// Write every case, oldest first, one per line: the organisation's own backup or
+    /// move to a new laptop (supervisors; audited). Returns the number written.
     pub fn export_jsonl(&self, mut out: impl Write) -> Result<usize, StoreError> {
+        self.require(Role::Supervisor)?;
         let ids: Vec<String> = {
             let mut st = self.conn.prepare("SELECT id FROM cases ORDER BY seq")?;
             let ids = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
             ids
         };
         for id in &ids {
-            let case = self.get_case(id)?;
+            let case = self.load_case("id", id)?;
             serde_json::to_writer(&mut out, &case).map_err(|e| StoreError::Io(e.into()))?;
             out.write_all(b"\n")?;
         }
         out.flush()?;
+        self.record(Action::Export, None, json!({ "cases": ids.len() }))?;
         Ok(ids.len())
     }
 }

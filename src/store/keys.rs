@@ -63,7 +63,70 @@ pub struct WrappedKey {
 pub struct KeyFile {
     pub format: String,
     pub store_id: String,
+    /// One sealed data key per user.
     pub keys: Vec<WrappedKey>,
+    /// The data key sealed under the recovery key (shown once, at setup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<WrappedKey>,
+}
+
+/// The `user_id` the recovery key's seal is bound to.
+pub const RECOVERY_ID: &str = "recovery";
+/// Crockford's base32: no I, L, O or U, so nothing reads as something else.
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// 8 groups of 5 characters: 200 random bits.
+const RECOVERY_GROUPS: usize = 8;
+const RECOVERY_GROUP_LEN: usize = 5;
+
+/// A new recovery key, like `7KQ2M-…` (8 groups of 5), to be written down or printed.
+pub fn new_recovery_key() -> Zeroizing<String> {
+    let mut bytes = Zeroizing::new([0u8; 25]);
+    rand::rngs::OsRng.fill_bytes(bytes.as_mut());
+    let mut out = Zeroizing::new(String::with_capacity(48));
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    let mut n = 0;
+    for b in bytes.iter() {
+        acc = (acc << 8) | u32::from(*b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            if n > 0 && n % RECOVERY_GROUP_LEN == 0 {
+                out.push('-');
+            }
+            out.push(char::from(CROCKFORD[((acc >> bits) & 31) as usize]));
+            n += 1;
+        }
+    }
+    out
+}
+
+/// A recovery key as typed (any case, with or without dashes or spaces, O for 0, I
+/// or L for 1) in its canonical form; `None` if it cannot be one.
+pub fn normalize_recovery_key(typed: &str) -> Option<Zeroizing<String>> {
+    let mut chars = Zeroizing::new(String::new());
+    for c in typed.chars().filter(|c| !c.is_whitespace() && *c != '-') {
+        let c = match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        };
+        if !c.is_ascii() || !CROCKFORD.contains(&(c as u8)) {
+            return None;
+        }
+        chars.push(c);
+    }
+    if chars.len() != RECOVERY_GROUPS * RECOVERY_GROUP_LEN {
+        return None;
+    }
+    let mut out = Zeroizing::new(String::with_capacity(48));
+    for (i, c) in chars.chars().enumerate() {
+        if i > 0 && i % RECOVERY_GROUP_LEN == 0 {
+            out.push('-');
+        }
+        out.push(c);
+    }
+    Some(out)
 }
 
 fn derive_kek(passphrase: &str, salt: &[u8], params: KdfParams) -> Result<Zeroizing<[u8; 32]>, StoreError> {
@@ -177,6 +240,20 @@ mod tests {
         let mut moved = w.clone();
         moved.user_id = "u2".into();
         assert!(matches!(unwrap(&moved, "correct horse battery"), Err(StoreError::WrongPassphrase)));
+    }
+
+    #[test]
+    fn recovery_keys_are_random_grouped_and_forgiving_to_type() {
+        let k = new_recovery_key();
+        assert_eq!(k.len(), 47);
+        assert_eq!(k.split('-').count(), 8);
+        assert!(k.split('-').all(|g| g.len() == 5));
+        assert_ne!(*k, *new_recovery_key());
+        assert_eq!(normalize_recovery_key(&k).map(|s| s.to_string()), Some(k.to_string()));
+        let typed = k.replace('-', " ").to_lowercase().replace('0', "o").replace('1', "l");
+        assert_eq!(normalize_recovery_key(&typed).map(|s| s.to_string()), Some(k.to_string()));
+        assert!(normalize_recovery_key(&k[..46]).is_none());
+        assert!(normalize_recovery_key(&k.replacen(|c: char| c.is_ascii_alphanumeric(), "U", 1)).is_none());
     }
 
     #[test]

@@ -11,18 +11,25 @@
 //! The WAL is synced on every commit (`synchronous = FULL`): a save that returned
 //! survives a power cut.
 
+pub mod audit;
 pub mod cases;
 pub mod jsonl;
 pub mod keys;
+pub mod policy;
 pub mod schema;
+pub mod throttle;
+pub mod users;
 
 use crate::i18n::Localized;
 use crate::intake::{FieldError, Issue, ValidationErrors};
+use audit::Action;
 use chrono::{SecondsFormat, Utc};
-use keys::{KdfParams, KeyFile};
+use keys::{DataKey, KdfParams, KeyFile};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use std::path::{Path, PathBuf};
+use users::Role;
 use zeroize::Zeroizing;
 
 pub const DB_FILE: &str = "amparo.db";
@@ -39,6 +46,24 @@ pub enum StoreError {
     AlreadyInitialized(PathBuf),
     #[error("the passphrase is not correct")]
     WrongPassphrase,
+    #[error("too many wrong attempts: wait {seconds} s")]
+    Throttled { seconds: u64 },
+    #[error("the recovery key is not correct")]
+    WrongRecoveryKey,
+    #[error("this store has no recovery key")]
+    NoRecoveryKey,
+    #[error("this needs the {} role", .0.code())]
+    RoleRequired(Role),
+    #[error("this case is restricted")]
+    Restricted,
+    #[error("no user named {0}")]
+    NoSuchUser(String),
+    #[error("{0} is not an administrator")]
+    NotAdministrator(String),
+    #[error("you cannot remove yourself")]
+    CannotRemoveSelf,
+    #[error("the store needs at least one administrator")]
+    LastAdministrator,
     #[error("the key file is damaged ({0})")]
     KeyFile(String),
     #[error("the store file is damaged or is not an Amparo store")]
@@ -63,6 +88,16 @@ impl Localized for StoreError {
             StoreError::NotInitialized(_) => "error.store.not_initialized",
             StoreError::AlreadyInitialized(_) => "error.store.already_initialized",
             StoreError::WrongPassphrase => "error.store.wrong_passphrase",
+            StoreError::Throttled { .. } => "error.store.throttled",
+            StoreError::WrongRecoveryKey => "error.store.wrong_recovery_key",
+            StoreError::NoRecoveryKey => "error.store.no_recovery_key",
+            StoreError::RoleRequired(Role::Administrator) => "error.store.needs_administrator",
+            StoreError::RoleRequired(_) => "error.store.needs_supervisor",
+            StoreError::Restricted => "error.store.restricted",
+            StoreError::NoSuchUser(_) => "error.store.no_such_user",
+            StoreError::NotAdministrator(_) => "error.store.not_administrator",
+            StoreError::CannotRemoveSelf => "error.store.cannot_remove_self",
+            StoreError::LastAdministrator => "error.store.last_administrator",
             StoreError::KeyFile(_) => "error.store.key_file",
             StoreError::Corrupt => "error.store.corrupt",
             StoreError::TooNew { .. } => "error.store.too_new",
@@ -82,6 +117,8 @@ impl Localized for StoreError {
                 vec![("found", found.to_string()), ("supported", supported.to_string())]
             }
             StoreError::NotFound(n) => vec![("case", n.clone())],
+            StoreError::Throttled { seconds } => vec![("seconds", seconds.to_string())],
+            StoreError::NoSuchUser(n) | StoreError::NotAdministrator(n) => vec![("name", n.clone())],
             StoreError::Invalid(e) => vec![("count", e.0.len().to_string())],
             // Database and file errors can carry paths and SQL; never case data.
             StoreError::Db(e) => vec![("detail", e.to_string())],
@@ -247,6 +284,7 @@ pub struct Session {
     pub device_id: String,
     pub user_id: String,
     pub user_name: String,
+    pub role: Role,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -267,6 +305,12 @@ pub struct Store {
     conn: Connection,
     dir: PathBuf,
     session: Session,
+    /// Kept to seal it for new users and passphrases; wiped when the store drops.
+    key: DataKey,
+    /// The Argon2id cost new seals use: the one the current seal was made with.
+    kdf: KdfParams,
+    /// The recovery key made at setup, until it has been shown.
+    fresh_recovery: Option<Zeroizing<String>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -275,13 +319,26 @@ impl std::fmt::Debug for Store {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests that look for removed words in the raw file bytes turn encryption off
+    /// for their thread: through encryption, every word would look removed.
+    pub(crate) static PLAINTEXT_FOR_TESTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Open the database file and apply the key and our durability settings.
 fn open_connection(path: &Path, key: &keys::DataKey) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
-    // A raw key (x'..') skips SQLCipher's own PBKDF2: our key is already random.
-    let pragma = Zeroizing::new(format!("x'{}'", hex::encode(key.as_ref())));
-    conn.pragma_update(None, "key", pragma.as_str())?;
+    #[cfg(test)]
+    let encrypt = !PLAINTEXT_FOR_TESTS.get();
+    #[cfg(not(test))]
+    let encrypt = true;
+    if encrypt {
+        // A raw key (x'..') skips SQLCipher's own PBKDF2: our key is already random.
+        let pragma = Zeroizing::new(format!("x'{}'", hex::encode(key.as_ref())));
+        conn.pragma_update(None, "key", pragma.as_str())?;
+    }
     // The first read proves the key; SQLCipher reports a wrong one as "not a database".
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
         .map_err(|_| StoreError::Corrupt)?;
@@ -290,6 +347,9 @@ fn open_connection(path: &Path, key: &keys::DataKey) -> Result<Connection, Store
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Sorts and temporary indexes stay in memory: no plaintext temp files.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Freed space is overwritten: a removed person or purged case leaves no old
+    // page content behind, even to someone holding the key.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(conn)
 }
@@ -334,6 +394,7 @@ impl Store {
             device_id: new_id(),
             user_id: user_id.clone(),
             user_name: setup.user.trim().to_string(),
+            role: Role::Administrator,
         };
         {
             let tx = conn.transaction()?;
@@ -348,67 +409,165 @@ impl Store {
                 tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", (k, v))?;
             }
             tx.execute(
-                "INSERT INTO users (id, name, created_at) VALUES (?1, ?2, ?3)",
-                (&user_id, &session.user_name, &now),
+                "INSERT INTO users (id, name, role, created_at) VALUES (?1, ?2, ?3, ?4)",
+                (&user_id, &session.user_name, Role::Administrator.code(), &now),
             )?;
+            let detail = json!({ "user": user_id, "role": Role::Administrator.code() });
+            audit::append(&tx, &session.device_id, Some(&user_id), Action::UserAdded, None, detail, None)?;
             tx.commit()?;
         }
+        let recovery = keys::new_recovery_key();
         let kf = KeyFile {
             format: keys::KEY_FILE_FORMAT.into(),
             store_id,
             keys: vec![keys::wrap(&key, &user_id, &setup.passphrase, kdf)?],
+            recovery: Some(keys::wrap(&key, keys::RECOVERY_ID, &recovery, kdf)?),
         };
         kf.write(&dir.join(KEY_FILE))?;
         if !setup.locale.is_empty() {
             Settings { locale: Some(crate::i18n::normalize_locale(&setup.locale).to_string()) }.save(dir)?;
         }
-        Ok(Store { conn, dir: dir.to_path_buf(), session })
+        Ok(Store { conn, dir: dir.to_path_buf(), session, key, kdf, fresh_recovery: Some(recovery) })
     }
 
-    /// Unlock with a passphrase. Tries each user's sealed key; the first that opens
-    /// decides who is working.
+    /// The recovery key made at setup, once: the caller shows it and forgets it.
+    pub fn take_recovery_key(&mut self) -> Option<Zeroizing<String>> {
+        self.fresh_recovery.take()
+    }
+
+    /// Open the database with the data key: check the schema is one we know, and
+    /// bring it up to date.
+    fn connect(dir: &Path, key: &DataKey) -> Result<Connection, StoreError> {
+        let mut conn = open_connection(&Store::db_path(dir), key)?;
+        let found: usize =
+            conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?.try_into().unwrap_or(0);
+        if found > schema::latest_version() {
+            return Err(StoreError::TooNew { found, supported: schema::latest_version() });
+        }
+        schema::migrations().to_latest(&mut conn)?;
+        Ok(conn)
+    }
+
+    /// Build the session for an active user; `None` if the user was removed.
+    fn session_for(conn: &Connection, user_id: &str) -> Result<Option<Session>, StoreError> {
+        let meta = |k: &str| -> Result<String, StoreError> {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
+                .optional()?
+                .ok_or(StoreError::Corrupt)
+        };
+        let user: Option<(String, String)> = conn
+            .query_row("SELECT name, role FROM users WHERE id = ?1 AND removed_at IS NULL", [user_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let Some((user_name, role)) = user else { return Ok(None) };
+        Ok(Some(Session {
+            org: meta("org")?,
+            device_code: meta("device_code")?,
+            device_id: meta("device_id")?,
+            user_id: user_id.to_string(),
+            user_name,
+            role: Role::parse(&role).unwrap_or(Role::Caseworker),
+        }))
+    }
+
+    /// Audit an unlock, with the failed attempts since the last one, then clear them.
+    fn record_unlock(&self, action: Action) -> Result<(), StoreError> {
+        let failures = throttle::load(&self.dir).at;
+        let tx = self.conn.unchecked_transaction()?;
+        let device = &self.session.device_id;
+        for at in &failures {
+            audit::append(&tx, device, None, Action::FailedUnlock, None, json!({}), Some(at))?;
+        }
+        audit::append(&tx, device, Some(&self.session.user_id), action, None, json!({}), None)?;
+        tx.commit()?;
+        throttle::reset(&self.dir)
+    }
+
+    /// Lock: record it and close the database. Nothing of the store stays in memory.
+    pub fn close(self, action: Action) -> Result<(), StoreError> {
+        self.record(action, None, json!({}))
+    }
+
+    /// Unlock with a passphrase. Each user's passphrase opens only their own sealed
+    /// key (two users never share one), so the key that opens says who is working.
     pub fn open(dir: &Path, passphrase: &str) -> Result<Store, StoreError> {
+        Store::open_as(dir, None, passphrase)
+    }
+
+    /// Unlock as the user named `user`, if given: another user's passphrase is then
+    /// as wrong as any other. Wrong attempts are counted and slowed down.
+    pub fn open_as(dir: &Path, user: Option<&str>, passphrase: &str) -> Result<Store, StoreError> {
         if !Store::exists(dir) {
             return Err(StoreError::NotInitialized(dir.to_path_buf()));
         }
+        throttle::check(dir)?;
         let kf = KeyFile::read(&dir.join(KEY_FILE))?;
         let mut opened = None;
         for w in &kf.keys {
             match keys::unwrap(w, passphrase) {
                 Ok(k) => {
-                    opened = Some((k, w.user_id.clone()));
+                    opened = Some((k, w.user_id.clone(), w.params));
                     break;
                 }
                 Err(StoreError::WrongPassphrase) => continue,
                 Err(e) => return Err(e),
             }
         }
-        let (key, user_id) = opened.ok_or(StoreError::WrongPassphrase)?;
-        let mut conn = open_connection(&Store::db_path(dir), &key)?;
-        let migrations = schema::migrations();
-        let found: usize =
-            conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?.try_into().unwrap_or(0);
-        if found > schema::latest_version() {
-            return Err(StoreError::TooNew { found, supported: schema::latest_version() });
+        let Some((key, user_id, kdf)) = opened else {
+            throttle::record_failure(dir)?;
+            return Err(StoreError::WrongPassphrase);
+        };
+        let conn = Store::connect(dir, &key)?;
+        let wanted = |s: &Session| user.is_none_or(|u| s.user_name.eq_ignore_ascii_case(u.trim()));
+        // A removed user's key may outlive them if the key file could not be written.
+        let Some(session) = Store::session_for(&conn, &user_id)?.filter(wanted) else {
+            throttle::record_failure(dir)?;
+            return Err(StoreError::WrongPassphrase);
+        };
+        let store = Store { conn, dir: dir.to_path_buf(), session, key, kdf, fresh_recovery: None };
+        store.record_unlock(Action::Unlock)?;
+        Ok(store)
+    }
+
+    /// A forgotten passphrase: with the recovery key, an administrator sets a new one.
+    /// Wrong recovery keys are counted and slowed down like wrong passphrases.
+    pub fn recover(dir: &Path, recovery_key: &str, admin: &str, new_passphrase: &str) -> Result<Store, StoreError> {
+        if !Store::exists(dir) {
+            return Err(StoreError::NotInitialized(dir.to_path_buf()));
         }
-        migrations.to_latest(&mut conn)?;
-        let meta = |k: &str| -> Result<String, StoreError> {
-            conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
-                .optional()?
-                .ok_or(StoreError::Corrupt)
+        throttle::check(dir)?;
+        let Some(typed) = keys::normalize_recovery_key(recovery_key) else {
+            return Err(ValidationErrors(vec![Issue::new("recovery_key", FieldError::RecoveryKeyFormat)]).into());
         };
-        let user_name: String = conn
-            .query_row("SELECT name FROM users WHERE id = ?1", [&user_id], |r| r.get(0))
-            .optional()?
-            .ok_or(StoreError::Corrupt)?;
-        let session = Session {
-            org: meta("org")?,
-            device_code: meta("device_code")?,
-            device_id: meta("device_id")?,
-            user_id,
-            user_name,
+        users::check_passphrase(new_passphrase)?;
+        let kf = KeyFile::read(&dir.join(KEY_FILE))?;
+        let sealed = kf.recovery.as_ref().ok_or(StoreError::NoRecoveryKey)?;
+        let key = match keys::unwrap(sealed, &typed) {
+            Ok(k) => k,
+            Err(StoreError::WrongPassphrase) => {
+                throttle::record_failure(dir)?;
+                return Err(StoreError::WrongRecoveryKey);
+            }
+            Err(e) => return Err(e),
         };
-        Ok(Store { conn, dir: dir.to_path_buf(), session })
+        let conn = Store::connect(dir, &key)?;
+        let found: Option<String> = conn
+            .query_row(
+                "SELECT id FROM users WHERE removed_at IS NULL AND name = ?1 COLLATE NOCASE",
+                [admin.trim()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let user_id = found.ok_or_else(|| StoreError::NoSuchUser(admin.trim().to_string()))?;
+        let session = Store::session_for(&conn, &user_id)?.ok_or(StoreError::Corrupt)?;
+        if session.role != Role::Administrator {
+            return Err(StoreError::NotAdministrator(admin.trim().to_string()));
+        }
+        let mut store = Store { conn, dir: dir.to_path_buf(), session, key, kdf: sealed.params, fresh_recovery: None };
+        store.record_unlock(Action::Recover)?;
+        store.set_passphrase(None, new_passphrase)?;
+        Ok(store)
     }
 
     pub fn session(&self) -> &Session {
@@ -443,5 +602,7 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod safety_tests;
 #[cfg(test)]
 mod tests;

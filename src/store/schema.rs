@@ -78,13 +78,69 @@ CREATE VIRTUAL TABLE cases_fts USING fts5 (
 );
 "#;
 
+/// Users and roles, restricted cases, per-user drafts, the audit trail, and search
+/// entries that are really gone when a person or a case is removed.
+const V2: &str = r#"
+-- Stores set up before roles existed have one user: the one who set it up.
+ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'Administrator';
+ALTER TABLE users ADD COLUMN removed_at TEXT;
+-- A removed user's row stays: audit entries and cases still name its id.
+CREATE UNIQUE INDEX users_active_name ON users (name) WHERE removed_at IS NULL;
+
+ALTER TABLE cases ADD COLUMN assigned_to TEXT;
+ALTER TABLE cases ADD COLUMN restricted INTEGER NOT NULL DEFAULT 0;
+UPDATE cases SET assigned_to = json_extract(data, '$.assigned_to');
+
+-- A draft belongs to whoever typed it.
+ALTER TABLE drafts ADD COLUMN user_id TEXT;
+
+-- The audit trail: who did what, when, to which case, on which device. Ids and codes
+-- only, never names or case text. Each device's entries form a hash chain
+-- (`prev_hash` is the hash of the same device's previous entry), so entries of other
+-- laptops can later be merged without re-chaining. `seq` is the local order.
+CREATE TABLE audit (
+    seq        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    device_id  TEXT NOT NULL,
+    device_seq INTEGER NOT NULL,
+    at         TEXT NOT NULL,
+    user_id    TEXT,
+    action     TEXT NOT NULL,
+    case_id    TEXT,
+    detail     TEXT NOT NULL,
+    prev_hash  TEXT NOT NULL,
+    hash       TEXT NOT NULL,
+    UNIQUE (device_id, device_seq)
+) STRICT;
+CREATE INDEX audit_by_case ON audit (case_id, seq);
+CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+
+-- Cases removed by a retention purge: ids only. Notes of a purged case may then be
+-- deleted (and only then).
+CREATE TABLE purged_cases (
+    case_id   TEXT PRIMARY KEY,
+    purged_at TEXT NOT NULL
+) STRICT;
+DROP TRIGGER notes_append_only_delete;
+CREATE TRIGGER notes_append_only_delete BEFORE DELETE ON notes
+    WHEN NOT EXISTS (SELECT 1 FROM purged_cases WHERE case_id = OLD.case_id)
+    BEGIN SELECT RAISE(ABORT, 'notes are append-only'); END;
+
+-- Remove a deleted entry's tokens from the index at once instead of marking them,
+-- so a removed name leaves no trace in the search index.
+INSERT INTO cases_fts (cases_fts, rank) VALUES ('secure-delete', 1);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> usize {
-    1
+    2
 }
 
 #[cfg(test)]

@@ -1,0 +1,79 @@
+//! The store's policies, set by an administrator: how long the app may stay idle
+//! before it locks, and how long closed cases are kept.
+
+use super::audit::{self, Action};
+use super::users::Role;
+use super::{Store, StoreError};
+use crate::intake::{FieldError, Issue, ValidationErrors};
+use rusqlite::OptionalExtension;
+use serde::{Deserialize, Serialize};
+
+pub const IDLE_LOCK_DEFAULT: u32 = 5;
+pub const IDLE_LOCK_MIN: u32 = 1;
+pub const IDLE_LOCK_MAX: u32 = 60;
+/// Retention is counted in months after a case was closed; at most a century.
+pub const RETENTION_MAX_MONTHS: u32 = 1200;
+const POLICY_KEY: &str = "policy";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Minutes without keyboard or mouse before the app locks.
+    pub idle_lock_minutes: u32,
+    /// Months a closed case is kept before a purge may remove it; `None`: forever.
+    #[serde(default)]
+    pub retention_months: Option<u32>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { idle_lock_minutes: IDLE_LOCK_DEFAULT, retention_months: None }
+    }
+}
+
+impl Policy {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut issues = Vec::new();
+        if !(IDLE_LOCK_MIN..=IDLE_LOCK_MAX).contains(&self.idle_lock_minutes) {
+            let e = FieldError::OutOfRange { min: IDLE_LOCK_MIN.into(), max: IDLE_LOCK_MAX.into() };
+            issues.push(Issue::new("idle_lock_minutes", e));
+        }
+        if self.retention_months.is_some_and(|m| !(1..=RETENTION_MAX_MONTHS).contains(&m)) {
+            let e = FieldError::OutOfRange { min: 1, max: RETENTION_MAX_MONTHS.into() };
+            issues.push(Issue::new("retention_months", e));
+        }
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationErrors(issues))
+        }
+    }
+}
+
+impl Store {
+    pub fn policy(&self) -> Result<Policy, StoreError> {
+        let json: Option<String> =
+            self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [POLICY_KEY], |r| r.get(0)).optional()?;
+        // A policy this build cannot read falls back to the safe defaults.
+        Ok(json
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .filter(|p: &Policy| p.validate().is_ok())
+            .unwrap_or_default())
+    }
+
+    /// Change the policies (administrators; audited with the new values).
+    pub fn set_policy(&mut self, policy: &Policy) -> Result<(), StoreError> {
+        self.require(Role::Administrator)?;
+        policy.validate()?;
+        let json = serde_json::to_string(policy).map_err(|_| StoreError::Corrupt)?;
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [POLICY_KEY, json.as_str()],
+        )?;
+        let detail = serde_json::to_value(policy).map_err(|_| StoreError::Corrupt)?;
+        let me = Some(self.session.user_id.as_str());
+        audit::append(&tx, &self.session.device_id, me, Action::PolicyChanged, None, detail, None)?;
+        tx.commit()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,425 @@
+//! Users, roles, restricted cases, recovery, slowed-down unlocks, the audit chain,
+//! and removed words that leave no trace in the file.
+
+use super::audit::{Action, AuditQuery, Problem};
+use super::cases::ListQuery;
+use super::users::Role;
+use super::*;
+use crate::sample;
+use serde_json::{json, Value};
+
+const ADMIN_PASS: &str = "correct horse battery staple";
+const ROSA_PASS: &str = "rosa camina por el río";
+const LUIS_PASS: &str = "luis lee libros de noche";
+const SUPER_PASS: &str = "supervisión con calma 42";
+
+fn setup() -> Setup {
+    Setup {
+        org: "Casa Amparo".into(),
+        device_code: "TX3".into(),
+        user: "Ana Admin".into(),
+        passphrase: ADMIN_PASS.into(),
+        locale: "en".into(),
+    }
+}
+
+/// A store with an administrator (open), two caseworkers and a supervisor.
+fn team() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut admin = Store::create(dir.path(), &setup(), KdfParams::INSECURE_FOR_TESTS).unwrap();
+    admin.add_user("Rosa", Role::Caseworker, ROSA_PASS).unwrap();
+    admin.add_user("Luis", Role::Caseworker, LUIS_PASS).unwrap();
+    admin.add_user("Sara", Role::Supervisor, SUPER_PASS).unwrap();
+    (dir, admin)
+}
+
+fn id_of(case: &Value) -> String {
+    case["id"].as_str().unwrap().to_string()
+}
+
+fn actions(store: &Store) -> Vec<String> {
+    let mut rows = store.audit_list(&AuditQuery { limit: Some(500), ..Default::default() }).unwrap();
+    rows.reverse();
+    rows.into_iter().map(|r| r.action).collect()
+}
+
+#[test]
+fn each_user_unlocks_with_their_own_passphrase_and_role() {
+    let (dir, admin) = team();
+    drop(admin);
+    for (pass, name, role) in [
+        (ADMIN_PASS, "Ana Admin", Role::Administrator),
+        (ROSA_PASS, "Rosa", Role::Caseworker),
+        (SUPER_PASS, "Sara", Role::Supervisor),
+    ] {
+        let s = Store::open(dir.path(), pass).unwrap();
+        assert_eq!((s.session().user_name.as_str(), s.session().role), (name, role));
+    }
+    // Naming the user: another user's passphrase is simply wrong.
+    assert!(Store::open_as(dir.path(), Some("rosa"), ROSA_PASS).is_ok());
+    assert!(matches!(Store::open_as(dir.path(), Some("Luis"), ROSA_PASS), Err(StoreError::WrongPassphrase)));
+    // The key file names nobody.
+    let kf = std::fs::read_to_string(dir.path().join(KEY_FILE)).unwrap();
+    assert!(!kf.contains("Rosa") && !kf.contains("Ana"));
+}
+
+#[test]
+fn only_administrators_manage_users_and_policies() {
+    let (dir, admin) = team();
+    assert_eq!(admin.users().unwrap().len(), 4);
+    drop(admin);
+    for pass in [ROSA_PASS, SUPER_PASS] {
+        let mut s = Store::open(dir.path(), pass).unwrap();
+        let refused = |r: Result<(), StoreError>| matches!(r, Err(StoreError::RoleRequired(Role::Administrator)));
+        assert!(refused(s.add_user("Eve", Role::Administrator, "a long enough phrase").map(|_| ())));
+        assert!(refused(s.remove_user("Luis")));
+        assert!(refused(s.set_role("Luis", Role::Supervisor)));
+        assert!(refused(s.set_passphrase(Some("Luis"), "a long enough phrase")));
+        assert!(refused(s.set_policy(&policy::Policy { idle_lock_minutes: 60, retention_months: None })));
+        assert_eq!(s.policy().unwrap(), policy::Policy::default());
+    }
+    let mut admin = Store::open(dir.path(), ADMIN_PASS).unwrap();
+    admin.set_policy(&policy::Policy { idle_lock_minutes: 2, retention_months: Some(84) }).unwrap();
+    assert_eq!(admin.policy().unwrap().idle_lock_minutes, 2);
+    let err = admin.set_policy(&policy::Policy { idle_lock_minutes: 61, retention_months: None }).unwrap_err();
+    assert_eq!(err.localized("es"), "Algunas respuestas necesitan revisión (1).");
+    // Names are unique; passphrases are too, since the passphrase says who unlocks.
+    let e = admin.add_user("rosa", Role::Caseworker, "another long phrase").unwrap_err();
+    assert!(matches!(&e, StoreError::Invalid(v) if v.0[0].error == crate::intake::FieldError::NameTaken));
+    let e = admin.add_user("Eva", Role::Caseworker, ROSA_PASS).unwrap_err();
+    assert!(matches!(&e, StoreError::Invalid(v) if v.0[0].error == crate::intake::FieldError::PassphraseInUse));
+    // The store keeps an administrator.
+    assert!(matches!(admin.remove_user("Ana Admin"), Err(StoreError::CannotRemoveSelf)));
+    assert!(matches!(admin.set_role("Ana Admin", Role::Caseworker), Err(StoreError::LastAdministrator)));
+    admin.set_role("Sara", Role::Administrator).unwrap();
+    admin.set_role("Ana Admin", Role::Supervisor).unwrap();
+    assert_eq!(admin.session().role, Role::Supervisor);
+}
+
+#[test]
+fn removing_a_user_or_changing_a_passphrase_touches_only_their_key() {
+    let (dir, mut admin) = team();
+    let case = admin.create_case(sample::full_case(), None).unwrap();
+    admin.remove_user("Luis").unwrap();
+    assert!(matches!(Store::open(dir.path(), LUIS_PASS), Err(StoreError::WrongPassphrase)));
+    assert!(admin.users().unwrap().iter().all(|u| u.name != "Luis"));
+    // Rosa changes her own passphrase: the old one stops working, the data is the same.
+    drop(admin);
+    let mut rosa = Store::open(dir.path(), ROSA_PASS).unwrap();
+    rosa.set_passphrase(None, "una frase nueva y larga").unwrap();
+    drop(rosa);
+    assert!(Store::open(dir.path(), ROSA_PASS).is_err());
+    let rosa = Store::open(dir.path(), "una frase nueva y larga").unwrap();
+    assert_eq!(rosa.get_case(&id_of(&case)).unwrap()["people"], case["people"]);
+    // Nobody else's seal changed.
+    assert!(Store::open(dir.path(), SUPER_PASS).is_ok());
+}
+
+#[test]
+fn a_restricted_case_opens_only_for_its_assigned_user_and_supervisors() {
+    let (dir, mut admin) = team();
+    let rosa_id = admin.users().unwrap().into_iter().find(|u| u.name == "Rosa").unwrap().id;
+    let mut c = sample::full_case();
+    c["restricted"] = json!(true);
+    c["assigned_to"] = json!(rosa_id);
+    c["people"][0]["alias"] = json!("Golondrina");
+    let case = admin.create_case(c, None).unwrap();
+    let open_case = admin.create_case(sample::full_case(), None).unwrap();
+    let id = id_of(&case);
+    let number = case["case_number"].as_str().unwrap().to_string();
+    drop(admin);
+
+    let mut luis = Store::open(dir.path(), LUIS_PASS).unwrap();
+    assert!(matches!(luis.get_case(&id), Err(StoreError::Restricted)));
+    assert!(matches!(luis.get_case_by_number(&number), Err(StoreError::Restricted)));
+    assert!(matches!(luis.update_case(&id, sample::full_case(), None), Err(StoreError::Restricted)));
+    assert!(matches!(luis.add_note(&id, "hola", None), Err(StoreError::Restricted)));
+    assert!(matches!(luis.set_fields(&number, &[("status".into(), "Closed".into())]), Err(StoreError::Restricted)));
+    // Listed by number only, never found by name.
+    let rows = luis.list_cases(&ListQuery::default()).unwrap();
+    let row = rows.iter().find(|r| r.id == id).unwrap();
+    assert!(row.locked && row.restricted && row.alias.is_none());
+    let found = luis.list_cases(&ListQuery { text: "Golondrina".into(), ..Default::default() }).unwrap();
+    assert!(found.is_empty());
+    // Caseworkers do not export, import or read the audit trail.
+    assert!(matches!(luis.export_jsonl(Vec::new()), Err(StoreError::RoleRequired(Role::Supervisor))));
+    assert!(matches!(luis.verify_audit(), Err(StoreError::RoleRequired(Role::Supervisor))));
+    // An open case is open to every caseworker, but only supervisors reassign it.
+    let mut edit = luis.get_case(&id_of(&open_case)).unwrap();
+    edit["assigned_to"] = json!(luis.session().user_id);
+    let e = luis.update_case(&id_of(&open_case), edit, None).unwrap_err();
+    assert!(matches!(&e, StoreError::Invalid(v) if v.0[0].path == "assigned_to"));
+    drop(luis);
+
+    let mut rosa = Store::open(dir.path(), ROSA_PASS).unwrap();
+    assert_eq!(rosa.get_case(&id).unwrap()["people"][0]["alias"], "Golondrina");
+    rosa.add_note(&id, "Llamó desde un teléfono seguro.", Some("es")).unwrap();
+    let found = rosa.list_cases(&ListQuery { text: "Golondrina".into(), ..Default::default() }).unwrap();
+    assert_eq!(found.len(), 1);
+    assert!(!found[0].locked);
+    // The assigned user may lift the restriction; an edit that omits it keeps it.
+    let mut edit = rosa.get_case(&id).unwrap();
+    edit.as_object_mut().unwrap().remove("restricted");
+    assert_eq!(rosa.update_case(&id, edit, None).unwrap()["restricted"], true);
+    drop(rosa);
+
+    let sara = Store::open(dir.path(), SUPER_PASS).unwrap();
+    assert_eq!(sara.get_case(&id).unwrap()["restricted"], true);
+    assert!(!sara.list_cases(&ListQuery::default()).unwrap().iter().any(|r| r.locked));
+    // Every look, refused or not, is in the trail, with the case id.
+    let views = sara.audit_list(&AuditQuery { action: Some("View".into()), ..Default::default() }).unwrap();
+    assert!(views.iter().any(|v| v.case_id.as_deref() == Some(id.as_str()) && v.detail["refused"] == true));
+    assert!(views.iter().filter(|v| v.case_number.as_deref() == Some(number.as_str())).count() >= 4);
+}
+
+#[test]
+fn drafts_belong_to_whoever_typed_them() {
+    let (dir, admin) = team();
+    drop(admin);
+    let mut rosa = Store::open(dir.path(), ROSA_PASS).unwrap();
+    let d = rosa.save_draft(None, None, &json!({"people": [{"alias": "Luna"}]})).unwrap();
+    drop(rosa);
+    let mut luis = Store::open(dir.path(), LUIS_PASS).unwrap();
+    assert!(luis.list_drafts().unwrap().is_empty());
+    assert!(matches!(luis.get_draft(&d), Err(StoreError::NotFound(_))));
+    assert!(luis.save_draft(Some(&d), None, &json!({})).is_err());
+    luis.delete_draft(&d).unwrap();
+    drop(luis);
+    let rosa = Store::open(dir.path(), ROSA_PASS).unwrap();
+    assert_eq!(rosa.get_draft(&d).unwrap()["people"][0]["alias"], "Luna");
+}
+
+fn set_retry_after_in_the_past(dir: &std::path::Path) {
+    let mut f = throttle::load(dir);
+    f.retry_after = Some(Utc::now() - chrono::Duration::seconds(1));
+    std::fs::write(dir.join(throttle::THROTTLE_FILE), serde_json::to_vec(&f).unwrap()).unwrap();
+}
+
+#[test]
+fn wrong_passphrases_open_nothing_slow_down_and_are_audited() {
+    let (dir, admin) = team();
+    drop(admin);
+    let d = dir.path();
+    for _ in 0..throttle::FREE_ATTEMPTS {
+        assert!(matches!(Store::open(d, "not the passphrase"), Err(StoreError::WrongPassphrase)));
+    }
+    // The third wrong one sets a wait; within it even the right passphrase is refused
+    // (so guessing cannot go faster), with the seconds to wait.
+    assert!(matches!(Store::open(d, "still not the passphrase"), Err(StoreError::WrongPassphrase)));
+    let err = Store::open(d, ADMIN_PASS).unwrap_err();
+    let StoreError::Throttled { seconds } = err else { panic!("{err:?}") };
+    assert!((1..=2).contains(&seconds), "{seconds}");
+    assert_eq!(
+        err.localized("es"),
+        format!("Demasiados intentos que no funcionaron. Espere {seconds} segundos e inténtelo de nuevo.")
+    );
+    // The next wrong one waits longer.
+    set_retry_after_in_the_past(d);
+    assert!(Store::open(d, "wrong again").is_err());
+    let Err(StoreError::Throttled { seconds: longer }) = Store::open(d, ADMIN_PASS) else { panic!() };
+    assert!(longer > seconds, "{longer} > {seconds}");
+    // A wrong recovery key counts the same.
+    set_retry_after_in_the_past(d);
+    let fake = keys::new_recovery_key();
+    assert!(matches!(Store::recover(d, &fake, "Ana Admin", "a new long phrase"), Err(StoreError::WrongRecoveryKey)));
+    assert!(matches!(Store::open(d, ADMIN_PASS), Err(StoreError::Throttled { .. })));
+    // Once the wait is over, the right passphrase opens, and the trail shows the five
+    // failures (no user: nobody was identified) before the unlock.
+    set_retry_after_in_the_past(d);
+    let store = Store::open(d, ADMIN_PASS).unwrap();
+    let rows = store.audit_list(&AuditQuery::default()).unwrap();
+    assert_eq!(rows[0].action, "Unlock");
+    let failed: Vec<_> = rows.iter().take_while(|r| r.action != "PassphraseChanged").skip(1).collect();
+    assert!(rows[1..6].iter().all(|r| r.action == "FailedUnlock" && r.user_id.is_none()), "{failed:?}");
+    assert_eq!(throttle::load(d).count, 0);
+    assert!(store.verify_audit().unwrap().problem.is_none());
+}
+
+#[test]
+fn the_recovery_key_lets_an_administrator_set_a_new_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut admin = Store::create(dir.path(), &setup(), KdfParams::INSECURE_FOR_TESTS).unwrap();
+    let key = admin.take_recovery_key().unwrap();
+    assert!(admin.take_recovery_key().is_none(), "shown once");
+    admin.add_user("Rosa", Role::Caseworker, ROSA_PASS).unwrap();
+    let case = admin.create_case(sample::full_case(), None).unwrap();
+    drop(admin);
+    assert!(!std::fs::read_to_string(dir.path().join(KEY_FILE)).unwrap().contains(key.as_str()));
+    let d = dir.path();
+    let typed = key.to_lowercase().replace('-', " ");
+    assert!(matches!(Store::recover(d, &typed, "Rosa", "a new long phrase"), Err(StoreError::NotAdministrator(_))));
+    let e = Store::recover(d, "ABCDE-12345", "Ana Admin", "a new long phrase").unwrap_err();
+    assert!(matches!(&e, StoreError::Invalid(v) if v.0[0].path == "recovery_key"));
+    let e = Store::recover(d, &typed, "Ana Admin", "short").unwrap_err();
+    assert!(matches!(&e, StoreError::Invalid(v) if v.0[0].path == "passphrase"));
+    let store = Store::recover(d, &typed, "ana admin", "a brand new passphrase").unwrap();
+    assert_eq!(store.session().user_name, "Ana Admin");
+    assert_eq!(store.get_case(&id_of(&case)).unwrap()["people"], case["people"]);
+    assert!(actions(&store).ends_with(&["Recover".to_string(), "PassphraseChanged".into(), "View".into()]));
+    drop(store);
+    assert!(Store::open(d, ADMIN_PASS).is_err());
+    assert!(Store::open(d, "a brand new passphrase").is_ok());
+    assert!(Store::open(d, ROSA_PASS).is_ok());
+}
+
+/// Tamper with the audit table directly, as someone holding the key could.
+fn tamper(store: &Store, sql: &str) {
+    let c = store.conn();
+    c.execute_batch(
+        "DROP TRIGGER IF EXISTS audit_append_only_update; DROP TRIGGER IF EXISTS audit_append_only_delete;",
+    )
+    .unwrap();
+    c.execute_batch(sql).unwrap();
+}
+
+/// A store with a dozen entries of its own.
+fn audited() -> (tempfile::TempDir, Store) {
+    let (dir, mut admin) = team();
+    let case = admin.create_case(sample::full_case(), None).unwrap();
+    admin.add_note(&id_of(&case), "Segunda visita.", Some("es")).unwrap();
+    admin.get_case(&id_of(&case)).unwrap();
+    admin.record(Action::Print, Some(&id_of(&case)), json!({ "document": "case" })).unwrap();
+    admin.record(Action::Lock, None, json!({})).unwrap();
+    assert!(admin.verify_audit().unwrap().problem.is_none());
+    (dir, admin)
+}
+
+#[test]
+fn the_audit_trail_refuses_edits_and_names_the_first_tampered_entry() {
+    let (_dir, store) = audited();
+    let v = store.verify_audit().unwrap();
+    assert_eq!((v.entries, v.devices), (9, 1));
+    // The triggers stop casual edits.
+    assert!(store.conn().execute("UPDATE audit SET action = 'View' WHERE device_seq = 3", []).is_err());
+    assert!(store.conn().execute("DELETE FROM audit WHERE device_seq = 3", []).is_err());
+
+    let cases: Vec<(&str, Problem)> = vec![
+        ("UPDATE audit SET action = 'View' WHERE device_seq = 5", Problem::Altered { device: "TX3".into(), number: 5 }),
+        (
+            "UPDATE audit SET at = '2020-01-01T00:00:00.000Z' WHERE device_seq = 1",
+            Problem::Altered { device: "TX3".into(), number: 1 },
+        ),
+        ("UPDATE audit SET user_id = NULL WHERE device_seq = 9", Problem::Altered { device: "TX3".into(), number: 9 }),
+        ("DELETE FROM audit WHERE device_seq = 4", Problem::Missing { device: "TX3".into(), number: 4 }),
+        ("DELETE FROM audit WHERE device_seq = 9", Problem::Missing { device: "TX3".into(), number: 9 }),
+        ("DELETE FROM audit WHERE device_seq = 1", Problem::Missing { device: "TX3".into(), number: 1 }),
+        // Swap the local order of two entries.
+        (
+            "UPDATE audit SET seq = 100000 WHERE device_seq = 6;
+             UPDATE audit SET seq = seq - 1 WHERE device_seq = 7;
+             UPDATE audit SET seq = (SELECT seq FROM audit WHERE device_seq = 7) + 1 WHERE device_seq = 6;",
+            Problem::OutOfOrder { device: "TX3".into(), number: 7 },
+        ),
+    ];
+    for (sql, expected) in cases {
+        let (_dir, store) = audited();
+        tamper(&store, sql);
+        let v = store.verify_audit().unwrap();
+        assert_eq!(v.problem.as_ref(), Some(&expected), "{sql}");
+        let msg = expected.localized("en");
+        assert!(msg.contains(&format!(" {} ", expected.number())) && msg.contains("TX3"), "{msg}");
+    }
+    // Rewriting an entry and its hash does not help: the next one no longer follows.
+    let (_dir, store) = audited();
+    let e: super::audit::Entry = {
+        let mut st = store.conn().prepare("SELECT seq, id, device_id, device_seq, at, user_id, action, case_id, detail, prev_hash, hash FROM audit WHERE device_seq = 5").unwrap();
+        st.query_row([], |r| {
+            Ok(super::audit::Entry {
+                seq: r.get(0)?,
+                id: r.get(1)?,
+                device_id: r.get(2)?,
+                device_seq: r.get(3)?,
+                at: r.get(4)?,
+                user_id: r.get(5)?,
+                action: "View".into(),
+                case_id: r.get(7)?,
+                detail: r.get(8)?,
+                prev_hash: r.get(9)?,
+                hash: String::new(),
+            })
+        })
+        .unwrap()
+    };
+    let rehashed = e.rehash_for_tests();
+    tamper(&store, &format!("UPDATE audit SET action = 'View', hash = '{rehashed}' WHERE device_seq = 5"));
+    assert_eq!(store.verify_audit().unwrap().problem, Some(Problem::Broken { device: "TX3".into(), number: 6 }));
+}
+
+#[test]
+fn audit_entries_hold_ids_and_codes_never_names_or_case_text() {
+    let (_dir, store) = audited();
+    let c = store.conn();
+    let mut st =
+        c.prepare("SELECT coalesce(user_id,'') || action || coalesce(case_id,'') || detail FROM audit").unwrap();
+    let all: Vec<String> = st.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+    let case = sample::full_case();
+    let words = [
+        case["people"][0]["alias"].as_str().unwrap(),
+        case["people"][0]["given_name"].as_str().unwrap(),
+        "Rosa",
+        "Ana Admin",
+        "Segunda visita",
+    ];
+    for entry in &all {
+        for w in words {
+            assert!(!entry.contains(w), "{w} in {entry}");
+        }
+    }
+    // What a supervisor reads: actions in order, with who and which case.
+    let rows = store.audit_list(&AuditQuery { action: Some("AddNote".into()), ..Default::default() }).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].user_name.as_deref(), Some("Ana Admin"));
+    assert_eq!(rows[0].device_code.as_deref(), Some("TX3"));
+    assert!(rows[0].case_number.is_some());
+    assert_eq!(
+        actions(&store),
+        ["UserAdded", "UserAdded", "UserAdded", "UserAdded", "Create", "AddNote", "View", "Print", "Lock"]
+    );
+    for a in Action::ALL {
+        assert_eq!(Action::parse(a.code()), Some(*a));
+    }
+}
+
+/// Every place a word could be left on disk by the store.
+fn raw_contains(dir: &std::path::Path, word: &str) -> Vec<String> {
+    let mut hits = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        let bytes = std::fs::read(&p).unwrap();
+        if bytes.windows(word.len()).any(|w| w == word.as_bytes()) {
+            hits.push(p.display().to_string());
+        }
+    }
+    hits
+}
+
+#[test]
+fn a_removed_person_leaves_no_byte_in_the_database_or_wal() {
+    // Unencrypted, so that the test can see what a key holder would see.
+    PLAINTEXT_FOR_TESTS.set(true);
+    let (dir, mut admin) = team();
+    let mut c = sample::full_case();
+    let mut second = c["people"][0].clone();
+    second["role"] = json!("Companion");
+    second["alias"] = json!("Quetzalcoatlita");
+    second["given_name"] = json!("Xochiquetzalli");
+    second.as_object_mut().unwrap().remove("id");
+    c["people"].as_array_mut().unwrap().push(second);
+    c["people"][0]["alias"] = json!("Mariposaazul");
+    let case = admin.create_case(c, None).unwrap();
+    let d = dir.path().to_path_buf();
+    // The test can see names: both are in the raw files now.
+    assert!(!raw_contains(&d, "Xochiquetzalli").is_empty());
+    assert!(!raw_contains(&d, "Mariposaazul").is_empty());
+    let mut edit = case.clone();
+    edit["people"].as_array_mut().unwrap().pop();
+    admin.update_case(&id_of(&case), edit, None).unwrap();
+    for word in ["Xochiquetzalli", "Quetzalcoatlita"] {
+        assert_eq!(raw_contains(&d, word), Vec::<String>::new(), "{word}");
+    }
+    assert!(!raw_contains(&d, "Mariposaazul").is_empty(), "the person who stays is still there");
+    // And search no longer finds the removed name.
+    let q = ListQuery { text: "Quetzalcoatlita".into(), ..Default::default() };
+    assert!(admin.list_cases(&q).unwrap().is_empty());
+    PLAINTEXT_FOR_TESTS.set(false);
+}

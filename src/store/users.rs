@@ -1,0 +1,254 @@
+//! Users and roles on a shared laptop.
+//!
+//! Each user unlocks with their own passphrase: the data key is sealed once per user
+//! in `keys.json`, so adding a user or changing a passphrase re-encrypts nothing, and
+//! removing a user drops their sealed key. Roles are checked here, in the core API,
+//! whatever the UI shows:
+//!
+//! - **Caseworker**: records intakes; opens and edits every case that is not
+//!   restricted, and restricted cases assigned to them; sees only their own drafts.
+//! - **Supervisor**: also opens restricted cases, assigns cases, imports and exports,
+//!   and reads the audit trail.
+//! - **Administrator**: also manages users and the store's policies.
+
+use super::audit::{self, Action};
+use super::keys::{self, KeyFile};
+use super::{now_utc, Store, StoreError, KEY_FILE, PASSPHRASE_MIN};
+use crate::form::TEXT_MAX;
+use crate::intake::{FieldError, Issue, ValidationErrors};
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Role {
+    Caseworker,
+    Supervisor,
+    Administrator,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Caseworker, Role::Supervisor, Role::Administrator];
+    pub fn code(self) -> &'static str {
+        match self {
+            Role::Caseworker => "Caseworker",
+            Role::Supervisor => "Supervisor",
+            Role::Administrator => "Administrator",
+        }
+    }
+    pub fn parse(code: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.code().eq_ignore_ascii_case(code.trim()))
+    }
+    pub fn label_key(self) -> String {
+        format!("user.role.{}", self.code())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: String,
+}
+
+fn role_of(code: &str) -> Role {
+    // An unknown code (a newer Amparo's role) gets the least rights.
+    Role::parse(code).unwrap_or(Role::Caseworker)
+}
+
+/// Check a new passphrase's length; the issue is keyed `passphrase`.
+pub(super) fn check_passphrase(p: &str) -> Result<(), ValidationErrors> {
+    if p.chars().count() < PASSPHRASE_MIN {
+        return Err(ValidationErrors(vec![Issue::new(
+            "passphrase",
+            FieldError::PassphraseTooShort { min: PASSPHRASE_MIN },
+        )]));
+    }
+    Ok(())
+}
+
+/// Refuse a passphrase that already opens someone else's key: unlocking decides who
+/// is working by which key opens, so two users must never share one.
+pub(super) fn check_unique(kf: &KeyFile, user_id: &str, passphrase: &str) -> Result<(), StoreError> {
+    for w in kf.keys.iter().filter(|w| w.user_id != user_id) {
+        if keys::unwrap(w, passphrase).is_ok() {
+            return Err(ValidationErrors(vec![Issue::new("passphrase", FieldError::PassphraseInUse)]).into());
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Refuse unless the current user has at least `role`.
+    pub fn require(&self, role: Role) -> Result<(), StoreError> {
+        if self.session.role >= role {
+            Ok(())
+        } else {
+            Err(StoreError::RoleRequired(role))
+        }
+    }
+
+    /// Everyone who can unlock this store, in the order they were added.
+    pub fn users(&self) -> Result<Vec<User>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, name, role, created_at FROM users WHERE removed_at IS NULL ORDER BY created_at, name",
+        )?;
+        let rows = st
+            .query_map([], |r| {
+                let role: String = r.get(2)?;
+                Ok(User { id: r.get(0)?, name: r.get(1)?, role: role_of(&role), created_at: r.get(3)? })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn user_named(&self, name: &str) -> Result<User, StoreError> {
+        self.users()?
+            .into_iter()
+            .find(|u| u.name.eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| StoreError::NoSuchUser(name.trim().to_string()))
+    }
+
+    fn key_file(&self) -> Result<KeyFile, StoreError> {
+        KeyFile::read(&self.dir.join(KEY_FILE))
+    }
+
+    /// Add a user who will unlock with `passphrase` (administrators).
+    pub fn add_user(&mut self, name: &str, role: Role, passphrase: &str) -> Result<User, StoreError> {
+        self.require(Role::Administrator)?;
+        let name = name.trim();
+        let mut issues = Vec::new();
+        if name.is_empty() {
+            issues.push(Issue::new("name", FieldError::Required));
+        } else if name.chars().count() > TEXT_MAX {
+            issues.push(Issue::new("name", FieldError::TooLong { max: TEXT_MAX }));
+        } else if self.user_named(name).is_ok() {
+            issues.push(Issue::new("name", FieldError::NameTaken));
+        }
+        if let Err(e) = check_passphrase(passphrase) {
+            issues.extend(e.0);
+        }
+        if !issues.is_empty() {
+            return Err(ValidationErrors(issues).into());
+        }
+        let mut kf = self.key_file()?;
+        let user = User { id: super::new_id(), name: name.to_string(), role, created_at: now_utc() };
+        check_unique(&kf, &user.id, passphrase)?;
+        let wrapped = keys::wrap(&self.key, &user.id, passphrase, self.kdf)?;
+        // The user's row first: a key without a row could never unlock (and a row
+        // without a key is mended by setting a passphrase).
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO users (id, name, role, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![user.id, user.name, role.code(), user.created_at],
+        )?;
+        let detail = json!({ "user": user.id, "role": role.code() });
+        audit::append(
+            &tx,
+            &self.session.device_id,
+            Some(&self.session.user_id),
+            Action::UserAdded,
+            None,
+            detail,
+            None,
+        )?;
+        tx.commit()?;
+        kf.keys.push(wrapped);
+        kf.write(&self.dir.join(KEY_FILE))?;
+        Ok(user)
+    }
+
+    fn administrators(&self) -> Result<usize, StoreError> {
+        Ok(self.users()?.iter().filter(|u| u.role == Role::Administrator).count())
+    }
+
+    /// Remove a user: their sealed key goes, so their passphrase opens nothing any
+    /// more. Their id stays on the cases and audit entries they wrote.
+    pub fn remove_user(&mut self, name: &str) -> Result<(), StoreError> {
+        self.require(Role::Administrator)?;
+        let user = self.user_named(name)?;
+        if user.id == self.session.user_id {
+            return Err(StoreError::CannotRemoveSelf);
+        }
+        if user.role == Role::Administrator && self.administrators()? <= 1 {
+            return Err(StoreError::LastAdministrator);
+        }
+        let tx = self.conn.transaction()?;
+        tx.execute("UPDATE users SET removed_at = ?2 WHERE id = ?1", params![user.id, now_utc()])?;
+        let detail = json!({ "user": user.id });
+        audit::append(
+            &tx,
+            &self.session.device_id,
+            Some(&self.session.user_id),
+            Action::UserRemoved,
+            None,
+            detail,
+            None,
+        )?;
+        tx.commit()?;
+        let mut kf = self.key_file()?;
+        kf.keys.retain(|w| w.user_id != user.id);
+        kf.write(&self.dir.join(KEY_FILE))?;
+        Ok(())
+    }
+
+    /// Change a user's role (administrators). The last administrator stays one.
+    pub fn set_role(&mut self, name: &str, role: Role) -> Result<(), StoreError> {
+        self.require(Role::Administrator)?;
+        let user = self.user_named(name)?;
+        if user.role == Role::Administrator && role != Role::Administrator && self.administrators()? <= 1 {
+            return Err(StoreError::LastAdministrator);
+        }
+        let tx = self.conn.transaction()?;
+        tx.execute("UPDATE users SET role = ?2 WHERE id = ?1", params![user.id, role.code()])?;
+        let detail = json!({ "user": user.id, "role": role.code() });
+        audit::append(
+            &tx,
+            &self.session.device_id,
+            Some(&self.session.user_id),
+            Action::RoleChanged,
+            None,
+            detail,
+            None,
+        )?;
+        tx.commit()?;
+        if user.id == self.session.user_id {
+            self.session.role = role;
+        }
+        Ok(())
+    }
+
+    /// Set a new passphrase: one's own (`name` None or one's own name), or anyone's
+    /// for an administrator. Only that user's sealed key changes.
+    pub fn set_passphrase(&mut self, name: Option<&str>, passphrase: &str) -> Result<(), StoreError> {
+        let user_id = match name.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(n) => {
+                let u = self.user_named(n)?;
+                if u.id != self.session.user_id {
+                    self.require(Role::Administrator)?;
+                }
+                u.id
+            }
+            None => self.session.user_id.clone(),
+        };
+        check_passphrase(passphrase)?;
+        let mut kf = self.key_file()?;
+        check_unique(&kf, &user_id, passphrase)?;
+        let wrapped = keys::wrap(&self.key, &user_id, passphrase, self.kdf)?;
+        kf.keys.retain(|w| w.user_id != user_id);
+        kf.keys.push(wrapped);
+        kf.write(&self.dir.join(KEY_FILE))?;
+        let tx = self.conn.transaction()?;
+        let detail = json!({ "user": user_id });
+        let me = &self.session.user_id;
+        audit::append(&tx, &self.session.device_id, Some(me), Action::PassphraseChanged, None, detail, None)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The name of a user by id (for "assigned to" and note authors), removed or not.
+    pub fn user_name(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.conn.query_row("SELECT name FROM users WHERE id = ?1", [id], |r| r.get(0)).optional()?)
+    }
+}
