@@ -1,14 +1,18 @@
 //! `amparo`: the administrators' and scripts' way into a store, on the same core as
 //! the app. The store is the one in `AMPARO_DATA_DIR` (default: the OS data folder,
-//! as for the app), unlocked by `AMPARO_PASSPHRASE` or a prompt. Messages follow the
-//! environment's language (`AMPARO_LOCALE`, `LC_ALL`, `LANG`); data is printed as
-//! codes, so scripts do not depend on the language. Any failure exits non-zero.
+//! as for the app), unlocked by `AMPARO_PASSPHRASE` or a prompt, as the user named by
+//! `AMPARO_USER` (needed when several people share the laptop), with that user's
+//! rights. Messages follow the environment's language (`AMPARO_LOCALE`, `LC_ALL`,
+//! `LANG`); data is printed as codes, so scripts do not depend on the language. Any
+//! failure exits non-zero.
 
 use amparo::i18n::{self, tr, Localized};
 use amparo::intake::Issue;
+use amparo::store::audit::{Action, AuditQuery};
 use amparo::store::cases::ListQuery;
-use amparo::store::keys::KdfParams;
-use amparo::store::{default_data_dir, Setup, Store, StoreError};
+use amparo::store::keys::{KdfParams, KeyFile};
+use amparo::store::users::Role;
+use amparo::store::{default_data_dir, Setup, Store, StoreError, KEY_FILE};
 use clap::{Parser, Subcommand};
 use std::io::{BufReader, IsTerminal, Write};
 use std::path::PathBuf;
@@ -66,6 +70,63 @@ enum Command {
     },
     /// Store and schema version, counts.
     Info,
+    /// Manage who can unlock this store (administrators; anyone for their own
+    /// passphrase).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// The audit trail (supervisors and administrators).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// A forgotten passphrase: an administrator sets a new one with the recovery key
+    /// (from AMPARO_RECOVERY_KEY or a prompt).
+    Recover {
+        /// The administrator whose passphrase is forgotten.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Users and their roles.
+    List,
+    /// Add a user; their passphrase comes from AMPARO_NEW_PASSPHRASE or a prompt.
+    Add {
+        name: String,
+        /// Caseworker, Supervisor or Administrator.
+        #[arg(long, default_value = "Caseworker")]
+        role: String,
+    },
+    /// Remove a user: their passphrase opens nothing any more.
+    Remove { name: String },
+    /// Change a user's role.
+    Role { name: String, role: String },
+    /// Set a new passphrase (AMPARO_NEW_PASSPHRASE or a prompt): your own, or, for an
+    /// administrator, anyone's.
+    Passwd { name: Option<String> },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; names the first entry altered, removed or reordered.
+    Verify,
+    /// Entries, newest first.
+    List {
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long)]
+        case: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
 }
 
 /// A failure, already in the user's language.
@@ -104,19 +165,33 @@ fn store_failure(e: StoreError) -> Failure {
 }
 
 fn passphrase(confirm: bool) -> Result<String, Failure> {
+    secret("AMPARO_PASSPHRASE", "cli.no_passphrase", "cli.passphrase_prompt", confirm)
+}
+
+/// A secret from the environment variable `var`, or typed twice (when `confirm`)
+/// at a prompt that does not echo.
+fn secret(var: &str, missing: &str, prompt: &str, confirm: bool) -> Result<String, Failure> {
     let l = locale();
-    if let Ok(p) = std::env::var("AMPARO_PASSPHRASE") {
+    if let Ok(p) = std::env::var(var) {
         return Ok(p);
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Failure(i18n::t(l, "cli.no_passphrase")));
+        return Err(Failure(i18n::t(l, missing)));
     }
     let read = |key: &str| rpassword::prompt_password(i18n::t(l, key)).map_err(|e| file_failure("tty", &e));
-    let p = read("cli.passphrase_prompt")?;
+    let p = read(prompt)?;
     if confirm && read("cli.passphrase_again")? != p {
         return Err(Failure(i18n::t(l, "cli.passphrase_mismatch")));
     }
     Ok(p)
+}
+
+fn new_passphrase() -> Result<String, Failure> {
+    secret("AMPARO_NEW_PASSPHRASE", "cli.no_new_passphrase", "cli.new_passphrase_prompt", true)
+}
+
+fn role(code: &str) -> Result<Role, Failure> {
+    Role::parse(code).ok_or_else(|| Failure(tr(locale(), "cli.bad_role", &[("role", code.to_string())])))
 }
 
 fn file_failure(path: &str, e: &std::io::Error) -> Failure {
@@ -128,7 +203,13 @@ fn open() -> Result<Store, Failure> {
     if !Store::exists(&dir) {
         return Err(StoreError::NotInitialized(dir).into());
     }
-    Store::open(&dir, &passphrase(false)?).map_err(store_failure)
+    let user = std::env::var("AMPARO_USER").ok().filter(|u| !u.trim().is_empty());
+    // With several users, say who you are: a script must not act as whoever's
+    // passphrase it happens to hold.
+    if user.is_none() && KeyFile::read(&dir.join(KEY_FILE)).map_err(store_failure)?.keys.len() > 1 {
+        return Err(Failure(i18n::t(locale(), "cli.user_required")));
+    }
+    Store::open_as(&dir, user.as_deref(), &passphrase(false)?).map_err(store_failure)
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
@@ -150,8 +231,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 return Err(store_failure(StoreError::Invalid(v)));
             }
             let setup = Setup { passphrase: passphrase(true)?, ..setup };
-            Store::create(&dir, &setup, KdfParams::INTERACTIVE).map_err(store_failure)?;
+            let mut store = Store::create(&dir, &setup, KdfParams::INTERACTIVE).map_err(store_failure)?;
             out(tr(l, "cli.created", &[("path", dir.display().to_string())]));
+            if let Some(key) = store.take_recovery_key() {
+                out(String::new());
+                out(i18n::t(l, "recovery.intro"));
+                out(format!("\n    {}\n", key.as_str()));
+                out(i18n::t(l, "recovery.warning"));
+            }
         }
         Command::Import { file, skip_invalid } => {
             let f = std::fs::File::open(&file).map_err(|e| file_failure(&file.display().to_string(), &e))?;
@@ -259,6 +346,81 @@ fn run(cli: Cli) -> Result<(), Failure> {
             for (k, v) in rows {
                 out(format!("{}: {v}", i18n::t(l, k)));
             }
+        }
+        Command::User { command } => user_command(command, &mut out)?,
+        Command::Audit { command: AuditCommand::Verify } => {
+            let store = open()?;
+            let v = store.verify_audit()?;
+            match &v.problem {
+                None => out(tr(
+                    l,
+                    "audit.verify.ok",
+                    &[("entries", v.entries.to_string()), ("devices", v.devices.to_string())],
+                )),
+                Some(p) => return Err(p.clone().into()),
+            }
+        }
+        Command::Audit { command: AuditCommand::List { action, case, from, to, limit } } => {
+            if let Some(a) = action.as_deref().filter(|a| Action::parse(a).is_none()) {
+                return Err(Failure(tr(l, "cli.bad_action", &[("action", a.to_string())])));
+            }
+            let store = open()?;
+            let q = AuditQuery { action, case_number: case, from, to, limit: Some(limit), ..Default::default() };
+            for r in store.audit_list(&q)? {
+                out(format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    r.at,
+                    r.device_code.as_deref().unwrap_or(&r.device_id),
+                    r.number,
+                    r.user_name.as_deref().unwrap_or("-"),
+                    r.action,
+                    r.case_number.as_deref().or(r.case_id.as_deref()).unwrap_or("-"),
+                    r.detail
+                ));
+            }
+        }
+        Command::Recover { user } => {
+            let dir = default_data_dir();
+            if !Store::exists(&dir) {
+                return Err(StoreError::NotInitialized(dir).into());
+            }
+            let key = secret("AMPARO_RECOVERY_KEY", "cli.no_recovery_key", "cli.recovery_key_prompt", false)?;
+            let new = new_passphrase()?;
+            let store = Store::recover(&dir, &key, &user, &new).map_err(store_failure)?;
+            out(tr(l, "cli.recovered", &[("name", store.session().user_name.clone())]));
+        }
+    }
+    Ok(())
+}
+
+fn user_command(command: UserCommand, out: &mut impl FnMut(String)) -> Result<(), Failure> {
+    let l = locale();
+    let mut store = open()?;
+    match command {
+        UserCommand::List => {
+            for u in store.users()? {
+                out(format!("{}\t{}\t{}", u.name, u.role.code(), u.created_at));
+            }
+        }
+        UserCommand::Add { name, role: r } => {
+            let r = role(&r)?;
+            // Check the rights before asking for a passphrase twice.
+            store.require(Role::Administrator)?;
+            let u = store.add_user(&name, r, &new_passphrase()?).map_err(store_failure)?;
+            out(tr(l, "cli.user_added", &[("name", u.name)]));
+        }
+        UserCommand::Remove { name } => {
+            store.remove_user(&name)?;
+            out(tr(l, "cli.user_removed", &[("name", name)]));
+        }
+        UserCommand::Role { name, role: r } => {
+            store.set_role(&name, role(&r)?)?;
+            out(tr(l, "cli.role_changed", &[("name", name)]));
+        }
+        UserCommand::Passwd { name } => {
+            let n = name.clone().unwrap_or_else(|| store.session().user_name.clone());
+            store.set_passphrase(name.as_deref(), &new_passphrase()?).map_err(store_failure)?;
+            out(tr(l, "cli.passphrase_changed", &[("name", n)]));
         }
     }
     Ok(())

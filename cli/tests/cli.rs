@@ -154,3 +154,67 @@ fn failures_exit_non_zero_with_a_clear_message() {
     let e = err(&amparo(&other, &["init", "--org", "X", "--device", "A-B", "--user", "Y"]));
     assert!(e.contains("device_code: Please use 2 to 8 letters or digits"), "{e}");
 }
+
+const ROSA: &str = "rosa camina por el río";
+
+#[test]
+fn users_roles_recovery_and_the_audit_trail_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let created = ok(&amparo(&dir, &["init", "--org", "Casa Amparo", "--device", "TX3", "--user", "Ana"]));
+    assert!(created.contains("shown only this once"), "{created}");
+    assert!(created.contains("nobody can recover the data"), "{created}");
+    let key = created.lines().map(str::trim).find(|l| l.len() == 47 && l.split('-').count() == 8).unwrap().to_string();
+    let as_ana = |args: &[&str], extra: &[(&str, &str)]| {
+        let mut env = vec![("AMPARO_PASSPHRASE", PASS), ("AMPARO_USER", "Ana")];
+        env.extend_from_slice(extra);
+        amparo_env(&dir, args, &env)
+    };
+    let as_rosa = |args: &[&str]| amparo_env(&dir, args, &[("AMPARO_PASSPHRASE", ROSA), ("AMPARO_USER", "Rosa")]);
+
+    let o = ok(&as_ana(&["user", "add", "Rosa", "--role", "caseworker"], &[("AMPARO_NEW_PASSPHRASE", ROSA)]));
+    assert!(o.contains("Rosa can now unlock Amparo"), "{o}");
+    // Two users: a script must say who it is.
+    let e = err(&amparo(&dir, &["list"]));
+    assert!(e.contains("AMPARO_USER"), "{e}");
+    let users = ok(&as_rosa(&["user", "list"]));
+    assert!(users.contains("Ana\tAdministrator") && users.contains("Rosa\tCaseworker"), "{users}");
+    // Rosa works with a caseworker's rights.
+    ok(&as_rosa(&["list"]));
+    let e = err(&as_rosa(&["user", "add", "Eve"]));
+    assert!(e.contains("Only an administrator can do this."), "{e}");
+    let e = err(&as_rosa(&["audit", "verify"]));
+    assert!(e.contains("Only a supervisor or an administrator"), "{e}");
+    let e = err(&as_rosa(&["export"]));
+    assert!(e.contains("Only a supervisor or an administrator"), "{e}");
+    // Rosa's passphrase is not Ana's.
+    let e = err(&amparo_env(&dir, &["list"], &[("AMPARO_PASSPHRASE", ROSA), ("AMPARO_USER", "Ana")]));
+    assert!(e.contains("That passphrase did not open the store."), "{e}");
+    let e = err(&as_ana(&["user", "add", "Eve", "--role", "Boss"], &[]));
+    assert!(e.contains("Unknown role"), "{e}");
+
+    let v = ok(&as_ana(&["audit", "verify"], &[]));
+    assert!(v.contains("The audit trail is intact") && v.contains("1 device"), "{v}");
+    let failed = ok(&as_ana(&["audit", "list", "--action", "FailedUnlock"], &[]));
+    assert_eq!(failed.lines().count(), 1, "{failed}");
+    assert!(failed.contains("\tTX3\t") && failed.contains("\t-\tFailedUnlock"), "{failed}");
+
+    // Ana forgets her passphrase; the recovery key (typed loosely) restores her access.
+    let typed = key.to_lowercase().replace('-', " ");
+    let o = amparo_env(
+        &dir,
+        &["recover", "--user", "Ana"],
+        &[("AMPARO_RECOVERY_KEY", &typed), ("AMPARO_NEW_PASSPHRASE", "ana recuerda otra frase")],
+    );
+    assert!(ok(&o).contains("Access restored: Ana"));
+    let e = err(&as_ana(&["list"], &[]));
+    assert!(e.contains("did not open"), "{e}");
+    let new_ana = [("AMPARO_PASSPHRASE", "ana recuerda otra frase"), ("AMPARO_USER", "Ana")];
+    let recovered = ok(&amparo_env(&dir, &["audit", "list", "--action", "Recover"], &new_ana));
+    assert_eq!(recovered.lines().count(), 1);
+    // Removing Rosa ends her access.
+    ok(&amparo_env(&dir, &["user", "remove", "Rosa"], &new_ana));
+    let e = err(&as_rosa(&["list"]));
+    assert!(e.contains("did not open"), "{e}");
+    ok(&amparo_env(&dir, &["list"], &[("AMPARO_PASSPHRASE", "ana recuerda otra frase")]));
+}
