@@ -16,7 +16,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # aborts with "Could not create surfaceless EGL display".
 packages=(build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libgl1-mesa-dri fonts-dejavu-core ca-certificates curl)
 if [ "$want_test" = 1 ]; then
-  packages+=(xvfb xauth webkit2gtk-driver)
+  # xclip: the quick-exit test reads the X clipboard to see it was cleared.
+  packages+=(xvfb xauth webkit2gtk-driver xclip)
   # Node.js may come from elsewhere (NodeSource, nvm); Debian's only when absent.
   command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 fi

@@ -20,6 +20,20 @@ const COMMANDS: &[&str] = &[
     "list_drafts",
     "get_draft",
     "delete_draft",
+    "recover",
+    "lock",
+    "quick_exit",
+    "restore_title",
+    "record_print",
+    "list_users",
+    "add_user",
+    "remove_user",
+    "set_role",
+    "set_passphrase",
+    "get_policy",
+    "set_policy",
+    "audit_list",
+    "audit_verify",
 ];
 
 fn main() {

@@ -8,25 +8,34 @@
 
 use amparo::i18n::{self, Localized};
 use amparo::intake::Issue;
+use amparo::store::audit::{Action, AuditQuery, AuditRow, Verification};
 use amparo::store::cases::{CaseSummary, DraftSummary, ListQuery};
 use amparo::store::keys::KdfParams;
+use amparo::store::policy::Policy;
+use amparo::store::users::{Role, User};
 use amparo::store::{self, Session, Settings, Setup, Store, StoreError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use tauri::State;
+use tauri::{AppHandle, Manager, Runtime, State};
 
 pub struct AppState {
     pub dir: PathBuf,
     pub kdf: KdfParams,
     pub store: Mutex<Option<Store>>,
+    /// Seconds of idleness before the window locks, when shorter than the store's
+    /// policy (`AMPARO_IDLE_LOCK_SECONDS`: for trying auto-lock without waiting a
+    /// minute; it can only make the app lock sooner).
+    pub idle_lock_seconds: Option<u32>,
 }
 
 impl AppState {
     pub fn new(dir: PathBuf, kdf: KdfParams) -> Self {
-        AppState { dir, kdf, store: Mutex::new(None) }
+        let idle_lock_seconds =
+            std::env::var("AMPARO_IDLE_LOCK_SECONDS").ok().and_then(|s| s.trim().parse().ok()).filter(|s| *s > 0);
+        AppState { dir, kdf, store: Mutex::new(None), idle_lock_seconds }
     }
 }
 
@@ -118,23 +127,141 @@ pub fn passphrase_strength(passphrase: String) -> StrengthHint {
     StrengthHint { strength: s, key: s.i18n_key() }
 }
 
+/// What the window needs once it is unlocked.
+#[derive(Debug, Serialize)]
+pub struct Unlocked {
+    pub session: Session,
+    /// Seconds without input before the window locks.
+    pub idle_lock_seconds: u32,
+    /// Right after setup only: the recovery key, to show once.
+    pub recovery_key: Option<String>,
+}
+
 /// Open a store (new or existing) and keep it as this window's unlocked store.
-fn start_session(state: &AppState, open: impl FnOnce() -> Result<Store, StoreError>) -> Res<Session> {
+fn start_session(state: &AppState, open: impl FnOnce() -> Result<Store, StoreError>) -> Res<Unlocked> {
     let mut guard = state.store.lock().map_err(|_| CommandError::plain("error.store.busy"))?;
-    let store = open()?;
+    let mut store = open()?;
     let session = store.session().clone();
+    let policy = store.policy()?.idle_lock_minutes * 60;
+    let idle_lock_seconds = state.idle_lock_seconds.map_or(policy, |s| s.min(policy));
+    let recovery_key = store.take_recovery_key().map(|k| k.to_string());
     *guard = Some(store);
-    Ok(session)
+    Ok(Unlocked { session, idle_lock_seconds, recovery_key })
 }
 
 #[tauri::command(async)]
-pub fn setup(state: State<'_, AppState>, setup: Setup) -> Res<Session> {
+pub fn setup(state: State<'_, AppState>, setup: Setup) -> Res<Unlocked> {
     start_session(&state, || Store::create(&state.dir, &setup, state.kdf))
 }
 
 #[tauri::command(async)]
-pub fn unlock(state: State<'_, AppState>, passphrase: String) -> Res<Session> {
+pub fn unlock(state: State<'_, AppState>, passphrase: String) -> Res<Unlocked> {
     start_session(&state, || Store::open(&state.dir, &passphrase))
+}
+
+/// A forgotten passphrase: the recovery key and an administrator's name set a new one.
+#[tauri::command(async)]
+pub fn recover(state: State<'_, AppState>, recovery_key: String, user: String, passphrase: String) -> Res<Unlocked> {
+    start_session(&state, || Store::recover(&state.dir, &recovery_key, &user, &passphrase))
+}
+
+/// Close the store, recording why. Locking a locked window is not an error.
+fn close_store(state: &AppState, action: Action) -> Res<()> {
+    // Even if a command panicked while holding the lock, the store must close.
+    let mut guard = state.store.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(store) = guard.take() {
+        store.close(action)?;
+    }
+    Ok(())
+}
+
+#[tauri::command(async)]
+pub fn lock(state: State<'_, AppState>) -> Res<()> {
+    close_store(&state, Action::Lock)
+}
+
+/// Quick exit: the window has already hidden everything. Give it a neutral title,
+/// clear the clipboard if it still holds something copied from Amparo (`copied`),
+/// and lock the store.
+#[tauri::command(async)]
+pub fn quick_exit<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    title: String,
+    copied: Vec<String>,
+) -> Res<()> {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.set_title(&title);
+    }
+    crate::clipboard::clear_if_ours(&app, copied);
+    close_store(&state, Action::QuickExit)
+}
+
+/// Back from the neutral screen: the window's own title again.
+#[tauri::command(async)]
+pub fn restore_title<R: Runtime>(app: AppHandle<R>) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.set_title("Amparo");
+    }
+}
+
+/// Record a print (of a case, or a client document) in the audit trail.
+#[tauri::command(async)]
+pub fn record_print(state: State<'_, AppState>, case_id: Option<String>, document: String) -> Res<()> {
+    // Only a short code travels to the trail.
+    let document: String = document.chars().filter(char::is_ascii_alphanumeric).take(40).collect();
+    with_store(&state, |s| s.record(Action::Print, case_id.as_deref(), serde_json::json!({ "document": document })))
+}
+
+#[tauri::command(async)]
+pub fn list_users(state: State<'_, AppState>) -> Res<Vec<User>> {
+    with_store(&state, |s| s.users())
+}
+
+fn parse_role(role: &str) -> Res<Role> {
+    Role::parse(role).ok_or_else(|| CommandError::plain("error.store.bad_request"))
+}
+
+#[tauri::command(async)]
+pub fn add_user(state: State<'_, AppState>, name: String, role: String, passphrase: String) -> Res<User> {
+    let role = parse_role(&role)?;
+    with_store(&state, |s| s.add_user(&name, role, &passphrase))
+}
+
+#[tauri::command(async)]
+pub fn remove_user(state: State<'_, AppState>, name: String) -> Res<()> {
+    with_store(&state, |s| s.remove_user(&name))
+}
+
+#[tauri::command(async)]
+pub fn set_role(state: State<'_, AppState>, name: String, role: String) -> Res<()> {
+    let role = parse_role(&role)?;
+    with_store(&state, |s| s.set_role(&name, role))
+}
+
+#[tauri::command(async)]
+pub fn set_passphrase(state: State<'_, AppState>, name: Option<String>, passphrase: String) -> Res<()> {
+    with_store(&state, |s| s.set_passphrase(name.as_deref(), &passphrase))
+}
+
+#[tauri::command(async)]
+pub fn get_policy(state: State<'_, AppState>) -> Res<Policy> {
+    with_store(&state, |s| s.policy())
+}
+
+#[tauri::command(async)]
+pub fn set_policy(state: State<'_, AppState>, policy: Policy) -> Res<()> {
+    with_store(&state, |s| s.set_policy(&policy))
+}
+
+#[tauri::command(async)]
+pub fn audit_list(state: State<'_, AppState>, query: AuditQuery) -> Res<Vec<AuditRow>> {
+    with_store(&state, |s| s.audit_list(&query))
+}
+
+#[tauri::command(async)]
+pub fn audit_verify(state: State<'_, AppState>) -> Res<Verification> {
+    with_store(&state, |s| s.verify_audit())
 }
 
 #[tauri::command(async)]

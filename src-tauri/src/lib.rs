@@ -1,6 +1,7 @@
 //! Amparo's desktop shell: one window, our own commands, a strict CSP. The work is
 //! all in the `amparo` core; see `commands` for the thin layer between.
 
+mod clipboard;
 pub mod commands;
 
 use amparo::store::keys::KdfParams;
@@ -28,6 +29,20 @@ macro_rules! handlers {
             $crate::commands::list_drafts,
             $crate::commands::get_draft,
             $crate::commands::delete_draft,
+            $crate::commands::recover,
+            $crate::commands::lock,
+            $crate::commands::quick_exit,
+            $crate::commands::restore_title,
+            $crate::commands::record_print,
+            $crate::commands::list_users,
+            $crate::commands::add_user,
+            $crate::commands::remove_user,
+            $crate::commands::set_role,
+            $crate::commands::set_passphrase,
+            $crate::commands::get_policy,
+            $crate::commands::set_policy,
+            $crate::commands::audit_list,
+            $crate::commands::audit_verify,
         ]
     };
 }

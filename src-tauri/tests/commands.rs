@@ -59,8 +59,12 @@ fn first_start_setup_then_cases_through_the_commands() {
     let e = h.call("list_cases", json!({"query": {}})).unwrap_err();
     assert_eq!(e["key"], "error.store.locked");
 
-    let session = h.ok("setup", setup_body());
-    assert_eq!(session["device_code"], "TX3");
+    let unlocked = h.ok("setup", setup_body());
+    assert_eq!(unlocked["session"]["device_code"], "TX3");
+    assert_eq!(unlocked["session"]["role"], "Administrator");
+    // The recovery key comes once, with the setup; the default idle lock is 5 minutes.
+    assert_eq!(unlocked["recovery_key"].as_str().unwrap().len(), 47);
+    assert_eq!(unlocked["idle_lock_seconds"], 300);
     let st = h.ok("app_status", json!({}));
     assert_eq!(
         (st["initialized"].as_bool(), st["unlocked"].as_bool(), st["locale"].as_str()),
@@ -119,7 +123,45 @@ fn drafts_and_unlock_through_the_commands() {
     assert_eq!(h.ok("list_drafts", json!({})), json!([]));
     let e = h.call("unlock", json!({"passphrase": "wrong wrong wrong"})).unwrap_err();
     assert_eq!(e["key"], "error.store.wrong_passphrase");
+    let again = h.ok("unlock", json!({"passphrase": "correct horse battery staple"}));
+    assert_eq!(again["recovery_key"], Value::Null);
+}
+
+#[test]
+fn lock_quick_exit_users_and_the_audit_trail_through_the_commands() {
+    let h = harness();
+    h.ok("setup", setup_body());
+    h.ok("add_user", json!({"name": "Rosa", "role": "Caseworker", "passphrase": "rosa camina por el río"}));
+    let e = h.call("add_user", json!({"name": "rosa", "role": "Caseworker", "passphrase": "x"})).unwrap_err();
+    let keys: Vec<&str> = e["issues"].as_array().unwrap().iter().map(|i| i["error"]["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["error.field.name_taken", "error.field.passphrase_too_short"]);
+    h.ok("set_policy", json!({"policy": {"idle_lock_minutes": 2, "retention_months": null}}));
+    h.ok("lock", json!({}));
+    assert_eq!(h.call("list_cases", json!({"query": {}})).unwrap_err()["key"], "error.store.locked");
+    // Locking twice is harmless.
+    h.ok("lock", json!({}));
+
+    let rosa = h.ok("unlock", json!({"passphrase": "rosa camina por el río"}));
+    assert_eq!((rosa["session"]["role"].as_str(), rosa["idle_lock_seconds"].as_u64()), (Some("Caseworker"), Some(120)));
+    let e = h.call("add_user", json!({"name": "Eve", "role": "Administrator", "passphrase": "a long enough phrase"}));
+    assert_eq!(e.unwrap_err()["key"], "error.store.needs_administrator");
+    assert_eq!(h.call("audit_list", json!({"query": {}})).unwrap_err()["key"], "error.store.needs_supervisor");
+    h.ok("quick_exit", json!({"title": "Untitled", "copied": []}));
+    assert_eq!(h.ok("app_status", json!({}))["unlocked"], false);
+
     h.ok("unlock", json!({"passphrase": "correct horse battery staple"}));
+    let rows = h.ok("audit_list", json!({"query": {"limit": 5}}));
+    let actions: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["Unlock", "QuickExit", "Unlock", "Lock", "PolicyChanged"]);
+    assert_eq!(rows[1]["user_name"], "Rosa");
+    let v = h.ok("audit_verify", json!({}));
+    assert_eq!(v["problem"], Value::Null);
+    let users = h.ok("list_users", json!({}));
+    assert_eq!(users.as_array().unwrap().len(), 2);
+    h.ok("remove_user", json!({"name": "Rosa"}));
+    h.ok("lock", json!({}));
+    let e = h.call("unlock", json!({"passphrase": "rosa camina por el río"})).unwrap_err();
+    assert_eq!(e["key"], "error.store.wrong_passphrase");
 }
 
 #[test]
@@ -157,7 +199,14 @@ fn the_window_may_call_nothing_but_our_commands() {
         cap["permissions"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect::<Vec<_>>(),
         declared
     );
-    assert_eq!(declared.len(), 17);
+    // …which are the handlers the app registers, one for one.
+    let handlers: Vec<String> = include_str!("../src/lib.rs")
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("$crate::commands::").and_then(|l| l.strip_suffix(',')))
+        .map(|c| format!("allow-{}", c.replace('_', "-")))
+        .collect();
+    assert_eq!(handlers, declared);
+    assert_eq!(declared.len(), 31);
 }
 
 #[test]

@@ -88,11 +88,17 @@ fn free_ports() -> u16 {
 
 impl Driver {
     fn start(data_dir: &Path) -> Driver {
+        Driver::start_with(data_dir, &[])
+    }
+
+    /// With more environment for the app (tauri-driver passes its own on).
+    fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Driver {
         let port = free_ports();
         let child = Command::new(tauri_driver())
             .args(["--port", &port.to_string(), "--native-port", &(port + 1).to_string()])
             .env("AMPARO_DATA_DIR", data_dir)
             .env("LANG", "en_US.UTF-8")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -337,7 +343,18 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
             ui.type_in(id, PASS).await;
         }
         ui.click("#setup-submit").await;
+        // The recovery key, once, with the plain warning; continuing needs a yes.
+        ui.screen("recovery-key").await;
+        let key = ui.text("#recovery-key").await;
+        assert_eq!((key.len(), key.split('-').count()), (47, 8), "{key}");
+        assert!(ui.dom_text().await.contains("nadie puede recuperar los datos"));
+        assert!(!ui.wait("#recovery-continue").await.is_enabled().await.unwrap());
+        ui.shot("02b-recovery-key-es").await;
+        ui.axe("recovery key").await;
+        ui.click("#recovery-done").await;
+        ui.click("#recovery-continue").await;
         ui.screen("list").await;
+        assert!(!ui.dom_text().await.contains(&key), "the key is not shown again");
         assert_eq!(ui.text("h1").await, "Casos");
         ui.until_text("#list-empty", "Todavía no hay casos. Empiece con una nueva admisión.").await;
         ui.shot("03-list-empty-es").await;
@@ -590,4 +607,234 @@ async fn closing_mid_intake_loses_nothing() {
     assert_eq!(ui.value("#f-people-0-alias").await, "Chayo");
     assert_eq!(ui.value("#f-intake_place-city").await, "El Paso");
     ui.c.close().await.unwrap();
+}
+
+const LUIS: &str = "luis lee libros de noche";
+const ROSA: &str = "rosa camina por el río";
+
+/// A shared laptop: Marta (administrator), Luis and Rosa (caseworkers); a case
+/// restricted to Rosa, and an open one. Returns the two case numbers.
+fn shared_laptop(dir: &Path) -> (String, String) {
+    use amparo::store::users::Role;
+    let setup = amparo::store::Setup {
+        org: "Casa Amparo".into(),
+        device_code: "EP1".into(),
+        user: "Marta".into(),
+        passphrase: PASS.into(),
+        locale: "en".into(),
+    };
+    let mut s = amparo::Store::create(dir, &setup, amparo::store::keys::KdfParams::INSECURE_FOR_TESTS).unwrap();
+    s.add_user("Luis", Role::Caseworker, LUIS).unwrap();
+    let rosa = s.add_user("Rosa", Role::Caseworker, ROSA).unwrap();
+    let mut restricted = amparo::sample::full_case();
+    restricted["people"][0]["alias"] = json!("Golondrina");
+    restricted["people"][0]["given_name"] = json!("Itzel");
+    restricted["restricted"] = json!(true);
+    restricted["assigned_to"] = json!(rosa.id);
+    let r = s.create_case(restricted, None).unwrap();
+    let o = s.create_case(amparo::sample::full_case(), None).unwrap();
+    (r["case_number"].as_str().unwrap().into(), o["case_number"].as_str().unwrap().into())
+}
+
+fn clipboard() -> String {
+    let out = Command::new("xclip").args(["-o", "-selection", "clipboard"]).output();
+    let out =
+        out.unwrap_or_else(|e| panic!("xclip is needed to read the clipboard (scripts/test.sh installs it): {e}"));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+impl Ui {
+    async fn unlock_with(&self, passphrase: &str) {
+        self.screen("unlock").await;
+        self.type_in("#unlock-passphrase", &format!("{passphrase}{}", Key::Enter)).await;
+        self.screen("list").await;
+    }
+
+    async fn url(&self) -> String {
+        self.c.current_url().await.map(|u| u.to_string()).unwrap_or_default()
+    }
+
+    /// After a quick exit: the neutral page, nothing of Amparo in it, and how long the
+    /// page took to go blank (measured in the page, from the key or click event).
+    async fn neutral(&self, started: Instant, secret: &[&str]) -> (u64, u128) {
+        self.until("the neutral page", async || self.url().await.ends_with("neutral.html")).await;
+        let seen = started.elapsed().as_millis();
+        let html = self.c.execute("return document.documentElement.outerHTML", vec![]).await.unwrap();
+        let html = html.as_str().unwrap().to_string();
+        for word in secret.iter().chain(&["Amparo", "Salida", "Quick exit"]) {
+            assert!(!html.contains(word), "{}: {word} is still in the page: {html}", self.name);
+        }
+        assert_eq!(self.dom_text().await.trim(), "");
+        let ms = self.c.execute("return sessionStorage.getItem('amparo.quick_exit_ms')", vec![]).await.unwrap();
+        let ms: u64 = ms.as_str().and_then(|m| m.parse().ok()).expect("the page measured its quick exit");
+        (ms, seen)
+    }
+}
+
+#[tokio::test]
+async fn quick_exit_lock_privacy_and_a_restricted_case_on_a_shared_laptop() {
+    let _serial = SERIAL.lock().await;
+    require_environment();
+    let data = tempfile::tempdir().unwrap();
+    let (restricted, open) = shared_laptop(data.path());
+    let mut timings = Vec::new();
+    {
+        let driver = Driver::start(data.path());
+        let ui = Ui { c: driver.session().await, name: "shared laptop" };
+        ui.unlock_with(LUIS).await;
+        // Luis sees the restricted case by number only, and cannot open it.
+        let row = ui.wait("tr[data-locked='true']").await;
+        let row_text = row.text().await.unwrap();
+        assert!(row_text.contains(&restricted) && row_text.contains("(restricted)"), "{row_text}");
+        assert!(!ui.dom_text().await.contains("Golondrina"));
+        ui.click("tr[data-locked='true'] button").await;
+        ui.until_contains("#list-refused", "This case is restricted.").await;
+        assert_eq!(ui.text("main h1").await, "Cases");
+        ui.shot("20-restricted-refused").await;
+        ui.axe("case list with a restricted case").await;
+
+        // Privacy mode: the alias stays, names and other personal details go.
+        ui.type_in("#search", &open).await;
+        ui.until("the open case alone", async || {
+            ui.c.find_all(Locator::Css("#case-table tbody tr")).await.map(|r| r.len() == 1).unwrap_or(false)
+        })
+        .await;
+        ui.click("#case-table tbody tr button").await;
+        ui.screen("case").await;
+        assert!(ui.dom_text().await.contains("Xóchitl"));
+        ui.click("#privacy-toggle").await;
+        ui.until_text("dd[data-field='people.0.given_name']", "Hidden (privacy mode)").await;
+        assert_eq!(ui.text("dd[data-field='people.0.alias']").await, "Rosa");
+        let text = ui.dom_text().await;
+        for word in ["Xóchitl", "Quetzalli", "+525512345678", "rosa@example.org"] {
+            assert!(!text.contains(word), "{word} shows in privacy mode");
+        }
+        assert_eq!(ui.wait("#privacy-toggle").await.attr("aria-pressed").await.unwrap().as_deref(), Some("true"));
+        ui.shot("21-privacy-mode").await;
+        ui.axe("case in privacy mode").await;
+        // In the form, personal details are masked like a passphrase.
+        ui.click("#case-edit").await;
+        ui.screen("intake").await;
+        let masked = ui
+            .c
+            .execute(
+                "return getComputedStyle(document.getElementById('f-people-0-given_name')).getPropertyValue('-webkit-text-security')",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(masked, json!("disc"));
+        ui.shot("22-privacy-form").await;
+        ui.click("#form-cancel").await;
+        ui.screen("case").await;
+        ui.click("#privacy-toggle").await;
+        ui.until_text("dd[data-field='people.0.given_name']", "Xóchitl").await;
+
+        // Copy the given name, then quick exit with Esc twice.
+        ui.c.execute(
+            "getSelection().selectAllChildren(document.querySelector(\"dd[data-field='people.0.given_name']\"))",
+            vec![],
+        )
+        .await
+        .unwrap();
+        ui.key(&format!("{}c{}", Key::Control, Key::Null)).await;
+        ui.until("the copy on the clipboard", async || clipboard().trim() == "Xóchitl").await;
+        let started = Instant::now();
+        ui.key(&format!("{}{}", Key::Escape, Key::Escape)).await;
+        let (ms, seen) = ui.neutral(started, &["Xóchitl", "Rosa", &open]).await;
+        assert!(ms < 100, "the window went blank after {ms} ms");
+        timings.push(("Esc Esc", ms, seen));
+        ui.until("the clipboard cleared", async || clipboard().trim().is_empty()).await;
+        ui.shot("23-neutral").await;
+
+        // Back: Ctrl+Shift+U, and the passphrase again.
+        ui.key(&format!("{}{}u{}", Key::Control, Key::Shift, Key::Null)).await;
+        ui.unlock_with(LUIS).await;
+        assert_eq!(ui.text("#privacy-toggle").await, "Privacy mode");
+        // Quick exit by the button.
+        let started = Instant::now();
+        ui.click("#quick-exit").await;
+        let (ms, seen) = ui.neutral(started, &[&restricted]).await;
+        assert!(ms < 100, "the window went blank after {ms} ms");
+        timings.push(("button", ms, seen));
+        ui.key(&format!("{}{}u{}", Key::Control, Key::Shift, Key::Null)).await;
+        ui.unlock_with(LUIS).await;
+        // Lock by shortcut: the unlock screen, nothing of the list left.
+        ui.key(&format!("{}{}l{}", Key::Control, Key::Shift, Key::Null)).await;
+        ui.screen("unlock").await;
+        assert!(!ui.dom_text().await.contains(&open));
+        ui.c.close().await.unwrap();
+    }
+    eprintln!("quick exit (in-page ms, seen by WebDriver ms): {timings:?}");
+
+    // Auto-lock after a short idle time (here 2 s; the store's policy says 1 to 60 min).
+    {
+        let driver = Driver::start_with(data.path(), &[("AMPARO_IDLE_LOCK_SECONDS", "2")]);
+        let ui = Ui { c: driver.session().await, name: "idle" };
+        ui.unlock_with(ROSA).await;
+        // Rosa, its assigned caseworker, opens the restricted case.
+        ui.until_contains("#case-table", "Golondrina").await;
+        let idle_from = Instant::now();
+        ui.c.find(Locator::XPath("//tr[contains(., 'Golondrina')]//button")).await.unwrap().click().await.unwrap();
+        ui.screen("case").await;
+        assert!(ui.dom_text().await.contains("Itzel"));
+        ui.screen("unlock").await;
+        assert!(idle_from.elapsed() >= Duration::from_secs(2));
+        let text = ui.dom_text().await;
+        assert!(!text.contains("Itzel") && !text.contains("Golondrina"), "{text}");
+        ui.shot("24-idle-locked").await;
+        ui.c.close().await.unwrap();
+    }
+
+    // The administrator adds a user; a supervisor's view of the trail checks it.
+    {
+        let driver = Driver::start(data.path());
+        let ui = Ui { c: driver.session().await, name: "administrator" };
+        ui.unlock_with(PASS).await;
+        ui.click("#nav-admin").await;
+        ui.screen("admin").await;
+        ui.shot("25-users").await;
+        ui.axe("users and settings").await;
+        ui.type_in("#new-user-name", "Eva").await;
+        ui.type_in("#new-user-passphrase", LUIS).await;
+        ui.type_in("#new-user-passphrase2", LUIS).await;
+        ui.click("#add-user-submit").await;
+        // Two users may not share a passphrase: the message is next to the field.
+        ui.until_text(
+            "#new-user-passphrase-error",
+            "Another user already has this passphrase. Please choose a different one.",
+        )
+        .await;
+        for id in ["#new-user-passphrase", "#new-user-passphrase2"] {
+            ui.wait(id).await.clear().await.unwrap();
+            ui.type_in(id, "eva escribe poemas al alba").await;
+        }
+        ui.click("#add-user-submit").await;
+        ui.until_text("#admin-msg", "Eva can now unlock Amparo.").await;
+        assert!(ui.text("#users-table").await.contains("Eva"));
+        ui.click("#nav-audit").await;
+        ui.screen("audit").await;
+        ui.click("#audit-verify").await;
+        ui.until_contains("#audit-verify-result", "The audit trail is intact").await;
+        ui.choose("#audit-action", "QuickExit").await;
+        ui.click("#audit-filters button[type='submit']").await;
+        ui.until("two quick exits listed", async || {
+            ui.c.find_all(Locator::Css("#audit-table tbody tr")).await.map(|r| r.len() == 2).unwrap_or(false)
+        })
+        .await;
+        assert!(ui.text("#audit-table tbody").await.contains("Luis"));
+        ui.shot("26-audit").await;
+        ui.axe("audit trail").await;
+        ui.c.close().await.unwrap();
+    }
+
+    // Everything above is in the audit trail, which is intact.
+    let store = amparo::Store::open(data.path(), PASS).unwrap();
+    let rows = store.audit_list(&amparo::store::audit::AuditQuery { limit: Some(500), ..Default::default() }).unwrap();
+    let count = |a: &str| rows.iter().filter(|r| r.action == a).count();
+    assert_eq!((count("QuickExit"), count("Lock")), (2, 2), "{rows:?}");
+    assert!(rows
+        .iter()
+        .any(|r| r.action == "View" && r.detail["refused"] == true && r.user_name.as_deref() == Some("Luis")));
+    assert!(store.verify_audit().unwrap().problem.is_none());
 }

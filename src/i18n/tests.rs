@@ -84,3 +84,57 @@ fn locale_tags_are_normalised() {
     assert_eq!(normalize_locale("fr"), "en");
     assert_eq!(table("es-MX"), table("es"));
 }
+
+/// Every key the UI names literally (in quotes) is in the table: a typo in a screen
+/// would otherwise show the bare key to a caseworker.
+#[test]
+fn every_key_the_ui_names_exists() {
+    let en = table("en");
+    let ui = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
+    let mut files = vec![ui.join("index.html")];
+    for entry in std::fs::read_dir(ui.join("js")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    let prefixes = [
+        "app",
+        "nav",
+        "lang",
+        "welcome",
+        "setup",
+        "unlock",
+        "list",
+        "form",
+        "case",
+        "recovery",
+        "recover",
+        "privacy",
+        "lock",
+        "quick_exit",
+        "admin",
+        "account",
+        "audit",
+        "user",
+        "error",
+    ];
+    let mut missing = Vec::new();
+    let mut seen = 0;
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        // Candidates: quoted strings like "audit.title" (not template literals).
+        for quoted in text.split('"').skip(1).step_by(2) {
+            let Some((head, rest)) = quoted.split_once('.') else { continue };
+            let keyish = !rest.is_empty()
+                && !rest.ends_with('.')
+                && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+                && prefixes.contains(&head);
+            if keyish {
+                seen += 1;
+                if !en.contains_key(quoted) {
+                    missing.push(format!("{}: {quoted}", f.display()));
+                }
+            }
+        }
+    }
+    assert!(seen > 150, "the scan found only {seen} keys: is it still reading the UI?");
+    assert_eq!(missing, Vec::<String>::new());
+}

@@ -40,7 +40,9 @@ function wrap(field, path, control, { labelFor = true } = {}) {
   if (hasHelp) described.push(helpId);
   else help.hidden = true;
   control.setAttribute?.("aria-describedby", described.join(" "));
-  return { el: h("div", { class: "field", "data-path": path }, label, control, help, err), err };
+  // Privacy mode masks what is marked PII, except the alias (what staff say aloud).
+  const masked = field.pii && field.key !== "alias" ? "true" : null;
+  return { el: h("div", { class: "field", "data-path": path, "data-pii": masked }, label, control, help, err), err };
 }
 wrap.hasHelp = () => false;
 

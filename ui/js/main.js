@@ -1,10 +1,12 @@
 // Amparo's screens. Each screen asks the core for what it shows and draws it with
 // elements and text nodes only. Shortcuts: Alt+L switches language, Alt+N starts a
-// new intake, Ctrl+S saves the form.
+// new intake, Ctrl+S saves the form, Ctrl+Shift+L locks, Esc twice is quick exit.
 import { call } from "./api.js";
 import { h, fill, debounce, painted } from "./dom.js";
 import { load, current, t, tx, tattr, has, codeKey, retranslate } from "./i18n.js";
 import { IntakeForm } from "./form.js";
+import { lock, startIdle, onLeave, setPrivacy, privacyOn, onPrivacy } from "./safety.js";
+import { adminScreen, auditScreen, accountScreen, ROLE_RANK } from "./admin.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -13,6 +15,9 @@ const live = document.getElementById("status");
 let status = null;
 let definition = null;
 let leaveGuard = null; // flushes the open form's draft before leaving it
+let redraw = null; // redraws the current screen (privacy mode changes what it shows)
+// Locking or a quick exit keep the open form's draft first.
+onLeave(async () => { if (leaveGuard) await leaveGuard(); });
 
 function announce(key, args) {
   tx(live, key, args);
@@ -20,6 +25,7 @@ function announce(key, args) {
 
 /** Put a screen in <main> and move focus to its heading. */
 async function show(screen, ...children) {
+  redraw = null; // before any await: the caller may set the new screen's redraw right after calling
   if (leaveGuard) { await leaveGuard(); leaveGuard = null; }
   main.dataset.screen = screen;
   fill(main, ...children);
@@ -61,6 +67,7 @@ document.getElementById("lang-toggle").addEventListener("click", () => switchLan
 document.addEventListener("keydown", (e) => {
   if (e.altKey && !e.ctrlKey && e.code === "KeyL") { e.preventDefault(); switchLanguage(current() === "es" ? "en" : "es"); }
   if (e.altKey && !e.ctrlKey && e.code === "KeyN" && status?.unlocked) { e.preventDefault(); intakeScreen({}); }
+  if (e.ctrlKey && e.shiftKey && !e.altKey && e.code === "KeyL" && status?.unlocked) { e.preventDefault(); lock(); }
 });
 
 // ---------------------------------------------------------------- first start
@@ -104,11 +111,11 @@ function setupScreen() {
     submit.disabled = true;
     tx(submit, "setup.creating");
     try {
-      status.session = await call("setup", { setup: {
+      const unlocked = await call("setup", { setup: {
         org: org.input.value, device_code: device.input.value, user: user.input.value,
         passphrase: pass.input.value, locale: current() } });
-      status.initialized = status.unlocked = true;
-      enterApp();
+      status.initialized = true;
+      recoveryKeyScreen(unlocked);
     } catch (err) {
       const issues = err.issues || [];
       for (const i of issues) if (fields[i.path]) setFieldError(fields[i.path], i.error.key, i.error.args);
@@ -122,43 +129,124 @@ function setupScreen() {
   return show("setup", h("div", { class: "card narrow" }, h("h1", { i18n: "setup.title" }), h("p", { class: "intro", i18n: "setup.intro" }), form));
 }
 
+/** Shown once after setup: the recovery key, to write down or print. */
+function recoveryKeyScreen(unlocked) {
+  const done = h("input", { type: "checkbox", id: "recovery-done" });
+  const go = h("button", { type: "button", class: "primary", id: "recovery-continue", i18n: "recovery.continue", disabled: true,
+    onclick: () => { status.unlocked = true; enterApp(unlocked); } });
+  done.addEventListener("change", () => { go.disabled = !done.checked; });
+  return show("recovery-key", h("div", { class: "card narrow printable", id: "recovery-card" },
+    h("h1", { i18n: "recovery.title" }),
+    h("p", { i18n: "recovery.intro" }),
+    h("p", { class: "recovery-key", id: "recovery-key", lang: "en" }, unlocked.recovery_key || ""),
+    h("p", { class: "notice", i18n: "recovery.warning" }),
+    h("p", { class: "meter", i18n: ["recovery.for", { org: unlocked.session.org, device: unlocked.session.device_code }] }),
+    h("div", { class: "actions no-print" },
+      h("button", { type: "button", class: "quiet", id: "recovery-print", i18n: "recovery.print", onclick: () => window.print() }),
+      h("label", { for: "recovery-done", class: "check" }, done, tx(h("span"), "recovery.confirm")),
+      go)));
+}
+
+/** A wait after wrong attempts: the button counts down and comes back by itself. */
+function countdown(button, f, err, restKey) {
+  let left = Number(err.args?.seconds || 0);
+  button.disabled = true;
+  const tick = () => {
+    if (left <= 0) { button.disabled = false; tx(button, restKey); setFieldError(f, null); return; }
+    tx(button, "unlock.wait", { seconds: left });
+    left -= 1;
+    setTimeout(tick, 1000);
+  };
+  tick();
+}
+
 function unlockScreen() {
   const pass = fieldRow("unlock-passphrase", "unlock.passphrase", h("input", { type: "password", autocomplete: "current-password" }));
   const submit = h("button", { type: "submit", class: "primary", id: "unlock-submit", i18n: "unlock.submit" });
-  const form = h("form", { novalidate: true }, pass.row, h("div", { class: "actions" }, submit));
+  const forgot = h("button", { type: "button", class: "link", id: "unlock-forgot", i18n: "recover.link", onclick: () => recoverScreen() });
+  const form = h("form", { novalidate: true }, pass.row, h("div", { class: "actions" }, submit, forgot));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     setFieldError(pass, null);
     submit.disabled = true;
     tx(submit, "unlock.unlocking");
+    let wait = null;
     try {
-      status.session = await call("unlock", { passphrase: pass.input.value });
+      const unlocked = await call("unlock", { passphrase: pass.input.value });
       status.unlocked = true;
-      enterApp();
+      enterApp(unlocked);
     } catch (err) {
       setFieldError(pass, err.key, err.args);
       pass.err.setAttribute("role", "alert");
       pass.input.select();
       pass.input.focus();
+      if (err.key === "error.store.throttled") wait = err;
     } finally {
       submit.disabled = false;
       tx(submit, "unlock.submit");
+      if (wait) countdown(submit, pass, wait, "unlock.submit");
     }
   });
-  const shown = show("unlock", h("div", { class: "card narrow" }, h("h1", { i18n: "unlock.title" }), h("p", { class: "intro", i18n: "unlock.intro" }), form));
+  const shown = show("unlock", h("div", { class: "card narrow" }, h("h1", { i18n: "unlock.title" }), h("p", { class: "intro", i18n: "unlock.intro" }), form,
+    h("p", { class: "meter", i18n: "unlock.shortcuts" })));
   return shown.then(() => pass.input.focus());
 }
 
-async function enterApp() {
+/** A forgotten passphrase: an administrator's name, the recovery key, a new passphrase. */
+function recoverScreen() {
+  const user = fieldRow("recover-user", "recover.user", h("input", { type: "text", autocomplete: "username" }));
+  const key = fieldRow("recover-key", "recover.key", h("input", { type: "text", autocomplete: "off", spellcheck: "false" }), { help: "recover.key_help" });
+  const pass = fieldRow("recover-passphrase", "recover.passphrase", h("input", { type: "password", autocomplete: "new-password" }), { help: "setup.passphrase_help", helpArgs: { min: status.passphrase_min } });
+  const again = fieldRow("recover-passphrase2", "setup.passphrase_confirm", h("input", { type: "password", autocomplete: "new-password" }));
+  const fields = { user, recovery_key: key, passphrase: pass };
+  const failure = h("div");
+  const submit = h("button", { type: "submit", class: "primary", id: "recover-submit", i18n: "recover.submit" });
+  const form = h("form", { novalidate: true }, user.row, key.row, pass.row, again.row, failure,
+    h("div", { class: "actions" }, submit, h("button", { type: "button", class: "quiet", i18n: "form.cancel", onclick: () => unlockScreen() })));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    for (const f of [...Object.values(fields), again]) setFieldError(f, null);
+    fill(failure);
+    if (pass.input.value !== again.input.value) { setFieldError(again, "setup.mismatch"); again.input.focus(); return; }
+    submit.disabled = true;
+    try {
+      const unlocked = await call("recover", { recoveryKey: key.input.value, user: user.input.value, passphrase: pass.input.value });
+      status.unlocked = true;
+      enterApp(unlocked);
+    } catch (err) {
+      const issues = err.issues || [];
+      for (const i of issues) if (fields[i.path]) setFieldError(fields[i.path], i.error.key, i.error.args);
+      if (!issues.length) fill(failure, errorText(err));
+      (issues.length ? fields[issues[0].path]?.input : null)?.focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return show("recover", h("div", { class: "card narrow" }, h("h1", { i18n: "recover.title" }), h("p", { class: "intro", i18n: "recover.intro" }), form));
+}
+
+async function enterApp(unlocked) {
+  status.session = unlocked.session;
   definition = definition || await call("form_definition");
   nav.hidden = false;
-  tx(who, "nav.signed_in", { user: status.session.user_name, org: status.session.org });
+  const rank = ROLE_RANK[status.session.role] ?? 0;
+  document.getElementById("nav-audit").hidden = rank < ROLE_RANK.Supervisor;
+  document.getElementById("nav-admin").hidden = rank < ROLE_RANK.Administrator;
+  for (const id of ["lock", "privacy-toggle"]) document.getElementById(id).hidden = false;
+  tx(who, "nav.signed_in_role", { user: status.session.user_name, org: status.session.org, role: t(`user.role.${status.session.role}`) });
   tattr(nav, "aria-label", "nav.main");
+  startIdle(unlocked.idle_lock_seconds);
   listScreen();
 }
 
 document.getElementById("nav-cases").addEventListener("click", () => listScreen());
 document.getElementById("nav-new").addEventListener("click", () => intakeScreen({}));
+document.getElementById("nav-audit").addEventListener("click", () => auditScreen(show, status.session));
+document.getElementById("nav-admin").addEventListener("click", () => adminScreen(show, status));
+document.getElementById("nav-account").addEventListener("click", () => accountScreen(show, status));
+document.getElementById("lock").addEventListener("click", () => lock());
+document.getElementById("privacy-toggle").addEventListener("click", () => setPrivacy(!privacyOn()));
+onPrivacy(() => redraw?.());
 
 // ---------------------------------------------------------------- case list
 
@@ -182,11 +270,12 @@ async function listScreen() {
     const rows = await call("list_cases", { query: { text: search.value, status: statusSel.value || null, limit } });
     if (mine !== seq) return; // a newer keystroke already asked
     fill(body, rows.map((r) => {
-      const open = h("button", { type: "button", class: "link", onclick: () => caseScreen(r.id) }, r.case_number);
+      const open = h("button", { type: "button", class: "link", onclick: () => openFromList(r) }, r.case_number);
       tattr(open, "aria-label", "list.open_case", { number: r.case_number });
-      return h("tr", {},
-        h("td", {}, open),
-        h("td", {}, r.alias ? r.alias : tx(h("span", { class: "meter" }), "list.no_alias")),
+      const restricted = r.restricted ? tx(h("span", { class: "badge" }), r.locked ? "list.locked" : "list.restricted") : null;
+      return h("tr", { "data-locked": r.locked ? "true" : null },
+        h("td", {}, open, restricted ? " " : null, restricted),
+        h("td", {}, r.alias ? r.alias : tx(h("span", { class: "meter" }), r.locked ? "list.hidden" : "list.no_alias")),
         h("td", {}, tx(h("span"), codeKey("status", r.status))),
         h("td", {}, r.intake_date || ""));
     }));
@@ -195,6 +284,12 @@ async function listScreen() {
     if (rows.length === 0) tx(empty, search.value || statusSel.value ? "list.no_results" : "list.empty");
     else { empty.textContent = ""; delete empty.dataset.i18n; }
     tx(count, "list.count", { count: rows.length });
+  };
+  const refused = h("div", { id: "list-refused", role: "alert" });
+  // A restricted case is listed by number; opening it says who can, in place.
+  const openFromList = async (r) => {
+    fill(refused);
+    try { await caseScreen(r.id); } catch (err) { fill(refused, errorText(err)); }
   };
   search.addEventListener("input", debounce(() => { limit = 100; refresh(); }, 120));
   statusSel.addEventListener("change", () => { limit = 100; refresh(); });
@@ -214,7 +309,7 @@ async function listScreen() {
     h("div", { class: "row card", role: "search" },
       h("div", { class: "field" }, h("label", { for: "search", i18n: "list.search" }), search, h("p", { class: "help", id: "search-help", i18n: "list.search_help" })),
       h("div", { class: "field" }, h("label", { for: "status-filter", i18n: "list.status_filter" }), statusSel)),
-    count, table, empty, more);
+    refused, count, table, empty, more);
   search.setAttribute("aria-describedby", "search-help");
   await refresh();
   await painted();
@@ -389,6 +484,9 @@ function valuesList(fields, obj, path) {
     } else if (f.kind === "list") {
       const itemKey = { people: "form.person_n", needs: "form.need_n", trafficking_events: "form.event_n" }[f.key];
       v.forEach((item, i) => blocks.push(h("h3", { i18n: [itemKey, { n: i + 1 }] }), valuesList(f.item, item, `${p}.${i}`)));
+    } else if (f.pii && f.key !== "alias" && privacyOn()) {
+      // Privacy mode: the alias stays (it is what staff may say aloud), the rest hides.
+      dl.append(h("dt", { i18n: f.label }), h("dd", { "data-field": p, class: "hidden-pii" }, tx(h("span"), "privacy.hidden")));
     } else {
       dl.append(h("dt", { i18n: f.label }), h("dd", { "data-field": p }, valueNode(f, v)));
     }
@@ -396,8 +494,8 @@ function valuesList(fields, obj, path) {
   return h("div", {}, ...blocks);
 }
 
-async function caseScreen(id, { saved = false } = {}) {
-  const c = await call("get_case", { id });
+async function caseScreen(id, { saved = false } = {}, known = null) {
+  const c = known || await call("get_case", { id });
   const statusField = definition.sections.flatMap((s) => s.fields).find((f) => f.key === "status");
   const sel = h("select", { id: "case-status" });
   for (const code of statusField.codes) sel.append(tx(h("option", { value: code }), codeKey("status", code)));
@@ -407,7 +505,31 @@ async function caseScreen(id, { saved = false } = {}) {
     const edited = { ...c, status: sel.value };
     delete edited.notes;
     await call("update_case", { id, case: edited, draftId: null });
+    c.status = sel.value;
     tx(statusMsg, "case.status_changed");
+  } });
+  // Restricting: for supervisors and the person the case is assigned to.
+  const mayRestrict = ROLE_RANK[status.session.role] >= ROLE_RANK.Supervisor || c.assigned_to === status.session.user_id;
+  const restrict = h("input", { type: "checkbox", id: "case-restricted", checked: !!c.restricted });
+  const restrictMsg = h("p", { class: "saved", role: "status" });
+  restrict.addEventListener("change", async () => {
+    const edited = { ...c, restricted: restrict.checked };
+    delete edited.notes;
+    try {
+      await call("update_case", { id, case: edited, draftId: null });
+      c.restricted = restrict.checked;
+      tx(restrictMsg, restrict.checked ? "case.restricted_on" : "case.restricted_off");
+    } catch (err) {
+      restrict.checked = !!c.restricted;
+      fill(restrictMsg, errorText(err));
+    }
+  });
+  const restrictBox = mayRestrict ? h("div", { class: "field" },
+    h("label", { for: "case-restricted", class: "check" }, restrict, tx(h("span"), "case.restricted")),
+    h("p", { class: "help", i18n: "case.restricted_help" }), restrictMsg) : null;
+  const print = h("button", { type: "button", class: "quiet no-print", id: "case-print", i18n: "case.print", onclick: async () => {
+    await call("record_print", { caseId: id, document: "case" });
+    window.print();
   } });
 
   const primary = (c.people || []).find((p) => p.role === "PotentialVictim");
@@ -438,6 +560,7 @@ async function caseScreen(id, { saved = false } = {}) {
     noteErr.textContent = "";
     try {
       const n = await call("add_note", { id, text: noteText.value, language: noteLang.value });
+      c.notes = [...(c.notes || []), n];
       notes.append(h("li", { lang: n.language || null }, n.text,
         h("span", { class: "note-meta", i18n: ["case.note_meta", { author: n.author, time: new Date(n.created_at).toLocaleString() }] })));
       noteText.value = "";
@@ -449,7 +572,7 @@ async function caseScreen(id, { saved = false } = {}) {
     }
   });
 
-  await show("case",
+  const shown = show("case",
     h("h1", { i18n: ["case.title", { number: c.case_number }] }),
     saved ? h("p", { class: "saved", i18n: "form.saved" }) : null,
     offer,
@@ -458,11 +581,15 @@ async function caseScreen(id, { saved = false } = {}) {
       changeStatus,
       h("button", { type: "button", class: "primary", id: "case-edit", i18n: "case.edit", onclick: () => intakeScreen({ caseId: id, number: c.case_number }) }),
       h("button", { type: "button", class: "quiet", i18n: "case.back", onclick: () => listScreen() }),
+      print,
       statusMsg),
+    restrictBox,
     ...definition.sections.filter((s) => s.fields.some((f) => c[f.key] !== undefined)).map((s) =>
       h("section", { class: "card", "aria-labelledby": `v-${s.key}` }, h("h2", { id: `v-${s.key}`, i18n: s.label }), valuesList(s.fields, c, ""))),
     h("section", { class: "card", "aria-labelledby": "v-notes" }, h("h2", { id: "v-notes", i18n: "case.notes" }),
       (c.notes || []).length ? null : h("p", { class: "meter", i18n: "case.no_notes" }), notes, noteForm));
+  redraw = () => caseScreen(id, {}, c);
+  await shown;
 }
 
 // ---------------------------------------------------------------- start
@@ -473,8 +600,10 @@ async function boot() {
   document.getElementById("lang-toggle").setAttribute("lang", current() === "es" ? "en" : "es");
   if (!status.initialized && !status.locale) return welcomeScreen();
   if (!status.initialized) return setupScreen();
-  if (!status.unlocked) return unlockScreen();
-  return enterApp();
+  // A page that starts again while the store is open (it cannot know the idle
+  // time or what was shown) locks first: a new page always asks for the passphrase.
+  if (status.unlocked) { await call("lock"); status.unlocked = false; }
+  return unlockScreen();
 }
 
 boot().catch((e) => fill(main, errorText(e)));

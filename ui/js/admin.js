@@ -1,0 +1,192 @@
+// Users, settings, the audit trail and one's own passphrase. The core decides who
+// may do what; these screens only offer what the role allows and show its answers.
+import { call } from "./api.js";
+import { h, fill } from "./dom.js";
+import { t, tx, current } from "./i18n.js";
+
+export const ROLE_RANK = { Caseworker: 0, Supervisor: 1, Administrator: 2 };
+const ROLES = Object.keys(ROLE_RANK);
+const ACTIONS = ["View", "Create", "Update", "AddNote", "Export", "Import", "Print", "Unlock", "FailedUnlock", "Recover",
+  "Lock", "QuickExit", "UserAdded", "UserRemoved", "RoleChanged", "PassphraseChanged", "PolicyChanged", "Purge"];
+
+function errorText(e) {
+  return tx(h("p", { class: "error", role: "alert" }), e.key || "error.store.bad_request", e.args);
+}
+
+/** A labelled control with its own error line; `f.show(issue)` puts a message there. */
+function field(id, key, input, help) {
+  const err = h("p", { class: "error", id: `${id}-error` });
+  input.id = id;
+  const row = h("div", { class: "field" }, tx(h("label", { for: id }), key), input);
+  const described = [err.id];
+  if (help) { row.append(tx(h("p", { class: "help", id: `${id}-help` }), ...help)); described.push(`${id}-help`); }
+  row.append(err);
+  input.setAttribute("aria-describedby", described.join(" "));
+  return {
+    row, input,
+    show(key, args) {
+      if (key) { tx(err, key, args); input.setAttribute("aria-invalid", "true"); }
+      else { err.textContent = ""; delete err.dataset.i18n; input.removeAttribute("aria-invalid"); }
+    },
+  };
+}
+
+/** Put each issue next to its field; anything else in `general`. Returns whether any landed. */
+function showIssues(err, fields, general) {
+  for (const f of Object.values(fields)) f.show(null);
+  fill(general);
+  const issues = err.issues || [];
+  for (const i of issues) fields[i.path]?.show(i.error.key, i.error.args);
+  if (!issues.length) fill(general, errorText(err));
+  (issues.length ? fields[issues[0].path]?.input : null)?.focus();
+}
+
+function roleSelect(id, value) {
+  const sel = h("select", { id });
+  for (const r of ROLES) sel.append(tx(h("option", { value: r }), `user.role.${r}`));
+  sel.value = value;
+  return sel;
+}
+
+function passphrasePair(prefix, min) {
+  const pass = field(`${prefix}-passphrase`, "admin.passphrase", h("input", { type: "password", autocomplete: "new-password" }), ["setup.passphrase_help", { min }]);
+  const again = field(`${prefix}-passphrase2`, "setup.passphrase_confirm", h("input", { type: "password", autocomplete: "new-password" }));
+  return { pass, again, same: () => pass.input.value === again.input.value };
+}
+
+export async function adminScreen(show, status) {
+  const users = await call("list_users");
+  const policy = await call("get_policy");
+  const msg = h("div", { role: "status", id: "admin-msg" });
+  const body = h("tbody");
+  for (const u of users) {
+    const sel = roleSelect(`role-${u.id}`, u.role);
+    sel.setAttribute("aria-label", t("admin.role_of", { name: u.name }));
+    sel.addEventListener("change", async () => {
+      try { await call("set_role", { name: u.name, role: sel.value }); tx(msg, "admin.role_changed", { name: u.name }); }
+      catch (err) { sel.value = u.role; fill(msg, errorText(err)); }
+    });
+    const slot = h("span");
+    const remove = h("button", { type: "button", class: "quiet", i18n: "admin.remove", onclick: () => {
+      const yes = h("button", { type: "button", class: "quiet", i18n: "admin.remove_yes", onclick: async () => {
+        try { await call("remove_user", { name: u.name }); adminScreen(show, status); }
+        catch (err) { fill(slot, errorText(err)); }
+      } });
+      const no = h("button", { type: "button", class: "quiet", i18n: "form.cancel", onclick: () => fill(slot, remove) });
+      fill(slot, h("span", { role: "alert", i18n: ["admin.remove_confirm", { name: u.name }] }), " ", yes, " ", no);
+      no.focus();
+    } });
+    remove.setAttribute("aria-label", t("admin.remove_named", { name: u.name }));
+    slot.append(remove);
+    body.append(h("tr", {}, h("td", {}, u.name), h("td", {}, sel), h("td", {}, slot)));
+  }
+  const table = h("table", { id: "users-table" },
+    h("caption", { class: "visually-hidden", i18n: "admin.users" }),
+    h("thead", {}, h("tr", {}, ...["admin.name", "admin.role", "admin.actions"].map((k) => h("th", { scope: "col", i18n: k })))),
+    body);
+
+  const name = field("new-user-name", "admin.name", h("input", { type: "text", autocomplete: "off" }));
+  const role = field("new-user-role", "admin.role", roleSelect("new-user-role", "Caseworker"));
+  const pp = passphrasePair("new-user", status.passphrase_min);
+  const addMsg = h("div");
+  const add = h("form", { novalidate: true, id: "add-user" }, name.row, role.row, pp.pass.row, pp.again.row,
+    h("p", { class: "help", i18n: "admin.add_help" }), addMsg,
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "add-user-submit", i18n: "admin.add" })));
+  add.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const fields = { name, role, passphrase: pp.pass };
+    if (!pp.same()) { pp.again.show("setup.mismatch"); pp.again.input.focus(); return; }
+    pp.again.show(null);
+    try {
+      await call("add_user", { name: name.input.value, role: role.input.value, passphrase: pp.pass.input.value });
+      await adminScreen(show, status);
+      tx(document.getElementById("admin-msg"), "admin.added", { name: name.input.value.trim() });
+    } catch (err) { showIssues(err, fields, addMsg); }
+  });
+
+  const idle = field("policy-idle", "admin.idle_minutes", h("input", { type: "number", min: 1, max: 60, value: policy.idle_lock_minutes }), ["admin.idle_help"]);
+  const keep = field("policy-retention", "admin.retention_months", h("input", { type: "number", min: 1, max: 1200, value: policy.retention_months ?? "" }), ["admin.retention_help"]);
+  const policyMsg = h("div", { role: "status" });
+  const settings = h("form", { novalidate: true, id: "policy-form" }, idle.row, keep.row, policyMsg,
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "policy-save", i18n: "admin.save_settings" })));
+  settings.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const months = keep.input.value.trim();
+    try {
+      await call("set_policy", { policy: { idle_lock_minutes: Number(idle.input.value), retention_months: months ? Number(months) : null } });
+      for (const f of [idle, keep]) f.show(null);
+      tx(policyMsg, "admin.settings_saved");
+    } catch (err) { showIssues(err, { idle_lock_minutes: idle, retention_months: keep }, policyMsg); }
+  });
+
+  await show("admin", h("h1", { i18n: "admin.title" }), msg,
+    h("section", { class: "card", "aria-labelledby": "users-h" }, h("h2", { id: "users-h", i18n: "admin.users" }), table),
+    h("section", { class: "card", "aria-labelledby": "add-h" }, h("h2", { id: "add-h", i18n: "admin.add_title" }), add),
+    h("section", { class: "card", "aria-labelledby": "policy-h" }, h("h2", { id: "policy-h", i18n: "admin.settings" }), settings));
+}
+
+export async function accountScreen(show, status) {
+  const pp = passphrasePair("account", status.passphrase_min);
+  const msg = h("div", { role: "status" });
+  const form = h("form", { novalidate: true, id: "account-form" }, pp.pass.row, pp.again.row, msg,
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "account-save", i18n: "account.save" })));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!pp.same()) { pp.again.show("setup.mismatch"); pp.again.input.focus(); return; }
+    pp.again.show(null);
+    try {
+      await call("set_passphrase", { name: null, passphrase: pp.pass.input.value });
+      pp.pass.show(null);
+      pp.pass.input.value = pp.again.input.value = "";
+      tx(msg, "account.saved");
+    } catch (err) { showIssues(err, { passphrase: pp.pass }, msg); }
+  });
+  await show("account", h("h1", { i18n: "account.title" }),
+    h("div", { class: "card narrow" }, h("p", { class: "intro", i18n: ["account.intro", { name: status.session.user_name }] }), form));
+}
+
+export async function auditScreen(show) {
+  const users = await call("list_users").catch(() => []);
+  const action = h("select", { id: "audit-action" }, tx(h("option", { value: "" }), "audit.all_actions"));
+  for (const a of ACTIONS) action.append(tx(h("option", { value: a }), `audit.action.${a}`));
+  const user = h("select", { id: "audit-user" }, tx(h("option", { value: "" }), "audit.all_users"));
+  for (const u of users) user.append(h("option", { value: u.id }, u.name));
+  const number = h("input", { type: "text", id: "audit-case", autocomplete: "off", spellcheck: "false" });
+  const from = h("input", { type: "text", id: "audit-from", placeholder: t("form.date_placeholder"), inputmode: "numeric" });
+  const to = h("input", { type: "text", id: "audit-to", placeholder: t("form.date_placeholder"), inputmode: "numeric" });
+  const body = h("tbody");
+  const empty = h("p", { id: "audit-empty" });
+  const verifyOut = h("div", { id: "audit-verify-result", role: "status" });
+  const cell = (label, input) => h("div", { class: "field" }, h("label", { for: input.id, i18n: label }), input);
+  const refresh = async () => {
+    const rows = await call("audit_list", { query: {
+      action: action.value || null, user_id: user.value || null, case_number: number.value.trim() || null,
+      from: from.value.trim() || null, to: to.value.trim() || null, limit: 200 } });
+    fill(body, rows.map((r) => h("tr", {},
+      h("td", {}, new Date(r.at).toLocaleString(current())),
+      h("td", {}, r.user_name ?? tx(h("span", { class: "meter" }), "audit.nobody")),
+      h("td", {}, tx(h("span"), `audit.action.${r.action}`)),
+      h("td", {}, r.case_number ?? (r.case_id ? tx(h("span", { class: "meter" }), "audit.case_gone") : "")),
+      h("td", {}, `${r.device_code ?? r.device_id.slice(0, 8)} #${r.number}`))));
+    if (rows.length) { empty.textContent = ""; delete empty.dataset.i18n; } else tx(empty, "audit.empty");
+  };
+  const filters = h("form", { class: "row card", id: "audit-filters", novalidate: true },
+    cell("audit.action", action), cell("audit.user", user), cell("audit.case", number), cell("audit.from", from), cell("audit.to", to),
+    h("button", { type: "submit", class: "quiet", i18n: "audit.filter" }));
+  filters.addEventListener("submit", (e) => { e.preventDefault(); refresh(); });
+  const verify = h("button", { type: "button", class: "quiet", id: "audit-verify", i18n: "audit.verify_button", onclick: async () => {
+    try {
+      const v = await call("audit_verify");
+      fill(verifyOut, v.problem
+        ? tx(h("p", { class: "error", role: "alert" }), `audit.verify.${v.problem.kind}`, { number: v.problem.number, device: v.problem.device })
+        : tx(h("p", { class: "saved" }), "audit.verify.ok", { entries: v.entries, devices: v.devices }));
+    } catch (err) { fill(verifyOut, errorText(err)); }
+  } });
+  const table = h("table", { id: "audit-table" },
+    h("caption", { class: "visually-hidden", i18n: "audit.title" }),
+    h("thead", {}, h("tr", {}, ...["audit.when", "audit.user", "audit.action", "audit.case", "audit.entry"].map((k) => h("th", { scope: "col", i18n: k })))),
+    body);
+  await show("audit", h("h1", { i18n: "audit.title" }), h("p", { class: "intro", i18n: "audit.intro" }),
+    h("div", { class: "row" }, verify, verifyOut), filters, table, empty);
+  await refresh();
+}
