@@ -8,6 +8,7 @@
 // The locale tables are compiled in; `i18n` is the way in.
 rust_i18n::i18n!("locales");
 
+pub mod consent;
 pub mod form;
 pub mod i18n;
 pub mod intake;

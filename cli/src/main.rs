@@ -81,6 +81,34 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// One case with its personal details, to share outside the organisation: only
+    /// with the survivor's matching, unexpired consent.
+    Share {
+        case_number: String,
+        /// referral or law-enforcement
+        #[arg(long = "for")]
+        sharing: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Show or change the store's policies (administrators change them).
+    Policy {
+        /// Lock after this many idle minutes (1 to 60).
+        #[arg(long)]
+        idle_minutes: Option<u32>,
+        /// Keep closed cases this many months.
+        #[arg(long, conflicts_with = "keep_forever")]
+        retention_months: Option<u32>,
+        /// Keep closed cases until someone removes them.
+        #[arg(long)]
+        keep_forever: bool,
+    },
+    /// Remove closed cases whose retention time is over (administrators).
+    Purge {
+        /// Only say how many would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// A forgotten passphrase: an administrator sets a new one with the recovery key
     /// (from AMPARO_RECOVERY_KEY or a prompt).
     Recover {
@@ -378,6 +406,47 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     r.detail
                 ));
             }
+        }
+        Command::Share { case_number, sharing, out: path } => {
+            let Some(sharing) = amparo::consent::Sharing::parse(&sharing) else {
+                return Err(Failure(tr(l, "cli.bad_sharing", &[("value", sharing)])));
+            };
+            let store = open()?;
+            let id = store.case_id(&case_number)?;
+            let case = store.share_case(&id, sharing)?;
+            let json = serde_json::to_string_pretty(&case).unwrap_or_default();
+            match path {
+                Some(p) => {
+                    std::fs::write(&p, json + "\n").map_err(|e| file_failure(&p.display().to_string(), &e))?;
+                    eprintln!("{}", tr(l, "cli.shared", &[("number", case_number), ("path", p.display().to_string())]));
+                }
+                None => out(json),
+            }
+        }
+        Command::Policy { idle_minutes, retention_months, keep_forever } => {
+            let mut store = open()?;
+            let mut p = store.policy()?;
+            if idle_minutes.is_some() || retention_months.is_some() || keep_forever {
+                p.idle_lock_minutes = idle_minutes.unwrap_or(p.idle_lock_minutes);
+                if keep_forever {
+                    p.retention_months = None;
+                } else if retention_months.is_some() {
+                    p.retention_months = retention_months;
+                }
+                store.set_policy(&p).map_err(store_failure)?;
+            }
+            out(tr(l, "cli.policy.idle", &[("minutes", p.idle_lock_minutes.to_string())]));
+            out(match p.retention_months {
+                Some(m) => tr(l, "cli.policy.retention", &[("months", m.to_string())]),
+                None => i18n::t(l, "cli.policy.keep_forever"),
+            });
+        }
+        Command::Purge { dry_run } => {
+            let mut store = open()?;
+            let today = amparo::store::cases::today();
+            let n = if dry_run { store.purge_candidates(today)?.len() } else { store.purge_expired(today)?.cases };
+            let key = if dry_run { "cli.purge_would" } else { "cli.purged" };
+            out(tr(l, key, &[("count", n.to_string())]));
         }
         Command::Recover { user } => {
             let dir = default_data_dir();

@@ -218,3 +218,34 @@ fn users_roles_recovery_and_the_audit_trail_from_the_command_line() {
     assert!(e.contains("did not open"), "{e}");
     ok(&amparo_env(&dir, &["list"], &[("AMPARO_PASSPHRASE", "ana recuerda otra frase")]));
 }
+
+#[test]
+fn share_needs_consent_and_policies_and_purge_are_for_administrators() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    init(&dir);
+    let mut with = amparo::sample::full_case();
+    with["consents"] = serde_json::json!([{ "scope": "ShareWithReferralOrganisation", "decision": "Granted",
+        "explained_in": "es", "given_at": "2026-01-05", "expires_at": "2099-12-31" }]);
+    let file = tmp.path().join("two.jsonl");
+    write_jsonl(&file, &[with, amparo::sample::full_case()]);
+    ok(&amparo(&dir, &["import", file.to_str().unwrap()]));
+    let numbers: Vec<String> =
+        ok(&amparo(&dir, &["list"])).lines().map(|l| l.split('\t').next().unwrap().to_string()).collect();
+    let (without, with) = (&numbers[0], &numbers[1]);
+    let shared: Value = serde_json::from_str(&ok(&amparo(&dir, &["share", with, "--for", "referral"]))).unwrap();
+    assert_eq!(shared["people"][0]["given_name"], "Xóchitl");
+    let e = err(&amparo(&dir, &["share", without, "--for", "referral"]));
+    assert!(e.contains("no consent in force to share with a referral organization"), "{e}");
+    let e = err(&amparo(&dir, &["share", with, "--for", "law-enforcement"]));
+    assert!(e.contains("share with law enforcement"), "{e}");
+    let e = err(&amparo(&dir, &["share", with, "--for", "the press"]));
+    assert!(e.contains("--for referral"), "{e}");
+
+    let p = ok(&amparo(&dir, &["policy", "--retention-months", "24", "--idle-minutes", "3"]));
+    assert!(p.contains("Locks after 3 idle minutes.") && p.contains("kept 24 months"), "{p}");
+    let e = err(&amparo(&dir, &["policy", "--idle-minutes", "90"]));
+    assert!(e.contains("idle_lock_minutes: ") && e.contains("60"), "{e}");
+    assert!(ok(&amparo(&dir, &["purge", "--dry-run"])).contains("0 closed cases"));
+    assert!(ok(&amparo(&dir, &["purge"])).contains("0 closed cases were removed"));
+}

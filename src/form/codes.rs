@@ -72,6 +72,9 @@ code_sets! {
         "Repatriation" "FamilyReunification" "Interpretation" "SafetyPlanning"
         "EconomicEmpowerment" "Education" "ChildCare" "Other"];
     NEED_STATUS = "need_status" ["Identified" "Referred" "Provided" "Declined"];
+    CONSENT_SCOPE = "consent_scope" ["StoreData" "ShareWithReferralOrganisation"
+        "ShareWithLawEnforcement" "DeidentifiedStatistics" "FollowUpContact"];
+    CONSENT_DECISION = "consent_decision" ["Granted" "Declined"];
     // ISO 3166-1 alpha-2: the countries of origin, transit and destination our users
     // meet. A code outside this list is refused as unknown; extend it (with labels)
     // rather than accepting free text.

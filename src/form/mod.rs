@@ -33,6 +33,8 @@ pub enum Kind {
     Date,
     /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD` (HTCDS historic events), never in the future.
     ApproxDate,
+    /// A full date `YYYY-MM-DD` that may lie ahead (when a consent expires).
+    ExpiryDate,
     Integer {
         min: i64,
         max: i64,
@@ -225,6 +227,25 @@ fn build_definition() -> Vec<Section> {
                 },
             )],
         },
+        // Informed, written, time-limited consent (VAWA/FVPSA): what may be done with
+        // the survivor's information, in which language it was explained, until when.
+        // Who recorded it is set by the store (`recorded_by`). Services never depend
+        // on it.
+        Section {
+            key: "consents",
+            fields: vec![f(
+                "consents",
+                Kind::List {
+                    item: vec![
+                        f("scope", Kind::Choice { set: codes::CONSENT_SCOPE, process: true }),
+                        f("decision", Kind::Choice { set: codes::CONSENT_DECISION, process: true }),
+                        f("explained_in", Kind::Choice { set: codes::LANGUAGE, process: true }),
+                        f("given_at", Kind::Date),
+                        f("expires_at", Kind::ExpiryDate),
+                    ],
+                },
+            )],
+        },
     ]
 }
 
@@ -258,6 +279,7 @@ fn field_json(field: &Field, parent: &str) -> Value {
         Kind::LongText { max } => ("long_text", json!({ "max": max })),
         Kind::Date => ("date", json!({})),
         Kind::ApproxDate => ("approx_date", json!({})),
+        Kind::ExpiryDate => ("expiry_date", json!({})),
         Kind::Integer { min, max } => ("integer", json!({ "min": min, "max": max })),
         Kind::YesNo => ("yes_no", json!({})),
         Kind::Choice { set, process } => {

@@ -13,7 +13,7 @@ pub const CASE_FORMAT: &str = "amparo.case/1";
 pub const CASE_META_KEYS: [&str; 8] =
     ["format", "id", "case_number", "created_at", "updated_at", "assigned_to", "restricted", "notes"];
 /// Keys an item in a list may carry besides its form fields.
-pub const ITEM_META_KEYS: [&str; 1] = ["id"];
+pub const ITEM_META_KEYS: [&str; 2] = ["id", "recorded_by"];
 /// Oldest plausible birth or event year.
 const OLDEST_YEAR: i32 = 1900;
 /// Most people, needs or events in one case; far above any real intake.
@@ -91,6 +91,10 @@ pub enum FieldError {
     RecoveryKeyFormat,
     #[error("only a supervisor or an administrator can change this")]
     SupervisorOnly,
+    #[error("expires before it was given")]
+    ExpiryBeforeGiven,
+    #[error("a consent to share needs an expiry date")]
+    ConsentNeedsExpiry,
 }
 
 impl FieldError {
@@ -132,6 +136,8 @@ impl FieldError {
             NameTaken => "error.field.name_taken",
             RecoveryKeyFormat => "error.field.recovery_key_format",
             SupervisorOnly => "error.field.supervisor_only",
+            ExpiryBeforeGiven => "error.field.expiry_before_given",
+            ConsentNeedsExpiry => "error.field.consent_needs_expiry",
         }
     }
 
@@ -191,6 +197,8 @@ impl FieldError {
             NameTaken,
             RecoveryKeyFormat,
             SupervisorOnly,
+            ExpiryBeforeGiven,
+            ConsentNeedsExpiry,
         ]
     }
 }
@@ -371,6 +379,11 @@ impl Ctx<'_> {
                 },
                 None => self.push(path, FieldError::ApproxDateFormat),
             },
+            Kind::ExpiryDate => match v.as_str().and_then(parse_date) {
+                Some(d) if d.year() < OLDEST_YEAR => self.push(path, FieldError::DateTooOld { year: OLDEST_YEAR }),
+                Some(_) => {}
+                None => self.push(path, FieldError::DateFormat),
+            },
             Kind::Integer { min, max } => match v {
                 Value::String(s) if codes::NON_ANSWERS.contains(&s.as_str()) => {}
                 Value::Number(n) => match n.as_i64() {
@@ -494,6 +507,11 @@ pub fn validate(case: &Value, today: NaiveDate) -> Result<(), ValidationErrors> 
             }
         }
     }
+    if let Some(consents) = obj.get("consents").and_then(Value::as_array) {
+        for (i, c) in consents.iter().enumerate() {
+            validate_consent(c, &format!("consents.{i}"), &mut ctx);
+        }
+    }
     if let Some(notes) = obj.get("notes") {
         match notes.as_array() {
             Some(items) => {
@@ -511,6 +529,31 @@ pub fn validate(case: &Value, today: NaiveDate) -> Result<(), ValidationErrors> 
         Ok(())
     } else {
         Err(ValidationErrors(issues))
+    }
+}
+
+/// A consent must say what, which way, in which language and when; a consent to
+/// share outside the organisation must also say until when.
+fn validate_consent(c: &Value, path: &str, ctx: &mut Ctx) {
+    let Some(obj) = c.as_object() else { return };
+    for key in ["scope", "decision", "explained_in", "given_at"] {
+        if obj.get(key).is_none() {
+            ctx.push(&join(path, key), FieldError::Required);
+        }
+    }
+    let date = |k: &str| obj.get(k).and_then(Value::as_str).and_then(parse_date);
+    if obj.get("given_at").and_then(Value::as_str).is_some_and(|s| codes::NON_ANSWERS.contains(&s)) {
+        ctx.push(&join(path, "given_at"), FieldError::Required);
+    }
+    if let (Some(given), Some(expires)) = (date("given_at"), date("expires_at")) {
+        if expires < given {
+            ctx.push(&join(path, "expires_at"), FieldError::ExpiryBeforeGiven);
+        }
+    }
+    let sharing = obj.get("scope").and_then(Value::as_str).is_some_and(|s| crate::consent::SHARING_SCOPES.contains(&s));
+    let granted = obj.get("decision").and_then(Value::as_str) == Some("Granted");
+    if sharing && granted && obj.get("expires_at").is_none() {
+        ctx.push(&join(path, "expires_at"), FieldError::ConsentNeedsExpiry);
     }
 }
 

@@ -80,6 +80,24 @@ fn removes_anything(before: &Value, after: &Map<String, Value>) -> bool {
         .is_some_and(|b| b.iter().filter(|(k, _)| !skip.contains(&k.as_str())).any(|(k, v)| !covered(v, after.get(k))))
 }
 
+/// Who recorded each consent: kept from the saved case for consents already there
+/// (the form does not carry it), the current user for new ones. (Import keeps what
+/// the file says: it does not come through here.)
+fn stamp_consents(case: &mut Value, existing: Option<&Value>, user: &str) {
+    let before: Vec<&Value> =
+        existing.and_then(|e| e.get("consents")).and_then(Value::as_array).into_iter().flatten().collect();
+    let Some(Value::Array(items)) = case.get_mut("consents") else { return };
+    for item in items.iter_mut().filter_map(Value::as_object_mut) {
+        let kept = item
+            .get("id")
+            .and_then(|id| before.iter().find(|b| b.get("id") == Some(id)))
+            .and_then(|b| b.get("recorded_by"));
+        // Never what the form says: it does not know, and must not claim.
+        let by = kept.cloned().unwrap_or_else(|| user.into());
+        item.insert("recorded_by".into(), by);
+    }
+}
+
 /// The caseworker's calendar date: "in the future" is judged by it.
 pub fn today() -> NaiveDate {
     Local::now().date_naive()
@@ -120,7 +138,7 @@ fn fts_columns(case: &Value) -> (String, String) {
 
 /// Give every person, need and event an id, so later work (sync) can address them.
 fn assign_item_ids(case: &mut Value) {
-    for list in ["people", "needs", "trafficking_events"] {
+    for list in ["people", "needs", "trafficking_events", "consents"] {
         if let Some(Value::Array(items)) = case.get_mut(list) {
             for it in items.iter_mut().filter_map(Value::as_object_mut) {
                 if it.get("id").and_then(Value::as_str).is_none_or(|s| uuid::Uuid::parse_str(s).is_err()) {
@@ -336,8 +354,9 @@ pub(super) fn insert_case(tx: &Transaction, session: &Session, case: Value, now:
     let data = serde_json::to_string(&row.data).map_err(|_| StoreError::Corrupt)?;
     tx.execute(
         "INSERT INTO cases (id, case_number, status, intake_date, alias, primary_language,
-                            created_at, updated_at, created_by, updated_by, data, assigned_to, restricted)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
+                            created_at, updated_at, created_by, updated_by, data, assigned_to, restricted, closed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12,
+                 CASE WHEN ?3 IN ('Closed', 'ClosedReferred') THEN ?8 END)",
         params![
             row.id,
             case_number,
@@ -415,6 +434,7 @@ impl Store {
                 return Err(ValidationErrors(vec![Issue::new("assigned_to", FieldError::SupervisorOnly)]).into());
             }
         }
+        stamp_consents(&mut case, None, &self.session.user_id);
         let prepared = intake::prepare(case, self.today())?;
         let now = now_utc();
         let tx = self.conn.transaction()?;
@@ -462,6 +482,7 @@ impl Store {
                 m.insert("notes".into(), Value::Array(new_notes));
             }
         }
+        stamp_consents(&mut case, Some(&existing), &self.session.user_id);
         let prepared = intake::prepare(case, self.today())?;
         let mut row = to_row(prepared);
         let now = now_utc();
@@ -472,7 +493,8 @@ impl Store {
         let data = serde_json::to_string(&row.data).map_err(|_| StoreError::Corrupt)?;
         tx.execute(
             "UPDATE cases SET status = ?2, intake_date = ?3, alias = ?4, primary_language = ?5,
-                              updated_at = ?6, updated_by = ?7, data = ?8, assigned_to = ?9, restricted = ?10
+                              updated_at = ?6, updated_by = ?7, data = ?8, assigned_to = ?9, restricted = ?10,
+                              closed_at = CASE WHEN ?2 IN ('Closed', 'ClosedReferred') THEN coalesce(closed_at, ?6) END
              WHERE id = ?1",
             params![
                 id,
@@ -592,6 +614,14 @@ impl Store {
     /// may not open, and recorded in the audit trail.
     pub fn get_case(&self, id: &str) -> Result<Value, StoreError> {
         self.view_case("id", id)
+    }
+
+    /// The id of the case with this number (no permission needed: it reveals nothing).
+    pub fn case_id(&self, case_number: &str) -> Result<String, StoreError> {
+        self.conn
+            .query_row("SELECT id FROM cases WHERE case_number = ?1", [case_number.trim().to_uppercase()], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(case_number.to_string()))
     }
 
     pub fn get_case_by_number(&self, case_number: &str) -> Result<Value, StoreError> {
@@ -726,6 +756,23 @@ impl Store {
     pub fn delete_draft(&mut self, id: &str) -> Result<(), StoreError> {
         self.conn.execute(&format!("DELETE FROM drafts WHERE id = ?2 AND {MY_DRAFT}"), [&self.session.user_id, id])?;
         Ok(())
+    }
+
+    /// A case with its personal details, for sharing outside the organisation (a
+    /// referral packet, law enforcement): only with the survivor's matching,
+    /// unexpired consent, and recorded in the audit trail either way.
+    pub fn share_case(&self, id: &str, sharing: crate::consent::Sharing) -> Result<Value, StoreError> {
+        let case = self.load_case("id", id)?;
+        self.check_open(&case)?;
+        let consent_id = match crate::consent::check(&case, sharing, self.today()) {
+            Ok(c) => c.get("id").cloned().unwrap_or(Value::Null),
+            Err(e) => {
+                self.record(Action::Export, Some(id), json!({ "scope": sharing.scope(), "refused": true }))?;
+                return Err(e.into());
+            }
+        };
+        self.record(Action::Export, Some(id), json!({ "scope": sharing.scope(), "consent": consent_id }))?;
+        Ok(case)
     }
 
     /// Check a case without saving it (for validation as the user types).

@@ -64,6 +64,8 @@ pub enum StoreError {
     CannotRemoveSelf,
     #[error("the store needs at least one administrator")]
     LastAdministrator,
+    #[error("{0}")]
+    Consent(#[from] crate::consent::ConsentError),
     #[error("the key file is damaged ({0})")]
     KeyFile(String),
     #[error("the store file is damaged or is not an Amparo store")]
@@ -98,6 +100,7 @@ impl Localized for StoreError {
             StoreError::NotAdministrator(_) => "error.store.not_administrator",
             StoreError::CannotRemoveSelf => "error.store.cannot_remove_self",
             StoreError::LastAdministrator => "error.store.last_administrator",
+            StoreError::Consent(e) => e.i18n_key(),
             StoreError::KeyFile(_) => "error.store.key_file",
             StoreError::Corrupt => "error.store.corrupt",
             StoreError::TooNew { .. } => "error.store.too_new",
@@ -118,6 +121,7 @@ impl Localized for StoreError {
             }
             StoreError::NotFound(n) => vec![("case", n.clone())],
             StoreError::Throttled { seconds } => vec![("seconds", seconds.to_string())],
+            StoreError::Consent(e) => e.args(),
             StoreError::NoSuchUser(n) | StoreError::NotAdministrator(n) => vec![("name", n.clone())],
             StoreError::Invalid(e) => vec![("count", e.0.len().to_string())],
             // Database and file errors can carry paths and SQL; never case data.

@@ -77,3 +77,56 @@ impl Store {
         Ok(())
     }
 }
+
+/// What a purge removed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PurgeReport {
+    pub cases: usize,
+}
+
+impl Store {
+    /// Closed cases whose retention time is over on `today` (administrators).
+    pub fn purge_candidates(&self, today: chrono::NaiveDate) -> Result<Vec<String>, StoreError> {
+        self.require(Role::Administrator)?;
+        let Some(months) = self.policy()?.retention_months else { return Ok(Vec::new()) };
+        let Some(cutoff) = today.checked_sub_months(chrono::Months::new(months)) else { return Ok(Vec::new()) };
+        // closed_at is an RFC 3339 time; a date compares below every time of its day.
+        let mut st = self.conn.prepare(
+            "SELECT id FROM cases WHERE closed_at IS NOT NULL AND closed_at < ?1
+               AND status IN ('Closed', 'ClosedReferred') ORDER BY seq",
+        )?;
+        let ids =
+            st.query_map([cutoff.format("%Y-%m-%d").to_string()], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+        Ok(ids)
+    }
+
+    /// Remove every case whose retention time is over, with its notes, drafts and
+    /// search entry, so that nothing of it can be read back from the database file
+    /// or its WAL (administrators). The audit trail keeps one entry with the count and
+    /// the case ids, nothing else; the ids are kept as tombstones so that sync can
+    /// remove them on other laptops too.
+    pub fn purge_expired(&mut self, today: chrono::NaiveDate) -> Result<PurgeReport, StoreError> {
+        let ids = self.purge_candidates(today)?;
+        if ids.is_empty() {
+            return Ok(PurgeReport::default());
+        }
+        let now = super::now_utc();
+        let tx = self.conn.transaction()?;
+        for id in &ids {
+            let seq: i64 = tx.query_row("SELECT seq FROM cases WHERE id = ?1", [id], |r| r.get(0))?;
+            tx.execute("INSERT INTO purged_cases (case_id, purged_at) VALUES (?1, ?2)", [id, &now])?;
+            tx.execute("DELETE FROM notes WHERE case_id = ?1", [id])?;
+            tx.execute("DELETE FROM cases_fts WHERE rowid = ?1", [seq])?;
+            tx.execute("DELETE FROM drafts WHERE case_id = ?1", [id])?;
+            tx.execute("DELETE FROM cases WHERE id = ?1", [id])?;
+        }
+        let detail = serde_json::json!({ "cases": ids.len(), "ids": ids });
+        let me = Some(self.session.user_id.as_str());
+        audit::append(&tx, &self.session.device_id, me, Action::Purge, None, detail, None)?;
+        tx.commit()?;
+        // The deleted pages are zeroed (secure_delete); the WAL still holds their old
+        // images until it is folded in and emptied.
+        self.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+        Ok(PurgeReport { cases: ids.len() })
+    }
+}

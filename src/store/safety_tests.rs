@@ -423,3 +423,174 @@ fn a_removed_person_leaves_no_byte_in_the_database_or_wal() {
     assert!(admin.list_cases(&q).unwrap().is_empty());
     PLAINTEXT_FOR_TESTS.set(false);
 }
+
+fn consent(scope: &str, decision: &str, given: chrono::NaiveDate, expires: chrono::NaiveDate) -> Value {
+    json!({ "scope": scope, "decision": decision, "explained_in": "es",
+            "given_at": given.format("%Y-%m-%d").to_string(), "expires_at": expires.format("%Y-%m-%d").to_string() })
+}
+
+#[test]
+fn consents_are_validated_and_stamped_with_who_recorded_them() {
+    let (dir, mut admin) = team();
+    let today = super::cases::today();
+    let day = chrono::Duration::days(1);
+    let mut c = sample::full_case();
+    c["consents"] = json!([
+        { "scope": "ShareWithReferralOrganisation", "decision": "Granted", "explained_in": "es", "given_at": "2026-01-10" },
+        { "scope": "StoreData", "decision": "Granted", "explained_in": "es",
+          "given_at": "2026-01-10", "expires_at": "2026-01-09" },
+        { "decision": "Granted", "given_at": "Unknown" }
+    ]);
+    let e = admin.create_case(c, None).unwrap_err();
+    let StoreError::Invalid(v) = e else { panic!() };
+    let got: Vec<(String, &str)> = v.0.iter().map(|i| (i.path.clone(), i.error.i18n_key())).collect();
+    assert_eq!(
+        got,
+        [
+            ("consents.0.expires_at".into(), "error.field.consent_needs_expiry"),
+            ("consents.1.expires_at".into(), "error.field.expiry_before_given"),
+            ("consents.2.scope".into(), "error.field.required"),
+            ("consents.2.explained_in".into(), "error.field.required"),
+            ("consents.2.given_at".into(), "error.field.required"),
+        ]
+    );
+    // A valid consent gets an id and the recording user, whatever the form claims.
+    let mut c = sample::full_case();
+    let mut k = consent("ShareWithReferralOrganisation", "Granted", today - day, today + day * 90);
+    k["recorded_by"] = json!("someone-else");
+    c["consents"] = json!([k]);
+    let saved = admin.create_case(c, None).unwrap();
+    let ana = admin.session().user_id.clone();
+    assert_eq!(saved["consents"][0]["recorded_by"], json!(ana));
+    assert!(saved["consents"][0]["id"].is_string());
+    // Rosa edits the case (the form drops recorded_by): Ana stays the recorder of the
+    // first consent, Rosa becomes the recorder of the one she adds.
+    drop(admin);
+    let mut rosa = Store::open(dir.path(), ROSA_PASS).unwrap();
+    let mut edit = saved.clone();
+    edit["consents"][0].as_object_mut().unwrap().remove("recorded_by");
+    edit["consents"].as_array_mut().unwrap().push(consent("FollowUpContact", "Declined", today, today));
+    let after = rosa.update_case(&id_of(&saved), edit, None).unwrap();
+    assert_eq!(after["consents"][0]["recorded_by"], json!(ana));
+    assert_eq!(after["consents"][1]["recorded_by"], json!(rosa.session().user_id));
+}
+
+#[test]
+fn sharing_a_case_needs_a_matching_unexpired_consent() {
+    use crate::consent::{ConsentError, Sharing};
+    let (_dir, mut admin) = team();
+    let today = super::cases::today();
+    let day = chrono::Duration::days(1);
+    // Intake never depends on consent: a case without any saves.
+    let case = admin.create_case(sample::full_case(), None).unwrap();
+    let id = id_of(&case);
+    let e = admin.share_case(&id, Sharing::Referral).unwrap_err();
+    assert!(matches!(e, StoreError::Consent(ConsentError::Missing(Sharing::Referral))));
+    assert_eq!(
+        e.localized("es"),
+        "No hay un consentimiento vigente para compartir con una organización de referencia. Registre primero la decisión de la sobreviviente en la sección Consentimientos."
+    );
+    // Granted for law enforcement only: still no referral.
+    let mut edit = case.clone();
+    edit["consents"] = json!([consent("ShareWithLawEnforcement", "Granted", today - day * 10, today + day * 10)]);
+    admin.update_case(&id, edit.clone(), None).unwrap();
+    assert!(admin.share_case(&id, Sharing::Referral).is_err());
+    assert_eq!(admin.share_case(&id, Sharing::LawEnforcement).unwrap()["people"], case["people"]);
+    // Granted for referral: allowed, with the names.
+    edit["consents"].as_array_mut().unwrap().push(consent(
+        "ShareWithReferralOrganisation",
+        "Granted",
+        today - day * 10,
+        today,
+    ));
+    admin.update_case(&id, edit.clone(), None).unwrap();
+    assert_eq!(admin.share_case(&id, Sharing::Referral).unwrap()["people"][0]["given_name"], "Xóchitl");
+    // Expired yesterday: refused again, naming the date.
+    let last = edit["consents"].as_array().unwrap().len() - 1;
+    edit["consents"][last] = consent("ShareWithReferralOrganisation", "Granted", today - day * 10, today - day);
+    admin.update_case(&id, edit.clone(), None).unwrap();
+    let e = admin.share_case(&id, Sharing::Referral).unwrap_err();
+    let on = (today - day).format("%Y-%m-%d").to_string();
+    assert!(matches!(&e, StoreError::Consent(ConsentError::Expired { on: o, .. }) if *o == on));
+    assert!(e.localized("en").contains(&on), "{}", e.localized("en"));
+    // Declined later: refused.
+    edit["consents"][last] = consent("ShareWithLawEnforcement", "Declined", today, today);
+    admin.update_case(&id, edit, None).unwrap();
+    assert!(matches!(
+        admin.share_case(&id, Sharing::LawEnforcement),
+        Err(StoreError::Consent(ConsentError::Declined(_)))
+    ));
+    // Every attempt is in the trail, refused or not, with the scope.
+    let exports = admin.audit_list(&AuditQuery { action: Some("Export".into()), ..Default::default() }).unwrap();
+    assert_eq!(exports.len(), 6);
+    assert_eq!(exports.iter().filter(|e| e.detail["refused"] == true).count(), 4);
+}
+
+#[test]
+fn a_purge_removes_expired_closed_cases_and_leaves_no_byte_of_them() {
+    PLAINTEXT_FOR_TESTS.set(true);
+    let (dir, mut admin) = team();
+    let mut old = sample::full_case();
+    old["people"][0]["alias"] = json!("Tlacuache");
+    old["people"][0]["given_name"] = json!("Yaretzi");
+    old["status"] = json!("Closed");
+    let old = admin.create_case(old, None).unwrap();
+    admin.add_note(&id_of(&old), "Llamó Zenaida desde Ojinaga.", Some("es")).unwrap();
+    admin.save_draft(None, Some(&id_of(&old)), &json!({"people": [{"alias": "Tlacuache"}]})).unwrap();
+    let mut recent = sample::full_case();
+    recent["status"] = json!("Closed");
+    let recent = admin.create_case(recent, None).unwrap();
+    let active = admin.create_case(sample::full_case(), None).unwrap();
+    // Closed three years ago, by the store's own clock.
+    admin
+        .conn()
+        .execute("UPDATE cases SET closed_at = '2023-01-15T10:00:00.000Z' WHERE id = ?1", [id_of(&old)])
+        .unwrap();
+    let today = super::cases::today();
+    assert!(admin.purge_candidates(today).unwrap().is_empty(), "no retention set: nothing expires");
+    admin.set_policy(&policy::Policy { idle_lock_minutes: 5, retention_months: Some(24) }).unwrap();
+    assert_eq!(admin.purge_candidates(today).unwrap(), vec![id_of(&old)]);
+    let d = dir.path().to_path_buf();
+    assert!(!raw_contains(&d, "Yaretzi").is_empty(), "the test can see the name before the purge");
+
+    let rosa_dir = d.clone();
+    drop(admin);
+    let mut rosa = Store::open(&rosa_dir, ROSA_PASS).unwrap();
+    assert!(matches!(rosa.purge_expired(today), Err(StoreError::RoleRequired(Role::Administrator))));
+    drop(rosa);
+    let mut admin = Store::open(&d, ADMIN_PASS).unwrap();
+    assert_eq!(admin.purge_expired(today).unwrap().cases, 1);
+    assert!(matches!(admin.get_case(&id_of(&old)), Err(StoreError::NotFound(_))));
+    assert!(admin.get_case(&id_of(&recent)).is_ok() && admin.get_case(&id_of(&active)).is_ok());
+    for word in ["Yaretzi", "Tlacuache", "Zenaida", "Ojinaga"] {
+        assert_eq!(raw_contains(&d, word), Vec::<String>::new(), "{word}");
+    }
+    assert!(!raw_contains(&d, "Xóchitl").is_empty(), "the cases that stay are still there");
+    // One audit entry, with ids and a count only; the other cases' notes stay append-only.
+    let purges = admin.audit_list(&AuditQuery { action: Some("Purge".into()), ..Default::default() }).unwrap();
+    assert_eq!(purges.len(), 1);
+    assert_eq!(purges[0].detail, json!({ "cases": 1, "ids": [id_of(&old)] }));
+    admin.add_note(&id_of(&active), "nota", None).unwrap();
+    assert!(admin.conn().execute("DELETE FROM notes WHERE case_id = ?1", [id_of(&active)]).is_err());
+    assert!(admin.verify_audit().unwrap().problem.is_none());
+    assert_eq!(admin.purge_expired(today).unwrap().cases, 0);
+    PLAINTEXT_FOR_TESTS.set(false);
+}
+
+#[test]
+fn closing_a_case_starts_its_retention_clock_and_reopening_stops_it() {
+    let (_dir, mut admin) = team();
+    let case = admin.create_case(sample::full_case(), None).unwrap();
+    let id = id_of(&case);
+    let closed_at = |s: &Store| -> Option<String> {
+        s.conn().query_row("SELECT closed_at FROM cases WHERE id = ?1", [&id], |r| r.get(0)).unwrap()
+    };
+    assert_eq!(closed_at(&admin), None);
+    admin.set_fields(case["case_number"].as_str().unwrap(), &[("status".into(), "Closed".into())]).unwrap();
+    let first = closed_at(&admin).unwrap();
+    admin.add_note(&id, "cierre", None).unwrap();
+    admin.set_fields(case["case_number"].as_str().unwrap(), &[("status".into(), "ClosedReferred".into())]).unwrap();
+    assert_eq!(closed_at(&admin).as_ref(), Some(&first), "a closed case stays closed since the first day");
+    admin.set_fields(case["case_number"].as_str().unwrap(), &[("status".into(), "FollowUp".into())]).unwrap();
+    assert_eq!(closed_at(&admin), None);
+}

@@ -134,13 +134,21 @@ CREATE TRIGGER notes_append_only_delete BEFORE DELETE ON notes
 INSERT INTO cases_fts (cases_fts, rank) VALUES ('secure-delete', 1);
 "#;
 
+/// When a case was closed: retention counts from it.
+const V3: &str = r#"
+ALTER TABLE cases ADD COLUMN closed_at TEXT;
+-- Cases closed before this was tracked: their last change is the best estimate.
+UPDATE cases SET closed_at = updated_at WHERE status IN ('Closed', 'ClosedReferred');
+CREATE INDEX cases_by_closed ON cases (closed_at) WHERE closed_at IS NOT NULL;
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> usize {
-    2
+    3
 }
 
 #[cfg(test)]
