@@ -34,6 +34,9 @@ const COMMANDS: &[&str] = &[
     "set_policy",
     "audit_list",
     "audit_verify",
+    "share_case",
+    "purge_preview",
+    "purge",
 ];
 
 fn main() {

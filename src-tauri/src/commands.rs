@@ -11,7 +11,7 @@ use amparo::intake::Issue;
 use amparo::store::audit::{Action, AuditQuery, AuditRow, Verification};
 use amparo::store::cases::{CaseSummary, DraftSummary, ListQuery};
 use amparo::store::keys::KdfParams;
-use amparo::store::policy::Policy;
+use amparo::store::policy::{Policy, PurgeReport};
 use amparo::store::users::{Role, User};
 use amparo::store::{self, Session, Settings, Setup, Store, StoreError};
 use serde::Serialize;
@@ -209,7 +209,7 @@ pub fn restore_title<R: Runtime>(app: AppHandle<R>) {
 #[tauri::command(async)]
 pub fn record_print(state: State<'_, AppState>, case_id: Option<String>, document: String) -> Res<()> {
     // Only a short code travels to the trail.
-    let document: String = document.chars().filter(char::is_ascii_alphanumeric).take(40).collect();
+    let document: String = document.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(40).collect();
     with_store(&state, |s| s.record(Action::Print, case_id.as_deref(), serde_json::json!({ "document": document })))
 }
 
@@ -262,6 +262,25 @@ pub fn audit_list(state: State<'_, AppState>, query: AuditQuery) -> Res<Vec<Audi
 #[tauri::command(async)]
 pub fn audit_verify(state: State<'_, AppState>) -> Res<Verification> {
     with_store(&state, |s| s.verify_audit())
+}
+
+/// A case with its personal details, for a printout to share: only with consent.
+#[tauri::command(async)]
+pub fn share_case(state: State<'_, AppState>, id: String, sharing: String) -> Res<Value> {
+    let sharing =
+        amparo::consent::Sharing::parse(&sharing).ok_or_else(|| CommandError::plain("error.store.bad_request"))?;
+    with_store(&state, |s| s.share_case(&id, sharing))
+}
+
+/// How many closed cases a purge would remove now.
+#[tauri::command(async)]
+pub fn purge_preview(state: State<'_, AppState>) -> Res<usize> {
+    with_store(&state, |s| Ok(s.purge_candidates(store::cases::today())?.len()))
+}
+
+#[tauri::command(async)]
+pub fn purge(state: State<'_, AppState>) -> Res<PurgeReport> {
+    with_store(&state, |s| s.purge_expired(store::cases::today()))
 }
 
 #[tauri::command(async)]

@@ -43,6 +43,9 @@ macro_rules! handlers {
             $crate::commands::set_policy,
             $crate::commands::audit_list,
             $crate::commands::audit_verify,
+            $crate::commands::share_case,
+            $crate::commands::purge_preview,
+            $crate::commands::purge,
         ]
     };
 }

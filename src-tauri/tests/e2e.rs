@@ -184,7 +184,7 @@ impl Ui {
     }
 
     async fn click(&self, css: &str) {
-        self.wait(css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+        self.wait(css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e:?}"));
     }
 
     /// Pick an option the way a keyboard user does: type the start of its label
@@ -837,4 +837,225 @@ async fn quick_exit_lock_privacy_and_a_restricted_case_on_a_shared_laptop() {
         .iter()
         .any(|r| r.action == "View" && r.detail["refused"] == true && r.user_name.as_deref() == Some("Luis")));
     assert!(store.verify_audit().unwrap().problem.is_none());
+}
+
+/// Hostile text: markup, event handlers, `javascript:` URLs, SVG, broken markup.
+/// Each would set `window.__xss` if the page ever treated it as HTML or code.
+const PAYLOADS: [&str; 50] = [
+    "<script>window.__xss=1</script>",
+    "<img src=x onerror=\"window.__xss=2\">",
+    "<svg onload=\"window.__xss=3\">",
+    "<svg><script>window.__xss=4</script></svg>",
+    "javascript:window.__xss=5",
+    "<a href=\"javascript:window.__xss=6\">click</a>",
+    "<iframe src=\"javascript:parent.__xss=7\"></iframe>",
+    "<body onload=\"window.__xss=8\">",
+    "\"><script>window.__xss=9</script>",
+    "'><img src=x onerror=window.__xss=10>",
+    "<div onmouseover=\"window.__xss=11\">hover</div>",
+    "<input autofocus onfocus=\"window.__xss=12\">",
+    "<details open ontoggle=\"window.__xss=13\">",
+    "<video><source onerror=\"window.__xss=14\"></video>",
+    "<audio src=x onerror=\"window.__xss=15\">",
+    "<marquee onstart=\"window.__xss=16\">",
+    "<object data=\"javascript:window.__xss=17\">",
+    "<embed src=\"javascript:window.__xss=18\">",
+    "<math><mtext><table><mglyph><style><img src=x onerror=\"window.__xss=19\">",
+    "<style>@import 'javascript:window.__xss=20';</style>",
+    "<img src=\"x\" onerror=\"window.__xss=21\"",
+    "<scr<script>ipt>window.__xss=22</scr</script>ipt>",
+    "%3Cscript%3Ewindow.__xss=23%3C/script%3E",
+    "&lt;script&gt;window.__xss=24&lt;/script&gt;",
+    "<svg><animate onbegin=\"window.__xss=25\" attributeName=x dur=1s>",
+    "<form><button formaction=\"javascript:window.__xss=26\">x</button></form>",
+    "<isindex type=image src=1 onerror=\"window.__xss=27\">",
+    "<link rel=import href=\"data:text/html,<script>parent.__xss=28</script>\">",
+    "<meta http-equiv=\"refresh\" content=\"0;url=javascript:window.__xss=29\">",
+    "<base href=\"javascript:window.__xss=30//\">",
+    "<textarea onfocus=\"window.__xss=31\" autofocus>",
+    "<select onfocus=\"window.__xss=32\" autofocus>",
+    "<keygen autofocus onfocus=\"window.__xss=33\">",
+    "<img srcset=\",,,,,x\" onerror=\"window.__xss=34\">",
+    "<svg><a xlink:href=\"javascript:window.__xss=35\"><text>x</text></a></svg>",
+    "<template><script>window.__xss=36</script></template>",
+    "<noscript><img src=x onerror=\"window.__xss=37\"></noscript>",
+    "<img src=x:alert(1) onerror=eval('window.__xss=38')>",
+    "<IMG SRC=x OnErRoR=\"window.__xss=39\">",
+    "<img/src/onerror=\"window.__xss=40\">",
+    "<svg/onload=window.__xss=41>",
+    "<body/onpageshow=\"window.__xss=42\">",
+    "<x onclick=\"window.__xss=43\">click me</x>",
+    "<img src=x onerror=\"window&#46;__xss=44\">",
+    "<img src=x onerror=\"\\u0077indow.__xss=45\">",
+    "data:text/html,<script>window.__xss=46</script>",
+    "<!--<img src=\"--><img src=x onerror=\"window.__xss=47\">",
+    "<![CDATA[<script>window.__xss=48</script>]]>",
+    "${window.__xss=49}",
+    "{{constructor.constructor('window.__xss=50')()}}",
+];
+
+/// Every kind of free-text field a case has, by its path in the case view.
+const TEXT_FIELDS: [&str; 8] = [
+    "people.0.alias",
+    "people.0.given_name",
+    "people.0.family_name",
+    "intake_place.city",
+    "trafficking_events.0.place.city",
+    "safety.safe_times",
+    "safety.code_word",
+    "law_enforcement.agency",
+];
+
+fn hostile_case(payload: &str, consent: bool) -> Value {
+    let mut c = amparo::sample::full_case();
+    let today = amparo::store::cases::today();
+    c["people"][0]["alias"] = json!(payload);
+    c["people"][0]["given_name"] = json!(payload);
+    c["people"][0]["family_name"] = json!(payload);
+    c["intake_place"]["city"] = json!(payload);
+    c["trafficking_events"] =
+        json!([{ "type": "Recruitment", "date": "2025", "place": { "country": "MX", "city": payload } }]);
+    c["safety"] = json!({ "safe_times": payload, "code_word": payload });
+    c["law_enforcement"] = json!({ "involved": true, "agency": payload });
+    c["notes"] = json!([{ "text": payload, "language": "es" }]);
+    if consent {
+        c["consents"] = json!([{ "scope": "ShareWithReferralOrganisation", "decision": "Granted", "explained_in": "es",
+            "given_at": today.format("%Y-%m-%d").to_string(),
+            "expires_at": "2099-12-31" }]);
+    }
+    c
+}
+
+impl Ui {
+    /// No payload ran, and none became an element with a handler or a script.
+    async fn nothing_ran(&self, screen: &str) {
+        let r = self
+            .c
+            .execute(
+                "return [typeof window.__xss, typeof parent.__xss,
+                    document.querySelectorAll('main script, main img, main svg, main iframe, main object, main embed, main style, main a:not([href^=\"#\"])').length,
+                    [...document.querySelectorAll('main *')].filter(e => [...e.attributes].some(a => a.name.startsWith('on'))).length]",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(r, json!(["undefined", "undefined", 0, 0]), "{}: something ran on the {screen} screen", self.name);
+    }
+
+    async fn text_of(&self, css: &str) -> String {
+        let js = format!("return document.querySelector({css:?})?.textContent ?? null");
+        self.c.execute(&js, vec![]).await.unwrap().as_str().unwrap_or("<missing>").to_string()
+    }
+}
+
+#[tokio::test]
+async fn hostile_text_shows_literally_and_consent_gates_sharing() {
+    let _serial = SERIAL.lock().await;
+    require_environment();
+    let data = tempfile::tempdir().unwrap();
+    let setup = amparo::store::Setup {
+        org: "Casa Amparo".into(),
+        device_code: "EP1".into(),
+        user: "Marta".into(),
+        passphrase: PASS.into(),
+        locale: "en".into(),
+    };
+    let mut store =
+        amparo::Store::create(data.path(), &setup, amparo::store::keys::KdfParams::INSECURE_FOR_TESTS).unwrap();
+    // Newest first in the list: case i is row 49 - i.
+    let numbers: Vec<String> = PAYLOADS
+        .iter()
+        .enumerate()
+        .map(|(i, p)| store.create_case(hostile_case(p, i == 0), None).unwrap()["case_number"].as_str().unwrap().into())
+        .collect();
+    drop(store);
+
+    let driver = Driver::start(data.path());
+    let ui = Ui { c: driver.session().await, name: "hostile text" };
+    ui.unlock_with(PASS).await;
+    ui.until("50 rows", async || {
+        ui.c.find_all(Locator::Css("#case-table tbody tr")).await.map(|r| r.len() == 50).unwrap_or(false)
+    })
+    .await;
+    let aliases =
+        ui.c.execute(
+            "return [...document.querySelectorAll('#case-table tbody tr td:nth-child(2)')].map(td => td.textContent)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let mut expected: Vec<Value> = PAYLOADS.iter().rev().map(|p| json!(p)).collect();
+    expected.truncate(50);
+    assert_eq!(aliases, Value::Array(expected), "the list shows every alias literally");
+    ui.nothing_ran("list").await;
+
+    for (i, (payload, number)) in PAYLOADS.iter().zip(&numbers).enumerate() {
+        let row = format!("#case-table tbody tr:nth-child({}) button", 50 - i);
+        ui.click(&row).await;
+        ui.until_text("main h1", &format!("Case {number}")).await;
+        for field in TEXT_FIELDS {
+            assert_eq!(ui.text_of(&format!("dd[data-field='{field}']")).await, *payload, "case {i}: {field}");
+        }
+        let note = ui.text_of("#notes li").await;
+        assert!(note.starts_with(payload), "case {i}: the note shows {note:?}");
+        ui.nothing_ran(&format!("case {i}")).await;
+        if i == 0 {
+            ui.shot("30-hostile-case").await;
+            // The printout of the case, and the form with the text in its fields.
+            ui.click("#case-print").await;
+            ui.screen("print").await;
+            assert_eq!(ui.text_of("#printable dd[data-field='people.0.given_name']").await, *payload);
+            ui.nothing_ran("case printout").await;
+            ui.click("#print-back").await;
+            ui.screen("case").await;
+            ui.click("#case-edit").await;
+            ui.screen("intake").await;
+            assert_eq!(ui.value("#f-people-0-given_name").await, *payload);
+            assert_eq!(ui.value("#f-safety-safe_times").await, *payload);
+            ui.nothing_ran("form").await;
+            ui.click("#form-cancel").await;
+            ui.screen("case").await;
+
+            // Consent: the explanation is in the survivor's Spanish while the UI is English.
+            ui.click("#consent-explain").await;
+            ui.screen("print").await;
+            assert_eq!(ui.wait("#consent-document").await.attr("lang").await.unwrap().as_deref(), Some("es"));
+            assert_eq!(ui.text("#consent-document h1").await, "Su información y sus decisiones");
+            assert!(ui.text("#consent-document").await.contains("Compartir con una organización de referencia"));
+            assert_eq!(ui.text("#print-now").await, "Print");
+            ui.shot("31-consent-es-ui-en").await;
+            ui.axe("consent explanation").await;
+            ui.click("#print-back").await;
+            ui.screen("case").await;
+            // With a referral consent in force, the printout with personal details opens.
+            ui.click("#share-prepare").await;
+            ui.screen("print").await;
+            assert!(ui.text("#printable").await.contains("for a referral organization"));
+            assert_eq!(ui.text_of("#printable dd[data-field='people.0.family_name']").await, *payload);
+            ui.nothing_ran("referral printout").await;
+            ui.shot("32-referral-printout").await;
+            ui.click("#print-back").await;
+            ui.screen("case").await;
+        }
+        if i == 1 {
+            // Without consent: refused, next to the button, naming what is missing.
+            ui.click("#share-prepare").await;
+            ui.until_contains("#share-error", "There is no consent in force to share with a referral organization.")
+                .await;
+            assert!(!ui.text("main").await.contains("for a referral organization"));
+            ui.choose("#share-with", "law_enforcement").await;
+            ui.click("#share-prepare").await;
+            ui.until_contains("#share-error", "share with law enforcement").await;
+            ui.shot("33-share-refused").await;
+            ui.axe("case with sharing refused").await;
+        }
+        ui.click("#nav-cases").await;
+        ui.screen("list").await;
+        ui.until("the list", async || {
+            ui.c.find_all(Locator::Css("#case-table tbody tr")).await.map(|r| r.len() == 50).unwrap_or(false)
+        })
+        .await;
+    }
+    ui.nothing_ran("list, at the end").await;
+    ui.c.close().await.unwrap();
 }

@@ -115,6 +115,10 @@ fn every_key_the_ui_names_exists() {
         "audit",
         "user",
         "error",
+        "share",
+        "print",
+        "consent",
+        "purge",
     ];
     let mut missing = Vec::new();
     let mut seen = 0;

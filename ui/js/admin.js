@@ -119,10 +119,29 @@ export async function adminScreen(show, status) {
     } catch (err) { showIssues(err, { idle_lock_minutes: idle, retention_months: keep }, policyMsg); }
   });
 
+  // Retention: see how many closed cases are past their time, then remove them.
+  const purgeOut = h("div", { id: "purge-result", role: "status" });
+  const purgeCheck = h("button", { type: "button", class: "quiet", id: "purge-check", i18n: "purge.check", onclick: async () => {
+    try {
+      const n = await call("purge_preview");
+      if (!n) { fill(purgeOut, tx(h("p"), "purge.none")); return; }
+      const yes = h("button", { type: "button", class: "quiet", id: "purge-confirm", i18n: ["purge.confirm", { count: n }], onclick: async () => {
+        try {
+          const r = await call("purge");
+          fill(purgeOut, tx(h("p", { class: "saved" }), "purge.done", { count: r.cases }));
+        } catch (err) { fill(purgeOut, errorText(err)); }
+      } });
+      fill(purgeOut, tx(h("p", { role: "alert" }), "purge.found", { count: n }), yes);
+      yes.focus();
+    } catch (err) { fill(purgeOut, errorText(err)); }
+  } });
+
   await show("admin", h("h1", { i18n: "admin.title" }), msg,
     h("section", { class: "card", "aria-labelledby": "users-h" }, h("h2", { id: "users-h", i18n: "admin.users" }), table),
     h("section", { class: "card", "aria-labelledby": "add-h" }, h("h2", { id: "add-h", i18n: "admin.add_title" }), add),
-    h("section", { class: "card", "aria-labelledby": "policy-h" }, h("h2", { id: "policy-h", i18n: "admin.settings" }), settings));
+    h("section", { class: "card", "aria-labelledby": "policy-h" }, h("h2", { id: "policy-h", i18n: "admin.settings" }), settings),
+    h("section", { class: "card", "aria-labelledby": "purge-h" }, h("h2", { id: "purge-h", i18n: "purge.heading" }),
+      h("p", { class: "help", i18n: "purge.help" }), purgeCheck, purgeOut));
 }
 
 export async function accountScreen(show, status) {

@@ -10,6 +10,7 @@ const ITEM_LABELS = {
   people: ["form.person_n", "form.remove_person", "form.add_person"],
   needs: ["form.need_n", "form.remove_need", "form.add_need"],
   trafficking_events: ["form.event_n", "form.remove_event", "form.add_event"],
+  consents: ["form.consent_n", "form.remove_consent", "form.add_consent"],
 };
 
 const domId = (prefix, path) => `${prefix}-${path.replace(/\./g, "-")}`;
@@ -108,10 +109,10 @@ class Leaf {
       default: {
         const attrs = { type: "text", id, autocomplete: "off", spellcheck: "false" };
         if (f.kind === "integer" || f.kind === "phone") attrs.inputmode = f.kind === "phone" ? "tel" : "numeric";
-        if (f.kind === "date") attrs.inputmode = "numeric";
+        if (f.kind === "date" || f.kind === "expiry_date") attrs.inputmode = "numeric";
         if (f.kind === "text") attrs.maxlength = f.max;
         const input = h("input", { ...attrs, value: value ?? "" });
-        if (f.kind === "date") tattr(input, "placeholder", "form.date_placeholder");
+        if (f.kind === "date" || f.kind === "expiry_date") tattr(input, "placeholder", "form.date_placeholder");
         return input;
       }
     }

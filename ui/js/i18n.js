@@ -16,12 +16,23 @@ export async function load(l) {
   retranslate(document);
 }
 
+/** Another language's table, without switching (for client documents). */
+export async function tableFor(l) {
+  const want = l === "es" ? "es" : "en";
+  return cache[want] || (cache[want] = await call("translations", { locale: want }));
+}
+
+/** A message from `tbl` (a table from tableFor). */
+export function tIn(tbl, key, args) {
+  let s = Object.prototype.hasOwnProperty.call(tbl, key) ? tbl[key] : key;
+  if (args) for (const [k, v] of Object.entries(args)) s = s.split(`%{${k}}`).join(String(v));
+  return s;
+}
+
 export function has(key) { return Object.prototype.hasOwnProperty.call(table, key); }
 
 export function t(key, args) {
-  let s = has(key) ? table[key] : key;
-  if (args) for (const [k, v] of Object.entries(args)) s = s.split(`%{${k}}`).join(String(v));
-  return s;
+  return tIn(table, key, args);
 }
 
 /** The label of a code: code.SET.CODE, with Unknown / Declined shared. */

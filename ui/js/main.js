@@ -3,7 +3,7 @@
 // new intake, Ctrl+S saves the form, Ctrl+Shift+L locks, Esc twice is quick exit.
 import { call } from "./api.js";
 import { h, fill, debounce, painted } from "./dom.js";
-import { load, current, t, tx, tattr, has, codeKey, retranslate } from "./i18n.js";
+import { load, current, t, tx, tattr, has, codeKey, retranslate, tableFor, tIn } from "./i18n.js";
 import { IntakeForm } from "./form.js";
 import { lock, startIdle, onLeave, setPrivacy, privacyOn, onPrivacy } from "./safety.js";
 import { adminScreen, auditScreen, accountScreen, ROLE_RANK } from "./admin.js";
@@ -29,8 +29,11 @@ async function show(screen, ...children) {
   if (leaveGuard) { await leaveGuard(); leaveGuard = null; }
   main.dataset.screen = screen;
   fill(main, ...children);
+  // A new screen starts at its top, at once (an animated scroll would leave the
+  // page moving under the next click).
+  window.scrollTo({ top: 0, left: 0, behavior: "instant" });
   const h1 = main.querySelector("h1");
-  if (h1) { h1.tabIndex = -1; h1.focus(); }
+  if (h1) { h1.tabIndex = -1; h1.focus({ preventScroll: true }); }
   await painted();
 }
 
@@ -482,7 +485,7 @@ function valuesList(fields, obj, path) {
     if (f.kind === "group") {
       blocks.push(h("h3", { i18n: f.label }), valuesList(f.fields, v, p));
     } else if (f.kind === "list") {
-      const itemKey = { people: "form.person_n", needs: "form.need_n", trafficking_events: "form.event_n" }[f.key];
+      const itemKey = { people: "form.person_n", needs: "form.need_n", trafficking_events: "form.event_n", consents: "form.consent_n" }[f.key];
       v.forEach((item, i) => blocks.push(h("h3", { i18n: [itemKey, { n: i + 1 }] }), valuesList(f.item, item, `${p}.${i}`)));
     } else if (f.pii && f.key !== "alias" && privacyOn()) {
       // Privacy mode: the alias stays (it is what staff may say aloud), the rest hides.
@@ -492,6 +495,60 @@ function valuesList(fields, obj, path) {
     }
   }
   return h("div", {}, ...blocks);
+}
+
+/** A case's values, section by section (only the sections it has values for). */
+function caseSections(c, prefix = "v") {
+  return definition.sections.filter((s) => s.fields.some((f) => c[f.key] !== undefined)).map((s) =>
+    h("section", { class: "card", "aria-labelledby": `${prefix}-${s.key}` }, h("h2", { id: `${prefix}-${s.key}`, i18n: s.label }), valuesList(s.fields, c, "")));
+}
+
+/**
+ * Print preview: the document alone, with Print and Back. Printing is recorded.
+ * In privacy mode personal details stay hidden here too, and the page says so.
+ */
+async function printScreen({ caseId, document: doc, back, content }) {
+  const printBtn = h("button", { type: "button", class: "primary", id: "print-now", i18n: "print.print", onclick: async () => {
+    await call("record_print", { caseId, document: doc });
+    window.print();
+  } });
+  await show("print",
+    h("div", { class: "row no-print" }, printBtn, h("button", { type: "button", class: "quiet", id: "print-back", i18n: "print.back", onclick: back })),
+    privacyOn() ? h("p", { class: "notice no-print", i18n: "print.privacy_on" }) : null,
+    h("div", { class: "document", id: "printable" }, ...content));
+}
+
+/**
+ * The consent explanation, in the survivor's preferred language whatever the UI
+ * language (Spanish, with a note for an interpreter, when Amparo does not have
+ * theirs), with the decisions recorded and lines to sign.
+ */
+async function consentDocument(c) {
+  const primary = (c.people || []).find((p) => p.role === "PotentialVictim") || {};
+  const pref = primary.preferred_language;
+  const lang = pref === "en" || pref === "es" ? pref : pref ? "es" : current();
+  const tbl = await tableFor(lang);
+  const T = (key, args) => tIn(tbl, key, args);
+  const code = (set, v) => T(codeKey(set, v));
+  const scopes = ["StoreData", "ShareWithReferralOrganisation", "ShareWithLawEnforcement", "DeidentifiedStatistics", "FollowUpContact"];
+  const decisions = (c.consents || []).map((k) => h("tr", {},
+    h("td", {}, code("consent_scope", k.scope)), h("td", {}, code("consent_decision", k.decision)),
+    h("td", {}, k.given_at || ""), h("td", {}, k.expires_at || "")));
+  return h("article", { lang, id: "consent-document" },
+    h("h1", {}, T("consent.doc.title")),
+    pref && pref !== lang ? h("p", { class: "notice" }, T("consent.doc.interpreter", { language: code("language", pref) })) : null,
+    h("p", {}, T("consent.doc.intro", { org: status.session.org })),
+    h("p", {}, h("strong", {}, T("consent.doc.services"))),
+    h("h2", {}, T("consent.doc.choices")),
+    h("ul", {}, scopes.map((s) => h("li", {}, h("strong", {}, code("consent_scope", s)), ": ", T(`consent.doc.scope.${s}`)))),
+    h("p", {}, T("consent.doc.time_limited")),
+    h("p", {}, T("consent.doc.no")),
+    h("h2", {}, T("consent.doc.recorded")),
+    decisions.length
+      ? h("table", {}, h("thead", {}, h("tr", {}, ...["consent.doc.col.scope", "consent.doc.col.decision", "consent.doc.col.given", "consent.doc.col.until"].map((k) => h("th", { scope: "col" }, T(k))))), h("tbody", {}, decisions))
+      : h("p", {}, T("consent.doc.none")),
+    h("p", { class: "signature" }, T("consent.doc.sign_survivor")),
+    h("p", { class: "signature" }, T("consent.doc.sign_staff")));
 }
 
 async function caseScreen(id, { saved = false } = {}, known = null) {
@@ -527,10 +584,33 @@ async function caseScreen(id, { saved = false } = {}, known = null) {
   const restrictBox = mayRestrict ? h("div", { class: "field" },
     h("label", { for: "case-restricted", class: "check" }, restrict, tx(h("span"), "case.restricted")),
     h("p", { class: "help", i18n: "case.restricted_help" }), restrictMsg) : null;
-  const print = h("button", { type: "button", class: "quiet no-print", id: "case-print", i18n: "case.print", onclick: async () => {
-    await call("record_print", { caseId: id, document: "case" });
-    window.print();
+  const print = h("button", { type: "button", class: "quiet no-print", id: "case-print", i18n: "case.print",
+    onclick: () => printScreen({ caseId: id, document: "case", back: () => caseScreen(id, {}, c),
+      content: [h("h1", { i18n: ["case.title", { number: c.case_number }] }), ...caseSections(c)] }) });
+  // Sharing outside the organisation: only what the survivor's consent allows.
+  const shareWith = h("select", { id: "share-with" });
+  for (const s of ["referral", "law_enforcement"]) shareWith.append(tx(h("option", { value: s }), `share.with.${s}`));
+  const shareErr = h("div", { id: "share-error", role: "alert" });
+  const share = h("button", { type: "button", class: "quiet", id: "share-prepare", i18n: "share.prepare", onclick: async () => {
+    fill(shareErr);
+    try {
+      const shared = await call("share_case", { id, sharing: shareWith.value });
+      await printScreen({ caseId: id, document: shareWith.value, back: () => caseScreen(id, {}, c), content: [
+        h("h1", { i18n: [`share.title.${shareWith.value}`, { number: shared.case_number }] }),
+        h("p", { class: "notice", i18n: "share.notice" }), ...caseSections(shared)] });
+    } catch (err) { fill(shareErr, errorText(err)); }
   } });
+  share.setAttribute("aria-describedby", "share-error");
+  const explain = h("button", { type: "button", class: "quiet", id: "consent-explain", i18n: "consent.show", onclick: async () => {
+    const doc = await consentDocument(c);
+    await printScreen({ caseId: id, document: "consent", back: () => caseScreen(id, {}, c), content: [doc] });
+  } });
+  const sharing = h("section", { class: "card no-print", "aria-labelledby": "share-h" },
+    h("h2", { id: "share-h", i18n: "share.heading" }),
+    h("p", { class: "help", i18n: "share.help" }),
+    h("div", { class: "row" }, explain),
+    h("div", { class: "row" }, h("div", { class: "field" }, h("label", { for: "share-with", i18n: "share.with" }), shareWith), share),
+    shareErr);
 
   const primary = (c.people || []).find((p) => p.role === "PotentialVictim");
   const pl = primary?.preferred_language;
@@ -584,8 +664,8 @@ async function caseScreen(id, { saved = false } = {}, known = null) {
       print,
       statusMsg),
     restrictBox,
-    ...definition.sections.filter((s) => s.fields.some((f) => c[f.key] !== undefined)).map((s) =>
-      h("section", { class: "card", "aria-labelledby": `v-${s.key}` }, h("h2", { id: `v-${s.key}`, i18n: s.label }), valuesList(s.fields, c, ""))),
+    ...caseSections(c),
+    sharing,
     h("section", { class: "card", "aria-labelledby": "v-notes" }, h("h2", { id: "v-notes", i18n: "case.notes" }),
       (c.notes || []).length ? null : h("p", { class: "meter", i18n: "case.no_notes" }), notes, noteForm));
   redraw = () => caseScreen(id, {}, c);
