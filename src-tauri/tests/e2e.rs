@@ -614,7 +614,7 @@ const ROSA: &str = "rosa camina por el río";
 
 /// A shared laptop: Marta (administrator), Luis and Rosa (caseworkers); a case
 /// restricted to Rosa, and an open one. Returns the two case numbers.
-fn shared_laptop(dir: &Path) -> (String, String) {
+fn shared_laptop(dir: &Path) -> (String, String, String) {
     use amparo::store::users::Role;
     let setup = amparo::store::Setup {
         org: "Casa Amparo".into(),
@@ -633,7 +633,8 @@ fn shared_laptop(dir: &Path) -> (String, String) {
     restricted["assigned_to"] = json!(rosa.id);
     let r = s.create_case(restricted, None).unwrap();
     let o = s.create_case(amparo::sample::full_case(), None).unwrap();
-    (r["case_number"].as_str().unwrap().into(), o["case_number"].as_str().unwrap().into())
+    let key = s.take_recovery_key().unwrap().to_string();
+    (r["case_number"].as_str().unwrap().into(), o["case_number"].as_str().unwrap().into(), key)
 }
 
 fn clipboard() -> String {
@@ -676,7 +677,7 @@ async fn quick_exit_lock_privacy_and_a_restricted_case_on_a_shared_laptop() {
     let _serial = SERIAL.lock().await;
     require_environment();
     let data = tempfile::tempdir().unwrap();
-    let (restricted, open) = shared_laptop(data.path());
+    let (restricted, open, recovery_key) = shared_laptop(data.path());
     let mut timings = Vec::new();
     {
         let driver = Driver::start(data.path());
@@ -790,7 +791,33 @@ async fn quick_exit_lock_privacy_and_a_restricted_case_on_a_shared_laptop() {
     {
         let driver = Driver::start(data.path());
         let ui = Ui { c: driver.session().await, name: "administrator" };
-        ui.unlock_with(PASS).await;
+        // Marta mistypes three times: the third makes her wait, with a countdown.
+        ui.screen("unlock").await;
+        for _ in 0..3 {
+            ui.wait("#unlock-passphrase").await.clear().await.unwrap();
+            ui.type_in("#unlock-passphrase", &format!("not her passphrase{}", Key::Enter)).await;
+            ui.until_contains("#unlock-passphrase-error", "").await;
+            ui.until("the button back", async || ui.text("#unlock-submit").await != "Unlocking…").await;
+        }
+        ui.until_contains("#unlock-submit", "Wait").await;
+        assert!(!ui.wait("#unlock-submit").await.is_enabled().await.unwrap());
+        assert!(
+            ui.text("#unlock-passphrase-error").await.contains("Please wait"),
+            "{}",
+            ui.text("#unlock-passphrase-error").await
+        );
+        ui.shot("27-unlock-wait").await;
+        // The wait ends by itself; then she uses the recovery key (typed loosely).
+        ui.until_text("#unlock-submit", "Unlock").await;
+        ui.click("#unlock-forgot").await;
+        ui.screen("recover").await;
+        ui.axe("recovery").await;
+        ui.type_in("#recover-user", "marta").await;
+        ui.type_in("#recover-key", &recovery_key.to_lowercase().replace('-', " ")).await;
+        ui.type_in("#recover-passphrase", "marta tiene una frase nueva").await;
+        ui.type_in("#recover-passphrase2", "marta tiene una frase nueva").await;
+        ui.click("#recover-submit").await;
+        ui.screen("list").await;
         ui.click("#nav-admin").await;
         ui.screen("admin").await;
         ui.shot("25-users").await;
@@ -829,10 +856,12 @@ async fn quick_exit_lock_privacy_and_a_restricted_case_on_a_shared_laptop() {
     }
 
     // Everything above is in the audit trail, which is intact.
-    let store = amparo::Store::open(data.path(), PASS).unwrap();
+    let store = amparo::Store::open(data.path(), "marta tiene una frase nueva").unwrap();
+    assert!(matches!(amparo::Store::open(data.path(), PASS), Err(amparo::StoreError::WrongPassphrase)));
     let rows = store.audit_list(&amparo::store::audit::AuditQuery { limit: Some(500), ..Default::default() }).unwrap();
     let count = |a: &str| rows.iter().filter(|r| r.action == a).count();
     assert_eq!((count("QuickExit"), count("Lock")), (2, 2), "{rows:?}");
+    assert_eq!((count("FailedUnlock"), count("Recover")), (3, 1), "{rows:?}");
     assert!(rows
         .iter()
         .any(|r| r.action == "View" && r.detail["refused"] == true && r.user_name.as_deref() == Some("Luis")));

@@ -48,6 +48,8 @@ pub enum StoreError {
     WrongPassphrase,
     #[error("too many wrong attempts: wait {seconds} s")]
     Throttled { seconds: u64 },
+    #[error("the passphrase is not correct; wait {seconds} s before the next attempt")]
+    WrongPassphraseWait { seconds: u64 },
     #[error("the recovery key is not correct")]
     WrongRecoveryKey,
     #[error("this store has no recovery key")]
@@ -91,6 +93,7 @@ impl Localized for StoreError {
             StoreError::AlreadyInitialized(_) => "error.store.already_initialized",
             StoreError::WrongPassphrase => "error.store.wrong_passphrase",
             StoreError::Throttled { .. } => "error.store.throttled",
+            StoreError::WrongPassphraseWait { .. } => "error.store.wrong_passphrase_wait",
             StoreError::WrongRecoveryKey => "error.store.wrong_recovery_key",
             StoreError::NoRecoveryKey => "error.store.no_recovery_key",
             StoreError::RoleRequired(Role::Administrator) => "error.store.needs_administrator",
@@ -120,7 +123,9 @@ impl Localized for StoreError {
                 vec![("found", found.to_string()), ("supported", supported.to_string())]
             }
             StoreError::NotFound(n) => vec![("case", n.clone())],
-            StoreError::Throttled { seconds } => vec![("seconds", seconds.to_string())],
+            StoreError::Throttled { seconds } | StoreError::WrongPassphraseWait { seconds } => {
+                vec![("seconds", seconds.to_string())]
+            }
             StoreError::Consent(e) => e.args(),
             StoreError::NoSuchUser(n) | StoreError::NotAdministrator(n) => vec![("name", n.clone())],
             StoreError::Invalid(e) => vec![("count", e.0.len().to_string())],
@@ -519,15 +524,13 @@ impl Store {
             }
         }
         let Some((key, user_id, kdf)) = opened else {
-            throttle::record_failure(dir)?;
-            return Err(StoreError::WrongPassphrase);
+            return Err(throttle::wrong_passphrase(dir));
         };
         let conn = Store::connect(dir, &key)?;
         let wanted = |s: &Session| user.is_none_or(|u| s.user_name.eq_ignore_ascii_case(u.trim()));
         // A removed user's key may outlive them if the key file could not be written.
         let Some(session) = Store::session_for(&conn, &user_id)?.filter(wanted) else {
-            throttle::record_failure(dir)?;
-            return Err(StoreError::WrongPassphrase);
+            return Err(throttle::wrong_passphrase(dir));
         };
         let store = Store { conn, dir: dir.to_path_buf(), session, key, kdf, fresh_recovery: None };
         store.record_unlock(Action::Unlock)?;

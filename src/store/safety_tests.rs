@@ -205,7 +205,9 @@ fn wrong_passphrases_open_nothing_slow_down_and_are_audited() {
     }
     // The third wrong one sets a wait; within it even the right passphrase is refused
     // (so guessing cannot go faster), with the seconds to wait.
-    assert!(matches!(Store::open(d, "still not the passphrase"), Err(StoreError::WrongPassphrase)));
+    let third = Store::open(d, "still not the passphrase").unwrap_err();
+    assert!(matches!(third, StoreError::WrongPassphraseWait { seconds: 2 }), "{third:?}");
+    assert_eq!(third.localized("en"), "That passphrase did not open the store. Please wait 2 seconds, then try again.");
     let err = Store::open(d, ADMIN_PASS).unwrap_err();
     let StoreError::Throttled { seconds } = err else { panic!("{err:?}") };
     assert!((1..=2).contains(&seconds), "{seconds}");

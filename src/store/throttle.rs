@@ -67,8 +67,9 @@ pub(super) fn check(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Count a wrong passphrase (or recovery key) and set the wait before the next one.
-pub(super) fn record_failure(dir: &Path) -> Result<(), StoreError> {
+/// Count a wrong passphrase (or recovery key) and set the wait before the next one;
+/// returns that wait in whole seconds (0: none).
+pub(super) fn record_failure(dir: &Path) -> Result<u64, StoreError> {
     let mut f = load(dir);
     let now = Utc::now();
     f.count = f.count.saturating_add(1);
@@ -79,7 +80,17 @@ pub(super) fn record_failure(dir: &Path) -> Result<(), StoreError> {
         let excess = f.at.len() - KEEP_TIMES;
         f.at.drain(..excess);
     }
-    save(dir, &f)
+    save(dir, &f)?;
+    Ok(delay.num_seconds().max(0) as u64)
+}
+
+/// The error for a wrong passphrase, saying how long to wait when there is a wait.
+pub(super) fn wrong_passphrase(dir: &Path) -> StoreError {
+    match record_failure(dir) {
+        Ok(0) => StoreError::WrongPassphrase,
+        Ok(seconds) => StoreError::WrongPassphraseWait { seconds },
+        Err(e) => e,
+    }
 }
 
 /// After a successful unlock (and its audit entries): a clean slate.

@@ -183,7 +183,7 @@ function unlockScreen() {
       pass.err.setAttribute("role", "alert");
       pass.input.select();
       pass.input.focus();
-      if (err.key === "error.store.throttled") wait = err;
+      if (err.key === "error.store.throttled" || err.key === "error.store.wrong_passphrase_wait") wait = err;
     } finally {
       submit.disabled = false;
       tx(submit, "unlock.submit");
