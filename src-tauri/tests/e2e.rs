@@ -225,6 +225,14 @@ impl Ui {
         .await;
     }
 
+    /// Poll until exactly `n` elements match `css`.
+    async fn until_count(&self, css: &str, n: usize) {
+        self.until(&format!("{n} of {css}"), async || {
+            self.c.find_all(Locator::Css(css)).await.map(|r| r.len() == n).unwrap_or(false)
+        })
+        .await;
+    }
+
     async fn until_contains(&self, css: &str, part: &str) {
         self.until(&format!("{css} contains {part:?}"), async || match self.c.find(Locator::Css(css)).await {
             Ok(e) => e.text().await.is_ok_and(|t| t.contains(part)),
@@ -678,6 +686,10 @@ async fn quick_exit_lock_privacy_and_a_restricted_case_on_a_shared_laptop() {
     require_environment();
     let data = tempfile::tempdir().unwrap();
     let (restricted, open, recovery_key) = shared_laptop(data.path());
+    let luis_id = {
+        let s = amparo::Store::open(data.path(), PASS).unwrap();
+        s.users().unwrap().into_iter().find(|u| u.name == "Luis").unwrap().id
+    };
     let mut timings = Vec::new();
     {
         let driver = Driver::start(data.path());
@@ -696,10 +708,7 @@ async fn quick_exit_lock_privacy_and_a_restricted_case_on_a_shared_laptop() {
 
         // Privacy mode: the alias stays, names and other personal details go.
         ui.type_in("#search", &open).await;
-        ui.until("the open case alone", async || {
-            ui.c.find_all(Locator::Css("#case-table tbody tr")).await.map(|r| r.len() == 1).unwrap_or(false)
-        })
-        .await;
+        ui.until_count("#case-table tbody tr", 1).await;
         ui.click("#case-table tbody tr button").await;
         ui.screen("case").await;
         assert!(ui.dom_text().await.contains("Xóchitl"));
@@ -839,16 +848,28 @@ async fn quick_exit_lock_privacy_and_a_restricted_case_on_a_shared_laptop() {
         ui.click("#add-user-submit").await;
         ui.until_text("#admin-msg", "Eva can now unlock Amparo.").await;
         assert!(ui.text("#users-table").await.contains("Eva"));
+        // Luis forgot his passphrase: Marta sets a new one.
+        ui.click("button[aria-label='Set a new passphrase for Luis']").await;
+        ui.type_in("form.inline-form input[id$='-passphrase']", "luis tiene otra frase ya").await;
+        ui.type_in("form.inline-form input[id$='-passphrase2']", "luis tiene otra frase ya").await;
+        ui.click("form.inline-form button[type='submit']").await;
+        ui.until_text("#admin-msg", "Luis now unlocks with the new passphrase. Give it to them in person.").await;
+        ui.axe("users, after a passphrase reset").await;
+        // As a supervisor-or-more, Marta hands the restricted case to Luis.
+        ui.click("#nav-cases").await;
+        ui.screen("list").await;
+        ui.c.find(Locator::XPath("//tr[contains(., 'Golondrina')]//button")).await.unwrap().click().await.unwrap();
+        ui.screen("case").await;
+        assert_eq!(ui.text("#case-assigned option:checked").await, "Rosa");
+        ui.choose("#case-assigned", &luis_id).await;
+        ui.until_text("#case-assigned-msg", "Assignment saved.").await;
         ui.click("#nav-audit").await;
         ui.screen("audit").await;
         ui.click("#audit-verify").await;
         ui.until_contains("#audit-verify-result", "The audit trail is intact").await;
         ui.choose("#audit-action", "QuickExit").await;
         ui.click("#audit-filters button[type='submit']").await;
-        ui.until("two quick exits listed", async || {
-            ui.c.find_all(Locator::Css("#audit-table tbody tr")).await.map(|r| r.len() == 2).unwrap_or(false)
-        })
-        .await;
+        ui.until_count("#audit-table tbody tr", 2).await;
         assert!(ui.text("#audit-table tbody").await.contains("Luis"));
         ui.shot("26-audit").await;
         ui.axe("audit trail").await;
@@ -866,6 +887,10 @@ async fn quick_exit_lock_privacy_and_a_restricted_case_on_a_shared_laptop() {
         .iter()
         .any(|r| r.action == "View" && r.detail["refused"] == true && r.user_name.as_deref() == Some("Luis")));
     assert!(store.verify_audit().unwrap().problem.is_none());
+    drop(store);
+    // Luis, with the passphrase Marta gave him, now opens the case assigned to him.
+    let luis = amparo::Store::open(data.path(), "luis tiene otra frase ya").unwrap();
+    assert_eq!(luis.get_case_by_number(&restricted).unwrap()["people"][0]["alias"], "Golondrina");
 }
 
 /// Hostile text: markup, event handlers, `javascript:` URLs, SVG, broken markup.
@@ -1002,10 +1027,7 @@ async fn hostile_text_shows_literally_and_consent_gates_sharing() {
     let driver = Driver::start(data.path());
     let ui = Ui { c: driver.session().await, name: "hostile text" };
     ui.unlock_with(PASS).await;
-    ui.until("50 rows", async || {
-        ui.c.find_all(Locator::Css("#case-table tbody tr")).await.map(|r| r.len() == 50).unwrap_or(false)
-    })
-    .await;
+    ui.until_count("#case-table tbody tr", 50).await;
     let aliases =
         ui.c.execute(
             "return [...document.querySelectorAll('#case-table tbody tr td:nth-child(2)')].map(td => td.textContent)",
@@ -1080,10 +1102,7 @@ async fn hostile_text_shows_literally_and_consent_gates_sharing() {
         }
         ui.click("#nav-cases").await;
         ui.screen("list").await;
-        ui.until("the list", async || {
-            ui.c.find_all(Locator::Css("#case-table tbody tr")).await.map(|r| r.len() == 50).unwrap_or(false)
-        })
-        .await;
+        ui.until_count("#case-table tbody tr", 50).await;
     }
     ui.nothing_ran("list, at the end").await;
     ui.c.close().await.unwrap();

@@ -246,7 +246,11 @@ pub struct AuditRow {
     pub detail: Value,
 }
 
-fn entry(r: &rusqlite::Row) -> rusqlite::Result<Entry> {
+/// The columns [`entry`] reads, in its order.
+pub(crate) const ENTRY_COLUMNS: &str =
+    "seq, id, device_id, device_seq, at, user_id, action, case_id, detail, prev_hash, hash";
+
+pub(crate) fn entry(r: &rusqlite::Row) -> rusqlite::Result<Entry> {
     Ok(Entry {
         seq: r.get(0)?,
         id: r.get(1)?,
@@ -266,10 +270,7 @@ fn entry(r: &rusqlite::Row) -> rusqlite::Result<Entry> {
 /// this laptop by its device code, others by their device id.
 pub(crate) fn verify(conn: &Connection, own_device: &str, own_code: &str) -> Result<Verification, StoreError> {
     let label = |d: &str| if d == own_device { own_code.to_string() } else { d.to_string() };
-    let mut st = conn.prepare(
-        "SELECT seq, id, device_id, device_seq, at, user_id, action, case_id, detail, prev_hash, hash
-         FROM audit ORDER BY seq",
-    )?;
+    let mut st = conn.prepare(&format!("SELECT {ENTRY_COLUMNS} FROM audit ORDER BY seq"))?;
     let entries = st.query_map([], entry)?.collect::<Result<Vec<_>, _>>()?;
     let present: HashSet<(&str, i64)> = entries.iter().map(|e| (e.device_id.as_str(), e.device_seq)).collect();
     // Per device: the next number expected and the hash it must follow.

@@ -323,25 +323,9 @@ fn the_audit_trail_refuses_edits_and_names_the_first_tampered_entry() {
     }
     // Rewriting an entry and its hash does not help: the next one no longer follows.
     let (_dir, store) = audited();
-    let e: super::audit::Entry = {
-        let mut st = store.conn().prepare("SELECT seq, id, device_id, device_seq, at, user_id, action, case_id, detail, prev_hash, hash FROM audit WHERE device_seq = 5").unwrap();
-        st.query_row([], |r| {
-            Ok(super::audit::Entry {
-                seq: r.get(0)?,
-                id: r.get(1)?,
-                device_id: r.get(2)?,
-                device_seq: r.get(3)?,
-                at: r.get(4)?,
-                user_id: r.get(5)?,
-                action: "View".into(),
-                case_id: r.get(7)?,
-                detail: r.get(8)?,
-                prev_hash: r.get(9)?,
-                hash: String::new(),
-            })
-        })
-        .unwrap()
-    };
+    let sql = format!("SELECT {} FROM audit WHERE device_seq = 5", super::audit::ENTRY_COLUMNS);
+    let mut e = store.conn().query_row(&sql, [], super::audit::entry).unwrap();
+    e.action = "View".into();
     let rehashed = e.rehash_for_tests();
     tamper(&store, &format!("UPDATE audit SET action = 'View', hash = '{rehashed}' WHERE device_seq = 5"));
     assert_eq!(store.verify_audit().unwrap().problem, Some(Problem::Broken { device: "TX3".into(), number: 6 }));

@@ -72,12 +72,32 @@ export async function adminScreen(show, status) {
         try { await call("remove_user", { name: u.name }); adminScreen(show, status); }
         catch (err) { fill(slot, errorText(err)); }
       } });
-      const no = h("button", { type: "button", class: "quiet", i18n: "form.cancel", onclick: () => fill(slot, remove) });
+      const no = h("button", { type: "button", class: "quiet", i18n: "form.cancel", onclick: () => fill(slot, reset, " ", remove) });
       fill(slot, h("span", { role: "alert", i18n: ["admin.remove_confirm", { name: u.name }] }), " ", yes, " ", no);
       no.focus();
     } });
     remove.setAttribute("aria-label", t("admin.remove_named", { name: u.name }));
-    slot.append(remove);
+    // A forgotten passphrase: the administrator sets a new one, given in person.
+    const reset = h("button", { type: "button", class: "quiet", i18n: "admin.reset", onclick: () => {
+      const pp = passphrasePair(`reset-${u.id}`, status.passphrase_min);
+      const out = h("div", { role: "status" });
+      const form = h("form", { novalidate: true, class: "inline-form" }, pp.pass.row, pp.again.row, out,
+        h("button", { type: "submit", class: "primary", i18n: "admin.reset_save" }),
+        h("button", { type: "button", class: "quiet", i18n: "form.cancel", onclick: () => fill(slot, reset, " ", remove) }));
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        if (!pp.same()) { pp.again.show("setup.mismatch"); pp.again.input.focus(); return; }
+        try {
+          await call("set_passphrase", { name: u.name, passphrase: pp.pass.input.value });
+          fill(slot, reset, " ", remove);
+          tx(msg, "admin.reset_done", { name: u.name });
+        } catch (err) { showIssues(err, { passphrase: pp.pass }, out); }
+      });
+      fill(slot, form);
+      pp.pass.input.focus();
+    } });
+    reset.setAttribute("aria-label", t("admin.reset_named", { name: u.name }));
+    slot.append(reset, " ", remove);
     body.append(h("tr", {}, h("td", {}, u.name), h("td", {}, sel), h("td", {}, slot)));
   }
   const table = h("table", { id: "users-table" },

@@ -52,6 +52,24 @@ function fieldRow(id, key, input, { help, helpArgs } = {}) {
   return { row, input, err };
 }
 
+/** Clear the last attempt's messages; false (with a message) if the passphrases differ. */
+function freshAttempt(fields, pass, again, failure) {
+  for (const f of [...Object.values(fields), again]) setFieldError(f, null);
+  fill(failure);
+  if (pass.input.value === again.input.value) return true;
+  setFieldError(again, "setup.mismatch");
+  again.input.focus();
+  return false;
+}
+
+/** A refused form: each issue next to its field, anything else in `failure`; focus the first. */
+function showIssues(err, fields, failure) {
+  const issues = err.issues || [];
+  for (const i of issues) if (fields[i.path]) setFieldError(fields[i.path], i.error.key, i.error.args);
+  if (!issues.length) fill(failure, errorText(err));
+  (issues.length ? fields[issues[0].path]?.input : null)?.focus();
+}
+
 function setFieldError(f, key, args) {
   if (key) { tx(f.err, key, args); f.input.setAttribute("aria-invalid", "true"); }
   else { f.err.textContent = ""; delete f.err.dataset.i18n; f.input.removeAttribute("aria-invalid"); }
@@ -108,9 +126,7 @@ function setupScreen() {
     h("p", { class: "notice", i18n: "setup.warning" }), failure, h("div", { class: "actions" }, submit));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    for (const f of [...Object.values(fields), again]) setFieldError(f, null);
-    fill(failure);
-    if (pass.input.value !== again.input.value) { setFieldError(again, "setup.mismatch"); again.input.focus(); return; }
+    if (!freshAttempt(fields, pass, again, failure)) return;
     submit.disabled = true;
     tx(submit, "setup.creating");
     try {
@@ -120,10 +136,7 @@ function setupScreen() {
       status.initialized = true;
       recoveryKeyScreen(unlocked);
     } catch (err) {
-      const issues = err.issues || [];
-      for (const i of issues) if (fields[i.path]) setFieldError(fields[i.path], i.error.key, i.error.args);
-      if (!issues.length) fill(failure, errorText(err));
-      (issues.length ? fields[issues[0].path]?.input : null)?.focus();
+      showIssues(err, fields, failure);
     } finally {
       submit.disabled = false;
       tx(submit, "setup.submit");
@@ -208,19 +221,14 @@ function recoverScreen() {
     h("div", { class: "actions" }, submit, h("button", { type: "button", class: "quiet", i18n: "form.cancel", onclick: () => unlockScreen() })));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    for (const f of [...Object.values(fields), again]) setFieldError(f, null);
-    fill(failure);
-    if (pass.input.value !== again.input.value) { setFieldError(again, "setup.mismatch"); again.input.focus(); return; }
+    if (!freshAttempt(fields, pass, again, failure)) return;
     submit.disabled = true;
     try {
       const unlocked = await call("recover", { recoveryKey: key.input.value, user: user.input.value, passphrase: pass.input.value });
       status.unlocked = true;
       enterApp(unlocked);
     } catch (err) {
-      const issues = err.issues || [];
-      for (const i of issues) if (fields[i.path]) setFieldError(fields[i.path], i.error.key, i.error.args);
-      if (!issues.length) fill(failure, errorText(err));
-      (issues.length ? fields[issues[0].path]?.input : null)?.focus();
+      showIssues(err, fields, failure);
     } finally {
       submit.disabled = false;
     }
@@ -553,16 +561,20 @@ async function consentDocument(c) {
 
 async function caseScreen(id, { saved = false } = {}, known = null) {
   const c = known || await call("get_case", { id });
+  // Status, assignment, restriction: the case as it is, with these changed.
+  const saveCase = async (changes) => {
+    const edited = { ...c, ...changes };
+    delete edited.notes;
+    await call("update_case", { id, case: edited, draftId: null });
+    Object.assign(c, changes);
+  };
   const statusField = definition.sections.flatMap((s) => s.fields).find((f) => f.key === "status");
   const sel = h("select", { id: "case-status" });
   for (const code of statusField.codes) sel.append(tx(h("option", { value: code }), codeKey("status", code)));
   sel.value = c.status;
   const statusMsg = h("p", { class: "saved", role: "status" });
   const changeStatus = h("button", { type: "button", class: "quiet", id: "case-status-save", i18n: "case.change_status", onclick: async () => {
-    const edited = { ...c, status: sel.value };
-    delete edited.notes;
-    await call("update_case", { id, case: edited, draftId: null });
-    c.status = sel.value;
+    await saveCase({ status: sel.value });
     tx(statusMsg, "case.status_changed");
   } });
   // Restricting: for supervisors and the person the case is assigned to.
@@ -570,20 +582,38 @@ async function caseScreen(id, { saved = false } = {}, known = null) {
   const restrict = h("input", { type: "checkbox", id: "case-restricted", checked: !!c.restricted });
   const restrictMsg = h("p", { class: "saved", role: "status" });
   restrict.addEventListener("change", async () => {
-    const edited = { ...c, restricted: restrict.checked };
-    delete edited.notes;
     try {
-      await call("update_case", { id, case: edited, draftId: null });
-      c.restricted = restrict.checked;
+      await saveCase({ restricted: restrict.checked });
       tx(restrictMsg, restrict.checked ? "case.restricted_on" : "case.restricted_off");
     } catch (err) {
       restrict.checked = !!c.restricted;
       fill(restrictMsg, errorText(err));
     }
   });
-  const restrictBox = mayRestrict ? h("div", { class: "field" },
-    h("label", { for: "case-restricted", class: "check" }, restrict, tx(h("span"), "case.restricted")),
-    h("p", { class: "help", i18n: "case.restricted_help" }), restrictMsg) : null;
+  // Who the case is assigned to: everyone sees it, supervisors change it.
+  const users = await call("list_users");
+  const assignedName = users.find((u) => u.id === c.assigned_to)?.name;
+  const assignMsg = h("p", { class: "saved", role: "status", id: "case-assigned-msg" });
+  let assignControl;
+  if (ROLE_RANK[status.session.role] >= ROLE_RANK.Supervisor) {
+    // A case is unassigned only when it came so (an import); it can be given, not taken away.
+    assignControl = h("select", { id: "case-assigned" }, c.assigned_to ? null : tx(h("option", { value: "" }), "case.unassigned"));
+    for (const u of users) assignControl.append(h("option", { value: u.id }, u.name));
+    assignControl.value = c.assigned_to || "";
+    assignControl.addEventListener("change", async () => {
+      try {
+        await saveCase({ assigned_to: assignControl.value });
+        tx(assignMsg, "case.assigned_changed");
+      } catch (err) { assignControl.value = c.assigned_to || ""; fill(assignMsg, errorText(err)); }
+    });
+  } else {
+    assignControl = h("output", { id: "case-assigned" }, assignedName ?? tx(h("span"), "case.unassigned"));
+  }
+  const restrictBox = h("div", { class: "row card" },
+    h("div", { class: "field" }, h(assignControl.tagName === "SELECT" ? "label" : "span", { for: assignControl.tagName === "SELECT" ? "case-assigned" : null, class: "label", i18n: "case.assigned_to" }), assignControl, assignMsg),
+    mayRestrict ? h("div", { class: "field" },
+      h("label", { for: "case-restricted", class: "check" }, restrict, tx(h("span"), "case.restricted")),
+      h("p", { class: "help", i18n: "case.restricted_help" }), restrictMsg) : null);
   const print = h("button", { type: "button", class: "quiet no-print", id: "case-print", i18n: "case.print",
     onclick: () => printScreen({ caseId: id, document: "case", back: () => caseScreen(id, {}, c),
       content: [h("h1", { i18n: ["case.title", { number: c.case_number }] }), ...caseSections(c)] }) });
