@@ -712,10 +712,12 @@ impl Store {
         let id = id.map(str::to_string).unwrap_or_else(new_id);
         let now = now_utc();
         // Another user's draft id is never overwritten: the update matches nothing.
+        // A draft from before there were users becomes the draft of whoever resumes it.
         let n = self.conn.execute(
             "INSERT INTO drafts (id, case_id, created_at, updated_at, data, user_id) VALUES (?1, ?2, ?3, ?3, ?4, ?5)
-             ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, data = excluded.data
-             WHERE drafts.user_id IS excluded.user_id",
+             ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, data = excluded.data,
+                                            user_id = excluded.user_id
+             WHERE drafts.user_id IS excluded.user_id OR drafts.user_id IS NULL",
             params![id, case_id, now, json, self.session.user_id],
         )?;
         if n == 0 {

@@ -185,8 +185,17 @@ fn drafts_belong_to_whoever_typed_them() {
     assert!(luis.save_draft(Some(&d), None, &json!({})).is_err());
     luis.delete_draft(&d).unwrap();
     drop(luis);
-    let rosa = Store::open(dir.path(), ROSA_PASS).unwrap();
+    let mut rosa = Store::open(dir.path(), ROSA_PASS).unwrap();
     assert_eq!(rosa.get_draft(&d).unwrap()["people"][0]["alias"], "Luna");
+    // A draft kept before there were users (schema 1) is anyone's to resume, and
+    // becomes the draft of the one who does.
+    rosa.conn()
+        .execute("INSERT INTO drafts (id, created_at, updated_at, data) VALUES ('old', 'x', 'x', '{}')", [])
+        .unwrap();
+    rosa.save_draft(Some("old"), None, &json!({"people": [{"alias": "Sol"}]})).unwrap();
+    drop(rosa);
+    let luis = Store::open(dir.path(), LUIS_PASS).unwrap();
+    assert!(matches!(luis.get_draft("old"), Err(StoreError::NotFound(_))));
 }
 
 fn set_retry_after_in_the_past(dir: &std::path::Path) {

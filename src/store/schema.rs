@@ -157,4 +157,34 @@ mod tests {
     fn migrations_are_valid() {
         super::migrations().validate().unwrap();
     }
+
+    /// A store set up with the first release (schema 1) keeps everything: its one
+    /// user becomes the administrator, cases keep their assignment, closed cases
+    /// start their retention clock, and notes stay append-only.
+    #[test]
+    fn a_schema_1_store_upgrades_with_its_data() {
+        let mut c = rusqlite::Connection::open_in_memory().unwrap();
+        let m = super::migrations();
+        m.to_version(&mut c, 1).unwrap();
+        c.execute_batch(
+            "INSERT INTO users (id, name, created_at) VALUES ('u1', 'Ana', '2026-01-01T00:00:00Z');
+             INSERT INTO cases (id, case_number, status, created_at, updated_at, created_by, updated_by, data)
+               VALUES ('c1', 'TX3-2026-0001', 'Closed', 't0', '2026-02-01T00:00:00Z', 'u1', 'u1',
+                       '{\"assigned_to\": \"u1\", \"status\": \"Closed\"}');
+             INSERT INTO notes (id, case_id, text, author, created_at) VALUES ('n1', 'c1', 'hola', 'Ana', 't0');
+             INSERT INTO drafts (id, created_at, updated_at, data) VALUES ('d1', 't0', 't0', '{}');",
+        )
+        .unwrap();
+        m.to_latest(&mut c).unwrap();
+        let row: (String, Option<String>, i64, Option<String>) = c
+            .query_row(
+                "SELECT u.role, c.assigned_to, c.restricted, c.closed_at FROM cases c, users u WHERE u.id = 'u1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(row, ("Administrator".into(), Some("u1".into()), 0, Some("2026-02-01T00:00:00Z".into())));
+        assert!(c.execute("DELETE FROM notes WHERE id = 'n1'", []).is_err());
+        assert_eq!(c.query_row("SELECT count(*) FROM drafts", [], |r| r.get::<_, i64>(0)).unwrap(), 1);
+    }
 }
