@@ -62,13 +62,16 @@ document.getElementById("quick-exit").addEventListener("click", (e) => quickExit
 /** Lock after `seconds` without keyboard, mouse or touch. */
 export function startIdle(seconds) {
   stopIdle();
-  let last = performance.now();
-  const touch = () => { last = performance.now(); };
+  // Two clocks: the monotonic one may stand still while the laptop sleeps, and a
+  // laptop closed for an hour must come back locked; the wall clock covers that.
+  let last = [performance.now(), Date.now()];
+  const touch = () => { last = [performance.now(), Date.now()]; };
   for (const type of ["keydown", "pointerdown", "pointermove", "wheel", "touchstart", "input"]) {
     document.addEventListener(type, touch, { passive: true, capture: true });
   }
   idleTimer = setInterval(() => {
-    if (performance.now() - last >= seconds * 1000) lock();
+    const idle = Math.max(performance.now() - last[0], Date.now() - last[1]);
+    if (idle >= seconds * 1000) lock();
   }, Math.min(5000, Math.max(250, seconds * 250)));
 }
 
