@@ -858,6 +858,7 @@ async fn quick_exit_lock_privacy_and_a_restricted_case_on_a_shared_laptop() {
         // As a supervisor-or-more, Marta hands the restricted case to Luis.
         ui.click("#nav-cases").await;
         ui.screen("list").await;
+        ui.until_contains("#case-table", "Golondrina").await;
         ui.c.find(Locator::XPath("//tr[contains(., 'Golondrina')]//button")).await.unwrap().click().await.unwrap();
         ui.screen("case").await;
         assert_eq!(ui.text("#case-assigned option:checked").await, "Rosa");
