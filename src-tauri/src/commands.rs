@@ -106,7 +106,7 @@ pub fn translations(locale: String) -> BTreeMap<String, String> {
 #[tauri::command(async)]
 pub fn set_locale(state: State<'_, AppState>, locale: String) -> Res<String> {
     let l = i18n::normalize_locale(&locale).to_string();
-    Settings { locale: Some(l.clone()) }.save(&state.dir)?;
+    Settings { locale: Some(l.clone()), ..Settings::load(&state.dir) }.save(&state.dir)?;
     Ok(l)
 }
 

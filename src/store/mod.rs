@@ -254,11 +254,16 @@ pub fn validate_setup(s: &Setup) -> Result<(), ValidationErrors> {
     }
 }
 
-/// Settings readable before unlock. Only the language: nothing about cases or people.
+/// Settings readable before unlock: the language, and the id (never the name) of
+/// whoever unlocked last. Nothing about cases or people.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Settings {
     #[serde(default)]
     pub locale: Option<String>,
+    /// Whose seal to try first: on a laptop mostly used by one person, unlocking
+    /// then costs one Argon2id run instead of one per user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_user: Option<String>,
 }
 
 impl Settings {
@@ -434,7 +439,8 @@ impl Store {
         };
         kf.write(&dir.join(KEY_FILE))?;
         if !setup.locale.is_empty() {
-            Settings { locale: Some(crate::i18n::normalize_locale(&setup.locale).to_string()) }.save(dir)?;
+            let locale = Some(crate::i18n::normalize_locale(&setup.locale).to_string());
+            Settings { locale, last_user: Some(user_id.clone()) }.save(dir)?;
         }
         Ok(Store { conn, dir: dir.to_path_buf(), session, key, kdf, fresh_recovery: Some(recovery) })
     }
@@ -512,8 +518,12 @@ impl Store {
         }
         throttle::check(dir)?;
         let kf = KeyFile::read(&dir.join(KEY_FILE))?;
+        let mut settings = Settings::load(dir);
+        let mut seals: Vec<&keys::WrappedKey> = kf.keys.iter().collect();
+        // Stable: the last user first, the others in their order.
+        seals.sort_by_key(|w| Some(&w.user_id) != settings.last_user.as_ref());
         let mut opened = None;
-        for w in &kf.keys {
+        for w in seals {
             match keys::unwrap(w, passphrase) {
                 Ok(k) => {
                     opened = Some((k, w.user_id.clone(), w.params));
@@ -534,6 +544,11 @@ impl Store {
         };
         let store = Store { conn, dir: dir.to_path_buf(), session, key, kdf, fresh_recovery: None };
         store.record_unlock(Action::Unlock)?;
+        if settings.last_user.as_ref() != Some(&store.session.user_id) {
+            settings.last_user = Some(store.session.user_id.clone());
+            // Only a speed-up for next time: failing to note it is no reason to fail.
+            let _ = settings.save(dir);
+        }
         Ok(store)
     }
 

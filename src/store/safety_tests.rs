@@ -54,6 +54,10 @@ fn each_user_unlocks_with_their_own_passphrase_and_role() {
     ] {
         let s = Store::open(dir.path(), pass).unwrap();
         assert_eq!((s.session().user_name.as_str(), s.session().role), (name, role));
+        // Next time this user's seal is tried first; the file holds the id, not the name.
+        assert_eq!(Settings::load(dir.path()).last_user.as_deref(), Some(s.session().user_id.as_str()));
+        let settings = std::fs::read_to_string(dir.path().join(SETTINGS_FILE)).unwrap();
+        assert!(!settings.contains(name), "{settings}");
     }
     // Naming the user: another user's passphrase is simply wrong.
     assert!(Store::open_as(dir.path(), Some("rosa"), ROSA_PASS).is_ok());
