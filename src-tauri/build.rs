@@ -37,6 +37,7 @@ const COMMANDS: &[&str] = &[
     "share_case",
     "purge_preview",
     "purge",
+    "renew_recovery_key",
 ];
 
 fn main() {

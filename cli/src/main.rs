@@ -103,6 +103,9 @@ enum Command {
         #[arg(long)]
         keep_forever: bool,
     },
+    /// Make a new recovery key and show it once; the old one stops working
+    /// (administrators).
+    RecoveryKey,
     /// Remove closed cases whose retention time is over (administrators).
     Purge {
         /// Only say how many would be removed.
@@ -440,6 +443,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Some(m) => tr(l, "cli.policy.retention", &[("months", m.to_string())]),
                 None => i18n::t(l, "cli.policy.keep_forever"),
             });
+        }
+        Command::RecoveryKey => {
+            let mut store = open()?;
+            let key = store.renew_recovery_key()?;
+            out(i18n::t(l, "recovery.intro"));
+            out(format!("\n    {}\n", key.as_str()));
+            out(i18n::t(l, "recovery.warning"));
         }
         Command::Purge { dry_run } => {
             let mut store = open()?;

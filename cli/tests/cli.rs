@@ -210,6 +210,13 @@ fn users_roles_recovery_and_the_audit_trail_from_the_command_line() {
     let e = err(&as_ana(&["list"], &[]));
     assert!(e.contains("did not open"), "{e}");
     let new_ana = [("AMPARO_PASSPHRASE", "ana recuerda otra frase"), ("AMPARO_USER", "Ana")];
+    // A new recovery key replaces the old one.
+    let renewed = ok(&amparo_env(&dir, &["recovery-key"], &new_ana));
+    let new_key = renewed.lines().map(str::trim).find(|l| l.len() == 47).unwrap().to_string();
+    assert_ne!(new_key, key);
+    let again = [("AMPARO_RECOVERY_KEY", key.as_str()), ("AMPARO_NEW_PASSPHRASE", "ana recuerda otra frase")];
+    let e = err(&amparo_env(&dir, &["recover", "--user", "Ana"], &again));
+    assert!(e.contains("recovery key did not open"), "{e}");
     let recovered = ok(&amparo_env(&dir, &["audit", "list", "--action", "Recover"], &new_ana));
     assert_eq!(recovered.lines().count(), 1);
     // Removing Rosa ends her access.

@@ -272,6 +272,12 @@ pub fn share_case(state: State<'_, AppState>, id: String, sharing: String) -> Re
     with_store(&state, |s| s.share_case(&id, sharing))
 }
 
+/// A new recovery key, to show once (administrators).
+#[tauri::command(async)]
+pub fn renew_recovery_key(state: State<'_, AppState>) -> Res<String> {
+    with_store(&state, |s| s.renew_recovery_key().map(|k| k.to_string()))
+}
+
 /// How many closed cases a purge would remove now.
 #[tauri::command(async)]
 pub fn purge_preview(state: State<'_, AppState>) -> Res<usize> {

@@ -46,6 +46,7 @@ macro_rules! handlers {
             $crate::commands::share_case,
             $crate::commands::purge_preview,
             $crate::commands::purge,
+            $crate::commands::renew_recovery_key,
         ]
     };
 }

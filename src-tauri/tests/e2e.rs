@@ -855,6 +855,12 @@ async fn quick_exit_lock_privacy_and_a_restricted_case_on_a_shared_laptop() {
         ui.click("form.inline-form button[type='submit']").await;
         ui.until_text("#admin-msg", "Luis now unlocks with the new passphrase. Give it to them in person.").await;
         ui.axe("users, after a passphrase reset").await;
+        // A new recovery key, shown once.
+        ui.click("#renew-recovery").await;
+        ui.click("#renew-confirm").await;
+        let renewed = ui.text("#renewed-key").await;
+        assert_eq!((renewed.len(), renewed.split('-').count()), (47, 8), "{renewed}");
+        assert_ne!(renewed, recovery_key);
         // As a supervisor-or-more, Marta hands the restricted case to Luis.
         ui.click("#nav-cases").await;
         ui.screen("list").await;
@@ -883,7 +889,7 @@ async fn quick_exit_lock_privacy_and_a_restricted_case_on_a_shared_laptop() {
     let rows = store.audit_list(&amparo::store::audit::AuditQuery { limit: Some(500), ..Default::default() }).unwrap();
     let count = |a: &str| rows.iter().filter(|r| r.action == a).count();
     assert_eq!((count("QuickExit"), count("Lock")), (2, 2), "{rows:?}");
-    assert_eq!((count("FailedUnlock"), count("Recover")), (3, 1), "{rows:?}");
+    assert_eq!((count("FailedUnlock"), count("Recover"), count("RecoveryKeyRenewed")), (3, 1, 1), "{rows:?}");
     assert!(rows
         .iter()
         .any(|r| r.action == "View" && r.detail["refused"] == true && r.user_name.as_deref() == Some("Luis")));

@@ -55,6 +55,7 @@ actions!(
     PassphraseChanged,
     PolicyChanged,
     Purge,
+    RecoveryKeyRenewed,
 );
 
 impl Action {

@@ -274,7 +274,19 @@ fn the_recovery_key_lets_an_administrator_set_a_new_passphrase() {
     drop(store);
     assert!(Store::open(d, ADMIN_PASS).is_err());
     assert!(Store::open(d, "a brand new passphrase").is_ok());
-    assert!(Store::open(d, ROSA_PASS).is_ok());
+    let mut rosa = Store::open(d, ROSA_PASS).unwrap();
+    // A lost or exposed key is replaced by an administrator; the old one stops working.
+    assert!(matches!(rosa.renew_recovery_key(), Err(StoreError::RoleRequired(Role::Administrator))));
+    drop(rosa);
+    let mut admin = Store::open(d, "a brand new passphrase").unwrap();
+    let renewed = admin.renew_recovery_key().unwrap();
+    assert_ne!(*renewed, *key);
+    drop(admin);
+    assert!(matches!(
+        Store::recover(d, &key, "Ana Admin", "yet another long phrase"),
+        Err(StoreError::WrongRecoveryKey)
+    ));
+    assert!(Store::recover(d, &renewed, "Ana Admin", "yet another long phrase").is_ok());
 }
 
 /// Tamper with the audit table directly, as someone holding the key could.

@@ -247,6 +247,21 @@ impl Store {
         Ok(())
     }
 
+    /// A new recovery key (administrators), to show once: the old one stops working.
+    /// For a lost or exposed key, and for stores set up before recovery keys existed.
+    pub fn renew_recovery_key(&mut self) -> Result<zeroize::Zeroizing<String>, StoreError> {
+        self.require(Role::Administrator)?;
+        let key = keys::new_recovery_key();
+        let mut kf = self.key_file()?;
+        kf.recovery = Some(keys::wrap(&self.key, keys::RECOVERY_ID, &key, self.kdf)?);
+        kf.write(&self.dir.join(KEY_FILE))?;
+        let tx = self.conn.transaction()?;
+        let me = Some(self.session.user_id.as_str());
+        audit::append(&tx, &self.session.device_id, me, Action::RecoveryKeyRenewed, None, json!({}), None)?;
+        tx.commit()?;
+        Ok(key)
+    }
+
     /// The name of a user by id (for "assigned to" and note authors), removed or not.
     pub fn user_name(&self, id: &str) -> Result<Option<String>, StoreError> {
         Ok(self.conn.query_row("SELECT name FROM users WHERE id = ?1", [id], |r| r.get(0)).optional()?)

@@ -7,7 +7,8 @@ import { t, tx, current } from "./i18n.js";
 export const ROLE_RANK = { Caseworker: 0, Supervisor: 1, Administrator: 2 };
 const ROLES = Object.keys(ROLE_RANK);
 const ACTIONS = ["View", "Create", "Update", "AddNote", "Export", "Import", "Print", "Unlock", "FailedUnlock", "Recover",
-  "Lock", "QuickExit", "UserAdded", "UserRemoved", "RoleChanged", "PassphraseChanged", "PolicyChanged", "Purge"];
+  "Lock", "QuickExit", "UserAdded", "UserRemoved", "RoleChanged", "PassphraseChanged", "PolicyChanged", "Purge",
+  "RecoveryKeyRenewed"];
 
 function errorText(e) {
   return tx(h("p", { class: "error", role: "alert" }), e.key || "error.store.bad_request", e.args);
@@ -156,12 +157,28 @@ export async function adminScreen(show, status) {
     } catch (err) { fill(purgeOut, errorText(err)); }
   } });
 
+  // A new recovery key: for a lost or exposed one, or a store set up before they existed.
+  const renewOut = h("div", { id: "renew-result" });
+  const renew = h("button", { type: "button", class: "quiet", id: "renew-recovery", i18n: "recovery.renew", onclick: () => {
+    const yes = h("button", { type: "button", class: "quiet", id: "renew-confirm", i18n: "recovery.renew_yes", onclick: async () => {
+      try {
+        const key = await call("renew_recovery_key");
+        fill(renewOut, h("p", { i18n: "recovery.intro" }), h("p", { class: "recovery-key", id: "renewed-key", lang: "en" }, key),
+          h("p", { class: "notice", i18n: "recovery.warning" }));
+      } catch (err) { fill(renewOut, errorText(err)); }
+    } });
+    fill(renewOut, h("p", { role: "alert", i18n: "recovery.renew_confirm" }), yes);
+    yes.focus();
+  } });
+
   await show("admin", h("h1", { i18n: "admin.title" }), msg,
     h("section", { class: "card", "aria-labelledby": "users-h" }, h("h2", { id: "users-h", i18n: "admin.users" }), table),
     h("section", { class: "card", "aria-labelledby": "add-h" }, h("h2", { id: "add-h", i18n: "admin.add_title" }), add),
     h("section", { class: "card", "aria-labelledby": "policy-h" }, h("h2", { id: "policy-h", i18n: "admin.settings" }), settings),
     h("section", { class: "card", "aria-labelledby": "purge-h" }, h("h2", { id: "purge-h", i18n: "purge.heading" }),
-      h("p", { class: "help", i18n: "purge.help" }), purgeCheck, purgeOut));
+      h("p", { class: "help", i18n: "purge.help" }), purgeCheck, purgeOut),
+    h("section", { class: "card", "aria-labelledby": "renew-h" }, h("h2", { id: "renew-h", i18n: "recovery.renew_heading" }),
+      h("p", { class: "help", i18n: "recovery.renew_help" }), renew, renewOut));
 }
 
 export async function accountScreen(show, status) {
