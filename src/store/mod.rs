@@ -272,12 +272,17 @@ impl Settings {
     }
     pub fn save(&self, dir: &Path) -> Result<(), StoreError> {
         ensure_dir(dir)?;
-        let path = dir.join(SETTINGS_FILE);
-        let tmp = dir.join("settings.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec(self).unwrap_or_default())?;
-        std::fs::rename(&tmp, &path)?;
-        Ok(())
+        write_json(&dir.join(SETTINGS_FILE), self)
     }
+}
+
+/// Replace a small JSON file beside the store: written next to it, then renamed, so
+/// a crash leaves the old file or the new one.
+pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<(), StoreError> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(value).map_err(|_| StoreError::Corrupt)?)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
 }
 
 fn ensure_dir(dir: &Path) -> std::io::Result<()> {

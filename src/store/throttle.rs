@@ -46,11 +46,7 @@ pub fn load(dir: &Path) -> Failures {
 }
 
 fn save(dir: &Path, f: &Failures) -> Result<(), StoreError> {
-    let path = dir.join(THROTTLE_FILE);
-    let tmp = dir.join("unlock.json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(f).map_err(|_| StoreError::Corrupt)?)?;
-    std::fs::rename(&tmp, &path)?;
-    Ok(())
+    super::write_json(&dir.join(THROTTLE_FILE), f)
 }
 
 /// Refuse an attempt made before the wait is over.

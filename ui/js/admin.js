@@ -3,44 +3,13 @@
 import { call } from "./api.js";
 import { h, fill } from "./dom.js";
 import { t, tx, current } from "./i18n.js";
+import { errorText, fieldRow, setFieldError, freshAttempt, showIssues } from "./fields.js";
 
 export const ROLE_RANK = { Caseworker: 0, Supervisor: 1, Administrator: 2 };
 const ROLES = Object.keys(ROLE_RANK);
 const ACTIONS = ["View", "Create", "Update", "AddNote", "Export", "Import", "Print", "Unlock", "FailedUnlock", "Recover",
   "Lock", "QuickExit", "UserAdded", "UserRemoved", "RoleChanged", "PassphraseChanged", "PolicyChanged", "Purge",
   "RecoveryKeyRenewed"];
-
-function errorText(e) {
-  return tx(h("p", { class: "error", role: "alert" }), e.key || "error.store.bad_request", e.args);
-}
-
-/** A labelled control with its own error line; `f.show(issue)` puts a message there. */
-function field(id, key, input, help) {
-  const err = h("p", { class: "error", id: `${id}-error` });
-  input.id = id;
-  const row = h("div", { class: "field" }, tx(h("label", { for: id }), key), input);
-  const described = [err.id];
-  if (help) { row.append(tx(h("p", { class: "help", id: `${id}-help` }), ...help)); described.push(`${id}-help`); }
-  row.append(err);
-  input.setAttribute("aria-describedby", described.join(" "));
-  return {
-    row, input,
-    show(key, args) {
-      if (key) { tx(err, key, args); input.setAttribute("aria-invalid", "true"); }
-      else { err.textContent = ""; delete err.dataset.i18n; input.removeAttribute("aria-invalid"); }
-    },
-  };
-}
-
-/** Put each issue next to its field; anything else in `general`. Returns whether any landed. */
-function showIssues(err, fields, general) {
-  for (const f of Object.values(fields)) f.show(null);
-  fill(general);
-  const issues = err.issues || [];
-  for (const i of issues) fields[i.path]?.show(i.error.key, i.error.args);
-  if (!issues.length) fill(general, errorText(err));
-  (issues.length ? fields[issues[0].path]?.input : null)?.focus();
-}
 
 function roleSelect(id, value) {
   const sel = h("select", { id });
@@ -50,9 +19,9 @@ function roleSelect(id, value) {
 }
 
 function passphrasePair(prefix, min) {
-  const pass = field(`${prefix}-passphrase`, "admin.passphrase", h("input", { type: "password", autocomplete: "new-password" }), ["setup.passphrase_help", { min }]);
-  const again = field(`${prefix}-passphrase2`, "setup.passphrase_confirm", h("input", { type: "password", autocomplete: "new-password" }));
-  return { pass, again, same: () => pass.input.value === again.input.value };
+  const pass = fieldRow(`${prefix}-passphrase`, "admin.passphrase", h("input", { type: "password", autocomplete: "new-password" }), { help: "setup.passphrase_help", helpArgs: { min } });
+  const again = fieldRow(`${prefix}-passphrase2`, "setup.passphrase_confirm", h("input", { type: "password", autocomplete: "new-password" }));
+  return { pass, again };
 }
 
 export async function adminScreen(show, status) {
@@ -87,7 +56,7 @@ export async function adminScreen(show, status) {
         h("button", { type: "button", class: "quiet", i18n: "form.cancel", onclick: () => fill(slot, reset, " ", remove) }));
       form.addEventListener("submit", async (e) => {
         e.preventDefault();
-        if (!pp.same()) { pp.again.show("setup.mismatch"); pp.again.input.focus(); return; }
+        if (!freshAttempt({ passphrase: pp.pass }, pp.pass, pp.again, out)) return;
         try {
           await call("set_passphrase", { name: u.name, passphrase: pp.pass.input.value });
           fill(slot, reset, " ", remove);
@@ -106,8 +75,8 @@ export async function adminScreen(show, status) {
     h("thead", {}, h("tr", {}, ...["admin.name", "admin.role", "admin.actions"].map((k) => h("th", { scope: "col", i18n: k })))),
     body);
 
-  const name = field("new-user-name", "admin.name", h("input", { type: "text", autocomplete: "off" }));
-  const role = field("new-user-role", "admin.role", roleSelect("new-user-role", "Caseworker"));
+  const name = fieldRow("new-user-name", "admin.name", h("input", { type: "text", autocomplete: "off" }));
+  const role = fieldRow("new-user-role", "admin.role", roleSelect("new-user-role", "Caseworker"));
   const pp = passphrasePair("new-user", status.passphrase_min);
   const addMsg = h("div");
   const add = h("form", { novalidate: true, id: "add-user" }, name.row, role.row, pp.pass.row, pp.again.row,
@@ -116,8 +85,7 @@ export async function adminScreen(show, status) {
   add.addEventListener("submit", async (e) => {
     e.preventDefault();
     const fields = { name, role, passphrase: pp.pass };
-    if (!pp.same()) { pp.again.show("setup.mismatch"); pp.again.input.focus(); return; }
-    pp.again.show(null);
+    if (!freshAttempt(fields, pp.pass, pp.again, addMsg)) return;
     try {
       await call("add_user", { name: name.input.value, role: role.input.value, passphrase: pp.pass.input.value });
       await adminScreen(show, status);
@@ -125,8 +93,8 @@ export async function adminScreen(show, status) {
     } catch (err) { showIssues(err, fields, addMsg); }
   });
 
-  const idle = field("policy-idle", "admin.idle_minutes", h("input", { type: "number", min: 1, max: 60, value: policy.idle_lock_minutes }), ["admin.idle_help"]);
-  const keep = field("policy-retention", "admin.retention_months", h("input", { type: "number", min: 1, max: 1200, value: policy.retention_months ?? "" }), ["admin.retention_help"]);
+  const idle = fieldRow("policy-idle", "admin.idle_minutes", h("input", { type: "number", min: 1, max: 60, value: policy.idle_lock_minutes }), { help: "admin.idle_help" });
+  const keep = fieldRow("policy-retention", "admin.retention_months", h("input", { type: "number", min: 1, max: 1200, value: policy.retention_months ?? "" }), { help: "admin.retention_help" });
   const policyMsg = h("div", { role: "status" });
   const settings = h("form", { novalidate: true, id: "policy-form" }, idle.row, keep.row, policyMsg,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "policy-save", i18n: "admin.save_settings" })));
@@ -135,7 +103,7 @@ export async function adminScreen(show, status) {
     const months = keep.input.value.trim();
     try {
       await call("set_policy", { policy: { idle_lock_minutes: Number(idle.input.value), retention_months: months ? Number(months) : null } });
-      for (const f of [idle, keep]) f.show(null);
+      for (const f of [idle, keep]) setFieldError(f, null);
       tx(policyMsg, "admin.settings_saved");
     } catch (err) { showIssues(err, { idle_lock_minutes: idle, retention_months: keep }, policyMsg); }
   });
@@ -188,11 +156,9 @@ export async function accountScreen(show, status) {
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "account-save", i18n: "account.save" })));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    if (!pp.same()) { pp.again.show("setup.mismatch"); pp.again.input.focus(); return; }
-    pp.again.show(null);
+    if (!freshAttempt({ passphrase: pp.pass }, pp.pass, pp.again, msg)) return;
     try {
       await call("set_passphrase", { name: null, passphrase: pp.pass.input.value });
-      pp.pass.show(null);
       pp.pass.input.value = pp.again.input.value = "";
       tx(msg, "account.saved");
     } catch (err) { showIssues(err, { passphrase: pp.pass }, msg); }

@@ -5,6 +5,7 @@ import { call } from "./api.js";
 import { h, fill, debounce, painted } from "./dom.js";
 import { load, current, t, tx, tattr, has, codeKey, retranslate, tableFor, tIn } from "./i18n.js";
 import { IntakeForm } from "./form.js";
+import { errorText, fieldRow, setFieldError, freshAttempt, showIssues } from "./fields.js";
 import { lock, startIdle, onLeave, setPrivacy, privacyOn, onPrivacy } from "./safety.js";
 import { adminScreen, auditScreen, accountScreen, ROLE_RANK } from "./admin.js";
 
@@ -35,44 +36,6 @@ async function show(screen, ...children) {
   const h1 = main.querySelector("h1");
   if (h1) { h1.tabIndex = -1; h1.focus({ preventScroll: true }); }
   await painted();
-}
-
-function errorText(e) {
-  return tx(h("p", { class: "error", role: "alert" }), e.key || "error.store.bad_request", e.args);
-}
-
-function fieldRow(id, key, input, { help, helpArgs } = {}) {
-  const err = h("p", { class: "error", id: `${id}-error` });
-  const described = [err.id];
-  const row = h("div", { class: "field" }, tx(h("label", { for: id }), key), input);
-  if (help) { row.append(tx(h("p", { class: "help", id: `${id}-help` }), help, helpArgs)); described.push(`${id}-help`); }
-  row.append(err);
-  input.id = id;
-  input.setAttribute("aria-describedby", described.join(" "));
-  return { row, input, err };
-}
-
-/** Clear the last attempt's messages; false (with a message) if the passphrases differ. */
-function freshAttempt(fields, pass, again, failure) {
-  for (const f of [...Object.values(fields), again]) setFieldError(f, null);
-  fill(failure);
-  if (pass.input.value === again.input.value) return true;
-  setFieldError(again, "setup.mismatch");
-  again.input.focus();
-  return false;
-}
-
-/** A refused form: each issue next to its field, anything else in `failure`; focus the first. */
-function showIssues(err, fields, failure) {
-  const issues = err.issues || [];
-  for (const i of issues) if (fields[i.path]) setFieldError(fields[i.path], i.error.key, i.error.args);
-  if (!issues.length) fill(failure, errorText(err));
-  (issues.length ? fields[issues[0].path]?.input : null)?.focus();
-}
-
-function setFieldError(f, key, args) {
-  if (key) { tx(f.err, key, args); f.input.setAttribute("aria-invalid", "true"); }
-  else { f.err.textContent = ""; delete f.err.dataset.i18n; f.input.removeAttribute("aria-invalid"); }
 }
 
 // ---------------------------------------------------------------- language

@@ -1,0 +1,45 @@
+// Labelled form fields with an error line each, and showing a refused form's
+// issues next to their fields: shared by every screen with a form.
+import { h, fill } from "./dom.js";
+import { tx } from "./i18n.js";
+
+/** A message for a failed command, as an alert. */
+export function errorText(e) {
+  return tx(h("p", { class: "error", role: "alert" }), e.key || "error.store.bad_request", e.args);
+}
+
+export function fieldRow(id, key, input, { help, helpArgs } = {}) {
+  const err = h("p", { class: "error", id: `${id}-error` });
+  const described = [err.id];
+  const row = h("div", { class: "field" }, tx(h("label", { for: id }), key), input);
+  if (help) { row.append(tx(h("p", { class: "help", id: `${id}-help` }), help, helpArgs)); described.push(`${id}-help`); }
+  row.append(err);
+  input.id = id;
+  input.setAttribute("aria-describedby", described.join(" "));
+  return { row, input, err };
+}
+
+export function setFieldError(f, key, args) {
+  if (key) { tx(f.err, key, args); f.input.setAttribute("aria-invalid", "true"); }
+  else { f.err.textContent = ""; delete f.err.dataset.i18n; f.input.removeAttribute("aria-invalid"); }
+}
+
+/** Clear the last attempt's messages; false (with a message) if the passphrases differ. */
+export function freshAttempt(fields, pass, again, failure) {
+  for (const f of [...Object.values(fields), again]) setFieldError(f, null);
+  fill(failure);
+  if (pass.input.value === again.input.value) return true;
+  setFieldError(again, "setup.mismatch");
+  again.input.focus();
+  return false;
+}
+
+/** A refused form: each issue next to its field, anything else in `failure`; focus the first. */
+export function showIssues(err, fields, failure) {
+  for (const f of Object.values(fields)) setFieldError(f, null);
+  fill(failure);
+  const issues = err.issues || [];
+  for (const i of issues) if (fields[i.path]) setFieldError(fields[i.path], i.error.key, i.error.args);
+  if (!issues.length) fill(failure, errorText(err));
+  (issues.length ? fields[issues[0].path]?.input : null)?.focus();
+}
