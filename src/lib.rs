@@ -3,7 +3,8 @@
 //! - [`store`]: the SQLCipher-encrypted case store (unlock, migrations, all SQL);
 //! - [`intake`]: a case's normalisation, validation and derived values;
 //! - [`form`]: the intake form as data, for the UI to render;
-//! - [`i18n`]: every user-visible string, in English and Spanish.
+//! - [`i18n`]: every user-visible string, in English and Spanish;
+//! - [`sync`]: the change log, merge and bundles that carry changes between laptops.
 
 // The locale tables are compiled in; `i18n` is the way in.
 rust_i18n::i18n!("locales");
@@ -14,6 +15,7 @@ pub mod i18n;
 pub mod intake;
 pub mod sample;
 pub mod store;
+pub mod sync;
 
 pub use i18n::Localized;
 pub use store::{Store, StoreError};

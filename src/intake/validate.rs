@@ -95,6 +95,8 @@ pub enum FieldError {
     ExpiryBeforeGiven,
     #[error("a consent to share needs an expiry date")]
     ConsentNeedsExpiry,
+    #[error("device code {code} is already used by another laptop of this organisation")]
+    DeviceCodeTaken { code: String },
 }
 
 impl FieldError {
@@ -138,6 +140,7 @@ impl FieldError {
             SupervisorOnly => "error.field.supervisor_only",
             ExpiryBeforeGiven => "error.field.expiry_before_given",
             ConsentNeedsExpiry => "error.field.consent_needs_expiry",
+            DeviceCodeTaken { .. } => "error.field.device_code_taken",
         }
     }
 
@@ -154,6 +157,7 @@ impl FieldError {
             Format { format } => vec![("format", format.clone())],
             PassphraseTooShort { min } => vec![("min", min.to_string())],
             DuplicateCaseNumber { number } => vec![("number", number.clone())],
+            DeviceCodeTaken { code } => vec![("code", code.clone())],
             _ => vec![],
         }
     }
@@ -198,6 +202,7 @@ impl FieldError {
             RecoveryKeyFormat,
             SupervisorOnly,
             ExpiryBeforeGiven,
+            DeviceCodeTaken { code: "TX3".into() },
             ConsentNeedsExpiry,
         ]
     }

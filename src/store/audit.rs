@@ -56,6 +56,10 @@ actions!(
     PolicyChanged,
     Purge,
     RecoveryKeyRenewed,
+    SyncExport,
+    SyncImport,
+    ConflictResolved,
+    OrgInvite,
 );
 
 impl Action {

@@ -80,16 +80,21 @@ const RECOVERY_GROUP_LEN: usize = 5;
 
 /// A new recovery key, like `7KQ2M-…` (8 groups of 5), to be written down or printed.
 pub fn new_recovery_key() -> Zeroizing<String> {
-    let mut bytes = Zeroizing::new([0u8; 25]);
+    random_code(RECOVERY_GROUPS)
+}
+
+/// A random code of `groups` groups of 5 Crockford base32 characters (25 bits each).
+pub fn random_code(groups: usize) -> Zeroizing<String> {
+    let mut bytes = Zeroizing::new(vec![0u8; (groups * RECOVERY_GROUP_LEN * 5).div_ceil(8)]);
     rand::rngs::OsRng.fill_bytes(bytes.as_mut());
-    let mut out = Zeroizing::new(String::with_capacity(48));
+    let mut out = Zeroizing::new(String::with_capacity(groups * (RECOVERY_GROUP_LEN + 1)));
     let mut acc: u32 = 0;
     let mut bits = 0;
     let mut n = 0;
     for b in bytes.iter() {
         acc = (acc << 8) | u32::from(*b);
         bits += 8;
-        while bits >= 5 {
+        while bits >= 5 && n < groups * RECOVERY_GROUP_LEN {
             bits -= 5;
             if n > 0 && n % RECOVERY_GROUP_LEN == 0 {
                 out.push('-');
@@ -104,6 +109,12 @@ pub fn new_recovery_key() -> Zeroizing<String> {
 /// A recovery key as typed (any case, with or without dashes or spaces, O for 0, I
 /// or L for 1) in its canonical form; `None` if it cannot be one.
 pub fn normalize_recovery_key(typed: &str) -> Option<Zeroizing<String>> {
+    normalize_code(typed, RECOVERY_GROUPS)
+}
+
+/// A code of `groups` groups as typed, in its one printed form (see
+/// [`normalize_recovery_key`]).
+pub fn normalize_code(typed: &str, groups: usize) -> Option<Zeroizing<String>> {
     let mut chars = Zeroizing::new(String::new());
     for c in typed.chars().filter(|c| !c.is_whitespace() && *c != '-') {
         let c = match c.to_ascii_uppercase() {
@@ -116,7 +127,7 @@ pub fn normalize_recovery_key(typed: &str) -> Option<Zeroizing<String>> {
         }
         chars.push(c);
     }
-    if chars.len() != RECOVERY_GROUPS * RECOVERY_GROUP_LEN {
+    if chars.len() != groups * RECOVERY_GROUP_LEN {
         return None;
     }
     let mut out = Zeroizing::new(String::with_capacity(48));

@@ -68,6 +68,8 @@ pub enum StoreError {
     LastAdministrator,
     #[error("{0}")]
     Consent(#[from] crate::consent::ConsentError),
+    #[error("{0}")]
+    Sync(#[from] crate::sync::SyncError),
     #[error("the key file is damaged ({0})")]
     KeyFile(String),
     #[error("the store file is damaged or is not an Amparo store")]
@@ -104,6 +106,7 @@ impl Localized for StoreError {
             StoreError::CannotRemoveSelf => "error.store.cannot_remove_self",
             StoreError::LastAdministrator => "error.store.last_administrator",
             StoreError::Consent(e) => e.i18n_key(),
+            StoreError::Sync(e) => e.i18n_key(),
             StoreError::KeyFile(_) => "error.store.key_file",
             StoreError::Corrupt => "error.store.corrupt",
             StoreError::TooNew { .. } => "error.store.too_new",
@@ -127,6 +130,7 @@ impl Localized for StoreError {
                 vec![("seconds", seconds.to_string())]
             }
             StoreError::Consent(e) => e.args(),
+            StoreError::Sync(e) => e.args(),
             StoreError::NoSuchUser(n) | StoreError::NotAdministrator(n) => vec![("name", n.clone())],
             StoreError::Invalid(e) => vec![("count", e.0.len().to_string())],
             // Database and file errors can carry paths and SQL; never case data.
@@ -435,6 +439,7 @@ impl Store {
             audit::append(&tx, &session.device_id, Some(&user_id), Action::UserAdded, None, detail, None)?;
             tx.commit()?;
         }
+        crate::sync::prepare(&mut conn)?;
         let recovery = keys::new_recovery_key();
         let kf = KeyFile {
             format: keys::KEY_FILE_FORMAT.into(),
@@ -465,6 +470,7 @@ impl Store {
             return Err(StoreError::TooNew { found, supported: schema::latest_version() });
         }
         schema::migrations().to_latest(&mut conn)?;
+        crate::sync::prepare(&mut conn)?;
         Ok(conn)
     }
 
@@ -597,6 +603,11 @@ impl Store {
         Ok(store)
     }
 
+    /// The Argon2id cost this store's keys are sealed with.
+    pub(crate) fn kdf(&self) -> KdfParams {
+        self.kdf
+    }
+
     pub fn session(&self) -> &Session {
         &self.session
     }
@@ -622,8 +633,7 @@ impl Store {
         })
     }
 
-    /// Direct access for tests and benchmarks in this crate.
-    #[cfg(test)]
+    /// The database, for the other modules of the core (sync).
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
     }

@@ -110,15 +110,12 @@ impl Store {
         if ids.is_empty() {
             return Ok(PurgeReport::default());
         }
-        let now = super::now_utc();
         let tx = self.conn.transaction()?;
+        // The tombstone is a change like any other, so the purge reaches every laptop.
+        let mut w = crate::sync::log::Writer::begin(&tx, &self.session)?;
         for id in &ids {
-            let seq: i64 = tx.query_row("SELECT seq FROM cases WHERE id = ?1", [id], |r| r.get(0))?;
-            tx.execute("INSERT INTO purged_cases (case_id, purged_at) VALUES (?1, ?2)", [id, &now])?;
-            tx.execute("DELETE FROM notes WHERE case_id = ?1", [id])?;
-            tx.execute("DELETE FROM cases_fts WHERE rowid = ?1", [seq])?;
-            tx.execute("DELETE FROM drafts WHERE case_id = ?1", [id])?;
-            tx.execute("DELETE FROM cases WHERE id = ?1", [id])?;
+            w.write(&tx, id, crate::sync::flat::PURGED, &true.into(), Vec::new())?;
+            super::cases::remove_case(&tx, id)?;
         }
         let detail = serde_json::json!({ "cases": ids.len(), "ids": ids });
         let me = Some(self.session.user_id.as_str());

@@ -142,13 +142,59 @@ UPDATE cases SET closed_at = updated_at WHERE status IN ('Closed', 'ClosedReferr
 CREATE INDEX cases_by_closed ON cases (closed_at) WHERE closed_at IS NOT NULL;
 "#;
 
+/// Sync: the change log, open conflicts, and what other laptops hold (see `sync`).
+const V4: &str = r#"
+-- One row per changed field, written in the transaction of the change. A change is
+-- identified by (device_id, device_seq); `value` is JSON, NULL once blanked (replaced,
+-- or its person or case removed); `parents` lists the changes it replaced.
+CREATE TABLE changes (
+    seq        INTEGER PRIMARY KEY,
+    device_id  TEXT NOT NULL,
+    device_seq INTEGER NOT NULL,
+    hlc        INTEGER NOT NULL,
+    entity     TEXT NOT NULL,
+    entity_id  TEXT NOT NULL,
+    field      TEXT NOT NULL,
+    value      TEXT,
+    parents    TEXT NOT NULL DEFAULT '[]',
+    user_id    TEXT,
+    user_name  TEXT,
+    UNIQUE (device_id, device_seq)
+) STRICT;
+CREATE INDEX changes_by_entity ON changes (entity, entity_id, field);
+
+-- Fields with more than one head: kept until a supervisor resolves them.
+CREATE TABLE open_conflicts (
+    entity    TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    field     TEXT NOT NULL,
+    PRIMARY KEY (entity_id, field)
+) STRICT;
+
+-- Every device of the organisation this laptop has heard of.
+CREATE TABLE sync_devices (
+    device_id   TEXT PRIMARY KEY,
+    device_code TEXT NOT NULL
+) STRICT;
+
+-- What each other laptop said it holds in its last bundle imported here.
+CREATE TABLE sync_peers (
+    device_id         TEXT PRIMARY KEY,
+    device_code       TEXT NOT NULL,
+    has_changes       TEXT NOT NULL,
+    has_audit         TEXT NOT NULL,
+    bundle_written_at TEXT NOT NULL,
+    imported_at       TEXT NOT NULL
+) STRICT;
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> usize {
-    3
+    4
 }
 
 #[cfg(test)]

@@ -1,0 +1,183 @@
+//! The bundle file: what one laptop hands another on a USB stick (see
+//! `docs/sync-bundle.md` for the format).
+//!
+//! ```text
+//! "AMPARO-SYNC\n"          12 bytes, the magic
+//! header length            4 bytes, little-endian u32
+//! header                   JSON, in the clear (format, organisation, source, ranges)
+//! nonce                    24 bytes
+//! body                     XChaCha20-Poly1305 under the organisation key; the magic,
+//!                          length and header are its associated data
+//! ```
+//!
+//! The header is readable without the key, so a bundle of another organisation or a
+//! newer format is refused with a message that says so; it is authenticated with the
+//! body, so changing one byte of either makes the whole bundle refused. Decoding
+//! never panics and applies nothing: it only returns a checked bundle or an error.
+
+use super::log::Change;
+use super::SyncError;
+use crate::store::audit::Entry;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const MAGIC: &[u8; 12] = b"AMPARO-SYNC\n";
+/// The format this build writes, and the newest it reads.
+pub const FORMAT: u32 = 1;
+/// A header is a few hundred bytes per device; anything near this is not a bundle.
+const HEADER_MAX: usize = 1 << 20;
+const NONCE_LEN: usize = 24;
+
+/// Per device: the sequence numbers held (1..=n with none missing).
+pub type Vector = BTreeMap<String, i64>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    pub format: u32,
+    pub org: String,
+    /// The laptop that wrote the bundle.
+    pub device: String,
+    pub device_code: String,
+    pub created_at: String,
+    /// Per device, the first and last sequence number of the changes inside.
+    pub changes: BTreeMap<String, (i64, i64)>,
+    /// The same for audit entries.
+    pub audit: BTreeMap<String, (i64, i64)>,
+    /// What the writer holds: so the reader knows what to send back next time.
+    pub has_changes: Vector,
+    pub has_audit: Vector,
+}
+
+/// An audit entry as carried (the local `seq` stays behind).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: String,
+    pub device_id: String,
+    pub device_seq: i64,
+    pub at: String,
+    pub user_id: Option<String>,
+    pub action: String,
+    pub case_id: Option<String>,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<Entry> for AuditEntry {
+    fn from(e: Entry) -> Self {
+        AuditEntry {
+            id: e.id,
+            device_id: e.device_id,
+            device_seq: e.device_seq,
+            at: e.at,
+            user_id: e.user_id,
+            action: e.action,
+            case_id: e.case_id,
+            detail: e.detail,
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Body {
+    pub changes: Vec<Change>,
+    pub audit: Vec<AuditEntry>,
+    /// Device id -> device code, for every device the writer knows.
+    pub devices: BTreeMap<String, String>,
+}
+
+fn aad(header: &[u8]) -> Vec<u8> {
+    let mut a = Vec::with_capacity(MAGIC.len() + 4 + header.len());
+    a.extend_from_slice(MAGIC);
+    a.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    a.extend_from_slice(header);
+    a
+}
+
+/// Seal a bundle under the organisation key.
+pub fn seal(header: &Header, body: &Body, key: &[u8; 32]) -> Result<Vec<u8>, SyncError> {
+    let h = serde_json::to_vec(header).map_err(|_| SyncError::Damaged)?;
+    let plain = zeroize::Zeroizing::new(serde_json::to_vec(body).map_err(|_| SyncError::Damaged)?);
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let head = aad(&h);
+    let sealed = XChaCha20Poly1305::new(Key::from_slice(key))
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: &plain, aad: &head })
+        .map_err(|_| SyncError::Damaged)?;
+    let mut out = head;
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+/// Read the header only (no key needed): for the checks that come first.
+pub fn read_header(bytes: &[u8]) -> Result<(Header, usize), SyncError> {
+    if bytes.len() < MAGIC.len() + 4 || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(SyncError::NotABundle);
+    }
+    let mut len = [0u8; 4];
+    len.copy_from_slice(&bytes[MAGIC.len()..MAGIC.len() + 4]);
+    let len = u32::from_le_bytes(len) as usize;
+    let start = MAGIC.len() + 4;
+    if len > HEADER_MAX || bytes.len() < start + len {
+        return Err(SyncError::Damaged);
+    }
+    let raw: serde_json::Value = serde_json::from_slice(&bytes[start..start + len]).map_err(|_| SyncError::Damaged)?;
+    // The version first: a newer format may have other fields.
+    let format = raw.get("format").and_then(serde_json::Value::as_u64).ok_or(SyncError::Damaged)?;
+    if format > u64::from(FORMAT) {
+        return Err(SyncError::NewerFormat { found: format, supported: FORMAT });
+    }
+    let header: Header = serde_json::from_value(raw).map_err(|_| SyncError::Damaged)?;
+    Ok((header, start + len))
+}
+
+/// Open a bundle: every check, then the body. Nothing is applied here.
+pub fn open(bytes: &[u8], org: &str, key: &[u8; 32]) -> Result<(Header, Body), SyncError> {
+    let (header, end) = read_header(bytes)?;
+    if header.org != org {
+        return Err(SyncError::ForeignOrg);
+    }
+    if bytes.len() < end + NONCE_LEN {
+        return Err(SyncError::Damaged);
+    }
+    let nonce = &bytes[end..end + NONCE_LEN];
+    let plain = zeroize::Zeroizing::new(
+        XChaCha20Poly1305::new(Key::from_slice(key))
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: &bytes[end + NONCE_LEN..], aad: &bytes[..end] })
+            .map_err(|_| SyncError::Damaged)?,
+    );
+    let body: Body = serde_json::from_slice(&plain).map_err(|_| SyncError::Damaged)?;
+    check(&header, &body)?;
+    Ok((header, body))
+}
+
+/// The body must be what the header says: every change and entry inside its
+/// device's range, and each one well formed.
+fn check(header: &Header, body: &Body) -> Result<(), SyncError> {
+    let within = |ranges: &BTreeMap<String, (i64, i64)>, d: &str, s: i64| {
+        ranges.get(d).is_some_and(|(a, b)| (*a..=*b).contains(&s) && *a >= 1)
+    };
+    for c in &body.changes {
+        let ok = within(&header.changes, &c.device, c.seq)
+            && c.entity == super::log::CASE
+            && uuid::Uuid::parse_str(&c.id).is_ok()
+            && !c.field.is_empty()
+            && c.field.len() <= 200
+            && c.hlc >= 0;
+        if !ok {
+            return Err(SyncError::Damaged);
+        }
+    }
+    for e in &body.audit {
+        if !within(&header.audit, &e.device_id, e.device_seq) {
+            return Err(SyncError::Damaged);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! The organisation: its id and its sync key, and invitations to join it.
+//!
+//! The first laptop of an organisation makes a random 256-bit sync key; bundles are
+//! sealed under it, so laptops of another organisation can never read them. The key
+//! lives in the encrypted store (`meta`), never in a file of its own. A new laptop
+//! gets it from an *invitation*: a small file with the key sealed (Argon2id and
+//! XChaCha20-Poly1305, as the store's own keys) under a one-time passphrase that the
+//! administrator reads out or writes down, and that never travels with the file.
+
+use super::SyncError;
+use crate::store::keys::{self, KdfParams, WrappedKey};
+use crate::store::{new_id, StoreError};
+use rusqlite::{Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+pub const INVITE_FORMAT: &str = "amparo.invite/1";
+/// 4 groups of 5: 100 random bits, behind Argon2id.
+pub const INVITE_GROUPS: usize = 4;
+const ORG_ID: &str = "org_id";
+const ORG_KEY: &str = "org_key";
+
+/// An invitation file. Names nobody: the organisation's id and name, and the device
+/// codes already in use (so the new laptop picks another).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invitation {
+    pub format: String,
+    pub org_id: String,
+    pub org: String,
+    pub device_codes: Vec<String>,
+    pub key: WrappedKey,
+}
+
+fn seal_id(org_id: &str) -> String {
+    format!("invite:{org_id}")
+}
+
+/// Give the store an organisation key if it has none (the first laptop, or a store
+/// from before sync), and record this device among the organisation's devices.
+pub(crate) fn ensure(conn: &Connection) -> Result<(), StoreError> {
+    let has: Option<String> =
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [ORG_KEY], |r| r.get(0)).optional()?;
+    if has.is_none() {
+        let key = keys::new_data_key();
+        conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", [ORG_ID, &new_id()])?;
+        conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", [ORG_KEY, hex::encode(key.as_ref()).as_str()])?;
+    }
+    conn.execute(
+        "INSERT INTO sync_devices (device_id, device_code)
+         SELECT d.value, c.value FROM meta d, meta c WHERE d.key = 'device_id' AND c.key = 'device_code'
+         ON CONFLICT DO NOTHING",
+        [],
+    )?;
+    Ok(())
+}
+
+/// The organisation's id and sync key.
+pub(crate) fn keys(conn: &Connection) -> Result<(String, Zeroizing<[u8; 32]>), StoreError> {
+    let get = |k: &str| -> Result<String, StoreError> {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
+            .optional()?
+            .ok_or(StoreError::Corrupt)
+    };
+    let id = get(ORG_ID)?;
+    let hexkey = Zeroizing::new(get(ORG_KEY)?);
+    let bytes = Zeroizing::new(hex::decode(hexkey.as_str()).map_err(|_| StoreError::Corrupt)?);
+    let mut key = Zeroizing::new([0u8; 32]);
+    if bytes.len() != 32 {
+        return Err(StoreError::Corrupt);
+    }
+    key.copy_from_slice(&bytes);
+    Ok((id, key))
+}
+
+/// Replace the organisation of a store just set up (joining with an invitation).
+pub(crate) fn adopt(conn: &Connection, org_id: &str, key: &[u8; 32], org_name: &str) -> Result<(), StoreError> {
+    for (k, v) in [(ORG_ID, org_id.to_string()), (ORG_KEY, hex::encode(key)), ("org", org_name.to_string())] {
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [k, v.as_str()],
+        )?;
+    }
+    Ok(())
+}
+
+/// Make an invitation and its one-time passphrase.
+pub(crate) fn invite(
+    conn: &Connection,
+    org_name: &str,
+    kdf: KdfParams,
+) -> Result<(Invitation, Zeroizing<String>), StoreError> {
+    let (org_id, key) = keys(conn)?;
+    let passphrase = keys::random_code(INVITE_GROUPS);
+    let mut st = conn.prepare("SELECT device_code FROM sync_devices ORDER BY device_code")?;
+    let device_codes = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    let sealed = keys::wrap(&key, &seal_id(&org_id), &passphrase, kdf)?;
+    Ok((
+        Invitation { format: INVITE_FORMAT.into(), org_id, org: org_name.into(), device_codes, key: sealed },
+        passphrase,
+    ))
+}
+
+/// Read an invitation and open its key with the passphrase.
+pub fn open_invitation(bytes: &[u8], passphrase: &str) -> Result<(Invitation, keys::DataKey), StoreError> {
+    let inv: Invitation = serde_json::from_slice(bytes).map_err(|_| SyncError::NotAnInvitation)?;
+    if inv.format != INVITE_FORMAT || inv.key.user_id != seal_id(&inv.org_id) {
+        return Err(SyncError::NotAnInvitation.into());
+    }
+    let typed = keys::normalize_code(passphrase, INVITE_GROUPS).ok_or(SyncError::WrongInvitePassphrase)?;
+    match keys::unwrap(&inv.key, &typed) {
+        Ok(k) => Ok((inv, k)),
+        Err(StoreError::WrongPassphrase) => Err(SyncError::WrongInvitePassphrase.into()),
+        Err(_) => Err(SyncError::NotAnInvitation.into()),
+    }
+}

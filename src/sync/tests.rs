@@ -1,0 +1,606 @@
+//! Sync between laptops of one organisation: invitations, bundles, merge, conflicts,
+//! bad bundles, and convergence under any schedule (a property test).
+
+use super::*;
+use crate::sample;
+use crate::store::keys::KdfParams;
+use crate::store::{Setup, Store};
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+use serde_json::json;
+
+const PASS: &str = "correct horse battery staple";
+
+fn setup(code: &str) -> Setup {
+    Setup {
+        org: "Casa Amparo".into(),
+        device_code: code.into(),
+        user: format!("Admin {code}"),
+        passphrase: PASS.into(),
+        locale: "en".into(),
+    }
+}
+
+/// The first laptop and `n - 1` more joined to its organisation by invitation.
+fn laptops(n: usize) -> (Vec<tempfile::TempDir>, Vec<Store>) {
+    let mut dirs = vec![tempfile::tempdir().unwrap()];
+    let first = Store::create(dirs[0].path(), &setup("L0"), KdfParams::INSECURE_FOR_TESTS).unwrap();
+    let (invitation, passphrase) = first.invite().unwrap();
+    let mut stores = vec![first];
+    for i in 1..n {
+        dirs.push(tempfile::tempdir().unwrap());
+        let s = Store::join(
+            dirs[i].path(),
+            &invitation,
+            &passphrase,
+            &setup(&format!("L{i}")),
+            KdfParams::INSECURE_FOR_TESTS,
+        )
+        .unwrap();
+        stores.push(s);
+    }
+    (dirs, stores)
+}
+
+fn export(s: &mut Store) -> Vec<u8> {
+    s.sync_export(false).unwrap().0
+}
+
+fn import(s: &mut Store, b: &[u8]) -> Result<ImportSummary, StoreError> {
+    s.sync_import(b, &mut |_, _| {})
+}
+
+/// Every case as its JSON export, by id: what "the same cases" means.
+fn cases(s: &Store) -> BTreeMap<String, Value> {
+    let mut out = Vec::new();
+    s.export_jsonl(&mut out).unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| (v["id"].as_str().unwrap().to_string(), v))
+        .collect()
+}
+
+fn change_count(s: &Store) -> i64 {
+    s.conn().query_row("SELECT count(*) FROM changes", [], |r| r.get(0)).unwrap()
+}
+
+fn id_of(case: &Value) -> String {
+    case["id"].as_str().unwrap().to_string()
+}
+
+fn set(s: &mut Store, case: &Value, path: &str, value: &str) -> Value {
+    let number = case["case_number"].as_str().unwrap();
+    s.set_fields(number, &[(path.to_string(), value.to_string())]).unwrap()
+}
+
+#[test]
+fn a_case_travels_to_another_laptop_and_back_unchanged() {
+    let (_d, mut l) = laptops(2);
+    let case = l[0].create_case(sample::full_case(), None).unwrap();
+    l[0].add_note(&id_of(&case), "Llamó desde Ojinaga.", Some("es")).unwrap();
+    let b = export(&mut l[0]);
+    let s = import(&mut l[1], &b).unwrap();
+    assert_eq!((s.new_cases, s.updated_cases, s.conflicts), (1, 0, 0));
+    assert_eq!(cases(&l[0]), cases(&l[1]));
+    // Search works on the receiving laptop too.
+    let q = crate::store::cases::ListQuery { text: "Ojinaga".into(), ..Default::default() };
+    assert_eq!(l[1].list_cases(&q).unwrap().len(), 1);
+    // Again, and in the other direction: nothing new, nothing changes.
+    assert_eq!(import(&mut l[1], &b).unwrap().changes, 0);
+    let back = export(&mut l[1]);
+    assert_eq!(import(&mut l[0], &back).unwrap().new_cases, 0);
+    assert_eq!(cases(&l[0]), cases(&l[1]));
+    // What the app shows: what each laptop last got from the other.
+    let st = l[0].sync_status().unwrap();
+    assert_eq!(st.peers.len(), 1);
+    assert_eq!(st.peers[0].device_code, "L1");
+    assert_eq!(st.unexported_changes, 0);
+}
+
+#[test]
+fn concurrent_edits_merge_field_by_field_and_keep_the_losing_value() {
+    let (_d, mut l) = laptops(2);
+    let case = l[0].create_case(sample::full_case(), None).unwrap();
+    let b = export(&mut l[0]);
+    import(&mut l[1], &b).unwrap();
+    // Offline on both: different fields, and the same field.
+    set(&mut l[0], &case, "intake_channel", "Hotline");
+    set(&mut l[1], &case, "status", "FollowUp");
+    set(&mut l[0], &case, "people.0.alias", "Mariposa");
+    set(&mut l[1], &case, "people.0.alias", "Golondrina");
+    assert!(l[0].unexported_cases().unwrap().contains(&id_of(&case)));
+    let (b0, b1) = (export(&mut l[0]), export(&mut l[1]));
+    let s1 = import(&mut l[1], &b0).unwrap();
+    let s0 = import(&mut l[0], &b1).unwrap();
+    assert_eq!((s0.updated_cases, s0.conflicts, s1.conflicts), (1, 1, 1));
+    let (c0, c1) = (cases(&l[0]), cases(&l[1]));
+    assert_eq!(c0, c1, "both laptops show the same case");
+    let merged = &c0[&id_of(&case)];
+    assert_eq!(merged["intake_channel"], "Hotline");
+    assert_eq!(merged["status"], "FollowUp");
+    // One winner, the same on both; the other value kept, with who and where.
+    let conflicts = l[0].conflicts().unwrap();
+    assert_eq!(conflicts, l[1].conflicts().unwrap());
+    assert_eq!(conflicts.len(), 1);
+    let c = &conflicts[0];
+    assert_eq!(c.path, "people.0.alias");
+    assert_eq!(c.values[0].value, merged["people"][0]["alias"]);
+    let mut both: Vec<&str> = c.values.iter().map(|v| v.value.as_str().unwrap()).collect();
+    both.sort();
+    assert_eq!(both, ["Golondrina", "Mariposa"]);
+    let mut devices: Vec<&str> = c.values.iter().map(|v| v.device_code.as_str()).collect();
+    devices.sort();
+    assert_eq!(devices, ["L0", "L1"]);
+    // A supervisor keeps the one that lost; the resolution travels too.
+    let loser = c.values[1].clone();
+    l[1].resolve_conflict(&id_of(&case), &c.field, &Resolution::Keep(loser.choice.clone())).unwrap();
+    assert!(l[1].conflicts().unwrap().is_empty());
+    let b1 = export(&mut l[1]);
+    import(&mut l[0], &b1).unwrap();
+    assert!(l[0].conflicts().unwrap().is_empty());
+    let (c0, c1) = (cases(&l[0]), cases(&l[1]));
+    assert_eq!(c0, c1);
+    assert_eq!(c0[&id_of(&case)]["people"][0]["alias"], loser.value);
+    // An edit made after seeing the other laptop's value is no conflict.
+    set(&mut l[0], &case, "people.0.alias", "Colibrí");
+    let b0 = export(&mut l[0]);
+    assert_eq!(import(&mut l[1], &b0).unwrap().conflicts, 0);
+    assert_eq!(cases(&l[1])[&id_of(&case)]["people"][0]["alias"], "Colibrí");
+}
+
+#[test]
+fn a_typed_resolution_is_checked_like_any_save() {
+    let (_d, mut l) = laptops(2);
+    let case = l[0].create_case(sample::full_case(), None).unwrap();
+    let b = export(&mut l[0]);
+    import(&mut l[1], &b).unwrap();
+    set(&mut l[0], &case, "status", "FollowUp");
+    set(&mut l[1], &case, "status", "Closed");
+    let b1 = export(&mut l[1]);
+    import(&mut l[0], &b1).unwrap();
+    let c = &l[0].conflicts().unwrap()[0];
+    let bad = l[0].resolve_conflict(&id_of(&case), &c.field, &Resolution::Value("Perhaps".into()));
+    assert!(matches!(bad, Err(StoreError::Invalid(_))), "{bad:?}");
+    assert_eq!(l[0].conflicts().unwrap().len(), 1, "a refused resolution changes nothing");
+    let ok = l[0].resolve_conflict(&id_of(&case), &c.field, &Resolution::Value("Active".into())).unwrap();
+    assert_eq!(ok["status"], "Active");
+    assert!(l[0].conflicts().unwrap().is_empty());
+    let unknown = l[0].resolve_conflict(&id_of(&case), &c.field, &Resolution::Keep("x:1".into()));
+    assert!(matches!(unknown, Err(StoreError::Sync(SyncError::NoConflict))));
+}
+
+#[test]
+fn a_caseworker_cannot_resolve_or_list_conflicts() {
+    let (_d, mut l) = laptops(1);
+    l[0].add_user("Rosa", crate::store::users::Role::Caseworker, "rosa camina por el río").unwrap();
+    let dir = l[0].dir().to_path_buf();
+    let mut rosa = Store::open(&dir, "rosa camina por el río").unwrap();
+    assert!(matches!(rosa.conflicts(), Err(StoreError::RoleRequired(_))));
+    let r = rosa.resolve_conflict("x", "status", &Resolution::Value("Active".into()));
+    assert!(matches!(r, Err(StoreError::RoleRequired(_))));
+    assert!(rosa.invite().is_err(), "only administrators invite");
+}
+
+#[test]
+fn removals_and_purges_reach_every_laptop() {
+    let (_d, mut l) = laptops(2);
+    let mut c = sample::full_case();
+    let mut second = c["people"][0].clone();
+    second["role"] = json!("Companion");
+    second["alias"] = json!("Quetzalcoatlita");
+    second.as_object_mut().unwrap().remove("id");
+    c["people"].as_array_mut().unwrap().push(second);
+    c["status"] = json!("Closed");
+    let case = l[0].create_case(c, None).unwrap();
+    let b = export(&mut l[0]);
+    import(&mut l[1], &b).unwrap();
+    let mut edit = case.clone();
+    edit["people"].as_array_mut().unwrap().pop();
+    l[0].update_case(&id_of(&case), edit, None).unwrap();
+    let b = export(&mut l[0]);
+    assert_eq!(import(&mut l[1], &b).unwrap().updated_cases, 1);
+    let people = case["people"].as_array().unwrap().len();
+    assert_eq!(cases(&l[1])[&id_of(&case)]["people"].as_array().unwrap().len(), people - 1);
+    let q = crate::store::cases::ListQuery { text: "Quetzalcoatlita".into(), ..Default::default() };
+    assert!(l[1].list_cases(&q).unwrap().is_empty());
+    // A purge on the first laptop removes the case on the second.
+    l[0].set_policy(&crate::store::policy::Policy { idle_lock_minutes: 5, retention_months: Some(1) }).unwrap();
+    l[0].conn().execute("UPDATE cases SET closed_at = '2020-01-01T00:00:00.000Z'", []).unwrap();
+    assert_eq!(l[0].purge_expired(crate::store::cases::today()).unwrap().cases, 1);
+    let b = export(&mut l[0]);
+    assert_eq!(import(&mut l[1], &b).unwrap().removed_cases, 1);
+    assert!(cases(&l[1]).is_empty());
+    // An edit made offline on the second laptop does not bring it back anywhere.
+    let b_old = b.clone();
+    import(&mut l[1], &b_old).unwrap();
+    assert!(cases(&l[0]).is_empty() && cases(&l[1]).is_empty());
+}
+
+#[test]
+fn bad_bundles_are_refused_whole() {
+    let (_d, mut l) = laptops(2);
+    for _ in 0..3 {
+        l[0].create_case(sample::full_case(), None).unwrap();
+    }
+    let good = export(&mut l[0]);
+    let before = change_count(&l[1]);
+    let refused = |s: &mut Store, b: &[u8]| {
+        let r = import(s, b);
+        assert!(r.is_err(), "accepted a bad bundle");
+        r.unwrap_err()
+    };
+    assert!(matches!(refused(&mut l[1], b"hello"), StoreError::Sync(SyncError::NotABundle)));
+    assert!(matches!(refused(&mut l[1], &good[..good.len() - 1]), StoreError::Sync(SyncError::Damaged)));
+    assert!(matches!(refused(&mut l[1], &good[..good.len() / 2]), StoreError::Sync(SyncError::Damaged)));
+    // One bit flipped: in the header (bound as associated data) and in the body.
+    for at in [20, good.len() / 2, good.len() - 3] {
+        let mut b = good.clone();
+        b[at] ^= 0x10;
+        assert!(import(&mut l[1], &b).is_err(), "bit {at}");
+    }
+    // Another organisation's bundle.
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut other = Store::create(other_dir.path(), &setup("ZZ"), KdfParams::INSECURE_FOR_TESTS).unwrap();
+    other.create_case(sample::full_case(), None).unwrap();
+    let foreign = export(&mut other);
+    assert!(matches!(refused(&mut l[1], &foreign), StoreError::Sync(SyncError::ForeignOrg)));
+    // A newer format, even with a header that is otherwise in order.
+    let (mut header, end) = bundle::read_header(&good).unwrap();
+    header.format = bundle::FORMAT + 1;
+    let h = serde_json::to_vec(&header).unwrap();
+    let mut newer = bundle::MAGIC.to_vec();
+    newer.extend_from_slice(&(h.len() as u32).to_le_bytes());
+    newer.extend_from_slice(&h);
+    newer.extend_from_slice(&good[end..]);
+    assert!(matches!(refused(&mut l[1], &newer), StoreError::Sync(SyncError::NewerFormat { .. })));
+    assert_eq!(change_count(&l[1]), before, "nothing of a refused bundle was applied");
+    assert!(cases(&l[1]).is_empty());
+    assert_eq!(import(&mut l[1], &good).unwrap().new_cases, 3);
+    // Every refusal has a message in both languages.
+    for e in [
+        SyncError::NotABundle,
+        SyncError::Damaged,
+        SyncError::ForeignOrg,
+        SyncError::NewerFormat { found: 2, supported: 1 },
+    ] {
+        for lang in ["en", "es"] {
+            let m = crate::i18n::tr(lang, e.i18n_key(), &e.args());
+            assert!(!m.contains("error.") && !m.contains("%{"), "{lang}: {m}");
+        }
+    }
+}
+
+#[test]
+fn invitations_need_their_passphrase_and_a_free_device_code() {
+    let (dirs, l) = laptops(2);
+    let (inv, pass) = l[0].invite().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = Store::join(dir.path(), &inv, "AAAAA-AAAAA-AAAAA-AAAAA", &setup("L9"), KdfParams::INSECURE_FOR_TESTS);
+    assert!(matches!(wrong, Err(StoreError::Sync(SyncError::WrongInvitePassphrase))));
+    let taken = Store::join(dir.path(), &inv, &pass, &setup("l0"), KdfParams::INSECURE_FOR_TESTS);
+    assert!(matches!(taken, Err(StoreError::Invalid(_))), "{taken:?}");
+    assert!(!Store::exists(dir.path()), "nothing was set up");
+    let garbage = Store::join(dir.path(), b"{}", &pass, &setup("L9"), KdfParams::INSECURE_FOR_TESTS);
+    assert!(matches!(garbage, Err(StoreError::Sync(SyncError::NotAnInvitation))));
+    // Typed loosely (lower case, spaces) it still works.
+    let loose = pass.to_lowercase().replace('-', " ");
+    let s = Store::join(dir.path(), &inv, &loose, &setup("L9"), KdfParams::INSECURE_FOR_TESTS).unwrap();
+    assert_eq!(s.session().org, "Casa Amparo");
+    drop(dirs);
+}
+
+#[test]
+fn a_store_from_before_sync_brings_its_cases_into_the_log() {
+    let (_d, mut l) = laptops(2);
+    let case = l[0].create_case(sample::full_case(), None).unwrap();
+    // As if written before the change log existed.
+    l[0].conn().execute_batch("DELETE FROM changes; DELETE FROM meta WHERE key = 'sync_log_since';").unwrap();
+    let dir = l[0].dir().to_path_buf();
+    let reopened = Store::open(&dir, PASS).unwrap();
+    l[0] = reopened;
+    assert!(change_count(&l[0]) > 10);
+    let b = export(&mut l[0]);
+    import(&mut l[1], &b).unwrap();
+    assert_eq!(cases(&l[1])[&id_of(&case)], cases(&l[0])[&id_of(&case)]);
+}
+
+// ---------------------------------------------------------------------------------
+// Convergence under any schedule.
+
+#[derive(Debug, Clone)]
+enum Op {
+    Create { laptop: usize, seed: u64 },
+    EditAlias { laptop: usize, case: usize },
+    Status { laptop: usize, case: usize, status: usize },
+    AddPerson { laptop: usize, case: usize },
+    RemovePerson { laptop: usize, case: usize },
+    Note { laptop: usize, case: usize },
+    Purge { laptop: usize, case: usize },
+    Export { laptop: usize },
+    Import { laptop: usize, bundle: usize, truncate: bool },
+}
+
+fn op(n: usize) -> impl Strategy<Value = Op> {
+    let l = 0..n;
+    prop_oneof![
+        3 => (l.clone(), any::<u64>()).prop_map(|(laptop, seed)| Op::Create { laptop, seed }),
+        4 => (l.clone(), 0..8usize).prop_map(|(laptop, case)| Op::EditAlias { laptop, case }),
+        2 => (l.clone(), 0..64usize, 0..4usize).prop_map(|(laptop, case, status)| Op::Status { laptop, case, status }),
+        1 => (l.clone(), 0..64usize).prop_map(|(laptop, case)| Op::AddPerson { laptop, case }),
+        1 => (l.clone(), 0..64usize).prop_map(|(laptop, case)| Op::RemovePerson { laptop, case }),
+        2 => (l.clone(), 0..64usize).prop_map(|(laptop, case)| Op::Note { laptop, case }),
+        1 => (l.clone(), 0..64usize).prop_map(|(laptop, case)| Op::Purge { laptop, case }),
+        3 => l.clone().prop_map(|laptop| Op::Export { laptop }),
+        5 => (l, 0..64usize, prop::bool::weighted(0.1))
+            .prop_map(|(laptop, bundle, truncate)| Op::Import { laptop, bundle, truncate }),
+    ]
+}
+
+/// 3 to 5 laptops; at least 25 cases each run, so that a CI run merges over 1,000.
+fn scenario() -> impl Strategy<Value = (usize, Vec<Op>)> {
+    (3..=5usize).prop_flat_map(|n| {
+        let creates = prop::collection::vec((0..n, any::<u64>()), 25..30)
+            .prop_map(|v| v.into_iter().map(|(laptop, seed)| Op::Create { laptop, seed }).collect::<Vec<_>>());
+        (Just(n), creates, prop::collection::vec(op(n), 40..90)).prop_map(|(n, mut first, rest)| {
+            // Interleave: cases keep being created while others are edited and synced.
+            let mut ops = Vec::with_capacity(first.len() + rest.len());
+            let mut rest = rest.into_iter();
+            while let Some(c) = first.pop() {
+                ops.push(c);
+                ops.extend(rest.by_ref().take(2));
+            }
+            ops.extend(rest);
+            (n, ops)
+        })
+    })
+}
+
+fn cases_from_env(default: u32) -> u32 {
+    std::env::var("AMPARO_SYNC_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// What one run did, so the test can show it tested something.
+#[derive(Default)]
+struct Stats {
+    cases: usize,
+    conflicts: usize,
+    refused: usize,
+}
+
+/// Every value written, and every value someone saw and replaced, per case and field.
+#[derive(Default)]
+struct Written {
+    values: BTreeMap<(String, String), BTreeSet<String>>,
+    replaced: BTreeMap<(String, String), BTreeSet<String>>,
+}
+
+/// The primary person's alias field, by item id (a stable name across laptops).
+fn alias_field(case: &Value) -> Option<(String, String)> {
+    let p = case["people"].as_array()?.iter().find(|p| p["role"] == "PotentialVictim")?;
+    Some((format!("people.{}.alias", p["id"].as_str()?), p["alias"].as_str().unwrap_or_default().to_string()))
+}
+
+fn run(n: usize, ops: &[Op]) -> Result<Stats, TestCaseError> {
+    let mut stats = Stats::default();
+    let mut counter = 0usize;
+    let (_dirs, mut l) = laptops(n);
+    let mut ids: Vec<String> = Vec::new();
+    let mut bundles: Vec<Vec<u8>> = Vec::new();
+    let mut w = Written::default();
+    let statuses = ["Active", "FollowUp", "Closed", "ClosedReferred"];
+    for op in ops {
+        let pick = |i: usize, ids: &Vec<String>| (!ids.is_empty()).then(|| ids[i % ids.len()].clone());
+        match op.clone() {
+            Op::Create { laptop, seed } => {
+                let c = l[laptop].create_case(sample::generated(seed), None).unwrap();
+                stats.cases += 1;
+                ids.push(id_of(&c));
+            }
+            Op::EditAlias { laptop, case } | Op::Status { laptop, case, .. } => {
+                let Some(id) = pick(case, &ids) else { continue };
+                let Ok(current) = l[laptop].get_case(&id) else { continue };
+                let (field, value) = match op {
+                    Op::Status { status, .. } => ("status".to_string(), statuses[*status].to_string()),
+                    _ => {
+                        let Some((f, _)) = alias_field(&current) else { continue };
+                        counter += 1;
+                        (f, format!("alias {counter}"))
+                    }
+                };
+                let (old, path) = if field == "status" {
+                    (current["status"].as_str().unwrap_or_default().to_string(), "status".to_string())
+                } else {
+                    let (_, old) = alias_field(&current).unwrap();
+                    let idx = current["people"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .position(|p| p["role"] == "PotentialVictim")
+                        .unwrap();
+                    (old, format!("people.{idx}.alias"))
+                };
+                let number = current["case_number"].as_str().unwrap();
+                if l[laptop].set_fields(number, &[(path, value.clone())]).is_ok() {
+                    w.replaced.entry((id.clone(), field.clone())).or_default().insert(old);
+                    w.values.entry((id, field)).or_default().insert(value);
+                }
+            }
+            Op::AddPerson { laptop, case } => {
+                let Some(id) = pick(case, &ids) else { continue };
+                let Ok(mut current) = l[laptop].get_case(&id) else { continue };
+                current["people"].as_array_mut().unwrap().push(json!({"role": "Companion", "alias": "Acompañante"}));
+                l[laptop].update_case(&id, current, None).unwrap();
+            }
+            Op::RemovePerson { laptop, case } => {
+                let Some(id) = pick(case, &ids) else { continue };
+                let Ok(mut current) = l[laptop].get_case(&id) else { continue };
+                let people = current["people"].as_array_mut().unwrap();
+                if let Some(i) = people.iter().position(|p| p["role"] != "PotentialVictim") {
+                    people.remove(i);
+                    l[laptop].update_case(&id, current, None).unwrap();
+                }
+            }
+            Op::Note { laptop, case } => {
+                let Some(id) = pick(case, &ids) else { continue };
+                let _ = l[laptop].add_note(&id, "nota de seguimiento", Some("es"));
+            }
+            Op::Purge { laptop, case } => {
+                let Some(id) = pick(case, &ids) else { continue };
+                let s = &mut l[laptop];
+                if s.get_case(&id).is_err() {
+                    continue;
+                }
+                s.set_policy(&crate::store::policy::Policy { idle_lock_minutes: 5, retention_months: Some(1) })
+                    .unwrap();
+                let closed = s.get_case(&id).unwrap()["status"].as_str().unwrap().starts_with("Closed");
+                if closed {
+                    s.conn()
+                        .execute("UPDATE cases SET closed_at = '2020-01-01T00:00:00.000Z' WHERE id = ?1", [&id])
+                        .unwrap();
+                    s.purge_expired(crate::store::cases::today()).unwrap();
+                }
+            }
+            Op::Export { laptop } => bundles.push(export(&mut l[laptop])),
+            Op::Import { laptop, bundle, truncate } => {
+                if bundles.is_empty() {
+                    continue;
+                }
+                let b = &bundles[bundle % bundles.len()];
+                if truncate {
+                    let before = change_count(&l[laptop]);
+                    prop_assert!(import(&mut l[laptop], &b[..b.len() * 2 / 3]).is_err());
+                    stats.refused += 1;
+                    prop_assert_eq!(change_count(&l[laptop]), before);
+                } else {
+                    import(&mut l[laptop], b).unwrap();
+                }
+            }
+        }
+    }
+    // A full exchange: every laptop sends to every other, twice (the first round
+    // also tells each laptop what the others hold).
+    for _ in 0..2 {
+        let out: Vec<Vec<u8>> = (0..n).map(|i| export(&mut l[i])).collect();
+        for (i, b) in out.iter().enumerate() {
+            for (j, s) in l.iter_mut().enumerate() {
+                if i != j {
+                    import(s, b).unwrap();
+                }
+            }
+        }
+    }
+    let reference = cases(&l[0]);
+    let conflicts = l[0].conflicts().unwrap();
+    stats.conflicts = conflicts.len();
+    for (k, s) in l.iter().enumerate().skip(1) {
+        let other = cases(s);
+        let (a, b): (BTreeSet<&String>, BTreeSet<&String>) = (reference.keys().collect(), other.keys().collect());
+        prop_assert_eq!(a, b, "laptop {} holds other cases than laptop 0", k);
+        for (id, c) in &reference {
+            prop_assert!(
+                other[id] == *c,
+                "laptop {} differs on {}: {}\nlaptop 0: {}\nlaptop {}: {}",
+                k,
+                id,
+                differences(c, &other[id]),
+                log_of(&l[0], id),
+                k,
+                log_of(s, id)
+            );
+        }
+        prop_assert_eq!(&s.conflicts().unwrap(), &conflicts);
+        prop_assert!(s.verify_audit().unwrap().problem.is_none());
+    }
+    // Every value written is current, kept as a conflict, or was replaced by someone
+    // who saw it (or its person or case is gone).
+    for ((id, field), values) in &w.values {
+        let Some(case) = reference.get(id) else { continue };
+        let current = if field == "status" {
+            case["status"].as_str().map(str::to_string)
+        } else {
+            let item = field.split('.').nth(1).unwrap();
+            let Some(p) = case["people"].as_array().unwrap().iter().find(|p| p["id"] == item) else { continue };
+            p["alias"].as_str().map(str::to_string)
+        };
+        let kept: BTreeSet<String> = conflicts
+            .iter()
+            .filter(|c| c.case_id == *id && c.field == *field)
+            .flat_map(|c| c.values.iter().filter_map(|v| v.value.as_str().map(str::to_string)))
+            .collect();
+        let replaced = w.replaced.get(&(id.clone(), field.clone())).cloned().unwrap_or_default();
+        for v in values {
+            prop_assert!(
+                current.as_deref() == Some(v.as_str()) || kept.contains(v) || replaced.contains(v),
+                "{} {}: value {:?} was lost (current {:?}, conflicts {:?})",
+                id,
+                field,
+                v,
+                current,
+                kept
+            );
+        }
+    }
+    Ok(stats)
+}
+
+/// A case's alias and status changes as one laptop holds them (for failure messages).
+fn log_of(s: &Store, id: &str) -> String {
+    let mut st = s
+        .conn()
+        .prepare("SELECT field, device_id, device_seq, hlc, parents, value FROM changes WHERE entity_id = ?1 AND (field LIKE '%alias' OR field = 'status') ORDER BY field, hlc")
+        .unwrap();
+    st.query_map([id], |r| {
+        Ok(format!(
+            "{} {}:{} h{} p{} {:?}",
+            r.get::<_, String>(0)?,
+            &r.get::<_, String>(1)?[30..],
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)? & 0xffffff,
+            r.get::<_, String>(4)?,
+            r.get::<_, Option<String>>(5)?
+        ))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect::<Vec<_>>()
+    .join("\n  ")
+}
+
+/// The top-level keys where two versions of a case differ, with both values.
+fn differences(a: &Value, b: &Value) -> String {
+    let empty = serde_json::Map::new();
+    let (a, b) = (a.as_object().unwrap_or(&empty), b.as_object().unwrap_or(&empty));
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| format!("{k}: {:?} / {:?}", a.get(k), b.get(k)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[test]
+fn laptops_converge_whatever_the_schedule() {
+    use proptest::test_runner::{Config, TestRunner};
+    let mut runner = TestRunner::new(Config { cases: cases_from_env(40), max_shrink_iters: 50, ..Config::default() });
+    let total = std::cell::RefCell::new(Stats::default());
+    runner
+        .run(&scenario(), |(n, ops)| {
+            let s = run(n, &ops)?;
+            let mut t = total.borrow_mut();
+            t.cases += s.cases;
+            t.conflicts += s.conflicts;
+            t.refused += s.refused;
+            Ok(())
+        })
+        .unwrap();
+    let t = total.into_inner();
+    eprintln!(
+        "merged {} cases, {} open conflicts at the end, {} truncated bundles refused",
+        t.cases, t.conflicts, t.refused
+    );
+    // The property is not vacuous: enough cases, real conflicts, real refusals.
+    assert!(t.cases >= 1000, "only {} cases", t.cases);
+    assert!(t.conflicts > 0 && t.refused > 0);
+}
