@@ -38,6 +38,14 @@ const COMMANDS: &[&str] = &[
     "purge_preview",
     "purge",
     "renew_recovery_key",
+    "sync_state",
+    "set_sync_folder",
+    "sync_export",
+    "sync_import",
+    "sync_progress",
+    "case_sync",
+    "resolve_conflict",
+    "org_invite",
 ];
 
 fn main() {

@@ -27,10 +27,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Set up a new encrypted store in the data folder.
+    /// Set up a new encrypted store in the data folder: a new organisation (--org),
+    /// or a laptop joining one with an invitation (--join FILE; its one-time
+    /// passphrase from AMPARO_INVITE_PASSPHRASE or a prompt).
     Init {
+        #[arg(long, required_unless_present = "join", conflicts_with = "join")]
+        org: Option<String>,
+        /// An invitation file made with `amparo org invite`.
         #[arg(long)]
-        org: String,
+        join: Option<PathBuf>,
         #[arg(long)]
         device: String,
         #[arg(long)]
@@ -112,6 +117,25 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// The organisation this laptop belongs to.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Exchange changes with the organisation's other laptops through bundle files.
+    Sync {
+        #[command(subcommand)]
+        command: SyncCommand,
+    },
+    /// Open conflicts: values of one field written on two laptops without seeing each
+    /// other (supervisors). `resolve` settles one.
+    Conflicts {
+        /// text or json
+        #[arg(long, default_value = "text")]
+        format: String,
+        #[command(subcommand)]
+        command: Option<ConflictsCommand>,
+    },
     /// A forgotten passphrase: an administrator sets a new one with the recovery key
     /// (from AMPARO_RECOVERY_KEY or a prompt).
     Recover {
@@ -139,6 +163,51 @@ enum UserCommand {
     /// Set a new passphrase (AMPARO_NEW_PASSPHRASE or a prompt): your own, or, for an
     /// administrator, anyone's.
     Passwd { name: Option<String> },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Write an invitation for a new laptop and print its one-time passphrase
+    /// (administrators).
+    Invite {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum SyncCommand {
+    /// Write an encrypted bundle with every change the other laptops may not have.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+        /// Every change this laptop holds (for a laptop never synced with).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Merge bundles from other laptops (any order, any number of times).
+    Import {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// What this laptop has not exported, and what it last got from each other one.
+    Status,
+}
+
+#[derive(Subcommand)]
+enum ConflictsCommand {
+    /// Keep one of a conflict's values, or type a new one.
+    Resolve {
+        case_number: String,
+        /// The field, as `amparo conflicts` shows it (e.g. people.0.alias).
+        field: String,
+        /// The value to keep, by its choice (as `amparo conflicts` shows it).
+        #[arg(long, conflicts_with = "value", required_unless_present = "value")]
+        keep: Option<String>,
+        /// A new value, as `amparo set` takes it.
+        #[arg(long)]
+        value: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -251,18 +320,48 @@ fn run(cli: Cli) -> Result<(), Failure> {
         let _ = writeln!(stdout, "{s}");
     };
     match cli.command {
-        Command::Init { org, device, user, locale } => {
+        Command::Init { org, join, device, user, locale } => {
             let dir = default_data_dir();
             if Store::exists(&dir) {
                 return Err(StoreError::AlreadyInitialized(dir).into());
             }
+            let invitation = match &join {
+                Some(f) => Some(std::fs::read(f).map_err(|e| file_failure(&f.display().to_string(), &e))?),
+                None => None,
+            };
+            // Joining: the organisation's name comes with the invitation.
+            let org = org.unwrap_or_else(|| "-".into());
             let setup = Setup { org, device_code: device, user, passphrase: String::new(), locale };
             // Check the answers before asking for a passphrase twice.
             if let Err(v) = amparo::store::validate_setup(&Setup { passphrase: "x".repeat(64), ..setup.clone() }) {
                 return Err(store_failure(StoreError::Invalid(v)));
             }
-            let setup = Setup { passphrase: passphrase(true)?, ..setup };
-            let mut store = Store::create(&dir, &setup, KdfParams::INTERACTIVE).map_err(store_failure)?;
+            let mut store = match invitation {
+                Some(inv) => {
+                    let code = secret(
+                        "AMPARO_INVITE_PASSPHRASE",
+                        "cli.no_invite_passphrase",
+                        "cli.invite_passphrase_prompt",
+                        false,
+                    )?;
+                    // Open the invitation first: a wrong passphrase should not cost a
+                    // passphrase typed twice.
+                    amparo::sync::org::open_invitation(&inv, &code).map_err(store_failure)?;
+                    let setup = Setup { passphrase: passphrase(true)?, ..setup };
+                    let store =
+                        Store::join(&dir, &inv, &code, &setup, KdfParams::INTERACTIVE).map_err(store_failure)?;
+                    out(tr(
+                        l,
+                        "cli.joined",
+                        &[("org", store.session().org.clone()), ("device", store.session().device_code.clone())],
+                    ));
+                    store
+                }
+                None => {
+                    let setup = Setup { passphrase: passphrase(true)?, ..setup };
+                    Store::create(&dir, &setup, KdfParams::INTERACTIVE).map_err(store_failure)?
+                }
+            };
             out(tr(l, "cli.created", &[("path", dir.display().to_string())]));
             if let Some(key) = store.take_recovery_key() {
                 out(String::new());
@@ -271,6 +370,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 out(i18n::t(l, "recovery.warning"));
             }
         }
+        Command::Org { command: OrgCommand::Invite { out: path } } => {
+            let store = open()?;
+            let (bytes, code) = store.invite()?;
+            write_file(&path, &bytes)?;
+            out(tr(l, "cli.invite_written", &[("path", path.display().to_string())]));
+            out(format!("\n    {}\n", code.as_str()));
+        }
+        Command::Sync { command } => sync_command(command, &mut out)?,
+        Command::Conflicts { format, command } => conflicts_command(&format, command, &mut out)?,
         Command::Import { file, skip_invalid } => {
             let f = std::fs::File::open(&file).map_err(|e| file_failure(&file.display().to_string(), &e))?;
             let mut store = open()?;
@@ -420,7 +528,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let json = serde_json::to_string_pretty(&case).unwrap_or_default();
             match path {
                 Some(p) => {
-                    std::fs::write(&p, json + "\n").map_err(|e| file_failure(&p.display().to_string(), &e))?;
+                    write_file(&p, (json + "\n").as_bytes())?;
                     eprintln!("{}", tr(l, "cli.shared", &[("number", case_number), ("path", p.display().to_string())]));
                 }
                 None => out(json),
@@ -500,6 +608,130 @@ fn user_command(command: UserCommand, out: &mut impl FnMut(String)) -> Result<()
             let n = name.clone().unwrap_or_else(|| store.session().user_name.clone());
             store.set_passphrase(name.as_deref(), &new_passphrase()?).map_err(store_failure)?;
             out(tr(l, "cli.passphrase_changed", &[("name", n)]));
+        }
+    }
+    Ok(())
+}
+
+/// Write a whole file beside the target, then rename it: a failure never leaves half
+/// a file under the name asked for.
+fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes).map_err(|e| file_failure(&tmp.display().to_string(), &e))?;
+    std::fs::rename(&tmp, path).map_err(|e| file_failure(&path.display().to_string(), &e))
+}
+
+fn sync_command(command: SyncCommand, out: &mut impl FnMut(String)) -> Result<(), Failure> {
+    let l = locale();
+    let mut store = open()?;
+    match command {
+        SyncCommand::Export { out: path, all } => {
+            let (bytes, s) = store.sync_export(all).map_err(store_failure)?;
+            write_file(&path, &bytes)?;
+            out(tr(
+                l,
+                "cli.sync_exported",
+                &[
+                    ("changes", s.changes.to_string()),
+                    ("cases", s.cases.to_string()),
+                    ("path", path.display().to_string()),
+                ],
+            ));
+        }
+        SyncCommand::Import { files } => {
+            let interactive = std::io::stderr().is_terminal();
+            for f in files {
+                let bytes = std::fs::read(&f).map_err(|e| file_failure(&f.display().to_string(), &e))?;
+                let mut progress = |done: usize, total: usize| {
+                    if interactive {
+                        let args = [("done", done.to_string()), ("total", total.to_string())];
+                        eprint!("\r{}", tr(l, "cli.sync_progress", &args));
+                    }
+                };
+                let s = store.sync_import(&bytes, &mut progress).map_err(|e| {
+                    let name = f.display().to_string();
+                    Failure(format!("{name}: {}", describe(&e)))
+                })?;
+                if interactive {
+                    eprint!("\r");
+                }
+                out(tr(
+                    l,
+                    "cli.sync_imported",
+                    &[
+                        ("device", s.device_code),
+                        ("new", s.new_cases.to_string()),
+                        ("updated", s.updated_cases.to_string()),
+                        ("removed", s.removed_cases.to_string()),
+                        ("conflicts", s.conflicts.to_string()),
+                    ],
+                ));
+            }
+        }
+        SyncCommand::Status => {
+            let st = store.sync_status()?;
+            let args = [("device", st.device_code), ("count", st.unexported_changes.to_string())];
+            out(tr(l, "cli.sync_status.device", &args));
+            if st.peers.is_empty() {
+                out(i18n::t(l, "cli.sync_status.no_peers"));
+            }
+            for p in st.peers {
+                out(tr(
+                    l,
+                    "cli.sync_status.peer",
+                    &[
+                        ("device", p.device_code),
+                        ("written", p.bundle_written_at),
+                        ("imported", p.imported_at),
+                        ("changes", p.changes_held.to_string()),
+                    ],
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn conflicts_command(
+    format: &str,
+    command: Option<ConflictsCommand>,
+    out: &mut impl FnMut(String),
+) -> Result<(), Failure> {
+    let l = locale();
+    if !["text", "json"].contains(&format) {
+        return Err(Failure(tr(l, "cli.bad_format", &[("format", format.to_string())])));
+    }
+    let mut store = open()?;
+    match command {
+        None => {
+            let conflicts = store.conflicts()?;
+            if format == "json" {
+                out(serde_json::to_string_pretty(&conflicts).unwrap_or_default());
+                return Ok(());
+            }
+            if conflicts.is_empty() {
+                eprintln!("{}", i18n::t(l, "cli.no_conflicts"));
+            }
+            for c in conflicts {
+                out(format!("{}\t{}", c.case_number, c.path));
+                for (i, v) in c.values.iter().enumerate() {
+                    let mark = if i == 0 { "*" } else { " " };
+                    let who = v.user.as_deref().unwrap_or("-");
+                    out(format!("  {mark} {}\t{}\t{}\t{who}\t{}", v.choice, v.value, v.device_code, v.at));
+                }
+            }
+        }
+        Some(ConflictsCommand::Resolve { case_number, field, keep, value }) => {
+            let how = match (keep, value) {
+                (Some(k), _) => amparo::sync::Resolution::Keep(k),
+                (None, Some(v)) => amparo::sync::Resolution::Value(v),
+                (None, None) => return Err(Failure(i18n::t(l, "cli.resolve_how"))),
+            };
+            let id = store.case_id(&case_number)?;
+            let conflict = store.case_conflicts(&id)?.into_iter().find(|c| c.path == field || c.field == field);
+            let Some(conflict) = conflict else { return Err(amparo::sync::SyncError::NoConflict.into()) };
+            store.resolve_conflict(&id, &conflict.field, &how).map_err(store_failure)?;
+            out(tr(l, "cli.conflict_resolved", &[("field", field), ("number", case_number)]));
         }
     }
     Ok(())

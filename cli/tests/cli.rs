@@ -256,3 +256,70 @@ fn share_needs_consent_and_policies_and_purge_are_for_administrators() {
     assert!(ok(&amparo(&dir, &["purge", "--dry-run"])).contains("0 closed cases"));
     assert!(ok(&amparo(&dir, &["purge"])).contains("0 closed cases were removed"));
 }
+
+/// Two laptops of one organisation exchange bundles from the command line: invite,
+/// join, export, import, a conflict listed and resolved, bad bundles refused.
+#[test]
+fn two_laptops_sync_through_bundle_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let file = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    init(&a);
+    let invite = ok(&amparo(&a, &["org", "invite", "--out", &file("invite.json")]));
+    let code = invite.split_whitespace().last().unwrap().to_string();
+    assert_eq!(code.len(), 23, "{invite}");
+    // A wrong invitation passphrase, then a device code already taken: nothing set up.
+    let join = |code: &str, device: &str| {
+        amparo_env(
+            &b,
+            &["init", "--join", &file("invite.json"), "--device", device, "--user", "Berta"],
+            &[("AMPARO_PASSPHRASE", "otra frase bastante larga"), ("AMPARO_INVITE_PASSPHRASE", code)],
+        )
+    };
+    assert!(err(&join("AAAAA-AAAAA-AAAAA-AAAAA", "TX4")).contains("invitation passphrase is not correct"));
+    assert!(err(&join(&code, "tx3")).contains("already uses the device code TX3"));
+    let joined = ok(&join(&code, "TX4"));
+    assert!(joined.contains("joined Casa Amparo as device TX4"), "{joined}");
+    let bpass = [("AMPARO_PASSPHRASE", "otra frase bastante larga")];
+
+    write_jsonl(&tmp.path().join("cases.jsonl"), &(0..20).map(amparo::sample::generated).collect::<Vec<_>>());
+    ok(&amparo(&a, &["import", &file("cases.jsonl")]));
+    let out = ok(&amparo(&a, &["sync", "export", "--out", &file("a1.bundle")]));
+    assert!(out.contains("of 20 cases written"), "{out}");
+    let out = ok(&amparo_env(&b, &["sync", "import", &file("a1.bundle")], &bpass));
+    assert!(out.contains("From TX3: 20 new cases, 0 updated, 0 removed, 0 conflicts"), "{out}");
+    // Again: nothing new.
+    let out = ok(&amparo_env(&b, &["sync", "import", &file("a1.bundle")], &bpass));
+    assert!(out.contains("0 new cases, 0 updated"), "{out}");
+
+    // The same field edited on both laptops.
+    ok(&amparo(&a, &["set", "TX3-2026-0001", "people.0.alias=Mariposa"]));
+    ok(&amparo_env(&b, &["set", "TX3-2026-0001", "people.0.alias=Golondrina"], &bpass));
+    ok(&amparo_env(&b, &["sync", "export", "--out", &file("b1.bundle")], &bpass));
+    let out = ok(&amparo(&a, &["sync", "import", &file("b1.bundle")]));
+    assert!(out.contains("0 new cases, 1 updated, 0 removed, 1 conflicts"), "{out}");
+    let listed: Value = serde_json::from_str(&ok(&amparo(&a, &["conflicts", "--format", "json"]))).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["path"], "people.0.alias");
+    let text = ok(&amparo(&a, &["conflicts"]));
+    assert!(text.contains("Mariposa") && text.contains("Golondrina") && text.contains("TX4"), "{text}");
+    ok(&amparo(&a, &["conflicts", "resolve", "TX3-2026-0001", "people.0.alias", "--value", "Colibrí"]));
+    let none = amparo(&a, &["conflicts"]);
+    assert!(ok(&none).is_empty() && String::from_utf8_lossy(&none.stderr).contains("No open conflicts"));
+    ok(&amparo(&a, &["sync", "export", "--out", &file("a2.bundle")]));
+    ok(&amparo_env(&b, &["sync", "import", &file("a2.bundle")], &bpass));
+    let shown: Value = serde_json::from_str(&ok(&amparo_env(&b, &["show", "TX3-2026-0001"], &bpass))).unwrap();
+    assert_eq!(shown["people"][0]["alias"], "Colibrí");
+    let status = ok(&amparo_env(&b, &["sync", "status"], &bpass));
+    assert!(status.contains("TX3: last bundle written"), "{status}");
+
+    // A damaged bundle: refused, with a message, and a non-zero exit.
+    let mut bytes = std::fs::read(file("a2.bundle")).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 1;
+    std::fs::write(file("bad.bundle"), &bytes).unwrap();
+    let e = err(&amparo_env(&b, &["sync", "import", &file("bad.bundle")], &bpass));
+    assert!(e.contains("damaged or was altered") && e.contains("Nothing of it was applied"), "{e}");
+    let es = err(&amparo_env(&b, &["sync", "import", &file("invite.json")], &[bpass[0], ("AMPARO_LOCALE", "es")]));
+    assert!(es.contains("no es un paquete de sincronización"), "{es}");
+}

@@ -29,13 +29,24 @@ pub struct AppState {
     /// policy (`AMPARO_IDLE_LOCK_SECONDS`: for trying auto-lock without waiting a
     /// minute; it can only make the app lock sooner).
     pub idle_lock_seconds: Option<u32>,
+    /// How far a sync import has come, for the progress bar (apart from the store's
+    /// lock, which the import holds).
+    pub sync_progress: Mutex<SyncProgress>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct SyncProgress {
+    pub file: usize,
+    pub files: usize,
+    pub cases: usize,
+    pub total: usize,
 }
 
 impl AppState {
     pub fn new(dir: PathBuf, kdf: KdfParams) -> Self {
         let idle_lock_seconds =
             std::env::var("AMPARO_IDLE_LOCK_SECONDS").ok().and_then(|s| s.trim().parse().ok()).filter(|s| *s > 0);
-        AppState { dir, kdf, store: Mutex::new(None), idle_lock_seconds }
+        AppState { dir, kdf, store: Mutex::new(None), idle_lock_seconds, sync_progress: Mutex::default() }
     }
 }
 
@@ -149,9 +160,25 @@ fn start_session(state: &AppState, open: impl FnOnce() -> Result<Store, StoreErr
     Ok(Unlocked { session, idle_lock_seconds, recovery_key })
 }
 
+/// Joining an organisation at first start: the invitation file and its passphrase.
+#[derive(Debug, serde::Deserialize)]
+pub struct Join {
+    pub file: String,
+    pub passphrase: String,
+}
+
 #[tauri::command(async)]
-pub fn setup(state: State<'_, AppState>, setup: Setup) -> Res<Unlocked> {
-    start_session(&state, || Store::create(&state.dir, &setup, state.kdf))
+pub fn setup(state: State<'_, AppState>, setup: Setup, join: Option<Join>) -> Res<Unlocked> {
+    match join {
+        None => start_session(&state, || Store::create(&state.dir, &setup, state.kdf)),
+        Some(j) => {
+            let invitation = std::fs::read(j.file.trim()).map_err(|_| {
+                let e = amparo::intake::Issue::new("invitation_file", amparo::intake::FieldError::NotAFile);
+                StoreError::Invalid(amparo::intake::ValidationErrors(vec![e]))
+            })?;
+            start_session(&state, || Store::join(&state.dir, &invitation, &j.passphrase, &setup, state.kdf))
+        }
+    }
 }
 
 #[tauri::command(async)]
@@ -287,6 +314,99 @@ pub fn purge_preview(state: State<'_, AppState>) -> Res<usize> {
 #[tauri::command(async)]
 pub fn purge(state: State<'_, AppState>) -> Res<PurgeReport> {
     with_store(&state, |s| s.purge_expired(store::cases::today()))
+}
+
+/// The sync screen: this laptop, the other laptops, the folder.
+#[derive(Debug, Serialize)]
+pub struct SyncState {
+    pub status: amparo::sync::SyncStatus,
+    pub folder: Option<String>,
+}
+
+#[tauri::command(async)]
+pub fn sync_state(state: State<'_, AppState>) -> Res<SyncState> {
+    with_store(&state, |s| Ok(SyncState { status: s.sync_status()?, folder: s.sync_folder()? }))
+}
+
+#[tauri::command(async)]
+pub fn set_sync_folder(state: State<'_, AppState>, folder: String) -> Res<()> {
+    with_store(&state, |s| s.set_sync_folder(&folder))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Exported {
+    pub file: String,
+    pub summary: amparo::sync::ExportSummary,
+}
+
+#[tauri::command(async)]
+pub fn sync_export(state: State<'_, AppState>) -> Res<Exported> {
+    with_store(&state, |s| s.export_to_folder().map(|(file, summary)| Exported { file, summary }))
+}
+
+#[tauri::command(async)]
+pub fn sync_import(state: State<'_, AppState>) -> Res<Vec<amparo::sync::folder::FileResult>> {
+    let report = |p: SyncProgress| {
+        if let Ok(mut g) = state.sync_progress.lock() {
+            *g = p;
+        }
+    };
+    report(SyncProgress::default());
+    with_store(&state, |s| {
+        s.import_folder(&mut |file, files, cases, total| report(SyncProgress { file, files, cases, total }))
+    })
+}
+
+#[tauri::command(async)]
+pub fn sync_progress(state: State<'_, AppState>) -> SyncProgress {
+    state.sync_progress.lock().map(|g| *g).unwrap_or_default()
+}
+
+/// A case's sync state for its view: changes not yet exported, open conflicts.
+#[derive(Debug, Serialize)]
+pub struct CaseSync {
+    pub unexported: bool,
+    pub conflicts: Vec<amparo::sync::Conflict>,
+}
+
+#[tauri::command(async)]
+pub fn case_sync(state: State<'_, AppState>, id: String) -> Res<CaseSync> {
+    with_store(&state, |s| {
+        Ok(CaseSync { unexported: s.unexported_cases()?.contains(&id), conflicts: s.case_conflicts(&id)? })
+    })
+}
+
+/// Settle a conflict (supervisors): keep a value (`keep`) or type a new one (`value`).
+#[tauri::command(async)]
+pub fn resolve_conflict(
+    state: State<'_, AppState>,
+    id: String,
+    field: String,
+    keep: Option<String>,
+    value: Option<String>,
+) -> Res<Value> {
+    let how = match (keep, value) {
+        (Some(k), _) => amparo::sync::Resolution::Keep(k),
+        (None, Some(v)) => amparo::sync::Resolution::Value(v),
+        (None, None) => return Err(CommandError::plain("error.store.bad_request")),
+    };
+    with_store(&state, |s| s.resolve_conflict(&id, &field, &how))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Invitation {
+    pub file: String,
+    pub passphrase: String,
+}
+
+/// Invite a laptop (administrators): the invitation goes into the sync folder; the
+/// passphrase is shown once, to give separately.
+#[tauri::command(async)]
+pub fn org_invite(state: State<'_, AppState>) -> Res<Invitation> {
+    with_store(&state, |s| {
+        let (file, passphrase) = s.invite_to_folder()?;
+        Ok(Invitation { file, passphrase: passphrase.to_string() })
+    })
 }
 
 #[tauri::command(async)]

@@ -47,6 +47,14 @@ macro_rules! handlers {
             $crate::commands::purge_preview,
             $crate::commands::purge,
             $crate::commands::renew_recovery_key,
+            $crate::commands::sync_state,
+            $crate::commands::set_sync_folder,
+            $crate::commands::sync_export,
+            $crate::commands::sync_import,
+            $crate::commands::sync_progress,
+            $crate::commands::case_sync,
+            $crate::commands::resolve_conflict,
+            $crate::commands::org_invite,
         ]
     };
 }

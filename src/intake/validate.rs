@@ -97,6 +97,10 @@ pub enum FieldError {
     ConsentNeedsExpiry,
     #[error("device code {code} is already used by another laptop of this organisation")]
     DeviceCodeTaken { code: String },
+    #[error("not a folder on this computer")]
+    NotAFolder,
+    #[error("no such file on this computer")]
+    NotAFile,
 }
 
 impl FieldError {
@@ -141,6 +145,8 @@ impl FieldError {
             ExpiryBeforeGiven => "error.field.expiry_before_given",
             ConsentNeedsExpiry => "error.field.consent_needs_expiry",
             DeviceCodeTaken { .. } => "error.field.device_code_taken",
+            NotAFolder => "error.field.not_a_folder",
+            NotAFile => "error.field.not_a_file",
         }
     }
 
@@ -203,6 +209,8 @@ impl FieldError {
             SupervisorOnly,
             ExpiryBeforeGiven,
             DeviceCodeTaken { code: "TX3".into() },
+            NotAFolder,
+            NotAFile,
             ConsentNeedsExpiry,
         ]
     }

@@ -30,6 +30,8 @@ pub struct CaseSummary {
     pub restricted: bool,
     /// Restricted, and this user may not open it: listed by number only.
     pub locked: bool,
+    /// Changed on this laptop since its last sync bundle was written.
+    pub unexported: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -605,6 +607,7 @@ fn summary(r: &rusqlite::Row) -> rusqlite::Result<CaseSummary> {
         updated_at: r.get(6)?,
         restricted: r.get(7)?,
         locked: !open,
+        unexported: false,
     })
 }
 
@@ -907,6 +910,11 @@ impl Store {
                 rows
             }
         };
+        let mut rows = rows;
+        let unexported = self.unexported_cases()?;
+        for r in rows.iter_mut() {
+            r.unexported = unexported.contains(&r.id);
+        }
         Ok(rows)
     }
 

@@ -171,6 +171,11 @@ CREATE TABLE open_conflicts (
     PRIMARY KEY (entity_id, field)
 ) STRICT;
 
+-- Cases changed here since the last bundle was written ("not yet exported").
+CREATE TABLE unexported (
+    case_id TEXT PRIMARY KEY
+) STRICT;
+
 -- Every device of the organisation this laptop has heard of.
 CREATE TABLE sync_devices (
     device_id   TEXT PRIMARY KEY,

@@ -181,3 +181,67 @@ fn check(header: &Header, body: &Body) -> Result<(), SyncError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::log::Change;
+    use serde_json::json;
+
+    fn sample() -> (Vec<u8>, [u8; 32]) {
+        let key = [7u8; 32];
+        let change = |seq: i64, field: &str, value: serde_json::Value| Change {
+            device: "d1".into(),
+            seq,
+            hlc: 1 << 20,
+            entity: "case".into(),
+            id: "01a22879-e2d6-7323-8ef1-a20097a17765".into(),
+            field: field.into(),
+            value: Some(value),
+            parents: vec![],
+            user: None,
+            user_name: None,
+        };
+        let body = Body {
+            changes: vec![change(1, "status", json!("Active")), change(2, "people.x.alias", json!("Rosa"))],
+            audit: vec![],
+            devices: [("d1".to_string(), "TX3".to_string())].into(),
+        };
+        let header = Header {
+            format: FORMAT,
+            org: "org".into(),
+            device: "d1".into(),
+            device_code: "TX3".into(),
+            created_at: "2026-11-29T00:00:00.000Z".into(),
+            changes: [("d1".to_string(), (1, 2))].into(),
+            audit: BTreeMap::new(),
+            has_changes: [("d1".to_string(), 2)].into(),
+            has_audit: BTreeMap::new(),
+        };
+        (seal(&header, &body, &key).unwrap(), key)
+    }
+
+    /// The regular-test half of the fuzzing: every truncation and every single bit
+    /// flip of a bundle is a clean error, never a panic and never a bundle.
+    #[test]
+    fn every_truncation_and_bit_flip_is_refused_cleanly() {
+        let (good, key) = sample();
+        assert!(open(&good, "org", &key).is_ok());
+        for len in 0..good.len() {
+            assert!(open(&good[..len], "org", &key).is_err(), "truncated to {len}");
+        }
+        for bit in 0..good.len() * 8 {
+            let mut b = good.clone();
+            b[bit / 8] ^= 1 << (bit % 8);
+            assert!(open(&b, "org", &key).is_err(), "bit {bit} flipped");
+        }
+        // A body that decrypts but lies about its ranges is refused too.
+        let (mut header, _) = read_header(&good).unwrap();
+        header.changes.insert("d1".into(), (1, 1));
+        let (_, body) = open(&good, "org", &key).unwrap();
+        let lying = seal(&header, &body, &key).unwrap();
+        assert!(matches!(open(&lying, "org", &key), Err(SyncError::Damaged)));
+        assert!(matches!(open(&good, "other", &key), Err(SyncError::ForeignOrg)));
+        assert!(matches!(open(&good, "org", &[8u8; 32]), Err(SyncError::Damaged)));
+    }
+}

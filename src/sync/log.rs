@@ -95,6 +95,8 @@ pub struct Writer {
     user_name: String,
     pub hlc: i64,
     next_seq: i64,
+    /// Cases already marked as not yet exported by this write.
+    marked: HashSet<String>,
 }
 
 pub fn read_hlc(conn: &Connection) -> Result<i64, StoreError> {
@@ -124,6 +126,7 @@ impl Writer {
             user_name: session.user_name.clone(),
             hlc,
             next_seq: last + 1,
+            marked: HashSet::new(),
         })
     }
 
@@ -154,6 +157,10 @@ impl Writer {
         };
         insert(conn, &c)?;
         self.next_seq += 1;
+        if self.marked.insert(id.to_string()) {
+            conn.prepare_cached("INSERT INTO unexported (case_id) VALUES (?1) ON CONFLICT DO NOTHING")?
+                .execute([id])?;
+        }
         Ok(())
     }
 }

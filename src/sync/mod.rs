@@ -6,7 +6,8 @@
 //! - [`flat`]: a case as the fields that change and merge;
 //! - [`hlc`]: the hybrid logical clock that orders changes;
 //! - [`bundle`]: the file format (`docs/sync-bundle.md`);
-//! - [`org`]: the organisation's sync key, and invitations to join it.
+//! - [`org`]: the organisation's sync key, and invitations to join it;
+//! - [`folder`]: the USB stick or shared folder bundles travel through.
 //!
 //! Importing is safe in any order and any number of times: a change is identified
 //! by its device and sequence number, so one already held is skipped, and the
@@ -14,6 +15,7 @@
 
 pub mod bundle;
 pub mod flat;
+pub mod folder;
 pub mod hlc;
 pub mod log;
 pub mod org;
@@ -278,6 +280,7 @@ impl Store {
         let own_last = header.has_changes.get(&me).copied().unwrap_or(0);
         let tx = self.conn().unchecked_transaction()?;
         meta_set(&tx, EXPORTED_KEY, &own_last.to_string())?;
+        tx.execute("DELETE FROM unexported", [])?;
         let detail = json!({ "changes": summary.changes, "cases": summary.cases });
         audit::append(&tx, &me, Some(&self.session().user_id), Action::SyncExport, None, detail, None)?;
         tx.commit()?;
@@ -432,12 +435,8 @@ impl Store {
 
     /// Ids of cases with changes made here and not yet written into a bundle.
     pub fn unexported_cases(&self) -> Result<BTreeSet<String>, StoreError> {
-        let conn = self.conn();
-        let exported: i64 = meta_get(conn, EXPORTED_KEY)?.and_then(|v| v.parse().ok()).unwrap_or(0);
-        let mut st = conn.prepare("SELECT DISTINCT entity_id FROM changes WHERE device_id = ?1 AND device_seq > ?2")?;
-        let ids = st
-            .query_map(params![self.session().device_id, exported], |r| r.get(0))?
-            .collect::<Result<BTreeSet<_>, _>>()?;
+        let mut st = self.conn().prepare_cached("SELECT case_id FROM unexported")?;
+        let ids = st.query_map([], |r| r.get(0))?.collect::<Result<BTreeSet<_>, _>>()?;
         Ok(ids)
     }
 
