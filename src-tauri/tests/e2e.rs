@@ -1113,3 +1113,122 @@ async fn hostile_text_shows_literally_and_consent_gates_sharing() {
     ui.nothing_ran("list, at the end").await;
     ui.c.close().await.unwrap();
 }
+
+/// Two laptops of one organisation (two data folders, two app windows) and one
+/// sync folder, as on a USB stick: both change the same case offline, bundles go
+/// through the folder, the conflict shows on the case, a supervisor keeps one value,
+/// and after a second exchange both laptops show the same case.
+#[tokio::test]
+async fn two_laptops_edit_one_case_offline_and_settle_the_conflict() {
+    let _serial = SERIAL.lock().await;
+    require_environment();
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir_a, dir_b, folder) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("usb"));
+    std::fs::create_dir_all(&folder).unwrap();
+    let kdf = amparo::store::keys::KdfParams::INSECURE_FOR_TESTS;
+    let setup = |code: &str, user: &str| amparo::store::Setup {
+        org: "Casa Amparo".into(),
+        device_code: code.into(),
+        user: user.into(),
+        passphrase: PASS.into(),
+        locale: "en".into(),
+    };
+    let number = {
+        // The first laptop has the case; the second joined and already received it.
+        let mut a = amparo::Store::create(&dir_a, &setup("NORTE", "Marta"), kdf).unwrap();
+        let case = a.create_case(amparo::sample::full_case(), None).unwrap();
+        let (invitation, code) = a.invite().unwrap();
+        let mut b = amparo::Store::join(&dir_b, &invitation, &code, &setup("SUR", "Rita"), kdf).unwrap();
+        let (bundle, _) = a.sync_export(false).unwrap();
+        b.sync_import(&bundle, &mut |_, _| {}).unwrap();
+        let f = folder.to_str().unwrap();
+        a.set_sync_folder(f).unwrap();
+        b.set_sync_folder(f).unwrap();
+        case["case_number"].as_str().unwrap().to_string()
+    };
+    let (driver_a, driver_b) = (Driver::start(&dir_a), Driver::start(&dir_b));
+    let a = Ui { c: driver_a.session().await, name: "laptop NORTE" };
+    let b = Ui { c: driver_b.session().await, name: "laptop SUR" };
+    a.unlock().await;
+    b.unlock().await;
+
+    // Offline, each laptop changes the case's status its own way.
+    for (ui, status) in [(&a, "FollowUp"), (&b, "Closed")] {
+        ui.until_count("#case-table tbody tr", 1).await;
+        ui.click("#case-table tbody button").await;
+        ui.screen("case").await;
+        ui.choose("#case-status", status).await;
+        ui.click("#case-status-save").await;
+        ui.until_text("#case-status-save ~ p.saved", "Status changed.").await;
+        assert!(ui.text("#case-unexported").await.contains("not been written to a sync bundle"));
+        ui.click("#nav-cases").await;
+        ui.until_count("#case-table [data-unexported]", 1).await;
+    }
+    a.shot("20-not-yet-synced").await;
+
+    // NORTE writes its bundle into the folder; SUR reads it.
+    a.click("#nav-sync").await;
+    a.screen("sync").await;
+    assert_eq!(a.value("#sync-folder").await, folder.to_str().unwrap());
+    a.click("#sync-export").await;
+    a.until_contains("#sync-result", "changes of 1 cases written to amparo-NORTE-").await;
+    a.axe("sync").await;
+    b.click("#nav-sync").await;
+    b.screen("sync").await;
+    b.click("#sync-import").await;
+    // SUR's own value is the newer one, so the case still reads the same: one
+    // conflict to review, nothing overwritten.
+    b.until_contains("#sync-files", "From NORTE: 0 new cases, 0 updated, 0 removed, 1 conflicts to review.").await;
+    assert!(b.text("#sync-peers").await.contains("NORTE"));
+    b.shot("21-sync-read").await;
+    b.axe("sync after reading").await;
+
+    // The conflict shows on the case, with both values, where and who.
+    b.click("#nav-cases").await;
+    b.until_count("#case-table tbody tr", 1).await;
+    b.click("#case-table tbody button").await;
+    b.screen("case").await;
+    let conflict = b.text("#conflicts").await;
+    for part in ["Two versions to review", "Follow-up", "Closed", "NORTE, Marta", "SUR, Rita"] {
+        assert!(conflict.contains(part), "{part:?} not in {conflict:?}");
+    }
+    b.shot("22-conflict").await;
+    b.axe("case with a conflict").await;
+    // Rita (an administrator, so also a supervisor) keeps NORTE's value.
+    let keep = b
+        .c
+        .execute(
+            "const li = [...document.querySelectorAll('#conflicts .conflict-values li')].find(l => l.textContent.includes('NORTE'));
+             return li.querySelector('button').dataset.choice;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.click(&format!("#conflicts button[data-choice='{}']", keep.as_str().unwrap())).await;
+    b.screen("case").await;
+    b.until("the conflict to go", async || b.c.find(Locator::Css("#conflicts")).await.is_err()).await;
+    assert_eq!(b.value("#case-status").await, "FollowUp");
+
+    // Second exchange: SUR's resolution reaches NORTE.
+    b.click("#nav-sync").await;
+    b.screen("sync").await;
+    b.click("#sync-export").await;
+    b.until_contains("#sync-result", "written to amparo-SUR-").await;
+    a.click("#nav-sync").await;
+    a.screen("sync").await;
+    a.click("#sync-import").await;
+    a.until_contains("#sync-files", "From SUR:").await;
+    a.until_contains("#sync-files", "0 conflicts to review").await;
+    for ui in [&a, &b] {
+        ui.click("#nav-cases").await;
+        ui.until_count("#case-table tbody tr", 1).await;
+        ui.click("#case-table tbody button").await;
+        ui.screen("case").await;
+        assert_eq!(ui.value("#case-status").await, "FollowUp", "{}", ui.name);
+        assert!(ui.c.find(Locator::Css("#conflicts")).await.is_err(), "{}: conflict still shown", ui.name);
+        assert!(ui.text("h1").await.contains(&number));
+    }
+    a.shot("23-settled").await;
+    a.c.close().await.unwrap();
+    b.c.close().await.unwrap();
+}

@@ -119,6 +119,8 @@ fn every_key_the_ui_names_exists() {
         "print",
         "consent",
         "purge",
+        "sync",
+        "conflict",
     ];
     let mut missing = Vec::new();
     let mut seen = 0;

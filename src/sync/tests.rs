@@ -604,3 +604,35 @@ fn laptops_converge_whatever_the_schedule() {
     assert!(t.cases >= 1000, "only {} cases", t.cases);
     assert!(t.conflicts > 0 && t.refused > 0);
 }
+
+#[test]
+fn a_sync_folder_carries_bundles_both_ways_and_skips_what_is_here() {
+    let (_d, mut l) = laptops(2);
+    let usb = tempfile::tempdir().unwrap();
+    let f = usb.path().to_str().unwrap();
+    assert!(matches!(l[0].export_to_folder(), Err(StoreError::Invalid(_))), "no folder chosen yet");
+    assert!(matches!(l[0].set_sync_folder("/no/such/folder"), Err(StoreError::Invalid(_))));
+    for s in l.iter() {
+        s.set_sync_folder(f).unwrap();
+    }
+    let case = l[0].create_case(sample::full_case(), None).unwrap();
+    let (name, summary) = l[0].export_to_folder().unwrap();
+    assert!(name.starts_with("L0-") || name.starts_with("amparo-L0-"), "{name}");
+    assert!(summary.changes > 0);
+    std::fs::write(usb.path().join("junk.amparosync"), b"not a bundle").unwrap();
+    let mut seen = Vec::new();
+    let results = l[1].import_folder(&mut |f, n, _, _| seen.push((f, n))).unwrap();
+    assert_eq!(results.len(), 2);
+    let ours = results.iter().find(|r| r.file == name).unwrap();
+    assert_eq!(ours.summary.as_ref().unwrap().new_cases, 1);
+    let junk = results.iter().find(|r| r.file == "junk.amparosync").unwrap();
+    assert_eq!(junk.error.as_ref().unwrap().0, "error.sync.not_a_bundle");
+    assert!(seen.contains(&(2, 2)), "progress reached the end: {seen:?}");
+    // Read again: the bundle is recognised as already here, without opening it.
+    let again = l[1].import_folder(&mut |_, _, _, _| {}).unwrap();
+    assert!(again.iter().find(|r| r.file == name).unwrap().already_here);
+    // The first laptop skips its own bundle.
+    let own = l[0].import_folder(&mut |_, _, _, _| {}).unwrap();
+    assert!(own.iter().find(|r| r.file == name).unwrap().already_here);
+    assert_eq!(cases(&l[1])[&id_of(&case)], cases(&l[0])[&id_of(&case)]);
+}

@@ -8,6 +8,7 @@ import { IntakeForm } from "./form.js";
 import { errorText, fieldRow, setFieldError, freshAttempt, showIssues } from "./fields.js";
 import { lock, startIdle, onLeave, setPrivacy, privacyOn, onPrivacy } from "./safety.js";
 import { adminScreen, auditScreen, accountScreen, ROLE_RANK } from "./admin.js";
+import { syncScreen, conflictsSection } from "./sync.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -82,10 +83,18 @@ function setupScreen() {
     const s = await call("passphrase_strength", { passphrase: pass.input.value });
     tx(meterValue, s.key);
   }, 150));
-  const fields = { org, device_code: device, user, passphrase: pass };
+  // Joining an organisation: its name comes with the invitation.
+  const joinBox = h("input", { type: "checkbox", id: "setup-join" });
+  const invFile = fieldRow("setup-invitation", "setup.invitation_file", h("input", { type: "text", autocomplete: "off", spellcheck: "false" }), { help: "setup.invitation_file_help" });
+  const invPass = fieldRow("setup-invitation-passphrase", "setup.invitation_passphrase", h("input", { type: "text", autocomplete: "off", spellcheck: "false" }), { help: "setup.invitation_passphrase_help" });
+  const joinFields = h("div", { hidden: true }, invFile.row, invPass.row);
+  joinBox.addEventListener("change", () => { joinFields.hidden = !joinBox.checked; org.row.hidden = joinBox.checked; });
+  const fields = { org, device_code: device, user, passphrase: pass, invitation_file: invFile, invitation_passphrase: invPass };
   const submit = h("button", { type: "submit", class: "primary", id: "setup-submit", i18n: "setup.submit" });
   const failure = h("div");
-  const form = h("form", { novalidate: true }, org.row, device.row, user.row, pass.row, meter, again.row,
+  const form = h("form", { novalidate: true },
+    h("div", { class: "field" }, h("label", { for: "setup-join", class: "check" }, joinBox, tx(h("span"), "setup.join_toggle"))),
+    joinFields, org.row, device.row, user.row, pass.row, meter, again.row,
     h("p", { class: "notice", i18n: "setup.warning" }), failure, h("div", { class: "actions" }, submit));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -93,13 +102,16 @@ function setupScreen() {
     submit.disabled = true;
     tx(submit, "setup.creating");
     try {
+      const join = joinBox.checked ? { file: invFile.input.value, passphrase: invPass.input.value } : null;
       const unlocked = await call("setup", { setup: {
-        org: org.input.value, device_code: device.input.value, user: user.input.value,
-        passphrase: pass.input.value, locale: current() } });
+        org: joinBox.checked ? "-" : org.input.value, device_code: device.input.value, user: user.input.value,
+        passphrase: pass.input.value, locale: current() }, join });
       status.initialized = true;
       recoveryKeyScreen(unlocked);
     } catch (err) {
-      showIssues(err, fields, failure);
+      // The invitation's own refusals belong next to its fields.
+      const at = { "error.sync.wrong_invite_passphrase": "invitation_passphrase", "error.sync.not_an_invitation": "invitation_file" }[err.key];
+      showIssues(at ? { issues: [{ path: at, error: { key: err.key, args: err.args } }] } : err, fields, failure);
     } finally {
       submit.disabled = false;
       tx(submit, "setup.submit");
@@ -215,6 +227,7 @@ async function enterApp(unlocked) {
 
 document.getElementById("nav-cases").addEventListener("click", () => listScreen());
 document.getElementById("nav-new").addEventListener("click", () => intakeScreen({}));
+document.getElementById("nav-sync").addEventListener("click", () => syncScreen(show, status, ROLE_RANK[status.session.role] >= ROLE_RANK.Administrator));
 document.getElementById("nav-audit").addEventListener("click", () => auditScreen(show, status.session));
 document.getElementById("nav-admin").addEventListener("click", () => adminScreen(show, status));
 document.getElementById("nav-account").addEventListener("click", () => accountScreen(show, status));
@@ -247,8 +260,9 @@ async function listScreen() {
       const open = h("button", { type: "button", class: "link", onclick: () => openFromList(r) }, r.case_number);
       tattr(open, "aria-label", "list.open_case", { number: r.case_number });
       const restricted = r.restricted ? tx(h("span", { class: "badge" }), r.locked ? "list.locked" : "list.restricted") : null;
+      const unexported = r.unexported ? tx(h("span", { class: "badge quiet-badge", "data-unexported": "true" }), "sync.not_exported") : null;
       return h("tr", { "data-locked": r.locked ? "true" : null },
-        h("td", {}, open, restricted ? " " : null, restricted),
+        h("td", {}, open, restricted ? " " : null, restricted, unexported ? " " : null, unexported),
         h("td", {}, r.alias ? r.alias : tx(h("span", { class: "meter" }), r.locked ? "list.hidden" : "list.no_alias")),
         h("td", {}, tx(h("span"), codeKey("status", r.status))),
         h("td", {}, r.intake_date || ""));
@@ -522,14 +536,45 @@ async function consentDocument(c) {
     h("p", { class: "signature" }, T("consent.doc.sign_staff")));
 }
 
+/** The form's definition of the field at `path` (`people.0.alias`), if any. */
+function fieldAt(path) {
+  let fields = definition.sections.flatMap((s) => s.fields);
+  let found = null;
+  for (const part of path.split(".").filter((p) => !/^\d+$/.test(p))) {
+    found = fields.find((f) => f.key === part);
+    if (!found) return null;
+    fields = found.item || found.fields || [];
+  }
+  return found;
+}
+
 async function caseScreen(id, { saved = false } = {}, known = null) {
   const c = known || await call("get_case", { id });
+  const sync = await call("case_sync", { id });
+  const conflicts = conflictsSection(id, sync.conflicts, ROLE_RANK[status.session.role] >= ROLE_RANK.Supervisor, {
+    label: (path) => fieldAt(path)?.label ?? "conflict.field_unknown",
+    value: (path, v) => { const f = fieldAt(path); return f ? valueNode(f, v) : h("span", {}, JSON.stringify(v)); },
+    input: (path, inputId) => {
+      const f = fieldAt(path);
+      if (!f || !["text", "long_text", "choice", "date", "approx_date", "expiry_date", "integer", "phone", "email", "subdivision"].includes(f.kind)) return null;
+      if (f.kind === "choice") {
+        const sel = h("select", { id: inputId });
+        for (const code of f.codes) sel.append(tx(h("option", { value: code }), codeKey(f.code_set, code)));
+        return sel;
+      }
+      return h("input", { type: "text", id: inputId, autocomplete: "off" });
+    },
+    done: () => caseScreen(id),
+  });
+  // Said at once after a change here, and until the next bundle is written.
+  const unexported = h("p", { class: "meter", id: "case-unexported", hidden: !sync.unexported, i18n: "sync.case_not_exported" });
   // Status, assignment, restriction: the case as it is, with these changed.
   const saveCase = async (changes) => {
     const edited = { ...c, ...changes };
     delete edited.notes;
     await call("update_case", { id, case: edited, draftId: null });
     Object.assign(c, changes);
+    unexported.hidden = false;
   };
   const statusField = definition.sections.flatMap((s) => s.fields).find((f) => f.key === "status");
   const sel = h("select", { id: "case-status" });
@@ -637,6 +682,7 @@ async function caseScreen(id, { saved = false } = {}, known = null) {
       notes.append(h("li", { lang: n.language || null }, n.text,
         h("span", { class: "note-meta", i18n: ["case.note_meta", { author: n.author, time: new Date(n.created_at).toLocaleString() }] })));
       noteText.value = "";
+      unexported.hidden = false;
       announce("case.note_added");
     } catch (err) {
       const i = err.issues?.[0];
@@ -648,6 +694,8 @@ async function caseScreen(id, { saved = false } = {}, known = null) {
   const shown = show("case",
     h("h1", { i18n: ["case.title", { number: c.case_number }] }),
     saved ? h("p", { class: "saved", i18n: "form.saved" }) : null,
+    unexported,
+    conflicts,
     offer,
     h("div", { class: "row card" },
       h("div", { class: "field" }, h("label", { for: "case-status", i18n: "field.status" }), sel),

@@ -1,0 +1,144 @@
+// Sync: the folder bundles travel through (a USB stick or a shared folder), writing
+// and reading bundles with a progress bar and a summary, what each other laptop last
+// sent, and (administrators) inviting a new laptop. The core decides everything;
+// this screen shows its answers.
+import { call } from "./api.js";
+import { h, fill } from "./dom.js";
+import { t, tx, current } from "./i18n.js";
+import { errorText, fieldRow, setFieldError, showIssues } from "./fields.js";
+
+const when = (iso) => new Date(iso).toLocaleString(current());
+
+export async function syncScreen(show, status, isAdmin) {
+  const state = await call("sync_state");
+  const folder = fieldRow("sync-folder", "sync.folder", h("input", { type: "text", autocomplete: "off", spellcheck: "false", value: state.folder ?? "" }), { help: "sync.folder_help" });
+  const folderMsg = h("div", { role: "status" });
+  const folderForm = h("form", { novalidate: true, id: "sync-folder-form", class: "row" }, folder.row,
+    h("button", { type: "submit", class: "quiet", id: "sync-folder-save", i18n: "sync.folder_save" }), folderMsg);
+  folderForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await call("set_sync_folder", { folder: folder.input.value });
+      setFieldError(folder, null);
+      tx(folderMsg, "sync.folder_saved");
+    } catch (err) { showIssues(err, { folder }, folderMsg); }
+  });
+
+  const out = h("div", { id: "sync-result", role: "status" });
+  const bar = h("progress", { id: "sync-progress", max: 1, value: 0, hidden: true });
+  bar.setAttribute("aria-label", t("sync.progress_label"));
+  const busy = (on) => { for (const b of [exportBtn, importBtn]) b.disabled = on; bar.hidden = !on; };
+  const exportBtn = h("button", { type: "button", class: "primary", id: "sync-export", i18n: "sync.export", onclick: async () => {
+    busy(true);
+    try {
+      const r = await call("sync_export");
+      fill(out, tx(h("p", { class: "saved" }), "sync.exported", { changes: r.summary.changes, cases: r.summary.cases, file: r.file }));
+      await refreshStatus();
+    } catch (err) { fill(out, errorText(err)); }
+    finally { busy(false); }
+  } });
+  const importBtn = h("button", { type: "button", class: "primary", id: "sync-import", i18n: "sync.import", onclick: async () => {
+    busy(true);
+    fill(out, tx(h("p"), "sync.importing"));
+    // The import holds the store; its progress is read apart, a few times a second.
+    let polling = true;
+    const poll = async () => {
+      while (polling) {
+        const p = await call("sync_progress");
+        if (p.files) { bar.max = p.files; bar.value = p.file + (p.total ? p.cases / p.total : 0); }
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    };
+    const polled = poll();
+    try {
+      const results = await call("sync_import");
+      polling = false;
+      await polled;
+      fill(out, results.length ? h("ul", { id: "sync-files" }, results.map(fileLine)) : tx(h("p"), "sync.no_bundles"));
+      await refreshStatus();
+    } catch (err) { polling = false; fill(out, errorText(err)); }
+    finally { busy(false); }
+  } });
+
+  const mine = h("p", { id: "sync-mine" });
+  const peersBody = h("tbody");
+  const peersEmpty = h("p", { class: "meter", id: "sync-no-peers" });
+  const peersTable = h("table", { id: "sync-peers" },
+    h("caption", { class: "visually-hidden", i18n: "sync.peers" }),
+    h("thead", {}, h("tr", {}, ...["sync.peer", "sync.peer_written", "sync.peer_imported", "sync.peer_changes"].map((k) => h("th", { scope: "col", i18n: k })))),
+    peersBody);
+  const refreshStatus = async (s) => {
+    const st = s || (await call("sync_state")).status;
+    tx(mine, "sync.mine", { device: st.device_code, count: st.unexported_changes });
+    fill(peersBody, st.peers.map((p) => h("tr", {}, h("td", {}, p.device_code), h("td", {}, when(p.bundle_written_at)),
+      h("td", {}, when(p.imported_at)), h("td", {}, String(p.changes_held)))));
+    peersTable.hidden = !st.peers.length;
+    if (st.peers.length) { peersEmpty.textContent = ""; delete peersEmpty.dataset.i18n; } else tx(peersEmpty, "sync.no_peers");
+  };
+
+  let invite = null;
+  if (isAdmin) {
+    const inviteOut = h("div", { id: "invite-result", role: "status" });
+    invite = h("section", { class: "card", "aria-labelledby": "invite-h" }, h("h2", { id: "invite-h", i18n: "sync.invite_heading" }),
+      h("p", { class: "help", i18n: "sync.invite_help" }),
+      h("button", { type: "button", class: "quiet", id: "sync-invite", i18n: "sync.invite", onclick: async () => {
+        try {
+          const inv = await call("org_invite");
+          fill(inviteOut, tx(h("p"), "sync.invited", { file: inv.file }),
+            h("p", { class: "recovery-key", id: "invite-passphrase", lang: "en" }, inv.passphrase),
+            h("p", { class: "notice", i18n: "sync.invite_warning" }));
+        } catch (err) { fill(inviteOut, errorText(err)); }
+      } }), inviteOut);
+  }
+
+  await show("sync", h("h1", { i18n: "sync.title" }), h("p", { class: "intro", i18n: "sync.intro" }),
+    h("section", { class: "card", "aria-labelledby": "sync-h" }, h("h2", { id: "sync-h", i18n: "sync.exchange" }),
+      folderForm, mine, h("div", { class: "row" }, exportBtn, importBtn), bar, out),
+    h("section", { class: "card", "aria-labelledby": "peers-h" }, h("h2", { id: "peers-h", i18n: "sync.peers" }), peersTable, peersEmpty),
+    invite);
+  await refreshStatus(state.status);
+}
+
+/** One bundle file's outcome. */
+function fileLine(r) {
+  if (r.error) return h("li", {}, h("strong", {}, r.file), " ", tx(h("span", { class: "error", role: "alert" }), r.error[0], r.error[1]));
+  if (r.already_here) return h("li", {}, h("strong", {}, r.file), " ", tx(h("span", { class: "meter" }), "sync.already_here"));
+  const s = r.summary;
+  return h("li", {}, h("strong", {}, r.file), " ", tx(h("span"), "sync.imported", {
+    device: s.device_code, new: s.new_cases, updated: s.updated_cases, removed: s.removed_cases, conflicts: s.conflicts }));
+}
+
+/**
+ * A case's open conflicts: each field's values with who and when; supervisors keep
+ * one or type another. `label(path)` names the field, `value(path, v)` shows a value,
+ * `input(path)` gives a control to type a new one (or null).
+ */
+export function conflictsSection(id, conflicts, mayResolve, { label, value, input, done }) {
+  if (!conflicts.length) return null;
+  const items = conflicts.map((c, n) => {
+    const msg = h("div", { role: "status" });
+    const resolve = async (args) => {
+      try { await call("resolve_conflict", { id, field: c.field, ...args }); await done(); }
+      catch (err) { showIssues(err, {}, msg); }
+    };
+    const values = h("ul", { class: "conflict-values" }, c.values.map((v, i) => h("li", {},
+      h("span", { class: "conflict-value" }, value(c.path, v.value)), " ",
+      tx(h("span", { class: "meter" }), i === 0 ? "conflict.shown_by" : "conflict.other_by",
+        { device: v.device_code, user: v.user ?? "-", time: when(v.at) }), " ",
+      mayResolve ? h("button", { type: "button", class: "quiet", "data-choice": v.choice, i18n: "conflict.keep",
+        "aria-label": t("conflict.keep_named", { n: i + 1 }), onclick: () => resolve({ keep: v.choice }) }) : null)));
+    let typed = null;
+    const control = mayResolve ? input(c.path, `conflict-${n}-new`) : null;
+    if (control) {
+      typed = h("form", { novalidate: true, class: "row" },
+        h("div", { class: "field" }, h("label", { for: control.id, i18n: "conflict.new_value" }), control),
+        h("button", { type: "submit", class: "quiet", i18n: "conflict.save_new" }));
+      typed.addEventListener("submit", (e) => { e.preventDefault(); resolve({ value: control.value }); });
+    }
+    return h("li", { class: "conflict", "data-field": c.path }, h("h3", { i18n: label(c.path) }), values, typed, msg);
+  });
+  return h("section", { class: "card notice", id: "conflicts", "aria-labelledby": "conflicts-h" },
+    h("h2", { id: "conflicts-h", i18n: "conflict.heading" }),
+    h("p", { i18n: mayResolve ? "conflict.help_supervisor" : "conflict.help_caseworker" }),
+    h("ol", { class: "conflicts" }, items));
+}
