@@ -161,7 +161,7 @@ CREATE TABLE changes (
     user_name  TEXT,
     UNIQUE (device_id, device_seq)
 ) STRICT;
-CREATE INDEX changes_by_entity ON changes (entity, entity_id, field);
+CREATE INDEX changes_by_entity ON changes (entity_id);
 
 -- Fields with more than one head: kept until a supervisor resolves them.
 CREATE TABLE open_conflicts (

@@ -83,12 +83,105 @@ impl From<Entry> for AuditEntry {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// What a bundle carries, once opened.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Body {
     pub changes: Vec<Change>,
     pub audit: Vec<AuditEntry>,
     /// Device id -> device code, for every device the writer knows.
     pub devices: BTreeMap<String, String>,
+}
+
+/// The body as written: changes grouped by the write they came from (one device,
+/// clock time, case and author), so that what they share is written once.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    changes: Vec<Batch>,
+    audit: Vec<AuditEntry>,
+    devices: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Batch {
+    d: String,
+    h: i64,
+    e: String,
+    i: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    u: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n: Option<String>,
+    c: Vec<Item>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Item {
+    s: i64,
+    f: String,
+    /// Absent: blanked. `null`: the field was cleared (a different thing).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    v: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    p: Vec<(String, i64)>,
+}
+
+/// A value that is there, even when it is `null` (serde would read `null` as None).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
+
+impl From<&Body> for Wire {
+    fn from(b: &Body) -> Wire {
+        let mut changes: Vec<Batch> = Vec::new();
+        for c in &b.changes {
+            let item = Item { s: c.seq, f: c.field.clone(), v: c.value.clone(), p: c.parents.clone() };
+            match changes.last_mut() {
+                Some(last)
+                    if last.d == c.device
+                        && last.h == c.hlc
+                        && last.e == c.entity
+                        && last.i == c.id
+                        && last.u == c.user
+                        && last.n == c.user_name =>
+                {
+                    last.c.push(item)
+                }
+                _ => changes.push(Batch {
+                    d: c.device.clone(),
+                    h: c.hlc,
+                    e: c.entity.clone(),
+                    i: c.id.clone(),
+                    u: c.user.clone(),
+                    n: c.user_name.clone(),
+                    c: vec![item],
+                }),
+            }
+        }
+        Wire { changes, audit: b.audit.clone(), devices: b.devices.clone() }
+    }
+}
+
+impl From<Wire> for Body {
+    fn from(w: Wire) -> Body {
+        let mut changes = Vec::new();
+        for b in w.changes {
+            for it in b.c {
+                changes.push(Change {
+                    device: b.d.clone(),
+                    seq: it.s,
+                    hlc: b.h,
+                    entity: b.e.clone(),
+                    id: b.i.clone(),
+                    field: it.f,
+                    value: it.v,
+                    parents: it.p,
+                    user: b.u.clone(),
+                    user_name: b.n.clone(),
+                });
+            }
+        }
+        Body { changes, audit: w.audit, devices: w.devices }
+    }
 }
 
 fn aad(header: &[u8]) -> Vec<u8> {
@@ -102,7 +195,7 @@ fn aad(header: &[u8]) -> Vec<u8> {
 /// Seal a bundle under the organisation key.
 pub fn seal(header: &Header, body: &Body, key: &[u8; 32]) -> Result<Vec<u8>, SyncError> {
     let h = serde_json::to_vec(header).map_err(|_| SyncError::Damaged)?;
-    let plain = zeroize::Zeroizing::new(serde_json::to_vec(body).map_err(|_| SyncError::Damaged)?);
+    let plain = zeroize::Zeroizing::new(serde_json::to_vec(&Wire::from(body)).map_err(|_| SyncError::Damaged)?);
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let head = aad(&h);
@@ -152,7 +245,8 @@ pub fn open(bytes: &[u8], org: &str, key: &[u8; 32]) -> Result<(Header, Body), S
             .decrypt(XNonce::from_slice(nonce), Payload { msg: &bytes[end + NONCE_LEN..], aad: &bytes[..end] })
             .map_err(|_| SyncError::Damaged)?,
     );
-    let body: Body = serde_json::from_slice(&plain).map_err(|_| SyncError::Damaged)?;
+    let wire: Wire = serde_json::from_slice(&plain).map_err(|_| SyncError::Damaged)?;
+    let body = Body::from(wire);
     check(&header, &body)?;
     Ok((header, body))
 }

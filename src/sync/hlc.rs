@@ -12,9 +12,19 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 const COUNTER_BITS: u32 = 16;
 
+#[cfg(test)]
+thread_local! {
+    /// Tests set a laptop's wall clock off by this many milliseconds.
+    pub static SKEW_MS_FOR_TESTS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
 /// Physical time now, in the clock's units.
 pub fn physical_now() -> i64 {
-    Utc::now().timestamp_millis().max(0) << COUNTER_BITS
+    #[cfg(test)]
+    let ms = Utc::now().timestamp_millis() + SKEW_MS_FOR_TESTS.get();
+    #[cfg(not(test))]
+    let ms = Utc::now().timestamp_millis();
+    ms.max(0) << COUNTER_BITS
 }
 
 /// The next timestamp for a local event, after `last`.

@@ -21,36 +21,27 @@ use super::flat::{self, Flat, PURGED};
 use super::hlc;
 use crate::store::{Session, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 
 pub const CASE: &str = "case";
 const HLC_KEY: &str = "hlc";
 
-/// One change, as stored and as carried in a bundle.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One change, as stored and as carried in a bundle (see `bundle` for the wire form).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Change {
-    #[serde(rename = "d")]
     pub device: String,
-    #[serde(rename = "s")]
     pub seq: i64,
-    #[serde(rename = "h")]
     pub hlc: i64,
-    #[serde(rename = "e")]
     pub entity: String,
-    #[serde(rename = "i")]
     pub id: String,
-    #[serde(rename = "f")]
     pub field: String,
-    /// `None` once blanked (replaced, or its item or case removed).
-    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
+    /// `None` once blanked (replaced, or its item or case removed); `Some(null)`
+    /// when the field was cleared.
     pub value: Option<Value>,
-    #[serde(rename = "p", default, skip_serializing_if = "Vec::is_empty")]
     pub parents: Vec<(String, i64)>,
-    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
 }
 

@@ -183,8 +183,20 @@ fn a_caseworker_cannot_resolve_or_list_conflicts() {
     assert!(rosa.invite().is_err(), "only administrators invite");
 }
 
+/// Files of a data folder that hold `word` (on an unencrypted store, so the test
+/// sees what a key holder would).
+fn raw_contains(dir: &std::path::Path, word: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| std::fs::read(p).unwrap().windows(word.len()).any(|w| w == word.as_bytes()))
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
 #[test]
 fn removals_and_purges_reach_every_laptop() {
+    crate::store::PLAINTEXT_FOR_TESTS.set(true);
     let (_d, mut l) = laptops(2);
     let mut c = sample::full_case();
     let mut second = c["people"][0].clone();
@@ -205,6 +217,12 @@ fn removals_and_purges_reach_every_laptop() {
     assert_eq!(cases(&l[1])[&id_of(&case)]["people"].as_array().unwrap().len(), people - 1);
     let q = crate::store::cases::ListQuery { text: "Quetzalcoatlita".into(), ..Default::default() };
     assert!(l[1].list_cases(&q).unwrap().is_empty());
+    // Its words are gone from the receiving laptop's files too (case, log, index, WAL).
+    for s in &l {
+        assert_eq!(raw_contains(s.dir(), "Quetzalcoatlita"), Vec::<String>::new());
+    }
+    let kept = case["people"][0]["alias"].as_str().unwrap().to_string();
+    assert!(!raw_contains(l[1].dir(), &kept).is_empty(), "the test can see words that stay");
     // A purge on the first laptop removes the case on the second.
     l[0].set_policy(&crate::store::policy::Policy { idle_lock_minutes: 5, retention_months: Some(1) }).unwrap();
     l[0].conn().execute("UPDATE cases SET closed_at = '2020-01-01T00:00:00.000Z'", []).unwrap();
@@ -216,6 +234,10 @@ fn removals_and_purges_reach_every_laptop() {
     let b_old = b.clone();
     import(&mut l[1], &b_old).unwrap();
     assert!(cases(&l[0]).is_empty() && cases(&l[1]).is_empty());
+    for s in &l {
+        assert_eq!(raw_contains(s.dir(), &kept), Vec::<String>::new(), "purged words left in {}", s.dir().display());
+    }
+    crate::store::PLAINTEXT_FOR_TESTS.set(false);
 }
 
 #[test]
@@ -635,4 +657,48 @@ fn a_sync_folder_carries_bundles_both_ways_and_skips_what_is_here() {
     let own = l[0].import_folder(&mut |_, _, _, _| {}).unwrap();
     assert!(own.iter().find(|r| r.file == name).unwrap().already_here);
     assert_eq!(cases(&l[1])[&id_of(&case)], cases(&l[0])[&id_of(&case)]);
+}
+
+/// Run `f` as if this laptop's clock were `days` off.
+fn with_clock_off<T>(days: i64, f: impl FnOnce() -> T) -> T {
+    hlc::SKEW_MS_FOR_TESTS.set(days * 86_400_000);
+    let out = f();
+    hlc::SKEW_MS_FOR_TESTS.set(0);
+    out
+}
+
+#[test]
+fn a_laptop_whose_clock_is_days_off_still_converges_and_keeps_causality() {
+    let (_d, mut l) = laptops(2);
+    let case = l[0].create_case(sample::full_case(), None).unwrap();
+    let b = export(&mut l[0]);
+    import(&mut l[1], &b).unwrap();
+    // The first laptop's clock runs three days ahead; its edit reaches the second.
+    with_clock_off(3, || set(&mut l[0], &case, "people.0.alias", "Adelantada"));
+    let b = export(&mut l[0]);
+    import(&mut l[1], &b).unwrap();
+    // The second laptop, with a right clock, changes the value after seeing it: its
+    // change must win (it knowingly replaced the other), not lose to a clock.
+    set(&mut l[1], &case, "people.0.alias", "Corregida");
+    let b = export(&mut l[1]);
+    let s = import(&mut l[0], &b).unwrap();
+    assert_eq!(s.conflicts, 0);
+    for s in &l {
+        assert_eq!(cases(s)[&id_of(&case)]["people"][0]["alias"], "Corregida");
+    }
+    // And its clock moved past what it received, so its change also sorts after.
+    let newest = |device: &str| -> i64 {
+        l[0].conn().query_row("SELECT max(hlc) FROM changes WHERE device_id = ?1", [device], |r| r.get(0)).unwrap()
+    };
+    assert!(newest(&l[1].session().device_id) > newest(&l[0].session().device_id));
+    // A laptop days behind: concurrent edits still give one winner on both and keep
+    // the other value.
+    with_clock_off(-5, || set(&mut l[0], &case, "status", "FollowUp"));
+    set(&mut l[1], &case, "status", "Closed");
+    let (b0, b1) = (with_clock_off(-5, || export(&mut l[0])), export(&mut l[1]));
+    with_clock_off(-5, || import(&mut l[0], &b1)).unwrap();
+    import(&mut l[1], &b0).unwrap();
+    assert_eq!(cases(&l[0]), cases(&l[1]));
+    assert_eq!(l[0].conflicts().unwrap(), l[1].conflicts().unwrap());
+    assert_eq!(l[0].conflicts().unwrap().len(), 1);
 }
