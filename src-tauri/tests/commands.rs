@@ -243,3 +243,72 @@ fn the_ui_never_builds_html_from_strings() {
         }
     }
 }
+
+/// Two app states (two laptops) through the commands: invite into the folder, join
+/// at setup (a wrong invitation passphrase comes back as its key), write and read
+/// bundles, progress, a case's sync state and a resolution.
+#[test]
+fn sync_through_a_folder_with_the_commands() {
+    let (a, b) = (harness(), harness());
+    let usb = tempfile::tempdir().unwrap();
+    let folder = usb.path().to_str().unwrap();
+    a.ok("setup", setup_body());
+    let e = a.call("set_sync_folder", json!({"folder": "/no/such/folder"})).unwrap_err();
+    assert_eq!(e["issues"][0]["error"]["key"], "error.field.not_a_folder");
+    a.ok("set_sync_folder", json!({"folder": folder}));
+    let inv = a.ok("org_invite", json!({}));
+    let file = inv["file"].as_str().unwrap();
+    assert!(std::path::Path::new(file).is_file());
+    let join_setup = json!({"org": "-", "device_code": "TX4", "user": "Berta", "passphrase": "otra frase bastante larga", "locale": "es"});
+    let e = b
+        .call("setup", json!({"setup": join_setup, "join": {"file": file, "passphrase": "AAAAA-AAAAA-AAAAA-AAAAA"}}))
+        .unwrap_err();
+    assert_eq!(e["key"], "error.sync.wrong_invite_passphrase");
+    let e =
+        b.call("setup", json!({"setup": join_setup, "join": {"file": "/nope.json", "passphrase": "x"}})).unwrap_err();
+    assert_eq!(e["issues"][0]["path"], "invitation_file");
+    let joined = b.ok("setup", json!({"setup": join_setup, "join": {"file": file, "passphrase": inv["passphrase"]}}));
+    assert_eq!(joined["session"]["org"], "Casa Amparo");
+    b.ok("set_sync_folder", json!({"folder": folder}));
+
+    let case = a.ok("create_case", json!({"case": amparo::sample::full_case(), "draftId": null}));
+    let id = case["id"].as_str().unwrap();
+    assert_eq!(a.ok("case_sync", json!({"id": id}))["unexported"], true);
+    let listed = a.ok("list_cases", json!({"query": {}}));
+    assert_eq!(listed[0]["unexported"], true);
+    let out = a.ok("sync_export", json!({}));
+    assert!(out["file"].as_str().unwrap().starts_with("amparo-TX3-"));
+    assert_eq!(a.ok("case_sync", json!({"id": id}))["unexported"], false);
+    let read = b.ok("sync_import", json!({}));
+    let files = read.as_array().unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0]["summary"]["new_cases"], 1);
+    let p = b.ok("sync_progress", json!({}));
+    assert_eq!((p["file"].as_u64(), p["files"].as_u64()), (Some(1), Some(1)));
+    let state = b.ok("sync_state", json!({}));
+    assert_eq!(state["folder"], folder);
+    assert_eq!(state["status"]["peers"][0]["device_code"], "TX3");
+
+    // The same field on both; the conflict, then a resolution by a supervisor.
+    let mut edit = case.clone();
+    edit["status"] = json!("FollowUp");
+    a.ok("update_case", json!({"id": id, "case": edit, "draftId": null}));
+    let mut other = b.ok("get_case", json!({"id": id}));
+    other["status"] = json!("Closed");
+    b.ok("update_case", json!({"id": id, "case": other, "draftId": null}));
+    a.ok("sync_export", json!({}));
+    b.ok("sync_import", json!({}));
+    let cs = b.ok("case_sync", json!({"id": id}));
+    let conflict = &cs["conflicts"][0];
+    assert_eq!(conflict["path"], "status");
+    assert_eq!(conflict["values"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        b.call("resolve_conflict", json!({"id": id, "field": "status"})).unwrap_err()["key"],
+        "error.store.bad_request"
+    );
+    let bad = b.call("resolve_conflict", json!({"id": id, "field": "status", "value": "Nope"})).unwrap_err();
+    assert_eq!(bad["issues"][0]["error"]["key"], "error.field.unknown_code");
+    let done = b.ok("resolve_conflict", json!({"id": id, "field": "status", "keep": conflict["values"][1]["choice"]}));
+    assert_eq!(done["status"], conflict["values"][1]["value"]);
+    assert!(b.ok("case_sync", json!({"id": id}))["conflicts"].as_array().unwrap().is_empty());
+}

@@ -348,10 +348,12 @@ impl Store {
         let to = blank(&q.to).map(|d| format!("{d}T99"));
         let own_code = self.session.device_code.clone();
         let mut st = self.conn.prepare_cached(
-            "SELECT a.device_seq, a.at, a.device_id, a.user_id, u.name, a.action, a.case_id, c.case_number, a.detail
+            "SELECT a.device_seq, a.at, a.device_id, a.user_id, u.name, a.action, a.case_id, c.case_number, a.detail,
+                    d.device_code
              FROM audit a
              LEFT JOIN users u ON u.id = a.user_id
              LEFT JOIN cases c ON c.id = a.case_id
+             LEFT JOIN sync_devices d ON d.device_id = a.device_id
              WHERE (?1 IS NULL OR a.action = ?1)
                AND (?2 IS NULL OR a.user_id = ?2)
                AND (?3 IS NULL OR c.case_number = ?3)
@@ -376,7 +378,12 @@ impl Store {
                     Ok(AuditRow {
                         number: r.get(0)?,
                         at: r.get(1)?,
-                        device_code: (device_id == self.session.device_id).then(|| own_code.clone()),
+                        // Other laptops' entries arrive with sync, and their codes too.
+                        device_code: if device_id == self.session.device_id {
+                            Some(own_code.clone())
+                        } else {
+                            r.get(9)?
+                        },
                         device_id,
                         user_id: r.get(3)?,
                         user_name: r.get(4)?,

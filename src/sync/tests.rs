@@ -87,6 +87,11 @@ fn a_case_travels_to_another_laptop_and_back_unchanged() {
     // Search works on the receiving laptop too.
     let q = crate::store::cases::ListQuery { text: "Ojinaga".into(), ..Default::default() };
     assert_eq!(l[1].list_cases(&q).unwrap().len(), 1);
+    // The first laptop's audit trail came along, named by its device code, and
+    // every chain still verifies.
+    let trail = l[1].audit_list(&Default::default()).unwrap();
+    assert!(trail.iter().any(|r| r.device_code.as_deref() == Some("L0") && r.action == "Create"));
+    assert!(l[1].verify_audit().unwrap().problem.is_none());
     // Again, and in the other direction: nothing new, nothing changes.
     assert_eq!(import(&mut l[1], &b).unwrap().changes, 0);
     let back = export(&mut l[1]);

@@ -607,6 +607,8 @@ async function caseScreen(id, { saved = false } = {}, known = null) {
     // A case is unassigned only when it came so (an import); it can be given, not taken away.
     assignControl = h("select", { id: "case-assigned" }, c.assigned_to ? null : tx(h("option", { value: "" }), "case.unassigned"));
     for (const u of users) assignControl.append(h("option", { value: u.id }, u.name));
+    // Users are per laptop: a case assigned on another laptop names someone not here.
+    if (c.assigned_to && !assignedName) assignControl.append(tx(h("option", { value: c.assigned_to }), "case.assigned_elsewhere"));
     assignControl.value = c.assigned_to || "";
     assignControl.addEventListener("change", async () => {
       try {
@@ -615,7 +617,7 @@ async function caseScreen(id, { saved = false } = {}, known = null) {
       } catch (err) { assignControl.value = c.assigned_to || ""; fill(assignMsg, errorText(err)); }
     });
   } else {
-    assignControl = h("output", { id: "case-assigned" }, assignedName ?? tx(h("span"), "case.unassigned"));
+    assignControl = h("output", { id: "case-assigned" }, assignedName ?? tx(h("span"), c.assigned_to ? "case.assigned_elsewhere" : "case.unassigned"));
   }
   const restrictBox = h("div", { class: "row card" },
     h("div", { class: "field" }, h(assignControl.tagName === "SELECT" ? "label" : "span", { for: assignControl.tagName === "SELECT" ? "case-assigned" : null, class: "label", i18n: "case.assigned_to" }), assignControl, assignMsg),
