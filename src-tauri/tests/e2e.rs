@@ -1115,9 +1115,10 @@ async fn hostile_text_shows_literally_and_consent_gates_sharing() {
 }
 
 /// Two laptops of one organisation (two data folders, two app windows) and one
-/// sync folder, as on a USB stick: both change the same case offline, bundles go
-/// through the folder, the conflict shows on the case, a supervisor keeps one value,
-/// and after a second exchange both laptops show the same case.
+/// sync folder, as on a USB stick: the second laptop joins with an invitation made
+/// in the first one's window and gets its case; both change the case offline,
+/// bundles go through the folder, the conflict shows on the case, a supervisor keeps
+/// one value, and after a second exchange both laptops show the same case.
 #[tokio::test]
 async fn two_laptops_edit_one_case_offline_and_settle_the_conflict() {
     let _serial = SERIAL.lock().await;
@@ -1125,32 +1126,74 @@ async fn two_laptops_edit_one_case_offline_and_settle_the_conflict() {
     let tmp = tempfile::tempdir().unwrap();
     let (dir_a, dir_b, folder) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("usb"));
     std::fs::create_dir_all(&folder).unwrap();
-    let kdf = amparo::store::keys::KdfParams::INSECURE_FOR_TESTS;
-    let setup = |code: &str, user: &str| amparo::store::Setup {
-        org: "Casa Amparo".into(),
-        device_code: code.into(),
-        user: user.into(),
-        passphrase: PASS.into(),
-        locale: "en".into(),
-    };
     let number = {
-        // The first laptop has the case; the second joined and already received it.
-        let mut a = amparo::Store::create(&dir_a, &setup("NORTE", "Marta"), kdf).unwrap();
+        // The first laptop, with a case and its sync folder chosen.
+        let setup = amparo::store::Setup {
+            org: "Casa Amparo".into(),
+            device_code: "NORTE".into(),
+            user: "Marta".into(),
+            passphrase: PASS.into(),
+            locale: "en".into(),
+        };
+        let a = amparo::Store::create(&dir_a, &setup, amparo::store::keys::KdfParams::INSECURE_FOR_TESTS).unwrap();
+        a.set_sync_folder(folder.to_str().unwrap()).unwrap();
+        let mut a = a;
         let case = a.create_case(amparo::sample::full_case(), None).unwrap();
-        let (invitation, code) = a.invite().unwrap();
-        let mut b = amparo::Store::join(&dir_b, &invitation, &code, &setup("SUR", "Rita"), kdf).unwrap();
-        let (bundle, _) = a.sync_export(false).unwrap();
-        b.sync_import(&bundle, &mut |_, _| {}).unwrap();
-        let f = folder.to_str().unwrap();
-        a.set_sync_folder(f).unwrap();
-        b.set_sync_folder(f).unwrap();
         case["case_number"].as_str().unwrap().to_string()
     };
     let (driver_a, driver_b) = (Driver::start(&dir_a), Driver::start(&dir_b));
     let a = Ui { c: driver_a.session().await, name: "laptop NORTE" };
     let b = Ui { c: driver_b.session().await, name: "laptop SUR" };
     a.unlock().await;
-    b.unlock().await;
+
+    // NORTE invites a laptop and writes its changes into the folder.
+    a.click("#nav-sync").await;
+    a.screen("sync").await;
+    a.click("#sync-invite").await;
+    let code = a.text("#invite-passphrase").await;
+    assert_eq!(code.len(), 23, "{code}");
+    a.shot("19-invitation").await;
+    a.axe("sync with an invitation").await;
+    a.click("#sync-export").await;
+    a.until_contains("#sync-result", "changes of 1 cases written to amparo-NORTE-").await;
+    let invitation = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("amparo-invitation-"))
+        .expect("the invitation is in the sync folder");
+
+    // SUR joins at first start: a wrong invitation passphrase is refused next to
+    // its field; the right one sets the laptop up in NORTE's organisation.
+    b.click("#choose-en").await;
+    b.screen("setup").await;
+    b.click("#setup-join").await;
+    b.type_in("#setup-invitation", invitation.to_str().unwrap()).await;
+    b.type_in("#setup-invitation-passphrase", "AAAAA-AAAAA-AAAAA-AAAAA").await;
+    b.type_in("#setup-device", "SUR").await;
+    b.type_in("#setup-user", "Rita").await;
+    b.type_in("#setup-passphrase", PASS).await;
+    b.type_in("#setup-passphrase2", PASS).await;
+    b.click("#setup-submit").await;
+    b.until_contains("#setup-invitation-passphrase-error", "invitation passphrase is not correct").await;
+    b.axe("setup, joining").await;
+    b.shot("24-join-refused").await;
+    b.wait("#setup-invitation-passphrase").await.clear().await.unwrap();
+    b.type_in("#setup-invitation-passphrase", &code.to_lowercase()).await;
+    b.click("#setup-submit").await;
+    b.screen("recovery-key").await;
+    b.click("#recovery-done").await;
+    b.click("#recovery-continue").await;
+    b.screen("list").await;
+    assert!(b.text("#who").await.contains("Casa Amparo"));
+    b.click("#nav-sync").await;
+    b.screen("sync").await;
+    b.type_in("#sync-folder", folder.to_str().unwrap()).await;
+    b.click("#sync-folder-save").await;
+    b.until_text("#sync-folder-form div[role='status']", "Sync folder saved.").await;
+    b.click("#sync-import").await;
+    b.until_contains("#sync-files", "From NORTE: 1 new cases, 0 updated, 0 removed, 0 conflicts to review.").await;
+    b.click("#nav-cases").await;
+    a.click("#nav-cases").await;
 
     // Offline, each laptop changes the case's status its own way.
     for (ui, status) in [(&a, "FollowUp"), (&b, "Closed")] {

@@ -61,7 +61,8 @@ pub fn change(r: &rusqlite::Row) -> rusqlite::Result<Change> {
         field: r.get(5)?,
         // A value the store wrote itself is JSON; anything else reads as blanked.
         value: value.and_then(|v| serde_json::from_str(&v).ok()),
-        parents: serde_json::from_str(&parents).unwrap_or_default(),
+        // Most changes replaced nothing: skip parsing the empty list.
+        parents: if parents == "[]" { Vec::new() } else { serde_json::from_str(&parents).unwrap_or_default() },
         user: r.get(8)?,
         user_name: r.get(9)?,
     })
@@ -188,9 +189,8 @@ impl FieldState {
 
 /// Every change of an entity, by field.
 pub fn load(conn: &Connection, entity: &str, id: &str) -> Result<BTreeMap<String, FieldState>, StoreError> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {CHANGE_COLUMNS} FROM changes WHERE entity = ?1 AND entity_id = ?2 ORDER BY device_id, device_seq"
-    ))?;
+    let mut st =
+        conn.prepare_cached(&format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE entity = ?1 AND entity_id = ?2"))?;
     let mut out: BTreeMap<String, FieldState> = BTreeMap::new();
     for c in st.query_map([entity, id], change)? {
         let c = c?;
