@@ -51,10 +51,14 @@ fn main() {
     let mut changes = 0;
     for _ in 0..RUNS {
         let t = Instant::now();
-        let (b, s) = a.sync_export(true).expect("export");
+        let s = a
+            .sync_export(true, |b| {
+                bundle = b.to_vec();
+                Ok(())
+            })
+            .expect("export");
         export_times.push(t.elapsed());
         changes = s.changes;
-        bundle = b;
     }
     let mut import_times = Vec::new();
     for i in 0..RUNS {

@@ -626,8 +626,16 @@ fn sync_command(command: SyncCommand, out: &mut impl FnMut(String)) -> Result<()
     let mut store = open()?;
     match command {
         SyncCommand::Export { out: path, all } => {
-            let (bytes, s) = store.sync_export(all).map_err(store_failure)?;
-            write_file(&path, &bytes)?;
+            // The cases stop saying "not yet exported" only once the file is there.
+            let mut failed = None;
+            let s = store
+                .sync_export(all, |bytes| {
+                    write_file(&path, bytes).map_err(|f| {
+                        failed = Some(f);
+                        StoreError::Corrupt
+                    })
+                })
+                .map_err(|e| failed.take().unwrap_or_else(|| store_failure(e)))?;
             out(tr(
                 l,
                 "cli.sync_exported",

@@ -58,12 +58,14 @@ impl Store {
     /// another laptop never reads half a bundle.
     pub fn export_to_folder(&mut self) -> Result<(String, ExportSummary), StoreError> {
         let folder = self.folder()?;
-        let (bytes, summary) = self.sync_export(false)?;
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ");
         let name = format!("amparo-{}-{stamp}.{EXTENSION}", self.session().device_code);
-        let tmp = folder.join(format!(".{name}.partial"));
-        std::fs::write(&tmp, &bytes)?;
-        std::fs::rename(&tmp, folder.join(&name))?;
+        let summary = self.sync_export(false, |bytes| {
+            let tmp = folder.join(format!(".{name}.partial"));
+            std::fs::write(&tmp, bytes)?;
+            std::fs::rename(&tmp, folder.join(&name))?;
+            Ok(())
+        })?;
         Ok((name, summary))
     }
 

@@ -224,9 +224,15 @@ fn devices(conn: &Connection) -> Result<BTreeMap<String, String>, StoreError> {
 
 impl Store {
     /// Write a bundle with every change (and audit entry) the laptops this one has
-    /// heard from may not have yet; with `all`, every change it holds. Any user may
-    /// sync: the bundle is the organisation's own, sealed under its key.
-    pub fn sync_export(&mut self, all: bool) -> Result<(Vec<u8>, ExportSummary), StoreError> {
+    /// heard from may not have yet; with `all`, every change it holds. `write` puts
+    /// the bytes where they go; only once it succeeded do the cases stop saying
+    /// "not yet exported". Any user may sync: the bundle is the organisation's own,
+    /// sealed under its key.
+    pub fn sync_export(
+        &mut self,
+        all: bool,
+        write: impl FnOnce(&[u8]) -> Result<(), StoreError>,
+    ) -> Result<ExportSummary, StoreError> {
         let me = self.session().device_id.clone();
         let conn = self.conn();
         let (org_id, key) = org::keys(conn)?;
@@ -278,13 +284,14 @@ impl Store {
         let summary =
             ExportSummary { changes: body.changes.len(), audit_entries: body.audit.len(), cases: cases.len() };
         let own_last = header.has_changes.get(&me).copied().unwrap_or(0);
+        write(&bytes)?;
         let tx = self.conn().unchecked_transaction()?;
         meta_set(&tx, EXPORTED_KEY, &own_last.to_string())?;
         tx.execute("DELETE FROM unexported", [])?;
         let detail = json!({ "changes": summary.changes, "cases": summary.cases });
         audit::append(&tx, &me, Some(&self.session().user_id), Action::SyncExport, None, detail, None)?;
         tx.commit()?;
-        Ok((bytes, summary))
+        Ok(summary)
     }
 
     /// Read a bundle and merge it. Every check comes before anything is written, and
@@ -576,15 +583,15 @@ impl Store {
         setup: &crate::store::Setup,
         kdf: crate::store::keys::KdfParams,
     ) -> Result<Store, StoreError> {
-        let (inv, key) = org::open_invitation(invitation, invite_passphrase)?;
+        let inv = org::open_invitation(invitation, invite_passphrase)?;
         let code = setup.device_code.trim().to_uppercase();
-        if inv.device_codes.iter().any(|c| c.eq_ignore_ascii_case(&code)) {
+        if inv.about.device_codes.iter().any(|c| c.eq_ignore_ascii_case(&code)) {
             let e = crate::intake::Issue::new("device_code", crate::intake::FieldError::DeviceCodeTaken { code });
             return Err(crate::intake::ValidationErrors(vec![e]).into());
         }
-        let setup = crate::store::Setup { org: inv.org.clone(), ..setup.clone() };
+        let setup = crate::store::Setup { org: inv.about.org.clone(), ..setup.clone() };
         let store = Store::create(dir, &setup, kdf)?;
-        org::adopt(store.conn(), &inv.org_id, &key, &inv.org)?;
+        org::adopt(store.conn(), &inv.org_id, &inv.key, &inv.about.org)?;
         Ok(store)
     }
 }

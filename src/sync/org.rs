@@ -20,15 +20,56 @@ pub const INVITE_GROUPS: usize = 4;
 const ORG_ID: &str = "org_id";
 const ORG_KEY: &str = "org_key";
 
-/// An invitation file. Names nobody: the organisation's id and name, and the device
-/// codes already in use (so the new laptop picks another).
+/// An invitation file. In the clear: only the format and the organisation's id.
+/// The organisation's name and the device codes in use (so the new laptop picks
+/// another) are sealed under the organisation key, which is itself sealed under the
+/// one-time passphrase: a lost file names no shelter.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Invitation {
     pub format: String,
     pub org_id: String,
+    pub key: WrappedKey,
+    /// Hex of nonce ‖ XChaCha20-Poly1305(org key, [`About`] as JSON).
+    pub about: String,
+}
+
+/// What an invitation says about the organisation, once opened.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct About {
     pub org: String,
     pub device_codes: Vec<String>,
-    pub key: WrappedKey,
+}
+
+/// An opened invitation.
+pub struct Opened {
+    pub org_id: String,
+    pub about: About,
+    pub key: keys::DataKey,
+}
+
+fn seal_about(about: &About, key: &[u8; 32], org_id: &str) -> Result<String, StoreError> {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    use rand::RngCore;
+    let plain = serde_json::to_vec(about).map_err(|_| StoreError::Corrupt)?;
+    let mut nonce = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let sealed = chacha20poly1305::XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(key))
+        .encrypt(chacha20poly1305::XNonce::from_slice(&nonce), Payload { msg: &plain, aad: seal_id(org_id).as_bytes() })
+        .map_err(|_| StoreError::Corrupt)?;
+    Ok(hex::encode([nonce.as_slice(), &sealed].concat()))
+}
+
+fn open_about(hexed: &str, key: &[u8; 32], org_id: &str) -> Option<About> {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    let bytes = hex::decode(hexed).ok()?;
+    if bytes.len() < 24 {
+        return None;
+    }
+    let (nonce, sealed) = bytes.split_at(24);
+    let plain = chacha20poly1305::XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(key))
+        .decrypt(chacha20poly1305::XNonce::from_slice(nonce), Payload { msg: sealed, aad: seal_id(org_id).as_bytes() })
+        .ok()?;
+    serde_json::from_slice(&plain).ok()
 }
 
 fn seal_id(org_id: &str) -> String {
@@ -93,23 +134,23 @@ pub(crate) fn invite(
     let passphrase = keys::random_code(INVITE_GROUPS);
     let mut st = conn.prepare("SELECT device_code FROM sync_devices ORDER BY device_code")?;
     let device_codes = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    let about = seal_about(&About { org: org_name.into(), device_codes }, &key, &org_id)?;
     let sealed = keys::wrap(&key, &seal_id(&org_id), &passphrase, kdf)?;
-    Ok((
-        Invitation { format: INVITE_FORMAT.into(), org_id, org: org_name.into(), device_codes, key: sealed },
-        passphrase,
-    ))
+    Ok((Invitation { format: INVITE_FORMAT.into(), org_id, key: sealed, about }, passphrase))
 }
 
-/// Read an invitation and open its key with the passphrase.
-pub fn open_invitation(bytes: &[u8], passphrase: &str) -> Result<(Invitation, keys::DataKey), StoreError> {
+/// Read an invitation and open it with its passphrase.
+pub fn open_invitation(bytes: &[u8], passphrase: &str) -> Result<Opened, StoreError> {
     let inv: Invitation = serde_json::from_slice(bytes).map_err(|_| SyncError::NotAnInvitation)?;
     if inv.format != INVITE_FORMAT || inv.key.user_id != seal_id(&inv.org_id) {
         return Err(SyncError::NotAnInvitation.into());
     }
     let typed = keys::normalize_code(passphrase, INVITE_GROUPS).ok_or(SyncError::WrongInvitePassphrase)?;
-    match keys::unwrap(&inv.key, &typed) {
-        Ok(k) => Ok((inv, k)),
-        Err(StoreError::WrongPassphrase) => Err(SyncError::WrongInvitePassphrase.into()),
-        Err(_) => Err(SyncError::NotAnInvitation.into()),
-    }
+    let key = match keys::unwrap(&inv.key, &typed) {
+        Ok(k) => k,
+        Err(StoreError::WrongPassphrase) => return Err(SyncError::WrongInvitePassphrase.into()),
+        Err(_) => return Err(SyncError::NotAnInvitation.into()),
+    };
+    let about = open_about(&inv.about, &key, &inv.org_id).ok_or(SyncError::NotAnInvitation)?;
+    Ok(Opened { org_id: inv.org_id, about, key })
 }

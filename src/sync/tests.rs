@@ -43,7 +43,13 @@ fn laptops(n: usize) -> (Vec<tempfile::TempDir>, Vec<Store>) {
 }
 
 fn export(s: &mut Store) -> Vec<u8> {
-    s.sync_export(false).unwrap().0
+    let mut out = Vec::new();
+    s.sync_export(false, |b| {
+        out = b.to_vec();
+        Ok(())
+    })
+    .unwrap();
+    out
 }
 
 fn import(s: &mut Store, b: &[u8]) -> Result<ImportSummary, StoreError> {
@@ -315,6 +321,8 @@ fn invitations_need_their_passphrase_and_a_free_device_code() {
     let loose = pass.to_lowercase().replace('-', " ");
     let s = Store::join(dir.path(), &inv, &loose, &setup("L9"), KdfParams::INSECURE_FOR_TESTS).unwrap();
     assert_eq!(s.session().org, "Casa Amparo");
+    // A lost invitation names no organisation.
+    assert!(!String::from_utf8_lossy(&inv).contains("Casa Amparo"));
     drop(dirs);
 }
 
@@ -643,7 +651,20 @@ fn a_sync_folder_carries_bundles_both_ways_and_skips_what_is_here() {
         s.set_sync_folder(f).unwrap();
     }
     let case = l[0].create_case(sample::full_case(), None).unwrap();
+    // A folder that went away (the stick was pulled): refused, and the case still
+    // says it has changes not yet exported.
+    let gone = tempfile::tempdir().unwrap();
+    l[0].set_sync_folder(gone.path().to_str().unwrap()).unwrap();
+    drop(gone);
+    assert!(l[0].export_to_folder().is_err());
+    assert!(l[0].unexported_cases().unwrap().contains(&id_of(&case)));
+    l[0].set_sync_folder(f).unwrap();
+    // A write that fails half-way (the stick pulled while writing): the same.
+    let failed = l[0].sync_export(false, |_| Err(std::io::Error::other("device removed").into()));
+    assert!(matches!(failed, Err(StoreError::Io(_))));
+    assert!(l[0].unexported_cases().unwrap().contains(&id_of(&case)));
     let (name, summary) = l[0].export_to_folder().unwrap();
+    assert!(l[0].unexported_cases().unwrap().is_empty());
     assert!(name.starts_with("L0-") || name.starts_with("amparo-L0-"), "{name}");
     assert!(summary.changes > 0);
     std::fs::write(usb.path().join("junk.amparosync"), b"not a bundle").unwrap();
