@@ -71,9 +71,11 @@ impl Action {
     }
 }
 
-/// One entry as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One entry as stored, and as carried in a sync bundle (without the local `seq`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
+    /// The order it was written in on this laptop; not carried.
+    #[serde(skip)]
     pub seq: i64,
     pub id: String,
     pub device_id: String,
@@ -112,6 +114,27 @@ impl Entry {
     }
 }
 
+/// Write an entry as it is (its own device's, or another laptop's from a bundle).
+pub(crate) fn insert(conn: &Connection, e: &Entry) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO audit (id, device_id, device_seq, at, user_id, action, case_id, detail, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        e.id,
+        e.device_id,
+        e.device_seq,
+        e.at,
+        e.user_id,
+        e.action,
+        e.case_id,
+        e.detail,
+        e.prev_hash,
+        e.hash
+    ])?;
+    Ok(())
+}
+
 /// Append an entry. Call it inside the transaction of what it records.
 pub(crate) fn append(
     conn: &Connection,
@@ -141,22 +164,7 @@ pub(crate) fn append(
         hash: String::new(),
     };
     e.hash = e.compute_hash();
-    conn.prepare_cached(
-        "INSERT INTO audit (id, device_id, device_seq, at, user_id, action, case_id, detail, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        e.id,
-        e.device_id,
-        e.device_seq,
-        e.at,
-        e.user_id,
-        e.action,
-        e.case_id,
-        e.detail,
-        e.prev_hash,
-        e.hash
-    ])?;
+    insert(conn, &e)?;
     conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )?

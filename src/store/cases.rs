@@ -484,6 +484,37 @@ pub(crate) fn backfill(tx: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Rewrite a case's row from its rebuilt data. Closing starts the retention clock;
+/// reopening stops it.
+fn update_row(
+    tx: &Connection,
+    id: &str,
+    row: &Row,
+    data: &str,
+    updated_at: &str,
+    updated_by: &str,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE cases SET status = ?2, intake_date = ?3, alias = ?4, primary_language = ?5,
+                          updated_at = ?6, updated_by = ?7, data = ?8, assigned_to = ?9, restricted = ?10,
+                          closed_at = CASE WHEN ?2 IN ('Closed', 'ClosedReferred') THEN coalesce(closed_at, ?6) END
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        row.status,
+        row.intake_date,
+        row.alias,
+        row.primary_language,
+        updated_at,
+        updated_by,
+        data,
+        row.assigned_to,
+        row.restricted
+    ])?;
+    Ok(())
+}
+
 /// What merging changes did to one case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Merged {
@@ -549,24 +580,7 @@ pub(crate) fn materialize(tx: &Transaction, id: &str) -> Result<(Merged, Vec<Str
             return Ok((Merged::Unchanged, open));
         }
     }
-    tx.execute(
-        "UPDATE cases SET status = ?2, intake_date = ?3, alias = ?4, primary_language = ?5,
-                          updated_at = ?6, updated_by = ?7, data = ?8, assigned_to = ?9, restricted = ?10,
-                          closed_at = CASE WHEN ?2 IN ('Closed', 'ClosedReferred') THEN coalesce(closed_at, ?6) END
-         WHERE id = ?1",
-        params![
-            id,
-            row.status,
-            row.intake_date,
-            row.alias,
-            row.primary_language,
-            updated_at,
-            updated_by,
-            data,
-            row.assigned_to,
-            row.restricted
-        ],
-    )?;
+    update_row(tx, id, &row, &data, &updated_at, &updated_by)?;
     let seq: i64 = tx.query_row("SELECT seq FROM cases WHERE id = ?1", [id], |r| r.get(0))?;
     refresh_fts(tx, seq, &number, &row.names, &row.places, &notes_text(tx, seq)?)?;
     Ok((outcome, open))
@@ -710,24 +724,7 @@ impl Store {
         let meta = [("updated_at", Value::from(now.clone())), ("updated_by", self.session.user_id.clone().into())];
         let row = reshape(id, log_case(&tx, &self.session, id, &row.data, &meta, &notes)?);
         let data = serde_json::to_string(&row.data).map_err(|_| StoreError::Corrupt)?;
-        tx.execute(
-            "UPDATE cases SET status = ?2, intake_date = ?3, alias = ?4, primary_language = ?5,
-                              updated_at = ?6, updated_by = ?7, data = ?8, assigned_to = ?9, restricted = ?10,
-                              closed_at = CASE WHEN ?2 IN ('Closed', 'ClosedReferred') THEN coalesce(closed_at, ?6) END
-             WHERE id = ?1",
-            params![
-                id,
-                row.status,
-                row.intake_date,
-                row.alias,
-                row.primary_language,
-                now,
-                self.session.user_id,
-                data,
-                row.assigned_to,
-                row.restricted
-            ],
-        )?;
+        update_row(&tx, id, &row, &data, &now, &self.session.user_id)?;
         let added_notes = notes.len();
         for n in notes.iter().filter_map(Value::as_object) {
             insert_note(&tx, id, n)?;

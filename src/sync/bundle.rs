@@ -51,43 +51,11 @@ pub struct Header {
     pub has_audit: Vector,
 }
 
-/// An audit entry as carried (the local `seq` stays behind).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    pub id: String,
-    pub device_id: String,
-    pub device_seq: i64,
-    pub at: String,
-    pub user_id: Option<String>,
-    pub action: String,
-    pub case_id: Option<String>,
-    pub detail: String,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-impl From<Entry> for AuditEntry {
-    fn from(e: Entry) -> Self {
-        AuditEntry {
-            id: e.id,
-            device_id: e.device_id,
-            device_seq: e.device_seq,
-            at: e.at,
-            user_id: e.user_id,
-            action: e.action,
-            case_id: e.case_id,
-            detail: e.detail,
-            prev_hash: e.prev_hash,
-            hash: e.hash,
-        }
-    }
-}
-
 /// What a bundle carries, once opened.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Body {
     pub changes: Vec<Change>,
-    pub audit: Vec<AuditEntry>,
+    pub audit: Vec<Entry>,
     /// Device id -> device code, for every device the writer knows.
     pub devices: BTreeMap<String, String>,
 }
@@ -97,7 +65,7 @@ pub struct Body {
 #[derive(Serialize, Deserialize)]
 struct Wire {
     changes: Vec<Batch>,
-    audit: Vec<AuditEntry>,
+    audit: Vec<Entry>,
     devices: BTreeMap<String, String>,
 }
 

@@ -25,7 +25,7 @@ use crate::store::audit::{self, Action};
 use crate::store::cases::{materialize, Merged};
 use crate::store::users::Role;
 use crate::store::{now_utc, Store, StoreError};
-use bundle::{AuditEntry, Body, Header, Vector};
+use bundle::{Body, Header, Vector};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -216,6 +216,38 @@ fn floors(conn: &Connection, own: &str, column: &str) -> Result<Option<Vector>, 
     ))
 }
 
+type Ranges = BTreeMap<String, (i64, i64)>;
+
+/// Every row of `table` (changes or audit entries) above each device's floor, every
+/// device this laptop holds rows of, with the range of numbers per device.
+fn rows_above<T>(
+    conn: &Connection,
+    table: &str,
+    columns: &str,
+    floors: Option<&Vector>,
+    read: fn(&rusqlite::Row) -> rusqlite::Result<T>,
+    number: fn(&T) -> i64,
+) -> Result<(Vec<T>, Ranges), StoreError> {
+    let devices: Vec<String> = {
+        let mut st = conn.prepare(&format!("SELECT DISTINCT device_id FROM {table}"))?;
+        let d = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+        d
+    };
+    let mut st = conn.prepare(&format!(
+        "SELECT {columns} FROM {table} WHERE device_id = ?1 AND device_seq > ?2 ORDER BY device_seq"
+    ))?;
+    let (mut out, mut ranges) = (Vec::new(), Ranges::new());
+    for d in devices {
+        let from = floors.and_then(|f| f.get(&d)).copied().unwrap_or(0);
+        let rows = st.query_map(params![d, from], read)?.collect::<Result<Vec<_>, _>>()?;
+        if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+            ranges.insert(d, (number(first), number(last)));
+        }
+        out.extend(rows);
+    }
+    Ok((out, ranges))
+}
+
 fn devices(conn: &Connection) -> Result<BTreeMap<String, String>, StoreError> {
     let mut st = conn.prepare("SELECT device_id, device_code FROM sync_devices")?;
     let d = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<BTreeMap<_, _>, _>>()?;
@@ -236,7 +268,6 @@ impl Store {
         let me = self.session().device_id.clone();
         let conn = self.conn();
         let (org_id, key) = org::keys(conn)?;
-        let none = Vector::new();
         let floor_c = if all { None } else { floors(conn, &me, "has_changes")? };
         let floor_a = if all { None } else { floors(conn, &me, "has_audit")? };
         let mut body = Body { devices: devices(conn)?, ..Default::default() };
@@ -251,34 +282,14 @@ impl Store {
             has_changes: vector(conn, "changes")?,
             has_audit: vector(conn, "audit")?,
         };
-        {
-            let mut st = conn.prepare(&format!(
-                "SELECT {} FROM changes WHERE device_id = ?1 AND device_seq > ?2 ORDER BY device_seq",
-                log::CHANGE_COLUMNS
-            ))?;
-            for d in header.has_changes.keys().cloned().collect::<Vec<_>>() {
-                let from = floor_c.as_ref().unwrap_or(&none).get(&d).copied().unwrap_or(0);
-                let rows = st.query_map(params![d, from], log::change)?.collect::<Result<Vec<_>, _>>()?;
-                if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
-                    header.changes.insert(d.clone(), (first.seq, last.seq));
-                }
-                body.changes.extend(rows);
-            }
-            let mut st = conn.prepare(&format!(
-                "SELECT {} FROM audit WHERE device_id = ?1 AND device_seq > ?2 ORDER BY device_seq",
-                audit::ENTRY_COLUMNS
-            ))?;
-            for d in header.has_audit.keys().cloned().collect::<Vec<_>>() {
-                let from = floor_a.as_ref().unwrap_or(&none).get(&d).copied().unwrap_or(0);
-                let rows = st.query_map(params![d, from], audit::entry)?.collect::<Result<Vec<_>, _>>()?;
-                if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
-                    header.audit.insert(d.clone(), (first.device_seq, last.device_seq));
-                }
-                body.audit.extend(rows.into_iter().map(AuditEntry::from));
-            }
-        }
-        // Changes outside the contiguous run (after a gap) are not in `has_changes`,
-        // but they are in the body; the ranges above cover them.
+        let (changes, ranges) =
+            rows_above(conn, "changes", log::CHANGE_COLUMNS, floor_c.as_ref(), log::change, |c| c.seq)?;
+        (body.changes, header.changes) = (changes, ranges);
+        let (entries, ranges) =
+            rows_above(conn, "audit", audit::ENTRY_COLUMNS, floor_a.as_ref(), audit::entry, |e| e.device_seq)?;
+        (body.audit, header.audit) = (entries, ranges);
+        // Changes after a gap are in the body (the ranges cover them) but not in
+        // `has_changes`: the reader still knows to send what comes before them.
         let bytes = bundle::seal(&header, &body, &key).map_err(StoreError::from)?;
         let cases: BTreeSet<&str> = body.changes.iter().map(|c| c.id.as_str()).collect();
         let summary =
@@ -360,22 +371,7 @@ impl Store {
                 |r| r.get(0),
             )?;
             if e.device_seq == last + 1 {
-                tx.execute(
-                    "INSERT INTO audit (id, device_id, device_seq, at, user_id, action, case_id, detail, prev_hash, hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    params![
-                        e.id,
-                        e.device_id,
-                        e.device_seq,
-                        e.at,
-                        e.user_id,
-                        e.action,
-                        e.case_id,
-                        e.detail,
-                        e.prev_hash,
-                        e.hash
-                    ],
-                )?;
+                audit::insert(&tx, e)?;
             }
         }
         for (id, code) in &body.devices {
