@@ -371,9 +371,7 @@ pub struct CaseSync {
 
 #[tauri::command(async)]
 pub fn case_sync(state: State<'_, AppState>, id: String) -> Res<CaseSync> {
-    with_store(&state, |s| {
-        Ok(CaseSync { unexported: s.unexported_cases()?.contains(&id), conflicts: s.case_conflicts(&id)? })
-    })
+    with_store(&state, |s| Ok(CaseSync { unexported: s.is_unexported(&id)?, conflicts: s.case_conflicts(&id)? }))
 }
 
 /// Settle a conflict (supervisors): keep a value (`keep`) or type a new one (`value`).

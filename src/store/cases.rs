@@ -621,7 +621,7 @@ fn summary(r: &rusqlite::Row) -> rusqlite::Result<CaseSummary> {
         updated_at: r.get(6)?,
         restricted: r.get(7)?,
         locked: !open,
-        unexported: false,
+        unexported: r.get(9)?,
     })
 }
 
@@ -874,7 +874,8 @@ impl Store {
         let status = q.status.as_deref().filter(|s| !s.is_empty());
         // ?1 = this user, ?2 = may open every case.
         const COLS: &str = "c.id, c.case_number, c.alias, c.status, c.intake_date, c.primary_language, c.updated_at,
-             c.restricted, (c.restricted = 0 OR ?2 OR c.assigned_to = ?1)";
+             c.restricted, (c.restricted = 0 OR ?2 OR c.assigned_to = ?1),
+             EXISTS (SELECT 1 FROM unexported u WHERE u.case_id = c.id)";
         let me = self.session.user_id.as_str();
         let all = self.session.role >= Role::Supervisor;
         let rows = match (fts_query(&q.text), status) {
@@ -907,11 +908,6 @@ impl Store {
                 rows
             }
         };
-        let mut rows = rows;
-        let unexported = self.unexported_cases()?;
-        for r in rows.iter_mut() {
-            r.unexported = unexported.contains(&r.id);
-        }
         Ok(rows)
     }
 

@@ -436,6 +436,13 @@ impl Store {
         Ok(SyncStatus { device_code: self.session().device_code.clone(), unexported_changes: unexported, peers })
     }
 
+    /// Has this case changed here since the last bundle was written?
+    pub fn is_unexported(&self, case_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT EXISTS (SELECT 1 FROM unexported WHERE case_id = ?1)", [case_id], |r| r.get(0))?)
+    }
+
     /// Ids of cases with changes made here and not yet written into a bundle.
     pub fn unexported_cases(&self) -> Result<BTreeSet<String>, StoreError> {
         let mut st = self.conn().prepare_cached("SELECT case_id FROM unexported")?;
