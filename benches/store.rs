@@ -6,6 +6,7 @@
 //!   (WAL, synchronous = FULL), no encryption;
 //! - search as you type (FTS5, newest first) vs a `LIKE '%term%'` scan;
 //! - the first page of the case list vs the same page of the plain table;
+//! - the fact sheet over every case vs one hand-written aggregate (cases per venue);
 //! - unlock, with Argon2id's share reported apart.
 //!
 //! Run: `cargo bench --bench store`. Results also go to `artifacts/bench.json`.
@@ -171,6 +172,30 @@ fn main() {
     }
     let (list, list_base) = (stats(ours), stats(base));
 
+    // The fact sheet over every case, against one hand-written aggregate (cases per
+    // venue) over the same store, through a second connection with the same key.
+    let kf = keys::KeyFile::read(&dir.join(amparo::store::KEY_FILE)).expect("key file");
+    let key = keys::unwrap(&kf.keys[0], PASS).expect("unwrap");
+    let same = Connection::open(dir.join(amparo::store::DB_FILE)).expect("second connection");
+    same.pragma_update(None, "key", format!("x'{}'", hex::encode(key.as_ref()))).expect("key");
+    let mut ours = Vec::new();
+    let mut base = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        std::hint::black_box(store.fact_sheet(&amparo::report::ReportQuery::default()).expect("fact sheet"));
+        ours.push(t.elapsed());
+        let t = Instant::now();
+        let mut st = same
+            .prepare_cached("SELECT j.value, count(*) FROM cases, json_each(cases.data, '$.venues') j GROUP BY j.value")
+            .expect("prepare");
+        let rows: Vec<(String, i64)> =
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").collect::<Result<_, _>>().expect("rows");
+        base.push(t.elapsed());
+        std::hint::black_box(rows);
+    }
+    drop(same);
+    let (report, report_base) = (stats(ours), stats(base));
+
     // Unlock, and the Argon2id share of it.
     drop(store);
     let kf = keys::KeyFile::read(&dir.join(amparo::store::KEY_FILE)).expect("key file");
@@ -240,6 +265,9 @@ fn main() {
     row("first page of the case list", &list);
     row("  baseline: plain table page", &list_base);
     println!("  ratio p50 {:.2}x", ratio(list.p50, list_base.p50));
+    row("fact sheet, every case", &report);
+    row("  baseline: one aggregate (venues)", &report_base);
+    println!("  ratio p50 {:.2}x (target <= 300 ms)", ratio(report.p50, report_base.p50));
     row("unlock (Argon2id + open)", &unlock);
     row("  of which Argon2id (64 MiB, t=3)", &argon);
     println!("{:<34} {:>10.3}", "unlock, 5 users, the 5th, 1st time", ms(unlock5_first));
@@ -252,6 +280,7 @@ fn main() {
                     "validation_p50": ms(check.p50)},
         "search_ms": {"p50": ms(search.p50), "p95": ms(search.p95), "baseline_p50": ms(search_base.p50), "baseline_p95": ms(search_base.p95)},
         "list_ms": {"p50": ms(list.p50), "p95": ms(list.p95), "baseline_p50": ms(list_base.p50)},
+        "fact_sheet_ms": {"p50": ms(report.p50), "p95": ms(report.p95), "baseline_p50": ms(report_base.p50)},
         "unlock_ms": {"p50": ms(unlock.p50), "argon2_p50": ms(argon.p50), "five_users_fifth_first": ms(unlock5_first), "five_users_fifth_again_p50": ms(unlock5.p50)},
     });
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/bench.json");

@@ -4,7 +4,8 @@
 //! - [`intake`]: a case's normalisation, validation and derived values;
 //! - [`form`]: the intake form as data, for the UI to render;
 //! - [`i18n`]: every user-visible string, in English and Spanish;
-//! - [`sync`]: the change log, merge and bundles that carry changes between laptops.
+//! - [`sync`]: the change log, merge and bundles that carry changes between laptops;
+//! - [`report`]: the fact-sheet report, counts only.
 
 // The locale tables are compiled in; `i18n` is the way in.
 rust_i18n::i18n!("locales");
@@ -13,6 +14,7 @@ pub mod consent;
 pub mod form;
 pub mod i18n;
 pub mod intake;
+pub mod report;
 pub mod sample;
 pub mod store;
 pub mod sync;

@@ -136,6 +136,31 @@ enum Command {
         #[command(subcommand)]
         command: Option<ConflictsCommand>,
     },
+    /// The fact sheet: cases, potential victims, venues, demographics (cases
+    /// involving), nationality, recruiter relation. Counts only.
+    Report {
+        /// First intake date counted (YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last intake date counted (YYYY-MM-DD).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        intake_channel: Option<String>,
+        #[arg(long)]
+        trafficking_type: Option<String>,
+        /// json or csv
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// For sharing outside the organisation: counts below k become "<k".
+        #[arg(long)]
+        shareable: bool,
+        /// The suppression threshold (with --shareable).
+        #[arg(long, default_value_t = amparo::report::DEFAULT_K, requires = "shareable")]
+        k: u32,
+    },
     /// A forgotten passphrase: an administrator sets a new one with the recovery key
     /// (from AMPARO_RECOVERY_KEY or a prompt).
     Recover {
@@ -378,6 +403,33 @@ fn run(cli: Cli) -> Result<(), Failure> {
             out(format!("\n    {}\n", code.as_str()));
         }
         Command::Sync { command } => sync_command(command, &mut out)?,
+        Command::Report { from, to, status, intake_channel, trafficking_type, format, shareable, k } => {
+            if !["json", "csv"].contains(&format.as_str()) {
+                return Err(Failure(tr(l, "cli.bad_format", &[("format", format)])));
+            }
+            let date = |d: Option<String>| -> Result<Option<chrono::NaiveDate>, Failure> {
+                d.map(|d| {
+                    chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d")
+                        .map_err(|_| Failure(tr(l, "cli.bad_date", &[("value", d.clone())])))
+                })
+                .transpose()
+            };
+            let q = amparo::report::ReportQuery {
+                from: date(from)?,
+                to: date(to)?,
+                status,
+                intake_channel,
+                trafficking_type,
+                k: shareable.then_some(k),
+            };
+            let store = open()?;
+            let sheet = store.fact_sheet(&q).map_err(store_failure)?;
+            if format == "csv" {
+                out(sheet.to_csv().trim_end().to_string());
+            } else {
+                out(serde_json::to_string_pretty(&sheet).unwrap_or_default());
+            }
+        }
         Command::Conflicts { format, command } => conflicts_command(&format, command, &mut out)?,
         Command::Import { file, skip_invalid } => {
             let f = std::fs::File::open(&file).map_err(|e| file_failure(&file.display().to_string(), &e))?;

@@ -323,3 +323,49 @@ fn two_laptops_sync_through_bundle_files() {
     let es = err(&amparo_env(&b, &["sync", "import", &file("invite.json")], &[bpass[0], ("AMPARO_LOCALE", "es")]));
     assert!(es.contains("no es un paquete de sincronización"), "{es}");
 }
+
+/// The fact sheet from the command line: JSON with the documented keys, CSV with the
+/// same numbers, the shareable mode, and bad input refused in the user's language.
+#[test]
+fn the_fact_sheet_as_json_and_csv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    init(&dir);
+    let cases: Vec<Value> = (0..300).map(amparo::sample::generated).collect();
+    let file = tmp.path().join("cases.jsonl");
+    write_jsonl(&file, &cases);
+    ok(&amparo(&dir, &["import", file.to_str().unwrap()]));
+    let json: Value = serde_json::from_str(&ok(&amparo(&dir, &["report"]))).unwrap();
+    for key in ["cases", "potential_victims", "venues", "demographics", "nationality", "recruiter_relation"] {
+        assert!(json.get(key).is_some(), "{key} missing: {json}");
+    }
+    assert_eq!(json["cases"], 300);
+    let victims: usize = cases
+        .iter()
+        .map(|c| c["people"].as_array().unwrap().iter().filter(|p| p["role"] == "PotentialVictim").count())
+        .sum();
+    assert_eq!(json["potential_victims"], victims);
+    let females = cases
+        .iter()
+        .filter(|c| {
+            c["people"].as_array().unwrap().iter().any(|p| p["role"] == "PotentialVictim" && p["gender"] == "Female")
+        })
+        .count();
+    assert_eq!(json["demographics"]["female"], females);
+    let venues = json["venues"].as_array().unwrap();
+    assert!(venues.windows(2).all(|w| w[0]["cases"].as_u64() >= w[1]["cases"].as_u64()), "most cases first");
+    // The same numbers as CSV, whatever the language of the messages.
+    let csv =
+        ok(&amparo_env(&dir, &["report", "--format", "csv"], &[("AMPARO_PASSPHRASE", PASS), ("AMPARO_LOCALE", "es")]));
+    assert!(csv.starts_with(&format!("section,code,cases\ncases,,300\npotential_victims,,{victims}\n")), "{csv}");
+    assert!(csv.contains(&format!("demographics,female,{females}\n")));
+    // A period, and the shareable mode with a threshold above every count.
+    let one_year: Value =
+        serde_json::from_str(&ok(&amparo(&dir, &["report", "--from", "2020-01-01", "--to", "2020-12-31"]))).unwrap();
+    let in_2020 = cases.iter().filter(|c| c["intake_date"].as_str().unwrap().starts_with("2020")).count();
+    assert_eq!(one_year["cases"], in_2020);
+    let shared: Value = serde_json::from_str(&ok(&amparo(&dir, &["report", "--shareable", "--k", "1000"]))).unwrap();
+    assert_eq!(shared["cases"], "<1000");
+    assert!(err(&amparo(&dir, &["report", "--from", "ayer"])).contains("is not a date like 2026-03-14"));
+    assert!(err(&amparo(&dir, &["report", "--format", "xml"])).contains("Unknown format"));
+}

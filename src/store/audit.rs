@@ -60,6 +60,7 @@ actions!(
     SyncImport,
     ConflictResolved,
     OrgInvite,
+    Report,
 );
 
 impl Action {

@@ -1,0 +1,198 @@
+//! The fact-sheet report: how many cases, how many potential victims, venues,
+//! demographics, nationality and recruiter relation — counted as *cases involving*
+//! at least one potential victim with a trait (non-cumulative: a case can involve
+//! several victims, and callers often give no demographics), the way the national
+//! hotline describes trafficking. De-identified by construction: only codes and
+//! counts leave this module.
+//!
+//! For sharing outside the organisation, every count from 1 to k−1 is shown as
+//! `"<k"` (k = 11 by default, as the Counter Trafficking Data Collaborative does).
+
+use crate::store::{Store, StoreError};
+use chrono::NaiveDate;
+use rusqlite::params;
+use serde::{Deserialize, Serialize, Serializer};
+
+/// The default suppression threshold.
+pub const DEFAULT_K: u32 = 11;
+
+/// Which cases a report counts: intake date within the period, and the filters.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ReportQuery {
+    #[serde(default)]
+    pub from: Option<NaiveDate>,
+    #[serde(default)]
+    pub to: Option<NaiveDate>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub intake_channel: Option<String>,
+    #[serde(default)]
+    pub trafficking_type: Option<String>,
+    /// Shareable: suppress counts below k.
+    #[serde(default)]
+    pub k: Option<u32>,
+}
+
+/// A count as shown: the number, or `"<k"` when shareable and small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    Exact(u64),
+    Below(u32),
+}
+
+impl Count {
+    fn new(n: u64, k: Option<u32>) -> Count {
+        match k {
+            Some(k) if n > 0 && n < u64::from(k) => Count::Below(k),
+            _ => Count::Exact(n),
+        }
+    }
+}
+
+impl std::fmt::Display for Count {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Count::Exact(n) => write!(f, "{n}"),
+            Count::Below(k) => write!(f, "<{k}"),
+        }
+    }
+}
+
+impl Serialize for Count {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Count::Exact(n) => s.serialize_u64(*n),
+            Count::Below(_) => s.serialize_str(&self.to_string()),
+        }
+    }
+}
+
+/// One code and the number of cases it appears in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CodeCount {
+    pub code: String,
+    pub cases: Count,
+}
+
+/// Cases involving at least one potential victim who is …
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Demographics {
+    pub female: Count,
+    pub male: Count,
+    pub transgender_non_conforming: Count,
+    pub minor: Count,
+    pub adult: Count,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FactSheet {
+    pub cases: Count,
+    pub potential_victims: Count,
+    /// Most cases first, then by code.
+    pub venues: Vec<CodeCount>,
+    pub demographics: Demographics,
+    pub nationality: Vec<CodeCount>,
+    pub recruiter_relation: Vec<CodeCount>,
+    /// The suppression threshold used, if shareable.
+    pub k: Option<u32>,
+}
+
+/// The filtered cases, as a common table expression (?1..?5: from, to, status,
+/// intake channel, trafficking type).
+const FILTERED: &str = "WITH f AS (
+    SELECT seq, data FROM cases
+    WHERE (?1 IS NULL OR intake_date >= ?1) AND (?2 IS NULL OR intake_date <= ?2)
+      AND (?3 IS NULL OR status = ?3)
+      AND (?4 IS NULL OR data ->> '$.intake_channel' = ?4)
+      AND (?5 IS NULL OR data ->> '$.trafficking_type' = ?5)),
+  v AS (SELECT f.seq, p.value AS person FROM f, json_each(f.data, '$.people') p
+        WHERE p.value ->> '$.role' = 'PotentialVictim')";
+
+impl Store {
+    /// The fact sheet for a period and filters. Counts only, never a case: anyone
+    /// who may use the store may run it; it is recorded in the audit trail.
+    pub fn fact_sheet(&self, q: &ReportQuery) -> Result<FactSheet, StoreError> {
+        if q.k.is_some_and(|k| k < 2) {
+            let e = crate::intake::Issue::new("k", crate::intake::FieldError::OutOfRange { min: 2, max: 1000 });
+            return Err(crate::intake::ValidationErrors(vec![e]).into());
+        }
+        let conn = self.conn();
+        let date = |d: &Option<NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
+        let blank = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        let args =
+            params![date(&q.from), date(&q.to), blank(&q.status), blank(&q.intake_channel), blank(&q.trafficking_type)];
+        let one = |sql: &str| -> Result<u64, StoreError> {
+            Ok(conn.prepare_cached(&format!("{FILTERED} {sql}"))?.query_row(args, |r| r.get::<_, i64>(0))?.max(0)
+                as u64)
+        };
+        let ranked = |sql: &str| -> Result<Vec<CodeCount>, StoreError> {
+            let mut st = conn.prepare_cached(&format!("{FILTERED} {sql} ORDER BY 2 DESC, 1"))?;
+            let rows = st
+                .query_map(args, |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                .map(|r| r.map(|(code, n)| CodeCount { code, cases: Count::new(n.max(0) as u64, q.k) }))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        };
+        let k = q.k;
+        let cases_with = |cond: &str| -> Result<Count, StoreError> {
+            Ok(Count::new(one(&format!("SELECT count(DISTINCT seq) FROM v WHERE {cond}"))?, k))
+        };
+        let sheet = FactSheet {
+            cases: Count::new(one("SELECT count(*) FROM f")?, k),
+            potential_victims: Count::new(one("SELECT count(*) FROM v")?, k),
+            venues: ranked(
+                "SELECT j.value, count(DISTINCT f.seq) FROM f, json_each(f.data, '$.venues') j GROUP BY j.value",
+            )?,
+            demographics: Demographics {
+                female: cases_with("person ->> '$.gender' = 'Female'")?,
+                male: cases_with("person ->> '$.gender' = 'Male'")?,
+                transgender_non_conforming: cases_with("person ->> '$.gender' = 'TransgenderNonConforming'")?,
+                minor: cases_with("person ->> '$.majority_at_intake' = 'Minor'")?,
+                adult: cases_with("person ->> '$.majority_at_intake' = 'Adult'")?,
+            },
+            nationality: ranked(
+                "SELECT n.value, count(DISTINCT v.seq) FROM v, json_each(v.person, '$.nationality') n GROUP BY n.value",
+            )?,
+            recruiter_relation: ranked(
+                "SELECT j.value, count(DISTINCT f.seq) FROM f, json_each(f.data, '$.recruiter_relation') j GROUP BY j.value",
+            )?,
+            k,
+        };
+        self.record(crate::store::audit::Action::Report, None, serde_json::json!({ "shareable": k.is_some() }))?;
+        Ok(sheet)
+    }
+}
+
+impl FactSheet {
+    /// The same numbers as CSV: `section,code,cases`, one line per number.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("section,code,cases\n");
+        let mut line = |section: &str, code: &str, n: &Count| out.push_str(&format!("{section},{code},{n}\n"));
+        line("cases", "", &self.cases);
+        line("potential_victims", "", &self.potential_victims);
+        for c in &self.venues {
+            line("venues", &c.code, &c.cases);
+        }
+        let d = &self.demographics;
+        for (code, n) in [
+            ("female", &d.female),
+            ("male", &d.male),
+            ("transgender_non_conforming", &d.transgender_non_conforming),
+            ("minor", &d.minor),
+            ("adult", &d.adult),
+        ] {
+            line("demographics", code, n);
+        }
+        for c in &self.nationality {
+            line("nationality", &c.code, &c.cases);
+        }
+        for c in &self.recruiter_relation {
+            line("recruiter_relation", &c.code, &c.cases);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

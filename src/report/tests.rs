@@ -1,0 +1,112 @@
+//! The fact sheet on cases with known answers: several victims of mixed gender and
+//! age in one case, a case without demographics, a case outside the period.
+
+use super::*;
+use crate::store::keys::KdfParams;
+use crate::store::Setup;
+use serde_json::{json, Value};
+
+fn case(date: &str, kind: &str, people: Value, venues: &[&str], recruiters: &[&str]) -> Value {
+    let mut c = json!({
+        "format": "amparo.case/1", "intake_date": date, "intake_channel": "Hotline", "status": "Active",
+        "trafficking_type": kind, "venues": venues, "recruiter_relation": recruiters, "people": people,
+    });
+    if kind == "Labour" {
+        c["type_of_labour_exploitation"] = json!(["Agriculture"]);
+    }
+    c
+}
+
+fn victim(gender: Option<&str>, age: Option<u32>, nationality: &[&str]) -> Value {
+    let mut p = json!({"role": "PotentialVictim", "nationality": nationality});
+    if let Some(g) = gender {
+        p["gender"] = json!(g);
+    }
+    if let Some(a) = age {
+        p["age_estimate"] = json!(a);
+    }
+    p
+}
+
+fn store_with_known_cases() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup {
+        org: "Casa".into(),
+        device_code: "TX3".into(),
+        user: "Ana".into(),
+        passphrase: "correct horse battery staple".into(),
+        locale: "en".into(),
+    };
+    let mut s = Store::create(dir.path(), &setup, KdfParams::INSECURE_FOR_TESTS).unwrap();
+    // Two victims: a woman and a boy, of two nationalities.
+    let a = json!([victim(Some("Female"), Some(30), &["MX"]), victim(Some("Male"), Some(16), &["GT"])]);
+    s.create_case(case("2025-03-10", "Sex", a, &["HotelMotel", "TruckStop"], &["IntimatePartner"]), None).unwrap();
+    // A girl.
+    let b = json!([victim(Some("Female"), Some(15), &["MX"])]);
+    s.create_case(case("2025-06-01", "Labour", b, &["HotelMotel"], &["Employer", "IntimatePartner"]), None).unwrap();
+    // No demographics given; a dependent child, who is no potential victim.
+    let c = json!([victim(None, None, &["Unknown"]), {"role": "DependentChild", "gender": "Male", "age_estimate": 4}]);
+    s.create_case(case("2025-09-09", "Sex", c, &["Agriculture"], &["Unknown"]), None).unwrap();
+    // Outside the period.
+    let d = json!([victim(Some("Female"), Some(40), &["MX"])]);
+    s.create_case(case("2024-01-01", "Sex", d, &["HotelMotel"], &["Stranger"]), None).unwrap();
+    (dir, s)
+}
+
+fn period() -> ReportQuery {
+    ReportQuery {
+        from: NaiveDate::from_ymd_opt(2025, 1, 1),
+        to: NaiveDate::from_ymd_opt(2025, 12, 31),
+        ..Default::default()
+    }
+}
+
+fn cc(code: &str, n: u64) -> CodeCount {
+    CodeCount { code: code.into(), cases: Count::Exact(n) }
+}
+
+#[test]
+fn the_fact_sheet_counts_cases_involving_not_victims() {
+    let (_d, s) = store_with_known_cases();
+    let f = s.fact_sheet(&period()).unwrap();
+    assert_eq!(f.cases, Count::Exact(3));
+    assert_eq!(f.potential_victims, Count::Exact(4));
+    assert_eq!(f.venues, vec![cc("HotelMotel", 2), cc("Agriculture", 1), cc("TruckStop", 1)]);
+    // Non-cumulative: the first case counts once as female, once as male, once as
+    // minor and once as adult; the third case counts nowhere.
+    let d = &f.demographics;
+    assert_eq!(
+        (d.female, d.male, d.transgender_non_conforming, d.minor, d.adult),
+        (Count::Exact(2), Count::Exact(1), Count::Exact(0), Count::Exact(2), Count::Exact(1))
+    );
+    assert_eq!(f.nationality, vec![cc("MX", 2), cc("GT", 1), cc("Unknown", 1)]);
+    assert_eq!(f.recruiter_relation, vec![cc("IntimatePartner", 2), cc("Employer", 1), cc("Unknown", 1)]);
+    // Filters.
+    let sex = s.fact_sheet(&ReportQuery { trafficking_type: Some("Sex".into()), ..period() }).unwrap();
+    assert_eq!((sex.cases, sex.potential_victims), (Count::Exact(2), Count::Exact(3)));
+    let all = s.fact_sheet(&ReportQuery::default()).unwrap();
+    assert_eq!(all.cases, Count::Exact(4));
+    assert_eq!(all.venues[0], cc("HotelMotel", 3));
+    let none = s.fact_sheet(&ReportQuery { status: Some("Closed".into()), ..period() }).unwrap();
+    assert_eq!((none.cases, none.venues.len()), (Count::Exact(0), 0));
+}
+
+#[test]
+fn shareable_counts_below_k_are_suppressed_exactly_at_the_threshold() {
+    let (_d, s) = store_with_known_cases();
+    // k = 3: 2 (k−1) is hidden, 3 (k) and 4 (k+1) are shown, 0 stays 0.
+    let f = s.fact_sheet(&ReportQuery { k: Some(3), ..period() }).unwrap();
+    assert_eq!(f.venues[0].cases, Count::Below(3));
+    assert_eq!(f.cases, Count::Exact(3));
+    assert_eq!(f.potential_victims, Count::Exact(4));
+    assert_eq!(f.demographics.transgender_non_conforming, Count::Exact(0));
+    let json = serde_json::to_value(&f).unwrap();
+    assert_eq!(json["venues"][0], json!({"code": "HotelMotel", "cases": "<3"}));
+    assert_eq!(json["cases"], json!(3));
+    assert!(f.to_csv().contains("venues,HotelMotel,<3\n"));
+    assert!(f.to_csv().starts_with("section,code,cases\ncases,,3\npotential_victims,,4\n"));
+    // The default threshold hides everything this small.
+    let d = s.fact_sheet(&ReportQuery { k: Some(DEFAULT_K), ..period() }).unwrap();
+    assert_eq!(d.cases, Count::Below(11));
+    assert!(matches!(s.fact_sheet(&ReportQuery { k: Some(1), ..period() }), Err(StoreError::Invalid(_))));
+}
