@@ -98,16 +98,12 @@ pub struct FactSheet {
     pub k: Option<u32>,
 }
 
-/// The filtered cases, as a common table expression (?1..?5: from, to, status,
-/// intake channel, trafficking type).
-const FILTERED: &str = "WITH f AS (
-    SELECT seq, data FROM cases
-    WHERE (?1 IS NULL OR intake_date >= ?1) AND (?2 IS NULL OR intake_date <= ?2)
-      AND (?3 IS NULL OR status = ?3)
-      AND (?4 IS NULL OR data ->> '$.intake_channel' = ?4)
-      AND (?5 IS NULL OR data ->> '$.trafficking_type' = ?5)),
-  v AS (SELECT f.seq, p.value AS person FROM f, json_each(f.data, '$.people') p
-        WHERE p.value ->> '$.role' = 'PotentialVictim')";
+/// Which cases count (?1..?5: from, to, status, intake channel, trafficking type),
+/// on `case_report c`. Counts come from `case_facts`, kept as cases are saved: one
+/// row per case and code, so a count of rows is a count of cases.
+const FILTER: &str = "(?1 IS NULL OR c.intake_date >= ?1) AND (?2 IS NULL OR c.intake_date <= ?2)
+      AND (?3 IS NULL OR c.status = ?3) AND (?4 IS NULL OR c.intake_channel = ?4)
+      AND (?5 IS NULL OR c.trafficking_type = ?5)";
 
 impl Store {
     /// The fact sheet for a period and filters. Counts only, never a case: anyone
@@ -123,11 +119,11 @@ impl Store {
         let args =
             params![date(&q.from), date(&q.to), blank(&q.status), blank(&q.intake_channel), blank(&q.trafficking_type)];
         let one = |sql: &str| -> Result<u64, StoreError> {
-            Ok(conn.prepare_cached(&format!("{FILTERED} {sql}"))?.query_row(args, |r| r.get::<_, i64>(0))?.max(0)
+            Ok(conn.prepare_cached(&format!("{sql} WHERE {FILTER}"))?.query_row(args, |r| r.get::<_, i64>(0))?.max(0)
                 as u64)
         };
         let ranked = |sql: &str| -> Result<Vec<CodeCount>, StoreError> {
-            let mut st = conn.prepare_cached(&format!("{FILTERED} {sql} ORDER BY 2 DESC, 1"))?;
+            let mut st = conn.prepare_cached(&format!("{sql} ORDER BY 2 DESC, 1"))?;
             let rows = st
                 .query_map(args, |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
                 .map(|r| r.map(|(code, n)| CodeCount { code, cases: Count::new(n.max(0) as u64, q.k) }))
@@ -135,28 +131,28 @@ impl Store {
             Ok(rows)
         };
         let k = q.k;
-        let cases_with = |cond: &str| -> Result<Count, StoreError> {
-            Ok(Count::new(one(&format!("SELECT count(DISTINCT seq) FROM v WHERE {cond}"))?, k))
+        let of_kind = |kind: &str| {
+            ranked(&format!(
+                "SELECT x.code, count(*) FROM case_facts x JOIN case_report c ON c.case_seq = x.case_seq
+                 WHERE x.kind = '{kind}' AND {FILTER} GROUP BY x.code"
+            ))
         };
+        let (genders, majorities) = (of_kind("gender")?, of_kind("majority")?);
+        let find =
+            |list: &[CodeCount], code: &str| list.iter().find(|c| c.code == code).map_or(Count::Exact(0), |c| c.cases);
         let sheet = FactSheet {
-            cases: Count::new(one("SELECT count(*) FROM f")?, k),
-            potential_victims: Count::new(one("SELECT count(*) FROM v")?, k),
-            venues: ranked(
-                "SELECT j.value, count(DISTINCT f.seq) FROM f, json_each(f.data, '$.venues') j GROUP BY j.value",
-            )?,
+            cases: Count::new(one("SELECT count(*) FROM case_report c")?, k),
+            potential_victims: Count::new(one("SELECT coalesce(sum(c.victims), 0) FROM case_report c")?, k),
+            venues: of_kind("venue")?,
             demographics: Demographics {
-                female: cases_with("person ->> '$.gender' = 'Female'")?,
-                male: cases_with("person ->> '$.gender' = 'Male'")?,
-                transgender_non_conforming: cases_with("person ->> '$.gender' = 'TransgenderNonConforming'")?,
-                minor: cases_with("person ->> '$.majority_at_intake' = 'Minor'")?,
-                adult: cases_with("person ->> '$.majority_at_intake' = 'Adult'")?,
+                female: find(&genders, "Female"),
+                male: find(&genders, "Male"),
+                transgender_non_conforming: find(&genders, "TransgenderNonConforming"),
+                minor: find(&majorities, "Minor"),
+                adult: find(&majorities, "Adult"),
             },
-            nationality: ranked(
-                "SELECT n.value, count(DISTINCT v.seq) FROM v, json_each(v.person, '$.nationality') n GROUP BY n.value",
-            )?,
-            recruiter_relation: ranked(
-                "SELECT j.value, count(DISTINCT f.seq) FROM f, json_each(f.data, '$.recruiter_relation') j GROUP BY j.value",
-            )?,
+            nationality: of_kind("nationality")?,
+            recruiter_relation: of_kind("recruiter_relation")?,
             k,
         };
         self.record(crate::store::audit::Action::Report, None, serde_json::json!({ "shareable": k.is_some() }))?;

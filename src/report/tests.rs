@@ -110,3 +110,25 @@ fn shareable_counts_below_k_are_suppressed_exactly_at_the_threshold() {
     assert_eq!(d.cases, Count::Below(11));
     assert!(matches!(s.fact_sheet(&ReportQuery { k: Some(1), ..period() }), Err(StoreError::Invalid(_))));
 }
+
+#[test]
+fn counts_follow_edits_and_are_rebuilt_for_older_stores() {
+    let (d, s) = store_with_known_cases();
+    let before = s.fact_sheet(&period()).unwrap();
+    // As if the cases were saved before the counts were kept: rebuilt at unlock.
+    s.conn().execute_batch("DELETE FROM case_facts; DELETE FROM meta WHERE key = 'facts_since';").unwrap();
+    drop(s);
+    let mut s = Store::open(d.path(), "correct horse battery staple").unwrap();
+    assert_eq!(s.fact_sheet(&period()).unwrap(), before);
+    // An edit moves the counts with it.
+    let id: String =
+        s.conn().query_row("SELECT id FROM cases WHERE intake_date = '2025-06-01'", [], |r| r.get(0)).unwrap();
+    let mut c = s.get_case(&id).unwrap();
+    c["people"][0]["gender"] = json!("TransgenderNonConforming");
+    c["venues"] = json!(["TruckStop"]);
+    s.update_case(&id, c, None).unwrap();
+    let after = s.fact_sheet(&period()).unwrap();
+    assert_eq!(after.demographics.transgender_non_conforming, Count::Exact(1));
+    assert_eq!(after.demographics.female, Count::Exact(1));
+    assert_eq!(after.venues, vec![cc("TruckStop", 2), cc("Agriculture", 1), cc("HotelMotel", 1)]);
+}

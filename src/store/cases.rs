@@ -429,6 +429,7 @@ pub(super) fn insert_case(tx: &Transaction, session: &Session, case: Value, now:
         ],
     )?;
     let seq = tx.last_insert_rowid();
+    refresh_facts(tx, seq, &data)?;
     for n in notes.iter().filter_map(Value::as_object) {
         insert_note(tx, &row.id, n)?;
     }
@@ -481,6 +482,33 @@ pub(crate) fn backfill(tx: &Connection) -> Result<(), StoreError> {
         let json = serde_json::to_string(&rebuilt).map_err(|_| StoreError::Corrupt)?;
         tx.execute("UPDATE cases SET data = ?2 WHERE id = ?1", [&id, &json])?;
     }
+    Ok(())
+}
+
+/// Keep what the fact sheet counts in step with a case's data (see `schema::FACTS`).
+fn refresh_facts(tx: &Connection, seq: i64, data: &str) -> Result<(), StoreError> {
+    tx.prepare_cached("DELETE FROM case_facts WHERE case_seq = ?1")?.execute([seq])?;
+    tx.prepare_cached(super::schema::FACTS)?.execute(params![seq, data])?;
+    tx.prepare_cached(super::schema::FACT_ROW)?.execute(params![seq, data])?;
+    Ok(())
+}
+
+/// Fill the fact-sheet counts of cases saved before they were kept (once).
+pub(crate) fn backfill_facts(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    let done: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'facts_since')", [], |r| r.get(0))?;
+    if !done {
+        let rows: Vec<(i64, String)> = {
+            let mut st = tx.prepare("SELECT seq, data FROM cases")?;
+            let r = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+            r
+        };
+        for (seq, data) in rows {
+            refresh_facts(&tx, seq, &data)?;
+        }
+        tx.execute("INSERT INTO meta (key, value) VALUES ('facts_since', ?1)", [now_utc()])?;
+    }
+    tx.commit()?;
     Ok(())
 }
 
@@ -582,6 +610,7 @@ pub(crate) fn materialize(tx: &Transaction, id: &str) -> Result<(Merged, Vec<Str
     }
     update_row(tx, id, &row, &data, &updated_at, &updated_by)?;
     let seq: i64 = tx.query_row("SELECT seq FROM cases WHERE id = ?1", [id], |r| r.get(0))?;
+    refresh_facts(tx, seq, &data)?;
     refresh_fts(tx, seq, &number, &row.names, &row.places, &notes_text(tx, seq)?)?;
     Ok((outcome, open))
 }
@@ -598,6 +627,8 @@ pub(crate) fn remove_case(tx: &Connection, id: &str) -> Result<(), StoreError> {
     tx.execute("DELETE FROM notes WHERE case_id = ?1", [id])?;
     if let Some(seq) = seq {
         tx.execute("DELETE FROM cases_fts WHERE rowid = ?1", [seq])?;
+        tx.execute("DELETE FROM case_facts WHERE case_seq = ?1", [seq])?;
+        tx.execute("DELETE FROM case_report WHERE case_seq = ?1", [seq])?;
     }
     tx.execute("DELETE FROM drafts WHERE case_id = ?1", [id])?;
     tx.execute("DELETE FROM cases WHERE id = ?1", [id])?;
@@ -725,6 +756,7 @@ impl Store {
         let row = reshape(id, log_case(&tx, &self.session, id, &row.data, &meta, &notes)?);
         let data = serde_json::to_string(&row.data).map_err(|_| StoreError::Corrupt)?;
         update_row(&tx, id, &row, &data, &now, &self.session.user_id)?;
+        refresh_facts(&tx, seq, &data)?;
         let added_notes = notes.len();
         for n in notes.iter().filter_map(Value::as_object) {
             insert_note(&tx, id, n)?;

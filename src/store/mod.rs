@@ -440,6 +440,7 @@ impl Store {
             tx.commit()?;
         }
         crate::sync::prepare(&mut conn)?;
+        cases::backfill_facts(&mut conn)?;
         let recovery = keys::new_recovery_key();
         let kf = KeyFile {
             format: keys::KEY_FILE_FORMAT.into(),
@@ -471,6 +472,7 @@ impl Store {
         }
         schema::migrations().to_latest(&mut conn)?;
         crate::sync::prepare(&mut conn)?;
+        cases::backfill_facts(&mut conn)?;
         Ok(conn)
     }
 

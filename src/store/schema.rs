@@ -193,13 +193,53 @@ CREATE TABLE sync_peers (
 ) STRICT;
 "#;
 
+/// The facts a case brings to the fact-sheet report, kept with it as it is saved
+/// (codes only), so the report counts from an index instead of parsing every case.
+/// `FACTS` fills them for the case `?1` whose data is `?2`.
+pub const FACTS: &str = "
+INSERT OR IGNORE INTO case_facts (case_seq, kind, code)
+SELECT ?1, 'venue', j.value FROM json_each(?2, '$.venues') j
+UNION ALL SELECT ?1, 'recruiter_relation', j.value FROM json_each(?2, '$.recruiter_relation') j
+UNION ALL SELECT ?1, 'gender', p.value ->> '$.gender' FROM json_each(?2, '$.people') p
+    WHERE p.value ->> '$.role' = 'PotentialVictim' AND p.value ->> '$.gender' IS NOT NULL
+UNION ALL SELECT ?1, 'majority', p.value ->> '$.majority_at_intake' FROM json_each(?2, '$.people') p
+    WHERE p.value ->> '$.role' = 'PotentialVictim' AND p.value ->> '$.majority_at_intake' IS NOT NULL
+UNION ALL SELECT ?1, 'nationality', n.value FROM json_each(?2, '$.people') p, json_each(p.value, '$.nationality') n
+    WHERE p.value ->> '$.role' = 'PotentialVictim'";
+
+/// The report's per-case row, for the case `?1` whose data is `?2`: the filters and
+/// the number of potential victims, in a table slim enough to scan (the case rows
+/// carry their whole JSON).
+pub const FACT_ROW: &str = "
+INSERT OR REPLACE INTO case_report (case_seq, intake_date, status, intake_channel, trafficking_type, victims)
+VALUES (?1, ?2 ->> '$.intake_date', ?2 ->> '$.status', ?2 ->> '$.intake_channel', ?2 ->> '$.trafficking_type',
+        (SELECT count(*) FROM json_each(?2, '$.people') p WHERE p.value ->> '$.role' = 'PotentialVictim'))";
+
+const V5: &str = r#"
+CREATE TABLE case_facts (
+    case_seq INTEGER NOT NULL,
+    kind     TEXT NOT NULL,
+    code     TEXT NOT NULL,
+    PRIMARY KEY (case_seq, kind, code)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX case_facts_by_code ON case_facts (kind, code, case_seq);
+CREATE TABLE case_report (
+    case_seq         INTEGER PRIMARY KEY,
+    intake_date      TEXT,
+    status           TEXT,
+    intake_channel   TEXT,
+    trafficking_type TEXT,
+    victims          INTEGER NOT NULL
+) STRICT;
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> usize {
-    4
+    5
 }
 
 #[cfg(test)]

@@ -90,6 +90,10 @@ fn a_case_travels_to_another_laptop_and_back_unchanged() {
     let s = import(&mut l[1], &b).unwrap();
     assert_eq!((s.new_cases, s.updated_cases, s.conflicts), (1, 0, 0));
     assert_eq!(cases(&l[0]), cases(&l[1]));
+    // The fact sheet counts merged cases like saved ones.
+    let q = crate::report::ReportQuery::default();
+    assert_eq!(l[1].fact_sheet(&q).unwrap(), l[0].fact_sheet(&q).unwrap());
+    assert_eq!(l[1].fact_sheet(&q).unwrap().cases, crate::report::Count::Exact(1));
     // Search works on the receiving laptop too.
     let q = crate::store::cases::ListQuery { text: "Ojinaga".into(), ..Default::default() };
     assert_eq!(l[1].list_cases(&q).unwrap().len(), 1);
@@ -241,6 +245,8 @@ fn removals_and_purges_reach_every_laptop() {
     let b = export(&mut l[0]);
     assert_eq!(import(&mut l[1], &b).unwrap().removed_cases, 1);
     assert!(cases(&l[1]).is_empty());
+    let q = crate::report::ReportQuery::default();
+    assert_eq!(l[1].fact_sheet(&q).unwrap().venues, vec![], "a purged case counts nowhere");
     // An edit made offline on the second laptop does not bring it back anywhere.
     let b_old = b.clone();
     import(&mut l[1], &b_old).unwrap();
