@@ -1256,7 +1256,9 @@ async fn two_laptops_edit_one_case_offline_and_settle_the_conflict() {
     b.click("#nav-sync").await;
     b.screen("sync").await;
     b.click("#sync-export").await;
-    b.until_contains("#sync-result", "written to amparo-SUR-").await;
+    b.until("the export to end", async || b.c.find(Locator::Css("#sync-result p")).await.is_ok()).await;
+    let written = b.text("#sync-result").await;
+    assert!(written.contains("written to amparo-SUR-"), "{written}");
     a.click("#nav-sync").await;
     a.screen("sync").await;
     a.click("#sync-import").await;

@@ -91,12 +91,14 @@ export async function syncScreen(show, status, isAdmin) {
       } }), inviteOut);
   }
 
+  // Filled before the screen shows: text arriving after it would move the buttons
+  // under a pointer (or a test driver) about to click them.
+  await refreshStatus(state.status);
   await show("sync", h("h1", { i18n: "sync.title" }), h("p", { class: "intro", i18n: "sync.intro" }),
     h("section", { class: "card", "aria-labelledby": "sync-h" }, h("h2", { id: "sync-h", i18n: "sync.exchange" }),
       folderForm, mine, h("div", { class: "row" }, exportBtn, importBtn), bar, out),
     h("section", { class: "card", "aria-labelledby": "peers-h" }, h("h2", { id: "peers-h", i18n: "sync.peers" }), peersTable, peersEmpty),
     invite);
-  await refreshStatus(state.status);
 }
 
 /** One bundle file's outcome. */
