@@ -553,7 +553,12 @@ async function caseScreen(id, { saved = false } = {}, known = null) {
   const sync = await call("case_sync", { id });
   const conflicts = conflictsSection(id, sync.conflicts, ROLE_RANK[status.session.role] >= ROLE_RANK.Supervisor, {
     label: (path) => fieldAt(path)?.label ?? "conflict.field_unknown",
-    value: (path, v) => { const f = fieldAt(path); return f ? valueNode(f, v) : h("span", {}, JSON.stringify(v)); },
+    value: (path, v) => {
+      const f = fieldAt(path);
+      // Privacy mode hides conflicting personal details too, as in the values below.
+      if (f?.pii && f.key !== "alias" && privacyOn()) return tx(h("span", { class: "hidden-pii" }), "privacy.hidden");
+      return f ? valueNode(f, v) : h("span", {}, JSON.stringify(v));
+    },
     input: (path, inputId) => {
       const f = fieldAt(path);
       if (!f || !["text", "long_text", "choice", "date", "approx_date", "expiry_date", "integer", "phone", "email", "subdivision"].includes(f.kind)) return null;
