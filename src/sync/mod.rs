@@ -180,14 +180,16 @@ pub(crate) fn prepare(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Every device this laptop holds rows of in `table` (changes or audit).
+fn devices_in(conn: &Connection, table: &str) -> Result<Vec<String>, StoreError> {
+    let mut st = conn.prepare(&format!("SELECT DISTINCT device_id FROM {table}"))?;
+    let d = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(d)
+}
+
 fn vector(conn: &Connection, table: &str) -> Result<Vector, StoreError> {
-    let devices: Vec<String> = {
-        let mut st = conn.prepare(&format!("SELECT DISTINCT device_id FROM {table}"))?;
-        let d = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
-        d
-    };
     let mut out = Vector::new();
-    for d in devices {
+    for d in devices_in(conn, table)? {
         let n = log::contiguous(conn, table, &d)?;
         if n > 0 {
             out.insert(d, n);
@@ -228,11 +230,7 @@ fn rows_above<T>(
     read: fn(&rusqlite::Row) -> rusqlite::Result<T>,
     number: fn(&T) -> i64,
 ) -> Result<(Vec<T>, Ranges), StoreError> {
-    let devices: Vec<String> = {
-        let mut st = conn.prepare(&format!("SELECT DISTINCT device_id FROM {table}"))?;
-        let d = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
-        d
-    };
+    let devices = devices_in(conn, table)?;
     let mut st = conn.prepare(&format!(
         "SELECT {columns} FROM {table} WHERE device_id = ?1 AND device_seq > ?2 ORDER BY device_seq"
     ))?;
@@ -515,6 +513,10 @@ impl Store {
         self.require(Role::Supervisor)?;
         let conflict =
             self.conflicts_where(Some(case_id))?.into_iter().find(|c| c.field == field).ok_or(SyncError::NoConflict)?;
+        let session = self.session().clone();
+        let tx = self.conn().unchecked_transaction()?;
+        let fields = log::load(&tx, log::CASE, case_id)?;
+        let state = fields.get(field).ok_or(SyncError::NoConflict)?;
         let value = match how {
             Resolution::Keep(choice) => {
                 conflict.values.iter().find(|v| v.choice == *choice).ok_or(SyncError::NoSuchChoice)?.value.clone()
@@ -526,27 +528,19 @@ impl Store {
                     .map_err(|i| crate::intake::ValidationErrors(vec![i]))?;
                 let prepared = crate::intake::prepare(case, crate::store::cases::today())?;
                 let data = prepared.as_object().cloned().unwrap_or_default();
-                let tx = self.conn().unchecked_transaction()?;
-                let known = log::winners(&log::load(&tx, log::CASE, case_id)?);
-                drop(tx);
-                flat::flatten(&data, &known).get(field).cloned().unwrap_or(Value::Null)
+                flat::flatten(&data, &log::winners(&fields)).get(field).cloned().unwrap_or(Value::Null)
             }
         };
-        let session = self.session().clone();
-        let tx = self.conn().unchecked_transaction()?;
-        let fields = log::load(&tx, log::CASE, case_id)?;
-        let state = fields.get(field).ok_or(SyncError::NoConflict)?;
         let mut w = log::Writer::begin(&tx, &session)?;
         log::resolve(&tx, &mut w, case_id, field, state, &value)?;
-        let now = now_utc();
-        for (meta, v) in [("updated_at", now.as_str()), ("updated_by", session.user_id.as_str())] {
-            let parents = fields
-                .get(meta)
-                .and_then(log::FieldState::winner)
-                .map(|c| vec![(c.device.clone(), c.seq)])
-                .unwrap_or_default();
-            w.write(&tx, case_id, meta, &v.into(), parents)?;
-        }
+        // Who changed the case last, and when: recorded like any other save.
+        let meta = ["updated_at", "updated_by"];
+        let before: flat::Flat =
+            log::winners(&fields).into_iter().filter(|(k, _)| meta.contains(&k.as_str())).collect();
+        let after: flat::Flat =
+            [("updated_at".to_string(), now_utc().into()), ("updated_by".to_string(), session.user_id.clone().into())]
+                .into();
+        log::record_case(&tx, &mut w, case_id, &fields, &before, &after)?;
         materialize(&tx, case_id)?;
         let detail = json!({ "field": field });
         audit::append(
