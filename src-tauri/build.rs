@@ -4,6 +4,7 @@
 // in src/lib.rs (a test checks the capability against it).
 const COMMANDS: &[&str] = &[
     "app_status",
+    "fact_sheet",
     "translations",
     "set_locale",
     "form_definition",

@@ -291,6 +291,12 @@ pub fn audit_verify(state: State<'_, AppState>) -> Res<Verification> {
     with_store(&state, |s| s.verify_audit())
 }
 
+/// The fact sheet: counts only, for a period and filters.
+#[tauri::command(async)]
+pub fn fact_sheet(state: State<'_, AppState>, query: amparo::report::ReportQuery) -> Res<amparo::report::FactSheet> {
+    with_store(&state, |s| s.fact_sheet(&query))
+}
+
 /// A case with its personal details, for a printout to share: only with consent.
 #[tauri::command(async)]
 pub fn share_case(state: State<'_, AppState>, id: String, sharing: String) -> Res<Value> {

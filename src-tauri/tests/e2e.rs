@@ -1277,3 +1277,115 @@ async fn two_laptops_edit_one_case_offline_and_settle_the_conflict() {
     a.c.close().await.unwrap();
     b.c.close().await.unwrap();
 }
+
+/// A case for the fact sheet: one potential victim, a venue, a recruiter relation.
+fn report_case(status: &str, gender: &str, age: u32, nationality: &str, venue: &str, recruiter: &str) -> Value {
+    json!({
+        "format": "amparo.case/1", "intake_date": "2026-02-10", "intake_channel": "Hotline", "status": status,
+        "trafficking_type": "Sex", "venues": [venue], "recruiter_relation": [recruiter],
+        "people": [{"role": "PotentialVictim", "gender": gender, "age_estimate": age, "nationality": [nationality],
+                    "preferred_language": "es"}],
+    })
+}
+
+#[tokio::test]
+async fn the_fact_sheet_with_its_charts_shareable_and_in_spanish() {
+    let _serial = SERIAL.lock().await;
+    require_environment();
+    let data = tempfile::tempdir().unwrap();
+    prepared_store(data.path());
+    {
+        let mut store = amparo::Store::open(data.path(), PASS).unwrap();
+        for _ in 0..13 {
+            store
+                .create_case(report_case("Active", "Female", 24, "MX", "HotelMotel", "IntimatePartner"), None)
+                .unwrap();
+        }
+        for _ in 0..3 {
+            store.create_case(report_case("Closed", "Male", 16, "GT", "BarClubCantina", "Employer"), None).unwrap();
+        }
+    }
+    let driver = Driver::start(data.path());
+    let ui = Ui { c: driver.session().await, name: "report" };
+    ui.unlock().await;
+    ui.click("#nav-report").await;
+    ui.screen("report").await;
+
+    // The whole record at first: totals, one bar per venue, the table saying the same.
+    assert_eq!(ui.text("#report-cases").await, "16");
+    assert_eq!(ui.text("#report-victims").await, "16");
+    assert_eq!(ui.text("#report-period").await, "All intake dates");
+    ui.until_count("#report-venues-chart rect", 2).await;
+    let venue_rows = |ui: &Ui| {
+        let c = ui.c.clone();
+        async move {
+            c.execute(
+                "return [...document.querySelectorAll('#report-venues-table tbody tr')].map(r => [r.cells[0].textContent, r.cells[1].textContent])",
+                vec![],
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(venue_rows(&ui).await, json!([["Hotel / motel", "13"], ["Bar / club / cantina", "3"]]));
+    // The longer bar is the bigger count.
+    let widths =
+        ui.c.execute(
+            "return [...document.querySelectorAll('#report-venues-chart rect')].map(r => +r.getAttribute('width'))",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let w: Vec<f64> = serde_json::from_value(widths).unwrap();
+    assert!(w[0] > w[1] * 3.0, "bars not to scale: {w:?}");
+    // Demographics as cases involving, with the footnote.
+    let demo =
+        ui.c.execute(
+            "return [...document.querySelectorAll('#report-demographics-table tbody td')].map(c => c.textContent)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(demo, json!(["13", "3", "0", "3", "13"]));
+    assert!(ui.text("#report-footnote").await.contains("do not add up"));
+    // The chart is an image named by its heading and described by its table.
+    let chart = ui.wait("#report-nationality-chart").await;
+    assert_eq!(chart.attr("role").await.unwrap().as_deref(), Some("img"));
+    assert_eq!(chart.attr("aria-describedby").await.unwrap().as_deref(), Some("report-nationality-table"));
+    ui.axe("fact sheet").await;
+    ui.c.execute("document.getElementById('report-venues').scrollIntoView()", vec![]).await.unwrap();
+    ui.shot("40-fact-sheet").await;
+
+    // A filter: the closed cases only.
+    ui.choose("#report-status", "Closed").await;
+    ui.click("#report-run").await;
+    ui.until_text("#report-cases", "3").await;
+    assert_eq!(venue_rows(&ui).await, json!([["Bar / club / cantina", "3"]]));
+
+    // Shareable: small counts become "<11"; a threshold of 1 is refused next to its field.
+    ui.choose("#report-status", "").await;
+    ui.click("#report-shareable").await;
+    let k = ui.wait("#report-k").await;
+    k.clear().await.unwrap();
+    k.send_keys("1").await.unwrap();
+    ui.click("#report-run").await;
+    ui.until_contains("#report-k-error", "from 2 to 1000").await;
+    let k = ui.wait("#report-k").await;
+    k.clear().await.unwrap();
+    k.send_keys("11").await.unwrap();
+    ui.click("#report-run").await;
+    ui.until("the shareable table", async || {
+        venue_rows(&ui).await == json!([["Hotel / motel", "13"], ["Bar / club / cantina", "<11"]])
+    })
+    .await;
+    assert_eq!(ui.text("#report-k-error").await, "");
+    assert!(ui.text("#report-suppressed").await.contains("<11"));
+
+    // The same screen in Spanish, switched in place.
+    ui.key(&alt('l')).await;
+    ui.until_contains("#report-footnote", "no suman").await;
+    assert_eq!(ui.text("#report-demographics-table caption").await, "Casos con al menos una posible víctima que es…");
+    assert_eq!(ui.text("#report-run").await, "Mostrar la hoja informativa");
+    ui.shot("41-fact-sheet-es").await;
+    ui.c.close().await.unwrap();
+}

@@ -121,6 +121,12 @@ fn every_key_the_ui_names_exists() {
         "purge",
         "sync",
         "conflict",
+        "report",
+        "directory",
+        "referral",
+        "rights",
+        "deid",
+        "htcds",
     ];
     let mut missing = Vec::new();
     let mut seen = 0;

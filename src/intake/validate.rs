@@ -101,6 +101,8 @@ pub enum FieldError {
     NotAFolder,
     #[error("no such file on this computer")]
     NotAFile,
+    #[error("the end of the period is before its start")]
+    EndBeforeStart,
 }
 
 impl FieldError {
@@ -147,6 +149,7 @@ impl FieldError {
             DeviceCodeTaken { .. } => "error.field.device_code_taken",
             NotAFolder => "error.field.not_a_folder",
             NotAFile => "error.field.not_a_file",
+            EndBeforeStart => "error.field.end_before_start",
         }
     }
 
@@ -212,6 +215,7 @@ impl FieldError {
             NotAFolder,
             NotAFile,
             ConsentNeedsExpiry,
+            EndBeforeStart,
         ]
     }
 }

@@ -105,14 +105,33 @@ const FILTER: &str = "(?1 IS NULL OR c.intake_date >= ?1) AND (?2 IS NULL OR c.i
       AND (?3 IS NULL OR c.status = ?3) AND (?4 IS NULL OR c.intake_channel = ?4)
       AND (?5 IS NULL OR c.trafficking_type = ?5)";
 
+impl ReportQuery {
+    /// A threshold below 2 would suppress nothing; a period that ends before it
+    /// starts counts nothing: both are refused next to their field.
+    pub fn check(&self) -> Result<(), crate::intake::ValidationErrors> {
+        use crate::intake::{FieldError, Issue, ValidationErrors};
+        let mut issues = vec![];
+        if self.k.is_some_and(|k| !(2..=1000).contains(&k)) {
+            issues.push(Issue::new("k", FieldError::OutOfRange { min: 2, max: 1000 }));
+        }
+        if let (Some(from), Some(to)) = (self.from, self.to) {
+            if to < from {
+                issues.push(Issue::new("to", FieldError::EndBeforeStart));
+            }
+        }
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationErrors(issues))
+        }
+    }
+}
+
 impl Store {
     /// The fact sheet for a period and filters. Counts only, never a case: anyone
     /// who may use the store may run it; it is recorded in the audit trail.
     pub fn fact_sheet(&self, q: &ReportQuery) -> Result<FactSheet, StoreError> {
-        if q.k.is_some_and(|k| k < 2) {
-            let e = crate::intake::Issue::new("k", crate::intake::FieldError::OutOfRange { min: 2, max: 1000 });
-            return Err(crate::intake::ValidationErrors(vec![e]).into());
-        }
+        q.check()?;
         let conn = self.conn();
         let date = |d: &Option<NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
         let blank = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);

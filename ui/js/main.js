@@ -9,6 +9,7 @@ import { errorText, fieldRow, setFieldError, freshAttempt, showIssues } from "./
 import { lock, startIdle, onLeave, setPrivacy, privacyOn, onPrivacy } from "./safety.js";
 import { adminScreen, auditScreen, accountScreen, ROLE_RANK } from "./admin.js";
 import { syncScreen, conflictsSection } from "./sync.js";
+import { reportScreen } from "./report.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -228,6 +229,7 @@ async function enterApp(unlocked) {
 document.getElementById("nav-cases").addEventListener("click", () => listScreen());
 document.getElementById("nav-new").addEventListener("click", () => intakeScreen({}));
 document.getElementById("nav-sync").addEventListener("click", () => syncScreen(show, status, ROLE_RANK[status.session.role] >= ROLE_RANK.Administrator));
+document.getElementById("nav-report").addEventListener("click", () => reportScreen(show, definition));
 document.getElementById("nav-audit").addEventListener("click", () => auditScreen(show, status.session));
 document.getElementById("nav-admin").addEventListener("click", () => adminScreen(show, status));
 document.getElementById("nav-account").addEventListener("click", () => accountScreen(show, status));

@@ -1,0 +1,141 @@
+// The fact sheet: how many cases, potential victims, venues, demographics (cases
+// involving, non-cumulative), nationality and recruiter relation for a period and
+// filters, as bar charts (SVG) each followed by the same numbers as a table, in the
+// UI language and printable. The core counts; this screen only draws its answer.
+import { call } from "./api.js";
+import { h, fill } from "./dom.js";
+import { t, tx, tattr, codeKey, current } from "./i18n.js";
+import { errorText, fieldRow, setFieldError, showIssues } from "./fields.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+
+/** An SVG element (h() makes HTML ones). */
+function s(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) el.setAttribute(k, String(v));
+  for (const c of children.flat()) if (c) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return el;
+}
+
+/** A count as the core gives it: a number, or "<k" when shareable and small. */
+const shown = (n) => (typeof n === "number" ? n.toLocaleString(current()) : String(n));
+
+/**
+ * One chart: a bar per row, its label above it (labels can be long in Spanish) and
+ * its count after it, scaled to the largest exact count; a suppressed count has no
+ * bar, only "<k". The table after it says the same in text.
+ */
+export function barChart(id, titleKey, rows) {
+  const width = 640, rowH = 40, barH = 16, barMax = 520;
+  const max = Math.max(1, ...rows.map((r) => (typeof r.cases === "number" ? r.cases : 0)));
+  const titleId = `${id}-title`;
+  const svg = s("svg", { id: `${id}-chart`, class: "chart", viewBox: `0 0 ${width} ${Math.max(rowH, rows.length * rowH)}`, role: "img", "aria-labelledby": titleId, "aria-describedby": `${id}-table` });
+  rows.forEach((r, i) => {
+    const y = i * rowH;
+    const w = typeof r.cases === "number" ? Math.round((r.cases / max) * barMax) : 0;
+    const label = s("text", { x: 0, y: y + 14, class: "chart-label" });
+    tx(label, r.key, r.args);
+    svg.append(label,
+      s("rect", { x: 0, y: y + 19, width: Math.max(w, r.cases === 0 ? 0 : 2), height: barH, class: typeof r.cases === "number" ? "chart-bar" : "chart-bar suppressed" }),
+      s("text", { x: w + 6, y: y + 32, class: "chart-value" }, shown(r.cases)));
+  });
+  const table = h("table", { id: `${id}-table`, class: "chart-table" },
+    h("caption", { class: "visually-hidden", i18n: titleKey }),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col", i18n: "report.col.item" }), h("th", { scope: "col", i18n: "report.col.cases" }))),
+    h("tbody", {}, rows.map((r) => h("tr", {}, h("th", { scope: "row", i18n: [r.key, r.args] }), h("td", {}, shown(r.cases))))));
+  return h("figure", { class: "card report-figure", id },
+    h("h2", { id: titleId, i18n: titleKey }),
+    rows.length ? svg : h("p", { class: "meter", i18n: "report.none" }),
+    rows.length ? table : null);
+}
+
+/** The sheet's sections, for the charts. */
+function figures(sheet) {
+  const ranked = (set, list) => list.map((c) => ({ key: codeKey(set, c.code), cases: c.cases }));
+  const d = sheet.demographics;
+  const demo = [["female", "Female", "gender"], ["male", "Male", "gender"], ["transgender_non_conforming", "TransgenderNonConforming", "gender"], ["minor", "Minor", "majority"], ["adult", "Adult", "majority"]]
+    .map(([k, code, set]) => ({ key: codeKey(set, code), cases: d[k] }));
+  const demographics = barChart("report-demographics", "report.demographics", demo);
+  demographics.append(h("p", { class: "footnote", id: "report-footnote", i18n: "report.footnote" }));
+  return [
+    barChart("report-venues", "report.venues", ranked("venue", sheet.venues)),
+    demographics,
+    barChart("report-nationality", "report.nationality", ranked("country", sheet.nationality)),
+    barChart("report-recruiter", "report.recruiter_relation", ranked("recruiter_relation", sheet.recruiter_relation)),
+  ];
+}
+
+function periodLine(q) {
+  const d = (iso) => new Date(`${iso}T12:00:00`).toLocaleDateString(current(), { year: "numeric", month: "long", day: "numeric" });
+  if (q.from && q.to) return ["report.period.between", { from: d(q.from), to: d(q.to) }];
+  if (q.from) return ["report.period.from", { from: d(q.from) }];
+  if (q.to) return ["report.period.to", { to: d(q.to) }];
+  return ["report.period.all"];
+}
+
+export async function reportScreen(show, definition) {
+  const fieldDef = (key) => definition.sections.flatMap((x) => x.fields).find((f) => f.key === key);
+  const picker = (key) => {
+    const sel = h("select", {}, tx(h("option", { value: "" }), "report.any"));
+    for (const code of fieldDef(key).codes) sel.append(tx(h("option", { value: code }), codeKey(fieldDef(key).code_set, code)));
+    return sel;
+  };
+  const fields = {
+    from: fieldRow("report-from", "report.from", h("input", { type: "date" })),
+    to: fieldRow("report-to", "report.to", h("input", { type: "date" })),
+    status: fieldRow("report-status", "field.status", picker("status")),
+    intake_channel: fieldRow("report-channel", "field.intake_channel", picker("intake_channel")),
+    trafficking_type: fieldRow("report-type", "field.trafficking_type", picker("trafficking_type")),
+    k: fieldRow("report-k", "report.k", h("input", { type: "number", min: 2, max: 1000, step: 1, value: 11, inputmode: "numeric" }), { help: "report.k_help" }),
+  };
+  const shareable = h("input", { type: "checkbox", id: "report-shareable" });
+  const syncK = () => { fields.k.row.hidden = !shareable.checked; };
+  shareable.addEventListener("change", syncK);
+  syncK();
+  const failure = h("div", { id: "report-failure" });
+  const result = h("div", { id: "report-result", "aria-live": "polite" });
+  const form = h("form", { novalidate: true, id: "report-form", class: "card no-print" },
+    h("div", { class: "row" }, fields.from.row, fields.to.row),
+    h("div", { class: "row" }, fields.status.row, fields.intake_channel.row, fields.trafficking_type.row),
+    h("div", { class: "field" }, h("label", { for: "report-shareable", class: "check" }, shareable, tx(h("span"), "report.shareable")),
+      h("p", { class: "help", i18n: "report.shareable_help" })),
+    fields.k.row,
+    h("button", { type: "submit", class: "primary", id: "report-run", i18n: "report.run" }),
+    failure);
+
+  const run = async () => {
+    const v = (f) => f.input.value || null;
+    const query = { from: v(fields.from), to: v(fields.to), status: v(fields.status), intake_channel: v(fields.intake_channel), trafficking_type: v(fields.trafficking_type) };
+    if (shareable.checked) {
+      const k = Number(fields.k.input.value);
+      // Not a whole number: sent as 0, which the core refuses next to the field.
+      query.k = Number.isInteger(k) && k > 0 ? k : 0;
+    }
+    try {
+      const sheet = await call("fact_sheet", { query });
+      for (const f of Object.values(fields)) setFieldError(f, null);
+      fill(failure);
+      const printBtn = h("button", { type: "button", class: "quiet no-print", id: "report-print", i18n: "report.print", onclick: async () => {
+        await call("record_print", { caseId: null, document: "report" });
+        window.print();
+      } });
+      fill(result,
+        h("section", { class: "card", "aria-labelledby": "report-summary-h" },
+          h("h2", { id: "report-summary-h", i18n: "report.summary" }),
+          h("p", { id: "report-period", i18n: periodLine(query) }),
+          sheet.k ? h("p", { class: "notice", id: "report-suppressed", i18n: ["report.suppressed_note", { k: sheet.k, below: sheet.k - 1 }] }) : null,
+          h("dl", { class: "report-totals" },
+            h("dt", { i18n: "report.cases" }), h("dd", { id: "report-cases" }, shown(sheet.cases)),
+            h("dt", { i18n: "report.potential_victims" }), h("dd", { id: "report-victims" }, shown(sheet.potential_victims))),
+          printBtn),
+        ...figures(sheet));
+    } catch (err) {
+      if (err.issues?.length) showIssues(err, fields, failure); else fill(failure, errorText(err));
+    }
+  };
+  form.addEventListener("submit", (e) => { e.preventDefault(); run(); });
+  // The whole record at first, drawn before the screen shows (nothing moves under a click).
+  await run();
+  await show("report", h("h1", { i18n: "report.title" }), h("p", { class: "intro no-print", i18n: "report.intro" }), form, result);
+  tattr(result, "aria-label", "report.title");
+}
