@@ -4,6 +4,7 @@
 // in src/lib.rs (a test checks the capability against it).
 const COMMANDS: &[&str] = &[
     "app_status",
+    "deidentified_export",
     "fact_sheet",
     "translations",
     "set_locale",

@@ -80,22 +80,31 @@ fn date_of(c: &Map<String, Value>, key: &str) -> Option<NaiveDate> {
     c.get(key).and_then(Value::as_str).and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
 }
 
-/// The consent that allows `sharing` on `today`: the survivor's latest decision for
-/// that scope (by the date it was given; the later entry on the same day), granted
-/// and not expired. Otherwise, why not.
-pub fn check(case: &Value, sharing: Sharing, today: NaiveDate) -> Result<&Map<String, Value>, ConsentError> {
-    let latest = case
-        .get("consents")
+/// The survivor's latest decision for `scope` given by `today` (by the date it was
+/// given; the later entry on the same day).
+pub fn latest<'a>(case: &'a Value, scope: &str, today: NaiveDate) -> Option<&'a Map<String, Value>> {
+    case.get("consents")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(Value::as_object)
-        .filter(|c| c.get("scope").and_then(Value::as_str) == Some(sharing.scope()))
+        .filter(|c| c.get("scope").and_then(Value::as_str) == Some(scope))
         .filter_map(|c| date_of(c, "given_at").filter(|d| *d <= today).map(|d| (d, c)))
         .enumerate()
         .max_by_key(|(i, (d, _))| (*d, *i))
         .map(|(_, (_, c))| c)
-        .ok_or(ConsentError::Missing(sharing))?;
+}
+
+/// Whether the survivor's latest decision for `scope` is a refusal.
+pub fn declined(case: &Value, scope: &str, today: NaiveDate) -> bool {
+    latest(case, scope, today).and_then(|c| c.get("decision")).and_then(Value::as_str) == Some("Declined")
+}
+
+/// The consent that allows `sharing` on `today`: the survivor's latest decision for
+/// that scope (by the date it was given; the later entry on the same day), granted
+/// and not expired. Otherwise, why not.
+pub fn check(case: &Value, sharing: Sharing, today: NaiveDate) -> Result<&Map<String, Value>, ConsentError> {
+    let latest = latest(case, sharing.scope(), today).ok_or(ConsentError::Missing(sharing))?;
     if latest.get("decision").and_then(Value::as_str) != Some("Granted") {
         return Err(ConsentError::Declined(sharing));
     }

@@ -157,9 +157,17 @@ enum Command {
         /// For sharing outside the organisation: counts below k become "<k".
         #[arg(long)]
         shareable: bool,
-        /// The suppression threshold (with --shareable).
-        #[arg(long, default_value_t = amparo::report::DEFAULT_K, requires = "shareable")]
-        k: u32,
+        /// The threshold k (with --shareable or --deidentified; default 11).
+        #[arg(long)]
+        k: Option<u32>,
+        /// De-identified records for partners instead of counts (CSV): no personal
+        /// detail, year-month dates, age bands, and no combination of gender, age
+        /// band, nationality, venues and year shared by fewer than k people.
+        #[arg(long, conflicts_with = "shareable")]
+        deidentified: bool,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// A forgotten passphrase: an administrator sets a new one with the recovery key
     /// (from AMPARO_RECOVERY_KEY or a prompt).
@@ -403,7 +411,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
             out(format!("\n    {}\n", code.as_str()));
         }
         Command::Sync { command } => sync_command(command, &mut out)?,
-        Command::Report { from, to, status, intake_channel, trafficking_type, format, shareable, k } => {
+        Command::Report {
+            from,
+            to,
+            status,
+            intake_channel,
+            trafficking_type,
+            format,
+            shareable,
+            k,
+            deidentified,
+            out: path,
+        } => {
+            if k.is_some() && !shareable && !deidentified {
+                return Err(Failure(tr(l, "cli.k_alone", &[])));
+            }
             if !["json", "csv"].contains(&format.as_str()) {
                 return Err(Failure(tr(l, "cli.bad_format", &[("format", format)])));
             }
@@ -420,14 +442,30 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 status,
                 intake_channel,
                 trafficking_type,
-                k: shareable.then_some(k),
+                k: (shareable || deidentified).then(|| k.unwrap_or(amparo::report::DEFAULT_K)),
             };
             let store = open()?;
-            let sheet = store.fact_sheet(&q).map_err(store_failure)?;
-            if format == "csv" {
-                out(sheet.to_csv().trim_end().to_string());
+            let text = if deidentified {
+                let export = store.deidentified_export(&q).map_err(store_failure)?;
+                let counts = [
+                    ("records", export.records.to_string()),
+                    ("dropped", export.dropped.to_string()),
+                    ("declined", export.declined.to_string()),
+                    ("k", export.k.to_string()),
+                ];
+                eprintln!("{}", tr(l, "cli.deidentified", &counts));
+                export.csv
             } else {
-                out(serde_json::to_string_pretty(&sheet).unwrap_or_default());
+                let sheet = store.fact_sheet(&q).map_err(store_failure)?;
+                if format == "csv" {
+                    sheet.to_csv()
+                } else {
+                    serde_json::to_string_pretty(&sheet).unwrap_or_default() + "\n"
+                }
+            };
+            match path {
+                Some(p) => write_file(&p, text.as_bytes())?,
+                None => out(text.trim_end().to_string()),
             }
         }
         Command::Conflicts { format, command } => conflicts_command(&format, command, &mut out)?,

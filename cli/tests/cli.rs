@@ -367,5 +367,26 @@ fn the_fact_sheet_as_json_and_csv() {
     let shared: Value = serde_json::from_str(&ok(&amparo(&dir, &["report", "--shareable", "--k", "1000"]))).unwrap();
     assert_eq!(shared["cases"], "<1000");
     assert!(err(&amparo(&dir, &["report", "--from", "ayer"])).contains("is not a date like 2026-03-14"));
+    assert!(err(&amparo(&dir, &["report", "--k", "5"])).contains("add one of them"));
+    // De-identified records, to a file, with what was left out said on the terminal.
+    let records = tmp.path().join("partners.csv");
+    let o = amparo(&dir, &["report", "--deidentified", "--k", "2", "--out", records.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = String::from_utf8_lossy(&o.stderr).to_string();
+    let csv = std::fs::read_to_string(&records).unwrap();
+    let written = csv.lines().count() - 1;
+    assert!(csv.starts_with("record,intake_month,"), "{csv}");
+    assert!(said.contains(&format!("{written} de-identified records written")), "{said}");
+    let dropped: usize = said.split(". ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert_eq!(written + dropped, victims, "{said}");
+    for c in &cases {
+        for p in c["people"].as_array().unwrap() {
+            for key in ["given_name", "family_name", "safe_phone"] {
+                if let Some(v) = p[key].as_str() {
+                    assert!(!csv.contains(v), "{key} {v} in the de-identified export");
+                }
+            }
+        }
+    }
     assert!(err(&amparo(&dir, &["report", "--format", "xml"])).contains("Unknown format"));
 }

@@ -297,6 +297,16 @@ pub fn fact_sheet(state: State<'_, AppState>, query: amparo::report::ReportQuery
     with_store(&state, |s| s.fact_sheet(&query))
 }
 
+/// De-identified records for partners, saved as CSV in a folder (supervisors).
+#[tauri::command(async)]
+pub fn deidentified_export(
+    state: State<'_, AppState>,
+    query: amparo::report::ReportQuery,
+    folder: String,
+) -> Res<amparo::report::deid::Saved> {
+    with_store(&state, |s| s.deidentified_to_folder(&query, &folder))
+}
+
 /// A case with its personal details, for a printout to share: only with consent.
 #[tauri::command(async)]
 pub fn share_case(state: State<'_, AppState>, id: String, sharing: String) -> Res<Value> {

@@ -13,6 +13,7 @@ macro_rules! handlers {
     () => {
         tauri::generate_handler![
             $crate::commands::app_status,
+            $crate::commands::deidentified_export,
             $crate::commands::fact_sheet,
             $crate::commands::translations,
             $crate::commands::set_locale,

@@ -1381,10 +1381,32 @@ async fn the_fact_sheet_with_its_charts_shareable_and_in_spanish() {
     assert_eq!(ui.text("#report-k-error").await, "");
     assert!(ui.text("#report-suppressed").await.contains("<11"));
 
+    // Records for partners: a folder that is not there is refused next to it; then
+    // the file holds the 13 who share a combination, and the 3 others are left out.
+    let stick = tempfile::tempdir().unwrap();
+    ui.type_in("#deid-folder", "/no/such/stick").await;
+    ui.click("#deid-save").await;
+    ui.until_contains("#deid-folder-error", "not").await;
+    let f = ui.wait("#deid-folder").await;
+    f.clear().await.unwrap();
+    f.send_keys(stick.path().to_str().unwrap()).await.unwrap();
+    ui.click("#deid-save").await;
+    ui.until_contains("#deid-result", "13 records").await;
+    assert!(ui.text("#deid-result").await.contains("Left out: 3 whose combination occurs fewer than 11 times"));
+    assert_eq!(ui.text("#deid-folder-error").await, "");
+    let saved: Vec<_> = std::fs::read_dir(stick.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    let csv = std::fs::read_to_string(&saved[0]).unwrap();
+    assert_eq!(csv.lines().count(), 14);
+    assert!(csv.lines().skip(1).all(|l| l.contains(",Female,24-26,Adult,MX,HotelMotel,")), "{csv}");
+
     // The same screen in Spanish, switched in place.
     ui.key(&alt('l')).await;
     ui.until_contains("#report-footnote", "no suman").await;
-    assert_eq!(ui.text("#report-demographics-table caption").await, "Casos con al menos una posible víctima que es…");
+    assert_eq!(
+        ui.text_of("#report-demographics-table caption").await,
+        "Casos con al menos una posible víctima que es…"
+    );
     assert_eq!(ui.text("#report-run").await, "Mostrar la hoja informativa");
     ui.shot("41-fact-sheet-es").await;
     ui.c.close().await.unwrap();

@@ -105,7 +105,22 @@ const FILTER: &str = "(?1 IS NULL OR c.intake_date >= ?1) AND (?2 IS NULL OR c.i
       AND (?3 IS NULL OR c.status = ?3) AND (?4 IS NULL OR c.intake_channel = ?4)
       AND (?5 IS NULL OR c.trafficking_type = ?5)";
 
+/// The filter's parameters, in FILTER's order.
+type Params = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+
 impl ReportQuery {
+    fn params(&self) -> Params {
+        let date = |d: &Option<NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
+        let blank = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        (
+            date(&self.from),
+            date(&self.to),
+            blank(&self.status),
+            blank(&self.intake_channel),
+            blank(&self.trafficking_type),
+        )
+    }
+
     /// A threshold below 2 would suppress nothing; a period that ends before it
     /// starts counts nothing: both are refused next to their field.
     pub fn check(&self) -> Result<(), crate::intake::ValidationErrors> {
@@ -133,10 +148,8 @@ impl Store {
     pub fn fact_sheet(&self, q: &ReportQuery) -> Result<FactSheet, StoreError> {
         q.check()?;
         let conn = self.conn();
-        let date = |d: &Option<NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
-        let blank = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
-        let args =
-            params![date(&q.from), date(&q.to), blank(&q.status), blank(&q.intake_channel), blank(&q.trafficking_type)];
+        let p = q.params();
+        let args = params![p.0, p.1, p.2, p.3, p.4];
         let one = |sql: &str| -> Result<u64, StoreError> {
             Ok(conn.prepare_cached(&format!("{sql} WHERE {FILTER}"))?.query_row(args, |r| r.get::<_, i64>(0))?.max(0)
                 as u64)
@@ -208,6 +221,8 @@ impl FactSheet {
         out
     }
 }
+
+pub mod deid;
 
 #[cfg(test)]
 mod tests;

@@ -161,6 +161,28 @@ pub(crate) fn sync_dir(file: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A folder the user typed must be there; otherwise the message goes next to the
+/// `folder` field.
+pub fn check_folder(folder: &Path) -> Result<(), StoreError> {
+    if folder.is_dir() {
+        return Ok(());
+    }
+    let e = crate::intake::Issue::new("folder", crate::intake::FieldError::NotAFolder);
+    Err(crate::intake::ValidationErrors(vec![e]).into())
+}
+
+/// Write `bytes` as `name` in the folder the user chose (a USB stick, a shared
+/// drive): beside the name first and renamed, so nobody ever opens half a file. A
+/// folder that is not there is refused next to the `folder` field.
+pub fn write_into_folder(folder: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, StoreError> {
+    check_folder(folder)?;
+    let tmp = folder.join(format!(".{name}.partial"));
+    std::fs::write(&tmp, bytes)?;
+    let path = folder.join(name);
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
 pub fn now_utc() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }

@@ -35,10 +35,7 @@ impl Store {
 
     pub fn set_sync_folder(&self, folder: &str) -> Result<(), StoreError> {
         let folder = folder.trim();
-        if !Path::new(folder).is_dir() {
-            let e = crate::intake::Issue::new("folder", crate::intake::FieldError::NotAFolder);
-            return Err(crate::intake::ValidationErrors(vec![e]).into());
-        }
+        crate::store::check_folder(Path::new(folder))?;
         self.conn().execute(
             "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [FOLDER_KEY, folder],
@@ -47,11 +44,9 @@ impl Store {
     }
 
     fn folder(&self) -> Result<PathBuf, StoreError> {
-        let f = self.sync_folder()?.map(PathBuf::from).filter(|p| p.is_dir());
-        f.ok_or_else(|| {
-            let e = crate::intake::Issue::new("folder", crate::intake::FieldError::NotAFolder);
-            crate::intake::ValidationErrors(vec![e]).into()
-        })
+        let f = PathBuf::from(self.sync_folder()?.unwrap_or_default());
+        crate::store::check_folder(&f)?;
+        Ok(f)
     }
 
     /// Write a bundle into the sync folder. Written beside its name and renamed, so
@@ -60,12 +55,8 @@ impl Store {
         let folder = self.folder()?;
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ");
         let name = format!("amparo-{}-{stamp}.{EXTENSION}", self.session().device_code);
-        let summary = self.sync_export(false, |bytes| {
-            let tmp = folder.join(format!(".{name}.partial"));
-            std::fs::write(&tmp, bytes)?;
-            std::fs::rename(&tmp, folder.join(&name))?;
-            Ok(())
-        })?;
+        let summary =
+            self.sync_export(false, |bytes| crate::store::write_into_folder(&folder, &name, bytes).map(drop))?;
         Ok((name, summary))
     }
 

@@ -229,7 +229,7 @@ async function enterApp(unlocked) {
 document.getElementById("nav-cases").addEventListener("click", () => listScreen());
 document.getElementById("nav-new").addEventListener("click", () => intakeScreen({}));
 document.getElementById("nav-sync").addEventListener("click", () => syncScreen(show, status, ROLE_RANK[status.session.role] >= ROLE_RANK.Administrator));
-document.getElementById("nav-report").addEventListener("click", () => reportScreen(show, definition));
+document.getElementById("nav-report").addEventListener("click", () => reportScreen(show, definition, ROLE_RANK[status.session.role] >= ROLE_RANK.Supervisor));
 document.getElementById("nav-audit").addEventListener("click", () => auditScreen(show, status.session));
 document.getElementById("nav-admin").addEventListener("click", () => adminScreen(show, status));
 document.getElementById("nav-account").addEventListener("click", () => accountScreen(show, status));

@@ -73,7 +73,7 @@ function periodLine(q) {
   return ["report.period.all"];
 }
 
-export async function reportScreen(show, definition) {
+export async function reportScreen(show, definition, isSupervisor) {
   const fieldDef = (key) => definition.sections.flatMap((x) => x.fields).find((f) => f.key === key);
   const picker = (key) => {
     const sel = h("select", {}, tx(h("option", { value: "" }), "report.any"));
@@ -89,9 +89,6 @@ export async function reportScreen(show, definition) {
     k: fieldRow("report-k", "report.k", h("input", { type: "number", min: 2, max: 1000, step: 1, value: 11, inputmode: "numeric" }), { help: "report.k_help" }),
   };
   const shareable = h("input", { type: "checkbox", id: "report-shareable" });
-  const syncK = () => { fields.k.row.hidden = !shareable.checked; };
-  shareable.addEventListener("change", syncK);
-  syncK();
   const failure = h("div", { id: "report-failure" });
   const result = h("div", { id: "report-result", "aria-live": "polite" });
   const form = h("form", { novalidate: true, id: "report-form", class: "card no-print" },
@@ -103,14 +100,19 @@ export async function reportScreen(show, definition) {
     h("button", { type: "submit", class: "primary", id: "report-run", i18n: "report.run" }),
     failure);
 
-  const run = async () => {
+  /** The form as a query; k only when asked for (shareable, or records for partners). */
+  const queryOf = (withK) => {
     const v = (f) => f.input.value || null;
     const query = { from: v(fields.from), to: v(fields.to), status: v(fields.status), intake_channel: v(fields.intake_channel), trafficking_type: v(fields.trafficking_type) };
-    if (shareable.checked) {
+    if (withK) {
       const k = Number(fields.k.input.value);
       // Not a whole number: sent as 0, which the core refuses next to the field.
       query.k = Number.isInteger(k) && k > 0 ? k : 0;
     }
+    return query;
+  };
+  const run = async () => {
+    const query = queryOf(shareable.checked);
     try {
       const sheet = await call("fact_sheet", { query });
       for (const f of Object.values(fields)) setFieldError(f, null);
@@ -134,8 +136,29 @@ export async function reportScreen(show, definition) {
     }
   };
   form.addEventListener("submit", (e) => { e.preventDefault(); run(); });
+
+  // Records for partners: supervisors, into a folder (a USB stick, a shared drive).
+  let partners = null;
+  if (isSupervisor) {
+    const folder = fieldRow("deid-folder", "deid.folder", h("input", { type: "text", autocomplete: "off", spellcheck: "false", value: (await call("sync_state")).folder ?? "" }), { help: "deid.folder_help" });
+    const outcome = h("div", { id: "deid-result", role: "status" });
+    const save = h("button", { type: "button", class: "quiet", id: "deid-save", i18n: "deid.save", onclick: async () => {
+      fill(outcome);
+      save.disabled = true;
+      try {
+        const r = await call("deidentified_export", { query: queryOf(true), folder: folder.input.value });
+        for (const f of [folder, ...Object.values(fields)]) setFieldError(f, null);
+        fill(outcome, h("p", { class: "saved", i18n: ["deid.saved", { file: r.file, records: r.records, dropped: r.dropped, declined: r.declined, k: r.k }] }));
+      } catch (err) { showIssues(err, { ...fields, folder }, outcome); }
+      finally { save.disabled = false; }
+    } });
+    partners = h("section", { class: "card no-print", "aria-labelledby": "deid-h" },
+      h("h2", { id: "deid-h", i18n: "deid.title" }),
+      h("p", { class: "help", i18n: "deid.help" }),
+      folder.row, save, outcome);
+  }
   // The whole record at first, drawn before the screen shows (nothing moves under a click).
   await run();
-  await show("report", h("h1", { i18n: "report.title" }), h("p", { class: "intro no-print", i18n: "report.intro" }), form, result);
+  await show("report", h("h1", { i18n: "report.title" }), h("p", { class: "intro no-print", i18n: "report.intro" }), form, partners, result);
   tattr(result, "aria-label", "report.title");
 }
