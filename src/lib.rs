@@ -5,12 +5,14 @@
 //! - [`form`]: the intake form as data, for the UI to render;
 //! - [`i18n`]: every user-visible string, in English and Spanish;
 //! - [`sync`]: the change log, merge and bundles that carry changes between laptops;
-//! - [`report`]: the fact-sheet report, counts only.
+//! - [`report`]: the fact-sheet report (counts only) and de-identified records;
+//! - [`directory`]: the organisations survivors can be referred to.
 
 // The locale tables are compiled in; `i18n` is the way in.
 rust_i18n::i18n!("locales");
 
 pub mod consent;
+pub mod directory;
 pub mod form;
 pub mod i18n;
 pub mod intake;

@@ -81,6 +81,8 @@ code_sets! {
     COUNTRY = "country" ["MX" "US" "GT" "HN" "SV" "NI" "CR" "PA" "BZ" "CU" "DO" "HT" "JM"
         "CO" "VE" "EC" "PE" "BO" "BR" "AR" "CL" "PY" "UY" "CA" "ES" "CN" "PH" "IN" "TH"
         "VN" "KR" "RU" "UA" "RO" "NG" "GH"];
+    // The service directory covers both sides of the border (DOMAIN.md).
+    BORDER_COUNTRY = "country" ["US" "MX"];
     // BCP 47 tags: Spanish, English and Mexican indigenous languages (DOMAIN.md).
     LANGUAGE = "language" ["es" "en" "nah" "mix" "zap" "tzo" "tzh" "yua" "oto" "maz" "mam"
         "tlp" "pua" "tar" "qu" "pt" "fr" "ht" "zh"];

@@ -350,3 +350,24 @@ pub fn case_fields() -> &'static [Field] {
         LazyLock::new(|| definition().iter().flat_map(|s| s.fields.iter().cloned()).collect());
     &FIELDS
 }
+
+/// An organisation in the service directory (DOMAIN.md, Service directory): what
+/// the directory's form shows and what its entries are checked against.
+pub fn directory_fields() -> &'static [Field] {
+    static FIELDS: LazyLock<Vec<Field>> = LazyLock::new(|| {
+        vec![
+            f("name", text()),
+            f("country", Kind::Choice { set: codes::BORDER_COUNTRY, process: true }),
+            f("subdivision", Kind::Subdivision),
+            f("city", text()),
+            f("services", Kind::Multi { set: codes::NEED_SERVICE }),
+            f("phone", Kind::Phone),
+            f("text_number", Kind::Text { max: 20 }),
+            f("languages", Kind::Multi { set: codes::LANGUAGE }),
+            f("hours", text()),
+            f("notes", long_text()),
+            f("hotline", Kind::YesNo),
+        ]
+    });
+    &FIELDS
+}

@@ -43,7 +43,7 @@ fn is_empty(v: &Value) -> bool {
     }
 }
 
-fn normalize_fields(fields: &[Field], obj: &mut Map<String, Value>) {
+pub(crate) fn normalize_fields(fields: &[Field], obj: &mut Map<String, Value>) {
     for field in fields {
         let Some(v) = obj.get_mut(field.key) else {
             continue;

@@ -482,6 +482,14 @@ impl Ctx<'_> {
     }
 }
 
+/// Check a record against a list of fields (the directory's entries use this with
+/// their own fields): the same rules and messages as the intake form.
+pub fn validate_fields(fields: &[Field], obj: &Map<String, Value>, today: NaiveDate) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    Ctx { today, issues: &mut issues }.fields(fields, obj, "", &[]);
+    issues
+}
+
 /// Check a normalised case. `today` is the caseworker's local date.
 pub fn validate(case: &Value, today: NaiveDate) -> Result<(), ValidationErrors> {
     let mut issues = Vec::new();

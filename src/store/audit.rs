@@ -61,6 +61,7 @@ actions!(
     ConflictResolved,
     OrgInvite,
     Report,
+    DirectoryChanged,
 );
 
 impl Action {

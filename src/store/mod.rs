@@ -463,6 +463,7 @@ impl Store {
         }
         crate::sync::prepare(&mut conn)?;
         cases::backfill_facts(&mut conn)?;
+        crate::directory::seed(&conn)?;
         let recovery = keys::new_recovery_key();
         let kf = KeyFile {
             format: keys::KEY_FILE_FORMAT.into(),
@@ -495,6 +496,7 @@ impl Store {
         schema::migrations().to_latest(&mut conn)?;
         crate::sync::prepare(&mut conn)?;
         cases::backfill_facts(&mut conn)?;
+        crate::directory::seed(&conn)?;
         Ok(conn)
     }
 
@@ -660,6 +662,10 @@ impl Store {
     /// The database, for the other modules of the core (sync).
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 }
 

@@ -233,13 +233,25 @@ CREATE TABLE case_report (
 ) STRICT;
 "#;
 
+/// Version 6: the service directory (organisations for referrals). `data` is the
+/// entry's JSON (codes and the words typed); the hotlines are put in at connect.
+const V6: &str = r#"
+CREATE TABLE directory (
+    id         TEXT PRIMARY KEY,
+    data       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT
+) STRICT;
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5), M::up(V6)])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> usize {
-    5
+    6
 }
 
 #[cfg(test)]

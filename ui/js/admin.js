@@ -9,7 +9,7 @@ export const ROLE_RANK = { Caseworker: 0, Supervisor: 1, Administrator: 2 };
 const ROLES = Object.keys(ROLE_RANK);
 const ACTIONS = ["View", "Create", "Update", "AddNote", "Export", "Import", "Print", "Unlock", "FailedUnlock", "Recover",
   "Lock", "QuickExit", "UserAdded", "UserRemoved", "RoleChanged", "PassphraseChanged", "PolicyChanged", "Purge",
-  "RecoveryKeyRenewed", "SyncExport", "SyncImport", "ConflictResolved", "OrgInvite", "Report"];
+  "RecoveryKeyRenewed", "SyncExport", "SyncImport", "ConflictResolved", "OrgInvite", "Report", "DirectoryChanged"];
 
 function roleSelect(id, value) {
   const sel = h("select", { id });

@@ -1,0 +1,287 @@
+//! The service directory: organisations on both sides of the border that survivors
+//! can be referred to (name, country, subdivision, city, services, phone, languages,
+//! hours, notes). It starts with the two national hotlines; anyone can add and edit
+//! entries, or import them from a CSV file. Searched by words (accents and case do
+//! not matter), service, country or state, and language.
+
+use crate::form;
+use crate::intake::{self, FieldError, Issue, ValidationErrors};
+use crate::store::audit::{self, Action};
+use crate::store::{Store, StoreError};
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+/// The national hotlines every store starts with. Fixed ids: every laptop's copy is
+/// the same entry.
+pub const SEEDS: [(&str, &str); 2] = [
+    (
+        "00000000-0000-7000-8000-000000000001",
+        r#"{"name": "National Human Trafficking Hotline", "country": "US", "services": ["SafetyPlanning", "Other"],
+            "phone": "+18883737888", "text_number": "233733", "languages": ["en", "es"], "hours": "24/7", "hotline": true}"#,
+    ),
+    (
+        "00000000-0000-7000-8000-000000000002",
+        r#"{"name": "Línea Nacional contra la Trata de Personas", "country": "MX", "services": ["SafetyPlanning", "Other"],
+            "phone": "+528005533000", "languages": ["es"], "hours": "24/7", "hotline": true}"#,
+    ),
+];
+
+/// An entry as the directory shows it: its id, its fields, when it last changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    pub id: String,
+    #[serde(flatten)]
+    pub data: Map<String, Value>,
+    pub updated_at: String,
+}
+
+/// What to look for. Every part is optional; all given parts must match.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DirectoryQuery {
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub service: Option<String>,
+    /// A country (`MX`) or a subdivision (`MX-CHH`).
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+}
+
+/// One refused row of an import: its line in the file (the header is line 1).
+#[derive(Debug, Clone, Serialize)]
+pub struct RowIssues {
+    pub line: usize,
+    pub issues: Vec<Issue>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    pub imported: usize,
+    pub rejected: Vec<RowIssues>,
+}
+
+/// The CSV columns, in order; lists are separated by `;`.
+pub const CSV_COLUMNS: &[&str] =
+    &["name", "country", "subdivision", "city", "services", "phone", "text_number", "languages", "hours", "notes"];
+
+/// Lower case without accents, for matching what someone types.
+pub fn fold(s: &str) -> String {
+    s.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'á' | 'à' | 'â' | 'ä' | 'ã' => 'a',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'í' | 'ì' | 'î' | 'ï' => 'i',
+            'ó' | 'ò' | 'ô' | 'ö' | 'õ' => 'o',
+            'ú' | 'ù' | 'û' | 'ü' => 'u',
+            'ñ' => 'n',
+            c => c,
+        })
+        .collect()
+}
+
+/// Normalise and check an entry: the form's rules, a name, a country.
+pub fn prepare(mut entry: Value) -> Result<Map<String, Value>, ValidationErrors> {
+    let Some(obj) = entry.as_object_mut() else {
+        return Err(ValidationErrors(vec![Issue::new("", FieldError::WrongType { expected: "group" })]));
+    };
+    obj.remove("id");
+    obj.remove("updated_at");
+    intake::normalize_fields(form::directory_fields(), obj);
+    obj.retain(|_, v| !matches!(v, Value::Null) && v != "" && v.as_array().is_none_or(|a| !a.is_empty()));
+    let mut issues = intake::validate::validate_fields(form::directory_fields(), obj, crate::store::cases::today());
+    for key in ["name", "country"] {
+        if !obj.contains_key(key) {
+            issues.push(Issue::new(key, FieldError::Required));
+        }
+    }
+    if issues.is_empty() {
+        Ok(std::mem::take(obj))
+    } else {
+        Err(ValidationErrors(issues))
+    }
+}
+
+fn matches(e: &Map<String, Value>, q: &DirectoryQuery) -> bool {
+    let has = |key: &str, code: &str| e.get(key).and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == code));
+    let given = |o: &Option<String>| o.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    if let Some(s) = given(&q.service) {
+        if !has("services", &s) {
+            return false;
+        }
+    }
+    if let Some(l) = given(&q.language) {
+        if !has("languages", &l) {
+            return false;
+        }
+    }
+    if let Some(r) = given(&q.region) {
+        let field = if r.contains('-') { "subdivision" } else { "country" };
+        if e.get(field).and_then(Value::as_str) != Some(r.as_str()) {
+            return false;
+        }
+    }
+    if let Some(t) = given(&q.text) {
+        let hay = fold(
+            &["name", "city", "subdivision", "notes", "phone", "hours"]
+                .iter()
+                .filter_map(|k| e.get(*k).and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        if !fold(&t).split_whitespace().all(|w| hay.contains(w)) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Put the hotlines in a store that has none of them yet (setup, and stores from
+/// before the directory). An entry someone edited is left as it is.
+pub(crate) fn seed(conn: &rusqlite::Connection) -> Result<(), StoreError> {
+    let now = crate::store::now_utc();
+    for (id, data) in SEEDS {
+        let data: Value = serde_json::from_str(data).map_err(|_| StoreError::Corrupt)?;
+        conn.execute(
+            "INSERT OR IGNORE INTO directory (id, data, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+            params![id, data.to_string(), now],
+        )?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// The entries that match, hotlines first, then by name.
+    pub fn directory(&self, q: &DirectoryQuery) -> Result<Vec<Entry>, StoreError> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached("SELECT id, data, updated_at FROM directory")?;
+        let mut out = Vec::new();
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let data: Map<String, Value> =
+                serde_json::from_str(&r.get::<_, String>(1)?).map_err(|_| StoreError::Corrupt)?;
+            if matches(&data, q) {
+                out.push(Entry { id: r.get(0)?, data, updated_at: r.get(2)? });
+            }
+        }
+        let hotline = |e: &Entry| e.data.get("hotline") == Some(&Value::Bool(true));
+        out.sort_by_cached_key(|e| (!hotline(e), fold(e.data.get("name").and_then(Value::as_str).unwrap_or(""))));
+        Ok(out)
+    }
+
+    /// One entry.
+    pub fn directory_entry(&self, id: &str) -> Result<Entry, StoreError> {
+        let row: Option<(String, String)> = self
+            .conn()
+            .query_row("SELECT data, updated_at FROM directory WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (data, updated_at) = row.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let data = serde_json::from_str(&data).map_err(|_| StoreError::Corrupt)?;
+        Ok(Entry { id: id.to_string(), data, updated_at })
+    }
+
+    /// Add an entry (`id` None) or replace one; refused with every issue next to its
+    /// field. Audited with the fields changed.
+    pub fn save_directory_entry(&mut self, id: Option<&str>, entry: Value) -> Result<Entry, StoreError> {
+        let data = prepare(entry)?;
+        let before = match id {
+            Some(id) => Some(self.directory_entry(id)?.data),
+            None => None,
+        };
+        let id = id.map_or_else(crate::store::new_id, str::to_string);
+        let now = crate::store::now_utc();
+        let user = self.session().user_id.clone();
+        let changed: std::collections::BTreeSet<&String> = match &before {
+            Some(b) => data.keys().chain(b.keys()).filter(|k| b.get(*k) != data.get(*k)).collect(),
+            None => data.keys().collect(),
+        };
+        let detail = json!({ "entry": id, "fields": changed });
+        let device = self.session().device_id.clone();
+        let tx = self.conn_mut().transaction()?;
+        tx.execute(
+            "INSERT INTO directory (id, data, created_at, updated_at, updated_by) VALUES (?1, ?2, ?3, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at,
+                                            updated_by = excluded.updated_by",
+            params![id, Value::Object(data.clone()).to_string(), now, user],
+        )?;
+        audit::append(&tx, &device, Some(&user), Action::DirectoryChanged, None, detail, None)?;
+        tx.commit()?;
+        Ok(Entry { id, data, updated_at: now })
+    }
+
+    /// Import organisations from CSV (the columns of [`CSV_COLUMNS`], a header first;
+    /// lists separated by `;`). All or nothing: any bad row and nothing is added, and
+    /// every bad row is named with its issues.
+    pub fn import_directory_csv(&mut self, input: impl std::io::Read) -> Result<ImportReport, StoreError> {
+        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+        let header: Vec<String> = match reader.headers() {
+            Ok(h) => h.iter().map(|c| c.trim().to_lowercase()).collect(),
+            Err(_) => vec![],
+        };
+        let mut report = ImportReport { imported: 0, rejected: vec![] };
+        let unknown: Vec<Issue> = header
+            .iter()
+            .filter(|c| !CSV_COLUMNS.contains(&c.as_str()))
+            .map(|c| Issue::new(c.clone(), FieldError::UnknownField))
+            .collect();
+        if !header.iter().any(|c| c == "name") || !unknown.is_empty() {
+            let mut issues = unknown;
+            if !header.iter().any(|c| c == "name") {
+                issues.push(Issue::new("name", FieldError::Required));
+            }
+            report.rejected.push(RowIssues { line: 1, issues });
+            return Ok(report);
+        }
+        let mut entries = Vec::new();
+        for (i, record) in reader.records().enumerate() {
+            let line = i + 2;
+            let record = match record {
+                Ok(r) => r,
+                Err(_) => {
+                    report.rejected.push(RowIssues {
+                        line,
+                        issues: vec![Issue::new("", FieldError::Format { format: "CSV".into() })],
+                    });
+                    continue;
+                }
+            };
+            let mut obj = Map::new();
+            for (col, cell) in header.iter().zip(record.iter()) {
+                let cell = cell.trim();
+                let v = if col == "services" || col == "languages" {
+                    Value::Array(cell.split(';').map(str::trim).filter(|s| !s.is_empty()).map(|s| json!(s)).collect())
+                } else {
+                    json!(cell)
+                };
+                obj.insert(col.clone(), v);
+            }
+            match prepare(Value::Object(obj)) {
+                Ok(data) => entries.push(data),
+                Err(e) => report.rejected.push(RowIssues { line, issues: e.0 }),
+            }
+        }
+        if !report.rejected.is_empty() {
+            return Ok(report);
+        }
+        let now = crate::store::now_utc();
+        let (user, device) = (self.session().user_id.clone(), self.session().device_id.clone());
+        let tx = self.conn_mut().transaction()?;
+        for data in &entries {
+            tx.execute(
+                "INSERT INTO directory (id, data, created_at, updated_at, updated_by) VALUES (?1, ?2, ?3, ?3, ?4)",
+                params![crate::store::new_id(), Value::Object(data.clone()).to_string(), now, user],
+            )?;
+        }
+        let detail = json!({ "imported": entries.len() });
+        audit::append(&tx, &device, Some(&user), Action::DirectoryChanged, None, detail, None)?;
+        tx.commit()?;
+        report.imported = entries.len();
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests;
