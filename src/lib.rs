@@ -16,6 +16,7 @@ pub mod directory;
 pub mod form;
 pub mod i18n;
 pub mod intake;
+pub mod referral;
 pub mod report;
 pub mod sample;
 pub mod store;

@@ -72,6 +72,7 @@ code_sets! {
         "Repatriation" "FamilyReunification" "Interpretation" "SafetyPlanning"
         "EconomicEmpowerment" "Education" "ChildCare" "Other"];
     NEED_STATUS = "need_status" ["Identified" "Referred" "Provided" "Declined"];
+    REFERRAL_STATUS = "referral_status" ["Pending" "Accepted" "Rejected" "Completed" "Revoked"];
     CONSENT_SCOPE = "consent_scope" ["StoreData" "ShareWithReferralOrganisation"
         "ShareWithLawEnforcement" "DeidentifiedStatistics" "FollowUpContact"];
     CONSENT_DECISION = "consent_decision" ["Granted" "Declined"];

@@ -227,6 +227,27 @@ fn build_definition() -> Vec<Section> {
                 },
             )],
         },
+        // Referrals are made from the case view (an organisation picked from the
+        // directory, its name kept with the referral so the slip prints on any
+        // laptop); the intake form does not show them, and a save from the form keeps
+        // them. One that shares personal details needs the survivor's consent.
+        Section {
+            key: "referrals",
+            fields: vec![f(
+                "referrals",
+                Kind::List {
+                    item: vec![
+                        f("organisation", Kind::Text { max: 64 }),
+                        f("organisation_name", text()),
+                        f("service", Kind::Choice { set: codes::NEED_SERVICE, process: true }),
+                        f("date", Kind::Date),
+                        f("status", Kind::Choice { set: codes::REFERRAL_STATUS, process: true }),
+                        f("shares_pii", Kind::YesNo),
+                        f("need", Kind::Text { max: 64 }),
+                    ],
+                },
+            )],
+        },
         // Informed, written, time-limited consent (VAWA/FVPSA): what may be done with
         // the survivor's information, in which language it was explained, until when.
         // Who recorded it is set by the store (`recorded_by`). Services never depend

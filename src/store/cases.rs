@@ -139,9 +139,10 @@ fn fts_columns(case: &Value) -> (String, String) {
     (names.join(" "), places.join(" "))
 }
 
-/// Give every person, need and event an id, so later work (sync) can address them.
+/// Give every item of a list (person, need, event, consent, referral) an id, so sync
+/// can address it.
 fn assign_item_ids(case: &mut Value) {
-    for list in ["people", "needs", "trafficking_events", "consents"] {
+    for list in crate::sync::flat::ITEM_LISTS {
         if let Some(Value::Array(items)) = case.get_mut(list) {
             for it in items.iter_mut().filter_map(Value::as_object_mut) {
                 if it.get("id").and_then(Value::as_str).is_none_or(|s| uuid::Uuid::parse_str(s).is_err()) {
@@ -692,6 +693,7 @@ impl Store {
             }
         }
         stamp_consents(&mut case, None, &self.session.user_id);
+        crate::referral::check_new(&case, None, self.today())?;
         let prepared = intake::prepare(case, self.today())?;
         let now = now_utc();
         let tx = self.conn.transaction()?;
@@ -718,9 +720,9 @@ impl Store {
             for k in ["id", "case_number", "created_at", "updated_at", "format"] {
                 m.remove(k);
             }
-            // The form does not carry the assignment or the restriction; an edit
-            // keeps them.
-            for k in ["assigned_to", "restricted"] {
+            // The form does not carry the assignment, the restriction or the
+            // referrals; an edit keeps them.
+            for k in ["assigned_to", "restricted", "referrals"] {
                 if let (false, Some(a)) = (m.contains_key(k), existing.get(k)) {
                     m.insert(k.into(), a.clone());
                 }
@@ -740,6 +742,7 @@ impl Store {
             }
         }
         stamp_consents(&mut case, Some(&existing), &self.session.user_id);
+        crate::referral::check_new(&case, Some(&existing), self.today())?;
         let prepared = intake::prepare(case, self.today())?;
         let mut row = to_row(prepared);
         let now = now_utc();

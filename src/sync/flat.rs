@@ -19,7 +19,7 @@
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-pub const ITEM_LISTS: [&str; 4] = ["people", "needs", "trafficking_events", "consents"];
+pub const ITEM_LISTS: [&str; 5] = ["people", "needs", "trafficking_events", "consents", "referrals"];
 /// Fields the store writes on every save: the last write wins, never a conflict.
 pub const META_FIELDS: [&str; 5] = ["case_number", "created_at", "updated_at", "created_by", "updated_by"];
 pub const NOTE_PREFIX: &str = "notes.";
