@@ -4,6 +4,11 @@
 // in src/lib.rs (a test checks the capability against it).
 const COMMANDS: &[&str] = &[
     "app_status",
+    "set_referral_status",
+    "create_referral",
+    "import_directory",
+    "save_directory_entry",
+    "directory_search",
     "deidentified_export",
     "fact_sheet",
     "translations",

@@ -307,6 +307,43 @@ pub fn deidentified_export(
     with_store(&state, |s| s.deidentified_to_folder(&query, &folder))
 }
 
+/// The directory entries that match (everyone).
+#[tauri::command(async)]
+pub fn directory_search(
+    state: State<'_, AppState>,
+    query: amparo::directory::DirectoryQuery,
+) -> Res<Vec<amparo::directory::Entry>> {
+    with_store(&state, |s| s.directory(&query))
+}
+
+/// Add (no id) or change a directory entry.
+#[tauri::command(async)]
+pub fn save_directory_entry(
+    state: State<'_, AppState>,
+    id: Option<String>,
+    entry: Value,
+) -> Res<amparo::directory::Entry> {
+    with_store(&state, |s| s.save_directory_entry(id.as_deref(), entry))
+}
+
+/// Import organisations from a CSV file on this computer.
+#[tauri::command(async)]
+pub fn import_directory(state: State<'_, AppState>, file: String) -> Res<amparo::directory::ImportReport> {
+    with_store(&state, |s| s.import_directory_file(&file))
+}
+
+/// Refer a case to an organisation of the directory.
+#[tauri::command(async)]
+pub fn create_referral(state: State<'_, AppState>, id: String, referral: amparo::referral::NewReferral) -> Res<Value> {
+    with_store(&state, |s| s.create_referral(&id, &referral))
+}
+
+/// Move a referral to another status.
+#[tauri::command(async)]
+pub fn set_referral_status(state: State<'_, AppState>, id: String, referral_id: String, status: String) -> Res<Value> {
+    with_store(&state, |s| s.set_referral_status(&id, &referral_id, &status))
+}
+
 /// A case with its personal details, for a printout to share: only with consent.
 #[tauri::command(async)]
 pub fn share_case(state: State<'_, AppState>, id: String, sharing: String) -> Res<Value> {

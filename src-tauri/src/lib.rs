@@ -13,6 +13,11 @@ macro_rules! handlers {
     () => {
         tauri::generate_handler![
             $crate::commands::app_status,
+            $crate::commands::set_referral_status,
+            $crate::commands::create_referral,
+            $crate::commands::import_directory,
+            $crate::commands::save_directory_entry,
+            $crate::commands::directory_search,
             $crate::commands::deidentified_export,
             $crate::commands::fact_sheet,
             $crate::commands::translations,

@@ -1411,3 +1411,114 @@ async fn the_fact_sheet_with_its_charts_shareable_and_in_spanish() {
     ui.shot("41-fact-sheet-es").await;
     ui.c.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn directory_referral_slip_in_spanish_under_an_english_ui_and_rights_information() {
+    let _serial = SERIAL.lock().await;
+    require_environment();
+    let data = tempfile::tempdir().unwrap();
+    prepared_store(data.path());
+    let number = {
+        let mut store = amparo::Store::open(data.path(), PASS).unwrap();
+        let case = json!({
+            "format": "amparo.case/1", "intake_date": "2026-03-14", "intake_channel": "Outreach", "status": "Active",
+            "people": [{"role": "PotentialVictim", "alias": "Rosa", "gender": "Female", "preferred_language": "es"}],
+            "needs": [{"service": "Shelter", "status": "Identified"}],
+        });
+        store.create_case(case, None).unwrap()["case_number"].as_str().unwrap().to_string()
+    };
+    let driver = Driver::start(data.path());
+    let ui = Ui { c: driver.session().await, name: "directory" };
+    ui.unlock().await;
+
+    // The directory starts with both national hotlines, found without accents.
+    ui.click("#nav-directory").await;
+    ui.screen("directory").await;
+    assert_eq!(ui.text("#dir-count").await, "2 organizations");
+    ui.type_in("#dir-text", "linea nacional").await;
+    ui.until_count("#dir-results > li", 1).await;
+    assert!(ui.text("#dir-results").await.contains("+52 800 553 3000"));
+
+    // A shelter in Tijuana: a bad phone is refused next to the field, then saved.
+    ui.click("#dir-add").await;
+    ui.screen("directory-edit").await;
+    ui.type_in("#dir-f-name", "Albergue Nazareth").await;
+    ui.type_in("#dir-f-subdivision", "MX-BCN").await;
+    ui.type_in("#dir-f-city", "Tijuana").await;
+    ui.click("#dir-f-services-Shelter").await;
+    ui.click("#dir-f-languages-es").await;
+    ui.type_in("#dir-f-phone", "664 680").await;
+    ui.click("#dir-save").await;
+    ui.until_contains("#dir-f-phone-error", "+").await;
+    let phone = ui.wait("#dir-f-phone").await;
+    phone.clear().await.unwrap();
+    phone.send_keys("+526646800000").await.unwrap();
+    ui.click("#dir-save").await;
+    ui.screen("directory").await;
+    assert_eq!(ui.text("#dir-saved").await, "Albergue Nazareth was saved.");
+    ui.choose("#dir-service", "Shelter").await;
+    ui.until_count("#dir-results > li", 1).await;
+    assert!(ui.text("#dir-results h2").await.starts_with("Albergue Nazareth"));
+    ui.axe("directory").await;
+    ui.shot("50-directory").await;
+
+    // From the case's need to the shelter: sharing details without consent is refused.
+    ui.click("#nav-cases").await;
+    ui.until_count("#case-table tbody tr", 1).await;
+    ui.click("#case-table tbody button").await;
+    ui.screen("case").await;
+    assert!(ui.text("h1").await.contains(&number));
+    assert_eq!(ui.value("#ref-service").await, "Shelter");
+    assert_eq!(ui.text("#ref-org option:checked").await, "Albergue Nazareth · Tijuana");
+    ui.click("#ref-share").await;
+    ui.click("#ref-create").await;
+    ui.until_contains("#ref-error", "consent").await;
+    ui.click("#ref-share").await;
+    ui.click("#ref-create").await;
+    ui.until_text("#case-notice", "The referral was made.").await;
+    assert!(ui.text("#ref-table tbody tr").await.contains("Albergue Nazareth"));
+    assert_eq!(ui.value("#ref-status-0").await, "Pending");
+    ui.choose("#ref-status-0", "Accepted").await;
+    ui.click("#ref-status-save-0").await;
+    ui.until_text("#ref-status-msg-0", "Status changed.").await;
+
+    // The slip prints in Rosa's Spanish while the screen stays in English.
+    ui.click("#ref-slip-0").await;
+    ui.screen("print").await;
+    let slip = ui.wait("#referral-slip").await;
+    assert_eq!(slip.attr("lang").await.unwrap().as_deref(), Some("es"));
+    let text = ui.text("#referral-slip").await;
+    for part in [
+        "Canalización",
+        "Le canalizamos a esta organización para: Refugio.",
+        "Albergue Nazareth",
+        "Dónde: Tijuana, México",
+        "Teléfono: +52 664 680 0000",
+        "No le dimos su nombre ni sus datos a esta organización",
+        "Línea Nacional contra la Trata de Personas: llame al +52 800 553 3000 (24/7)",
+        "National Human Trafficking Hotline: llame al +1 888 373 7888 o envíe un mensaje de texto al 233733",
+    ] {
+        assert!(text.contains(part), "slip lacks {part:?}:\n{text}");
+    }
+    assert!(!text.contains("Rosa"), "the slip names nobody:\n{text}");
+    assert_eq!(ui.text("#print-now").await, "Print");
+    ui.axe("referral slip").await;
+    ui.shot("51-referral-slip-es").await;
+
+    // Rights information, in her language too.
+    ui.click("#print-back").await;
+    ui.screen("case").await;
+    ui.click("#rights-show").await;
+    ui.screen("print").await;
+    let rights = ui.wait("#rights-document").await;
+    assert_eq!(rights.attr("lang").await.unwrap().as_deref(), Some("es"));
+    let text = ui.text("#rights-document").await;
+    for part in
+        ["Sus derechos y dónde encontrar ayuda", "no dependen de su situación migratoria", "visa T", "+1 888 373 7888"]
+    {
+        assert!(text.contains(part), "rights lack {part:?}:\n{text}");
+    }
+    ui.axe("rights information").await;
+    ui.shot("52-rights-es").await;
+    ui.c.close().await.unwrap();
+}

@@ -212,6 +212,16 @@ impl Store {
         Ok(Entry { id, data, updated_at: now })
     }
 
+    /// Import organisations from a CSV file on this computer; a path that is not a
+    /// file is refused next to the `file` field.
+    pub fn import_directory_file(&mut self, path: &str) -> Result<ImportReport, StoreError> {
+        let path = std::path::Path::new(path.trim());
+        if !path.is_file() {
+            return Err(ValidationErrors(vec![Issue::new("file", FieldError::NotAFile)]).into());
+        }
+        self.import_directory_csv(std::io::BufReader::new(std::fs::File::open(path)?))
+    }
+
     /// Import organisations from CSV (the columns of [`CSV_COLUMNS`], a header first;
     /// lists separated by `;`). All or nothing: any bad row and nothing is added, and
     /// every bad row is named with its issues.

@@ -329,6 +329,10 @@ fn field_json(field: &Field, parent: &str) -> Value {
     v
 }
 
+/// Sections the case view edits with its own controls (a referral is made by
+/// picking an organisation, not by typing its id).
+pub const MANAGED_SECTIONS: [&str; 1] = ["referrals"];
+
 /// The form definition as the UI receives it.
 pub fn definition_json() -> Value {
     let sections: Vec<Value> = definition()
@@ -338,10 +342,13 @@ pub fn definition_json() -> Value {
                 "key": s.key,
                 "label": format!("section.{}", s.key),
                 "fields": s.fields.iter().map(|fd| field_json(fd, "")).collect::<Vec<_>>(),
+                // Edited from the case view, not the intake form.
+                "managed": MANAGED_SECTIONS.contains(&s.key),
             })
         })
         .collect();
-    json!({ "sections": sections, "non_answers": codes::NON_ANSWERS })
+    let directory: Vec<Value> = directory_fields().iter().map(|fd| field_json(fd, "directory")).collect();
+    json!({ "sections": sections, "non_answers": codes::NON_ANSWERS, "directory": directory })
 }
 
 /// Every label key the form needs (fields and sections), for the locale tests.
@@ -362,6 +369,7 @@ pub fn label_keys() -> Vec<String> {
         out.push(format!("section.{}", s.key));
         walk(&s.fields, "", &mut out);
     }
+    walk(directory_fields(), "directory", &mut out);
     out
 }
 

@@ -287,7 +287,7 @@ export class IntakeForm {
       typed: () => onType?.(),
     };
     values = values || {};
-    this.sections = definition.sections.map((s) => {
+    this.sections = definition.sections.filter((s) => !s.managed).map((s) => {
       const obj = new Obj(s.fields, values, "", ctx);
       const id = `s-${s.key}`;
       return { key: s.key, obj, el: h("section", { class: "card", "aria-labelledby": id }, tx(h("h2", { id }), s.label), ...obj.els) };

@@ -10,6 +10,8 @@ import { lock, startIdle, onLeave, setPrivacy, privacyOn, onPrivacy } from "./sa
 import { adminScreen, auditScreen, accountScreen, ROLE_RANK } from "./admin.js";
 import { syncScreen, conflictsSection } from "./sync.js";
 import { reportScreen } from "./report.js";
+import { directoryScreen } from "./directory.js";
+import { clientLanguage, rightsDocument, referralSlip } from "./documents.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -229,6 +231,7 @@ async function enterApp(unlocked) {
 document.getElementById("nav-cases").addEventListener("click", () => listScreen());
 document.getElementById("nav-new").addEventListener("click", () => intakeScreen({}));
 document.getElementById("nav-sync").addEventListener("click", () => syncScreen(show, status, ROLE_RANK[status.session.role] >= ROLE_RANK.Administrator));
+document.getElementById("nav-directory").addEventListener("click", () => directoryScreen(show, definition, { printRights }));
 document.getElementById("nav-report").addEventListener("click", () => reportScreen(show, definition, ROLE_RANK[status.session.role] >= ROLE_RANK.Supervisor));
 document.getElementById("nav-audit").addEventListener("click", () => auditScreen(show, status.session));
 document.getElementById("nav-admin").addEventListener("click", () => adminScreen(show, status));
@@ -486,7 +489,7 @@ function valuesList(fields, obj, path) {
 
 /** A case's values, section by section (only the sections it has values for). */
 function caseSections(c, prefix = "v") {
-  return definition.sections.filter((s) => s.fields.some((f) => c[f.key] !== undefined)).map((s) =>
+  return definition.sections.filter((s) => !s.managed && s.fields.some((f) => c[f.key] !== undefined)).map((s) =>
     h("section", { class: "card", "aria-labelledby": `${prefix}-${s.key}` }, h("h2", { id: `${prefix}-${s.key}`, i18n: s.label }), valuesList(s.fields, c, "")));
 }
 
@@ -511,9 +514,7 @@ async function printScreen({ caseId, document: doc, back, content }) {
  * theirs), with the decisions recorded and lines to sign.
  */
 async function consentDocument(c) {
-  const primary = (c.people || []).find((p) => p.role === "PotentialVictim") || {};
-  const pref = primary.preferred_language;
-  const lang = pref === "en" || pref === "es" ? pref : pref ? "es" : current();
+  const { lang, pref } = clientLanguage(c);
   const tbl = await tableFor(lang);
   const T = (key, args) => tIn(tbl, key, args);
   const code = (set, v) => T(codeKey(set, v));
@@ -538,6 +539,94 @@ async function consentDocument(c) {
     h("p", { class: "signature" }, T("consent.doc.sign_staff")));
 }
 
+/** The national hotlines, from the directory, for client documents. */
+async function hotlines() {
+  return (await call("directory_search", { query: {} })).filter((e) => e.hotline);
+}
+
+/** Rights information in `lang`, printable (outreach: no case yet). */
+async function printRights(lang, back) {
+  const doc = await rightsDocument({ lang, pref: null, hotlines: await hotlines(), org: status.session.org });
+  await printScreen({ caseId: null, document: "rights", back, content: [doc] });
+}
+
+/**
+ * A case's referrals: each with its organisation, service, date and status (which
+ * can be moved on) and its slip; and a new referral from a need, to an organisation
+ * of the directory that offers the service.
+ */
+async function referralsCard(c, id) {
+  const entries = await call("directory_search", { query: {} });
+  const byId = Object.fromEntries(entries.map((e) => [e.id, e]));
+  const refs = c.referrals || [];
+  const statuses = definition.sections.find((s) => s.key === "referrals").fields[0].item.find((f) => f.key === "status").codes;
+  const services = definition.sections.find((s) => s.key === "needs").fields[0].item.find((f) => f.key === "service").codes;
+  const back = () => caseScreen(id);
+  const rows = refs.map((r, i) => {
+    const sel = h("select", { id: `ref-status-${i}`, "aria-label": t("referral.status_of", { name: r.organisation_name }) });
+    for (const code of statuses) sel.append(tx(h("option", { value: code }), codeKey("referral_status", code)));
+    sel.value = r.status;
+    const msg = h("span", { class: "saved", role: "status", id: `ref-status-msg-${i}` });
+    return h("tr", { "data-referral": r.id },
+      h("td", {}, r.organisation_name),
+      h("td", { i18n: codeKey("need_service", r.service) }),
+      h("td", {}, new Date(`${r.date}T12:00:00`).toLocaleDateString(current())),
+      h("td", {}, sel, " ", h("button", { type: "button", class: "quiet", id: `ref-status-save-${i}`, i18n: "referral.change_status", onclick: async () => {
+        try {
+          await call("set_referral_status", { id, referralId: r.id, status: sel.value });
+          tx(msg, "referral.status_changed");
+        } catch (err) { fill(msg, errorText(err)); }
+      } }), msg),
+      h("td", {}, h("button", { type: "button", class: "quiet", id: `ref-slip-${i}`, i18n: "referral.print_slip", onclick: async () => {
+        const slip = await referralSlip({ ...clientLanguage(c), referral: r, entry: byId[r.organisation], hotlines: entries.filter((e) => e.hotline), org: status.session.org, user: status.session.user_name });
+        await printScreen({ caseId: id, document: "referral_slip", back, content: [slip] });
+      } })));
+  });
+  // A new referral: from a need (its service), to an organisation offering it.
+  const need = h("select", { id: "ref-need" }, tx(h("option", { value: "" }), "referral.no_need"));
+  for (const n of c.needs || []) need.append(h("option", { value: n.id, "data-service": n.service }, `${t(codeKey("need_service", n.service))} · ${t(codeKey("need_status", n.status))}`));
+  const service = h("select", { id: "ref-service" });
+  for (const code of services) service.append(tx(h("option", { value: code }), codeKey("need_service", code)));
+  const org = h("select", { id: "ref-org" });
+  const orgNote = h("p", { class: "help", id: "ref-org-note" });
+  const offering = () => {
+    const offer = entries.filter((e) => (e.services || []).includes(service.value));
+    const list = offer.length ? offer : entries;
+    fill(org, list.map((e) => h("option", { value: e.id }, [e.name, e.city].filter(Boolean).join(" · "))));
+    if (offer.length) { orgNote.textContent = ""; delete orgNote.dataset.i18n; } else tx(orgNote, "referral.none_offer");
+  };
+  need.addEventListener("change", () => {
+    const s = need.selectedOptions[0]?.dataset.service;
+    if (s) { service.value = s; offering(); }
+  });
+  service.addEventListener("change", offering);
+  const firstOpen = (c.needs || []).find((n) => n.status === "Identified");
+  if (firstOpen) { need.value = firstOpen.id; service.value = firstOpen.service; }
+  offering();
+  const share = h("input", { type: "checkbox", id: "ref-share" });
+  const err = h("div", { id: "ref-error", role: "alert" });
+  const create = h("button", { type: "button", class: "primary", id: "ref-create", i18n: "referral.create", onclick: async () => {
+    fill(err);
+    if (!org.value) return fill(err, tx(h("p", { class: "error" }), "referral.pick_org"));
+    try {
+      await call("create_referral", { id, referral: { organisation: org.value, service: service.value, shares_pii: share.checked, need: need.value || null } });
+      await caseScreen(id, {}, null, "referral.created");
+    } catch (e) { fill(err, errorText(e)); }
+  } });
+  create.setAttribute("aria-describedby", "ref-error");
+  const field = (forId, key, control) => h("div", { class: "field" }, h("label", { for: forId, i18n: key }), control);
+  return h("section", { class: "card no-print", "aria-labelledby": "ref-h", id: "referrals" },
+    h("h2", { id: "ref-h", i18n: "section.referrals" }),
+    refs.length
+      ? h("table", { id: "ref-table" }, h("thead", {}, h("tr", {}, ...["field.referrals.organisation", "field.referrals.service", "field.referrals.date", "field.referrals.status", "referral.slip_col"].map((k) => h("th", { scope: "col", i18n: k })))), h("tbody", {}, rows))
+      : h("p", { class: "meter", i18n: "referral.none" }),
+    h("h3", { i18n: "referral.new" }),
+    h("div", { class: "row" }, field("ref-need", "referral.from_need", need), field("ref-service", "field.referrals.service", service), field("ref-org", "field.referrals.organisation", org)),
+    orgNote,
+    h("div", { class: "field" }, h("label", { for: "ref-share", class: "check" }, share, tx(h("span"), "referral.share")), h("p", { class: "help", i18n: "referral.share_help" })),
+    create, err);
+}
+
 /** The form's definition of the field at `path` (`people.0.alias`), if any. */
 function fieldAt(path) {
   let fields = definition.sections.flatMap((s) => s.fields);
@@ -550,7 +639,7 @@ function fieldAt(path) {
   return found;
 }
 
-async function caseScreen(id, { saved = false } = {}, known = null) {
+async function caseScreen(id, { saved = false } = {}, known = null, notice = null) {
   const c = known || await call("get_case", { id });
   const sync = await call("case_sync", { id });
   const conflicts = conflictsSection(id, sync.conflicts, ROLE_RANK[status.session.role] >= ROLE_RANK.Supervisor, {
@@ -652,10 +741,15 @@ async function caseScreen(id, { saved = false } = {}, known = null) {
     const doc = await consentDocument(c);
     await printScreen({ caseId: id, document: "consent", back: () => caseScreen(id, {}, c), content: [doc] });
   } });
+  const rightsBtn = h("button", { type: "button", class: "quiet", id: "rights-show", i18n: "rights.show", onclick: async () => {
+    const doc = await rightsDocument({ ...clientLanguage(c), hotlines: await hotlines(), org: status.session.org });
+    await printScreen({ caseId: id, document: "rights", back: () => caseScreen(id, {}, c), content: [doc] });
+  } });
+  const referrals = await referralsCard(c, id);
   const sharing = h("section", { class: "card no-print", "aria-labelledby": "share-h" },
     h("h2", { id: "share-h", i18n: "share.heading" }),
     h("p", { class: "help", i18n: "share.help" }),
-    h("div", { class: "row" }, explain),
+    h("div", { class: "row" }, explain, rightsBtn),
     h("div", { class: "row" }, h("div", { class: "field" }, h("label", { for: "share-with", i18n: "share.with" }), shareWith), share),
     shareErr);
 
@@ -703,6 +797,7 @@ async function caseScreen(id, { saved = false } = {}, known = null) {
   const shown = show("case",
     h("h1", { i18n: ["case.title", { number: c.case_number }] }),
     saved ? h("p", { class: "saved", i18n: "form.saved" }) : null,
+    notice ? h("p", { class: "saved", id: "case-notice", i18n: notice }) : null,
     unexported,
     conflicts,
     offer,
@@ -715,6 +810,7 @@ async function caseScreen(id, { saved = false } = {}, known = null) {
       statusMsg),
     restrictBox,
     ...caseSections(c),
+    referrals,
     sharing,
     h("section", { class: "card", "aria-labelledby": "v-notes" }, h("h2", { id: "v-notes", i18n: "case.notes" }),
       (c.notes || []).length ? null : h("p", { class: "meter", i18n: "case.no_notes" }), notes, noteForm));
