@@ -122,6 +122,11 @@ enum Command {
         #[command(subcommand)]
         command: OrgCommand,
     },
+    /// The service directory: organisations survivors can be referred to.
+    Directory {
+        #[command(subcommand)]
+        command: DirectoryCommand,
+    },
     /// Exchange changes with the organisation's other laptops through bundle files.
     Sync {
         #[command(subcommand)]
@@ -225,6 +230,28 @@ enum SyncCommand {
     },
     /// What this laptop has not exported, and what it last got from each other one.
     Status,
+}
+
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Organisations matching every word given, hotlines first.
+    List {
+        text: Vec<String>,
+        /// A service code (Shelter, Legal, …).
+        #[arg(long)]
+        service: Option<String>,
+        /// A country (MX, US) or a state (MX-CHH).
+        #[arg(long)]
+        region: Option<String>,
+        /// A language code (es, en, nah, …).
+        #[arg(long)]
+        language: Option<String>,
+        /// text or json
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
+    /// Add organisations from a CSV file (all or nothing; every bad row named).
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -411,6 +438,48 @@ fn run(cli: Cli) -> Result<(), Failure> {
             out(format!("\n    {}\n", code.as_str()));
         }
         Command::Sync { command } => sync_command(command, &mut out)?,
+        Command::Directory { command: DirectoryCommand::List { text, service, region, language, format } } => {
+            if !["text", "json"].contains(&format.as_str()) {
+                return Err(Failure(tr(l, "cli.bad_format", &[("format", format)])));
+            }
+            let q = amparo::directory::DirectoryQuery { text: Some(text.join(" ")), service, region, language };
+            let entries = open()?.directory(&q)?;
+            if format == "json" {
+                out(serde_json::to_string_pretty(&entries).unwrap_or_default());
+            } else {
+                let field = |e: &amparo::directory::Entry, k: &str| {
+                    let v = e.data.get(k);
+                    match v {
+                        Some(serde_json::Value::Array(a)) => {
+                            a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(";")
+                        }
+                        Some(v) => v.as_str().unwrap_or_default().to_string(),
+                        None => String::new(),
+                    }
+                };
+                for e in &entries {
+                    let cols = ["name", "country", "subdivision", "city", "services", "phone", "languages"];
+                    out(cols.map(|c| field(e, c)).join("\t"));
+                }
+            }
+        }
+        Command::Directory { command: DirectoryCommand::Import { file } } => {
+            let mut store = open()?;
+            let report = store.import_directory_file(&file.display().to_string()).map_err(store_failure)?;
+            if !report.rejected.is_empty() {
+                let mut lines = vec![tr(l, "cli.directory_refused", &[("count", report.rejected.len().to_string())])];
+                for row in &report.rejected {
+                    for i in &row.issues {
+                        let field = if i.path.is_empty() { "-".to_string() } else { i.path.clone() };
+                        let args =
+                            [("line", row.line.to_string()), ("field", field), ("message", i.error.localized(l))];
+                        lines.push(format!("  {}", tr(l, "cli.line_issue", &args)));
+                    }
+                }
+                return Err(Failure(lines.join("\n")));
+            }
+            out(tr(l, "cli.directory_imported", &[("count", report.imported.to_string())]));
+        }
         Command::Report {
             from,
             to,

@@ -390,3 +390,42 @@ fn the_fact_sheet_as_json_and_csv() {
     }
     assert!(err(&amparo(&dir, &["report", "--format", "xml"])).contains("Unknown format"));
 }
+
+/// The directory from the command line: the hotlines, an import that names its bad
+/// rows (in Spanish too) and then adds everything, and search by words and codes.
+#[test]
+fn the_directory_lists_imports_and_searches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    init(&dir);
+    let listed = ok(&amparo(&dir, &["directory", "list"]));
+    assert!(
+        listed.contains("Línea Nacional contra la Trata de Personas\tMX\t\t\tSafetyPlanning;Other\t+528005533000\tes")
+    );
+    assert!(listed.contains("National Human Trafficking Hotline\tUS"));
+    let csv = tmp.path().join("orgs.csv");
+    std::fs::write(
+        &csv,
+        "name,country,subdivision,city,services,phone,languages\n\
+         Casa Amiga,MX,MX-CHH,Ciudad Juárez,Shelter;Legal,+526566158571,es\n\
+         Sin teléfono,MX,,,Shelter,6561234,es\n",
+    )
+    .unwrap();
+    let e = err(&amparo_env(
+        &dir,
+        &["directory", "import", csv.to_str().unwrap()],
+        &[("AMPARO_PASSPHRASE", PASS), ("AMPARO_LOCALE", "es")],
+    ));
+    assert!(e.contains("No se importó nada: 1 filas tienen problemas."), "{e}");
+    assert!(e.contains("línea 3, phone:"), "{e}");
+    std::fs::write(&csv, std::fs::read_to_string(&csv).unwrap().replace(",6561234,", ",+526561234567,")).unwrap();
+    assert!(ok(&amparo(&dir, &["directory", "import", csv.to_str().unwrap()])).contains("2 organizations added"));
+    let found = ok(&amparo(&dir, &["directory", "list", "juarez"]));
+    assert_eq!(found.lines().count(), 1, "{found}");
+    assert!(found.starts_with("Casa Amiga\tMX\tMX-CHH\tCiudad Juárez"));
+    let json: Value =
+        serde_json::from_str(&ok(&amparo(&dir, &["directory", "list", "--service", "Shelter", "--format", "json"])))
+            .unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 2);
+    assert_eq!(json[0]["subdivision"], "MX-CHH");
+}
