@@ -103,6 +103,8 @@ pub enum FieldError {
     NotAFile,
     #[error("the end of the period is before its start")]
     EndBeforeStart,
+    #[error("a referral that shares personal details needs the survivor's consent in force")]
+    ReferralNeedsConsent,
 }
 
 impl FieldError {
@@ -150,6 +152,7 @@ impl FieldError {
             NotAFolder => "error.field.not_a_folder",
             NotAFile => "error.field.not_a_file",
             EndBeforeStart => "error.field.end_before_start",
+            ReferralNeedsConsent => "error.field.referral_needs_consent",
         }
     }
 
@@ -216,6 +219,7 @@ impl FieldError {
             NotAFile,
             ConsentNeedsExpiry,
             EndBeforeStart,
+            ReferralNeedsConsent,
         ]
     }
 }

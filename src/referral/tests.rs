@@ -102,5 +102,9 @@ fn sharing_personal_details_needs_the_consent_in_force() {
     let mut sneaky = case_with_need(json!([]));
     sneaky["referrals"] = json!([{"organisation": org, "organisation_name": "Albergue Nazareth", "service": "Shelter",
                                   "date": "2026-03-15", "status": "Pending", "shares_pii": true}]);
-    assert!(matches!(s.create_case(sneaky, None), Err(StoreError::Consent(_))));
+    assert!(matches!(s.create_case(sneaky.clone(), None), Err(StoreError::Consent(_))));
+    let line = serde_json::to_string(&sneaky).unwrap();
+    let r = s.import_jsonl(line.as_bytes(), false, &mut |_| {}).unwrap();
+    assert_eq!(r.imported, 0);
+    assert_eq!(r.rejected[0].issues[0].error.i18n_key(), "error.field.referral_needs_consent");
 }

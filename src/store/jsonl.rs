@@ -55,7 +55,10 @@ impl Store {
                 Ok(v) if v.get("format").is_none() => {
                     Err(vec![Issue::new("format", FieldError::Format { format: String::new() })])
                 }
-                Ok(v) => intake::prepare(v, today).map_err(|e| e.0),
+                // An imported referral shares details only with consent, as in the app.
+                Ok(v) => crate::referral::check_new(&v, None, today)
+                    .map_err(|_| vec![Issue::new("referrals", FieldError::ReferralNeedsConsent)])
+                    .and_then(|()| intake::prepare(v, today).map_err(|e| e.0)),
                 Err(_) => Err(vec![Issue::new("", FieldError::Json)]),
             };
             match result {
