@@ -6,7 +6,8 @@
 //! - [`i18n`]: every user-visible string, in English and Spanish;
 //! - [`sync`]: the change log, merge and bundles that carry changes between laptops;
 //! - [`report`]: the fact-sheet report (counts only) and de-identified records;
-//! - [`directory`]: the organisations survivors can be referred to.
+//! - [`directory`]: the organisations survivors can be referred to;
+//! - [`htcds`]: identified cases in the UN/IOM HTCDS columns, out and in.
 
 // The locale tables are compiled in; `i18n` is the way in.
 rust_i18n::i18n!("locales");
@@ -14,6 +15,7 @@ rust_i18n::i18n!("locales");
 pub mod consent;
 pub mod directory;
 pub mod form;
+pub mod htcds;
 pub mod i18n;
 pub mod intake;
 pub mod referral;

@@ -122,6 +122,12 @@ enum Command {
         #[command(subcommand)]
         command: OrgCommand,
     },
+    /// Identified cases in the UN/IOM HTCDS columns: export (only with consent to
+    /// share with another organisation) and import (from the HTCDS spreadsheet).
+    Htcds {
+        #[command(subcommand)]
+        command: HtcdsCommand,
+    },
     /// The service directory: organisations survivors can be referred to.
     Directory {
         #[command(subcommand)]
@@ -230,6 +236,21 @@ enum SyncCommand {
     },
     /// What this laptop has not exported, and what it last got from each other one.
     Status,
+}
+
+#[derive(Subcommand)]
+enum HtcdsCommand {
+    /// Cases whose survivor consented to sharing with another organisation.
+    Export {
+        /// csv or json
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Cases from an HTCDS CSV (all or nothing; every bad cell named).
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -462,6 +483,34 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     out(cols.map(|c| field(e, c)).join("\t"));
                 }
             }
+        }
+        Command::Htcds { command: HtcdsCommand::Export { format, out: path } } => {
+            if !["json", "csv"].contains(&format.as_str()) {
+                return Err(Failure(tr(l, "cli.bad_format", &[("format", format)])));
+            }
+            let export = open()?.htcds_export().map_err(store_failure)?;
+            let text = if format == "csv" { export.to_csv().map_err(store_failure)? } else { export.to_json() + "\n" };
+            let counts = [("cases", export.cases.to_string()), ("left_out", export.left_out.to_string())];
+            eprintln!("{}", tr(l, "cli.htcds_exported", &counts));
+            match path {
+                Some(p) => write_file(&p, text.as_bytes())?,
+                None => out(text.trim_end().to_string()),
+            }
+        }
+        Command::Htcds { command: HtcdsCommand::Import { file } } => {
+            let f = std::fs::File::open(&file).map_err(|e| file_failure(&file.display().to_string(), &e))?;
+            let report = open()?.htcds_import_csv(BufReader::new(f)).map_err(store_failure)?;
+            if !report.rejected.is_empty() {
+                let mut lines = vec![tr(l, "cli.htcds_refused", &[("count", report.rejected.len().to_string())])];
+                for c in &report.rejected {
+                    let field = if c.column.is_empty() { "-".to_string() } else { c.column.clone() };
+                    let args =
+                        [("line", c.line.to_string()), ("field", field), ("message", c.issue.error.localized(l))];
+                    lines.push(format!("  {}", tr(l, "cli.line_issue", &args)));
+                }
+                return Err(Failure(lines.join("\n")));
+            }
+            out(tr(l, "cli.imported", &[("count", report.imported.to_string())]));
         }
         Command::Directory { command: DirectoryCommand::Import { file } } => {
             let mut store = open()?;

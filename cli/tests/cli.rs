@@ -429,3 +429,36 @@ fn the_directory_lists_imports_and_searches() {
     assert_eq!(json.as_array().unwrap().len(), 2);
     assert_eq!(json[0]["subdivision"], "MX-CHH");
 }
+
+/// HTCDS from the command line: only consented cases leave, and the file goes
+/// into another laptop's store; a bad cell is named by line and column.
+#[test]
+fn htcds_export_and_import() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    init(&a);
+    init(&b);
+    let consented = serde_json::json!({"format": "amparo.case/1", "intake_date": "2026-02-01", "status": "Active",
+        "people": [{"role": "PotentialVictim", "given_name": "Lupe", "gender": "Female", "nationality": ["MX"]}],
+        "consents": [{"scope": "ShareWithReferralOrganisation", "decision": "Granted", "explained_in": "es",
+                      "given_at": "2026-01-10", "expires_at": "2099-01-01"}]});
+    let mut without = consented.clone();
+    without["consents"] = serde_json::json!([]);
+    without["people"][0]["given_name"] = serde_json::json!("Nadie");
+    let file = tmp.path().join("cases.jsonl");
+    write_jsonl(&file, &[consented, without]);
+    ok(&amparo(&a, &["import", file.to_str().unwrap()]));
+    let csv = tmp.path().join("htcds.csv");
+    let o = amparo(&a, &["htcds", "export", "--out", csv.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Cases exported: 1. Left out because"));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("cas_CaseNumber,cas_Status,prs_FirstName,"), "{text}");
+    assert!(text.contains("Lupe") && !text.contains("Nadie"), "{text}");
+    assert!(ok(&amparo(&b, &["htcds", "import", csv.to_str().unwrap()])).contains("1"));
+    let json: Value = serde_json::from_str(&ok(&amparo(&a, &["htcds", "export", "--format", "json"]))).unwrap();
+    assert_eq!(json[0]["prs_Gender"], "Female");
+    std::fs::write(&csv, "cas_Status,prs_Gender\nActive,Mujer\n").unwrap();
+    let e = err(&amparo(&b, &["htcds", "import", csv.to_str().unwrap()]));
+    assert!(e.contains("line 2, prs_Gender:"), "{e}");
+}
