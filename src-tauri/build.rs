@@ -4,6 +4,8 @@
 // in src/lib.rs (a test checks the capability against it).
 const COMMANDS: &[&str] = &[
     "app_status",
+    "htcds_import",
+    "htcds_export",
     "set_referral_status",
     "create_referral",
     "import_directory",

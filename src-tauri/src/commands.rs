@@ -332,6 +332,18 @@ pub fn import_directory(state: State<'_, AppState>, file: String) -> Res<amparo:
     with_store(&state, |s| s.import_directory_file(&file))
 }
 
+/// Identified cases in HTCDS columns, saved in a folder (supervisors; consent-gated).
+#[tauri::command(async)]
+pub fn htcds_export(state: State<'_, AppState>, folder: String, format: String) -> Res<amparo::htcds::Saved> {
+    with_store(&state, |s| s.htcds_to_folder(&folder, &format))
+}
+
+/// Cases from an HTCDS CSV file on this computer (supervisors).
+#[tauri::command(async)]
+pub fn htcds_import(state: State<'_, AppState>, file: String) -> Res<amparo::htcds::HtcdsImport> {
+    with_store(&state, |s| s.htcds_import_file(&file))
+}
+
 /// Refer a case to an organisation of the directory.
 #[tauri::command(async)]
 pub fn create_referral(state: State<'_, AppState>, id: String, referral: amparo::referral::NewReferral) -> Res<Value> {

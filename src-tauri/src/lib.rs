@@ -13,6 +13,8 @@ macro_rules! handlers {
     () => {
         tauri::generate_handler![
             $crate::commands::app_status,
+            $crate::commands::htcds_import,
+            $crate::commands::htcds_export,
             $crate::commands::set_referral_status,
             $crate::commands::create_referral,
             $crate::commands::import_directory,

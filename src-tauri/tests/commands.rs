@@ -206,7 +206,7 @@ fn the_window_may_call_nothing_but_our_commands() {
         .map(|c| format!("allow-{}", c.replace('_', "-")))
         .collect();
     assert_eq!(handlers, declared);
-    assert_eq!(declared.len(), 50);
+    assert_eq!(declared.len(), 52);
 }
 
 #[test]

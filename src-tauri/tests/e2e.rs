@@ -1400,6 +1400,22 @@ async fn the_fact_sheet_with_its_charts_shareable_and_in_spanish() {
     assert_eq!(csv.lines().count(), 14);
     assert!(csv.lines().skip(1).all(|l| l.contains(",Female,24-26,Adult,MX,HotelMotel,")), "{csv}");
 
+    // HTCDS: none of these survivors consented to sharing, so no case leaves.
+    ui.click("#htcds-save").await;
+    ui.until_contains("#htcds-result", "0 cases").await;
+    assert!(ui.text("#htcds-result").await.contains("Left out for lack of consent in force: 16."));
+    // From the HTCDS spreadsheet: a bad cell is named, then the file goes in.
+    let sheet = stick.path().join("htcds.csv");
+    std::fs::write(&sheet, "cas_Status,prs_FirstName,prs_Gender\nActive,Lupe,Mujer\nClosed,Sol,Female\n").unwrap();
+    ui.type_in("#htcds-file", sheet.to_str().unwrap()).await;
+    ui.click("#htcds-import").await;
+    ui.until_contains("#htcds-import-issues", "Line 2, prs_Gender:").await;
+    std::fs::write(&sheet, "cas_Status,prs_FirstName,prs_Gender\nActive,Lupe,Female\nClosed,Sol,Female\n").unwrap();
+    ui.click("#htcds-import").await;
+    ui.until_text("#htcds-import-result", "2 cases imported.").await;
+    ui.click("#report-run").await;
+    ui.until_text("#report-cases", "18").await;
+
     // The same screen in Spanish, switched in place.
     ui.key(&alt('l')).await;
     ui.until_contains("#report-footnote", "no suman").await;

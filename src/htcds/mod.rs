@@ -188,7 +188,45 @@ struct Group {
     people: Vec<Value>,
 }
 
+/// Where an export was saved, and how many cases it holds and left out.
+#[derive(Debug, Clone, Serialize)]
+pub struct Saved {
+    pub file: String,
+    pub cases: usize,
+    pub left_out: usize,
+}
+
 impl Store {
+    /// The export as `amparo-htcds-<time>.csv` or `.json` in a folder (the app's way).
+    pub fn htcds_to_folder(&self, folder: &str, format: &str) -> Result<Saved, StoreError> {
+        let folder = std::path::Path::new(folder.trim());
+        crate::store::check_folder(folder)?; // before anything is read or recorded
+        let json = match format {
+            "json" => true,
+            "csv" => false,
+            other => {
+                let e = Issue::new("format", FieldError::UnknownCode { code: other.to_string() });
+                return Err(crate::intake::ValidationErrors(vec![e]).into());
+            }
+        };
+        let export = self.htcds_export()?;
+        let text = if json { export.to_json() } else { export.to_csv()? };
+        let stamp = chrono::Local::now().format("%Y-%m-%d-%H%M%S");
+        let file = format!("amparo-htcds-{stamp}.{format}");
+        crate::store::write_into_folder(folder, &file, text.as_bytes())?;
+        Ok(Saved { file, cases: export.cases, left_out: export.left_out })
+    }
+
+    /// Import an HTCDS CSV file on this computer; a path that is not a file is
+    /// refused next to the `file` field.
+    pub fn htcds_import_file(&mut self, path: &str) -> Result<HtcdsImport, StoreError> {
+        let path = std::path::Path::new(path.trim());
+        if !path.is_file() {
+            return Err(crate::intake::ValidationErrors(vec![Issue::new("file", FieldError::NotAFile)]).into());
+        }
+        self.htcds_import_csv(std::io::BufReader::new(std::fs::File::open(path)?))
+    }
+
     /// Cases with their identifying details, for another organisation's system
     /// (supervisors; audited): only where the survivor's consent to share with
     /// another organisation is in force today.

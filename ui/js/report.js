@@ -73,6 +73,45 @@ function periodLine(q) {
   return ["report.period.all"];
 }
 
+/**
+ * Identified cases in the HTCDS columns for another organisation's system (only
+ * those with the survivor's consent in force), saved in the same folder; and cases
+ * from an HTCDS spreadsheet saved as CSV, every bad cell named.
+ */
+function htcdsSection(folder) {
+  const format = h("select", { id: "htcds-format" }, h("option", { value: "csv" }, "CSV"), h("option", { value: "json" }, "JSON"));
+  const outcome = h("div", { id: "htcds-result", role: "status" });
+  const save = h("button", { type: "button", class: "quiet", id: "htcds-save", i18n: "htcds.save", onclick: async () => {
+    fill(outcome);
+    try {
+      const r = await call("htcds_export", { folder: folder.input.value, format: format.value });
+      setFieldError(folder, null);
+      fill(outcome, h("p", { class: "saved", i18n: ["htcds.saved", { file: r.file, cases: r.cases, left_out: r.left_out }] }));
+    } catch (err) { showIssues(err, { folder }, outcome); }
+  } });
+  const file = fieldRow("htcds-file", "htcds.import_file", h("input", { type: "text", autocomplete: "off", spellcheck: "false" }), { help: "htcds.import_help" });
+  const imported = h("div", { id: "htcds-import-result", role: "status" });
+  const load = h("button", { type: "button", class: "quiet", id: "htcds-import", i18n: "htcds.import", onclick: async () => {
+    fill(imported);
+    try {
+      const r = await call("htcds_import", { file: file.input.value });
+      setFieldError(file, null);
+      if (r.rejected.length) {
+        fill(imported, tx(h("p", { class: "error", role: "alert" }), "htcds.import_refused", { count: r.rejected.length }),
+          h("ul", { id: "htcds-import-issues" }, r.rejected.map((c) =>
+            h("li", {}, tx(h("span"), "htcds.import_cell", { line: c.line, column: c.column || "-" }), " ", tx(h("span"), c.error.key, c.error.args)))));
+      } else fill(imported, tx(h("p", { class: "saved" }), "htcds.imported", { count: r.imported }));
+    } catch (err) { showIssues(err, { file }, imported); }
+  } });
+  return h("section", { class: "card no-print", "aria-labelledby": "htcds-h" },
+    h("h2", { id: "htcds-h", i18n: "htcds.title" }),
+    h("p", { class: "help", i18n: "htcds.help" }),
+    h("div", { class: "row" }, h("div", { class: "field" }, h("label", { for: "htcds-format", i18n: "htcds.format" }), format), save),
+    outcome,
+    h("h3", { i18n: "htcds.import_title" }),
+    h("div", { class: "row" }, file.row, load), imported);
+}
+
 export async function reportScreen(show, definition, isSupervisor) {
   const fieldDef = (key) => definition.sections.flatMap((x) => x.fields).find((f) => f.key === key);
   const picker = (key) => {
@@ -139,6 +178,7 @@ export async function reportScreen(show, definition, isSupervisor) {
 
   // Records for partners: supervisors, into a folder (a USB stick, a shared drive).
   let partners = null;
+  let htcds = null;
   if (isSupervisor) {
     const folder = fieldRow("deid-folder", "deid.folder", h("input", { type: "text", autocomplete: "off", spellcheck: "false", value: (await call("sync_state")).folder ?? "" }), { help: "deid.folder_help" });
     const outcome = h("div", { id: "deid-result", role: "status" });
@@ -156,9 +196,10 @@ export async function reportScreen(show, definition, isSupervisor) {
       h("h2", { id: "deid-h", i18n: "deid.title" }),
       h("p", { class: "help", i18n: "deid.help" }),
       folder.row, save, outcome);
+    htcds = htcdsSection(folder);
   }
   // The whole record at first, drawn before the screen shows (nothing moves under a click).
   await run();
-  await show("report", h("h1", { i18n: "report.title" }), h("p", { class: "intro no-print", i18n: "report.intro" }), form, partners, result);
+  await show("report", h("h1", { i18n: "report.title" }), h("p", { class: "intro no-print", i18n: "report.intro" }), form, partners, htcds, result);
   tattr(result, "aria-label", "report.title");
 }
