@@ -882,6 +882,9 @@ fn sync_command(command: SyncCommand, out: &mut impl FnMut(String)) -> Result<()
                         ("conflicts", s.conflicts.to_string()),
                     ],
                 ));
+                if s.directory_entries > 0 {
+                    out(tr(l, "sync.directory_updated", &[("count", s.directory_entries.to_string())]));
+                }
             }
         }
         SyncCommand::Status => {

@@ -8,6 +8,8 @@ use crate::form;
 use crate::intake::{self, FieldError, Issue, ValidationErrors};
 use crate::store::audit::{self, Action};
 use crate::store::{Store, StoreError};
+use crate::sync::flat::Flat;
+use crate::sync::log;
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -139,6 +141,57 @@ fn matches(e: &Map<String, Value>, q: &DirectoryQuery) -> bool {
     true
 }
 
+/// Record a local write of an entry in the change log (so it travels with sync),
+/// field by field against what this laptop held.
+fn log_entry(
+    tx: &rusqlite::Transaction,
+    session: &crate::store::Session,
+    id: &str,
+    before: Option<&Map<String, Value>>,
+    after: &Map<String, Value>,
+) -> Result<(), StoreError> {
+    let fields = log::load(tx, log::DIRECTORY, id)?;
+    let flat = |m: Option<&Map<String, Value>>| -> Flat {
+        m.into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect()
+    };
+    let mut w = log::Writer::begin(tx, session)?;
+    log::record(tx, &mut w, log::DIRECTORY, id, &fields, &flat(before), &flat(Some(after)))?;
+    Ok(())
+}
+
+/// Rebuild an entry from the changes this laptop holds: what it held (or the seed,
+/// for a hotline it has never changed) with every changed field's newest value. The
+/// directory has no conflicts to review: the newest value of a field wins.
+pub(crate) fn materialize(conn: &rusqlite::Connection, id: &str) -> Result<(), StoreError> {
+    let held: Option<String> =
+        conn.query_row("SELECT data FROM directory WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    let base = held.or_else(|| SEEDS.iter().find(|(s, _)| *s == id).map(|(_, d)| (*d).to_string()));
+    let mut data: Map<String, Value> = match base {
+        Some(d) => serde_json::from_str(&d).map_err(|_| StoreError::Corrupt)?,
+        None => Map::new(),
+    };
+    let fields = log::load(conn, log::DIRECTORY, id)?;
+    for (field, state) in &fields {
+        // A winner without a value (cleared, or blanked once replaced) clears the field.
+        match state.winner().and_then(|c| c.value.clone()).filter(|v| !v.is_null()) {
+            Some(v) => data.insert(field.clone(), v),
+            None => data.remove(field),
+        };
+    }
+    let newest = fields.values().flat_map(|f| &f.changes).max_by_key(|c| c.hlc);
+    let (at, by) = match newest {
+        Some(c) => (crate::sync::hlc::to_rfc3339(c.hlc), c.user.clone()),
+        None => (crate::store::now_utc(), None),
+    };
+    conn.execute(
+        "INSERT INTO directory (id, data, created_at, updated_at, updated_by) VALUES (?1, ?2, ?3, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at,
+                                        updated_by = excluded.updated_by",
+        params![id, Value::Object(data).to_string(), at, by],
+    )?;
+    Ok(())
+}
+
 /// Put the hotlines in a store that has none of them yet (setup, and stores from
 /// before the directory). An entry someone edited is left as it is.
 pub(crate) fn seed(conn: &rusqlite::Connection) -> Result<(), StoreError> {
@@ -200,7 +253,9 @@ impl Store {
         };
         let detail = json!({ "entry": id, "fields": changed });
         let device = self.session().device_id.clone();
+        let session = self.session().clone();
         let tx = self.conn_mut().transaction()?;
+        log_entry(&tx, &session, &id, before.as_ref(), &data)?;
         tx.execute(
             "INSERT INTO directory (id, data, created_at, updated_at, updated_by) VALUES (?1, ?2, ?3, ?3, ?4)
              ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at,
@@ -278,11 +333,14 @@ impl Store {
         }
         let now = crate::store::now_utc();
         let (user, device) = (self.session().user_id.clone(), self.session().device_id.clone());
+        let session = self.session().clone();
         let tx = self.conn_mut().transaction()?;
         for data in &entries {
+            let id = crate::store::new_id();
+            log_entry(&tx, &session, &id, None, data)?;
             tx.execute(
                 "INSERT INTO directory (id, data, created_at, updated_at, updated_by) VALUES (?1, ?2, ?3, ?3, ?4)",
-                params![crate::store::new_id(), Value::Object(data.clone()).to_string(), now, user],
+                params![id, Value::Object(data.clone()).to_string(), now, user],
             )?;
         }
         let detail = json!({ "imported": entries.len() });

@@ -26,7 +26,9 @@ use std::collections::BTreeMap;
 
 pub const MAGIC: &[u8; 12] = b"AMPARO-SYNC\n";
 /// The format this build writes, and the newest it reads.
-pub const FORMAT: u32 = 1;
+/// 2: changes may be of directory entries too (a laptop that reads only 1 is told
+/// to update rather than that the bundle is damaged).
+pub const FORMAT: u32 = 2;
 /// A header is a few hundred bytes per device; anything near this is not a bundle.
 const HEADER_MAX: usize = 1 << 20;
 const NONCE_LEN: usize = 24;
@@ -227,7 +229,7 @@ fn check(header: &Header, body: &Body) -> Result<(), SyncError> {
     };
     for c in &body.changes {
         let ok = within(&header.changes, &c.device, c.seq)
-            && c.entity == super::log::CASE
+            && super::log::ENTITIES.contains(&c.entity.as_str())
             && uuid::Uuid::parse_str(&c.id).is_ok()
             && !c.field.is_empty()
             && c.field.len() <= 200

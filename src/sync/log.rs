@@ -26,6 +26,10 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 
 pub const CASE: &str = "case";
+/// A service directory entry: fields are the entry's top-level keys.
+pub const DIRECTORY: &str = "directory";
+/// What a bundle may carry.
+pub const ENTITIES: [&str; 2] = [CASE, DIRECTORY];
 const HLC_KEY: &str = "hlc";
 
 /// One change, as stored and as carried in a bundle (see `bundle` for the wire form).
@@ -135,11 +139,23 @@ impl Writer {
         value: &Value,
         parents: Vec<(String, i64)>,
     ) -> Result<(), StoreError> {
+        self.write_entity(conn, CASE, id, field, value, parents)
+    }
+
+    pub fn write_entity(
+        &mut self,
+        conn: &Connection,
+        entity: &str,
+        id: &str,
+        field: &str,
+        value: &Value,
+        parents: Vec<(String, i64)>,
+    ) -> Result<(), StoreError> {
         let c = Change {
             device: self.device.clone(),
             seq: self.next_seq,
             hlc: self.hlc,
-            entity: CASE.into(),
+            entity: entity.into(),
             id: id.into(),
             field: field.into(),
             value: Some(value.clone()),
@@ -149,7 +165,8 @@ impl Writer {
         };
         insert(conn, &c)?;
         self.next_seq += 1;
-        if self.marked.insert(id.to_string()) {
+        // "Not yet synced" is a mark on cases; the directory has none.
+        if entity == CASE && self.marked.insert(id.to_string()) {
             conn.prepare_cached("INSERT INTO unexported (case_id) VALUES (?1) ON CONFLICT DO NOTHING")?
                 .execute([id])?;
         }
@@ -229,6 +246,20 @@ pub fn record_case(
     before: &Flat,
     after: &Flat,
 ) -> Result<usize, StoreError> {
+    record(conn, w, CASE, id, fields, before, after)
+}
+
+/// Record a local write of any entity (a case, a directory entry): one change per
+/// field that differs, each replacing the value the writer saw.
+pub fn record(
+    conn: &Connection,
+    w: &mut Writer,
+    entity: &str,
+    id: &str,
+    fields: &BTreeMap<String, FieldState>,
+    before: &Flat,
+    after: &Flat,
+) -> Result<usize, StoreError> {
     let mut written = 0;
     let removed_items: HashSet<String> = before
         .keys()
@@ -250,7 +281,7 @@ pub fn record_case(
         }
         let winner = state.and_then(FieldState::winner);
         let parents = winner.map(|c| vec![(c.device.clone(), c.seq)]).unwrap_or_default();
-        w.write(conn, id, path, new.unwrap_or(&Value::Null), parents)?;
+        w.write_entity(conn, entity, id, path, new.unwrap_or(&Value::Null), parents)?;
         if let Some(c) = winner {
             blank(conn, c)?;
         }

@@ -93,6 +93,8 @@ pub struct ImportSummary {
     pub removed_cases: usize,
     /// Open conflicts on the cases this import touched.
     pub conflicts: usize,
+    /// Service directory entries added or changed.
+    pub directory_entries: usize,
 }
 
 /// What an export wrote.
@@ -322,10 +324,18 @@ impl Store {
         }
         let mut summary = ImportSummary { device_code: header.device_code.clone(), ..Default::default() };
         let mut touched = BTreeSet::new();
+        let mut touched_directory = BTreeSet::new();
         let mut purged_here: BTreeMap<String, bool> = BTreeMap::new();
         let mut changes = body.changes;
         changes.sort_by(|a, b| (a.hlc, &a.device, a.seq).cmp(&(b.hlc, &b.device, b.seq)));
         for mut c in changes {
+            if c.entity == log::DIRECTORY {
+                if log::insert(&tx, &c)? {
+                    summary.changes += 1;
+                    touched_directory.insert(c.id);
+                }
+                continue;
+            }
             let gone = match purged_here.get(&c.id) {
                 Some(g) => *g,
                 None => {
@@ -357,6 +367,10 @@ impl Store {
             }
             summary.conflicts += open.len();
             progress(i + 1, total);
+        }
+        for id in &touched_directory {
+            crate::directory::materialize(&tx, id)?;
+            summary.directory_entries += 1;
         }
         // Audit entries: each device's chain grows only at its end, so it stays
         // verifiable; later entries come again with the next bundle.

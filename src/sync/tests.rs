@@ -734,3 +734,59 @@ fn a_laptop_whose_clock_is_days_off_still_converges_and_keeps_causality() {
     assert_eq!(l[0].conflicts().unwrap(), l[1].conflicts().unwrap());
     assert_eq!(l[0].conflicts().unwrap().len(), 1);
 }
+
+/// The directory travels like cases: an added organisation, an edited hotline and
+/// an imported list reach the other laptop, and an edit there comes back; the
+/// newest value of a field wins.
+#[test]
+fn the_directory_travels_with_sync() {
+    use crate::directory::DirectoryQuery;
+    let (_d, mut s) = laptops(2);
+    let (a, b) = s.split_at_mut(1);
+    let (a, b) = (&mut a[0], &mut b[0]);
+    let shelter = a
+        .save_directory_entry(
+            None,
+            json!({"name": "Albergue Nazareth", "country": "MX", "subdivision": "MX-BCN", "services": ["Shelter"]}),
+        )
+        .unwrap();
+    let hotline = crate::directory::SEEDS[0].0;
+    let mut us = a.directory_entry(hotline).unwrap().data;
+    us.insert("notes".into(), json!("Interpreters in 200+ languages"));
+    a.save_directory_entry(Some(hotline), Value::Object(us)).unwrap();
+    a.import_directory_csv("name,country,city\nCentro Fray Julián Garcés,MX,Tlaxcala\n".as_bytes()).unwrap();
+
+    let summary = import(b, &export(a)).unwrap();
+    assert_eq!(summary.directory_entries, 3);
+    let names = |s: &Store| -> Vec<String> {
+        s.directory(&DirectoryQuery::default())
+            .unwrap()
+            .iter()
+            .map(|e| e.data["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(b), names(a));
+    assert_eq!(b.directory_entry(hotline).unwrap().data["notes"], "Interpreters in 200+ languages");
+    assert_eq!(b.directory_entry(&shelter.id).unwrap().data, shelter.data);
+
+    // B edits the shelter; A edits its city meanwhile; both reach both.
+    let mut on_b = b.directory_entry(&shelter.id).unwrap().data;
+    on_b.insert("phone".into(), json!("+526646800000"));
+    b.save_directory_entry(Some(&shelter.id), Value::Object(on_b)).unwrap();
+    let mut on_a = a.directory_entry(&shelter.id).unwrap().data;
+    on_a.insert("city".into(), json!("Tijuana"));
+    a.save_directory_entry(Some(&shelter.id), Value::Object(on_a)).unwrap();
+    import(a, &export(b)).unwrap();
+    import(b, &export(a)).unwrap();
+    for s in [&*a, &*b] {
+        let e = s.directory_entry(&shelter.id).unwrap().data;
+        assert_eq!((e["phone"].as_str(), e["city"].as_str()), (Some("+526646800000"), Some("Tijuana")));
+    }
+    // A field cleared on one laptop is cleared on the other.
+    let mut cleared = a.directory_entry(hotline).unwrap().data;
+    cleared.remove("notes");
+    a.save_directory_entry(Some(hotline), Value::Object(cleared)).unwrap();
+    import(b, &export(a)).unwrap();
+    assert!(b.directory_entry(hotline).unwrap().data.get("notes").is_none());
+    assert_eq!(b.directory_entry(hotline).unwrap().data["phone"], "+18883737888");
+}

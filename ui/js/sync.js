@@ -107,7 +107,8 @@ function fileLine(r) {
   if (r.already_here) return h("li", {}, h("strong", {}, r.file), " ", tx(h("span", { class: "meter" }), "sync.already_here"));
   const s = r.summary;
   return h("li", {}, h("strong", {}, r.file), " ", tx(h("span"), "sync.imported", {
-    device: s.device_code, new: s.new_cases, updated: s.updated_cases, removed: s.removed_cases, conflicts: s.conflicts }));
+    device: s.device_code, new: s.new_cases, updated: s.updated_cases, removed: s.removed_cases, conflicts: s.conflicts }),
+    s.directory_entries ? [" ", tx(h("span"), "sync.directory_updated", { count: s.directory_entries })] : null);
 }
 
 /**
