@@ -312,3 +312,62 @@ fn sync_through_a_folder_with_the_commands() {
     assert_eq!(done["status"], conflict["values"][1]["value"]);
     assert!(b.ok("case_sync", json!({"id": id}))["conflicts"].as_array().unwrap().is_empty());
 }
+
+/// Reports, directory, referrals and the partner exports through the commands:
+/// answers as the UI reads them, refusals as keys next to their fields.
+#[test]
+fn report_directory_referrals_and_exports_through_the_commands() {
+    let h = harness();
+    h.ok("setup", setup_body());
+    let case = json!({"format": "amparo.case/1", "intake_date": "2026-03-14", "status": "Active", "venues": ["HotelMotel"],
+        "people": [{"role": "PotentialVictim", "gender": "Female", "age_estimate": 30, "preferred_language": "es"}],
+        "needs": [{"service": "Shelter", "status": "Identified"}]});
+    let saved = h.ok("create_case", json!({"case": case, "draftId": null}));
+
+    let sheet = h.ok("fact_sheet", json!({"query": {}}));
+    assert_eq!((sheet["cases"].as_u64(), sheet["demographics"]["female"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(h.ok("fact_sheet", json!({"query": {"k": 11}}))["cases"], "<11");
+    let e = h.call("fact_sheet", json!({"query": {"from": "2026-05-01", "to": "2026-01-01"}})).unwrap_err();
+    assert_eq!(
+        (e["issues"][0]["path"].as_str(), e["issues"][0]["error"]["key"].as_str()),
+        (Some("to"), Some("error.field.end_before_start"))
+    );
+
+    let e = h.call("deidentified_export", json!({"query": {}, "folder": "/no/such/folder"})).unwrap_err();
+    assert_eq!(e["issues"][0]["path"], "folder");
+    let folder = tempfile::tempdir().unwrap();
+    let out = h.ok("deidentified_export", json!({"query": {"k": 2}, "folder": folder.path()}));
+    assert_eq!((out["records"].as_u64(), out["dropped"].as_u64()), (Some(0), Some(1)));
+    assert!(folder.path().join(out["file"].as_str().unwrap()).is_file());
+    let out = h.ok("htcds_export", json!({"folder": folder.path(), "format": "json"}));
+    assert_eq!((out["cases"].as_u64(), out["left_out"].as_u64()), (Some(0), Some(1)));
+    let e = h.call("htcds_import", json!({"file": "/no/such/file.csv"})).unwrap_err();
+    assert_eq!(e["issues"][0]["path"], "file");
+
+    let hotlines = h.ok("directory_search", json!({"query": {"text": "trata"}}));
+    assert_eq!(hotlines.as_array().unwrap().len(), 1);
+    let e = h
+        .call("save_directory_entry", json!({"id": null, "entry": {"name": "X", "country": "MX", "phone": "123"}}))
+        .unwrap_err();
+    assert_eq!(e["issues"][0]["path"], "phone");
+    let org = h.ok(
+        "save_directory_entry",
+        json!({"id": null, "entry": {"name": "Albergue", "country": "MX", "services": ["Shelter"]}}),
+    );
+    let e = h.call("import_directory", json!({"file": "/no/such.csv"})).unwrap_err();
+    assert_eq!(e["issues"][0]["path"], "file");
+
+    let need = saved["needs"][0]["id"].clone();
+    let e = h
+        .call("create_referral", json!({"id": saved["id"], "referral": {"organisation": org["id"], "service": "Shelter", "shares_pii": true}}))
+        .unwrap_err();
+    assert_eq!(e["key"], "error.consent.missing.referral");
+    let r = h.ok(
+        "create_referral",
+        json!({"id": saved["id"], "referral": {"organisation": org["id"], "service": "Shelter", "shares_pii": false, "need": need}}),
+    );
+    assert_eq!((r["status"].as_str(), r["organisation_name"].as_str()), (Some("Pending"), Some("Albergue")));
+    let moved = h.ok("set_referral_status", json!({"id": saved["id"], "referralId": r["id"], "status": "Completed"}));
+    assert_eq!(moved["status"], "Completed");
+    assert_eq!(h.ok("get_case", json!({"id": saved["id"]}))["needs"][0]["status"], "Referred");
+}
