@@ -6,11 +6,10 @@
 //! times is dropped (k-anonymity over those quasi-identifiers), and the export says
 //! how many. A survivor who declined de-identified statistics is left out too.
 
-use super::{ReportQuery, DEFAULT_K, FILTER};
+use super::{ReportQuery, DEFAULT_K};
 use crate::intake::{self, years_between};
 use crate::store::{audit::Action, users::Role, Store, StoreError};
 use chrono::NaiveDate;
-use rusqlite::params;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -192,11 +191,12 @@ impl Store {
         let (mut rows, mut declined) = (Vec::new(), 0);
         {
             let conn = self.conn();
+            let f = q.filter();
             let mut st = conn.prepare(&format!(
-                "SELECT x.data FROM cases x JOIN case_report c ON c.case_seq = x.seq WHERE {FILTER} ORDER BY x.seq"
+                "SELECT x.data FROM case_report c JOIN cases x ON x.seq = c.case_seq WHERE {} ORDER BY x.seq",
+                f.sql
             ))?;
-            let args = q.params();
-            let mut cursor = st.query(params![args.0, args.1, args.2, args.3, args.4])?;
+            let mut cursor = st.query(rusqlite::params_from_iter(f.values.iter()))?;
             while let Some(r) = cursor.next()? {
                 let data: String = r.get(0)?;
                 let case: Value = serde_json::from_str(&data).map_err(|_| StoreError::Corrupt)?;

@@ -10,7 +10,6 @@
 
 use crate::store::{Store, StoreError};
 use chrono::NaiveDate;
-use rusqlite::params;
 use serde::{Deserialize, Serialize, Serializer};
 
 /// The default suppression threshold.
@@ -98,27 +97,28 @@ pub struct FactSheet {
     pub k: Option<u32>,
 }
 
-/// Which cases count (?1..?5: from, to, status, intake channel, trafficking type),
-/// on `case_report c`. Counts come from `case_facts`, kept as cases are saved: one
-/// row per case and code, so a count of rows is a count of cases.
-const FILTER: &str = "(?1 IS NULL OR c.intake_date >= ?1) AND (?2 IS NULL OR c.intake_date <= ?2)
-      AND (?3 IS NULL OR c.status = ?3) AND (?4 IS NULL OR c.intake_channel = ?4)
-      AND (?5 IS NULL OR c.trafficking_type = ?5)";
-
-/// The filter's parameters, in FILTER's order.
-type Params = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+/// Which cases count, on `case_report c`: only the conditions given, so that SQLite
+/// can use the intake-date index for a period. Counts come from `case_facts`, kept
+/// as cases are saved: one row per case and code, so a count of rows is a count of
+/// cases.
+struct Filter {
+    sql: String,
+    values: Vec<String>,
+}
 
 impl ReportQuery {
-    fn params(&self) -> Params {
+    fn filter(&self) -> Filter {
         let date = |d: &Option<NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
         let blank = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
-        (
-            date(&self.from),
-            date(&self.to),
-            blank(&self.status),
-            blank(&self.intake_channel),
-            blank(&self.trafficking_type),
-        )
+        let parts = [
+            ("c.intake_date >= ?", date(&self.from)),
+            ("c.intake_date <= ?", date(&self.to)),
+            ("c.status = ?", blank(&self.status)),
+            ("c.intake_channel = ?", blank(&self.intake_channel)),
+            ("c.trafficking_type = ?", blank(&self.trafficking_type)),
+        ];
+        let (sql, values): (Vec<&str>, Vec<String>) = parts.into_iter().filter_map(|(s, v)| Some((s, v?))).unzip();
+        Filter { sql: if sql.is_empty() { "1".into() } else { sql.join(" AND ") }, values }
     }
 
     /// A threshold below 2 would suppress nothing; a period that ends before it
@@ -148,34 +148,48 @@ impl Store {
     pub fn fact_sheet(&self, q: &ReportQuery) -> Result<FactSheet, StoreError> {
         q.check()?;
         let conn = self.conn();
-        let p = q.params();
-        let args = params![p.0, p.1, p.2, p.3, p.4];
-        let one = |sql: &str| -> Result<u64, StoreError> {
-            Ok(conn.prepare_cached(&format!("{sql} WHERE {FILTER}"))?.query_row(args, |r| r.get::<_, i64>(0))?.max(0)
-                as u64)
-        };
-        let ranked = |sql: &str| -> Result<Vec<CodeCount>, StoreError> {
-            let mut st = conn.prepare_cached(&format!("{sql} ORDER BY 2 DESC, 1"))?;
-            let rows = st
-                .query_map(args, |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
-                .map(|r| r.map(|(code, n)| CodeCount { code, cases: Count::new(n.max(0) as u64, q.k) }))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        };
+        let f = q.filter();
+        let args = rusqlite::params_from_iter(f.values.iter());
         let k = q.k;
-        let of_kind = |kind: &str| {
-            ranked(&format!(
-                "SELECT x.code, count(*) FROM case_facts x JOIN case_report c ON c.case_seq = x.case_seq
-                 WHERE x.kind = '{kind}' AND {FILTER} GROUP BY x.code"
-            ))
+        let (cases, victims): (i64, i64) = conn
+            .prepare_cached(&format!(
+                "SELECT count(*), coalesce(sum(c.victims), 0) FROM case_report c WHERE {}",
+                f.sql
+            ))?
+            .query_row(args.clone(), |r| Ok((r.get(0)?, r.get(1)?)))?;
+        // Every breakdown in one pass over the facts (kind, code): with no filter,
+        // straight from their covering index; with one, from the cases it keeps.
+        let sql = if f.values.is_empty() {
+            "SELECT kind, code, count(*) FROM case_facts GROUP BY kind, code".to_string()
+        } else {
+            format!(
+                "SELECT x.kind, x.code, count(*) FROM case_report c JOIN case_facts x ON x.case_seq = c.case_seq
+                 WHERE {} GROUP BY x.kind, x.code",
+                f.sql
+            )
         };
-        let (genders, majorities) = (of_kind("gender")?, of_kind("majority")?);
+        let mut by_kind: std::collections::HashMap<String, Vec<(String, i64)>> = std::collections::HashMap::new();
+        {
+            let mut st = conn.prepare_cached(&sql)?;
+            let mut rows = st.query(args)?;
+            while let Some(r) = rows.next()? {
+                let (kind, code, n): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                by_kind.entry(kind).or_default().push((code, n.max(0)));
+            }
+        }
+        let mut of_kind = |kind: &str| {
+            let mut list = by_kind.remove(kind).unwrap_or_default();
+            // Most cases first, then by code.
+            list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            list.into_iter().map(|(code, n)| CodeCount { code, cases: Count::new(n as u64, k) }).collect::<Vec<_>>()
+        };
+        let (genders, majorities) = (of_kind("gender"), of_kind("majority"));
         let find =
             |list: &[CodeCount], code: &str| list.iter().find(|c| c.code == code).map_or(Count::Exact(0), |c| c.cases);
         let sheet = FactSheet {
-            cases: Count::new(one("SELECT count(*) FROM case_report c")?, k),
-            potential_victims: Count::new(one("SELECT coalesce(sum(c.victims), 0) FROM case_report c")?, k),
-            venues: of_kind("venue")?,
+            cases: Count::new(cases.max(0) as u64, k),
+            potential_victims: Count::new(victims.max(0) as u64, k),
+            venues: of_kind("venue"),
             demographics: Demographics {
                 female: find(&genders, "Female"),
                 male: find(&genders, "Male"),
@@ -183,8 +197,8 @@ impl Store {
                 minor: find(&majorities, "Minor"),
                 adult: find(&majorities, "Adult"),
             },
-            nationality: of_kind("nationality")?,
-            recruiter_relation: of_kind("recruiter_relation")?,
+            nationality: of_kind("nationality"),
+            recruiter_relation: of_kind("recruiter_relation"),
             k,
         };
         self.record(crate::store::audit::Action::Report, None, serde_json::json!({ "shareable": k.is_some() }))?;

@@ -245,13 +245,16 @@ CREATE TABLE directory (
 ) STRICT;
 "#;
 
+/// Version 7: a report for a period reads only that period's cases.
+const V7: &str = "CREATE INDEX case_report_by_date ON case_report (intake_date);";
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5), M::up(V6)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5), M::up(V6), M::up(V7)])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> usize {
-    6
+    7
 }
 
 #[cfg(test)]
