@@ -1466,6 +1466,8 @@ async fn directory_referral_slip_in_spanish_under_an_english_ui_and_rights_infor
     ui.type_in("#dir-f-phone", "664 680").await;
     ui.click("#dir-save").await;
     ui.until_contains("#dir-f-phone-error", "+").await;
+    ui.axe("directory entry form").await;
+    ui.shot("49-directory-entry").await;
     let phone = ui.wait("#dir-f-phone").await;
     phone.clear().await.unwrap();
     phone.send_keys("+526646800000").await.unwrap();
@@ -1477,6 +1479,13 @@ async fn directory_referral_slip_in_spanish_under_an_english_ui_and_rights_infor
     assert!(ui.text("#dir-results h2").await.starts_with("Albergue Nazareth"));
     ui.axe("directory").await;
     ui.shot("50-directory").await;
+    // The same list in Spanish, relabelled in place.
+    ui.key(&alt('l')).await;
+    ui.until_text("#dir-count", "1 organización").await;
+    assert!(ui.text("#dir-results").await.contains("Servicios: Refugio"));
+    ui.shot("50b-directory-es").await;
+    ui.key(&alt('l')).await;
+    ui.until_text("#dir-count", "1 organization").await;
 
     // From the case's need to the shelter: sharing details without consent is refused.
     ui.click("#nav-cases").await;

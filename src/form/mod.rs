@@ -243,6 +243,7 @@ fn build_definition() -> Vec<Section> {
                         f("date", Kind::Date),
                         f("status", Kind::Choice { set: codes::REFERRAL_STATUS, process: true }),
                         f("shares_pii", Kind::YesNo),
+                        f("consent", Kind::Text { max: 64 }),
                         f("need", Kind::Text { max: 64 }),
                     ],
                 },

@@ -50,11 +50,19 @@ impl Store {
     pub fn create_referral(&mut self, case_id: &str, new: &NewReferral) -> Result<Value, StoreError> {
         let entry = self.directory_entry(&new.organisation)?;
         let mut case = self.load_case_unchecked(case_id)?;
+        // The consent that allows sharing is named on the referral (DOMAIN.md).
+        let consent_id = match new.shares_pii {
+            true => consent::check(&case, Sharing::Referral, crate::store::cases::today())?.get("id").cloned(),
+            false => None,
+        };
         let mut item = json!({
             "organisation": entry.id, "organisation_name": entry.data.get("name").cloned().unwrap_or(Value::Null),
             "service": new.service, "date": crate::store::cases::today().format("%Y-%m-%d").to_string(),
             "status": "Pending", "shares_pii": new.shares_pii,
         });
+        if let Some(id) = consent_id {
+            item["consent"] = id;
+        }
         if let Some(need) = new.need.as_deref().filter(|n| !n.is_empty()) {
             item["need"] = json!(need);
             let needs = case.get_mut("needs").and_then(Value::as_array_mut).into_iter().flatten();

@@ -97,6 +97,7 @@ fn sharing_personal_details_needs_the_consent_in_force() {
     let c = s.create_case(case_with_need(granted), None).unwrap();
     let r = s.create_referral(c["id"].as_str().unwrap(), &share).unwrap();
     assert_eq!(r["shares_pii"], true);
+    assert_eq!(r["consent"], c["consents"][0]["id"], "the consent that allows it");
 
     // A referral imported or typed with details and no consent is refused too.
     let mut sneaky = case_with_need(json!([]));

@@ -3,8 +3,8 @@
 // the rights information, printed in the language the client reads.
 import { call } from "./api.js";
 import { h, fill, debounce } from "./dom.js";
-import { t, tx, codeKey } from "./i18n.js";
-import { errorText, fieldRow, setFieldError, showIssues } from "./fields.js";
+import { tx, codeKey } from "./i18n.js";
+import { fieldRow, setFieldError, showIssues } from "./fields.js";
 import { phone } from "./documents.js";
 
 /** A select with "Any" first, then the codes with their labels. */
@@ -16,14 +16,17 @@ function anyOf(id, set, codes) {
 
 /** One organisation, as the list shows it. */
 function entryCard(e, i, onEdit) {
-  const labels = (set, codes) => (codes || []).map((c) => t(codeKey(set, c))).join(", ");
-  const place = [e.city, e.subdivision, e.country ? t(codeKey("country", e.country)) : null].filter(Boolean).join(", ");
-  const line = (key, value, cls) => value ? h("p", { class: cls }, tx(h("span", { class: "label" }), key), " ", value) : null;
+  // Labels as translated nodes, so a language switch relabels them in place.
+  const labels = (set, codes) => (codes || []).flatMap((c, n) => [n ? ", " : null, tx(h("span"), codeKey(set, c))]);
+  const sep = (parts) => parts.filter(Boolean).flatMap((p, n) => [n ? ", " : null, p]);
+  const place = sep([e.city, e.subdivision, e.country ? tx(h("span"), codeKey("country", e.country)) : null]);
+  const line = (key, value, cls) => (Array.isArray(value) ? value.length : value) ? h("p", { class: cls }, tx(h("span", { class: "label" }), key), " ", value) : null;
+  const reach = [phone(e.phone), e.text_number ? tx(h("span"), "directory.text", { text: e.text_number }) : null].filter(Boolean);
   return h("li", { class: "card entry", "data-entry": e.id },
     h("h2", {}, e.name, e.hotline ? tx(h("span", { class: "badge" }), "directory.hotline_badge") : null),
-    place ? h("p", { class: "meter" }, place) : null,
+    place.length ? h("p", { class: "meter" }, place) : null,
     line("directory.services", labels("need_service", e.services), "entry-services"),
-    line("directory.phone", [phone(e.phone), e.text_number ? t("directory.text", { text: e.text_number }) : null].filter(Boolean).join(" · "), "entry-phone"),
+    line("directory.phone", reach.flatMap((p, n) => [n ? " · " : null, p]), "entry-phone"),
     line("directory.languages", labels("language", e.languages)),
     line("directory.hours", e.hours),
     e.notes ? h("p", { class: "entry-notes" }, e.notes) : null,

@@ -4,7 +4,7 @@
 // UI language and printable. The core counts; this screen only draws its answer.
 import { call } from "./api.js";
 import { h, fill } from "./dom.js";
-import { t, tx, tattr, codeKey, current } from "./i18n.js";
+import { tx, tattr, codeKey, current } from "./i18n.js";
 import { errorText, fieldRow, setFieldError, showIssues } from "./fields.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -65,11 +65,11 @@ function figures(sheet) {
   ];
 }
 
+/** The period in words; dates as ISO 8601, which reads the same in both languages. */
 function periodLine(q) {
-  const d = (iso) => new Date(`${iso}T12:00:00`).toLocaleDateString(current(), { year: "numeric", month: "long", day: "numeric" });
-  if (q.from && q.to) return ["report.period.between", { from: d(q.from), to: d(q.to) }];
-  if (q.from) return ["report.period.from", { from: d(q.from) }];
-  if (q.to) return ["report.period.to", { to: d(q.to) }];
+  if (q.from && q.to) return ["report.period.between", { from: q.from, to: q.to }];
+  if (q.from) return ["report.period.from", { from: q.from }];
+  if (q.to) return ["report.period.to", { to: q.to }];
   return ["report.period.all"];
 }
 
