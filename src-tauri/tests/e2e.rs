@@ -1479,6 +1479,23 @@ async fn directory_referral_slip_in_spanish_under_an_english_ui_and_rights_infor
     assert!(ui.text("#dir-results h2").await.starts_with("Albergue Nazareth"));
     ui.axe("directory").await;
     ui.shot("50-directory").await;
+    // A list from a partner: the bad row is named, then both come in.
+    let csv = data.path().join("orgs.csv");
+    std::fs::write(
+        &csv,
+        "name,country,city,services,phone\nCasa Amiga,MX,Ciudad Juárez,Legal,+526566158571\nSin número,MX,,Legal,656\n",
+    )
+    .unwrap();
+    ui.type_in("#dir-import-file", csv.to_str().unwrap()).await;
+    ui.click("#dir-import").await;
+    ui.until_contains("#dir-import-issues", "Line 3, phone:").await;
+    std::fs::write(
+        &csv,
+        "name,country,city,services,phone\nCasa Amiga,MX,Ciudad Juárez,Legal,+526566158571\nOtra Casa,MX,,Legal,\n",
+    )
+    .unwrap();
+    ui.click("#dir-import").await;
+    ui.until_text("#dir-import-result", "2 organizations added.").await;
     // The same list in Spanish, relabelled in place.
     ui.key(&alt('l')).await;
     ui.until_text("#dir-count", "1 organización").await;

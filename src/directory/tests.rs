@@ -2,21 +2,8 @@
 //! next to the fields, and an all-or-nothing CSV import naming every bad row.
 
 use super::*;
-use crate::store::keys::KdfParams;
-use crate::store::Setup;
 
-fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let setup = Setup {
-        org: "Casa".into(),
-        device_code: "TX3".into(),
-        user: "Ana".into(),
-        passphrase: "correct horse battery staple".into(),
-        locale: "en".into(),
-    };
-    let s = Store::create(dir.path(), &setup, KdfParams::INSECURE_FOR_TESTS).unwrap();
-    (dir, s)
-}
+use crate::store::test_store as store;
 
 fn names(entries: &[Entry]) -> Vec<&str> {
     entries.iter().map(|e| e.data["name"].as_str().unwrap()).collect()
@@ -41,7 +28,7 @@ fn starts_with_both_national_hotlines() {
     }
     // Opening again adds nothing twice.
     drop(s);
-    let s = Store::open(dir.path(), "correct horse battery staple").unwrap();
+    let s = Store::open(dir.path(), crate::store::TEST_PASSPHRASE).unwrap();
     assert_eq!(s.directory(&DirectoryQuery::default()).unwrap().len(), 2);
 }
 

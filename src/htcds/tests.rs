@@ -2,8 +2,6 @@
 //! only with consent in force, and export → import → export unchanged.
 
 use super::*;
-use crate::store::keys::KdfParams;
-use crate::store::Setup;
 use std::collections::HashSet;
 
 /// The standard's fields we write, with their picklists' value names, from its
@@ -101,18 +99,7 @@ const STANDARD: &[(&str, Option<&[&str]>)] = &[
     ),
 ];
 
-fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let setup = Setup {
-        org: "Casa".into(),
-        device_code: "TX3".into(),
-        user: "Ana".into(),
-        passphrase: "correct horse battery staple".into(),
-        locale: "en".into(),
-    };
-    let s = Store::create(dir.path(), &setup, KdfParams::INSECURE_FOR_TESTS).unwrap();
-    (dir, s)
-}
+use crate::store::test_store as store;
 
 fn consent(decision: &str, expires: &str) -> Value {
     json!([{"scope": "ShareWithReferralOrganisation", "decision": decision, "explained_in": "es",

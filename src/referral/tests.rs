@@ -3,21 +3,8 @@
 
 use super::*;
 use crate::consent::ConsentError;
-use crate::store::keys::KdfParams;
-use crate::store::Setup;
 
-fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let setup = Setup {
-        org: "Casa".into(),
-        device_code: "TX3".into(),
-        user: "Ana".into(),
-        passphrase: "correct horse battery staple".into(),
-        locale: "en".into(),
-    };
-    let s = Store::create(dir.path(), &setup, KdfParams::INSECURE_FOR_TESTS).unwrap();
-    (dir, s)
-}
+use crate::store::test_store as store;
 
 fn case_with_need(consents: Value) -> Value {
     json!({

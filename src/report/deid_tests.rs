@@ -2,8 +2,6 @@
 //! band, and no combination of quasi-identifiers shared by fewer than k people.
 
 use super::*;
-use crate::store::keys::KdfParams;
-use crate::store::Setup;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use std::cell::Cell;
@@ -11,18 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 
 const NAMES: [&str; 4] = ["Rosalinda", "Guadalupe", "Xóchitl", "Esperanza"];
 
-fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let setup = Setup {
-        org: "Casa".into(),
-        device_code: "TX3".into(),
-        user: "Ana".into(),
-        passphrase: "correct horse battery staple".into(),
-        locale: "en".into(),
-    };
-    let s = Store::create(dir.path(), &setup, KdfParams::INSECURE_FOR_TESTS).unwrap();
-    (dir, s)
-}
+use crate::store::test_store as store;
 
 /// A case with one potential victim and every kind of personal detail.
 fn case(i: usize, year: u32, gender: &str, age: u32, nationality: &str, venue: &str) -> Value {

@@ -2,8 +2,6 @@
 //! age in one case, a case without demographics, a case outside the period.
 
 use super::*;
-use crate::store::keys::KdfParams;
-use crate::store::Setup;
 use serde_json::{json, Value};
 
 fn case(date: &str, kind: &str, people: Value, venues: &[&str], recruiters: &[&str]) -> Value {
@@ -29,15 +27,7 @@ fn victim(gender: Option<&str>, age: Option<u32>, nationality: &[&str]) -> Value
 }
 
 fn store_with_known_cases() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let setup = Setup {
-        org: "Casa".into(),
-        device_code: "TX3".into(),
-        user: "Ana".into(),
-        passphrase: "correct horse battery staple".into(),
-        locale: "en".into(),
-    };
-    let mut s = Store::create(dir.path(), &setup, KdfParams::INSECURE_FOR_TESTS).unwrap();
+    let (dir, mut s) = crate::store::test_store();
     // Two victims: a woman and a boy, of two nationalities.
     let a = json!([victim(Some("Female"), Some(30), &["MX"]), victim(Some("Male"), Some(16), &["GT"])]);
     s.create_case(case("2025-03-10", "Sex", a, &["HotelMotel", "TruckStop"], &["IntimatePartner"]), None).unwrap();

@@ -669,6 +669,25 @@ impl Store {
     }
 }
 
+/// A new store in a temporary folder, for the core's tests: organisation "Casa",
+/// device TX3, administrator Ana with [`TEST_PASSPHRASE`].
+#[cfg(test)]
+pub(crate) fn test_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let setup = Setup {
+        org: "Casa".into(),
+        device_code: "TX3".into(),
+        user: "Ana".into(),
+        passphrase: TEST_PASSPHRASE.into(),
+        locale: "en".into(),
+    };
+    let s = Store::create(dir.path(), &setup, KdfParams::INSECURE_FOR_TESTS).expect("store");
+    (dir, s)
+}
+
+#[cfg(test)]
+pub(crate) const TEST_PASSPHRASE: &str = "correct horse battery staple";
+
 #[cfg(test)]
 mod safety_tests;
 #[cfg(test)]

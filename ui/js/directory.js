@@ -4,7 +4,7 @@
 import { call } from "./api.js";
 import { h, fill, debounce } from "./dom.js";
 import { tx, codeKey } from "./i18n.js";
-import { fieldRow, setFieldError, showIssues } from "./fields.js";
+import { fieldRow, importIssues, setFieldError, showIssues } from "./fields.js";
 import { phone } from "./documents.js";
 
 /** A select with "Any" first, then the codes with their labels. */
@@ -128,9 +128,8 @@ export async function directoryScreen(show, definition, { printRights, saved } =
       const r = await call("import_directory", { file: file.input.value });
       setFieldError(file, null);
       if (r.rejected.length) {
-        fill(importResult, tx(h("p", { class: "error", role: "alert" }), "directory.import_refused", { count: r.rejected.length }),
-          h("ul", { id: "dir-import-issues" }, r.rejected.flatMap((row) => row.issues.map((i) =>
-            h("li", {}, tx(h("span"), "directory.import_row", { line: row.line, field: i.path || "-" }), " ", tx(h("span"), i.error.key, i.error.args))))));
+        const items = r.rejected.flatMap((row) => row.issues.map((i) => ({ at: { line: row.line, field: i.path || "-" }, error: i.error })));
+        fill(importResult, importIssues("dir-import-issues", "directory.import_refused", "directory.import_row", items));
       } else {
         fill(importResult, tx(h("p", { class: "saved" }), "directory.imported", { count: r.imported }));
         await search();

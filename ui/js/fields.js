@@ -34,6 +34,15 @@ export function freshAttempt(fields, pass, again, failure) {
   return false;
 }
 
+/**
+ * A refused import: what happened, then one line per problem, "where" (`whereKey`
+ * with its arguments) followed by the message. `items`: [{ at: {...}, error }].
+ */
+export function importIssues(listId, refusedKey, whereKey, items) {
+  return [tx(h("p", { class: "error", role: "alert" }), refusedKey, { count: items.length }),
+    h("ul", { id: listId }, items.map((i) => h("li", {}, tx(h("span"), whereKey, i.at), " ", tx(h("span"), i.error.key, i.error.args))))];
+}
+
 /** A refused form: each issue next to its field, anything else in `failure`; focus the first. */
 export function showIssues(err, fields, failure) {
   for (const f of Object.values(fields)) setFieldError(f, null);

@@ -5,7 +5,7 @@
 import { call } from "./api.js";
 import { h, fill } from "./dom.js";
 import { tx, tattr, codeKey, current } from "./i18n.js";
-import { errorText, fieldRow, setFieldError, showIssues } from "./fields.js";
+import { errorText, fieldRow, importIssues, setFieldError, showIssues } from "./fields.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -97,9 +97,8 @@ function htcdsSection(folder) {
       const r = await call("htcds_import", { file: file.input.value });
       setFieldError(file, null);
       if (r.rejected.length) {
-        fill(imported, tx(h("p", { class: "error", role: "alert" }), "htcds.import_refused", { count: r.rejected.length }),
-          h("ul", { id: "htcds-import-issues" }, r.rejected.map((c) =>
-            h("li", {}, tx(h("span"), "htcds.import_cell", { line: c.line, column: c.column || "-" }), " ", tx(h("span"), c.error.key, c.error.args)))));
+        const items = r.rejected.map((c) => ({ at: { line: c.line, column: c.column || "-" }, error: c.error }));
+        fill(imported, importIssues("htcds-import-issues", "htcds.import_refused", "htcds.import_cell", items));
       } else fill(imported, tx(h("p", { class: "saved" }), "htcds.imported", { count: r.imported }));
     } catch (err) { showIssues(err, { file }, imported); }
   } });
