@@ -179,8 +179,10 @@ impl Store {
         }
         let mut of_kind = |kind: &str| {
             let mut list = by_kind.remove(kind).unwrap_or_default();
-            // Most cases first, then by code.
-            list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            // Most cases first, then by code. Shareable: suppressed counts all rank
+            // alike, so their order does not tell which small count is bigger.
+            let rank = |n: i64| if k.is_some_and(|k| n < i64::from(k)) { 0 } else { n };
+            list.sort_by(|a, b| rank(b.1).cmp(&rank(a.1)).then_with(|| a.0.cmp(&b.0)));
             list.into_iter().map(|(code, n)| CodeCount { code, cases: Count::new(n as u64, k) }).collect::<Vec<_>>()
         };
         let (genders, majorities) = (of_kind("gender"), of_kind("majority"));

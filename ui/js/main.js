@@ -563,7 +563,7 @@ async function referralsCard(c, id) {
   const services = definition.sections.find((s) => s.key === "needs").fields[0].item.find((f) => f.key === "service").codes;
   const back = () => caseScreen(id);
   const rows = refs.map((r, i) => {
-    const sel = h("select", { id: `ref-status-${i}`, "aria-label": t("referral.status_of", { name: r.organisation_name }) });
+    const sel = tattr(h("select", { id: `ref-status-${i}` }), "aria-label", "referral.status_of", { name: r.organisation_name });
     for (const code of statuses) sel.append(tx(h("option", { value: code }), codeKey("referral_status", code)));
     sel.value = r.status;
     const msg = h("span", { class: "saved", role: "status", id: `ref-status-msg-${i}` });
