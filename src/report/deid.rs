@@ -153,8 +153,8 @@ fn to_csv(mut rows: Vec<Row>) -> Result<String, StoreError> {
     w.write_record(COLUMNS).map_err(io)?;
     for (i, r) in rows.iter().enumerate() {
         let n = (i + 1).to_string();
-        w.write_record(COLUMNS.iter().map(|c| if *c == "record" { n.as_str() } else { r.cells[c].as_str() }))
-            .map_err(io)?;
+        let cell = |c: &str| r.cells.get(c).map_or("", String::as_str);
+        w.write_record(COLUMNS.iter().map(|c| if *c == "record" { n.as_str() } else { cell(c) })).map_err(io)?;
     }
     let bytes = w.into_inner().map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
     String::from_utf8(bytes).map_err(|_| StoreError::Corrupt)
