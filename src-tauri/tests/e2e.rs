@@ -1523,6 +1523,9 @@ async fn directory_referral_slip_in_spanish_under_an_english_ui_and_rights_infor
     ui.choose("#ref-status-0", "Accepted").await;
     ui.click("#ref-status-save-0").await;
     ui.until_text("#ref-status-msg-0", "Status changed.").await;
+    ui.c.execute("document.getElementById('referrals').scrollIntoView()", vec![]).await.unwrap();
+    ui.axe("case with a referral").await;
+    ui.shot("50c-referrals").await;
 
     // The slip prints in Rosa's Spanish while the screen stays in English.
     ui.click("#ref-slip-0").await;
