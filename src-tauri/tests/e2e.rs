@@ -1407,7 +1407,7 @@ async fn the_fact_sheet_with_its_charts_shareable_and_in_spanish() {
     // From the HTCDS spreadsheet: a bad cell is named, then the file goes in.
     let sheet = stick.path().join("htcds.csv");
     std::fs::write(&sheet, "cas_Status,prs_FirstName,prs_Gender\nActive,Lupe,Mujer\nClosed,Sol,Female\n").unwrap();
-    ui.type_in("#htcds-file", sheet.to_str().unwrap()).await;
+    ui.type_in("#htcds-import-file", sheet.to_str().unwrap()).await;
     ui.click("#htcds-import").await;
     ui.until_contains("#htcds-import-issues", "Line 2, prs_Gender:").await;
     std::fs::write(&sheet, "cas_Status,prs_FirstName,prs_Gender\nActive,Lupe,Female\nClosed,Sol,Female\n").unwrap();

@@ -4,7 +4,7 @@
 import { call } from "./api.js";
 import { h, fill, debounce } from "./dom.js";
 import { tx, codeKey } from "./i18n.js";
-import { fieldRow, importIssues, setFieldError, showIssues } from "./fields.js";
+import { fieldRow, fileImport, showIssues } from "./fields.js";
 import { phone } from "./documents.js";
 
 /** A select with "Any" first, then the codes with their labels. */
@@ -120,22 +120,10 @@ export async function directoryScreen(show, definition, { printRights, saved } =
   for (const f of [service, region, language]) f.input.addEventListener("change", search);
 
   // Import from a CSV file on this computer: all or nothing, every bad row named.
-  const file = fieldRow("dir-import-file", "directory.import_file", h("input", { type: "text", autocomplete: "off", spellcheck: "false" }), { help: "directory.import_help" });
-  const importResult = h("div", { id: "dir-import-result", role: "status" });
-  const importBtn = h("button", { type: "button", class: "quiet", id: "dir-import", i18n: "directory.import", onclick: async () => {
-    fill(importResult);
-    try {
-      const r = await call("import_directory", { file: file.input.value });
-      setFieldError(file, null);
-      if (r.rejected.length) {
-        const items = r.rejected.flatMap((row) => row.issues.map((i) => ({ at: { line: row.line, field: i.path || "-" }, error: i.error })));
-        fill(importResult, importIssues("dir-import-issues", "directory.import_refused", "directory.import_row", items));
-      } else {
-        fill(importResult, tx(h("p", { class: "saved" }), "directory.imported", { count: r.imported }));
-        await search();
-      }
-    } catch (err) { showIssues(err, { file }, importResult); }
-  } });
+  const importer = fileImport({ id: "dir-import", label: "directory.import_file", help: "directory.import_help", button: "directory.import",
+    command: "import_directory", refused: "directory.import_refused", where: "directory.import_row", imported: "directory.imported",
+    issues: (r) => r.rejected.flatMap((row) => row.issues.map((i) => ({ at: { line: row.line, field: i.path || "-" }, error: i.error }))),
+    after: search });
 
   // Rights information for someone without a case yet (outreach): her language.
   const rightsLang = h("select", { id: "rights-language" });
@@ -156,6 +144,6 @@ export async function directoryScreen(show, definition, { printRights, saved } =
     results,
     h("section", { class: "card no-print", "aria-labelledby": "dir-import-h" },
       h("h2", { id: "dir-import-h", i18n: "directory.import_title" }),
-      h("div", { class: "row" }, file.row, importBtn), importResult),
+      ...importer),
     rights);
 }

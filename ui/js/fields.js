@@ -1,5 +1,6 @@
 // Labelled form fields with an error line each, and showing a refused form's
 // issues next to their fields: shared by every screen with a form.
+import { call } from "./api.js";
 import { h, fill } from "./dom.js";
 import { tx } from "./i18n.js";
 
@@ -41,6 +42,31 @@ export function freshAttempt(fields, pass, again, failure) {
 export function importIssues(listId, refusedKey, whereKey, items) {
   return [tx(h("p", { class: "error", role: "alert" }), refusedKey, { count: items.length }),
     h("ul", { id: listId }, items.map((i) => h("li", {}, tx(h("span"), whereKey, i.at), " ", tx(h("span"), i.error.key, i.error.args))))];
+}
+
+/**
+ * Import from a file on this computer (a path typed or pasted): the field, its
+ * button and the outcome. `command` takes `{ file }`; `issues(r)` lists its refusals
+ * as for importIssues; on success `{ count }` of `r.imported` is said, then `after()`.
+ * Ids: `${id}` (button), `${id}-file`, `${id}-result`, `${id}-issues`.
+ */
+export function fileImport({ id, label, help, button, command, issues, refused, where, imported, after }) {
+  const file = fieldRow(`${id}-file`, label, h("input", { type: "text", autocomplete: "off", spellcheck: "false" }), { help });
+  const result = h("div", { id: `${id}-result`, role: "status" });
+  const run = h("button", { type: "button", class: "quiet", id, i18n: button, onclick: async () => {
+    fill(result);
+    try {
+      const r = await call(command, { file: file.input.value });
+      setFieldError(file, null);
+      const items = issues(r);
+      if (items.length) fill(result, importIssues(`${id}-issues`, refused, where, items));
+      else {
+        fill(result, tx(h("p", { class: "saved" }), imported, { count: r.imported }));
+        await after?.();
+      }
+    } catch (err) { showIssues(err, { file }, result); }
+  } });
+  return [h("div", { class: "row" }, file.row, run), result];
 }
 
 /** A refused form: each issue next to its field, anything else in `failure`; focus the first. */

@@ -5,7 +5,7 @@
 import { call } from "./api.js";
 import { h, fill } from "./dom.js";
 import { tx, tattr, codeKey, current } from "./i18n.js";
-import { errorText, fieldRow, importIssues, setFieldError, showIssues } from "./fields.js";
+import { fieldRow, fileImport, setFieldError, showIssues } from "./fields.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -89,26 +89,16 @@ function htcdsSection(folder) {
       fill(outcome, h("p", { class: "saved", i18n: ["htcds.saved", { file: r.file, cases: r.cases, left_out: r.left_out }] }));
     } catch (err) { showIssues(err, { folder }, outcome); }
   } });
-  const file = fieldRow("htcds-file", "htcds.import_file", h("input", { type: "text", autocomplete: "off", spellcheck: "false" }), { help: "htcds.import_help" });
-  const imported = h("div", { id: "htcds-import-result", role: "status" });
-  const load = h("button", { type: "button", class: "quiet", id: "htcds-import", i18n: "htcds.import", onclick: async () => {
-    fill(imported);
-    try {
-      const r = await call("htcds_import", { file: file.input.value });
-      setFieldError(file, null);
-      if (r.rejected.length) {
-        const items = r.rejected.map((c) => ({ at: { line: c.line, column: c.column || "-" }, error: c.error }));
-        fill(imported, importIssues("htcds-import-issues", "htcds.import_refused", "htcds.import_cell", items));
-      } else fill(imported, tx(h("p", { class: "saved" }), "htcds.imported", { count: r.imported }));
-    } catch (err) { showIssues(err, { file }, imported); }
-  } });
+  const importer = fileImport({ id: "htcds-import", label: "htcds.import_file", help: "htcds.import_help", button: "htcds.import",
+    command: "htcds_import", refused: "htcds.import_refused", where: "htcds.import_cell", imported: "htcds.imported",
+    issues: (r) => r.rejected.map((c) => ({ at: { line: c.line, column: c.column || "-" }, error: c.error })) });
   return h("section", { class: "card no-print", "aria-labelledby": "htcds-h" },
     h("h2", { id: "htcds-h", i18n: "htcds.title" }),
     h("p", { class: "help", i18n: "htcds.help" }),
     h("div", { class: "row" }, h("div", { class: "field" }, h("label", { for: "htcds-format", i18n: "htcds.format" }), format), save),
     outcome,
     h("h3", { i18n: "htcds.import_title" }),
-    h("div", { class: "row" }, file.row, load), imported);
+    ...importer);
 }
 
 export async function reportScreen(show, definition, isSupervisor) {
@@ -170,7 +160,7 @@ export async function reportScreen(show, definition, isSupervisor) {
           printBtn),
         ...figures(sheet));
     } catch (err) {
-      if (err.issues?.length) showIssues(err, fields, failure); else fill(failure, errorText(err));
+      showIssues(err, fields, failure);
     }
   };
   form.addEventListener("submit", (e) => { e.preventDefault(); run(); });
