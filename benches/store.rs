@@ -11,9 +11,9 @@
 //!
 //! Run: `cargo bench --bench store`. Results also go to `artifacts/bench.json`.
 
+use amparo::database::keys::{self, KdfParams};
 use amparo::sample;
 use amparo::store::cases::ListQuery;
-use amparo::store::keys::{self, KdfParams};
 use amparo::store::{Setup, Store};
 use rusqlite::Connection;
 use serde_json::json;
@@ -174,9 +174,9 @@ fn main() {
 
     // The fact sheet over every case, against one hand-written aggregate (cases per
     // venue) over the same store, through a second connection with the same key.
-    let kf = keys::KeyFile::read(&dir.join(amparo::store::KEY_FILE)).expect("key file");
+    let kf = keys::KeyFile::read(&dir.join(amparo::database::KEY_FILE)).expect("key file");
     let key = keys::unwrap(&kf.keys[0], PASS).expect("unwrap");
-    let same = Connection::open(dir.join(amparo::store::DB_FILE)).expect("second connection");
+    let same = Connection::open(dir.join(amparo::database::DB_FILE)).expect("second connection");
     same.pragma_update(None, "key", format!("x'{}'", hex::encode(key.as_ref()))).expect("key");
     let mut ours = Vec::new();
     let mut base = Vec::new();
@@ -212,7 +212,7 @@ fn main() {
 
     // Unlock, and the Argon2id share of it.
     drop(store);
-    let kf = keys::KeyFile::read(&dir.join(amparo::store::KEY_FILE)).expect("key file");
+    let kf = keys::KeyFile::read(&dir.join(amparo::database::KEY_FILE)).expect("key file");
     let mut unlock = Vec::new();
     let mut argon = Vec::new();
     for _ in 0..5 {
@@ -248,7 +248,7 @@ fn main() {
         drop(s);
     }
     let unlock5 = stats(unlock5);
-    let db_bytes = std::fs::metadata(dir.join(amparo::store::DB_FILE)).map(|m| m.len()).unwrap_or(0);
+    let db_bytes = std::fs::metadata(dir.join(amparo::database::DB_FILE)).map(|m| m.len()).unwrap_or(0);
 
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
     println!(

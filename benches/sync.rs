@@ -7,8 +7,8 @@
 //!
 //! Run: `cargo bench --bench sync`.
 
+use amparo::database::keys::KdfParams;
 use amparo::sample;
-use amparo::store::keys::KdfParams;
 use amparo::store::{Setup, Store};
 use rusqlite::{params, Connection};
 use serde_json::{Map, Value};
@@ -77,7 +77,7 @@ fn main() {
         for c in &cases {
             let id = c["id"].as_str().unwrap_or_default().to_string();
             let data: Map<String, Value> = c.as_object().cloned().unwrap_or_default();
-            let flat = amparo::sync::flat::flatten(&data, &Default::default());
+            let flat = amparo::changelog::flat::flatten(&data, &Default::default());
             for (field, value) in flat {
                 rows.push((id.clone(), field, value.to_string()));
                 if rows.len() == changes {

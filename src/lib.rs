@@ -9,18 +9,18 @@
 //! - [`directory`]: the organisations survivors can be referred to;
 //! - [`htcds`]: identified cases in the UN/IOM HTCDS columns, out and in.
 
-// The locale tables are compiled in; `i18n` is the way in.
-rust_i18n::i18n!("locales");
+// The two pure layers are crates of their own, so that the compiler keeps them free
+// of the database and of each other's upper layers; the core reaches them by the
+// same names it always had.
+pub use amparo_rules::{consent, intake};
+pub use amparo_vocabulary::{form, i18n, sample};
 
-pub mod consent;
+pub mod changelog;
+pub mod database;
 pub mod directory;
-pub mod form;
 pub mod htcds;
-pub mod i18n;
-pub mod intake;
 pub mod referral;
 pub mod report;
-pub mod sample;
 pub mod store;
 pub mod sync;
 

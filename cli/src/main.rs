@@ -6,13 +6,14 @@
 //! `LANG`); data is printed as codes, so scripts do not depend on the language. Any
 //! failure exits non-zero.
 
+use amparo::database::keys::{KdfParams, KeyFile};
+use amparo::database::{default_data_dir, files, KEY_FILE};
 use amparo::i18n::{self, tr, Localized};
 use amparo::intake::Issue;
 use amparo::store::audit::{Action, AuditQuery};
 use amparo::store::cases::ListQuery;
-use amparo::store::keys::{KdfParams, KeyFile};
 use amparo::store::users::Role;
-use amparo::store::{default_data_dir, Setup, Store, StoreError, KEY_FILE};
+use amparo::store::{Setup, Store, StoreError};
 use clap::{Parser, Subcommand};
 use std::io::{BufReader, IsTerminal, Write};
 use std::path::PathBuf;
@@ -387,7 +388,7 @@ fn open() -> Result<Store, Failure> {
     let user = std::env::var("AMPARO_USER").ok().filter(|u| !u.trim().is_empty());
     // With several users, say who you are: a script must not act as whoever's
     // passphrase it happens to hold.
-    if user.is_none() && KeyFile::read(&dir.join(KEY_FILE)).map_err(store_failure)?.keys.len() > 1 {
+    if user.is_none() && KeyFile::read(&dir.join(KEY_FILE)).map_err(|e| store_failure(e.into()))?.keys.len() > 1 {
         return Err(Failure(i18n::t(locale(), "cli.user_required")));
     }
     Store::open_as(&dir, user.as_deref(), &passphrase(false)?).map_err(store_failure)
@@ -430,7 +431,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     amparo::sync::org::open_invitation(&inv, &code).map_err(store_failure)?;
                     let setup = Setup { passphrase: passphrase(true)?, ..setup };
                     let store =
-                        Store::join(&dir, &inv, &code, &setup, KdfParams::INTERACTIVE).map_err(store_failure)?;
+                        Store::join(&dir, &inv, &code, &setup, KdfParams::for_new_store()).map_err(store_failure)?;
                     out(tr(
                         l,
                         "cli.joined",
@@ -440,7 +441,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
                 None => {
                     let setup = Setup { passphrase: passphrase(true)?, ..setup };
-                    Store::create(&dir, &setup, KdfParams::INTERACTIVE).map_err(store_failure)?
+                    Store::create(&dir, &setup, KdfParams::for_new_store()).map_err(store_failure)?
                 }
             };
             out(tr(l, "cli.created", &[("path", dir.display().to_string())]));
@@ -636,15 +637,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Export { out: path } => {
             let store = open()?;
             let n = match &path {
-                Some(p) => {
-                    // Write beside the target and rename: a failed export never leaves
-                    // half a file under the name asked for.
-                    let tmp = p.with_extension("partial");
-                    let f = std::fs::File::create(&tmp).map_err(|e| file_failure(&tmp.display().to_string(), &e))?;
-                    let n = store.export_jsonl(std::io::BufWriter::new(f)).map_err(store_failure)?;
-                    std::fs::rename(&tmp, p).map_err(|e| file_failure(&p.display().to_string(), &e))?;
-                    n
-                }
+                // Whole or not at all, readable by its owner only.
+                Some(p) => files::write_atomic_with(p, |out| store.export_jsonl(out)).map_err(store_failure)?,
                 None => store.export_jsonl(std::io::stdout().lock()).map_err(store_failure)?,
             };
             eprintln!("{}", tr(l, "cli.exported", &[("count", n.to_string())]));
@@ -821,12 +815,10 @@ fn user_command(command: UserCommand, out: &mut impl FnMut(String)) -> Result<()
     Ok(())
 }
 
-/// Write a whole file beside the target, then rename it: a failure never leaves half
-/// a file under the name asked for.
+/// Write a whole file (see `database::files`): a failure never leaves half a file
+/// under the name asked for.
 fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes).map_err(|e| file_failure(&tmp.display().to_string(), &e))?;
-    std::fs::rename(&tmp, path).map_err(|e| file_failure(&path.display().to_string(), &e))
+    files::write_atomic(path, bytes).map_err(|e| file_failure(&path.display().to_string(), &e))
 }
 
 fn sync_command(command: SyncCommand, out: &mut impl FnMut(String)) -> Result<(), Failure> {

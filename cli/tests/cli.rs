@@ -13,6 +13,9 @@ fn amparo(dir: &Path, args: &[&str]) -> Output {
 fn amparo_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_amparo"));
     cmd.args(args).env("AMPARO_DATA_DIR", dir).env("AMPARO_LOCALE", "en").env_remove("AMPARO_PASSPHRASE");
+    // New stores are sealed at the test cost: these tests are about the CLI, not
+    // Argon2 (`init_seals_at_the_shipped_cost` checks the real one).
+    cmd.env("AMPARO_INSECURE_TEST_KDF", "1");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -43,6 +46,26 @@ fn write_jsonl(path: &Path, cases: &[Value]) {
     std::fs::write(path, text).unwrap();
 }
 
+/// Without the test switch, the binary seals a new store at the shipped Argon2id
+/// cost (64 MiB, 3 passes), and that store unlocks.
+#[test]
+fn init_seals_at_the_shipped_cost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let o = amparo_env(
+        &dir,
+        &["init", "--org", "Casa Amparo", "--device", "TX3", "--user", "Ana"],
+        &[("AMPARO_PASSPHRASE", PASS), ("AMPARO_INSECURE_TEST_KDF", "0")],
+    );
+    ok(&o);
+    let keys: Value = serde_json::from_slice(&std::fs::read(dir.join("keys.json")).unwrap()).unwrap();
+    for seal in keys["keys"].as_array().unwrap().iter().chain([&keys["recovery"]]) {
+        assert_eq!(seal["params"], serde_json::json!({"m_kib": 65536, "t": 3, "p": 1}), "{seal}");
+    }
+    let info = ok(&amparo_env(&dir, &["info"], &[("AMPARO_PASSPHRASE", PASS), ("AMPARO_INSECURE_TEST_KDF", "0")]));
+    assert!(info.contains("Cases: 0"), "{info}");
+}
+
 #[test]
 fn import_a_thousand_cases_search_and_export_them_unchanged() {
     let tmp = tempfile::tempdir().unwrap();
@@ -55,7 +78,7 @@ fn import_a_thousand_cases_search_and_export_them_unchanged() {
     assert!(out.contains("1000 cases imported"), "{out}");
     let info = ok(&amparo(&dir, &["info"]));
     assert!(info.contains("Cases: 1000"), "{info}");
-    let v = amparo::store::schema::latest_version();
+    let v = amparo::database::schema::latest_version();
     assert!(info.contains(&format!("Schema version: {v} / {v}")), "{info}");
 
     // Search finds exactly the cases whose alias is "Chabela" (ignoring the other

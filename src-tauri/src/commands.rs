@@ -6,11 +6,11 @@
 //! Commands are `async` so that Argon2 (unlock) and disk writes never run on the
 //! window's main thread.
 
+use amparo::database::keys::KdfParams;
 use amparo::i18n::{self, Localized};
 use amparo::intake::Issue;
 use amparo::store::audit::{Action, AuditQuery, AuditRow, Verification};
 use amparo::store::cases::{CaseSummary, DraftSummary, ListQuery};
-use amparo::store::keys::KdfParams;
 use amparo::store::policy::{Policy, PurgeReport};
 use amparo::store::users::{Role, User};
 use amparo::store::{self, Session, Settings, Setup, Store, StoreError};

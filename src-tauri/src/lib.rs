@@ -4,7 +4,7 @@
 mod clipboard;
 pub mod commands;
 
-use amparo::store::keys::KdfParams;
+use amparo::database::keys::KdfParams;
 use commands::AppState;
 
 /// The commands the window may call. `build.rs` lists the same names for the ACL.
@@ -80,8 +80,8 @@ pub fn context<R: tauri::Runtime>() -> tauri::Context<R> {
 }
 
 pub fn run() {
-    let dir = amparo::store::default_data_dir();
-    let result = app(tauri::Builder::default(), AppState::new(dir, KdfParams::INTERACTIVE)).run(context());
+    let dir = amparo::database::default_data_dir();
+    let result = app(tauri::Builder::default(), AppState::new(dir, KdfParams::for_new_store())).run(context());
     if let Err(e) = result {
         eprintln!("Amparo could not start: {e}");
         std::process::exit(1);

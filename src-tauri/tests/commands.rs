@@ -1,7 +1,7 @@
 //! The commands through Tauri's mock runtime, with the real context: the same
 //! capability and ACL as the app, no display needed.
 
-use amparo::store::keys::KdfParams;
+use amparo::database::keys::KdfParams;
 use amparo_app::commands::AppState;
 use serde_json::{json, Value};
 use tauri::test::{get_ipc_response, mock_builder, INVOKE_KEY};

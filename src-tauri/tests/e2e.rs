@@ -534,7 +534,7 @@ fn prepared_store(dir: &Path) {
         passphrase: PASS.into(),
         locale: "en".into(),
     };
-    amparo::Store::create(dir, &setup, amparo::store::keys::KdfParams::INSECURE_FOR_TESTS).unwrap();
+    amparo::Store::create(dir, &setup, amparo::database::keys::KdfParams::INSECURE_FOR_TESTS).unwrap();
 }
 
 #[tokio::test]
@@ -631,7 +631,7 @@ fn shared_laptop(dir: &Path) -> (String, String, String) {
         passphrase: PASS.into(),
         locale: "en".into(),
     };
-    let mut s = amparo::Store::create(dir, &setup, amparo::store::keys::KdfParams::INSECURE_FOR_TESTS).unwrap();
+    let mut s = amparo::Store::create(dir, &setup, amparo::database::keys::KdfParams::INSECURE_FOR_TESTS).unwrap();
     s.add_user("Luis", Role::Caseworker, LUIS).unwrap();
     let rosa = s.add_user("Rosa", Role::Caseworker, ROSA).unwrap();
     let mut restricted = amparo::sample::full_case();
@@ -885,7 +885,10 @@ async fn quick_exit_lock_privacy_and_a_restricted_case_on_a_shared_laptop() {
 
     // Everything above is in the audit trail, which is intact.
     let store = amparo::Store::open(data.path(), "marta tiene una frase nueva").unwrap();
-    assert!(matches!(amparo::Store::open(data.path(), PASS), Err(amparo::StoreError::WrongPassphrase)));
+    assert!(matches!(
+        amparo::Store::open(data.path(), PASS),
+        Err(amparo::StoreError::Database(amparo::database::DatabaseError::WrongPassphrase))
+    ));
     let rows = store.audit_list(&amparo::store::audit::AuditQuery { limit: Some(500), ..Default::default() }).unwrap();
     let count = |a: &str| rows.iter().filter(|r| r.action == a).count();
     assert_eq!((count("QuickExit"), count("Lock")), (2, 2), "{rows:?}");
@@ -1022,7 +1025,7 @@ async fn hostile_text_shows_literally_and_consent_gates_sharing() {
         locale: "en".into(),
     };
     let mut store =
-        amparo::Store::create(data.path(), &setup, amparo::store::keys::KdfParams::INSECURE_FOR_TESTS).unwrap();
+        amparo::Store::create(data.path(), &setup, amparo::database::keys::KdfParams::INSECURE_FOR_TESTS).unwrap();
     // Newest first in the list: case i is row 49 - i.
     let numbers: Vec<String> = PAYLOADS
         .iter()
@@ -1135,7 +1138,7 @@ async fn two_laptops_edit_one_case_offline_and_settle_the_conflict() {
             passphrase: PASS.into(),
             locale: "en".into(),
         };
-        let a = amparo::Store::create(&dir_a, &setup, amparo::store::keys::KdfParams::INSECURE_FOR_TESTS).unwrap();
+        let a = amparo::Store::create(&dir_a, &setup, amparo::database::keys::KdfParams::INSECURE_FOR_TESTS).unwrap();
         a.set_sync_folder(folder.to_str().unwrap()).unwrap();
         let mut a = a;
         let case = a.create_case(amparo::sample::full_case(), None).unwrap();

@@ -4,12 +4,11 @@
 //! entries, or import them from a CSV file. Searched by words (accents and case do
 //! not matter), service, country or state, and language.
 
+use crate::changelog::{self, flat::Flat};
 use crate::form;
 use crate::intake::{self, FieldError, Issue, ValidationErrors};
 use crate::store::audit::{self, Action};
 use crate::store::{Store, StoreError};
-use crate::sync::flat::Flat;
-use crate::sync::log;
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -150,12 +149,12 @@ fn log_entry(
     before: Option<&Map<String, Value>>,
     after: &Map<String, Value>,
 ) -> Result<(), StoreError> {
-    let fields = log::load(tx, log::DIRECTORY, id)?;
+    let fields = changelog::load(tx, changelog::DIRECTORY, id)?;
     let flat = |m: Option<&Map<String, Value>>| -> Flat {
         m.into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect()
     };
-    let mut w = log::Writer::begin(tx, session)?;
-    log::record(tx, &mut w, log::DIRECTORY, id, &fields, &flat(before), &flat(Some(after)))?;
+    let mut w = changelog::Writer::begin(tx, session.author())?;
+    changelog::record(tx, &mut w, changelog::DIRECTORY, id, &fields, &flat(before), &flat(Some(after)))?;
     Ok(())
 }
 
@@ -170,7 +169,7 @@ pub(crate) fn materialize(conn: &rusqlite::Connection, id: &str) -> Result<(), S
         Some(d) => serde_json::from_str(&d).map_err(|_| StoreError::Corrupt)?,
         None => Map::new(),
     };
-    let fields = log::load(conn, log::DIRECTORY, id)?;
+    let fields = changelog::load(conn, changelog::DIRECTORY, id)?;
     for (field, state) in &fields {
         // A winner without a value (cleared, or blanked once replaced) clears the field.
         match state.winner().and_then(|c| c.value.clone()).filter(|v| !v.is_null()) {
@@ -180,8 +179,8 @@ pub(crate) fn materialize(conn: &rusqlite::Connection, id: &str) -> Result<(), S
     }
     let newest = fields.values().flat_map(|f| &f.changes).max_by_key(|c| c.hlc);
     let (at, by) = match newest {
-        Some(c) => (crate::sync::hlc::to_rfc3339(c.hlc), c.user.clone()),
-        None => (crate::store::now_utc(), None),
+        Some(c) => (crate::changelog::hlc::to_rfc3339(c.hlc), c.user.clone()),
+        None => (crate::database::now_utc(), None),
     };
     conn.execute(
         "INSERT INTO directory (id, data, created_at, updated_at, updated_by) VALUES (?1, ?2, ?3, ?3, ?4)
@@ -195,7 +194,7 @@ pub(crate) fn materialize(conn: &rusqlite::Connection, id: &str) -> Result<(), S
 /// Put the hotlines in a store that has none of them yet (setup, and stores from
 /// before the directory). An entry someone edited is left as it is.
 pub(crate) fn seed(conn: &rusqlite::Connection) -> Result<(), StoreError> {
-    let now = crate::store::now_utc();
+    let now = crate::database::now_utc();
     for (id, data) in SEEDS {
         let data: Value = serde_json::from_str(data).map_err(|_| StoreError::Corrupt)?;
         conn.execute(
@@ -244,8 +243,8 @@ impl Store {
             Some(id) => Some(self.directory_entry(id)?.data),
             None => None,
         };
-        let id = id.map_or_else(crate::store::new_id, str::to_string);
-        let now = crate::store::now_utc();
+        let id = id.map_or_else(crate::database::new_id, str::to_string);
+        let now = crate::database::now_utc();
         let user = self.session().user_id.clone();
         let changed: std::collections::BTreeSet<&String> = match &before {
             Some(b) => data.keys().chain(b.keys()).filter(|k| b.get(*k) != data.get(*k)).collect(),
@@ -331,12 +330,12 @@ impl Store {
         if !report.rejected.is_empty() {
             return Ok(report);
         }
-        let now = crate::store::now_utc();
+        let now = crate::database::now_utc();
         let (user, device) = (self.session().user_id.clone(), self.session().device_id.clone());
         let session = self.session().clone();
         let tx = self.conn_mut().transaction()?;
         for data in &entries {
-            let id = crate::store::new_id();
+            let id = crate::database::new_id();
             log_entry(&tx, &session, &id, None, data)?;
             tx.execute(
                 "INSERT INTO directory (id, data, created_at, updated_at, updated_by) VALUES (?1, ?2, ?3, ?3, ?4)",

@@ -2,6 +2,7 @@
 //! next to the fields, and an all-or-nothing CSV import naming every bad row.
 
 use super::*;
+use crate::i18n::Localized;
 
 use crate::store::test_store as store;
 

@@ -87,7 +87,7 @@ pub struct HtcdsExport {
 }
 
 fn io(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Io(std::io::Error::other(e.to_string()))
+    StoreError::from(std::io::Error::other(e.to_string()))
 }
 
 impl HtcdsExport {

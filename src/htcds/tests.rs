@@ -2,6 +2,7 @@
 //! only with consent in force, and export → import → export unchanged.
 
 use super::*;
+use crate::i18n::Localized;
 use std::collections::HashSet;
 
 /// The standard's fields we write, with their picklists' value names, from its

@@ -6,30 +6,10 @@
 //! possible.
 
 use crate::consent::{self, Sharing};
+use crate::intake::referrals;
 use crate::store::{Store, StoreError};
-use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::{json, Value};
-
-fn referrals(case: &Value) -> impl Iterator<Item = &Value> {
-    case.get("referrals").and_then(Value::as_array).into_iter().flatten()
-}
-
-fn shares(r: &Value) -> bool {
-    r.get("shares_pii") == Some(&Value::Bool(true))
-}
-
-/// Every referral that starts sharing personal details in this save (new, or
-/// switched to sharing) needs the consent in force today.
-pub fn check_new(case: &Value, existing: Option<&Value>, today: NaiveDate) -> Result<(), StoreError> {
-    let shared_before = |id: Option<&Value>| {
-        existing.is_some_and(|e| referrals(e).any(|b| id.is_some() && b.get("id") == id && shares(b)))
-    };
-    if referrals(case).any(|r| shares(r) && !shared_before(r.get("id"))) {
-        consent::check(case, Sharing::Referral, today)?;
-    }
-    Ok(())
-}
 
 /// What the user picks to make a referral.
 #[derive(Debug, Clone, Deserialize)]

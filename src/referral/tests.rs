@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::consent::ConsentError;
+use crate::i18n::Localized;
 
 use crate::store::test_store as store;
 

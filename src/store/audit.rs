@@ -9,7 +9,8 @@
 //! that another laptop's entries can later be merged without re-chaining anything.
 
 use super::users::Role;
-use super::{new_id, now_utc, Store, StoreError};
+use super::{Store, StoreError};
+use crate::database::{new_id, now_utc};
 use crate::i18n::Localized;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -167,10 +168,7 @@ pub(crate) fn append(
     };
     e.hash = e.compute_hash();
     insert(conn, &e)?;
-    conn.prepare_cached(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    )?
-    .execute(params![HEAD_KEY, format!("{}:{}", e.device_seq, e.hash)])?;
+    crate::database::set_meta(conn, HEAD_KEY, &format!("{}:{}", e.device_seq, e.hash))?;
     Ok(())
 }
 
@@ -317,8 +315,7 @@ pub(crate) fn verify(conn: &Connection, own_device: &str, own_code: &str) -> Res
     }
     // The newest entry of this device is anchored: removing it is detected too.
     if problem.is_none() {
-        let head: Option<String> =
-            conn.query_row("SELECT value FROM meta WHERE key = ?1", [HEAD_KEY], |r| r.get(0)).optional()?;
+        let head = crate::database::meta(conn, HEAD_KEY)?;
         if let Some((n, hash)) = head.as_deref().and_then(|h| h.split_once(':')) {
             let n: i64 = n.parse().unwrap_or(0);
             let (next, last_hash) = chains.get(own_device).copied().unwrap_or((1, GENESIS));

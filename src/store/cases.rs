@@ -3,9 +3,10 @@
 
 use super::audit::{self, Action};
 use super::users::Role;
-use super::{new_id, now_utc, Session, Store, StoreError};
+use super::{Session, Store, StoreError};
+use crate::changelog::{self, flat};
+use crate::database::{new_id, now_utc};
 use crate::intake::{self, FieldError, Issue, ValidationErrors, CASE_FORMAT};
-use crate::sync::{flat, log};
 use chrono::{Datelike, Local, NaiveDate};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
@@ -142,7 +143,7 @@ fn fts_columns(case: &Value) -> (String, String) {
 /// Give every item of a list (person, need, event, consent, referral) an id, so sync
 /// can address it.
 fn assign_item_ids(case: &mut Value) {
-    for list in crate::sync::flat::ITEM_LISTS {
+    for list in crate::changelog::flat::ITEM_LISTS {
         if let Some(Value::Array(items)) = case.get_mut(list) {
             for it in items.iter_mut().filter_map(Value::as_object_mut) {
                 if it.get("id").and_then(Value::as_str).is_none_or(|s| uuid::Uuid::parse_str(s).is_err()) {
@@ -299,8 +300,8 @@ fn log_case(
     meta: &[(&str, Value)],
     new_notes: &[Value],
 ) -> Result<Map<String, Value>, StoreError> {
-    let fields = log::load(tx, log::CASE, id)?;
-    let before = log::winners(&fields);
+    let fields = changelog::load(tx, changelog::CASE, id)?;
+    let before = changelog::winners(&fields);
     let mut after = flat::flatten(data, &before);
     let kept =
         before.iter().filter(|(k, _)| k.starts_with(flat::NOTE_PREFIX) || flat::META_FIELDS.contains(&k.as_str()));
@@ -311,8 +312,8 @@ fn log_case(
             after.insert(format!("{}{nid}", flat::NOTE_PREFIX), n.clone());
         }
     }
-    let mut w = log::Writer::begin(tx, session)?;
-    log::record_case(tx, &mut w, id, &fields, &before, &after)?;
+    let mut w = changelog::Writer::begin(tx, session.author())?;
+    changelog::record_case(tx, &mut w, id, &fields, &before, &after)?;
     Ok(flat::unflatten(&after))
 }
 
@@ -444,7 +445,7 @@ pub(super) fn insert_case(tx: &Transaction, session: &Session, case: Value, now:
 /// Put the cases of a store written before the change log into it, as changes of
 /// this device, so that they sync like every later one.
 pub(crate) fn backfill(tx: &Connection) -> Result<(), StoreError> {
-    let device: String = tx.query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| r.get(0))?;
+    let device = crate::database::required_meta(tx, "device_id")?;
     let session = Session {
         org: String::new(),
         device_code: String::new(),
@@ -489,16 +490,18 @@ pub(crate) fn backfill(tx: &Connection) -> Result<(), StoreError> {
 /// Keep what the fact sheet counts in step with a case's data (see `schema::FACTS`).
 fn refresh_facts(tx: &Connection, seq: i64, data: &str) -> Result<(), StoreError> {
     tx.prepare_cached("DELETE FROM case_facts WHERE case_seq = ?1")?.execute([seq])?;
-    tx.prepare_cached(super::schema::FACTS)?.execute(params![seq, data])?;
-    tx.prepare_cached(super::schema::FACT_ROW)?.execute(params![seq, data])?;
+    tx.prepare_cached(crate::database::schema::FACTS)?.execute(params![seq, data])?;
+    tx.prepare_cached(crate::database::schema::FACT_ROW)?.execute(params![seq, data])?;
     Ok(())
 }
+
+/// When the fact-sheet counts began to be kept (`meta`).
+const FACTS_SINCE: &str = "facts_since";
 
 /// Fill the fact-sheet counts of cases saved before they were kept (once).
 pub(crate) fn backfill_facts(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
-    let done: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'facts_since')", [], |r| r.get(0))?;
-    if !done {
+    if crate::database::meta(&tx, FACTS_SINCE)?.is_none() {
         let rows: Vec<(i64, String)> = {
             let mut st = tx.prepare("SELECT seq, data FROM cases")?;
             let r = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
@@ -507,7 +510,7 @@ pub(crate) fn backfill_facts(conn: &mut Connection) -> Result<(), StoreError> {
         for (seq, data) in rows {
             refresh_facts(&tx, seq, &data)?;
         }
-        tx.execute("INSERT INTO meta (key, value) VALUES ('facts_since', ?1)", [now_utc()])?;
+        crate::database::set_meta(&tx, FACTS_SINCE, &now_utc())?;
     }
     tx.commit()?;
     Ok(())
@@ -558,19 +561,19 @@ pub(crate) enum Merged {
 /// Rebuild a case's row, notes and search entry from its changes, after changes
 /// arrived from another laptop. Returns what happened and its open conflicts.
 pub(crate) fn materialize(tx: &Transaction, id: &str) -> Result<(Merged, Vec<String>), StoreError> {
-    let fields = log::load(tx, log::CASE, id)?;
+    let fields = changelog::load(tx, changelog::CASE, id)?;
     let existing: Option<(i64, String, String)> = tx
         .query_row("SELECT seq, data, updated_at FROM cases WHERE id = ?1", [id], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()?;
-    if log::is_purged(&fields) {
+    if changelog::is_purged(&fields) {
         let was_here = existing.is_some();
         remove_case(tx, id)?;
         return Ok((if was_here { Merged::Removed } else { Merged::Unchanged }, Vec::new()));
     }
-    let open = log::settle(tx, id, &fields)?;
-    let current = log::winners(&fields);
+    let open = changelog::settle(tx, id, &fields)?;
+    let current = changelog::winners(&fields);
     let text = |k: &str| current.get(k).and_then(Value::as_str).map(str::to_string);
     let Some(number) = text("case_number") else { return Ok((Merged::Waiting, open)) };
     let created_at = text("created_at").unwrap_or_default();
@@ -693,7 +696,7 @@ impl Store {
             }
         }
         stamp_consents(&mut case, None, &self.session.user_id);
-        crate::referral::check_new(&case, None, self.today())?;
+        crate::consent::check_new_referrals(&case, None, self.today())?;
         let prepared = intake::prepare(case, self.today())?;
         let now = now_utc();
         let tx = self.conn.transaction()?;
@@ -742,7 +745,7 @@ impl Store {
             }
         }
         stamp_consents(&mut case, Some(&existing), &self.session.user_id);
-        crate::referral::check_new(&case, Some(&existing), self.today())?;
+        crate::consent::check_new_referrals(&case, Some(&existing), self.today())?;
         let prepared = intake::prepare(case, self.today())?;
         let mut row = to_row(prepared);
         let now = now_utc();

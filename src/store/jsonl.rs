@@ -8,7 +8,8 @@
 use super::audit::{self, Action};
 use super::cases::insert_case;
 use super::users::Role;
-use super::{now_utc, Store, StoreError};
+use super::{Store, StoreError};
+use crate::database::now_utc;
 use crate::intake::{self, FieldError, Issue};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -56,7 +57,7 @@ impl Store {
                     Err(vec![Issue::new("format", FieldError::Format { format: String::new() })])
                 }
                 // An imported referral shares details only with consent, as in the app.
-                Ok(v) => crate::referral::check_new(&v, None, today)
+                Ok(v) => crate::consent::check_new_referrals(&v, None, today)
                     .map_err(|_| vec![Issue::new("referrals", FieldError::ReferralNeedsConsent)])
                     .and_then(|()| intake::prepare(v, today).map_err(|e| e.0)),
                 Err(_) => Err(vec![Issue::new("", FieldError::Json)]),
@@ -105,7 +106,7 @@ impl Store {
         };
         for id in &ids {
             let case = self.load_case("id", id)?;
-            serde_json::to_writer(&mut out, &case).map_err(|e| StoreError::Io(e.into()))?;
+            serde_json::to_writer(&mut out, &case).map_err(|e| StoreError::from(std::io::Error::from(e)))?;
             out.write_all(b"\n")?;
         }
         out.flush()?;

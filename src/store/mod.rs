@@ -14,27 +14,22 @@
 pub mod audit;
 pub mod cases;
 pub mod jsonl;
-pub mod keys;
 pub mod policy;
-pub mod schema;
-pub mod throttle;
 pub mod users;
 
+use crate::changelog::Author;
+use crate::database::keys::{self, DataKey, KdfParams, KeyFile};
+use crate::database::{self, files, throttle, DatabaseError, KEY_FILE, SETTINGS_FILE};
 use crate::i18n::Localized;
 use crate::intake::{FieldError, Issue, ValidationErrors};
 use audit::Action;
-use chrono::{SecondsFormat, Utc};
-use keys::{DataKey, KdfParams, KeyFile};
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use chrono::Utc;
+use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use users::Role;
 use zeroize::Zeroizing;
-
-pub const DB_FILE: &str = "amparo.db";
-pub const KEY_FILE: &str = "keys.json";
-pub const SETTINGS_FILE: &str = "settings.json";
 /// Shortest passphrase accepted at setup.
 pub const PASSPHRASE_MIN: usize = 12;
 
@@ -44,12 +39,6 @@ pub enum StoreError {
     NotInitialized(PathBuf),
     #[error("an Amparo store already exists in {0}")]
     AlreadyInitialized(PathBuf),
-    #[error("the passphrase is not correct")]
-    WrongPassphrase,
-    #[error("too many wrong attempts: wait {seconds} s")]
-    Throttled { seconds: u64 },
-    #[error("the passphrase is not correct; wait {seconds} s before the next attempt")]
-    WrongPassphraseWait { seconds: u64 },
     #[error("the recovery key is not correct")]
     WrongRecoveryKey,
     #[error("this store has no recovery key")]
@@ -70,22 +59,27 @@ pub enum StoreError {
     Consent(#[from] crate::consent::ConsentError),
     #[error("{0}")]
     Sync(#[from] crate::sync::SyncError),
-    #[error("the key file is damaged ({0})")]
-    KeyFile(String),
     #[error("the store file is damaged or is not an Amparo store")]
     Corrupt,
-    #[error("the store was written by a newer Amparo (schema {found}, this one knows {supported})")]
-    TooNew { found: usize, supported: usize },
     #[error("{0}")]
     Invalid(#[from] ValidationErrors),
     #[error("no case {0}")]
     NotFound(String),
-    #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
-    #[error("migration failed: {0}")]
-    Migration(#[from] rusqlite_migration::Error),
-    #[error("file error: {0}")]
-    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+}
+
+// The database's own failures, raised by SQL and file calls anywhere above it.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(DatabaseError::Sql(e))
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Database(DatabaseError::Io(e))
+    }
 }
 
 impl Localized for StoreError {
@@ -93,9 +87,6 @@ impl Localized for StoreError {
         match self {
             StoreError::NotInitialized(_) => "error.store.not_initialized",
             StoreError::AlreadyInitialized(_) => "error.store.already_initialized",
-            StoreError::WrongPassphrase => "error.store.wrong_passphrase",
-            StoreError::Throttled { .. } => "error.store.throttled",
-            StoreError::WrongPassphraseWait { .. } => "error.store.wrong_passphrase_wait",
             StoreError::WrongRecoveryKey => "error.store.wrong_recovery_key",
             StoreError::NoRecoveryKey => "error.store.no_recovery_key",
             StoreError::RoleRequired(Role::Administrator) => "error.store.needs_administrator",
@@ -107,14 +98,10 @@ impl Localized for StoreError {
             StoreError::LastAdministrator => "error.store.last_administrator",
             StoreError::Consent(e) => e.i18n_key(),
             StoreError::Sync(e) => e.i18n_key(),
-            StoreError::KeyFile(_) => "error.store.key_file",
             StoreError::Corrupt => "error.store.corrupt",
-            StoreError::TooNew { .. } => "error.store.too_new",
             StoreError::Invalid(_) => "error.store.invalid",
             StoreError::NotFound(_) => "error.store.not_found",
-            StoreError::Db(_) => "error.store.db",
-            StoreError::Migration(_) => "error.store.migration",
-            StoreError::Io(_) => "error.store.io",
+            StoreError::Database(e) => e.i18n_key(),
         }
     }
     fn args(&self) -> Vec<(&'static str, String)> {
@@ -122,43 +109,15 @@ impl Localized for StoreError {
             StoreError::NotInitialized(p) | StoreError::AlreadyInitialized(p) => {
                 vec![("path", p.display().to_string())]
             }
-            StoreError::TooNew { found, supported } => {
-                vec![("found", found.to_string()), ("supported", supported.to_string())]
-            }
             StoreError::NotFound(n) => vec![("case", n.clone())],
-            StoreError::Throttled { seconds } | StoreError::WrongPassphraseWait { seconds } => {
-                vec![("seconds", seconds.to_string())]
-            }
             StoreError::Consent(e) => e.args(),
             StoreError::Sync(e) => e.args(),
             StoreError::NoSuchUser(n) | StoreError::NotAdministrator(n) => vec![("name", n.clone())],
             StoreError::Invalid(e) => vec![("count", e.0.len().to_string())],
-            // Database and file errors can carry paths and SQL; never case data.
-            StoreError::Db(e) => vec![("detail", e.to_string())],
-            StoreError::Migration(e) => vec![("detail", e.to_string())],
-            StoreError::Io(e) => vec![("detail", e.to_string())],
-            StoreError::KeyFile(d) => vec![("detail", d.clone())],
+            StoreError::Database(e) => e.args(),
             _ => vec![],
         }
     }
-}
-
-/// The data folder: `AMPARO_DATA_DIR` if set, else `<OS data folder>/amparo`
-/// (on Linux `~/.local/share/amparo`). The app and the CLI use the same one.
-pub fn default_data_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("AMPARO_DATA_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("amparo")
-}
-
-/// Make a rename durable by syncing the folder that holds the file.
-pub(crate) fn sync_dir(file: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    if let Some(dir) = file.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 /// A folder the user typed must be there; otherwise the message goes next to the
@@ -176,19 +135,9 @@ pub fn check_folder(folder: &Path) -> Result<(), StoreError> {
 /// folder that is not there is refused next to the `folder` field.
 pub fn write_into_folder(folder: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, StoreError> {
     check_folder(folder)?;
-    let tmp = folder.join(format!(".{name}.partial"));
-    std::fs::write(&tmp, bytes)?;
     let path = folder.join(name);
-    std::fs::rename(&tmp, &path)?;
+    files::write_atomic(&path, bytes)?;
     Ok(path)
-}
-
-pub fn now_utc() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
 }
 
 /// What the first start asks for.
@@ -297,28 +246,9 @@ impl Settings {
         std::fs::read(dir.join(SETTINGS_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
     }
     pub fn save(&self, dir: &Path) -> Result<(), StoreError> {
-        ensure_dir(dir)?;
-        write_json(&dir.join(SETTINGS_FILE), self)
+        database::ensure_dir(dir)?;
+        Ok(files::write_json(&dir.join(SETTINGS_FILE), self)?)
     }
-}
-
-/// Replace a small JSON file beside the store: written next to it, then renamed, so
-/// a crash leaves the old file or the new one.
-pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<(), StoreError> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(value).map_err(|_| StoreError::Corrupt)?)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
-}
-
-fn ensure_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
 }
 
 /// Who is working and on which laptop; read from the store at unlock.
@@ -364,49 +294,17 @@ impl std::fmt::Debug for Store {
     }
 }
 
-#[cfg(test)]
-thread_local! {
-    /// Tests that look for removed words in the raw file bytes turn encryption off
-    /// for their thread: through encryption, every word would look removed.
-    pub(crate) static PLAINTEXT_FOR_TESTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Open the database file and apply the key and our durability settings.
-fn open_connection(path: &Path, key: &keys::DataKey) -> Result<Connection, StoreError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)?;
-    #[cfg(test)]
-    let encrypt = !PLAINTEXT_FOR_TESTS.get();
-    #[cfg(not(test))]
-    let encrypt = true;
-    if encrypt {
-        // A raw key (x'..') skips SQLCipher's own PBKDF2: our key is already random.
-        let pragma = Zeroizing::new(format!("x'{}'", hex::encode(key.as_ref())));
-        conn.pragma_update(None, "key", pragma.as_str())?;
+impl Session {
+    /// Who writes the changes this session makes.
+    pub fn author(&self) -> Author<'_> {
+        Author { device: &self.device_id, user: &self.user_id, user_name: &self.user_name }
     }
-    // The first read proves the key; SQLCipher reports a wrong one as "not a database".
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
-        .map_err(|_| StoreError::Corrupt)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Sorts and temporary indexes stay in memory: no plaintext temp files.
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // Freed space is overwritten: a removed person or purged case leaves no old
-    // page content behind, even to someone holding the key.
-    conn.pragma_update(None, "secure_delete", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    Ok(conn)
 }
 
 impl Store {
-    pub fn db_path(dir: &Path) -> PathBuf {
-        dir.join(DB_FILE)
-    }
-
     /// Has this data folder been set up?
     pub fn exists(dir: &Path) -> bool {
-        dir.join(KEY_FILE).is_file() && dir.join(DB_FILE).is_file()
+        database::exists(dir)
     }
 
     /// First start: create the encrypted store, the organisation, this device and the
@@ -417,33 +315,32 @@ impl Store {
         if Store::exists(dir) {
             return Err(StoreError::AlreadyInitialized(dir.to_path_buf()));
         }
-        ensure_dir(dir)?;
+        database::ensure_dir(dir)?;
         // A database without its key file is either a setup that crashed before the
         // key file was written, or a store whose key file was lost and may still be
         // restored from a backup. Never delete it: move it aside.
         let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
-        for leftover in [DB_FILE, "amparo.db-wal", "amparo.db-shm"] {
+        for leftover in [database::DB_FILE, "amparo.db-wal", "amparo.db-shm"] {
             let from = dir.join(leftover);
             if from.exists() {
                 std::fs::rename(&from, dir.join(format!("{leftover}.orphaned-{stamp}")))?;
             }
         }
         let key = keys::new_data_key();
-        let user_id = new_id();
-        let store_id = new_id();
-        let mut conn = open_connection(&Store::db_path(dir), &key)?;
-        schema::migrations().to_latest(&mut conn)?;
+        let user_id = database::new_id();
+        let store_id = database::new_id();
+        let mut conn = database::create(dir, &key)?;
         let session = Session {
             org: setup.org.trim().to_string(),
             device_code: setup.device_code.trim().to_uppercase(),
-            device_id: new_id(),
+            device_id: database::new_id(),
             user_id: user_id.clone(),
             user_name: setup.user.trim().to_string(),
             role: Role::Administrator,
         };
         {
             let tx = conn.transaction()?;
-            let now = now_utc();
+            let now = database::now_utc();
             for (k, v) in [
                 ("store_id", store_id.as_str()),
                 ("org", session.org.as_str()),
@@ -487,13 +384,7 @@ impl Store {
     /// Open the database with the data key: check the schema is one we know, and
     /// bring it up to date.
     fn connect(dir: &Path, key: &DataKey) -> Result<Connection, StoreError> {
-        let mut conn = open_connection(&Store::db_path(dir), key)?;
-        let found: usize =
-            conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?.try_into().unwrap_or(0);
-        if found > schema::latest_version() {
-            return Err(StoreError::TooNew { found, supported: schema::latest_version() });
-        }
-        schema::migrations().to_latest(&mut conn)?;
+        let mut conn = database::open(dir, key)?;
         crate::sync::prepare(&mut conn)?;
         cases::backfill_facts(&mut conn)?;
         crate::directory::seed(&conn)?;
@@ -502,11 +393,7 @@ impl Store {
 
     /// Build the session for an active user; `None` if the user was removed.
     fn session_for(conn: &Connection, user_id: &str) -> Result<Option<Session>, StoreError> {
-        let meta = |k: &str| -> Result<String, StoreError> {
-            conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
-                .optional()?
-                .ok_or(StoreError::Corrupt)
-        };
+        let meta = |k: &str| database::required_meta(conn, k);
         let user: Option<(String, String)> = conn
             .query_row("SELECT name, role FROM users WHERE id = ?1 AND removed_at IS NULL", [user_id], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -519,6 +406,7 @@ impl Store {
             device_id: meta("device_id")?,
             user_id: user_id.to_string(),
             user_name,
+            // An unknown code (a newer Amparo's role) gets the least rights.
             role: Role::parse(&role).unwrap_or(Role::Caseworker),
         }))
     }
@@ -533,7 +421,7 @@ impl Store {
         }
         audit::append(&tx, device, Some(&self.session.user_id), action, None, json!({}), None)?;
         tx.commit()?;
-        throttle::reset(&self.dir)
+        Ok(throttle::reset(&self.dir)?)
     }
 
     /// Lock: record it and close the database. Nothing of the store stays in memory.
@@ -566,18 +454,18 @@ impl Store {
                     opened = Some((k, w.user_id.clone(), w.params));
                     break;
                 }
-                Err(StoreError::WrongPassphrase) => continue,
-                Err(e) => return Err(e),
+                Err(DatabaseError::WrongPassphrase) => continue,
+                Err(e) => return Err(e.into()),
             }
         }
         let Some((key, user_id, kdf)) = opened else {
-            return Err(throttle::wrong_passphrase(dir));
+            return Err(throttle::wrong_passphrase(dir).into());
         };
         let conn = Store::connect(dir, &key)?;
         let wanted = |s: &Session| user.is_none_or(|u| s.user_name.eq_ignore_ascii_case(u.trim()));
         // A removed user's key may outlive them if the key file could not be written.
         let Some(session) = Store::session_for(&conn, &user_id)?.filter(wanted) else {
-            return Err(throttle::wrong_passphrase(dir));
+            return Err(throttle::wrong_passphrase(dir).into());
         };
         let store = Store { conn, dir: dir.to_path_buf(), session, key, kdf, fresh_recovery: None };
         store.record_unlock(Action::Unlock)?;
@@ -604,11 +492,11 @@ impl Store {
         let sealed = kf.recovery.as_ref().ok_or(StoreError::NoRecoveryKey)?;
         let key = match keys::unwrap(sealed, &typed) {
             Ok(k) => k,
-            Err(StoreError::WrongPassphrase) => {
+            Err(DatabaseError::WrongPassphrase) => {
                 throttle::record_failure(dir)?;
                 return Err(StoreError::WrongRecoveryKey);
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         let conn = Store::connect(dir, &key)?;
         let found: Option<String> = conn
@@ -644,11 +532,10 @@ impl Store {
 
     pub fn info(&self) -> Result<StoreInfo, StoreError> {
         let count = |sql: &str| -> Result<i64, StoreError> { Ok(self.conn.query_row(sql, [], |r| r.get(0))?) };
-        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         Ok(StoreInfo {
             path: self.dir.display().to_string(),
-            schema_version: usize::try_from(version).unwrap_or(0),
-            latest_schema_version: schema::latest_version(),
+            schema_version: database::schema_version(&self.conn)?,
+            latest_schema_version: database::schema::latest_version(),
             org: self.session.org.clone(),
             device_code: self.session.device_code.clone(),
             user: self.session.user_name.clone(),

@@ -5,7 +5,6 @@ use super::audit::{self, Action};
 use super::users::Role;
 use super::{Store, StoreError};
 use crate::intake::{FieldError, Issue, ValidationErrors};
-use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
 pub const IDLE_LOCK_DEFAULT: u32 = 5;
@@ -51,8 +50,7 @@ impl Policy {
 
 impl Store {
     pub fn policy(&self) -> Result<Policy, StoreError> {
-        let json: Option<String> =
-            self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [POLICY_KEY], |r| r.get(0)).optional()?;
+        let json = crate::database::meta(&self.conn, POLICY_KEY)?;
         // A policy this build cannot read falls back to the safe defaults.
         Ok(json
             .and_then(|j| serde_json::from_str(&j).ok())
@@ -66,10 +64,7 @@ impl Store {
         policy.validate()?;
         let json = serde_json::to_string(policy).map_err(|_| StoreError::Corrupt)?;
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [POLICY_KEY, json.as_str()],
-        )?;
+        crate::database::set_meta(&tx, POLICY_KEY, &json)?;
         let detail = serde_json::to_value(policy).map_err(|_| StoreError::Corrupt)?;
         let me = Some(self.session.user_id.as_str());
         audit::append(&tx, &self.session.device_id, me, Action::PolicyChanged, None, detail, None)?;
@@ -112,9 +107,9 @@ impl Store {
         }
         let tx = self.conn.transaction()?;
         // The tombstone is a change like any other, so the purge reaches every laptop.
-        let mut w = crate::sync::log::Writer::begin(&tx, &self.session)?;
+        let mut w = crate::changelog::Writer::begin(&tx, self.session.author())?;
         for id in &ids {
-            w.write(&tx, id, crate::sync::flat::PURGED, &true.into(), Vec::new())?;
+            w.write(&tx, id, crate::changelog::flat::PURGED, &true.into(), Vec::new())?;
             super::cases::remove_case(&tx, id)?;
         }
         let detail = serde_json::json!({ "cases": ids.len(), "ids": ids });

@@ -5,6 +5,7 @@ use super::audit::{Action, AuditQuery, Problem};
 use super::cases::ListQuery;
 use super::users::Role;
 use super::*;
+use crate::database::{DatabaseError, PLAINTEXT_FOR_TESTS};
 use crate::sample;
 use serde_json::{json, Value};
 
@@ -61,7 +62,10 @@ fn each_user_unlocks_with_their_own_passphrase_and_role() {
     }
     // Naming the user: another user's passphrase is simply wrong.
     assert!(Store::open_as(dir.path(), Some("rosa"), ROSA_PASS).is_ok());
-    assert!(matches!(Store::open_as(dir.path(), Some("Luis"), ROSA_PASS), Err(StoreError::WrongPassphrase)));
+    assert!(matches!(
+        Store::open_as(dir.path(), Some("Luis"), ROSA_PASS),
+        Err(StoreError::Database(DatabaseError::WrongPassphrase))
+    ));
     // The key file names nobody.
     let kf = std::fs::read_to_string(dir.path().join(KEY_FILE)).unwrap();
     assert!(!kf.contains("Rosa") && !kf.contains("Ana"));
@@ -105,7 +109,7 @@ fn removing_a_user_or_changing_a_passphrase_touches_only_their_key() {
     let (dir, mut admin) = team();
     let case = admin.create_case(sample::full_case(), None).unwrap();
     admin.remove_user("Luis").unwrap();
-    assert!(matches!(Store::open(dir.path(), LUIS_PASS), Err(StoreError::WrongPassphrase)));
+    assert!(matches!(Store::open(dir.path(), LUIS_PASS), Err(StoreError::Database(DatabaseError::WrongPassphrase))));
     assert!(admin.users().unwrap().iter().all(|u| u.name != "Luis"));
     // Rosa changes her own passphrase: the old one stops working, the data is the same.
     drop(admin);
@@ -214,15 +218,18 @@ fn wrong_passphrases_open_nothing_slow_down_and_are_audited() {
     drop(admin);
     let d = dir.path();
     for _ in 0..throttle::FREE_ATTEMPTS {
-        assert!(matches!(Store::open(d, "not the passphrase"), Err(StoreError::WrongPassphrase)));
+        assert!(matches!(
+            Store::open(d, "not the passphrase"),
+            Err(StoreError::Database(DatabaseError::WrongPassphrase))
+        ));
     }
     // The third wrong one sets a wait; within it even the right passphrase is refused
     // (so guessing cannot go faster), with the seconds to wait.
     let third = Store::open(d, "still not the passphrase").unwrap_err();
-    assert!(matches!(third, StoreError::WrongPassphraseWait { seconds: 2 }), "{third:?}");
+    assert!(matches!(third, StoreError::Database(DatabaseError::WrongPassphraseWait { seconds: 2 })), "{third:?}");
     assert_eq!(third.localized("en"), "That passphrase did not open the store. Please wait 2 seconds, then try again.");
     let err = Store::open(d, ADMIN_PASS).unwrap_err();
-    let StoreError::Throttled { seconds } = err else { panic!("{err:?}") };
+    let StoreError::Database(DatabaseError::Throttled { seconds }) = err else { panic!("{err:?}") };
     assert!((1..=2).contains(&seconds), "{seconds}");
     assert_eq!(
         err.localized("es"),
@@ -231,13 +238,15 @@ fn wrong_passphrases_open_nothing_slow_down_and_are_audited() {
     // The next wrong one waits longer.
     set_retry_after_in_the_past(d);
     assert!(Store::open(d, "wrong again").is_err());
-    let Err(StoreError::Throttled { seconds: longer }) = Store::open(d, ADMIN_PASS) else { panic!() };
+    let Err(StoreError::Database(DatabaseError::Throttled { seconds: longer })) = Store::open(d, ADMIN_PASS) else {
+        panic!()
+    };
     assert!(longer > seconds, "{longer} > {seconds}");
     // A wrong recovery key counts the same.
     set_retry_after_in_the_past(d);
     let fake = keys::new_recovery_key();
     assert!(matches!(Store::recover(d, &fake, "Ana Admin", "a new long phrase"), Err(StoreError::WrongRecoveryKey)));
-    assert!(matches!(Store::open(d, ADMIN_PASS), Err(StoreError::Throttled { .. })));
+    assert!(matches!(Store::open(d, ADMIN_PASS), Err(StoreError::Database(DatabaseError::Throttled { .. }))));
     // Once the wait is over, the right passphrase opens, and the trail shows the five
     // failures (no user: nobody was identified) before the unlock.
     set_retry_after_in_the_past(d);

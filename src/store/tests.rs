@@ -1,5 +1,6 @@
 use super::cases::ListQuery;
 use super::*;
+use crate::database::{schema, DatabaseError, DB_FILE};
 use crate::sample;
 use serde_json::{json, Value};
 
@@ -50,7 +51,7 @@ fn a_wrong_passphrase_opens_nothing() {
     let (dir, store) = new_store();
     drop(store);
     let err = Store::open(dir.path(), "correct horse battery stapler").unwrap_err();
-    assert!(matches!(err, StoreError::WrongPassphrase), "{err:?}");
+    assert!(matches!(err, StoreError::Database(DatabaseError::WrongPassphrase)), "{err:?}");
     assert_eq!(err.localized("es"), "Esa frase de contraseña no abrió el almacén. Revísela e inténtelo de nuevo.");
     // Without the key, SQLite sees no database at all.
     let plain = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();

@@ -12,8 +12,9 @@
 //! - **Administrator**: also manages users and the store's policies.
 
 use super::audit::{self, Action};
-use super::keys::{self, KeyFile};
-use super::{now_utc, Store, StoreError, KEY_FILE, PASSPHRASE_MIN};
+use super::{Store, StoreError, PASSPHRASE_MIN};
+use crate::database::keys::{self, KeyFile};
+use crate::database::{now_utc, KEY_FILE};
 use crate::form::TEXT_MAX;
 use crate::intake::{FieldError, Issue, ValidationErrors};
 use rusqlite::{params, OptionalExtension};
@@ -111,7 +112,7 @@ impl Store {
     }
 
     fn key_file(&self) -> Result<KeyFile, StoreError> {
-        KeyFile::read(&self.dir.join(KEY_FILE))
+        Ok(KeyFile::read(&self.dir.join(KEY_FILE))?)
     }
 
     /// Add a user who will unlock with `passphrase` (administrators).
@@ -133,7 +134,7 @@ impl Store {
             return Err(ValidationErrors(issues).into());
         }
         let mut kf = self.key_file()?;
-        let user = User { id: super::new_id(), name: name.to_string(), role, created_at: now_utc() };
+        let user = User { id: crate::database::new_id(), name: name.to_string(), role, created_at: now_utc() };
         check_unique(&kf, &user.id, passphrase)?;
         let wrapped = keys::wrap(&self.key, &user.id, passphrase, self.kdf)?;
         // The user's row first: a key without a row could never unlock (and a row

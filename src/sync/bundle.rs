@@ -15,8 +15,8 @@
 //! body, so changing one byte of either makes the whole bundle refused. Decoding
 //! never panics and applies nothing: it only returns a checked bundle or an error.
 
-use super::log::Change;
 use super::SyncError;
+use crate::changelog::Change;
 use crate::store::audit::Entry;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
@@ -229,7 +229,7 @@ fn check(header: &Header, body: &Body) -> Result<(), SyncError> {
     };
     for c in &body.changes {
         let ok = within(&header.changes, &c.device, c.seq)
-            && super::log::ENTITIES.contains(&c.entity.as_str())
+            && crate::changelog::ENTITIES.contains(&c.entity.as_str())
             && uuid::Uuid::parse_str(&c.id).is_ok()
             && !c.field.is_empty()
             && c.field.len() <= 200
@@ -249,7 +249,7 @@ fn check(header: &Header, body: &Body) -> Result<(), SyncError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::log::Change;
+    use crate::changelog::Change;
     use serde_json::json;
 
     fn sample() -> (Vec<u8>, [u8; 32]) {

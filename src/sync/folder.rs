@@ -7,7 +7,6 @@
 use super::bundle;
 use super::{ExportSummary, ImportSummary};
 use crate::store::{Store, StoreError};
-use rusqlite::OptionalExtension;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -30,17 +29,13 @@ pub struct FileResult {
 impl Store {
     /// The folder this laptop syncs through, if one was chosen.
     pub fn sync_folder(&self) -> Result<Option<String>, StoreError> {
-        Ok(self.conn().query_row("SELECT value FROM meta WHERE key = ?1", [FOLDER_KEY], |r| r.get(0)).optional()?)
+        Ok(crate::database::meta(self.conn(), FOLDER_KEY)?)
     }
 
     pub fn set_sync_folder(&self, folder: &str) -> Result<(), StoreError> {
         let folder = folder.trim();
         crate::store::check_folder(Path::new(folder))?;
-        self.conn().execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [FOLDER_KEY, folder],
-        )?;
-        Ok(())
+        Ok(crate::database::set_meta(self.conn(), FOLDER_KEY, folder)?)
     }
 
     fn folder(&self) -> Result<PathBuf, StoreError> {
@@ -116,7 +111,7 @@ impl Store {
     fn holds_all(&self, h: &bundle::Header) -> Result<bool, StoreError> {
         for (table, ranges) in [("changes", &h.changes), ("audit", &h.audit)] {
             for (device, (_, last)) in ranges {
-                if super::log::contiguous(self.conn(), table, device)? < *last {
+                if crate::changelog::contiguous(self.conn(), table, device)? < *last {
                     return Ok(false);
                 }
             }

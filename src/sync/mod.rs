@@ -14,19 +14,19 @@
 //! merged case is a function of the set of changes held, not of their order.
 
 pub mod bundle;
-pub mod flat;
 pub mod folder;
-pub mod hlc;
-pub mod log;
 pub mod org;
 
+use crate::changelog::{self, flat, hlc};
+use crate::database;
+use crate::database::now_utc;
 use crate::i18n::Localized;
 use crate::store::audit::{self, Action};
 use crate::store::cases::{materialize, Merged};
 use crate::store::users::Role;
-use crate::store::{now_utc, Store, StoreError};
+use crate::store::{Store, StoreError};
 use bundle::{Body, Header, Vector};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -157,26 +157,14 @@ pub enum Resolution {
     Value(String),
 }
 
-fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
-    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
-}
-
-fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [key, value],
-    )?;
-    Ok(())
-}
-
 /// After unlock and migrations: make sure the store has an organisation key, knows
 /// its own device, and that cases written before the change log existed are in it.
 pub(crate) fn prepare(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
     org::ensure(&tx)?;
-    if meta_get(&tx, BACKFILLED_KEY)?.is_none() {
+    if database::meta(&tx, BACKFILLED_KEY)?.is_none() {
         crate::store::cases::backfill(&tx)?;
-        meta_set(&tx, BACKFILLED_KEY, &now_utc())?;
+        database::set_meta(&tx, BACKFILLED_KEY, &now_utc())?;
     }
     tx.commit()?;
     Ok(())
@@ -192,7 +180,7 @@ fn devices_in(conn: &Connection, table: &str) -> Result<Vec<String>, StoreError>
 fn vector(conn: &Connection, table: &str) -> Result<Vector, StoreError> {
     let mut out = Vector::new();
     for d in devices_in(conn, table)? {
-        let n = log::contiguous(conn, table, &d)?;
+        let n = changelog::contiguous(conn, table, &d)?;
         if n > 0 {
             out.insert(d, n);
         }
@@ -204,10 +192,12 @@ fn vector(conn: &Connection, table: &str) -> Result<Vector, StoreError> {
 /// what a bundle can leave out. Nothing, if it has heard from none.
 fn floors(conn: &Connection, own: &str, column: &str) -> Result<Option<Vector>, StoreError> {
     let mut st = conn.prepare(&format!("SELECT {column} FROM sync_peers WHERE device_id != ?1"))?;
-    let peers: Vec<Vector> = st
-        .query_map([own], |r| r.get::<_, String>(0))?
-        .filter_map(|r| r.ok().and_then(|s| serde_json::from_str(&s).ok()))
-        .collect();
+    let mut peers: Vec<Vector> = Vec::new();
+    for text in st.query_map([own], |r| r.get::<_, String>(0))? {
+        let vector =
+            serde_json::from_str(&text?).map_err(|_| database::DatabaseError::Damaged { table: "sync_peers" })?;
+        peers.push(vector);
+    }
     if peers.is_empty() {
         return Ok(None);
     }
@@ -283,7 +273,7 @@ impl Store {
             has_audit: vector(conn, "audit")?,
         };
         let (changes, ranges) =
-            rows_above(conn, "changes", log::CHANGE_COLUMNS, floor_c.as_ref(), log::change, |c| c.seq)?;
+            rows_above(conn, "changes", changelog::CHANGE_COLUMNS, floor_c.as_ref(), changelog::change, |c| c.seq)?;
         (body.changes, header.changes) = (changes, ranges);
         let (entries, ranges) =
             rows_above(conn, "audit", audit::ENTRY_COLUMNS, floor_a.as_ref(), audit::entry, |e| e.device_seq)?;
@@ -297,7 +287,7 @@ impl Store {
         let own_last = header.has_changes.get(&me).copied().unwrap_or(0);
         write(&bytes)?;
         let tx = self.conn().unchecked_transaction()?;
-        meta_set(&tx, EXPORTED_KEY, &own_last.to_string())?;
+        database::set_meta(&tx, EXPORTED_KEY, &own_last.to_string())?;
         tx.execute("DELETE FROM unexported", [])?;
         let detail = json!({ "changes": summary.changes, "cases": summary.cases });
         audit::append(&tx, &me, Some(&self.session().user_id), Action::SyncExport, None, detail, None)?;
@@ -319,8 +309,8 @@ impl Store {
         let (header, body) = bundle::open(bytes, &org_id, &key)?;
         let tx = self.conn().unchecked_transaction()?;
         if let Some(latest) = body.changes.iter().map(|c| c.hlc).max() {
-            let now = log::read_hlc(&tx)?;
-            log::write_hlc(&tx, hlc::observe(now, latest, hlc::physical_now()))?;
+            let now = changelog::read_hlc(&tx)?;
+            changelog::write_hlc(&tx, hlc::observe(now, latest, hlc::physical_now()))?;
         }
         let mut summary = ImportSummary { device_code: header.device_code.clone(), ..Default::default() };
         let mut touched = BTreeSet::new();
@@ -329,8 +319,8 @@ impl Store {
         let mut changes = body.changes;
         changes.sort_by(|a, b| (a.hlc, &a.device, a.seq).cmp(&(b.hlc, &b.device, b.seq)));
         for mut c in changes {
-            if c.entity == log::DIRECTORY {
-                if log::insert(&tx, &c)? {
+            if c.entity == changelog::DIRECTORY {
+                if changelog::insert(&tx, &c)? {
                     summary.changes += 1;
                     touched_directory.insert(c.id);
                 }
@@ -351,7 +341,7 @@ impl Store {
             if gone && c.field != flat::PURGED {
                 c.value = None;
             }
-            if log::insert(&tx, &c)? {
+            if changelog::insert(&tx, &c)? {
                 summary.changes += 1;
                 touched.insert(c.id);
             }
@@ -421,7 +411,10 @@ impl Store {
     pub fn sync_status(&self) -> Result<SyncStatus, StoreError> {
         let conn = self.conn();
         let me = &self.session().device_id;
-        let exported: i64 = meta_get(conn, EXPORTED_KEY)?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        let exported: i64 = match database::meta(conn, EXPORTED_KEY)? {
+            None => 0,
+            Some(v) => v.parse().map_err(|_| database::DatabaseError::Damaged { table: "meta" })?,
+        };
         let unexported: i64 = conn.query_row(
             "SELECT count(*) FROM changes WHERE device_id = ?1 AND device_seq > ?2",
             params![me, exported],
@@ -437,7 +430,7 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let mut peers = Vec::new();
         for (id, code, written, imported) in rows {
-            let held = log::contiguous(conn, "changes", &id)?;
+            let held = changelog::contiguous(conn, "changes", &id)?;
             peers.push(Peer {
                 device_code: code,
                 bundle_written_at: written,
@@ -476,7 +469,7 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let mut out = Vec::new();
         for (id, field, number, data) in rows {
-            let fields = log::load(conn, log::CASE, &id)?;
+            let fields = changelog::load(conn, changelog::CASE, &id)?;
             let Some(state) = fields.get(&field) else { continue };
             let data: serde_json::Map<String, Value> = serde_json::from_str(&data).unwrap_or_default();
             if !state.is_conflict() {
@@ -529,7 +522,7 @@ impl Store {
             self.conflicts_where(Some(case_id))?.into_iter().find(|c| c.field == field).ok_or(SyncError::NoConflict)?;
         let session = self.session().clone();
         let tx = self.conn().unchecked_transaction()?;
-        let fields = log::load(&tx, log::CASE, case_id)?;
+        let fields = changelog::load(&tx, changelog::CASE, case_id)?;
         let state = fields.get(field).ok_or(SyncError::NoConflict)?;
         let value = match how {
             Resolution::Keep(choice) => {
@@ -542,19 +535,19 @@ impl Store {
                     .map_err(|i| crate::intake::ValidationErrors(vec![i]))?;
                 let prepared = crate::intake::prepare(case, crate::store::cases::today())?;
                 let data = prepared.as_object().cloned().unwrap_or_default();
-                flat::flatten(&data, &log::winners(&fields)).get(field).cloned().unwrap_or(Value::Null)
+                flat::flatten(&data, &changelog::winners(&fields)).get(field).cloned().unwrap_or(Value::Null)
             }
         };
-        let mut w = log::Writer::begin(&tx, &session)?;
-        log::resolve(&tx, &mut w, case_id, field, state, &value)?;
+        let mut w = changelog::Writer::begin(&tx, session.author())?;
+        changelog::resolve(&tx, &mut w, case_id, field, state, &value)?;
         // Who changed the case last, and when: recorded like any other save.
         let meta = ["updated_at", "updated_by"];
         let before: flat::Flat =
-            log::winners(&fields).into_iter().filter(|(k, _)| meta.contains(&k.as_str())).collect();
+            changelog::winners(&fields).into_iter().filter(|(k, _)| meta.contains(&k.as_str())).collect();
         let after: flat::Flat =
             [("updated_at".to_string(), now_utc().into()), ("updated_by".to_string(), session.user_id.clone().into())]
                 .into();
-        log::record_case(&tx, &mut w, case_id, &fields, &before, &after)?;
+        changelog::record_case(&tx, &mut w, case_id, &fields, &before, &after)?;
         materialize(&tx, case_id)?;
         let detail = json!({ "field": field });
         audit::append(
@@ -592,7 +585,7 @@ impl Store {
         invitation: &[u8],
         invite_passphrase: &str,
         setup: &crate::store::Setup,
-        kdf: crate::store::keys::KdfParams,
+        kdf: crate::database::keys::KdfParams,
     ) -> Result<Store, StoreError> {
         let inv = org::open_invitation(invitation, invite_passphrase)?;
         let code = setup.device_code.trim().to_uppercase();

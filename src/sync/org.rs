@@ -8,9 +8,10 @@
 //! administrator reads out or writes down, and that never travels with the file.
 
 use super::SyncError;
-use crate::store::keys::{self, KdfParams, WrappedKey};
-use crate::store::{new_id, StoreError};
-use rusqlite::{Connection, OptionalExtension};
+use crate::database::keys::{self, KdfParams, WrappedKey};
+use crate::database::{self, new_id, DatabaseError};
+use crate::store::StoreError;
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -79,12 +80,10 @@ fn seal_id(org_id: &str) -> String {
 /// Give the store an organisation key if it has none (the first laptop, or a store
 /// from before sync), and record this device among the organisation's devices.
 pub(crate) fn ensure(conn: &Connection) -> Result<(), StoreError> {
-    let has: Option<String> =
-        conn.query_row("SELECT value FROM meta WHERE key = ?1", [ORG_KEY], |r| r.get(0)).optional()?;
-    if has.is_none() {
+    if database::meta(conn, ORG_KEY)?.is_none() {
         let key = keys::new_data_key();
-        conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", [ORG_ID, &new_id()])?;
-        conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", [ORG_KEY, hex::encode(key.as_ref()).as_str()])?;
+        database::set_meta(conn, ORG_ID, &new_id())?;
+        database::set_meta(conn, ORG_KEY, &hex::encode(key.as_ref()))?;
     }
     conn.execute(
         "INSERT INTO sync_devices (device_id, device_code)
@@ -97,17 +96,13 @@ pub(crate) fn ensure(conn: &Connection) -> Result<(), StoreError> {
 
 /// The organisation's id and sync key.
 pub(crate) fn keys(conn: &Connection) -> Result<(String, Zeroizing<[u8; 32]>), StoreError> {
-    let get = |k: &str| -> Result<String, StoreError> {
-        conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
-            .optional()?
-            .ok_or(StoreError::Corrupt)
-    };
-    let id = get(ORG_ID)?;
-    let hexkey = Zeroizing::new(get(ORG_KEY)?);
-    let bytes = Zeroizing::new(hex::decode(hexkey.as_str()).map_err(|_| StoreError::Corrupt)?);
+    let damaged = DatabaseError::Damaged { table: "meta" };
+    let id = database::required_meta(conn, ORG_ID)?;
+    let hexkey = Zeroizing::new(database::required_meta(conn, ORG_KEY)?);
+    let bytes = Zeroizing::new(hex::decode(hexkey.as_str()).map_err(|_| DatabaseError::Damaged { table: "meta" })?);
     let mut key = Zeroizing::new([0u8; 32]);
     if bytes.len() != 32 {
-        return Err(StoreError::Corrupt);
+        return Err(damaged.into());
     }
     key.copy_from_slice(&bytes);
     Ok((id, key))
@@ -116,10 +111,7 @@ pub(crate) fn keys(conn: &Connection) -> Result<(String, Zeroizing<[u8; 32]>), S
 /// Replace the organisation of a store just set up (joining with an invitation).
 pub(crate) fn adopt(conn: &Connection, org_id: &str, key: &[u8; 32], org_name: &str) -> Result<(), StoreError> {
     for (k, v) in [(ORG_ID, org_id.to_string()), (ORG_KEY, hex::encode(key)), ("org", org_name.to_string())] {
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [k, v.as_str()],
-        )?;
+        database::set_meta(conn, k, &v)?;
     }
     Ok(())
 }
@@ -148,7 +140,7 @@ pub fn open_invitation(bytes: &[u8], passphrase: &str) -> Result<Opened, StoreEr
     let typed = keys::normalize_code(passphrase, INVITE_GROUPS).ok_or(SyncError::WrongInvitePassphrase)?;
     let key = match keys::unwrap(&inv.key, &typed) {
         Ok(k) => k,
-        Err(StoreError::WrongPassphrase) => return Err(SyncError::WrongInvitePassphrase.into()),
+        Err(DatabaseError::WrongPassphrase) => return Err(SyncError::WrongInvitePassphrase.into()),
         Err(_) => return Err(SyncError::NotAnInvitation.into()),
     };
     let about = open_about(&inv.about, &key, &inv.org_id).ok_or(SyncError::NotAnInvitation)?;

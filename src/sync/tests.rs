@@ -2,8 +2,8 @@
 //! bad bundles, and convergence under any schedule (a property test).
 
 use super::*;
+use crate::database::keys::KdfParams;
 use crate::sample;
-use crate::store::keys::KdfParams;
 use crate::store::{Setup, Store};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -211,7 +211,7 @@ fn raw_contains(dir: &std::path::Path, word: &str) -> Vec<String> {
 
 #[test]
 fn removals_and_purges_reach_every_laptop() {
-    crate::store::PLAINTEXT_FOR_TESTS.set(true);
+    crate::database::PLAINTEXT_FOR_TESTS.set(true);
     let (_d, mut l) = laptops(2);
     let mut c = sample::full_case();
     let mut second = c["people"][0].clone();
@@ -254,7 +254,7 @@ fn removals_and_purges_reach_every_laptop() {
     for s in &l {
         assert_eq!(raw_contains(s.dir(), &kept), Vec::<String>::new(), "purged words left in {}", s.dir().display());
     }
-    crate::store::PLAINTEXT_FOR_TESTS.set(false);
+    crate::database::PLAINTEXT_FOR_TESTS.set(false);
 }
 
 #[test]
@@ -667,7 +667,7 @@ fn a_sync_folder_carries_bundles_both_ways_and_skips_what_is_here() {
     l[0].set_sync_folder(f).unwrap();
     // A write that fails half-way (the stick pulled while writing): the same.
     let failed = l[0].sync_export(false, |_| Err(std::io::Error::other("device removed").into()));
-    assert!(matches!(failed, Err(StoreError::Io(_))));
+    assert!(matches!(failed, Err(StoreError::Database(crate::database::DatabaseError::Io(_)))));
     assert!(l[0].unexported_cases().unwrap().contains(&id_of(&case)));
     let (name, summary) = l[0].export_to_folder().unwrap();
     assert!(l[0].unexported_cases().unwrap().is_empty());

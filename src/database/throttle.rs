@@ -9,7 +9,7 @@
 //! The delay is a speed bump for someone at the keyboard; what protects a stolen
 //! laptop is Argon2id's cost per guess, which deleting this file does not lower.
 
-use super::StoreError;
+use super::DatabaseError;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -45,19 +45,19 @@ pub fn load(dir: &Path) -> Failures {
     std::fs::read(dir.join(THROTTLE_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
 }
 
-fn save(dir: &Path, f: &Failures) -> Result<(), StoreError> {
-    super::write_json(&dir.join(THROTTLE_FILE), f)
+fn save(dir: &Path, f: &Failures) -> Result<(), DatabaseError> {
+    super::files::write_json(&dir.join(THROTTLE_FILE), f)
 }
 
 /// Refuse an attempt made before the wait is over.
-pub(super) fn check(dir: &Path) -> Result<(), StoreError> {
+pub fn check(dir: &Path) -> Result<(), DatabaseError> {
     let f = load(dir);
     if let Some(until) = f.retry_after {
         let left = until - Utc::now();
         if left > Duration::zero() {
             // Round up: "wait 0 seconds" would be a lie.
             let secs = (left.num_milliseconds() + 999) / 1000;
-            return Err(StoreError::Throttled { seconds: secs.max(1) as u64 });
+            return Err(DatabaseError::Throttled { seconds: secs.max(1) as u64 });
         }
     }
     Ok(())
@@ -65,7 +65,7 @@ pub(super) fn check(dir: &Path) -> Result<(), StoreError> {
 
 /// Count a wrong passphrase (or recovery key) and set the wait before the next one;
 /// returns that wait in whole seconds (0: none).
-pub(super) fn record_failure(dir: &Path) -> Result<u64, StoreError> {
+pub fn record_failure(dir: &Path) -> Result<u64, DatabaseError> {
     let mut f = load(dir);
     let now = Utc::now();
     f.count = f.count.saturating_add(1);
@@ -81,16 +81,16 @@ pub(super) fn record_failure(dir: &Path) -> Result<u64, StoreError> {
 }
 
 /// The error for a wrong passphrase, saying how long to wait when there is a wait.
-pub(super) fn wrong_passphrase(dir: &Path) -> StoreError {
+pub fn wrong_passphrase(dir: &Path) -> DatabaseError {
     match record_failure(dir) {
-        Ok(0) => StoreError::WrongPassphrase,
-        Ok(seconds) => StoreError::WrongPassphraseWait { seconds },
+        Ok(0) => DatabaseError::WrongPassphrase,
+        Ok(seconds) => DatabaseError::WrongPassphraseWait { seconds },
         Err(e) => e,
     }
 }
 
 /// After a successful unlock (and its audit entries): a clean slate.
-pub(super) fn reset(dir: &Path) -> Result<(), StoreError> {
+pub fn reset(dir: &Path) -> Result<(), DatabaseError> {
     if dir.join(THROTTLE_FILE).exists() {
         save(dir, &Failures::default())?;
     }

@@ -11,12 +11,11 @@
 //! work) wraps the same data key once more, and re-encrypts nothing. The file holds
 //! no names, only ids, cost parameters, salts and sealed keys.
 
-use super::StoreError;
+use super::DatabaseError;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::Path;
 use zeroize::Zeroizing;
 
@@ -41,6 +40,21 @@ impl KdfParams {
     pub const INTERACTIVE: KdfParams = KdfParams { m_kib: 64 * 1024, t: 3, p: 1 };
     /// For tests only: as cheap as Argon2 allows.
     pub const INSECURE_FOR_TESTS: KdfParams = KdfParams { m_kib: 8, t: 1, p: 1 };
+
+    /// The cost a new store seals its keys with: [`KdfParams::INTERACTIVE`].
+    ///
+    /// A build made for the test suite (the feature `insecure-test-kdf`, which only
+    /// the CLI's dev-dependency turns on, so no `cargo build` or release has it)
+    /// takes [`KdfParams::INSECURE_FOR_TESTS`] when `AMPARO_INSECURE_TEST_KDF=1`:
+    /// the CLI tests launch the binary about a hundred times, and each launch
+    /// would otherwise spend its time in Argon2 rather than in what it tests.
+    pub fn for_new_store() -> KdfParams {
+        #[cfg(feature = "insecure-test-kdf")]
+        if std::env::var_os("AMPARO_INSECURE_TEST_KDF").is_some_and(|v| v == "1") {
+            return KdfParams::INSECURE_FOR_TESTS;
+        }
+        KdfParams::INTERACTIVE
+    }
 }
 
 impl Default for KdfParams {
@@ -140,14 +154,14 @@ pub fn normalize_code(typed: &str, groups: usize) -> Option<Zeroizing<String>> {
     Some(out)
 }
 
-fn derive_kek(passphrase: &str, salt: &[u8], params: KdfParams) -> Result<Zeroizing<[u8; 32]>, StoreError> {
+fn derive_kek(passphrase: &str, salt: &[u8], params: KdfParams) -> Result<Zeroizing<[u8; 32]>, DatabaseError> {
     let p = argon2::Params::new(params.m_kib, params.t, params.p, Some(32))
-        .map_err(|_| StoreError::KeyFile("argon2 parameters".into()))?;
+        .map_err(|_| DatabaseError::KeyFile("argon2 parameters".into()))?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p);
     let mut out = Zeroizing::new([0u8; 32]);
     argon
         .hash_password_into(passphrase.as_bytes(), salt, out.as_mut())
-        .map_err(|_| StoreError::KeyFile("argon2".into()))?;
+        .map_err(|_| DatabaseError::KeyFile("argon2".into()))?;
     Ok(out)
 }
 
@@ -158,7 +172,7 @@ pub fn new_data_key() -> DataKey {
 }
 
 /// Seal `key` for `user_id` under `passphrase`.
-pub fn wrap(key: &DataKey, user_id: &str, passphrase: &str, params: KdfParams) -> Result<WrappedKey, StoreError> {
+pub fn wrap(key: &DataKey, user_id: &str, passphrase: &str, params: KdfParams) -> Result<WrappedKey, DatabaseError> {
     let mut salt = [0u8; 16];
     let mut nonce = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut salt);
@@ -167,7 +181,7 @@ pub fn wrap(key: &DataKey, user_id: &str, passphrase: &str, params: KdfParams) -
     let aad = format!("{WRAP_AAD_PREFIX}{user_id}");
     let sealed = XChaCha20Poly1305::new(Key::from_slice(kek.as_ref()))
         .encrypt(XNonce::from_slice(&nonce), Payload { msg: key.as_ref(), aad: aad.as_bytes() })
-        .map_err(|_| StoreError::KeyFile("seal".into()))?;
+        .map_err(|_| DatabaseError::KeyFile("seal".into()))?;
     Ok(WrappedKey {
         user_id: user_id.to_string(),
         kdf: "argon2id".into(),
@@ -180,8 +194,8 @@ pub fn wrap(key: &DataKey, user_id: &str, passphrase: &str, params: KdfParams) -
 
 /// Open a sealed key. A wrong passphrase is `WrongPassphrase`; anything malformed is
 /// a damaged key file.
-pub fn unwrap(w: &WrappedKey, passphrase: &str) -> Result<DataKey, StoreError> {
-    let bad = |what: &str| StoreError::KeyFile(what.to_string());
+pub fn unwrap(w: &WrappedKey, passphrase: &str) -> Result<DataKey, DatabaseError> {
+    let bad = |what: &str| DatabaseError::KeyFile(what.to_string());
     if w.kdf != "argon2id" {
         return Err(bad("kdf"));
     }
@@ -196,7 +210,7 @@ pub fn unwrap(w: &WrappedKey, passphrase: &str) -> Result<DataKey, StoreError> {
     let plain = Zeroizing::new(
         XChaCha20Poly1305::new(Key::from_slice(kek.as_ref()))
             .decrypt(XNonce::from_slice(&nonce), Payload { msg: &sealed, aad: aad.as_bytes() })
-            .map_err(|_| StoreError::WrongPassphrase)?,
+            .map_err(|_| DatabaseError::WrongPassphrase)?,
     );
     let mut key = Zeroizing::new([0u8; 32]);
     if plain.len() != 32 {
@@ -207,27 +221,20 @@ pub fn unwrap(w: &WrappedKey, passphrase: &str) -> Result<DataKey, StoreError> {
 }
 
 impl KeyFile {
-    pub fn read(path: &Path) -> Result<KeyFile, StoreError> {
+    pub fn read(path: &Path) -> Result<KeyFile, DatabaseError> {
         let bytes = std::fs::read(path)?;
-        let kf: KeyFile = serde_json::from_slice(&bytes).map_err(|_| StoreError::KeyFile("json".into()))?;
+        let kf: KeyFile = serde_json::from_slice(&bytes).map_err(|_| DatabaseError::KeyFile("json".into()))?;
         if kf.format != KEY_FILE_FORMAT {
-            return Err(StoreError::KeyFile(format!("format {}", kf.format)));
+            return Err(DatabaseError::KeyFile(format!("format {}", kf.format)));
         }
         Ok(kf)
     }
 
     /// Replace the key file atomically: a crash leaves the old file or the new one,
     /// never half of either.
-    pub fn write(&self, path: &Path) -> Result<(), StoreError> {
-        let tmp = path.with_extension("json.tmp");
-        let json = serde_json::to_vec_pretty(self).map_err(|_| StoreError::KeyFile("json".into()))?;
-        {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&json)?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, path)?;
-        super::sync_dir(path)?;
+    pub fn write(&self, path: &Path) -> Result<(), DatabaseError> {
+        let json = serde_json::to_vec_pretty(self).map_err(|_| DatabaseError::KeyFile("json".into()))?;
+        super::files::write_atomic(path, &json)?;
         Ok(())
     }
 }
@@ -247,10 +254,10 @@ mod tests {
     fn wrong_passphrase_or_other_user_fails_authentication() {
         let key = new_data_key();
         let w = wrap(&key, "u1", "correct horse battery", KdfParams::INSECURE_FOR_TESTS).unwrap();
-        assert!(matches!(unwrap(&w, "correct horse batterY"), Err(StoreError::WrongPassphrase)));
+        assert!(matches!(unwrap(&w, "correct horse batterY"), Err(DatabaseError::WrongPassphrase)));
         let mut moved = w.clone();
         moved.user_id = "u2".into();
-        assert!(matches!(unwrap(&moved, "correct horse battery"), Err(StoreError::WrongPassphrase)));
+        assert!(matches!(unwrap(&moved, "correct horse battery"), Err(DatabaseError::WrongPassphrase)));
     }
 
     #[test]

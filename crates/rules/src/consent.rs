@@ -8,8 +8,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Consent scopes that let PII leave the organisation.
-pub const SHARING_SCOPES: [&str; 2] = ["ShareWithReferralOrganisation", "ShareWithLawEnforcement"];
+use crate::form::codes::SHARING_SCOPES;
+use crate::intake::referrals;
 
 /// A way PII can leave the organisation, and the consent scope it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +114,23 @@ pub fn check(case: &Value, sharing: Sharing, today: NaiveDate) -> Result<&Map<St
         // A consent to share is always time-limited; one without an end is no consent.
         None => Err(ConsentError::Missing(sharing)),
     }
+}
+
+fn shares(r: &Value) -> bool {
+    r.get("shares_pii") == Some(&Value::Bool(true))
+}
+
+/// Every referral that starts sharing personal details in this save (new, or
+/// switched to sharing) needs the consent to share with a referral organisation in
+/// force `today`; `existing` is the case as it was stored before the save.
+pub fn check_new_referrals(case: &Value, existing: Option<&Value>, today: NaiveDate) -> Result<(), ConsentError> {
+    let shared_before = |id: Option<&Value>| {
+        existing.is_some_and(|e| referrals(e).any(|b| id.is_some() && b.get("id") == id && shares(b)))
+    };
+    if referrals(case).any(|r| shares(r) && !shared_before(r.get("id"))) {
+        check(case, Sharing::Referral, today)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -344,3 +344,25 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn every_form_label_code_and_error_has_a_message() {
+    let en = crate::i18n::table("en");
+    let es = crate::i18n::table("es");
+    let mut needed: Vec<String> = crate::form::label_keys();
+    for set in crate::form::codes::ALL {
+        needed.extend(set.codes.iter().map(|c| format!("code.{}.{c}", set.name)));
+    }
+    needed.extend(crate::form::codes::NON_ANSWERS.iter().map(|c| format!("code.common.{c}")));
+    needed.extend(FieldError::samples().iter().map(|e| e.i18n_key().to_string()));
+    for k in &needed {
+        assert!(en.contains_key(k), "en lacks {k}");
+        assert!(es.contains_key(k), "es lacks {k}");
+    }
+    // And every error message in the locales belongs to an error the code can raise.
+    let raised: std::collections::BTreeSet<String> =
+        FieldError::samples().iter().map(|e| e.i18n_key().to_string()).collect();
+    for k in en.keys().filter(|k| k.starts_with("error.field.")) {
+        assert!(raised.contains(k), "{k} is in the locales but no FieldError uses it");
+    }
+}

@@ -43,7 +43,8 @@ fn is_empty(v: &Value) -> bool {
     }
 }
 
-pub(crate) fn normalize_fields(fields: &[Field], obj: &mut Map<String, Value>) {
+/// Normalise one object against `fields` (a case, or a directory entry).
+pub fn normalize_fields(fields: &[Field], obj: &mut Map<String, Value>) {
     for field in fields {
         let Some(v) = obj.get_mut(field.key) else {
             continue;
@@ -141,6 +142,11 @@ pub fn check(mut case: Value, today: NaiveDate) -> (Value, Vec<Issue>) {
     let issues = validate(&case, today).err().map(|e| e.0).unwrap_or_default();
     derive(&mut case, today);
     (case, issues)
+}
+
+/// The case's referrals, in the order they were made.
+pub fn referrals(case: &Value) -> impl Iterator<Item = &Value> {
+    case.get("referrals").and_then(Value::as_array).into_iter().flatten()
 }
 
 /// The person a case is about first: its first potential victim.

@@ -8,6 +8,10 @@ pub const UNKNOWN: &str = "Unknown";
 pub const DECLINED: &str = "DeclinedToAnswer";
 pub const NON_ANSWERS: [&str; 2] = [UNKNOWN, DECLINED];
 
+/// Consent scopes that let personal details leave the organisation (each needs an
+/// end date, and is what the sharing gate asks for).
+pub const SHARING_SCOPES: [&str; 2] = ["ShareWithReferralOrganisation", "ShareWithLawEnforcement"];
+
 /// A named list of codes. `name` is the middle part of the label key `code.NAME.CODE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CodeSet {

@@ -1,4 +1,9 @@
-//! The change log and the merge.
+//! The change log and the merge: the layer between the database and the
+//! repositories. It works on a connection or a transaction the caller holds, so a
+//! change is written in the same transaction as the write it records.
+//!
+//! - [`flat`]: an entity as a flat map of field paths (`people.<id>.alias`);
+//! - [`hlc`]: the hybrid logical clock every change is stamped with.
 //!
 //! Every write of a case adds, in the same transaction, one row per changed field:
 //! which device, its own sequence number, a hybrid-logical-clock time, the field and
@@ -17,9 +22,11 @@
 //! are blanked at once (`value` NULL), so that a name someone corrected or removed
 //! is gone from the store, as the safety work requires.
 
-use super::flat::{self, Flat, PURGED};
-use super::hlc;
-use crate::store::{Session, StoreError};
+pub mod flat;
+pub mod hlc;
+
+use crate::database::{self, DatabaseError};
+use flat::{Flat, PURGED};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
@@ -53,9 +60,15 @@ pub struct Change {
 pub const CHANGE_COLUMNS: &str =
     "device_id, device_seq, hlc, entity, entity_id, field, value, parents, user_id, user_name";
 
+/// Read one change; a value or parent list that is not the JSON the store wrote is
+/// a conversion failure (see [`database::read_error`]), never an empty value.
 pub fn change(r: &rusqlite::Row) -> rusqlite::Result<Change> {
     let value: Option<String> = r.get(6)?;
     let parents: String = r.get(7)?;
+    fn json<T: serde::de::DeserializeOwned>(column: usize, text: &str) -> rusqlite::Result<T> {
+        serde_json::from_str(text)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e)))
+    }
     Ok(Change {
         device: r.get(0)?,
         seq: r.get(1)?,
@@ -63,19 +76,21 @@ pub fn change(r: &rusqlite::Row) -> rusqlite::Result<Change> {
         entity: r.get(3)?,
         id: r.get(4)?,
         field: r.get(5)?,
-        // A value the store wrote itself is JSON; anything else reads as blanked.
-        value: value.and_then(|v| serde_json::from_str(&v).ok()),
+        // NULL is a blanked value; anything else is the JSON the store wrote.
+        value: value.map(|v| json(6, &v)).transpose()?,
         // Most changes replaced nothing: skip parsing the empty list.
-        parents: if parents == "[]" { Vec::new() } else { serde_json::from_str(&parents).unwrap_or_default() },
+        parents: if parents == "[]" { Vec::new() } else { json(7, &parents)? },
         user: r.get(8)?,
         user_name: r.get(9)?,
     })
 }
 
 /// Insert a change unless it is already there. True if it was new.
-pub fn insert(conn: &Connection, c: &Change) -> Result<bool, StoreError> {
+pub fn insert(conn: &Connection, c: &Change) -> Result<bool, DatabaseError> {
     let value = c.value.as_ref().map(Value::to_string);
-    let parents = serde_json::to_string(&c.parents).map_err(|_| StoreError::Corrupt)?;
+    // A list of (text, integer) pairs always serialises.
+    let parents = serde_json::Value::from(c.parents.iter().map(|(d, s)| serde_json::json!([d, s])).collect::<Vec<_>>())
+        .to_string();
     let n = conn.prepare_cached(
         "INSERT INTO changes (device_id, device_seq, hlc, entity, entity_id, field, value, parents, user_id, user_name)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
@@ -95,31 +110,37 @@ pub struct Writer {
     marked: HashSet<String>,
 }
 
-pub fn read_hlc(conn: &Connection) -> Result<i64, StoreError> {
-    let v: Option<String> =
-        conn.query_row("SELECT value FROM meta WHERE key = ?1", [HLC_KEY], |r| r.get(0)).optional()?;
-    Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+/// This laptop's clock: the last time it stamped or observed (0 before the first).
+pub fn read_hlc(conn: &Connection) -> Result<i64, DatabaseError> {
+    match database::meta(conn, HLC_KEY)? {
+        None => Ok(0),
+        Some(v) => v.parse().map_err(|_| DatabaseError::Damaged { table: "meta" }),
+    }
 }
 
-pub fn write_hlc(conn: &Connection, value: i64) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    )?
-    .execute(params![HLC_KEY, value.to_string()])?;
-    Ok(())
+pub fn write_hlc(conn: &Connection, value: i64) -> Result<(), DatabaseError> {
+    database::set_meta(conn, HLC_KEY, &value.to_string())
+}
+
+/// Who writes: this laptop, and the person unlocked on it.
+#[derive(Debug, Clone, Copy)]
+pub struct Author<'a> {
+    pub device: &'a str,
+    pub user: &'a str,
+    pub user_name: &'a str,
 }
 
 impl Writer {
-    pub fn begin(conn: &Connection, session: &Session) -> Result<Writer, StoreError> {
+    pub fn begin(conn: &Connection, author: Author) -> Result<Writer, DatabaseError> {
         let hlc = hlc::tick(read_hlc(conn)?, hlc::physical_now());
         write_hlc(conn, hlc)?;
         let last: i64 = conn
             .prepare_cached("SELECT coalesce(max(device_seq), 0) FROM changes WHERE device_id = ?1")?
-            .query_row([&session.device_id], |r| r.get(0))?;
+            .query_row([author.device], |r| r.get(0))?;
         Ok(Writer {
-            device: session.device_id.clone(),
-            user: session.user_id.clone(),
-            user_name: session.user_name.clone(),
+            device: author.device.to_string(),
+            user: author.user.to_string(),
+            user_name: author.user_name.to_string(),
             hlc,
             next_seq: last + 1,
             marked: HashSet::new(),
@@ -138,7 +159,7 @@ impl Writer {
         field: &str,
         value: &Value,
         parents: Vec<(String, i64)>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), DatabaseError> {
         self.write_entity(conn, CASE, id, field, value, parents)
     }
 
@@ -150,7 +171,7 @@ impl Writer {
         field: &str,
         value: &Value,
         parents: Vec<(String, i64)>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), DatabaseError> {
         let c = Change {
             device: self.device.clone(),
             seq: self.next_seq,
@@ -205,12 +226,12 @@ impl FieldState {
 }
 
 /// Every change of an entity, by field.
-pub fn load(conn: &Connection, entity: &str, id: &str) -> Result<BTreeMap<String, FieldState>, StoreError> {
+pub fn load(conn: &Connection, entity: &str, id: &str) -> Result<BTreeMap<String, FieldState>, DatabaseError> {
     let mut st =
         conn.prepare_cached(&format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE entity = ?1 AND entity_id = ?2"))?;
     let mut out: BTreeMap<String, FieldState> = BTreeMap::new();
     for c in st.query_map([entity, id], change)? {
-        let c = c?;
+        let c = c.map_err(database::read_error("changes"))?;
         out.entry(c.field.clone()).or_default().changes.push(c);
     }
     Ok(out)
@@ -227,7 +248,7 @@ pub fn winners(fields: &BTreeMap<String, FieldState>) -> Flat {
 
 /// Blank the value of changes that no longer count: replaced ones, and those of
 /// removed items. Their identity stays (for merging and for the sequence numbers).
-pub fn blank(conn: &Connection, c: &Change) -> Result<(), StoreError> {
+pub fn blank(conn: &Connection, c: &Change) -> Result<(), DatabaseError> {
     conn.prepare_cached(
         "UPDATE changes SET value = NULL WHERE device_id = ?1 AND device_seq = ?2 AND value IS NOT NULL",
     )?
@@ -245,7 +266,7 @@ pub fn record_case(
     fields: &BTreeMap<String, FieldState>,
     before: &Flat,
     after: &Flat,
-) -> Result<usize, StoreError> {
+) -> Result<usize, DatabaseError> {
     record(conn, w, CASE, id, fields, before, after)
 }
 
@@ -259,7 +280,7 @@ pub fn record(
     fields: &BTreeMap<String, FieldState>,
     before: &Flat,
     after: &Flat,
-) -> Result<usize, StoreError> {
+) -> Result<usize, DatabaseError> {
     let mut written = 0;
     let removed_items: HashSet<String> = before
         .keys()
@@ -298,7 +319,7 @@ pub fn resolve(
     field: &str,
     state: &FieldState,
     value: &Value,
-) -> Result<(), StoreError> {
+) -> Result<(), DatabaseError> {
     let heads = state.heads();
     let parents = heads.iter().map(|c| (c.device.clone(), c.seq)).collect();
     w.write(conn, id, field, value, parents)?;
@@ -310,7 +331,11 @@ pub fn resolve(
 
 /// After changes arrived: blank what is now replaced (or belongs to a removed item),
 /// and note which tracked fields have open conflicts. Returns the open conflicts.
-pub fn settle(conn: &Connection, id: &str, fields: &BTreeMap<String, FieldState>) -> Result<Vec<String>, StoreError> {
+pub fn settle(
+    conn: &Connection,
+    id: &str,
+    fields: &BTreeMap<String, FieldState>,
+) -> Result<Vec<String>, DatabaseError> {
     // Removed items: those whose marker's value is null. (A marker that has not
     // arrived yet is not a removal: blanking is for good, so only what is final.)
     let removed = |marker: &str| {
@@ -343,7 +368,7 @@ pub fn is_purged(fields: &BTreeMap<String, FieldState>) -> bool {
 }
 
 /// The longest run 1..=n of this device's changes held here.
-pub fn contiguous(conn: &Connection, table: &str, device: &str) -> Result<i64, StoreError> {
+pub fn contiguous(conn: &Connection, table: &str, device: &str) -> Result<i64, DatabaseError> {
     let (max, count): (i64, i64) = conn.query_row(
         &format!("SELECT coalesce(max(device_seq), 0), count(*) FROM {table} WHERE device_id = ?1"),
         [device],

@@ -3,6 +3,7 @@
 //! in the user's language next to the field named by the path.
 
 use crate::form::{self, codes, Field, Kind};
+use crate::i18n::Localized;
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -107,9 +108,9 @@ pub enum FieldError {
     ReferralNeedsConsent,
 }
 
-impl FieldError {
+impl Localized for FieldError {
     /// The locale key of this error's message.
-    pub fn i18n_key(&self) -> &'static str {
+    fn i18n_key(&self) -> &'static str {
         use FieldError::*;
         match self {
             UnknownField => "error.field.unknown_field",
@@ -157,7 +158,7 @@ impl FieldError {
     }
 
     /// Values for the message's `%{placeholders}`.
-    pub fn args(&self) -> Vec<(&'static str, String)> {
+    fn args(&self) -> Vec<(&'static str, String)> {
         use FieldError::*;
         match self {
             WrongType { expected } => vec![("expected", (*expected).to_string())],
@@ -173,7 +174,9 @@ impl FieldError {
             _ => vec![],
         }
     }
+}
 
+impl FieldError {
     /// All variants with sample arguments, so tests can prove each message exists in
     /// both locales with its placeholders filled.
     pub fn samples() -> Vec<FieldError> {
@@ -579,7 +582,7 @@ fn validate_consent(c: &Value, path: &str, ctx: &mut Ctx) {
             ctx.push(&join(path, "expires_at"), FieldError::ExpiryBeforeGiven);
         }
     }
-    let sharing = obj.get("scope").and_then(Value::as_str).is_some_and(|s| crate::consent::SHARING_SCOPES.contains(&s));
+    let sharing = obj.get("scope").and_then(Value::as_str).is_some_and(|s| codes::SHARING_SCOPES.contains(&s));
     let granted = obj.get("decision").and_then(Value::as_str) == Some("Granted");
     if sharing && granted && obj.get("expires_at").is_none() {
         ctx.push(&join(path, "expires_at"), FieldError::ConsentNeedsExpiry);

@@ -14,15 +14,6 @@ pub trait Localized {
     }
 }
 
-impl Localized for crate::intake::FieldError {
-    fn i18n_key(&self) -> &'static str {
-        crate::intake::FieldError::i18n_key(self)
-    }
-    fn args(&self) -> Vec<(&'static str, String)> {
-        crate::intake::FieldError::args(self)
-    }
-}
-
 /// `es`, `es-MX`, `es_MX.UTF-8` → `es`; anything else → `en`.
 pub fn normalize_locale(tag: &str) -> &'static str {
     if tag.to_ascii_lowercase().starts_with("es") {

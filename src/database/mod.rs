@@ -1,0 +1,220 @@
+//! The database layer: the data folder, the encrypted SQLite file in it, and the
+//! few small files beside it. Everything above works on a [`Connection`] or a
+//! transaction this layer opened; nothing here knows what a case, a user or a sync
+//! bundle is.
+//!
+//! - [`open`]: open the database file with its data key and our durability
+//!   settings, refuse a newer schema, and migrate to the latest ([`schema`]);
+//! - [`keys`]: the data key, sealed per user under Argon2id, and the recovery key;
+//! - [`throttle`]: the wait after wrong passphrases (a file, since a failed unlock
+//!   has no key to write into the database);
+//! - [`meta`] and [`set_meta`]: the one key–value table every layer keeps its
+//!   settings in;
+//! - [`files`]: the one way a file is written: beside its name, synced, renamed.
+//!
+//! Every error here is a [`DatabaseError`], and each says what to do next.
+
+pub mod files;
+pub mod keys;
+pub mod schema;
+pub mod throttle;
+
+use crate::i18n::Localized;
+use chrono::{SecondsFormat, Utc};
+use keys::DataKey;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+pub const DB_FILE: &str = "amparo.db";
+pub const KEY_FILE: &str = "keys.json";
+pub const SETTINGS_FILE: &str = "settings.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("the passphrase is not correct")]
+    WrongPassphrase,
+    #[error("too many wrong attempts: wait {seconds} s")]
+    Throttled { seconds: u64 },
+    #[error("the passphrase is not correct; wait {seconds} s before the next attempt")]
+    WrongPassphraseWait { seconds: u64 },
+    #[error("the key file is damaged ({0})")]
+    KeyFile(String),
+    /// The file does not open with this key: damaged, or not an Amparo store.
+    #[error("the store file is damaged or is not an Amparo store")]
+    NotAStore,
+    #[error("the store was written by a newer Amparo (schema {found}, this one knows {supported})")]
+    TooNew { found: usize, supported: usize },
+    /// A row the store wrote itself no longer reads: never taken as an empty value.
+    #[error("a row of {table} is damaged")]
+    Damaged { table: &'static str },
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("file error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Localized for DatabaseError {
+    fn i18n_key(&self) -> &'static str {
+        match self {
+            DatabaseError::WrongPassphrase => "error.store.wrong_passphrase",
+            DatabaseError::Throttled { .. } => "error.store.throttled",
+            DatabaseError::WrongPassphraseWait { .. } => "error.store.wrong_passphrase_wait",
+            DatabaseError::KeyFile(_) => "error.store.key_file",
+            DatabaseError::NotAStore => "error.store.corrupt",
+            DatabaseError::TooNew { .. } => "error.store.too_new",
+            DatabaseError::Damaged { .. } => "error.store.damaged_row",
+            DatabaseError::Sql(_) => "error.store.db",
+            DatabaseError::Migration(_) => "error.store.migration",
+            DatabaseError::Io(_) => "error.store.io",
+        }
+    }
+    fn args(&self) -> Vec<(&'static str, String)> {
+        match self {
+            DatabaseError::Throttled { seconds } | DatabaseError::WrongPassphraseWait { seconds } => {
+                vec![("seconds", seconds.to_string())]
+            }
+            DatabaseError::TooNew { found, supported } => {
+                vec![("found", found.to_string()), ("supported", supported.to_string())]
+            }
+            DatabaseError::Damaged { table } => vec![("table", (*table).to_string())],
+            // Database and file errors can carry paths and SQL; never case data.
+            DatabaseError::Sql(e) => vec![("detail", e.to_string())],
+            DatabaseError::Migration(e) => vec![("detail", e.to_string())],
+            DatabaseError::Io(e) => vec![("detail", e.to_string())],
+            DatabaseError::KeyFile(d) => vec![("detail", d.clone())],
+            DatabaseError::WrongPassphrase | DatabaseError::NotAStore => vec![],
+        }
+    }
+}
+
+/// The data folder: `AMPARO_DATA_DIR` if set, else `<OS data folder>/amparo`
+/// (on Linux `~/.local/share/amparo`). The app and the CLI use the same one.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("AMPARO_DATA_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("amparo")
+}
+
+pub fn db_path(dir: &Path) -> PathBuf {
+    dir.join(DB_FILE)
+}
+
+/// Has this data folder been set up? (Both the key file and the database.)
+pub fn exists(dir: &Path) -> bool {
+    dir.join(KEY_FILE).is_file() && dir.join(DB_FILE).is_file()
+}
+
+/// The data folder, made if missing, readable by its owner only.
+pub fn ensure_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Now, in UTC, as every table stores it.
+pub fn now_utc() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A new id: a UUIDv7, time-ordered and made offline.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests that look for removed words in the raw file bytes turn encryption off
+    /// for their thread: through encryption, every word would look removed.
+    pub(crate) static PLAINTEXT_FOR_TESTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Open the database file and apply the key and our durability settings.
+fn open_connection(path: &Path, key: &DataKey) -> Result<Connection, DatabaseError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    #[cfg(test)]
+    let encrypt = !PLAINTEXT_FOR_TESTS.get();
+    #[cfg(not(test))]
+    let encrypt = true;
+    if encrypt {
+        // A raw key (x'..') skips SQLCipher's own PBKDF2: our key is already random.
+        let pragma = Zeroizing::new(format!("x'{}'", hex::encode(key.as_ref())));
+        conn.pragma_update(None, "key", pragma.as_str())?;
+    }
+    // The first read proves the key; SQLCipher reports a wrong one as "not a database".
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+        .map_err(|_| DatabaseError::NotAStore)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Sorts and temporary indexes stay in memory: no plaintext temp files.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Freed space is overwritten: a removed person or purged case leaves no old
+    // page content behind, even to someone holding the key.
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// A new database file in `dir`, at the latest schema.
+pub fn create(dir: &Path, key: &DataKey) -> Result<Connection, DatabaseError> {
+    let mut conn = open_connection(&db_path(dir), key)?;
+    schema::migrations().to_latest(&mut conn)?;
+    Ok(conn)
+}
+
+/// Open the database in `dir` with the data key: check the schema is one we know,
+/// and bring it up to date.
+pub fn open(dir: &Path, key: &DataKey) -> Result<Connection, DatabaseError> {
+    let mut conn = open_connection(&db_path(dir), key)?;
+    let found = schema_version(&conn)?;
+    if found > schema::latest_version() {
+        return Err(DatabaseError::TooNew { found, supported: schema::latest_version() });
+    }
+    schema::migrations().to_latest(&mut conn)?;
+    Ok(conn)
+}
+
+/// The schema version the file is at.
+pub fn schema_version(conn: &Connection) -> Result<usize, DatabaseError> {
+    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    usize::try_from(v).map_err(|_| DatabaseError::Damaged { table: "user_version" })
+}
+
+/// A value of the `meta` table, if set.
+pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>, DatabaseError> {
+    Ok(conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?)
+}
+
+/// A value of the `meta` table that setup always writes: missing is damage.
+pub fn required_meta(conn: &Connection, key: &str) -> Result<String, DatabaseError> {
+    meta(conn, key)?.ok_or(DatabaseError::Damaged { table: "meta" })
+}
+
+/// Set a value of the `meta` table.
+pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), DatabaseError> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([key, value])?;
+    Ok(())
+}
+
+/// For reading rows: a value that does not convert to what the store wrote is a
+/// damaged row of `table`; any other failure is the database's.
+pub fn read_error(table: &'static str) -> impl Fn(rusqlite::Error) -> DatabaseError {
+    move |e| match e {
+        rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..) => {
+            DatabaseError::Damaged { table }
+        }
+        e => DatabaseError::Sql(e),
+    }
+}
