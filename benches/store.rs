@@ -12,8 +12,8 @@
 //! Run: `cargo bench --bench store`. Results also go to `artifacts/bench.json`.
 
 use amparo::database::keys::{self, KdfParams};
+use amparo::repositories::cases::ListQuery;
 use amparo::sample;
-use amparo::store::cases::ListQuery;
 use amparo::store::{Setup, Store};
 use rusqlite::Connection;
 use serde_json::json;
@@ -96,7 +96,7 @@ fn main() {
     let mut base = Vec::new();
     let mut base_sealed = Vec::new();
     let mut checks = Vec::new();
-    let today = amparo::store::cases::today();
+    let today = amparo::repositories::cases::today();
     for i in 0..rounds {
         let case = sample::generated(n + i);
         let line = serde_json::to_string(&case).expect("json");
@@ -232,7 +232,7 @@ fn main() {
         let mut admin = Store::open(&dir, PASS).expect("open");
         for i in 1..=4 {
             let p = format!("bench user {i} passphrase");
-            admin.add_user(&format!("User {i}"), amparo::store::users::Role::Caseworker, &p).expect("add user");
+            admin.add_user(&format!("User {i}"), amparo::repositories::users::Role::Caseworker, &p).expect("add user");
         }
     }
     // The first time the last user unlocks, every seal is tried; after that, theirs

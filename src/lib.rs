@@ -17,10 +17,10 @@ pub use amparo_vocabulary::{form, i18n, sample};
 
 pub mod changelog;
 pub mod database;
-pub mod directory;
 pub mod htcds;
 pub mod referral;
 pub mod report;
+pub mod repositories;
 pub mod store;
 pub mod sync;
 

@@ -10,9 +10,9 @@ use amparo::database::keys::{KdfParams, KeyFile};
 use amparo::database::{default_data_dir, files, KEY_FILE};
 use amparo::i18n::{self, tr, Localized};
 use amparo::intake::Issue;
-use amparo::store::audit::{Action, AuditQuery};
-use amparo::store::cases::ListQuery;
-use amparo::store::users::Role;
+use amparo::repositories::audit::{Action, AuditQuery};
+use amparo::repositories::cases::ListQuery;
+use amparo::repositories::users::Role;
 use amparo::store::{Setup, Store, StoreError};
 use clap::{Parser, Subcommand};
 use std::io::{BufReader, IsTerminal, Write};
@@ -428,7 +428,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     )?;
                     // Open the invitation first: a wrong passphrase should not cost a
                     // passphrase typed twice.
-                    amparo::sync::org::open_invitation(&inv, &code).map_err(store_failure)?;
+                    amparo::sync::org::open_invitation(&inv, &code).map_err(|e| store_failure(e.into()))?;
                     let setup = Setup { passphrase: passphrase(true)?, ..setup };
                     let store =
                         Store::join(&dir, &inv, &code, &setup, KdfParams::for_new_store()).map_err(store_failure)?;
@@ -464,12 +464,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
             if !["text", "json"].contains(&format.as_str()) {
                 return Err(Failure(tr(l, "cli.bad_format", &[("format", format)])));
             }
-            let q = amparo::directory::DirectoryQuery { text: Some(text.join(" ")), service, region, language };
+            let q = amparo::repositories::directory::DirectoryQuery {
+                text: Some(text.join(" ")),
+                service,
+                region,
+                language,
+            };
             let entries = open()?.directory(&q)?;
             if format == "json" {
                 out(serde_json::to_string_pretty(&entries).unwrap_or_default());
             } else {
-                let field = |e: &amparo::directory::Entry, k: &str| {
+                let field = |e: &amparo::repositories::directory::Entry, k: &str| {
                     let v = e.data.get(k);
                     match v {
                         Some(serde_json::Value::Array(a)) => {
@@ -763,7 +768,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Purge { dry_run } => {
             let mut store = open()?;
-            let today = amparo::store::cases::today();
+            let today = amparo::repositories::cases::today();
             let n = if dry_run { store.purge_candidates(today)?.len() } else { store.purge_expired(today)?.cases };
             let key = if dry_run { "cli.purge_would" } else { "cli.purged" };
             out(tr(l, key, &[("count", n.to_string())]));
@@ -832,7 +837,8 @@ fn sync_command(command: SyncCommand, out: &mut impl FnMut(String)) -> Result<()
                 .sync_export(all, |bytes| {
                     write_file(&path, bytes).map_err(|f| {
                         failed = Some(f);
-                        StoreError::Corrupt
+                        // Replaced by the file's own message below.
+                        StoreError::from(std::io::Error::other("the bundle was not written"))
                     })
                 })
                 .map_err(|e| failed.take().unwrap_or_else(|| store_failure(e)))?;
@@ -948,7 +954,7 @@ fn conflicts_command(
     Ok(())
 }
 
-fn print_rows(rows: &[amparo::store::cases::CaseSummary], out: &mut impl FnMut(String)) {
+fn print_rows(rows: &[amparo::repositories::cases::CaseSummary], out: &mut impl FnMut(String)) {
     if rows.is_empty() {
         eprintln!("{}", i18n::t(locale(), "cli.no_cases"));
     }

@@ -9,10 +9,10 @@
 use amparo::database::keys::KdfParams;
 use amparo::i18n::{self, Localized};
 use amparo::intake::Issue;
-use amparo::store::audit::{Action, AuditQuery, AuditRow, Verification};
-use amparo::store::cases::{CaseSummary, DraftSummary, ListQuery};
+use amparo::repositories::audit::{Action, AuditQuery, AuditRow, Verification};
+use amparo::repositories::cases::{CaseSummary, DraftSummary, ListQuery};
+use amparo::repositories::users::{Role, User};
 use amparo::store::policy::{Policy, PurgeReport};
-use amparo::store::users::{Role, User};
 use amparo::store::{self, Session, Settings, Setup, Store, StoreError};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -311,8 +311,8 @@ pub fn deidentified_export(
 #[tauri::command(async)]
 pub fn directory_search(
     state: State<'_, AppState>,
-    query: amparo::directory::DirectoryQuery,
-) -> Res<Vec<amparo::directory::Entry>> {
+    query: amparo::repositories::directory::DirectoryQuery,
+) -> Res<Vec<amparo::repositories::directory::Entry>> {
     with_store(&state, |s| s.directory(&query))
 }
 
@@ -322,13 +322,16 @@ pub fn save_directory_entry(
     state: State<'_, AppState>,
     id: Option<String>,
     entry: Value,
-) -> Res<amparo::directory::Entry> {
+) -> Res<amparo::repositories::directory::Entry> {
     with_store(&state, |s| s.save_directory_entry(id.as_deref(), entry))
 }
 
 /// Import organisations from a CSV file on this computer.
 #[tauri::command(async)]
-pub fn import_directory(state: State<'_, AppState>, file: String) -> Res<amparo::directory::ImportReport> {
+pub fn import_directory(
+    state: State<'_, AppState>,
+    file: String,
+) -> Res<amparo::repositories::directory::ImportReport> {
     with_store(&state, |s| s.import_directory_file(&file))
 }
 

@@ -523,7 +523,7 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
 
 fn this_year() -> String {
     // The case number carries the year the case was created on this laptop.
-    amparo::store::cases::today().format("%Y").to_string()
+    amparo::repositories::cases::today().format("%Y").to_string()
 }
 
 fn prepared_store(dir: &Path) {
@@ -623,7 +623,7 @@ const ROSA: &str = "rosa camina por el río";
 /// A shared laptop: Marta (administrator), Luis and Rosa (caseworkers); a case
 /// restricted to Rosa, and an open one. Returns the two case numbers.
 fn shared_laptop(dir: &Path) -> (String, String, String) {
-    use amparo::store::users::Role;
+    use amparo::repositories::users::Role;
     let setup = amparo::store::Setup {
         org: "Casa Amparo".into(),
         device_code: "EP1".into(),
@@ -889,7 +889,8 @@ async fn quick_exit_lock_privacy_and_a_restricted_case_on_a_shared_laptop() {
         amparo::Store::open(data.path(), PASS),
         Err(amparo::StoreError::Database(amparo::database::DatabaseError::WrongPassphrase))
     ));
-    let rows = store.audit_list(&amparo::store::audit::AuditQuery { limit: Some(500), ..Default::default() }).unwrap();
+    let rows =
+        store.audit_list(&amparo::repositories::audit::AuditQuery { limit: Some(500), ..Default::default() }).unwrap();
     let count = |a: &str| rows.iter().filter(|r| r.action == a).count();
     assert_eq!((count("QuickExit"), count("Lock")), (2, 2), "{rows:?}");
     assert_eq!((count("FailedUnlock"), count("Recover"), count("RecoveryKeyRenewed")), (3, 1, 1), "{rows:?}");
@@ -972,7 +973,7 @@ const TEXT_FIELDS: [&str; 8] = [
 
 fn hostile_case(payload: &str, consent: bool) -> Value {
     let mut c = amparo::sample::full_case();
-    let today = amparo::store::cases::today();
+    let today = amparo::repositories::cases::today();
     c["people"][0]["alias"] = json!(payload);
     c["people"][0]["given_name"] = json!(payload);
     c["people"][0]["family_name"] = json!(payload);

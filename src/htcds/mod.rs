@@ -13,7 +13,8 @@
 
 use crate::consent::{self, Sharing};
 use crate::intake::{FieldError, Issue};
-use crate::store::{audit::Action, users::Role, Store, StoreError};
+use crate::repositories::{audit::Action, users::Role};
+use crate::store::{Store, StoreError};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -232,7 +233,7 @@ impl Store {
     /// another organisation is in force today.
     pub fn htcds_export(&self) -> Result<HtcdsExport, StoreError> {
         self.require(Role::Supervisor)?;
-        let today = crate::store::cases::today();
+        let today = crate::repositories::cases::today();
         let mut out = HtcdsExport { rows: vec![], cases: 0, left_out: 0 };
         let mut exported_ids = Vec::new();
         {
@@ -241,7 +242,8 @@ impl Store {
             let mut rows = st.query([])?;
             while let Some(r) = rows.next()? {
                 let (id, number, data): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-                let mut case: Value = serde_json::from_str(&data).map_err(|_| StoreError::Corrupt)?;
+                let mut case: Value = serde_json::from_str(&data)
+                    .map_err(|_| crate::database::DatabaseError::Damaged { table: "cases" })?;
                 if consent::check(&case, Sharing::Referral, today).is_err() {
                     out.left_out += 1;
                     continue;

@@ -7,7 +7,7 @@
 
 use crate::consent::{self, Sharing};
 use crate::intake::referrals;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Thing};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -32,12 +32,12 @@ impl Store {
         let mut case = self.load_case_unchecked(case_id)?;
         // The consent that allows sharing is named on the referral (DOMAIN.md).
         let consent_id = match new.shares_pii {
-            true => consent::check(&case, Sharing::Referral, crate::store::cases::today())?.get("id").cloned(),
+            true => consent::check(&case, Sharing::Referral, crate::repositories::cases::today())?.get("id").cloned(),
             false => None,
         };
         let mut item = json!({
             "organisation": entry.id, "organisation_name": entry.data.get("name").cloned().unwrap_or(Value::Null),
-            "service": new.service, "date": crate::store::cases::today().format("%Y-%m-%d").to_string(),
+            "service": new.service, "date": crate::repositories::cases::today().format("%Y-%m-%d").to_string(),
             "status": "Pending", "shares_pii": new.shares_pii,
         });
         if let Some(id) = consent_id {
@@ -62,7 +62,7 @@ impl Store {
         }
         let saved = self.update_case(case_id, case, None)?;
         let made = referrals(&saved).find(|r| r.get("id").is_some_and(|id| !before.contains(id))).cloned();
-        made.ok_or(StoreError::Corrupt)
+        made.ok_or(crate::database::DatabaseError::Damaged { table: "cases" }.into())
     }
 
     /// Move a referral to another status (the form's rules check the code).
@@ -77,14 +77,14 @@ impl Store {
             .map(|r| r["status"] = json!(status))
             .is_some();
         if !found {
-            return Err(StoreError::NotFound(referral_id.to_string()));
+            return Err(StoreError::NotFound(Thing::Referral, referral_id.to_string()));
         }
         if let Some(m) = case.as_object_mut() {
             m.remove("notes");
         }
         let saved = self.update_case(case_id, case, None)?;
         let moved = referrals(&saved).find(|r| r.get("id").and_then(Value::as_str) == Some(referral_id)).cloned();
-        moved.ok_or(StoreError::Corrupt)
+        moved.ok_or(crate::database::DatabaseError::Damaged { table: "cases" }.into())
     }
 }
 

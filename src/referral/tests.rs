@@ -34,7 +34,7 @@ fn from_a_need_to_an_organisation_through_its_statuses() {
     assert_eq!(r["status"], "Pending");
     assert_eq!(r["organisation"], org.as_str());
     assert_eq!(r["organisation_name"], "Albergue Nazareth");
-    assert_eq!(r["date"], crate::store::cases::today().format("%Y-%m-%d").to_string());
+    assert_eq!(r["date"], crate::repositories::cases::today().format("%Y-%m-%d").to_string());
     let rid = r["id"].as_str().unwrap().to_string();
     let after = s.get_case(id).unwrap();
     assert_eq!(after["needs"][0]["status"], "Referred", "the need it answers");
@@ -45,10 +45,10 @@ fn from_a_need_to_an_organisation_through_its_statuses() {
     }
     let err = s.set_referral_status(id, &rid, "Lost").unwrap_err();
     assert!(matches!(&err, StoreError::Invalid(v) if v.0[0].path == "referrals.0.status"), "{err:?}");
-    assert!(matches!(s.set_referral_status(id, "no-such", "Accepted"), Err(StoreError::NotFound(_))));
+    assert!(matches!(s.set_referral_status(id, "no-such", "Accepted"), Err(StoreError::NotFound(..))));
     assert!(matches!(
         s.create_referral(id, &NewReferral { organisation: "nobody".into(), ..new.clone() }),
-        Err(StoreError::NotFound(_))
+        Err(StoreError::NotFound(..))
     ));
 
     // The intake form does not carry referrals: saving from it keeps them.

@@ -8,7 +8,8 @@
 
 use super::{ReportQuery, DEFAULT_K};
 use crate::intake::{self, years_between};
-use crate::store::{audit::Action, users::Role, Store, StoreError};
+use crate::repositories::{audit::Action, users::Role};
+use crate::store::{Store, StoreError};
 use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -157,7 +158,7 @@ fn to_csv(mut rows: Vec<Row>) -> Result<String, StoreError> {
         w.write_record(COLUMNS.iter().map(|c| if *c == "record" { n.as_str() } else { cell(c) })).map_err(io)?;
     }
     let bytes = w.into_inner().map_err(|e| StoreError::from(std::io::Error::other(e.to_string())))?;
-    String::from_utf8(bytes).map_err(|_| StoreError::Corrupt)
+    String::from_utf8(bytes).map_err(StoreError::encode)
 }
 
 /// Where a de-identified export was saved, and what it holds.
@@ -187,7 +188,7 @@ impl Store {
         self.require(Role::Supervisor)?;
         q.check()?;
         let k = q.k.unwrap_or(DEFAULT_K);
-        let today = crate::store::cases::today();
+        let today = crate::repositories::cases::today();
         let (mut rows, mut declined) = (Vec::new(), 0);
         {
             let conn = self.conn();
@@ -199,7 +200,8 @@ impl Store {
             let mut cursor = st.query(rusqlite::params_from_iter(f.values.iter()))?;
             while let Some(r) = cursor.next()? {
                 let data: String = r.get(0)?;
-                let case: Value = serde_json::from_str(&data).map_err(|_| StoreError::Corrupt)?;
+                let case: Value = serde_json::from_str(&data)
+                    .map_err(|_| crate::database::DatabaseError::Damaged { table: "cases" })?;
                 let of_case = rows_of(&case, today);
                 if crate::consent::declined(&case, SCOPE, today) {
                     declined += of_case.len();

@@ -104,12 +104,12 @@ fn known_answers_no_personal_column_months_and_bands() {
     assert_eq!((out.records, out.dropped), (0, 15));
     assert_eq!(parse(&out.csv).0, COLUMNS);
     // Caseworkers export nothing.
-    s.add_user("Luz", crate::store::users::Role::Caseworker, "another long passphrase here").unwrap();
+    s.add_user("Luz", crate::repositories::users::Role::Caseworker, "another long passphrase here").unwrap();
     drop(s);
     let s = Store::open_as(_d.path(), Some("Luz"), "another long passphrase here").unwrap();
     assert!(matches!(
         s.deidentified_export(&ReportQuery::default()),
-        Err(StoreError::RoleRequired(crate::store::users::Role::Supervisor))
+        Err(StoreError::RoleRequired(crate::repositories::users::Role::Supervisor))
     ));
 }
 

@@ -203,7 +203,7 @@ impl Store {
             recruiter_relation: of_kind("recruiter_relation"),
             k,
         };
-        self.record(crate::store::audit::Action::Report, None, serde_json::json!({ "shareable": k.is_some() }))?;
+        self.record(crate::repositories::audit::Action::Report, None, serde_json::json!({ "shareable": k.is_some() }))?;
         Ok(sheet)
     }
 }

@@ -5,12 +5,12 @@
 //! written unless all lines are good. With `skip_invalid` the good lines are written
 //! and the bad ones listed.
 
-use super::audit::{self, Action};
-use super::cases::insert_case;
-use super::users::Role;
 use super::{Store, StoreError};
 use crate::database::now_utc;
 use crate::intake::{self, FieldError, Issue};
+use crate::repositories::audit::{self, Action};
+use crate::repositories::cases::insert_case;
+use crate::repositories::users::Role;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};
@@ -41,7 +41,7 @@ impl Store {
         progress: Progress,
     ) -> Result<ImportReport, StoreError> {
         self.require(Role::Supervisor)?;
-        let today = super::cases::today();
+        let today = crate::repositories::cases::today();
         let mut good = Vec::new();
         let mut report = ImportReport::default();
         for (i, line) in input.lines().enumerate() {
@@ -79,8 +79,10 @@ impl Store {
             // Duplicates (of the store or of an earlier line) surface only here.
             match insert_case(&tx, &self.session, case, &now) {
                 Ok(_) => report.imported += 1,
-                Err(StoreError::Invalid(e)) => report.rejected.push(LineErrors { line: line_no, issues: e.0 }),
-                Err(e) => return Err(e),
+                Err(crate::repositories::RepositoryError::Invalid(e)) => {
+                    report.rejected.push(LineErrors { line: line_no, issues: e.0 })
+                }
+                Err(e) => return Err(e.into()),
             }
         }
         if !report.rejected.is_empty() && !skip_invalid {

@@ -11,24 +11,27 @@
 //! The WAL is synced on every commit (`synchronous = FULL`): a save that returned
 //! survives a power cut.
 
-pub mod audit;
-pub mod cases;
+mod audit;
+mod cases;
+mod directory;
 pub mod jsonl;
 pub mod policy;
-pub mod users;
+mod sync;
+mod users;
 
-use crate::changelog::Author;
 use crate::database::keys::{self, DataKey, KdfParams, KeyFile};
 use crate::database::{self, files, throttle, DatabaseError, KEY_FILE, SETTINGS_FILE};
 use crate::i18n::Localized;
 use crate::intake::{FieldError, Issue, ValidationErrors};
-use audit::Action;
+use crate::repositories;
+use crate::repositories::audit::Action;
+use crate::repositories::users::Role;
+pub use crate::repositories::Session;
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use users::Role;
 use zeroize::Zeroizing;
 /// Shortest passphrase accepted at setup.
 pub const PASSPHRASE_MIN: usize = 12;
@@ -59,12 +62,14 @@ pub enum StoreError {
     Consent(#[from] crate::consent::ConsentError),
     #[error("{0}")]
     Sync(#[from] crate::sync::SyncError),
-    #[error("the store file is damaged or is not an Amparo store")]
-    Corrupt,
+    /// A value could not be written as JSON or text (a bug, never the user's input).
+    #[error("could not write this down ({0})")]
+    Encode(String),
     #[error("{0}")]
     Invalid(#[from] ValidationErrors),
-    #[error("no case {0}")]
-    NotFound(String),
+    /// Nothing of this kind with this id or number (or not one this user may see).
+    #[error("no {kind} {id}", kind = .0.code(), id = .1)]
+    NotFound(Thing, String),
     #[error(transparent)]
     Database(#[from] DatabaseError),
 }
@@ -73,6 +78,53 @@ pub enum StoreError {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Database(DatabaseError::Sql(e))
+    }
+}
+
+/// What a [`StoreError::NotFound`] was looking for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Thing {
+    Case,
+    Draft,
+    DirectoryEntry,
+    Referral,
+}
+
+impl Thing {
+    pub fn code(self) -> &'static str {
+        match self {
+            Thing::Case => "case",
+            Thing::Draft => "draft",
+            Thing::DirectoryEntry => "directory entry",
+            Thing::Referral => "referral",
+        }
+    }
+
+    fn not_found_key(self) -> &'static str {
+        match self {
+            Thing::Case => "error.store.not_found.case",
+            Thing::Draft => "error.store.not_found.draft",
+            Thing::DirectoryEntry => "error.store.not_found.directory_entry",
+            Thing::Referral => "error.store.not_found.referral",
+        }
+    }
+}
+
+impl StoreError {
+    /// For `map_err` on a serialisation that failed.
+    pub fn encode(e: impl std::fmt::Display) -> StoreError {
+        StoreError::Encode(e.to_string())
+    }
+}
+
+impl From<crate::repositories::RepositoryError> for StoreError {
+    fn from(e: crate::repositories::RepositoryError) -> Self {
+        use crate::repositories::RepositoryError as R;
+        match e {
+            R::Invalid(v) => StoreError::Invalid(v),
+            R::CaseNumberTaken { number } => StoreError::Sync(crate::sync::SyncError::DeviceCodeClash { number }),
+            R::Database(e) => StoreError::Database(e),
+        }
     }
 }
 
@@ -98,9 +150,9 @@ impl Localized for StoreError {
             StoreError::LastAdministrator => "error.store.last_administrator",
             StoreError::Consent(e) => e.i18n_key(),
             StoreError::Sync(e) => e.i18n_key(),
-            StoreError::Corrupt => "error.store.corrupt",
+            StoreError::Encode(_) => "error.store.encode",
             StoreError::Invalid(_) => "error.store.invalid",
-            StoreError::NotFound(_) => "error.store.not_found",
+            StoreError::NotFound(thing, _) => thing.not_found_key(),
             StoreError::Database(e) => e.i18n_key(),
         }
     }
@@ -109,11 +161,12 @@ impl Localized for StoreError {
             StoreError::NotInitialized(p) | StoreError::AlreadyInitialized(p) => {
                 vec![("path", p.display().to_string())]
             }
-            StoreError::NotFound(n) => vec![("case", n.clone())],
+            StoreError::NotFound(_, id) => vec![("id", id.clone())],
             StoreError::Consent(e) => e.args(),
             StoreError::Sync(e) => e.args(),
             StoreError::NoSuchUser(n) | StoreError::NotAdministrator(n) => vec![("name", n.clone())],
             StoreError::Invalid(e) => vec![("count", e.0.len().to_string())],
+            StoreError::Encode(d) => vec![("detail", d.clone())],
             StoreError::Database(e) => e.args(),
             _ => vec![],
         }
@@ -251,17 +304,6 @@ impl Settings {
     }
 }
 
-/// Who is working and on which laptop; read from the store at unlock.
-#[derive(Debug, Clone, Serialize)]
-pub struct Session {
-    pub org: String,
-    pub device_code: String,
-    pub device_id: String,
-    pub user_id: String,
-    pub user_name: String,
-    pub role: Role,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct StoreInfo {
     pub path: String,
@@ -291,13 +333,6 @@ pub struct Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("dir", &self.dir).finish_non_exhaustive()
-    }
-}
-
-impl Session {
-    /// Who writes the changes this session makes.
-    pub fn author(&self) -> Author<'_> {
-        Author { device: &self.device_id, user: &self.user_id, user_name: &self.user_name }
     }
 }
 
@@ -355,12 +390,20 @@ impl Store {
                 (&user_id, &session.user_name, Role::Administrator.code(), &now),
             )?;
             let detail = json!({ "user": user_id, "role": Role::Administrator.code() });
-            audit::append(&tx, &session.device_id, Some(&user_id), Action::UserAdded, None, detail, None)?;
+            repositories::audit::append(
+                &tx,
+                &session.device_id,
+                Some(&user_id),
+                Action::UserAdded,
+                None,
+                detail,
+                None,
+            )?;
             tx.commit()?;
         }
         crate::sync::prepare(&mut conn)?;
-        cases::backfill_facts(&mut conn)?;
-        crate::directory::seed(&conn)?;
+        repositories::cases::backfill_facts(&mut conn)?;
+        repositories::directory::seed(&conn)?;
         let recovery = keys::new_recovery_key();
         let kf = KeyFile {
             format: keys::KEY_FILE_FORMAT.into(),
@@ -386,8 +429,8 @@ impl Store {
     fn connect(dir: &Path, key: &DataKey) -> Result<Connection, StoreError> {
         let mut conn = database::open(dir, key)?;
         crate::sync::prepare(&mut conn)?;
-        cases::backfill_facts(&mut conn)?;
-        crate::directory::seed(&conn)?;
+        repositories::cases::backfill_facts(&mut conn)?;
+        repositories::directory::seed(&conn)?;
         Ok(conn)
     }
 
@@ -417,9 +460,9 @@ impl Store {
         let tx = self.conn.unchecked_transaction()?;
         let device = &self.session.device_id;
         for at in &failures {
-            audit::append(&tx, device, None, Action::FailedUnlock, None, json!({}), Some(at))?;
+            repositories::audit::append(&tx, device, None, Action::FailedUnlock, None, json!({}), Some(at))?;
         }
-        audit::append(&tx, device, Some(&self.session.user_id), action, None, json!({}), None)?;
+        repositories::audit::append(&tx, device, Some(&self.session.user_id), action, None, json!({}), None)?;
         tx.commit()?;
         Ok(throttle::reset(&self.dir)?)
     }
@@ -507,7 +550,8 @@ impl Store {
             )
             .optional()?;
         let user_id = found.ok_or_else(|| StoreError::NoSuchUser(admin.trim().to_string()))?;
-        let session = Store::session_for(&conn, &user_id)?.ok_or(StoreError::Corrupt)?;
+        let session =
+            Store::session_for(&conn, &user_id)?.ok_or_else(|| StoreError::NoSuchUser(admin.trim().to_string()))?;
         if session.role != Role::Administrator {
             return Err(StoreError::NotAdministrator(admin.trim().to_string()));
         }

@@ -1,10 +1,10 @@
 //! The store's policies, set by an administrator: how long the app may stay idle
 //! before it locks, and how long closed cases are kept.
 
-use super::audit::{self, Action};
-use super::users::Role;
 use super::{Store, StoreError};
 use crate::intake::{FieldError, Issue, ValidationErrors};
+use crate::repositories::audit::{self, Action};
+use crate::repositories::users::Role;
 use serde::{Deserialize, Serialize};
 
 pub const IDLE_LOCK_DEFAULT: u32 = 5;
@@ -62,10 +62,10 @@ impl Store {
     pub fn set_policy(&mut self, policy: &Policy) -> Result<(), StoreError> {
         self.require(Role::Administrator)?;
         policy.validate()?;
-        let json = serde_json::to_string(policy).map_err(|_| StoreError::Corrupt)?;
+        let json = serde_json::to_string(policy).map_err(StoreError::encode)?;
         let tx = self.conn.transaction()?;
         crate::database::set_meta(&tx, POLICY_KEY, &json)?;
-        let detail = serde_json::to_value(policy).map_err(|_| StoreError::Corrupt)?;
+        let detail = serde_json::to_value(policy).map_err(StoreError::encode)?;
         let me = Some(self.session.user_id.as_str());
         audit::append(&tx, &self.session.device_id, me, Action::PolicyChanged, None, detail, None)?;
         tx.commit()?;
@@ -110,7 +110,7 @@ impl Store {
         let mut w = crate::changelog::Writer::begin(&tx, self.session.author())?;
         for id in &ids {
             w.write(&tx, id, crate::changelog::flat::PURGED, &true.into(), Vec::new())?;
-            super::cases::remove_case(&tx, id)?;
+            crate::repositories::cases::remove_case(&tx, id)?;
         }
         let detail = serde_json::json!({ "cases": ids.len(), "ids": ids });
         let me = Some(self.session.user_id.as_str());

@@ -1,11 +1,11 @@
 //! Users, roles, restricted cases, recovery, slowed-down unlocks, the audit chain,
 //! and removed words that leave no trace in the file.
 
-use super::audit::{Action, AuditQuery, Problem};
-use super::cases::ListQuery;
-use super::users::Role;
 use super::*;
 use crate::database::{DatabaseError, PLAINTEXT_FOR_TESTS};
+use crate::repositories::audit::{Action, AuditQuery, Problem};
+use crate::repositories::cases::ListQuery;
+use crate::repositories::users::Role;
 use crate::sample;
 use serde_json::{json, Value};
 
@@ -189,7 +189,7 @@ fn drafts_belong_to_whoever_typed_them() {
     drop(rosa);
     let mut luis = Store::open(dir.path(), LUIS_PASS).unwrap();
     assert!(luis.list_drafts().unwrap().is_empty());
-    assert!(matches!(luis.get_draft(&d), Err(StoreError::NotFound(_))));
+    assert!(matches!(luis.get_draft(&d), Err(StoreError::NotFound(..))));
     assert!(luis.save_draft(Some(&d), None, &json!({})).is_err());
     luis.delete_draft(&d).unwrap();
     drop(luis);
@@ -203,7 +203,7 @@ fn drafts_belong_to_whoever_typed_them() {
     rosa.save_draft(Some("old"), None, &json!({"people": [{"alias": "Sol"}]})).unwrap();
     drop(rosa);
     let luis = Store::open(dir.path(), LUIS_PASS).unwrap();
-    assert!(matches!(luis.get_draft("old"), Err(StoreError::NotFound(_))));
+    assert!(matches!(luis.get_draft("old"), Err(StoreError::NotFound(..))));
 }
 
 fn set_retry_after_in_the_past(dir: &std::path::Path) {
@@ -356,8 +356,8 @@ fn the_audit_trail_refuses_edits_and_names_the_first_tampered_entry() {
     }
     // Rewriting an entry and its hash does not help: the next one no longer follows.
     let (_dir, store) = audited();
-    let sql = format!("SELECT {} FROM audit WHERE device_seq = 5", super::audit::ENTRY_COLUMNS);
-    let mut e = store.conn().query_row(&sql, [], super::audit::entry).unwrap();
+    let sql = format!("SELECT {} FROM audit WHERE device_seq = 5", crate::repositories::audit::ENTRY_COLUMNS);
+    let mut e = store.conn().query_row(&sql, [], crate::repositories::audit::entry).unwrap();
     e.action = "View".into();
     let rehashed = e.rehash_for_tests();
     tamper(&store, &format!("UPDATE audit SET action = 'View', hash = '{rehashed}' WHERE device_seq = 5"));
@@ -451,7 +451,7 @@ fn consent(scope: &str, decision: &str, given: chrono::NaiveDate, expires: chron
 #[test]
 fn consents_are_validated_and_stamped_with_who_recorded_them() {
     let (dir, mut admin) = team();
-    let today = super::cases::today();
+    let today = crate::repositories::cases::today();
     let day = chrono::Duration::days(1);
     let mut c = sample::full_case();
     c["consents"] = json!([
@@ -498,7 +498,7 @@ fn consents_are_validated_and_stamped_with_who_recorded_them() {
 fn sharing_a_case_needs_a_matching_unexpired_consent() {
     use crate::consent::{ConsentError, Sharing};
     let (_dir, mut admin) = team();
-    let today = super::cases::today();
+    let today = crate::repositories::cases::today();
     let day = chrono::Duration::days(1);
     // Intake never depends on consent: a case without any saves.
     let case = admin.create_case(sample::full_case(), None).unwrap();
@@ -565,7 +565,7 @@ fn a_purge_removes_expired_closed_cases_and_leaves_no_byte_of_them() {
         .conn()
         .execute("UPDATE cases SET closed_at = '2023-01-15T10:00:00.000Z' WHERE id = ?1", [id_of(&old)])
         .unwrap();
-    let today = super::cases::today();
+    let today = crate::repositories::cases::today();
     assert!(admin.purge_candidates(today).unwrap().is_empty(), "no retention set: nothing expires");
     admin.set_policy(&policy::Policy { idle_lock_minutes: 5, retention_months: Some(24) }).unwrap();
     assert_eq!(admin.purge_candidates(today).unwrap(), vec![id_of(&old)]);
@@ -579,7 +579,7 @@ fn a_purge_removes_expired_closed_cases_and_leaves_no_byte_of_them() {
     drop(rosa);
     let mut admin = Store::open(&d, ADMIN_PASS).unwrap();
     assert_eq!(admin.purge_expired(today).unwrap().cases, 1);
-    assert!(matches!(admin.get_case(&id_of(&old)), Err(StoreError::NotFound(_))));
+    assert!(matches!(admin.get_case(&id_of(&old)), Err(StoreError::NotFound(..))));
     assert!(admin.get_case(&id_of(&recent)).is_ok() && admin.get_case(&id_of(&active)).is_ok());
     for word in ["Yaretzi", "Tlacuache", "Zenaida", "Ojinaga"] {
         assert_eq!(raw_contains(&d, word), Vec::<String>::new(), "{word}");

@@ -1,6 +1,6 @@
-use super::cases::ListQuery;
 use super::*;
 use crate::database::{schema, DatabaseError, DB_FILE};
+use crate::repositories::cases::ListQuery;
 use crate::sample;
 use serde_json::{json, Value};
 
@@ -22,7 +22,7 @@ fn new_store() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
-fn numbers(rows: &[super::cases::CaseSummary]) -> Vec<&str> {
+fn numbers(rows: &[crate::repositories::cases::CaseSummary]) -> Vec<&str> {
     rows.iter().map(|r| r.case_number.as_str()).collect()
 }
 
@@ -247,7 +247,7 @@ fn edits_replace_fields_and_notes_are_append_only() {
     assert_eq!(search(&store, "segunda").len(), 1);
     store.add_note(&id, "Tercera", Some("es")).unwrap();
     assert!(matches!(store.add_note(&id, "   ", None), Err(StoreError::Invalid(_))));
-    assert!(matches!(store.add_note("nope", "x", None), Err(StoreError::NotFound(_))));
+    assert!(matches!(store.add_note("nope", "x", None), Err(StoreError::NotFound(..))));
     // Even direct SQL cannot change or remove a note.
     assert!(store.conn().execute("UPDATE notes SET text = 'x'", []).is_err());
     assert!(store.conn().execute("DELETE FROM notes", []).is_err());
@@ -265,7 +265,7 @@ fn set_fields_edits_by_path_and_validates() {
     let err = store.set_fields(n, &[a("people.0.birth_date", "2030-01-01")]).unwrap_err();
     let StoreError::Invalid(v) = err else { panic!() };
     assert_eq!(v.paths(), vec!["people.0.birth_date"]);
-    assert!(matches!(store.set_fields("TX3-2020-9999", &[a("status", "Closed")]), Err(StoreError::NotFound(_))));
+    assert!(matches!(store.set_fields("TX3-2020-9999", &[a("status", "Closed")]), Err(StoreError::NotFound(..))));
 }
 
 #[test]
@@ -283,7 +283,7 @@ fn drafts_are_kept_until_the_intake_is_saved() {
     assert!(store.list_drafts().unwrap().is_empty());
     let id2 = store.save_draft(None, None, &json!({"x": 1})).unwrap();
     store.delete_draft(&id2).unwrap();
-    assert!(matches!(store.get_draft(&id2), Err(StoreError::NotFound(_))));
+    assert!(matches!(store.get_draft(&id2), Err(StoreError::NotFound(..))));
 }
 
 fn jsonl(cases: &[Value]) -> String {

@@ -1,65 +1,18 @@
-//! Users and roles on a shared laptop.
-//!
-//! Each user unlocks with their own passphrase: the data key is sealed once per user
-//! in `keys.json`, so adding a user or changing a passphrase re-encrypts nothing, and
-//! removing a user drops their sealed key. Roles are checked here, in the core API,
-//! whatever the UI shows:
-//!
-//! - **Caseworker**: records intakes; opens and edits every case that is not
-//!   restricted, and restricted cases assigned to them; sees only their own drafts.
-//! - **Supervisor**: also opens restricted cases, assigns cases, imports and exports,
-//!   and reads the audit trail.
-//! - **Administrator**: also manages users and the store's policies.
+//! Users, roles and passphrases for the person unlocked (see
+//! [`crate::repositories::users`] for the roles' rights).
 
-use super::audit::{self, Action};
 use super::{Store, StoreError, PASSPHRASE_MIN};
 use crate::database::keys::{self, KeyFile};
 use crate::database::{now_utc, KEY_FILE};
 use crate::form::TEXT_MAX;
 use crate::intake::{FieldError, Issue, ValidationErrors};
+use crate::repositories::audit::{self, Action};
+use crate::repositories::users::{role_of, Role, User};
 use rusqlite::{params, OptionalExtension};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Role {
-    Caseworker,
-    Supervisor,
-    Administrator,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Caseworker, Role::Supervisor, Role::Administrator];
-    pub fn code(self) -> &'static str {
-        match self {
-            Role::Caseworker => "Caseworker",
-            Role::Supervisor => "Supervisor",
-            Role::Administrator => "Administrator",
-        }
-    }
-    pub fn parse(code: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.code().eq_ignore_ascii_case(code.trim()))
-    }
-    pub fn label_key(self) -> String {
-        format!("user.role.{}", self.code())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct User {
-    pub id: String,
-    pub name: String,
-    pub role: Role,
-    pub created_at: String,
-}
-
-fn role_of(code: &str) -> Role {
-    // An unknown code (a newer Amparo's role) gets the least rights.
-    Role::parse(code).unwrap_or(Role::Caseworker)
-}
-
 /// Check a new passphrase's length; the issue is keyed `passphrase`.
-pub(super) fn check_passphrase(p: &str) -> Result<(), ValidationErrors> {
+pub(crate) fn check_passphrase(p: &str) -> Result<(), ValidationErrors> {
     if p.chars().count() < PASSPHRASE_MIN {
         return Err(ValidationErrors(vec![Issue::new(
             "passphrase",
@@ -71,7 +24,7 @@ pub(super) fn check_passphrase(p: &str) -> Result<(), ValidationErrors> {
 
 /// Refuse a passphrase that already opens someone else's key: unlocking decides who
 /// is working by which key opens, so two users must never share one.
-pub(super) fn check_unique(kf: &KeyFile, user_id: &str, passphrase: &str) -> Result<(), StoreError> {
+pub(crate) fn check_unique(kf: &KeyFile, user_id: &str, passphrase: &str) -> Result<(), StoreError> {
     for w in kf.keys.iter().filter(|w| w.user_id != user_id) {
         if keys::unwrap(w, passphrase).is_ok() {
             return Err(ValidationErrors(vec![Issue::new("passphrase", FieldError::PassphraseInUse)]).into());

@@ -17,7 +17,7 @@
 
 use super::SyncError;
 use crate::changelog::Change;
-use crate::store::audit::Entry;
+use crate::repositories::audit::Entry;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use rand::RngCore;

@@ -10,7 +10,6 @@
 use super::SyncError;
 use crate::database::keys::{self, KdfParams, WrappedKey};
 use crate::database::{self, new_id, DatabaseError};
-use crate::store::StoreError;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -48,15 +47,15 @@ pub struct Opened {
     pub key: keys::DataKey,
 }
 
-fn seal_about(about: &About, key: &[u8; 32], org_id: &str) -> Result<String, StoreError> {
+fn seal_about(about: &About, key: &[u8; 32], org_id: &str) -> Result<String, SyncError> {
     use chacha20poly1305::aead::{Aead, KeyInit, Payload};
     use rand::RngCore;
-    let plain = serde_json::to_vec(about).map_err(|_| StoreError::Corrupt)?;
+    let plain = serde_json::to_vec(about).map_err(|_| SyncError::Database(DatabaseError::KeyFile("seal".into())))?;
     let mut nonce = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let sealed = chacha20poly1305::XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(key))
         .encrypt(chacha20poly1305::XNonce::from_slice(&nonce), Payload { msg: &plain, aad: seal_id(org_id).as_bytes() })
-        .map_err(|_| StoreError::Corrupt)?;
+        .map_err(|_| SyncError::Database(DatabaseError::KeyFile("seal".into())))?;
     Ok(hex::encode([nonce.as_slice(), &sealed].concat()))
 }
 
@@ -79,7 +78,7 @@ fn seal_id(org_id: &str) -> String {
 
 /// Give the store an organisation key if it has none (the first laptop, or a store
 /// from before sync), and record this device among the organisation's devices.
-pub(crate) fn ensure(conn: &Connection) -> Result<(), StoreError> {
+pub(crate) fn ensure(conn: &Connection) -> Result<(), SyncError> {
     if database::meta(conn, ORG_KEY)?.is_none() {
         let key = keys::new_data_key();
         database::set_meta(conn, ORG_ID, &new_id())?;
@@ -95,7 +94,7 @@ pub(crate) fn ensure(conn: &Connection) -> Result<(), StoreError> {
 }
 
 /// The organisation's id and sync key.
-pub(crate) fn keys(conn: &Connection) -> Result<(String, Zeroizing<[u8; 32]>), StoreError> {
+pub(crate) fn keys(conn: &Connection) -> Result<(String, Zeroizing<[u8; 32]>), SyncError> {
     let damaged = DatabaseError::Damaged { table: "meta" };
     let id = database::required_meta(conn, ORG_ID)?;
     let hexkey = Zeroizing::new(database::required_meta(conn, ORG_KEY)?);
@@ -109,7 +108,7 @@ pub(crate) fn keys(conn: &Connection) -> Result<(String, Zeroizing<[u8; 32]>), S
 }
 
 /// Replace the organisation of a store just set up (joining with an invitation).
-pub(crate) fn adopt(conn: &Connection, org_id: &str, key: &[u8; 32], org_name: &str) -> Result<(), StoreError> {
+pub(crate) fn adopt(conn: &Connection, org_id: &str, key: &[u8; 32], org_name: &str) -> Result<(), SyncError> {
     for (k, v) in [(ORG_ID, org_id.to_string()), (ORG_KEY, hex::encode(key)), ("org", org_name.to_string())] {
         database::set_meta(conn, k, &v)?;
     }
@@ -121,7 +120,7 @@ pub(crate) fn invite(
     conn: &Connection,
     org_name: &str,
     kdf: KdfParams,
-) -> Result<(Invitation, Zeroizing<String>), StoreError> {
+) -> Result<(Invitation, Zeroizing<String>), SyncError> {
     let (org_id, key) = keys(conn)?;
     let passphrase = keys::random_code(INVITE_GROUPS);
     let mut st = conn.prepare("SELECT device_code FROM sync_devices ORDER BY device_code")?;
@@ -132,7 +131,7 @@ pub(crate) fn invite(
 }
 
 /// Read an invitation and open it with its passphrase.
-pub fn open_invitation(bytes: &[u8], passphrase: &str) -> Result<Opened, StoreError> {
+pub fn open_invitation(bytes: &[u8], passphrase: &str) -> Result<Opened, SyncError> {
     let inv: Invitation = serde_json::from_slice(bytes).map_err(|_| SyncError::NotAnInvitation)?;
     if inv.format != INVITE_FORMAT || inv.key.user_id != seal_id(&inv.org_id) {
         return Err(SyncError::NotAnInvitation.into());

@@ -2,9 +2,10 @@
 //! bad bundles, and convergence under any schedule (a property test).
 
 use super::*;
+use crate::changelog::hlc;
 use crate::database::keys::KdfParams;
 use crate::sample;
-use crate::store::{Setup, Store};
+use crate::store::{Setup, Store, StoreError};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde_json::json;
@@ -95,7 +96,7 @@ fn a_case_travels_to_another_laptop_and_back_unchanged() {
     assert_eq!(l[1].fact_sheet(&q).unwrap(), l[0].fact_sheet(&q).unwrap());
     assert_eq!(l[1].fact_sheet(&q).unwrap().cases, crate::report::Count::Exact(1));
     // Search works on the receiving laptop too.
-    let q = crate::store::cases::ListQuery { text: "Ojinaga".into(), ..Default::default() };
+    let q = crate::repositories::cases::ListQuery { text: "Ojinaga".into(), ..Default::default() };
     assert_eq!(l[1].list_cases(&q).unwrap().len(), 1);
     // The first laptop's audit trail came along, named by its device code, and
     // every chain still verifies.
@@ -189,7 +190,7 @@ fn a_typed_resolution_is_checked_like_any_save() {
 #[test]
 fn a_caseworker_cannot_resolve_or_list_conflicts() {
     let (_d, mut l) = laptops(1);
-    l[0].add_user("Rosa", crate::store::users::Role::Caseworker, "rosa camina por el río").unwrap();
+    l[0].add_user("Rosa", crate::repositories::users::Role::Caseworker, "rosa camina por el río").unwrap();
     let dir = l[0].dir().to_path_buf();
     let mut rosa = Store::open(&dir, "rosa camina por el río").unwrap();
     assert!(matches!(rosa.conflicts(), Err(StoreError::RoleRequired(_))));
@@ -230,7 +231,7 @@ fn removals_and_purges_reach_every_laptop() {
     assert_eq!(import(&mut l[1], &b).unwrap().updated_cases, 1);
     let people = case["people"].as_array().unwrap().len();
     assert_eq!(cases(&l[1])[&id_of(&case)]["people"].as_array().unwrap().len(), people - 1);
-    let q = crate::store::cases::ListQuery { text: "Quetzalcoatlita".into(), ..Default::default() };
+    let q = crate::repositories::cases::ListQuery { text: "Quetzalcoatlita".into(), ..Default::default() };
     assert!(l[1].list_cases(&q).unwrap().is_empty());
     // Its words are gone from the receiving laptop's files too (case, log, index, WAL).
     for s in &l {
@@ -241,7 +242,7 @@ fn removals_and_purges_reach_every_laptop() {
     // A purge on the first laptop removes the case on the second.
     l[0].set_policy(&crate::store::policy::Policy { idle_lock_minutes: 5, retention_months: Some(1) }).unwrap();
     l[0].conn().execute("UPDATE cases SET closed_at = '2020-01-01T00:00:00.000Z'", []).unwrap();
-    assert_eq!(l[0].purge_expired(crate::store::cases::today()).unwrap().cases, 1);
+    assert_eq!(l[0].purge_expired(crate::repositories::cases::today()).unwrap().cases, 1);
     let b = export(&mut l[0]);
     assert_eq!(import(&mut l[1], &b).unwrap().removed_cases, 1);
     assert!(cases(&l[1]).is_empty());
@@ -500,7 +501,7 @@ fn run(n: usize, ops: &[Op]) -> Result<Stats, TestCaseError> {
                     s.conn()
                         .execute("UPDATE cases SET closed_at = '2020-01-01T00:00:00.000Z' WHERE id = ?1", [&id])
                         .unwrap();
-                    s.purge_expired(crate::store::cases::today()).unwrap();
+                    s.purge_expired(crate::repositories::cases::today()).unwrap();
                 }
             }
             Op::Export { laptop } => bundles.push(export(&mut l[laptop])),
@@ -740,7 +741,7 @@ fn a_laptop_whose_clock_is_days_off_still_converges_and_keeps_causality() {
 /// newest value of a field wins.
 #[test]
 fn the_directory_travels_with_sync() {
-    use crate::directory::DirectoryQuery;
+    use crate::repositories::directory::DirectoryQuery;
     let (_d, mut s) = laptops(2);
     let (a, b) = s.split_at_mut(1);
     let (a, b) = (&mut a[0], &mut b[0]);
@@ -750,7 +751,7 @@ fn the_directory_travels_with_sync() {
             json!({"name": "Albergue Nazareth", "country": "MX", "subdivision": "MX-BCN", "services": ["Shelter"]}),
         )
         .unwrap();
-    let hotline = crate::directory::SEEDS[0].0;
+    let hotline = crate::repositories::directory::SEEDS[0].0;
     let mut us = a.directory_entry(hotline).unwrap().data;
     us.insert("notes".into(), json!("Interpreters in 200+ languages"));
     a.save_directory_entry(Some(hotline), Value::Object(us)).unwrap();

@@ -1,0 +1,687 @@
+//! Cases, notes and drafts: every read and write of them, each write in one
+//! transaction.
+
+use super::audit::{self, Action};
+use super::users::Role;
+use super::RepositoryError;
+use super::Session;
+use crate::changelog::{self, flat};
+use crate::database::DatabaseError;
+use crate::database::{new_id, now_utc};
+use crate::intake::{self, FieldError, Issue, ValidationErrors, CASE_FORMAT};
+use chrono::{Datelike, Local, NaiveDate};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+/// Largest draft we keep (the whole form as JSON); far above any real intake.
+pub const DRAFT_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// Longest page of a case list.
+pub const LIST_LIMIT_MAX: usize = 500;
+
+/// One row of the case list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseSummary {
+    pub id: String,
+    pub case_number: String,
+    /// `None` as well when the case is locked for this user.
+    pub alias: Option<String>,
+    pub status: String,
+    pub intake_date: Option<String>,
+    pub primary_language: Option<String>,
+    pub updated_at: String,
+    pub restricted: bool,
+    /// Restricted, and this user may not open it: listed by number only.
+    pub locked: bool,
+    /// Changed on this laptop since its last sync bundle was written.
+    pub unexported: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListQuery {
+    /// Search as you type: every word must match the start of a word in the case
+    /// number, a name or alias, the city or a note.
+    #[serde(default)]
+    pub text: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub offset: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DraftSummary {
+    pub id: String,
+    pub case_id: Option<String>,
+    pub alias: Option<String>,
+    pub updated_at: String,
+}
+
+/// Drafts this user may see (?1 = the user): their own, and those written before
+/// there were users (by the one who set the store up).
+pub(crate) const MY_DRAFT: &str = "(user_id = ?1 OR user_id IS NULL)";
+
+/// Does the new version drop anything the old one had (a person, a name, a field)?
+/// Then the old words must not linger in the WAL.
+pub(crate) fn removes_anything(before: &Value, after: &Map<String, Value>) -> bool {
+    fn covered(old: &Value, new: Option<&Value>) -> bool {
+        match (old, new) {
+            (_, None) => false,
+            (Value::Object(o), Some(Value::Object(n))) => o.iter().all(|(k, v)| covered(v, n.get(k))),
+            (Value::Array(o), Some(Value::Array(n))) => {
+                // Items keep their ids; match them by id where they have one.
+                o.iter().enumerate().all(|(i, v)| match v.get("id") {
+                    Some(id) => n.iter().any(|w| w.get("id") == Some(id) && covered(v, Some(w))),
+                    None => covered(v, n.get(i)),
+                })
+            }
+            (o, Some(n)) => o == n || !o.is_string(),
+        }
+    }
+    let skip = ["id", "case_number", "created_at", "updated_at", "format", "notes"];
+    before
+        .as_object()
+        .is_some_and(|b| b.iter().filter(|(k, _)| !skip.contains(&k.as_str())).any(|(k, v)| !covered(v, after.get(k))))
+}
+
+/// Who recorded each consent: kept from the saved case for consents already there
+/// (the form does not carry it), the current user for new ones. (Import keeps what
+/// the file says: it does not come through here.)
+pub(crate) fn stamp_consents(case: &mut Value, existing: Option<&Value>, user: &str) {
+    let before: Vec<&Value> =
+        existing.and_then(|e| e.get("consents")).and_then(Value::as_array).into_iter().flatten().collect();
+    let Some(Value::Array(items)) = case.get_mut("consents") else { return };
+    for item in items.iter_mut().filter_map(Value::as_object_mut) {
+        let kept = item
+            .get("id")
+            .and_then(|id| before.iter().find(|b| b.get("id") == Some(id)))
+            .and_then(|b| b.get("recorded_by"));
+        // Never what the form says: it does not know, and must not claim.
+        let by = kept.cloned().unwrap_or_else(|| user.into());
+        item.insert("recorded_by".into(), by);
+    }
+}
+
+/// The caseworker's calendar date: "in the future" is judged by it.
+pub fn today() -> NaiveDate {
+    Local::now().date_naive()
+}
+
+/// Build the FTS5 query for what was typed: each word a quoted prefix term, all
+/// required. Quoting makes every character literal, so no input is FTS syntax.
+pub fn fts_query(text: &str) -> Option<String> {
+    let terms: Vec<String> = text
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .map(|w| format!("\"{}\"*", w.replace('"', "")))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+pub(crate) fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(*k))?.as_str()
+}
+
+/// The text the search index holds for a case.
+pub(crate) fn fts_columns(case: &Value) -> (String, String) {
+    let mut names = Vec::new();
+    for p in case.get("people").and_then(Value::as_array).into_iter().flatten() {
+        for k in ["given_name", "family_name", "alias"] {
+            if let Some(s) = p.get(k).and_then(Value::as_str) {
+                names.push(s);
+            }
+        }
+    }
+    let mut places: Vec<&str> = Vec::new();
+    places.extend(str_at(case, &["intake_place", "city"]));
+    for e in case.get("trafficking_events").and_then(Value::as_array).into_iter().flatten() {
+        places.extend(str_at(e, &["place", "city"]));
+    }
+    (names.join(" "), places.join(" "))
+}
+
+/// Give every item of a list (person, need, event, consent, referral) an id, so sync
+/// can address it.
+pub(crate) fn assign_item_ids(case: &mut Value) {
+    for list in crate::changelog::flat::ITEM_LISTS {
+        if let Some(Value::Array(items)) = case.get_mut(list) {
+            for it in items.iter_mut().filter_map(Value::as_object_mut) {
+                if it.get("id").and_then(Value::as_str).is_none_or(|s| uuid::Uuid::parse_str(s).is_err()) {
+                    it.insert("id".into(), new_id().into());
+                }
+            }
+        }
+    }
+}
+
+/// A prepared case split into what goes into columns and what into `data`.
+pub(crate) struct Row {
+    pub(crate) id: String,
+    pub(crate) case_number: Option<String>,
+    pub(crate) status: String,
+    pub(crate) intake_date: Option<String>,
+    pub(crate) alias: Option<String>,
+    pub(crate) primary_language: Option<String>,
+    pub(crate) created_at: Option<String>,
+    pub(crate) updated_at: Option<String>,
+    pub(crate) assigned_to: Option<String>,
+    pub(crate) restricted: bool,
+    pub(crate) notes: Vec<Value>,
+    pub(crate) data: Map<String, Value>,
+    pub(crate) names: String,
+    pub(crate) places: String,
+}
+
+pub(crate) fn to_row(mut case: Value) -> Row {
+    assign_item_ids(&mut case);
+    let (names, places) = fts_columns(&case);
+    let primary = intake::primary_person(&case);
+    let alias = primary.and_then(|p| p.get("alias")).and_then(Value::as_str).map(str::to_string);
+    let primary_language =
+        primary.and_then(|p| p.get("preferred_language")).and_then(Value::as_str).map(str::to_string);
+    let mut data = match case {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    let take = |data: &mut Map<String, Value>, k: &str| data.remove(k).and_then(|v| v.as_str().map(str::to_string));
+    let id = take(&mut data, "id").filter(|s| uuid::Uuid::parse_str(s).is_ok()).unwrap_or_else(new_id);
+    let case_number = take(&mut data, "case_number");
+    let created_at = take(&mut data, "created_at");
+    let updated_at = take(&mut data, "updated_at");
+    data.remove("format");
+    let notes = match data.remove("notes") {
+        Some(Value::Array(n)) => n,
+        _ => Vec::new(),
+    };
+    if !data.contains_key("status") {
+        data.insert("status".into(), "Active".into());
+    }
+    let status = data.get("status").and_then(Value::as_str).unwrap_or("Active").to_string();
+    let intake_date = data.get("intake_date").and_then(Value::as_str).map(str::to_string);
+    let assigned_to = data.get("assigned_to").and_then(Value::as_str).map(str::to_string);
+    // Stored only when set, so unrestricted cases read and export as before.
+    let restricted = data.remove("restricted").and_then(|v| v.as_bool()).unwrap_or(false);
+    if restricted {
+        data.insert("restricted".into(), true.into());
+    }
+    Row {
+        id,
+        case_number,
+        status,
+        intake_date,
+        alias,
+        primary_language,
+        created_at,
+        updated_at,
+        assigned_to,
+        restricted,
+        notes,
+        data,
+        names,
+        places,
+    }
+}
+
+/// The row of a case whose data was rebuilt from its fields (item order and key
+/// order as every laptop has them).
+pub(crate) fn reshape(id: &str, mut data: Map<String, Value>) -> Row {
+    data.insert("id".into(), id.into());
+    to_row(Value::Object(data))
+}
+
+pub(crate) fn next_case_number(tx: &Transaction, device: &str, year: i32) -> Result<String, DatabaseError> {
+    loop {
+        let n: i64 = tx.query_row(
+            "INSERT INTO case_numbers (device, year, last) VALUES (?1, ?2, 1)
+             ON CONFLICT (device, year) DO UPDATE SET last = last + 1 RETURNING last",
+            params![device, year],
+            |r| r.get(0),
+        )?;
+        let number = format!("{device}-{year}-{n:04}");
+        let taken: bool =
+            tx.query_row("SELECT EXISTS (SELECT 1 FROM cases WHERE case_number = ?1)", [&number], |r| r.get(0))?;
+        if !taken {
+            return Ok(number);
+        }
+    }
+}
+
+/// Remember a case number that came from elsewhere, so ours never repeat it.
+pub(crate) fn note_case_number(tx: &Transaction, number: &str) -> Result<(), DatabaseError> {
+    let parts: Vec<&str> = number.split('-').collect();
+    if let [device, year, n] = parts[..] {
+        if let (Ok(year), Ok(n)) = (year.parse::<i32>(), n.parse::<i64>()) {
+            tx.execute(
+                "INSERT INTO case_numbers (device, year, last) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (device, year) DO UPDATE SET last = max(last, excluded.last)",
+                params![device, year, n],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A note as it is kept: what the form gave, with id, author and time filled in.
+pub(crate) fn note_fields(note: &Map<String, Value>, session: &Session, now: &str) -> Value {
+    let get = |k: &str| note.get(k).and_then(Value::as_str).map(str::to_string);
+    let id = get("id").filter(|s| uuid::Uuid::parse_str(s).is_ok()).unwrap_or_else(new_id);
+    let author = get("author").unwrap_or_else(|| session.user_name.clone());
+    let created_at = get("created_at").unwrap_or_else(|| now.to_string());
+    note_json(id, get("text").unwrap_or_default(), get("language"), author, created_at)
+}
+
+/// Write a note row; one that is already there stays as it is (notes never change).
+pub(crate) fn insert_note(tx: &Connection, case_id: &str, note: &Map<String, Value>) -> Result<bool, DatabaseError> {
+    let get = |k: &str| note.get(k).and_then(Value::as_str);
+    let n = tx
+        .prepare_cached(
+            "INSERT INTO notes (id, case_id, text, language, author, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute(params![
+            get("id"),
+            case_id,
+            get("text").unwrap_or_default(),
+            get("language"),
+            get("author").unwrap_or_default(),
+            get("created_at").unwrap_or_default()
+        ])?;
+    Ok(n == 1)
+}
+
+/// Record a write of a case in the change log (one change per field that differs
+/// from what the log says now), and give back the case's data as every laptop will
+/// rebuild it from those fields.
+pub(crate) fn log_case(
+    tx: &Connection,
+    session: &Session,
+    id: &str,
+    data: &Map<String, Value>,
+    meta: &[(&str, Value)],
+    new_notes: &[Value],
+) -> Result<Map<String, Value>, DatabaseError> {
+    let fields = changelog::load(tx, changelog::CASE, id)?;
+    let before = changelog::winners(&fields);
+    let mut after = flat::flatten(data, &before);
+    let kept =
+        before.iter().filter(|(k, _)| k.starts_with(flat::NOTE_PREFIX) || flat::META_FIELDS.contains(&k.as_str()));
+    after.extend(kept.map(|(k, v)| (k.clone(), v.clone())));
+    after.extend(meta.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    for n in new_notes {
+        if let Some(nid) = n.get("id").and_then(Value::as_str) {
+            after.insert(format!("{}{nid}", flat::NOTE_PREFIX), n.clone());
+        }
+    }
+    let mut w = changelog::Writer::begin(tx, session.author())?;
+    changelog::record_case(tx, &mut w, id, &fields, &before, &after)?;
+    Ok(flat::unflatten(&after))
+}
+
+pub(crate) fn note_json(
+    id: String,
+    text: String,
+    language: Option<String>,
+    author: String,
+    created_at: String,
+) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), id.into());
+    m.insert("text".into(), text.into());
+    if let Some(l) = language {
+        m.insert("language".into(), l.into());
+    }
+    m.insert("author".into(), author.into());
+    m.insert("created_at".into(), created_at.into());
+    Value::Object(m)
+}
+
+/// A case as case JSON: format tag first, then what the store assigned, the fields,
+/// the notes, and the timestamps.
+pub(crate) fn assemble(
+    id: String,
+    number: String,
+    data: Map<String, Value>,
+    notes: Vec<Value>,
+    created: String,
+    updated: String,
+) -> Value {
+    let mut out = Map::new();
+    out.insert("format".into(), CASE_FORMAT.into());
+    out.insert("id".into(), id.into());
+    out.insert("case_number".into(), number.into());
+    out.extend(data);
+    if !notes.is_empty() {
+        out.insert("notes".into(), Value::Array(notes));
+    }
+    out.insert("created_at".into(), created.into());
+    out.insert("updated_at".into(), updated.into());
+    Value::Object(out)
+}
+
+/// All of a case's note text, for its search entry.
+pub(crate) fn notes_text(tx: &Connection, seq: i64) -> Result<String, DatabaseError> {
+    Ok(tx.query_row(
+        "SELECT coalesce(group_concat(n.text, char(10)), '') FROM notes n JOIN cases c ON c.id = n.case_id WHERE c.seq = ?1",
+        [seq],
+        |r| r.get(0),
+    )?)
+}
+
+pub(crate) fn refresh_fts(
+    tx: &Connection,
+    seq: i64,
+    case_number: &str,
+    names: &str,
+    places: &str,
+    notes: &str,
+) -> Result<(), DatabaseError> {
+    tx.execute("DELETE FROM cases_fts WHERE rowid = ?1", [seq])?;
+    tx.execute(
+        "INSERT INTO cases_fts (rowid, case_number, names, places, notes) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![seq, case_number, names, places, notes],
+    )?;
+    Ok(())
+}
+
+/// Insert one prepared (validated) case. Shared by the form and by import.
+pub(crate) fn insert_case(
+    tx: &Transaction,
+    session: &Session,
+    case: Value,
+    now: &str,
+) -> Result<Value, RepositoryError> {
+    let row = to_row(case);
+    let exists: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?1)", [&row.id], |r| r.get(0))?;
+    if exists {
+        return Err(ValidationErrors(vec![Issue::new("id", FieldError::DuplicateId)]).into());
+    }
+    let case_number = match &row.case_number {
+        Some(n) => {
+            let taken: bool =
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM cases WHERE case_number = ?1)", [n], |r| r.get(0))?;
+            if taken {
+                let e = FieldError::DuplicateCaseNumber { number: n.clone() };
+                return Err(ValidationErrors(vec![Issue::new("case_number", e)]).into());
+            }
+            note_case_number(tx, n)?;
+            n.clone()
+        }
+        None => next_case_number(tx, &session.device_code, Local::now().year())?,
+    };
+    let created_at = row.created_at.clone().unwrap_or_else(|| now.to_string());
+    let updated_at = row.updated_at.clone().unwrap_or_else(|| created_at.clone());
+    let notes: Vec<Value> =
+        row.notes.iter().filter_map(Value::as_object).map(|n| note_fields(n, session, now)).collect();
+    let meta = [
+        ("case_number", Value::from(case_number.clone())),
+        ("created_at", created_at.clone().into()),
+        ("updated_at", updated_at.clone().into()),
+        ("created_by", session.user_id.clone().into()),
+        ("updated_by", session.user_id.clone().into()),
+    ];
+    let row = reshape(&row.id, log_case(tx, session, &row.id, &row.data, &meta, &notes)?);
+    let data = serde_json::to_string(&row.data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
+    tx.execute(
+        "INSERT INTO cases (id, case_number, status, intake_date, alias, primary_language,
+                            created_at, updated_at, created_by, updated_by, data, assigned_to, restricted, closed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12,
+                 CASE WHEN ?3 IN ('Closed', 'ClosedReferred') THEN ?8 END)",
+        params![
+            row.id,
+            case_number,
+            row.status,
+            row.intake_date,
+            row.alias,
+            row.primary_language,
+            created_at,
+            updated_at,
+            session.user_id,
+            data,
+            row.assigned_to,
+            row.restricted
+        ],
+    )?;
+    let seq = tx.last_insert_rowid();
+    refresh_facts(tx, seq, &data)?;
+    for n in notes.iter().filter_map(Value::as_object) {
+        insert_note(tx, &row.id, n)?;
+    }
+    // A new case: its notes are the ones just written, no need to read them back.
+    let text: Vec<&str> = notes.iter().filter_map(|n| n.get("text").and_then(Value::as_str)).collect();
+    refresh_fts(tx, seq, &case_number, &row.names, &row.places, &text.join("\n"))?;
+    audit::append(tx, &session.device_id, Some(&session.user_id), Action::Create, Some(&row.id), json!({}), None)?;
+    Ok(assemble(row.id, case_number, row.data, notes, created_at, updated_at))
+}
+
+/// Put the cases of a store written before the change log into it, as changes of
+/// this device, so that they sync like every later one.
+pub(crate) fn backfill(tx: &Connection) -> Result<(), DatabaseError> {
+    let device = crate::database::required_meta(tx, "device_id")?;
+    let session = Session {
+        org: String::new(),
+        device_code: String::new(),
+        device_id: device,
+        user_id: String::new(),
+        user_name: String::new(),
+        role: Role::Administrator,
+    };
+    type Existing = (String, String, String, String, String, String, String);
+    let rows: Vec<Existing> = {
+        let mut st = tx.prepare(
+            "SELECT id, case_number, created_at, updated_at, created_by, updated_by, data FROM cases ORDER BY seq",
+        )?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows
+    };
+    for (id, number, created_at, updated_at, created_by, updated_by, data) in rows {
+        let data: Map<String, Value> =
+            serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
+        let notes: Vec<Value> = {
+            let mut st = tx.prepare("SELECT id, text, language, author, created_at FROM notes WHERE case_id = ?1")?;
+            let n = st
+                .query_map([&id], |r| Ok(note_json(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            n
+        };
+        let meta = [
+            ("case_number", Value::from(number)),
+            ("created_at", created_at.into()),
+            ("updated_at", updated_at.into()),
+            ("created_by", created_by.into()),
+            ("updated_by", updated_by.into()),
+        ];
+        let rebuilt = log_case(tx, &session, &id, &data, &meta, &notes)?;
+        let json = serde_json::to_string(&rebuilt).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
+        tx.execute("UPDATE cases SET data = ?2 WHERE id = ?1", [&id, &json])?;
+    }
+    Ok(())
+}
+
+/// Keep what the fact sheet counts in step with a case's data (see `schema::FACTS`).
+pub(crate) fn refresh_facts(tx: &Connection, seq: i64, data: &str) -> Result<(), DatabaseError> {
+    tx.prepare_cached("DELETE FROM case_facts WHERE case_seq = ?1")?.execute([seq])?;
+    tx.prepare_cached(crate::database::schema::FACTS)?.execute(params![seq, data])?;
+    tx.prepare_cached(crate::database::schema::FACT_ROW)?.execute(params![seq, data])?;
+    Ok(())
+}
+
+/// When the fact-sheet counts began to be kept (`meta`).
+pub(crate) const FACTS_SINCE: &str = "facts_since";
+
+/// Fill the fact-sheet counts of cases saved before they were kept (once).
+pub(crate) fn backfill_facts(conn: &mut Connection) -> Result<(), DatabaseError> {
+    let tx = conn.transaction()?;
+    if crate::database::meta(&tx, FACTS_SINCE)?.is_none() {
+        let rows: Vec<(i64, String)> = {
+            let mut st = tx.prepare("SELECT seq, data FROM cases")?;
+            let r = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+            r
+        };
+        for (seq, data) in rows {
+            refresh_facts(&tx, seq, &data)?;
+        }
+        crate::database::set_meta(&tx, FACTS_SINCE, &now_utc())?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Rewrite a case's row from its rebuilt data. Closing starts the retention clock;
+/// reopening stops it.
+pub(crate) fn update_row(
+    tx: &Connection,
+    id: &str,
+    row: &Row,
+    data: &str,
+    updated_at: &str,
+    updated_by: &str,
+) -> Result<(), DatabaseError> {
+    tx.prepare_cached(
+        "UPDATE cases SET status = ?2, intake_date = ?3, alias = ?4, primary_language = ?5,
+                          updated_at = ?6, updated_by = ?7, data = ?8, assigned_to = ?9, restricted = ?10,
+                          closed_at = CASE WHEN ?2 IN ('Closed', 'ClosedReferred') THEN coalesce(closed_at, ?6) END
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        row.status,
+        row.intake_date,
+        row.alias,
+        row.primary_language,
+        updated_at,
+        updated_by,
+        data,
+        row.assigned_to,
+        row.restricted
+    ])?;
+    Ok(())
+}
+
+/// What merging changes did to one case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Merged {
+    New,
+    Updated,
+    Unchanged,
+    Removed,
+    /// Changes of a case whose creation has not arrived yet: kept, not shown.
+    Waiting,
+}
+
+/// Rebuild a case's row, notes and search entry from its changes, after changes
+/// arrived from another laptop. Returns what happened and its open conflicts.
+pub(crate) fn materialize(tx: &Transaction, id: &str) -> Result<(Merged, Vec<String>), RepositoryError> {
+    let fields = changelog::load(tx, changelog::CASE, id)?;
+    let existing: Option<(i64, String, String)> = tx
+        .query_row("SELECT seq, data, updated_at FROM cases WHERE id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    if changelog::is_purged(&fields) {
+        let was_here = existing.is_some();
+        remove_case(tx, id)?;
+        return Ok((if was_here { Merged::Removed } else { Merged::Unchanged }, Vec::new()));
+    }
+    let open = changelog::settle(tx, id, &fields)?;
+    let current = changelog::winners(&fields);
+    let text = |k: &str| current.get(k).and_then(Value::as_str).map(str::to_string);
+    let Some(number) = text("case_number") else { return Ok((Merged::Waiting, open)) };
+    let created_at = text("created_at").unwrap_or_default();
+    let updated_at = text("updated_at").unwrap_or_else(|| created_at.clone());
+    let created_by = text("created_by").unwrap_or_default();
+    let updated_by = text("updated_by").unwrap_or_else(|| created_by.clone());
+    let row = reshape(id, flat::unflatten(&current));
+    let data = serde_json::to_string(&row.data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
+    let outcome = match &existing {
+        Some(_) => Merged::Updated,
+        None => {
+            let taken: Option<String> =
+                tx.query_row("SELECT id FROM cases WHERE case_number = ?1", [&number], |r| r.get(0)).optional()?;
+            if taken.is_some() {
+                // Two laptops numbering with the same device code: never merge two
+                // different cases into one number.
+                return Err(RepositoryError::CaseNumberTaken { number });
+            }
+            note_case_number(tx, &number)?;
+            tx.execute(
+                "INSERT INTO cases (id, case_number, status, created_at, updated_at, created_by, updated_by, data)
+                 VALUES (?1, ?2, '', ?3, ?3, ?4, ?4, '{}')",
+                params![id, number, created_at, created_by],
+            )?;
+            Merged::New
+        }
+    };
+    let mut notes_added = false;
+    for (_, n) in current.iter().filter(|(k, _)| k.starts_with(flat::NOTE_PREFIX)) {
+        if let Some(n) = n.as_object() {
+            notes_added |= insert_note(tx, id, n)?;
+        }
+    }
+    if let Some((_, old, old_updated)) = &existing {
+        if *old == data && *old_updated == updated_at && !notes_added {
+            return Ok((Merged::Unchanged, open));
+        }
+    }
+    update_row(tx, id, &row, &data, &updated_at, &updated_by)?;
+    let seq: i64 = tx.query_row("SELECT seq FROM cases WHERE id = ?1", [id], |r| r.get(0))?;
+    refresh_facts(tx, seq, &data)?;
+    refresh_fts(tx, seq, &number, &row.names, &row.places, &notes_text(tx, seq)?)?;
+    Ok((outcome, open))
+}
+
+/// Remove a case for good (a retention purge, here or on another laptop): its row,
+/// notes, drafts and search entry go, its changes keep only their identity, and its
+/// id stays as a tombstone.
+pub(crate) fn remove_case(tx: &Connection, id: &str) -> Result<(), DatabaseError> {
+    tx.execute(
+        "INSERT INTO purged_cases (case_id, purged_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        [id, &now_utc()],
+    )?;
+    let seq: Option<i64> = tx.query_row("SELECT seq FROM cases WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    tx.execute("DELETE FROM notes WHERE case_id = ?1", [id])?;
+    if let Some(seq) = seq {
+        tx.execute("DELETE FROM cases_fts WHERE rowid = ?1", [seq])?;
+        tx.execute("DELETE FROM case_facts WHERE case_seq = ?1", [seq])?;
+        tx.execute("DELETE FROM case_report WHERE case_seq = ?1", [seq])?;
+    }
+    tx.execute("DELETE FROM drafts WHERE case_id = ?1", [id])?;
+    tx.execute("DELETE FROM cases WHERE id = ?1", [id])?;
+    tx.execute(
+        "UPDATE changes SET value = NULL WHERE entity = 'case' AND entity_id = ?1 AND field != ?2",
+        [id, flat::PURGED],
+    )?;
+    tx.execute("DELETE FROM open_conflicts WHERE entity_id = ?1", [id])?;
+    Ok(())
+}
+
+pub(crate) fn summary(r: &rusqlite::Row) -> rusqlite::Result<CaseSummary> {
+    let open: bool = r.get(8)?;
+    Ok(CaseSummary {
+        id: r.get(0)?,
+        case_number: r.get(1)?,
+        alias: if open { r.get(2)? } else { None },
+        status: r.get(3)?,
+        intake_date: r.get(4)?,
+        primary_language: if open { r.get(5)? } else { None },
+        updated_at: r.get(6)?,
+        restricted: r.get(7)?,
+        locked: !open,
+        unexported: r.get(9)?,
+    })
+}
+
+/// Top-level fields whose value differs between two versions of a case: what an
+/// update audit entry names (field names only, never values).
+pub(crate) fn changed_fields(before: &Value, after: &Map<String, Value>) -> Vec<String> {
+    let skip = ["id", "case_number", "created_at", "updated_at", "format", "notes"];
+    let empty = Map::new();
+    let before = before.as_object().unwrap_or(&empty);
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).filter(|k| !skip.contains(&k.as_str())).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter().filter(|k| before.get(*k) != after.get(*k)).cloned().collect()
+}
