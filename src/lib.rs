@@ -1,13 +1,21 @@
-//! Amparo core: the whole domain of the app, with no GUI and no network code.
+//! Amparo core: the whole domain of the app, with no GUI and no network code, in
+//! layers that only use the layers below them (ARCHITECTURE.md; `tests/layers.rs`
+//! fails on an upward edge or a cycle):
 //!
-//! - [`store`]: the SQLCipher-encrypted case store (unlock, migrations, all SQL);
-//! - [`intake`]: a case's normalisation, validation and derived values;
-//! - [`form`]: the intake form as data, for the UI to render;
-//! - [`i18n`]: every user-visible string, in English and Spanish;
-//! - [`sync`]: the change log, merge and bundles that carry changes between laptops;
-//! - [`report`]: the fact-sheet report (counts only) and de-identified records;
-//! - [`directory`]: the organisations survivors can be referred to;
-//! - [`htcds`]: identified cases in the UN/IOM HTCDS columns, out and in.
+//! 1. [`form`], [`i18n`], [`sample`]: the vocabulary, pure data (crate
+//!    `amparo-vocabulary`);
+//! 2. [`intake`], [`consent`]: the rules, pure functions (crate `amparo-rules`);
+//! 3. [`database`]: the encrypted file, keys, migrations, `meta`, the unlock
+//!    throttle and the one atomic file write;
+//! 4. [`changelog`]: the change log, flat field maps and the hybrid logical clock,
+//!    on a transaction the caller holds;
+//! 5. [`repositories`]: the SQL of each entity (cases, directory, audit, users) and
+//!    how it is rebuilt from its changes;
+//! 6. [`sync`]: bundles, the organisation key, invitations, sequence vectors;
+//! 7. [`store`]: the services bound to a session: the unlocked [`Store`] with its
+//!    permissions, and cases, users, the audit trail, sync and the directory for
+//!    the person working;
+//! 8. [`referral`], [`report`], [`htcds`]: services built on the store.
 
 // The two pure layers are crates of their own, so that the compiler keeps them free
 // of the database and of each other's upper layers; the core reaches them by the

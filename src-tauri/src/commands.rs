@@ -376,12 +376,12 @@ pub fn renew_recovery_key(state: State<'_, AppState>) -> Res<String> {
 /// How many closed cases a purge would remove now.
 #[tauri::command(async)]
 pub fn purge_preview(state: State<'_, AppState>) -> Res<usize> {
-    with_store(&state, |s| Ok(s.purge_candidates(store::cases::today())?.len()))
+    with_store(&state, |s| Ok(s.purge_candidates(amparo::repositories::cases::today())?.len()))
 }
 
 #[tauri::command(async)]
 pub fn purge(state: State<'_, AppState>) -> Res<PurgeReport> {
-    with_store(&state, |s| s.purge_expired(store::cases::today()))
+    with_store(&state, |s| s.purge_expired(amparo::repositories::cases::today()))
 }
 
 /// The sync screen: this laptop, the other laptops, the folder.

@@ -1,15 +1,16 @@
-//! The encrypted case store: one SQLCipher database per laptop, in the data folder
-//! (`AMPARO_DATA_DIR`, or the OS data folder), unlocked with a passphrase.
+//! The services bound to a session: [`Store`] is the store unlocked by one person,
+//! and every operation the app and the CLI call is a method of it, checking that
+//! person's rights, the rules and consent, and recording the audit trail, around
+//! the repositories and the sync layer below.
 //!
-//! Files in the data folder:
+//! Files in the data folder (see [`crate::database`]):
 //! - `amparo.db` (and its `-wal`): every case, note and draft, encrypted page by page;
-//! - `keys.json`: the data key, sealed per user (see [`keys`]);
-//! - `settings.json`: the UI language only, needed before unlock.
+//! - `keys.json`: the data key, sealed per user (see [`crate::database::keys`]);
+//! - `settings.json`: the UI language and who unlocked last, needed before unlock.
 //!
-//! Every write goes through a method here, in one transaction, with UUIDv7 ids and UTC
-//! timestamps, so that a change log can later be written in the same transaction.
-//! The WAL is synced on every commit (`synchronous = FULL`): a save that returned
-//! survives a power cut.
+//! Every write is one transaction, with UUIDv7 ids and UTC timestamps, and its
+//! change-log rows in the same transaction. The WAL is synced on every commit
+//! (`synchronous = FULL`): a save that returned survives a power cut.
 
 mod audit;
 mod cases;

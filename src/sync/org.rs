@@ -134,13 +134,13 @@ pub(crate) fn invite(
 pub fn open_invitation(bytes: &[u8], passphrase: &str) -> Result<Opened, SyncError> {
     let inv: Invitation = serde_json::from_slice(bytes).map_err(|_| SyncError::NotAnInvitation)?;
     if inv.format != INVITE_FORMAT || inv.key.user_id != seal_id(&inv.org_id) {
-        return Err(SyncError::NotAnInvitation.into());
+        return Err(SyncError::NotAnInvitation);
     }
     let typed = keys::normalize_code(passphrase, INVITE_GROUPS).ok_or(SyncError::WrongInvitePassphrase)?;
     let key = match keys::unwrap(&inv.key, &typed) {
         Ok(k) => k,
-        Err(DatabaseError::WrongPassphrase) => return Err(SyncError::WrongInvitePassphrase.into()),
-        Err(_) => return Err(SyncError::NotAnInvitation.into()),
+        Err(DatabaseError::WrongPassphrase) => return Err(SyncError::WrongInvitePassphrase),
+        Err(_) => return Err(SyncError::NotAnInvitation),
     };
     let about = open_about(&inv.about, &key, &inv.org_id).ok_or(SyncError::NotAnInvitation)?;
     Ok(Opened { org_id: inv.org_id, about, key })
