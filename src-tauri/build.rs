@@ -53,6 +53,7 @@ const COMMANDS: &[&str] = &[
     "sync_import",
     "sync_progress",
     "case_sync",
+    "case_rights",
     "resolve_conflict",
     "org_invite",
 ];

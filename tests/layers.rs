@@ -151,6 +151,41 @@ fn the_cores_modules_point_down_only() {
     assert_eq!(cycles(&graph), BTreeSet::new(), "import cycles among the core's modules (graph: {graph:?})");
 }
 
+/// SQL lives in the layers that own the tables (database, change log,
+/// repositories, sync); the services above them call those, so a table's SQL is
+/// written once and found by its entity's name.
+#[test]
+fn the_services_hold_no_sql() {
+    let services = ["store", "referral", "report", "htcds"];
+    let sql = [
+        ".execute(",
+        ".prepare(",
+        ".prepare_cached(",
+        ".query_row(",
+        ".query_map(",
+        "pragma_",
+        "\"SELECT ",
+        "\"INSERT ",
+        "\"UPDATE ",
+        "\"DELETE ",
+    ];
+    let mut files = Vec::new();
+    for m in services {
+        rust_files(&crate_src("src").join(m), &mut files);
+    }
+    assert!(files.len() >= 10, "{files:?}");
+    let mut found = Vec::new();
+    for f in files.iter().filter(|f| !is_test_file(f)) {
+        let code = shipped_code(&std::fs::read_to_string(f).unwrap());
+        for (n, line) in code.lines().enumerate() {
+            if let Some(s) = sql.iter().find(|s| line.contains(*s)) {
+                found.push(format!("{}:{}: {s}", f.display(), n + 1));
+            }
+        }
+    }
+    assert!(found.is_empty(), "SQL in the services: {found:#?}");
+}
+
 #[test]
 fn the_pure_crates_have_no_cycles() {
     for src in ["crates/vocabulary/src", "crates/rules/src"] {
@@ -158,6 +193,47 @@ fn the_pure_crates_have_no_cycles() {
         assert!(graph.len() >= 2, "{src}: found only {graph:?}");
         assert_eq!(cycles(&graph), BTreeSet::new(), "{src}: {graph:?}");
     }
+}
+
+/// The window's scripts: `app.js` says which screen is which; screens reach each
+/// other by name through `screen.js`, so no two scripts import each other in a
+/// circle.
+#[test]
+fn the_ui_scripts_import_each_other_in_no_circle() {
+    let root = crate_src("ui/js");
+    let mut files = Vec::new();
+    for dir in [root.clone(), root.join("screens")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "js") {
+                files.push(path);
+            }
+        }
+    }
+    let name = |p: &Path| p.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+    let mut graph = Graph::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let mut edges = BTreeSet::new();
+        for line in text.lines().filter(|l| l.starts_with("import ")) {
+            let Some(target) = line.rsplit_once(" from \"").and_then(|(_, t)| t.split('"').next()) else { continue };
+            let mut path = f.parent().unwrap().to_path_buf();
+            for part in target.split('/') {
+                match part {
+                    "." => {}
+                    ".." => {
+                        path.pop();
+                    }
+                    p => path.push(p),
+                }
+            }
+            assert!(path.is_file(), "{}: imports {target}, which is not there", name(f));
+            edges.insert(name(&path));
+        }
+        graph.insert(name(f), edges);
+    }
+    assert!(graph.contains_key("app.js") && graph.contains_key("screens/case.js"), "{graph:?}");
+    assert_eq!(cycles(&graph), BTreeSet::new(), "{graph:?}");
 }
 
 /// The check itself: it sees grouped imports and finds a cycle it is shown.

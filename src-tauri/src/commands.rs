@@ -10,10 +10,11 @@ use amparo::database::keys::KdfParams;
 use amparo::i18n::{self, Localized};
 use amparo::intake::Issue;
 use amparo::repositories::audit::{Action, AuditQuery, AuditRow, Verification};
-use amparo::repositories::cases::{CaseSummary, DraftSummary, ListQuery};
+use amparo::repositories::cases::{CaseSummary, ListQuery};
+use amparo::repositories::drafts::DraftSummary;
 use amparo::repositories::users::{Role, User};
 use amparo::store::policy::{Policy, PurgeReport};
-use amparo::store::{self, Session, Settings, Setup, Store, StoreError};
+use amparo::store::{self, CaseRights, Rights, Session, Settings, Setup, Store, StoreError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -142,6 +143,8 @@ pub fn passphrase_strength(passphrase: String) -> StrengthHint {
 #[derive(Debug, Serialize)]
 pub struct Unlocked {
     pub session: Session,
+    /// What this person may do: the window offers just that.
+    pub rights: Rights,
     /// Seconds without input before the window locks.
     pub idle_lock_seconds: u32,
     /// Right after setup only: the recovery key, to show once.
@@ -153,11 +156,12 @@ fn start_session(state: &AppState, open: impl FnOnce() -> Result<Store, StoreErr
     let mut guard = state.store.lock().map_err(|_| CommandError::plain("error.store.busy"))?;
     let mut store = open()?;
     let session = store.session().clone();
+    let rights = store.rights();
     let policy = store.policy()?.idle_lock_minutes * 60;
     let idle_lock_seconds = state.idle_lock_seconds.map_or(policy, |s| s.min(policy));
     let recovery_key = store.take_recovery_key().map(|k| k.to_string());
     *guard = Some(store);
-    Ok(Unlocked { session, idle_lock_seconds, recovery_key })
+    Ok(Unlocked { session, rights, idle_lock_seconds, recovery_key })
 }
 
 /// Joining an organisation at first start: the invitation file and its passphrase.
@@ -440,6 +444,12 @@ pub struct CaseSync {
 #[tauri::command(async)]
 pub fn case_sync(state: State<'_, AppState>, id: String) -> Res<CaseSync> {
     with_store(&state, |s| Ok(CaseSync { unexported: s.is_unexported(&id)?, conflicts: s.case_conflicts(&id)? }))
+}
+
+/// What this person may do with a case: restrict, assign, settle its conflicts.
+#[tauri::command(async)]
+pub fn case_rights(state: State<'_, AppState>, id: String) -> Res<CaseRights> {
+    with_store(&state, |s| s.case_rights_of(&id))
 }
 
 /// Settle a conflict (supervisors): keep a value (`keep`) or type a new one (`value`).

@@ -62,6 +62,7 @@ macro_rules! handlers {
             $crate::commands::sync_import,
             $crate::commands::sync_progress,
             $crate::commands::case_sync,
+            $crate::commands::case_rights,
             $crate::commands::resolve_conflict,
             $crate::commands::org_invite,
         ]

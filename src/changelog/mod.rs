@@ -65,10 +65,6 @@ pub const CHANGE_COLUMNS: &str =
 pub fn change(r: &rusqlite::Row) -> rusqlite::Result<Change> {
     let value: Option<String> = r.get(6)?;
     let parents: String = r.get(7)?;
-    fn json<T: serde::de::DeserializeOwned>(column: usize, text: &str) -> rusqlite::Result<T> {
-        serde_json::from_str(text)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e)))
-    }
     Ok(Change {
         device: r.get(0)?,
         seq: r.get(1)?,
@@ -77,9 +73,9 @@ pub fn change(r: &rusqlite::Row) -> rusqlite::Result<Change> {
         id: r.get(4)?,
         field: r.get(5)?,
         // NULL is a blanked value; anything else is the JSON the store wrote.
-        value: value.map(|v| json(6, &v)).transpose()?,
+        value: value.map(|v| database::json_column(6, &v)).transpose()?,
         // Most changes replaced nothing: skip parsing the empty list.
-        parents: if parents == "[]" { Vec::new() } else { json(7, &parents)? },
+        parents: if parents == "[]" { Vec::new() } else { database::json_column(7, &parents)? },
         user: r.get(8)?,
         user_name: r.get(9)?,
     })

@@ -189,6 +189,14 @@ pub fn schema_version(conn: &Connection) -> Result<usize, DatabaseError> {
     usize::try_from(v).map_err(|_| DatabaseError::Damaged { table: "user_version" })
 }
 
+/// Fold the WAL into the (securely deleting) database file and empty it: after a
+/// write that removed words (a person, a replaced value, a purged case), the WAL
+/// still holds the pages from before it.
+pub fn fold_wal(conn: &Connection) -> Result<(), DatabaseError> {
+    conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+    Ok(())
+}
+
 /// A value of the `meta` table, if set.
 pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>, DatabaseError> {
     Ok(conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?)
@@ -206,6 +214,13 @@ pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), Databas
     )?
     .execute([key, value])?;
     Ok(())
+}
+
+/// For reading rows: the JSON the store wrote into column `column`; anything else
+/// is a conversion failure, which [`read_error`] reports as a damaged row.
+pub fn json_column<T: serde::de::DeserializeOwned>(column: usize, text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 /// For reading rows: a value that does not convert to what the store wrote is a

@@ -236,24 +236,16 @@ impl Store {
         let today = crate::repositories::cases::today();
         let mut out = HtcdsExport { rows: vec![], cases: 0, left_out: 0 };
         let mut exported_ids = Vec::new();
-        {
-            let conn = self.conn();
-            let mut st = conn.prepare("SELECT id, case_number, data FROM cases ORDER BY seq")?;
-            let mut rows = st.query([])?;
-            while let Some(r) = rows.next()? {
-                let (id, number, data): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-                let mut case: Value = serde_json::from_str(&data)
-                    .map_err(|_| crate::database::DatabaseError::Damaged { table: "cases" })?;
-                if consent::check(&case, Sharing::Referral, today).is_err() {
-                    out.left_out += 1;
-                    continue;
-                }
-                case["case_number"] = json!(number);
-                out.rows.extend(rows_of(&case));
-                out.cases += 1;
-                exported_ids.push(id);
+        crate::repositories::cases::each(self.conn(), |id, number, mut case| {
+            if consent::check(&case, Sharing::Referral, today).is_err() {
+                out.left_out += 1;
+                return;
             }
-        }
+            case["case_number"] = json!(number);
+            out.rows.extend(rows_of(&case));
+            out.cases += 1;
+            exported_ids.push(id);
+        })?;
         let detail = json!({ "scope": "htcds", "cases": out.cases, "left_out": out.left_out, "ids": exported_ids });
         self.record(Action::Export, None, detail)?;
         Ok(out)

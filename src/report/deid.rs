@@ -8,6 +8,7 @@
 
 use super::{ReportQuery, DEFAULT_K};
 use crate::intake::{self, years_between};
+use crate::repositories::facts;
 use crate::repositories::{audit::Action, users::Role};
 use crate::store::{Store, StoreError};
 use chrono::NaiveDate;
@@ -190,26 +191,14 @@ impl Store {
         let k = q.k.unwrap_or(DEFAULT_K);
         let today = crate::repositories::cases::today();
         let (mut rows, mut declined) = (Vec::new(), 0);
-        {
-            let conn = self.conn();
-            let f = q.filter();
-            let mut st = conn.prepare(&format!(
-                "SELECT x.data FROM case_report c JOIN cases x ON x.seq = c.case_seq WHERE {} ORDER BY x.seq",
-                f.sql
-            ))?;
-            let mut cursor = st.query(rusqlite::params_from_iter(f.values.iter()))?;
-            while let Some(r) = cursor.next()? {
-                let data: String = r.get(0)?;
-                let case: Value = serde_json::from_str(&data)
-                    .map_err(|_| crate::database::DatabaseError::Damaged { table: "cases" })?;
-                let of_case = rows_of(&case, today);
-                if crate::consent::declined(&case, SCOPE, today) {
-                    declined += of_case.len();
-                } else {
-                    rows.extend(of_case);
-                }
+        facts::each_case(self.conn(), &q.filter(), |case| {
+            let of_case = rows_of(&case, today);
+            if crate::consent::declined(&case, SCOPE, today) {
+                declined += of_case.len();
+            } else {
+                rows.extend(of_case);
             }
-        }
+        })?;
         let (kept, dropped) = k_anonymous(rows, k);
         let records = kept.len();
         let csv = to_csv(kept)?;

@@ -8,6 +8,7 @@
 //! For sharing outside the organisation, every count from 1 to k−1 is shown as
 //! `"<k"` (k = 11 by default, as the Counter Trafficking Data Collaborative does).
 
+use crate::repositories::facts::{self, CaseFilter};
 use crate::store::{Store, StoreError};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize, Serializer};
@@ -101,24 +102,16 @@ pub struct FactSheet {
 /// can use the intake-date index for a period. Counts come from `case_facts`, kept
 /// as cases are saved: one row per case and code, so a count of rows is a count of
 /// cases.
-struct Filter {
-    sql: String,
-    values: Vec<String>,
-}
-
 impl ReportQuery {
-    fn filter(&self) -> Filter {
-        let date = |d: &Option<NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
-        let blank = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
-        let parts = [
-            ("c.intake_date >= ?", date(&self.from)),
-            ("c.intake_date <= ?", date(&self.to)),
-            ("c.status = ?", blank(&self.status)),
-            ("c.intake_channel = ?", blank(&self.intake_channel)),
-            ("c.trafficking_type = ?", blank(&self.trafficking_type)),
-        ];
-        let (sql, values): (Vec<&str>, Vec<String>) = parts.into_iter().filter_map(|(s, v)| Some((s, v?))).unzip();
-        Filter { sql: if sql.is_empty() { "1".into() } else { sql.join(" AND ") }, values }
+    /// The cases this report covers.
+    pub(crate) fn filter(&self) -> CaseFilter {
+        CaseFilter {
+            from: self.from,
+            to: self.to,
+            status: self.status.clone(),
+            intake_channel: self.intake_channel.clone(),
+            trafficking_type: self.trafficking_type.clone(),
+        }
     }
 
     /// A threshold below 2 would suppress nothing; a period that ends before it
@@ -147,36 +140,10 @@ impl Store {
     /// who may use the store may run it; it is recorded in the audit trail.
     pub fn fact_sheet(&self, q: &ReportQuery) -> Result<FactSheet, StoreError> {
         q.check()?;
-        let conn = self.conn();
         let f = q.filter();
-        let args = rusqlite::params_from_iter(f.values.iter());
         let k = q.k;
-        let (cases, victims): (i64, i64) = conn
-            .prepare_cached(&format!(
-                "SELECT count(*), coalesce(sum(c.victims), 0) FROM case_report c WHERE {}",
-                f.sql
-            ))?
-            .query_row(args.clone(), |r| Ok((r.get(0)?, r.get(1)?)))?;
-        // Every breakdown in one pass over the facts (kind, code): with no filter,
-        // straight from their covering index; with one, from the cases it keeps.
-        let sql = if f.values.is_empty() {
-            "SELECT kind, code, count(*) FROM case_facts GROUP BY kind, code".to_string()
-        } else {
-            format!(
-                "SELECT x.kind, x.code, count(*) FROM case_report c JOIN case_facts x ON x.case_seq = c.case_seq
-                 WHERE {} GROUP BY x.kind, x.code",
-                f.sql
-            )
-        };
-        let mut by_kind: std::collections::HashMap<String, Vec<(String, i64)>> = std::collections::HashMap::new();
-        {
-            let mut st = conn.prepare_cached(&sql)?;
-            let mut rows = st.query(args)?;
-            while let Some(r) = rows.next()? {
-                let (kind, code, n): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-                by_kind.entry(kind).or_default().push((code, n.max(0)));
-            }
-        }
+        let (cases, victims) = facts::totals(self.conn(), &f)?;
+        let mut by_kind = facts::breakdowns(self.conn(), &f)?;
         let mut of_kind = |kind: &str| {
             let mut list = by_kind.remove(kind).unwrap_or_default();
             // Most cases first, then by code. Shareable: suppressed counts all rank

@@ -14,8 +14,6 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-/// Largest draft we keep (the whole form as JSON); far above any real intake.
-pub const DRAFT_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// Longest page of a case list.
 pub const LIST_LIMIT_MAX: usize = 500;
 
@@ -50,18 +48,6 @@ pub struct ListQuery {
     #[serde(default)]
     pub offset: Option<usize>,
 }
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DraftSummary {
-    pub id: String,
-    pub case_id: Option<String>,
-    pub alias: Option<String>,
-    pub updated_at: String,
-}
-
-/// Drafts this user may see (?1 = the user): their own, and those written before
-/// there were users (by the one who set the store up).
-pub(crate) const MY_DRAFT: &str = "(user_id = ?1 OR user_id IS NULL)";
 
 /// Does the new version drop anything the old one had (a person, a name, a field)?
 /// Then the old words must not linger in the WAL.
@@ -684,4 +670,209 @@ pub(crate) fn changed_fields(before: &Value, after: &Map<String, Value>) -> Vec<
     keys.sort();
     keys.dedup();
     keys.into_iter().filter(|k| before.get(*k) != after.get(*k)).cloned().collect()
+}
+
+/// How a case is looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseKey {
+    Id,
+    Number,
+}
+
+/// A case by id or number, with its notes, if there is one (no permission check).
+pub(crate) fn load(conn: &Connection, key: CaseKey, value: &str) -> Result<Option<Value>, DatabaseError> {
+    let column = match key {
+        CaseKey::Id => "id",
+        CaseKey::Number => "case_number",
+    };
+    let sql = format!("SELECT id, case_number, created_at, updated_at, data FROM cases WHERE {column} = ?1");
+    let row: Option<(String, String, String, String, String)> = conn
+        .prepare_cached(&sql)?
+        .query_row([value], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .optional()?;
+    let Some((id, number, created, updated, data)) = row else { return Ok(None) };
+    let data: Map<String, Value> =
+        serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
+    let notes = notes_of(conn, &id)?;
+    Ok(Some(assemble(id, number, data, notes, created, updated)))
+}
+
+/// A case's notes, oldest first.
+pub(crate) fn notes_of(conn: &Connection, case_id: &str) -> Result<Vec<Value>, DatabaseError> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, text, language, author, created_at FROM notes WHERE case_id = ?1 ORDER BY created_at, id",
+    )?;
+    let notes = st
+        .query_map([case_id], |r| Ok(note_json(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(notes)
+}
+
+/// The id of the case with this number (typed loosely: spaces and case do not matter).
+pub(crate) fn id_of_number(conn: &Connection, case_number: &str) -> Result<Option<String>, DatabaseError> {
+    Ok(conn
+        .query_row("SELECT id FROM cases WHERE case_number = ?1", [case_number.trim().to_uppercase()], |r| r.get(0))
+        .optional()?)
+}
+
+/// Every case id, oldest first.
+pub(crate) fn all_ids(conn: &Connection) -> Result<Vec<String>, DatabaseError> {
+    let mut st = conn.prepare("SELECT id FROM cases ORDER BY seq")?;
+    let ids = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(ids)
+}
+
+/// Closed cases whose closing is before `cutoff` (an RFC 3339 time).
+pub(crate) fn closed_before(conn: &Connection, cutoff: &str) -> Result<Vec<String>, DatabaseError> {
+    let mut st = conn.prepare(
+        "SELECT id FROM cases WHERE closed_at IS NOT NULL AND closed_at < ?1 AND status IN ('Closed', 'ClosedReferred') ORDER BY seq",
+    )?;
+    let ids = st.query_map([cutoff], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(ids)
+}
+
+/// A page of the case list, newest first: matching `q`, each row saying whether
+/// `user` may open it (`sees_all`: supervisors open every case). Restricted cases
+/// this user may not open never match a search.
+pub(crate) fn list(
+    conn: &Connection,
+    q: &ListQuery,
+    user: &str,
+    sees_all: bool,
+) -> Result<Vec<CaseSummary>, DatabaseError> {
+    let limit = q.limit.unwrap_or(100).min(LIST_LIMIT_MAX) as i64;
+    let offset = q.offset.unwrap_or(0) as i64;
+    let status = q.status.as_deref().filter(|s| !s.is_empty());
+    // ?1 = this user, ?2 = may open every case.
+    const COLS: &str = "c.id, c.case_number, c.alias, c.status, c.intake_date, c.primary_language, c.updated_at,
+         c.restricted, (c.restricted = 0 OR ?2 OR c.assigned_to = ?1),
+         EXISTS (SELECT 1 FROM unexported u WHERE u.case_id = c.id)";
+    let rows = match (fts_query(&q.text), status) {
+        (Some(m), st) => {
+            let sql = format!(
+                "SELECT {COLS} FROM cases_fts f JOIN cases c ON c.seq = f.rowid
+                 WHERE cases_fts MATCH ?3 AND (?4 IS NULL OR c.status = ?4)
+                   AND (c.restricted = 0 OR ?2 OR c.assigned_to = ?1)
+                 ORDER BY f.rowid DESC LIMIT ?5 OFFSET ?6"
+            );
+            let mut st_ = conn.prepare_cached(&sql)?;
+            let rows = st_
+                .query_map(params![user, sees_all, m, st, limit, offset], summary)?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows
+        }
+        (None, Some(st)) => {
+            let sql = format!("SELECT {COLS} FROM cases c WHERE c.status = ?3 ORDER BY c.seq DESC LIMIT ?4 OFFSET ?5");
+            let mut st_ = conn.prepare_cached(&sql)?;
+            let rows =
+                st_.query_map(params![user, sees_all, st, limit, offset], summary)?.collect::<Result<Vec<_>, _>>()?;
+            rows
+        }
+        (None, None) => {
+            let sql = format!("SELECT {COLS} FROM cases c ORDER BY c.seq DESC LIMIT ?3 OFFSET ?4");
+            let mut st_ = conn.prepare_cached(&sql)?;
+            let rows =
+                st_.query_map(params![user, sees_all, limit, offset], summary)?.collect::<Result<Vec<_>, _>>()?;
+            rows
+        }
+    };
+    Ok(rows)
+}
+
+/// How much the store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub cases: i64,
+    pub people: i64,
+    pub notes: i64,
+}
+
+pub(crate) fn counts(conn: &Connection) -> Result<Counts, DatabaseError> {
+    let count = |sql: &str| -> Result<i64, DatabaseError> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
+    Ok(Counts {
+        cases: count("SELECT count(*) FROM cases")?,
+        people: count("SELECT coalesce(sum(json_array_length(data, '$.people')), 0) FROM cases")?,
+        notes: count("SELECT count(*) FROM notes")?,
+    })
+}
+
+/// Write a prepared edit of case `id` (numbered `case_number`) as `session`'s user:
+/// its row, its changes, fact counts, new notes and search entry. Returns the row as
+/// written and how many notes were added.
+pub(crate) fn update(
+    tx: &Transaction,
+    session: &Session,
+    id: &str,
+    mut row: Row,
+    case_number: &str,
+    now: &str,
+) -> Result<(Row, usize), DatabaseError> {
+    let seq: i64 = tx.prepare_cached("SELECT seq FROM cases WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
+    let notes: Vec<Value> = std::mem::take(&mut row.notes)
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|n| note_fields(n, session, now))
+        .collect();
+    let meta = [("updated_at", Value::from(now)), ("updated_by", session.user_id.clone().into())];
+    let row = reshape(id, log_case(tx, session, id, &row.data, &meta, &notes)?);
+    let data = Value::Object(row.data.clone()).to_string();
+    update_row(tx, id, &row, &data, now, &session.user_id)?;
+    refresh_facts(tx, seq, &data)?;
+    for n in notes.iter().filter_map(Value::as_object) {
+        insert_note(tx, id, n)?;
+    }
+    refresh_fts(tx, seq, case_number, &row.names, &row.places, &notes_text(tx, seq)?)?;
+    Ok((row, notes.len()))
+}
+
+/// A case's row as stored, for a write that adds to it.
+pub(crate) struct Stored {
+    seq: i64,
+    case_number: String,
+    /// The case's fields (without notes): what permission checks look at.
+    pub(crate) data: Value,
+}
+
+pub(crate) fn stored(conn: &Connection, id: &str) -> Result<Option<Stored>, DatabaseError> {
+    let row: Option<(i64, String, String)> = conn
+        .prepare_cached("SELECT seq, case_number, data FROM cases WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((seq, case_number, data)) = row else { return Ok(None) };
+    let data = serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
+    Ok(Some(Stored { seq, case_number, data }))
+}
+
+/// Add a (validated) note to a stored case as `session`'s user: the note, its
+/// change, the case's update time and its search entry. Returns the note as saved.
+pub(crate) fn append_note(
+    tx: &Transaction,
+    session: &Session,
+    id: &str,
+    case: &Stored,
+    note: &Map<String, Value>,
+    now: &str,
+) -> Result<Value, DatabaseError> {
+    let saved = note_fields(note, session, now);
+    if let Some(n) = saved.as_object() {
+        insert_note(tx, id, n)?;
+    }
+    let meta = [("updated_at", Value::from(now)), ("updated_by", session.user_id.clone().into())];
+    let current = case.data.as_object().cloned().unwrap_or_default();
+    log_case(tx, session, id, &current, &meta, std::slice::from_ref(&saved))?;
+    tx.execute("UPDATE cases SET updated_at = ?2, updated_by = ?3 WHERE id = ?1", params![id, now, session.user_id])?;
+    let (names, places) = fts_columns(&case.data);
+    refresh_fts(tx, case.seq, &case.case_number, &names, &places, &notes_text(tx, case.seq)?)?;
+    Ok(saved)
+}
+
+/// Every case's id, number and fields (without notes), oldest first, one at a time.
+pub(crate) fn each(conn: &Connection, mut visit: impl FnMut(String, String, Value)) -> Result<(), DatabaseError> {
+    let mut st = conn.prepare("SELECT id, case_number, data FROM cases ORDER BY seq")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let (id, number, data): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        visit(id, number, serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?);
+    }
+    Ok(())
 }

@@ -204,3 +204,40 @@ pub(crate) fn seed(conn: &rusqlite::Connection) -> Result<(), DatabaseError> {
     }
     Ok(())
 }
+
+fn parse(text: &str) -> Result<Map<String, Value>, DatabaseError> {
+    serde_json::from_str(text).map_err(|_| DatabaseError::Damaged { table: "directory" })
+}
+
+/// Every entry, in no particular order.
+pub(crate) fn all(conn: &rusqlite::Connection) -> Result<Vec<Entry>, DatabaseError> {
+    let mut st = conn.prepare_cached("SELECT id, data, updated_at FROM directory")?;
+    let rows: Vec<(String, String, String)> =
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
+    rows.into_iter().map(|(id, data, updated_at)| Ok(Entry { id, data: parse(&data)?, updated_at })).collect()
+}
+
+/// One entry, if there is one with this id.
+pub(crate) fn get(conn: &rusqlite::Connection, id: &str) -> Result<Option<Entry>, DatabaseError> {
+    let row: Option<(String, String)> = conn
+        .query_row("SELECT data, updated_at FROM directory WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    row.map(|(data, updated_at)| Ok(Entry { id: id.to_string(), data: parse(&data)?, updated_at })).transpose()
+}
+
+/// Write an entry as this laptop's user changed it (new, or replacing the row).
+pub(crate) fn put(
+    conn: &rusqlite::Connection,
+    id: &str,
+    data: &Map<String, Value>,
+    now: &str,
+    user: &str,
+) -> Result<(), DatabaseError> {
+    conn.execute(
+        "INSERT INTO directory (id, data, created_at, updated_at, updated_by) VALUES (?1, ?2, ?3, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at,
+                                        updated_by = excluded.updated_by",
+        params![id, Value::Object(data.clone()).to_string(), now, user],
+    )?;
+    Ok(())
+}

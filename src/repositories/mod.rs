@@ -4,6 +4,8 @@
 //! ([`crate::store`]) decide who may do what.
 //!
 //! - [`cases`]: cases, their notes, search entries and fact-sheet counts, and drafts;
+//! - [`drafts`]: unfinished intakes, per user;
+//! - [`facts`]: the fact-sheet counts kept per case, and the cases a report covers;
 //! - [`directory`]: the organisations survivors can be referred to;
 //! - [`audit`]: the hash-chained audit trail;
 //! - [`users`]: roles and users.
@@ -11,6 +13,8 @@
 pub mod audit;
 pub mod cases;
 pub mod directory;
+pub mod drafts;
+pub mod facts;
 pub mod users;
 
 use crate::changelog::Author;

@@ -5,7 +5,7 @@ use super::{Store, StoreError, Thing};
 use crate::intake::{FieldError, Issue, ValidationErrors};
 use crate::repositories::audit::{self, Action};
 use crate::repositories::directory::*;
-use rusqlite::{params, OptionalExtension};
+
 use serde_json::{json, Map, Value};
 
 #[cfg(test)]
@@ -14,17 +14,7 @@ mod tests;
 impl Store {
     /// The entries that match, hotlines first, then by name.
     pub fn directory(&self, q: &DirectoryQuery) -> Result<Vec<Entry>, StoreError> {
-        let conn = self.conn();
-        let mut st = conn.prepare_cached("SELECT id, data, updated_at FROM directory")?;
-        let mut out = Vec::new();
-        let mut rows = st.query([])?;
-        while let Some(r) = rows.next()? {
-            let data: Map<String, Value> = serde_json::from_str(&r.get::<_, String>(1)?)
-                .map_err(|_| crate::database::DatabaseError::Damaged { table: "directory" })?;
-            if matches(&data, q) {
-                out.push(Entry { id: r.get(0)?, data, updated_at: r.get(2)? });
-            }
-        }
+        let mut out: Vec<Entry> = all(self.conn())?.into_iter().filter(|e| matches(&e.data, q)).collect();
         let hotline = |e: &Entry| e.data.get("hotline") == Some(&Value::Bool(true));
         out.sort_by_cached_key(|e| (!hotline(e), fold(e.data.get("name").and_then(Value::as_str).unwrap_or(""))));
         Ok(out)
@@ -32,14 +22,7 @@ impl Store {
 
     /// One entry.
     pub fn directory_entry(&self, id: &str) -> Result<Entry, StoreError> {
-        let row: Option<(String, String)> = self
-            .conn()
-            .query_row("SELECT data, updated_at FROM directory WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let (data, updated_at) = row.ok_or_else(|| StoreError::NotFound(Thing::DirectoryEntry, id.to_string()))?;
-        let data =
-            serde_json::from_str(&data).map_err(|_| crate::database::DatabaseError::Damaged { table: "directory" })?;
-        Ok(Entry { id: id.to_string(), data, updated_at })
+        get(self.conn(), id)?.ok_or_else(|| StoreError::NotFound(Thing::DirectoryEntry, id.to_string()))
     }
 
     /// Add an entry (`id` None) or replace one; refused with every issue next to its
@@ -62,12 +45,7 @@ impl Store {
         let session = self.session().clone();
         let tx = self.conn_mut().transaction()?;
         log_entry(&tx, &session, &id, before.as_ref(), &data)?;
-        tx.execute(
-            "INSERT INTO directory (id, data, created_at, updated_at, updated_by) VALUES (?1, ?2, ?3, ?3, ?4)
-             ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at,
-                                            updated_by = excluded.updated_by",
-            params![id, Value::Object(data.clone()).to_string(), now, user],
-        )?;
+        put(&tx, &id, &data, &now, &user)?;
         audit::append(&tx, &device, Some(&user), Action::DirectoryChanged, None, detail, None)?;
         tx.commit()?;
         Ok(Entry { id, data, updated_at: now })
@@ -144,10 +122,7 @@ impl Store {
         for data in &entries {
             let id = crate::database::new_id();
             log_entry(&tx, &session, &id, None, data)?;
-            tx.execute(
-                "INSERT INTO directory (id, data, created_at, updated_at, updated_by) VALUES (?1, ?2, ?3, ?3, ?4)",
-                params![id, Value::Object(data.clone()).to_string(), now, user],
-            )?;
+            put(&tx, &id, data, &now, &user)?;
         }
         let detail = json!({ "imported": entries.len() });
         audit::append(&tx, &device, Some(&user), Action::DirectoryChanged, None, detail, None)?;

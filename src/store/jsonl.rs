@@ -101,13 +101,9 @@ impl Store {
     /// move to a new laptop (supervisors; audited). Returns the number written.
     pub fn export_jsonl(&self, mut out: impl Write) -> Result<usize, StoreError> {
         self.require(Role::Supervisor)?;
-        let ids: Vec<String> = {
-            let mut st = self.conn.prepare("SELECT id FROM cases ORDER BY seq")?;
-            let ids = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
-            ids
-        };
+        let ids = crate::repositories::cases::all_ids(&self.conn)?;
         for id in &ids {
-            let case = self.load_case("id", id)?;
+            let case = self.load_case(crate::repositories::cases::CaseKey::Id, id)?;
             serde_json::to_writer(&mut out, &case).map_err(|e| StoreError::from(std::io::Error::from(e)))?;
             out.write_all(b"\n")?;
         }

@@ -26,10 +26,10 @@ use crate::i18n::Localized;
 use crate::intake::{FieldError, Issue, ValidationErrors};
 use crate::repositories;
 use crate::repositories::audit::Action;
-use crate::repositories::users::Role;
+use crate::repositories::users::{Role, User};
 pub use crate::repositories::Session;
 use chrono::Utc;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -305,6 +305,30 @@ impl Settings {
     }
 }
 
+/// What the person unlocked may do, for the UI to offer just that: the core checks
+/// every call again, whatever the UI offered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rights {
+    /// Restricted cases, assignments, conflicts, imports and exports, reports for
+    /// partners, the audit trail.
+    pub supervise: bool,
+    /// Users, policies, invitations, the recovery key, purges.
+    pub administer: bool,
+    /// The roles a user can have, lowest first.
+    pub roles: Vec<&'static str>,
+}
+
+/// What the person unlocked may do with one case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CaseRights {
+    /// Restrict it or open it up: supervisors and the person it is assigned to.
+    pub restrict: bool,
+    /// Give it to someone: supervisors.
+    pub assign: bool,
+    /// Settle its sync conflicts: supervisors.
+    pub resolve_conflicts: bool,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StoreInfo {
     pub path: String,
@@ -384,12 +408,15 @@ impl Store {
                 ("device_id", session.device_id.as_str()),
                 ("created_at", now.as_str()),
             ] {
-                tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", (k, v))?;
+                database::set_meta(&tx, k, v)?;
             }
-            tx.execute(
-                "INSERT INTO users (id, name, role, created_at) VALUES (?1, ?2, ?3, ?4)",
-                (&user_id, &session.user_name, Role::Administrator.code(), &now),
-            )?;
+            let first = User {
+                id: user_id.clone(),
+                name: session.user_name.clone(),
+                role: Role::Administrator,
+                created_at: now.clone(),
+            };
+            repositories::users::insert(&tx, &first)?;
             let detail = json!({ "user": user_id, "role": Role::Administrator.code() });
             repositories::audit::append(
                 &tx,
@@ -438,20 +465,14 @@ impl Store {
     /// Build the session for an active user; `None` if the user was removed.
     fn session_for(conn: &Connection, user_id: &str) -> Result<Option<Session>, StoreError> {
         let meta = |k: &str| database::required_meta(conn, k);
-        let user: Option<(String, String)> = conn
-            .query_row("SELECT name, role FROM users WHERE id = ?1 AND removed_at IS NULL", [user_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        let Some((user_name, role)) = user else { return Ok(None) };
+        let Some(user) = repositories::users::active_by_id(conn, user_id)? else { return Ok(None) };
         Ok(Some(Session {
             org: meta("org")?,
             device_code: meta("device_code")?,
             device_id: meta("device_id")?,
-            user_id: user_id.to_string(),
-            user_name,
-            // An unknown code (a newer Amparo's role) gets the least rights.
-            role: Role::parse(&role).unwrap_or(Role::Caseworker),
+            user_id: user.id,
+            user_name: user.name,
+            role: user.role,
         }))
     }
 
@@ -543,14 +564,8 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         let conn = Store::connect(dir, &key)?;
-        let found: Option<String> = conn
-            .query_row(
-                "SELECT id FROM users WHERE removed_at IS NULL AND name = ?1 COLLATE NOCASE",
-                [admin.trim()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let user_id = found.ok_or_else(|| StoreError::NoSuchUser(admin.trim().to_string()))?;
+        let found = repositories::users::active_by_name(&conn, admin)?;
+        let user_id = found.map(|u| u.id).ok_or_else(|| StoreError::NoSuchUser(admin.trim().to_string()))?;
         let session =
             Store::session_for(&conn, &user_id)?.ok_or_else(|| StoreError::NoSuchUser(admin.trim().to_string()))?;
         if session.role != Role::Administrator {
@@ -567,6 +582,15 @@ impl Store {
         self.kdf
     }
 
+    /// See [`Rights`].
+    pub fn rights(&self) -> Rights {
+        Rights {
+            supervise: self.session.role >= Role::Supervisor,
+            administer: self.session.role >= Role::Administrator,
+            roles: Role::ALL.iter().map(|r| r.code()).collect(),
+        }
+    }
+
     pub fn session(&self) -> &Session {
         &self.session
     }
@@ -576,7 +600,7 @@ impl Store {
     }
 
     pub fn info(&self) -> Result<StoreInfo, StoreError> {
-        let count = |sql: &str| -> Result<i64, StoreError> { Ok(self.conn.query_row(sql, [], |r| r.get(0))?) };
+        let counts = repositories::cases::counts(&self.conn)?;
         Ok(StoreInfo {
             path: self.dir.display().to_string(),
             schema_version: database::schema_version(&self.conn)?,
@@ -584,10 +608,10 @@ impl Store {
             org: self.session.org.clone(),
             device_code: self.session.device_code.clone(),
             user: self.session.user_name.clone(),
-            cases: count("SELECT count(*) FROM cases")?,
-            people: count("SELECT coalesce(sum(json_array_length(data, '$.people')), 0) FROM cases")?,
-            notes: count("SELECT count(*) FROM notes")?,
-            drafts: count("SELECT count(*) FROM drafts")?,
+            cases: counts.cases,
+            people: counts.people,
+            notes: counts.notes,
+            drafts: repositories::drafts::count(&self.conn)?,
         })
     }
 

@@ -86,13 +86,7 @@ impl Store {
         let Some(months) = self.policy()?.retention_months else { return Ok(Vec::new()) };
         let Some(cutoff) = today.checked_sub_months(chrono::Months::new(months)) else { return Ok(Vec::new()) };
         // closed_at is an RFC 3339 time; a date compares below every time of its day.
-        let mut st = self.conn.prepare(
-            "SELECT id FROM cases WHERE closed_at IS NOT NULL AND closed_at < ?1
-               AND status IN ('Closed', 'ClosedReferred') ORDER BY seq",
-        )?;
-        let ids =
-            st.query_map([cutoff.format("%Y-%m-%d").to_string()], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
-        Ok(ids)
+        Ok(crate::repositories::cases::closed_before(&self.conn, &cutoff.format("%Y-%m-%d").to_string())?)
     }
 
     /// Remove every case whose retention time is over, with its notes, drafts and
@@ -118,7 +112,7 @@ impl Store {
         tx.commit()?;
         // The deleted pages are zeroed (secure_delete); the WAL still holds their old
         // images until it is folded in and emptied.
-        self.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+        crate::database::fold_wal(&self.conn)?;
         Ok(PurgeReport { cases: ids.len() })
     }
 }

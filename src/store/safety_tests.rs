@@ -180,6 +180,43 @@ fn a_restricted_case_opens_only_for_its_assigned_user_and_supervisors() {
     assert!(views.iter().filter(|v| v.case_number.as_deref() == Some(number.as_str())).count() >= 4);
 }
 
+/// What the app offers comes from the same rules the saves check: a caseworker may
+/// restrict only the cases assigned to her and assign none; supervisors do both and
+/// settle conflicts; only administrators administer.
+#[test]
+fn rights_say_what_each_role_may_do_with_each_case() {
+    let (dir, mut admin) = team();
+    let rosa_id = admin.users().unwrap().into_iter().find(|u| u.name == "Rosa").unwrap().id;
+    let mut c = sample::full_case();
+    c["assigned_to"] = json!(rosa_id);
+    let hers = id_of(&admin.create_case(c, None).unwrap());
+    let other = id_of(&admin.create_case(sample::full_case(), None).unwrap());
+    let admin_rights = admin.rights();
+    assert!(admin_rights.supervise && admin_rights.administer);
+    assert_eq!(admin_rights.roles, ["Caseworker", "Supervisor", "Administrator"]);
+    drop(admin);
+
+    let rosa = Store::open(dir.path(), ROSA_PASS).unwrap();
+    assert!(!rosa.rights().supervise && !rosa.rights().administer);
+    let on_hers = rosa.case_rights_of(&hers).unwrap();
+    assert_eq!((on_hers.restrict, on_hers.assign, on_hers.resolve_conflicts), (true, false, false));
+    assert!(!rosa.case_rights_of(&other).unwrap().restrict);
+    assert!(matches!(rosa.case_rights_of("no-such-case"), Err(StoreError::NotFound(Thing::Case, _))));
+    // What the rights refuse, the save refuses too.
+    let mut edit = rosa.get_case(&other).unwrap();
+    edit["restricted"] = json!(true);
+    drop(rosa);
+    let mut rosa = Store::open(dir.path(), ROSA_PASS).unwrap();
+    let e = rosa.update_case(&other, edit, None).unwrap_err();
+    assert!(matches!(&e, StoreError::Invalid(v) if v.0[0].path == "restricted"), "{e:?}");
+    drop(rosa);
+
+    let sara = Store::open(dir.path(), SUPER_PASS).unwrap();
+    assert!(sara.rights().supervise && !sara.rights().administer);
+    let r = sara.case_rights_of(&other).unwrap();
+    assert!(r.restrict && r.assign && r.resolve_conflicts);
+}
+
 #[test]
 fn drafts_belong_to_whoever_typed_them() {
     let (dir, admin) = team();

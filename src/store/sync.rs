@@ -3,17 +3,17 @@
 //! log and the bundles of [`crate::sync`].
 
 use super::{Store, StoreError};
-use crate::changelog::{self, flat, hlc};
-use crate::database::{self, now_utc};
+use crate::changelog::{self, flat};
+use crate::database::now_utc;
 use crate::repositories::audit::{self, Action};
-use crate::repositories::cases::{materialize, Merged};
+use crate::repositories::cases::materialize;
 use crate::repositories::users::Role;
-use crate::sync::bundle::{self, Body, Header};
+use crate::sync::bundle;
+use crate::sync::exchange;
 use crate::sync::folder::{FileResult, EXTENSION, FOLDER_KEY};
 use crate::sync::*;
-use rusqlite::params;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 impl Store {
@@ -28,39 +28,11 @@ impl Store {
         write: impl FnOnce(&[u8]) -> Result<(), StoreError>,
     ) -> Result<ExportSummary, StoreError> {
         let me = self.session().device_id.clone();
-        let conn = self.conn();
-        let (org_id, key) = org::keys(conn)?;
-        let floor_c = if all { None } else { floors(conn, &me, "has_changes")? };
-        let floor_a = if all { None } else { floors(conn, &me, "has_audit")? };
-        let mut body = Body { devices: devices(conn)?, ..Default::default() };
-        let mut header = Header {
-            format: bundle::FORMAT,
-            org: org_id,
-            device: me.clone(),
-            device_code: self.session().device_code.clone(),
-            created_at: now_utc(),
-            changes: BTreeMap::new(),
-            audit: BTreeMap::new(),
-            has_changes: vector(conn, "changes")?,
-            has_audit: vector(conn, "audit")?,
-        };
-        let (changes, ranges) =
-            rows_above(conn, "changes", changelog::CHANGE_COLUMNS, floor_c.as_ref(), changelog::change, |c| c.seq)?;
-        (body.changes, header.changes) = (changes, ranges);
-        let (entries, ranges) =
-            rows_above(conn, "audit", audit::ENTRY_COLUMNS, floor_a.as_ref(), audit::entry, |e| e.device_seq)?;
-        (body.audit, header.audit) = (entries, ranges);
-        // Changes after a gap are in the body (the ranges cover them) but not in
-        // `has_changes`: the reader still knows to send what comes before them.
-        let bytes = bundle::seal(&header, &body, &key).map_err(StoreError::from)?;
-        let cases: BTreeSet<&str> = body.changes.iter().map(|c| c.id.as_str()).collect();
-        let summary =
-            ExportSummary { changes: body.changes.len(), audit_entries: body.audit.len(), cases: cases.len() };
-        let own_last = header.has_changes.get(&me).copied().unwrap_or(0);
-        write(&bytes)?;
+        let written = exchange::write_bundle(self.conn(), &me, &self.session().device_code, all)?;
+        let summary = written.summary;
+        write(&written.bytes)?;
         let tx = self.conn().unchecked_transaction()?;
-        database::set_meta(&tx, EXPORTED_KEY, &own_last.to_string())?;
-        tx.execute("DELETE FROM unexported", [])?;
+        exchange::mark_exported(&tx, written.own_last)?;
         let detail = json!({ "changes": summary.changes, "cases": summary.cases });
         audit::append(&tx, &me, Some(&self.session().user_id), Action::SyncExport, None, detail, None)?;
         tx.commit()?;
@@ -77,203 +49,40 @@ impl Store {
     ) -> Result<ImportSummary, StoreError> {
         let me = self.session().device_id.clone();
         let user = self.session().user_id.clone();
-        let (org_id, key) = org::keys(self.conn())?;
-        let (header, body) = bundle::open(bytes, &org_id, &key)?;
         let tx = self.conn().unchecked_transaction()?;
-        if let Some(latest) = body.changes.iter().map(|c| c.hlc).max() {
-            let now = changelog::read_hlc(&tx)?;
-            changelog::write_hlc(&tx, hlc::observe(now, latest, hlc::physical_now()))?;
-        }
-        let mut summary = ImportSummary { device_code: header.device_code.clone(), ..Default::default() };
-        let mut touched = BTreeSet::new();
-        let mut touched_directory = BTreeSet::new();
-        let mut purged_here: BTreeMap<String, bool> = BTreeMap::new();
-        let mut changes = body.changes;
-        changes.sort_by(|a, b| (a.hlc, &a.device, a.seq).cmp(&(b.hlc, &b.device, b.seq)));
-        for mut c in changes {
-            if c.entity == changelog::DIRECTORY {
-                if changelog::insert(&tx, &c)? {
-                    summary.changes += 1;
-                    touched_directory.insert(c.id);
-                }
-                continue;
-            }
-            let gone = match purged_here.get(&c.id) {
-                Some(g) => *g,
-                None => {
-                    let g: bool =
-                        tx.query_row("SELECT EXISTS (SELECT 1 FROM purged_cases WHERE case_id = ?1)", [&c.id], |r| {
-                            r.get(0)
-                        })?;
-                    purged_here.insert(c.id.clone(), g);
-                    g
-                }
-            };
-            // A purged case's words never come back; the change's identity is kept.
-            if gone && c.field != flat::PURGED {
-                c.value = None;
-            }
-            if changelog::insert(&tx, &c)? {
-                summary.changes += 1;
-                touched.insert(c.id);
-            }
-        }
-        let total = touched.len();
-        for (i, id) in touched.iter().enumerate() {
-            let (merged, open) = materialize(&tx, id)?;
-            match merged {
-                Merged::New => summary.new_cases += 1,
-                Merged::Updated => summary.updated_cases += 1,
-                Merged::Removed => summary.removed_cases += 1,
-                Merged::Unchanged | Merged::Waiting => {}
-            }
-            summary.conflicts += open.len();
-            progress(i + 1, total);
-        }
-        for id in &touched_directory {
-            crate::repositories::directory::materialize(&tx, id)?;
-            summary.directory_entries += 1;
-        }
-        // Audit entries: each device's chain grows only at its end, so it stays
-        // verifiable; later entries come again with the next bundle.
-        let mut entries = body.audit;
-        entries.sort_by(|a, b| (&a.device_id, a.device_seq).cmp(&(&b.device_id, b.device_seq)));
-        for e in entries.iter().filter(|e| e.device_id != me) {
-            let last: i64 = tx.query_row(
-                "SELECT coalesce(max(device_seq), 0) FROM audit WHERE device_id = ?1",
-                [&e.device_id],
-                |r| r.get(0),
-            )?;
-            if e.device_seq == last + 1 {
-                audit::insert(&tx, e)?;
-            }
-        }
-        for (id, code) in &body.devices {
-            tx.execute(
-                "INSERT INTO sync_devices (device_id, device_code) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                [id, code],
-            )?;
-        }
-        if header.device != me {
-            let has_c = serde_json::to_string(&header.has_changes).map_err(StoreError::encode)?;
-            let has_a = serde_json::to_string(&header.has_audit).map_err(StoreError::encode)?;
-            tx.execute(
-                "INSERT INTO sync_peers (device_id, device_code, has_changes, has_audit, bundle_written_at, imported_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (device_id) DO UPDATE SET device_code = excluded.device_code,
-                    has_changes = excluded.has_changes, has_audit = excluded.has_audit,
-                    bundle_written_at = excluded.bundle_written_at, imported_at = excluded.imported_at
-                 WHERE excluded.bundle_written_at >= sync_peers.bundle_written_at",
-                params![header.device, header.device_code, has_c, has_a, header.created_at, now_utc()],
-            )?;
-        }
+        let (summary, writer) = exchange::merge(&tx, &me, bytes, progress)?;
         let detail = json!({
-            "device": header.device, "changes": summary.changes, "new": summary.new_cases,
+            "device": writer, "changes": summary.changes, "new": summary.new_cases,
             "updated": summary.updated_cases, "removed": summary.removed_cases, "conflicts": summary.conflicts,
         });
         audit::append(&tx, &me, Some(&user), Action::SyncImport, None, detail, None)?;
         tx.commit()?;
         // Replaced values, removed people and purged cases were blanked: fold the WAL
         // into the (securely deleting) database so their words do not linger.
-        self.conn().pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+        crate::database::fold_wal(self.conn())?;
         Ok(summary)
     }
 
     /// This laptop's sync state: what it has not exported, and each other laptop.
     pub fn sync_status(&self) -> Result<SyncStatus, StoreError> {
-        let conn = self.conn();
-        let me = &self.session().device_id;
-        let exported: i64 = match database::meta(conn, EXPORTED_KEY)? {
-            None => 0,
-            Some(v) => v.parse().map_err(|_| database::DatabaseError::Damaged { table: "meta" })?,
-        };
-        let unexported: i64 = conn.query_row(
-            "SELECT count(*) FROM changes WHERE device_id = ?1 AND device_seq > ?2",
-            params![me, exported],
-            |r| r.get(0),
-        )?;
-        let mut st = conn.prepare(
-            "SELECT device_id, device_code, bundle_written_at, imported_at FROM sync_peers ORDER BY device_code",
-        )?;
-        let rows = st
-            .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut peers = Vec::new();
-        for (id, code, written, imported) in rows {
-            let held = changelog::contiguous(conn, "changes", &id)?;
-            peers.push(Peer {
-                device_code: code,
-                bundle_written_at: written,
-                imported_at: imported,
-                changes_held: held,
-            });
-        }
-        Ok(SyncStatus { device_code: self.session().device_code.clone(), unexported_changes: unexported, peers })
+        Ok(exchange::status(self.conn(), &self.session().device_id, &self.session().device_code)?)
     }
 
     /// Has this case changed here since the last bundle was written?
     pub fn is_unexported(&self, case_id: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .conn()
-            .query_row("SELECT EXISTS (SELECT 1 FROM unexported WHERE case_id = ?1)", [case_id], |r| r.get(0))?)
+        Ok(exchange::is_unexported(self.conn(), case_id)?)
     }
 
     /// Ids of cases with changes made here and not yet written into a bundle.
     pub fn unexported_cases(&self) -> Result<BTreeSet<String>, StoreError> {
-        let mut st = self.conn().prepare_cached("SELECT case_id FROM unexported")?;
-        let ids = st.query_map([], |r| r.get(0))?.collect::<Result<BTreeSet<_>, _>>()?;
-        Ok(ids)
+        Ok(exchange::unexported_cases(self.conn())?)
     }
 
     fn conflicts_where(&self, case_id: Option<&str>) -> Result<Vec<Conflict>, StoreError> {
-        let conn = self.conn();
-        let codes = devices(conn)?;
-        let mut st = conn.prepare(
-            "SELECT o.entity_id, o.field, c.case_number, c.data FROM open_conflicts o JOIN cases c ON c.id = o.entity_id
-             WHERE ?1 IS NULL OR o.entity_id = ?1 ORDER BY c.case_number, o.field",
-        )?;
-        let rows = st
-            .query_map([case_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut out = Vec::new();
-        for (id, field, number, data) in rows {
-            let fields = changelog::load(conn, changelog::CASE, &id)?;
-            let Some(state) = fields.get(&field) else { continue };
-            let data: serde_json::Map<String, Value> = serde_json::from_str(&data).unwrap_or_default();
-            if !state.is_conflict() {
-                continue;
-            }
-            let values = state
-                .heads()
-                .into_iter()
-                .filter_map(|c| {
-                    Some(ConflictValue {
-                        choice: format!("{}:{}", c.device, c.seq),
-                        value: c.value.clone()?,
-                        device_code: codes.get(&c.device).cloned().unwrap_or_else(|| c.device.clone()),
-                        user: c.user_name.clone(),
-                        at: hlc::to_rfc3339(c.hlc),
-                    })
-                })
-                .collect::<Vec<_>>();
-            if values.len() > 1 {
-                out.push(Conflict {
-                    case_id: id,
-                    case_number: number,
-                    path: flat::display_path(&field, &data),
-                    field,
-                    values,
-                });
-            }
-        }
-        Ok(out)
+        Ok(exchange::conflicts(self.conn(), case_id)?)
     }
 
-    /// Every open conflict (supervisors).
+    /// Every open conflict (supervisors).    /// Every open conflict (supervisors).
     pub fn conflicts(&self) -> Result<Vec<Conflict>, StoreError> {
         self.require(Role::Supervisor)?;
         self.conflicts_where(None)
@@ -332,7 +141,7 @@ impl Store {
             None,
         )?;
         tx.commit()?;
-        self.conn().pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+        crate::database::fold_wal(self.conn())?;
         self.load_case_unchecked(case_id)
     }
 }
@@ -449,19 +258,12 @@ impl Store {
         let folder = self.folder()?;
         let (bytes, passphrase) = self.invite()?;
         let name = format!("amparo-invitation-{}.json", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
-        std::fs::write(folder.join(&name), bytes)?;
-        Ok((folder.join(&name).display().to_string(), passphrase))
+        let path = super::write_into_folder(&folder, &name, &bytes)?;
+        Ok((path.display().to_string(), passphrase))
     }
 
     /// Does this laptop hold every change and audit entry a bundle's header lists?
     fn holds_all(&self, h: &bundle::Header) -> Result<bool, StoreError> {
-        for (table, ranges) in [("changes", &h.changes), ("audit", &h.audit)] {
-            for (device, (_, last)) in ranges {
-                if crate::changelog::contiguous(self.conn(), table, device)? < *last {
-                    return Ok(false);
-                }
-            }
-        }
-        Ok(true)
+        Ok(exchange::holds_all(self.conn(), h)?)
     }
 }

@@ -254,6 +254,32 @@ fn edits_replace_fields_and_notes_are_append_only() {
     assert_eq!(store.get_case(&id).unwrap()["notes"].as_array().unwrap().len(), 3);
 }
 
+/// A row the store wrote that no longer reads (a damaged disk, a hand edit) stops
+/// the operation with a message naming the table; it is never read as empty.
+#[test]
+fn a_damaged_row_is_an_error_never_an_empty_value() {
+    let (_dir, mut store) = new_store();
+    let saved = store.create_case(sample::full_case(), None).unwrap();
+    let id = saved["id"].as_str().unwrap().to_string();
+    let damaged = |e: StoreError| match e {
+        StoreError::Database(DatabaseError::Damaged { table }) => table,
+        other => panic!("not a damaged row: {other:?}"),
+    };
+    // A change whose parents are not the list the store wrote.
+    store.conn().execute("UPDATE changes SET parents = 'garbage' WHERE entity_id = ?1", [&id]).unwrap();
+    assert_eq!(damaged(store.update_case(&id, saved.clone(), None).unwrap_err()), "changes");
+    // An unfinished intake whose text is not JSON.
+    store
+        .conn()
+        .execute("INSERT INTO drafts (id, created_at, updated_at, data) VALUES ('d', 'x', 'x', '{')", [])
+        .unwrap();
+    assert_eq!(damaged(store.list_drafts().unwrap_err()), "drafts");
+    // The message says what happened and what to do, in both languages.
+    let e = StoreError::Database(DatabaseError::Damaged { table: "drafts" });
+    assert!(e.localized("en").contains("restore the data folder from a backup"), "{}", e.localized("en"));
+    assert!(e.localized("es").contains("copia de respaldo"), "{}", e.localized("es"));
+}
+
 #[test]
 fn set_fields_edits_by_path_and_validates() {
     let (_dir, mut store) = new_store();

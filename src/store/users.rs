@@ -7,8 +7,8 @@ use crate::database::{now_utc, KEY_FILE};
 use crate::form::TEXT_MAX;
 use crate::intake::{FieldError, Issue, ValidationErrors};
 use crate::repositories::audit::{self, Action};
-use crate::repositories::users::{role_of, Role, User};
-use rusqlite::{params, OptionalExtension};
+use crate::repositories::users::{self, Role, User};
+
 use serde_json::json;
 
 /// Check a new passphrase's length; the issue is keyed `passphrase`.
@@ -45,16 +45,7 @@ impl Store {
 
     /// Everyone who can unlock this store, in the order they were added.
     pub fn users(&self) -> Result<Vec<User>, StoreError> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT id, name, role, created_at FROM users WHERE removed_at IS NULL ORDER BY created_at, name",
-        )?;
-        let rows = st
-            .query_map([], |r| {
-                let role: String = r.get(2)?;
-                Ok(User { id: r.get(0)?, name: r.get(1)?, role: role_of(&role), created_at: r.get(3)? })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        Ok(users::active(&self.conn)?)
     }
 
     fn user_named(&self, name: &str) -> Result<User, StoreError> {
@@ -93,10 +84,7 @@ impl Store {
         // The user's row first: a key without a row could never unlock (and a row
         // without a key is mended by setting a passphrase).
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO users (id, name, role, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![user.id, user.name, role.code(), user.created_at],
-        )?;
+        users::insert(&tx, &user)?;
         let detail = json!({ "user": user.id, "role": role.code() });
         audit::append(
             &tx,
@@ -129,7 +117,7 @@ impl Store {
             return Err(StoreError::LastAdministrator);
         }
         let tx = self.conn.transaction()?;
-        tx.execute("UPDATE users SET removed_at = ?2 WHERE id = ?1", params![user.id, now_utc()])?;
+        users::remove(&tx, &user.id)?;
         let detail = json!({ "user": user.id });
         audit::append(
             &tx,
@@ -155,7 +143,7 @@ impl Store {
             return Err(StoreError::LastAdministrator);
         }
         let tx = self.conn.transaction()?;
-        tx.execute("UPDATE users SET role = ?2 WHERE id = ?1", params![user.id, role.code()])?;
+        users::set_role(&tx, &user.id, role)?;
         let detail = json!({ "user": user.id, "role": role.code() });
         audit::append(
             &tx,
@@ -218,6 +206,6 @@ impl Store {
 
     /// The name of a user by id (for "assigned to" and note authors), removed or not.
     pub fn user_name(&self, id: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.conn.query_row("SELECT name FROM users WHERE id = ?1", [id], |r| r.get(0)).optional()?)
+        Ok(users::name_of(&self.conn, id)?)
     }
 }

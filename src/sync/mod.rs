@@ -14,6 +14,7 @@
 //! merged case is a function of the set of changes held, not of their order.
 
 pub mod bundle;
+pub(crate) mod exchange;
 pub mod folder;
 pub mod org;
 

@@ -5,13 +5,6 @@
 import { h } from "./dom.js";
 import { tx, tattr, codeKey } from "./i18n.js";
 
-const NON_ANSWERS = ["Unknown", "DeclinedToAnswer"];
-const ITEM_LABELS = {
-  people: ["form.person_n", "form.remove_person", "form.add_person"],
-  needs: ["form.need_n", "form.remove_need", "form.add_need"],
-  trafficking_events: ["form.event_n", "form.remove_event", "form.add_event"],
-  consents: ["form.consent_n", "form.remove_consent", "form.add_consent"],
-};
 
 const domId = (prefix, path) => `${prefix}-${path.replace(/\./g, "-")}`;
 
@@ -83,8 +76,8 @@ class Leaf {
         const select = h("select", { id });
         select.append(tx(h("option", { value: "" }), "form.choose"));
         const opts = f.kind === "yes_no"
-          ? [["true", "form.yes"], ["false", "form.no"], ...NON_ANSWERS.map((c) => [c, codeKey("", c)])]
-          : [...f.codes, ...(f.non_answers ? NON_ANSWERS : [])].map((c) => [c, codeKey(f.code_set, c)]);
+          ? [["true", "form.yes"], ["false", "form.no"], ...this.ctx.nonAnswers.map((c) => [c, codeKey("", c)])]
+          : [...f.codes, ...(f.non_answers ? this.ctx.nonAnswers : [])].map((c) => [c, codeKey(f.code_set, c)]);
         for (const [v, key] of opts) select.append(tx(h("option", { value: v }), key));
         select.value = value === undefined || value === null ? "" : String(value);
         return select;
@@ -92,7 +85,7 @@ class Leaf {
       case "multi": {
         const chosen = Array.isArray(value) ? value : [];
         const box = h("div", { class: "options" });
-        for (const c of [...f.codes, ...NON_ANSWERS]) {
+        for (const c of [...f.codes, ...this.ctx.nonAnswers]) {
           const cid = `${id}-${c}`;
           box.append(h("label", { for: cid },
             h("input", { type: "checkbox", id: cid, value: c, checked: chosen.includes(c) }),
@@ -213,10 +206,9 @@ class List {
     this.ctx = ctx;
     this.shown = true;
     this.items = [];
-    const [, , addKey] = ITEM_LABELS[field.key] || ["form.person_n", "form.remove_person", "form.add_person"];
     this.box = h("div", { class: "items" });
     this.errEl = h("p", { class: "error", id: domId("e", path) });
-    this.add = tx(h("button", { type: "button", class: "quiet", id: domId("add", path), onclick: () => this.addItem() }), addKey);
+    this.add = tx(h("button", { type: "button", class: "quiet", id: domId("add", path), onclick: () => this.addItem() }), field.item_labels.add);
     this.el = h("div", { class: "list", role: "group", "data-path": path, "aria-labelledby": domId("l", path) },
       tx(h("h3", { id: domId("l", path) }), field.label), this.errEl, this.box, this.add);
     ctx.register(path, this);
@@ -224,7 +216,7 @@ class List {
   }
   rebuild(values) {
     this.ctx.unregisterUnder(this.path + ".");
-    const [itemKey, removeKey] = ITEM_LABELS[this.field.key] || ["form.person_n", "form.remove_person"];
+    const { item: itemKey, remove: removeKey } = this.field.item_labels;
     this.items = values.map((v, i) => {
       const p = `${this.path}.${i}`;
       const obj = new Obj(this.field.item, v, p, this.ctx);
@@ -285,6 +277,8 @@ export class IntakeForm {
       unregisterUnder: (prefix) => { for (const k of [...this.byPath.keys()]) if (k.startsWith(prefix)) this.byPath.delete(k); },
       changed: () => { this.root?.refresh(); onChange?.(); },
       typed: () => onType?.(),
+      // "Unknown" and "Declined to answer": every question takes them (the core's list).
+      nonAnswers: definition.non_answers,
     };
     values = values || {};
     this.sections = definition.sections.filter((s) => !s.managed).map((s) => {

@@ -12,6 +12,7 @@ pub mod codes;
 
 use codes::CodeSet;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 /// Longest single-line text we accept (names, city, agency).
@@ -315,7 +316,11 @@ fn field_json(field: &Field, parent: &str) -> Value {
             ("group", json!({ "fields": fields.iter().map(|c| field_json(c, &path)).collect::<Vec<_>>() }))
         }
         Kind::List { item } => {
-            ("list", json!({ "item": item.iter().map(|c| field_json(c, &path)).collect::<Vec<_>>() }))
+            let mut list = json!({ "item": item.iter().map(|c| field_json(c, &path)).collect::<Vec<_>>() });
+            if let (Some(labels), Value::Object(o)) = (item_labels(field.key), &mut list) {
+                o.insert("item_labels".into(), json!(labels));
+            }
+            ("list", list)
         }
         Kind::Derived { set } => ("derived", json!({ "code_set": set.name, "codes": set.codes })),
     };
@@ -328,6 +333,23 @@ fn field_json(field: &Field, parent: &str) -> Value {
         obj.insert("show_if".into(), json!({ "field": cond.field, "any_of": cond.any_of }));
     }
     v
+}
+
+/// What an item of a list the form edits is called: its heading ("Person 2"), its
+/// remove and add buttons, as label keys. `None` for lists the form does not edit.
+pub fn item_labels(list: &str) -> Option<BTreeMap<&'static str, String>> {
+    let noun = match list {
+        "people" => "person",
+        "needs" => "need",
+        "trafficking_events" => "event",
+        "consents" => "consent",
+        _ => return None,
+    };
+    Some(BTreeMap::from([
+        ("item", format!("form.{noun}_n")),
+        ("remove", format!("form.remove_{noun}")),
+        ("add", format!("form.add_{noun}")),
+    ]))
 }
 
 /// Sections the case view edits with its own controls (a referral is made by
@@ -360,7 +382,10 @@ pub fn label_keys() -> Vec<String> {
             out.push(format!("field.{path}"));
             match &fd.kind {
                 Kind::Group { fields } => walk(fields, &path, out),
-                Kind::List { item } => walk(item, &path, out),
+                Kind::List { item } => {
+                    out.extend(item_labels(fd.key).into_iter().flat_map(|l| l.into_values()));
+                    walk(item, &path, out)
+                }
                 _ => {}
             }
         }

@@ -2,10 +2,10 @@
 // and reading bundles with a progress bar and a summary, what each other laptop last
 // sent, and (administrators) inviting a new laptop. The core decides everything;
 // this screen shows its answers.
-import { call } from "./api.js";
-import { h, fill } from "./dom.js";
-import { t, tx, current } from "./i18n.js";
-import { errorText, fieldRow, setFieldError, showIssues } from "./fields.js";
+import { call } from "../api.js";
+import { h, fill } from "../dom.js";
+import { t, tx, current } from "../i18n.js";
+import { errorText, fieldRow, setFieldError, showIssues } from "../fields.js";
 
 const when = (iso) => new Date(iso).toLocaleString(current());
 

@@ -2,10 +2,10 @@
 // involving, non-cumulative), nationality and recruiter relation for a period and
 // filters, as bar charts (SVG) each followed by the same numbers as a table, in the
 // UI language and printable. The core counts; this screen only draws its answer.
-import { call } from "./api.js";
-import { h, fill } from "./dom.js";
-import { tx, tattr, codeKey, current } from "./i18n.js";
-import { fieldRow, fileImport, setFieldError, showIssues } from "./fields.js";
+import { call } from "../api.js";
+import { h, fill } from "../dom.js";
+import { tx, tattr, codeKey, current } from "../i18n.js";
+import { fieldRow, fileImport, setFieldError, showIssues } from "../fields.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 

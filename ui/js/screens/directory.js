@@ -1,11 +1,11 @@
 // The service directory: organisations on both sides of the border, searched by
 // words, service, region and language; added, edited and imported from CSV; and
 // the rights information, printed in the language the client reads.
-import { call } from "./api.js";
-import { h, fill, debounce } from "./dom.js";
-import { tx, codeKey } from "./i18n.js";
-import { fieldRow, fileImport, showIssues } from "./fields.js";
-import { phone } from "./documents.js";
+import { call } from "../api.js";
+import { h, fill, debounce } from "../dom.js";
+import { tx, codeKey } from "../i18n.js";
+import { fieldRow, fileImport, showIssues } from "../fields.js";
+import { phone } from "../documents.js";
 
 /** A select with "Any" first, then the codes with their labels. */
 function anyOf(id, set, codes) {

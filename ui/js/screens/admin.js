@@ -1,19 +1,18 @@
 // Users, settings, the audit trail and one's own passphrase. The core decides who
 // may do what; these screens only offer what the role allows and show its answers.
-import { call } from "./api.js";
-import { h, fill } from "./dom.js";
-import { t, tx, current } from "./i18n.js";
-import { errorText, fieldRow, setFieldError, freshAttempt, showIssues } from "./fields.js";
+import { call } from "../api.js";
+import { h, fill } from "../dom.js";
+import { t, tx, current } from "../i18n.js";
+import { errorText, fieldRow, setFieldError, freshAttempt, showIssues } from "../fields.js";
 
-export const ROLE_RANK = { Caseworker: 0, Supervisor: 1, Administrator: 2 };
-const ROLES = Object.keys(ROLE_RANK);
 const ACTIONS = ["View", "Create", "Update", "AddNote", "Export", "Import", "Print", "Unlock", "FailedUnlock", "Recover",
   "Lock", "QuickExit", "UserAdded", "UserRemoved", "RoleChanged", "PassphraseChanged", "PolicyChanged", "Purge",
   "RecoveryKeyRenewed", "SyncExport", "SyncImport", "ConflictResolved", "OrgInvite", "Report", "DirectoryChanged"];
 
-function roleSelect(id, value) {
+/** The roles, as the core lists them, lowest first. */
+function roleSelect(id, value, roles) {
   const sel = h("select", { id });
-  for (const r of ROLES) sel.append(tx(h("option", { value: r }), `user.role.${r}`));
+  for (const r of roles) sel.append(tx(h("option", { value: r }), `user.role.${r}`));
   sel.value = value;
   return sel;
 }
@@ -30,7 +29,7 @@ export async function adminScreen(show, status) {
   const msg = h("div", { role: "status", id: "admin-msg" });
   const body = h("tbody");
   for (const u of users) {
-    const sel = roleSelect(`role-${u.id}`, u.role);
+    const sel = roleSelect(`role-${u.id}`, u.role, status.rights.roles);
     sel.setAttribute("aria-label", t("admin.role_of", { name: u.name }));
     sel.addEventListener("change", async () => {
       try { await call("set_role", { name: u.name, role: sel.value }); tx(msg, "admin.role_changed", { name: u.name }); }
@@ -76,7 +75,7 @@ export async function adminScreen(show, status) {
     body);
 
   const name = fieldRow("new-user-name", "admin.name", h("input", { type: "text", autocomplete: "off" }));
-  const role = fieldRow("new-user-role", "admin.role", roleSelect("new-user-role", "Caseworker"));
+  const role = fieldRow("new-user-role", "admin.role", roleSelect("new-user-role", "Caseworker", status.rights.roles));
   const pp = passphrasePair("new-user", status.passphrase_min);
   const addMsg = h("div");
   const add = h("form", { novalidate: true, id: "add-user" }, name.row, role.row, pp.pass.row, pp.again.row,

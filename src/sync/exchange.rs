@@ -1,0 +1,278 @@
+//! Exchanging changes with the organisation's other laptops: what a bundle of this
+//! laptop holds, merging one that arrived, and what the sync state is. Everything
+//! here works on a connection or a transaction the caller holds; who may do it,
+//! and its audit entry, are the caller's (`crate::store`).
+
+use super::bundle::{self, Body, Header};
+use super::*;
+use crate::changelog::{self, flat, hlc};
+use crate::database::{self, now_utc, DatabaseError};
+use crate::repositories::audit;
+use crate::repositories::cases::{materialize, Merged};
+use crate::repositories::RepositoryError;
+use rusqlite::{params, Connection, Transaction};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+impl From<RepositoryError> for SyncError {
+    fn from(e: RepositoryError) -> Self {
+        match e {
+            RepositoryError::CaseNumberTaken { number } => SyncError::DeviceCodeClash { number },
+            RepositoryError::Database(e) => SyncError::Database(e),
+            // Only a save typed on this laptop is validated; merging a case stores
+            // what the change log holds, so this would be a damaged log.
+            RepositoryError::Invalid(_) => SyncError::Database(DatabaseError::Damaged { table: "changes" }),
+        }
+    }
+}
+
+/// A bundle ready to be written, and what it holds.
+pub(crate) struct Written {
+    pub bytes: Vec<u8>,
+    pub summary: ExportSummary,
+    /// This laptop's last change in it: what is marked exported once it is written.
+    pub own_last: i64,
+}
+
+/// Seal a bundle of every change (and audit entry) the laptops this one has heard
+/// from may not have yet; with `all`, of every change it holds.
+pub(crate) fn write_bundle(conn: &Connection, me: &str, device_code: &str, all: bool) -> Result<Written, SyncError> {
+    let (org_id, key) = org::keys(conn)?;
+    let floor_c = if all { None } else { floors(conn, me, "has_changes")? };
+    let floor_a = if all { None } else { floors(conn, me, "has_audit")? };
+    let mut body = Body { devices: devices(conn)?, ..Default::default() };
+    let mut header = Header {
+        format: bundle::FORMAT,
+        org: org_id,
+        device: me.to_string(),
+        device_code: device_code.to_string(),
+        created_at: now_utc(),
+        changes: BTreeMap::new(),
+        audit: BTreeMap::new(),
+        has_changes: vector(conn, "changes")?,
+        has_audit: vector(conn, "audit")?,
+    };
+    let (changes, ranges) =
+        rows_above(conn, "changes", changelog::CHANGE_COLUMNS, floor_c.as_ref(), changelog::change, |c| c.seq)?;
+    (body.changes, header.changes) = (changes, ranges);
+    let (entries, ranges) =
+        rows_above(conn, "audit", audit::ENTRY_COLUMNS, floor_a.as_ref(), audit::entry, |e| e.device_seq)?;
+    (body.audit, header.audit) = (entries, ranges);
+    // Changes after a gap are in the body (the ranges cover them) but not in
+    // `has_changes`: the reader still knows to send what comes before them.
+    let bytes = bundle::seal(&header, &body, &key)?;
+    let cases: BTreeSet<&str> = body.changes.iter().map(|c| c.id.as_str()).collect();
+    let summary = ExportSummary { changes: body.changes.len(), audit_entries: body.audit.len(), cases: cases.len() };
+    let own_last = header.has_changes.get(me).copied().unwrap_or(0);
+    Ok(Written { bytes, summary, own_last })
+}
+
+/// The bundle is written: the cases stop saying "not yet exported".
+pub(crate) fn mark_exported(conn: &Connection, own_last: i64) -> Result<(), SyncError> {
+    database::set_meta(conn, EXPORTED_KEY, &own_last.to_string())?;
+    conn.execute("DELETE FROM unexported", [])?;
+    Ok(())
+}
+
+/// Merge a bundle into this laptop (`me`) in the caller's transaction: every check
+/// comes before anything is written. `progress(done, total)` is called per case
+/// merged. Returns what it did and the device that wrote the bundle.
+pub(crate) fn merge(
+    tx: &Transaction,
+    me: &str,
+    bytes: &[u8],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(ImportSummary, String), SyncError> {
+    let (org_id, key) = org::keys(tx)?;
+    let (header, body) = bundle::open(bytes, &org_id, &key)?;
+    if let Some(latest) = body.changes.iter().map(|c| c.hlc).max() {
+        let now = changelog::read_hlc(tx)?;
+        changelog::write_hlc(tx, hlc::observe(now, latest, hlc::physical_now()))?;
+    }
+    let mut summary = ImportSummary { device_code: header.device_code.clone(), ..Default::default() };
+    let mut touched = BTreeSet::new();
+    let mut touched_directory = BTreeSet::new();
+    let mut purged_here: BTreeMap<String, bool> = BTreeMap::new();
+    let mut changes = body.changes;
+    changes.sort_by(|a, b| (a.hlc, &a.device, a.seq).cmp(&(b.hlc, &b.device, b.seq)));
+    for mut c in changes {
+        if c.entity == changelog::DIRECTORY {
+            if changelog::insert(tx, &c)? {
+                summary.changes += 1;
+                touched_directory.insert(c.id);
+            }
+            continue;
+        }
+        let gone = match purged_here.get(&c.id) {
+            Some(g) => *g,
+            None => {
+                let g: bool =
+                    tx.query_row("SELECT EXISTS (SELECT 1 FROM purged_cases WHERE case_id = ?1)", [&c.id], |r| {
+                        r.get(0)
+                    })?;
+                purged_here.insert(c.id.clone(), g);
+                g
+            }
+        };
+        // A purged case's words never come back; the change's identity is kept.
+        if gone && c.field != flat::PURGED {
+            c.value = None;
+        }
+        if changelog::insert(tx, &c)? {
+            summary.changes += 1;
+            touched.insert(c.id);
+        }
+    }
+    let total = touched.len();
+    for (i, id) in touched.iter().enumerate() {
+        let (merged, open) = materialize(tx, id)?;
+        match merged {
+            Merged::New => summary.new_cases += 1,
+            Merged::Updated => summary.updated_cases += 1,
+            Merged::Removed => summary.removed_cases += 1,
+            Merged::Unchanged | Merged::Waiting => {}
+        }
+        summary.conflicts += open.len();
+        progress(i + 1, total);
+    }
+    for id in &touched_directory {
+        crate::repositories::directory::materialize(tx, id)?;
+        summary.directory_entries += 1;
+    }
+    // Audit entries: each device's chain grows only at its end, so it stays
+    // verifiable; later entries come again with the next bundle.
+    let mut entries = body.audit;
+    entries.sort_by(|a, b| (&a.device_id, a.device_seq).cmp(&(&b.device_id, b.device_seq)));
+    for e in entries.iter().filter(|e| e.device_id != me) {
+        let last: i64 =
+            tx.query_row("SELECT coalesce(max(device_seq), 0) FROM audit WHERE device_id = ?1", [&e.device_id], |r| {
+                r.get(0)
+            })?;
+        if e.device_seq == last + 1 {
+            audit::insert(tx, e)?;
+        }
+    }
+    for (id, code) in &body.devices {
+        tx.execute(
+            "INSERT INTO sync_devices (device_id, device_code) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            [id, code],
+        )?;
+    }
+    if header.device != me {
+        let has_c = vector_json(&header.has_changes);
+        let has_a = vector_json(&header.has_audit);
+        tx.execute(
+            "INSERT INTO sync_peers (device_id, device_code, has_changes, has_audit, bundle_written_at, imported_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (device_id) DO UPDATE SET device_code = excluded.device_code,
+                    has_changes = excluded.has_changes, has_audit = excluded.has_audit,
+                    bundle_written_at = excluded.bundle_written_at, imported_at = excluded.imported_at
+                 WHERE excluded.bundle_written_at >= sync_peers.bundle_written_at",
+            params![header.device, header.device_code, has_c, has_a, header.created_at, now_utc()],
+        )?;
+    }
+    Ok((summary, header.device))
+}
+
+/// A sequence vector as stored in `sync_peers` (device → number: always JSON).
+fn vector_json(v: &bundle::Vector) -> String {
+    Value::from(v.iter().map(|(d, n)| (d.clone(), Value::from(*n))).collect::<serde_json::Map<_, _>>()).to_string()
+}
+
+/// This laptop's sync state: what it has not exported, and each other laptop.
+pub(crate) fn status(conn: &Connection, me: &str, device_code: &str) -> Result<SyncStatus, SyncError> {
+    let exported: i64 = match database::meta(conn, EXPORTED_KEY)? {
+        None => 0,
+        Some(v) => v.parse().map_err(|_| database::DatabaseError::Damaged { table: "meta" })?,
+    };
+    let unexported: i64 = conn.query_row(
+        "SELECT count(*) FROM changes WHERE device_id = ?1 AND device_seq > ?2",
+        params![me, exported],
+        |r| r.get(0),
+    )?;
+    let mut st = conn.prepare(
+        "SELECT device_id, device_code, bundle_written_at, imported_at FROM sync_peers ORDER BY device_code",
+    )?;
+    let rows = st
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut peers = Vec::new();
+    for (id, code, written, imported) in rows {
+        let held = changelog::contiguous(conn, "changes", &id)?;
+        peers.push(Peer { device_code: code, bundle_written_at: written, imported_at: imported, changes_held: held });
+    }
+    Ok(SyncStatus { device_code: device_code.to_string(), unexported_changes: unexported, peers })
+}
+
+/// Has this case changed here since the last bundle was written?
+pub(crate) fn is_unexported(conn: &Connection, case_id: &str) -> Result<bool, SyncError> {
+    Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM unexported WHERE case_id = ?1)", [case_id], |r| r.get(0))?)
+}
+
+/// Ids of cases with changes made here and not yet written into a bundle.
+pub(crate) fn unexported_cases(conn: &Connection) -> Result<BTreeSet<String>, SyncError> {
+    let mut st = conn.prepare_cached("SELECT case_id FROM unexported")?;
+    let ids = st.query_map([], |r| r.get(0))?.collect::<Result<BTreeSet<_>, _>>()?;
+    Ok(ids)
+}
+
+/// The open conflicts of one case, or of every case.
+pub(crate) fn conflicts(conn: &Connection, case_id: Option<&str>) -> Result<Vec<Conflict>, SyncError> {
+    let codes = devices(conn)?;
+    let mut st = conn.prepare(
+        "SELECT o.entity_id, o.field, c.case_number, c.data FROM open_conflicts o JOIN cases c ON c.id = o.entity_id
+             WHERE ?1 IS NULL OR o.entity_id = ?1 ORDER BY c.case_number, o.field",
+    )?;
+    let rows = st
+        .query_map([case_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::new();
+    for (id, field, number, data) in rows {
+        let fields = changelog::load(conn, changelog::CASE, &id)?;
+        let Some(state) = fields.get(&field) else { continue };
+        let data: serde_json::Map<String, Value> =
+            serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
+        if !state.is_conflict() {
+            continue;
+        }
+        let values = state
+            .heads()
+            .into_iter()
+            .filter_map(|c| {
+                Some(ConflictValue {
+                    choice: format!("{}:{}", c.device, c.seq),
+                    value: c.value.clone()?,
+                    device_code: codes.get(&c.device).cloned().unwrap_or_else(|| c.device.clone()),
+                    user: c.user_name.clone(),
+                    at: hlc::to_rfc3339(c.hlc),
+                })
+            })
+            .collect::<Vec<_>>();
+        if values.len() > 1 {
+            out.push(Conflict {
+                case_id: id,
+                case_number: number,
+                path: flat::display_path(&field, &data),
+                field,
+                values,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Does this laptop hold every change and audit entry a bundle's header lists?
+pub(crate) fn holds_all(conn: &Connection, h: &Header) -> Result<bool, SyncError> {
+    for (table, ranges) in [("changes", &h.changes), ("audit", &h.audit)] {
+        for (device, (_, last)) in ranges {
+            if changelog::contiguous(conn, table, device)? < *last {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
