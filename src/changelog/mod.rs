@@ -255,7 +255,7 @@ pub fn blank(conn: &Connection, c: &Change) -> Result<(), DatabaseError> {
 /// Record a local write of a case: one change per field that differs, each
 /// replacing the value the writer saw. Fields of a removed item are not rewritten
 /// one by one: the item's removal hides them, and their values are blanked.
-pub fn record_case(
+pub fn log_case_diff(
     conn: &Connection,
     w: &mut Writer,
     id: &str,
@@ -263,12 +263,12 @@ pub fn record_case(
     before: &Flat,
     after: &Flat,
 ) -> Result<usize, DatabaseError> {
-    record(conn, w, CASE, id, fields, before, after)
+    log_diff(conn, w, CASE, id, fields, before, after)
 }
 
 /// Record a local write of any entity (a case, a directory entry): one change per
 /// field that differs, each replacing the value the writer saw.
-pub fn record(
+pub fn log_diff(
     conn: &Connection,
     w: &mut Writer,
     entity: &str,

@@ -301,7 +301,7 @@ pub(crate) fn log_case(
         }
     }
     let mut w = changelog::Writer::begin(tx, session.author())?;
-    changelog::record_case(tx, &mut w, id, &fields, &before, &after)?;
+    changelog::log_case_diff(tx, &mut w, id, &fields, &before, &after)?;
     Ok(flat::unflatten(&after))
 }
 
@@ -560,7 +560,7 @@ pub(crate) enum Merged {
 
 /// Rebuild a case's row, notes and search entry from its changes, after changes
 /// arrived from another laptop. Returns what happened and its open conflicts.
-pub(crate) fn materialize(tx: &Transaction, id: &str) -> Result<(Merged, Vec<String>), RepositoryError> {
+pub(crate) fn rebuild(tx: &Transaction, id: &str) -> Result<(Merged, Vec<String>), RepositoryError> {
     let fields = changelog::load(tx, changelog::CASE, id)?;
     let existing: Option<(i64, String, String)> = tx
         .query_row("SELECT seq, data, updated_at FROM cases WHERE id = ?1", [id], |r| {

@@ -85,7 +85,7 @@ pub fn fold(s: &str) -> String {
 }
 
 /// Normalise and check an entry: the form's rules, a name, a country.
-pub fn prepare(mut entry: Value) -> Result<Map<String, Value>, ValidationErrors> {
+pub fn validate_entry(mut entry: Value) -> Result<Map<String, Value>, ValidationErrors> {
     let Some(obj) = entry.as_object_mut() else {
         return Err(ValidationErrors(vec![Issue::new("", FieldError::WrongType { expected: "group" })]));
     };
@@ -154,14 +154,14 @@ pub(crate) fn log_entry(
         m.into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect()
     };
     let mut w = changelog::Writer::begin(tx, session.author())?;
-    changelog::record(tx, &mut w, changelog::DIRECTORY, id, &fields, &flat(before), &flat(Some(after)))?;
+    changelog::log_diff(tx, &mut w, changelog::DIRECTORY, id, &fields, &flat(before), &flat(Some(after)))?;
     Ok(())
 }
 
 /// Rebuild an entry from the changes this laptop holds: what it held (or the seed,
 /// for a hotline it has never changed) with every changed field's newest value. The
 /// directory has no conflicts to review: the newest value of a field wins.
-pub(crate) fn materialize(conn: &rusqlite::Connection, id: &str) -> Result<(), DatabaseError> {
+pub(crate) fn rebuild(conn: &rusqlite::Connection, id: &str) -> Result<(), DatabaseError> {
     let held: Option<String> =
         conn.query_row("SELECT data FROM directory WHERE id = ?1", [id], |r| r.get(0)).optional()?;
     let base = held.or_else(|| SEEDS.iter().find(|(s, _)| *s == id).map(|(_, d)| (*d).to_string()));

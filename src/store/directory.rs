@@ -28,7 +28,7 @@ impl Store {
     /// Add an entry (`id` None) or replace one; refused with every issue next to its
     /// field. Audited with the fields changed.
     pub fn save_directory_entry(&mut self, id: Option<&str>, entry: Value) -> Result<Entry, StoreError> {
-        let data = prepare(entry)?;
+        let data = validate_entry(entry)?;
         let before = match id {
             Some(id) => Some(self.directory_entry(id)?.data),
             None => None,
@@ -107,7 +107,7 @@ impl Store {
                 };
                 obj.insert(col.clone(), v);
             }
-            match prepare(Value::Object(obj)) {
+            match validate_entry(Value::Object(obj)) {
                 Ok(data) => entries.push(data),
                 Err(e) => report.rejected.push(RowIssues { line, issues: e.0 }),
             }

@@ -314,8 +314,10 @@ pub struct Rights {
     pub supervise: bool,
     /// Users, policies, invitations, the recovery key, purges.
     pub administer: bool,
-    /// The roles a user can have, lowest first.
+    /// The roles a user can have, lowest first (what the users screen offers).
     pub roles: Vec<&'static str>,
+    /// The actions the audit trail records (what its screen filters by).
+    pub audit_actions: Vec<&'static str>,
 }
 
 /// What the person unlocked may do with one case.
@@ -429,7 +431,7 @@ impl Store {
             )?;
             tx.commit()?;
         }
-        crate::sync::prepare(&mut conn)?;
+        crate::sync::ensure_ready(&mut conn)?;
         repositories::cases::backfill_facts(&mut conn)?;
         repositories::directory::seed(&conn)?;
         let recovery = keys::new_recovery_key();
@@ -456,7 +458,7 @@ impl Store {
     /// bring it up to date.
     fn connect(dir: &Path, key: &DataKey) -> Result<Connection, StoreError> {
         let mut conn = database::open(dir, key)?;
-        crate::sync::prepare(&mut conn)?;
+        crate::sync::ensure_ready(&mut conn)?;
         repositories::cases::backfill_facts(&mut conn)?;
         repositories::directory::seed(&conn)?;
         Ok(conn)
@@ -588,6 +590,7 @@ impl Store {
             supervise: self.session.role >= Role::Supervisor,
             administer: self.session.role >= Role::Administrator,
             roles: Role::ALL.iter().map(|r| r.code()).collect(),
+            audit_actions: Action::ALL.iter().map(|a| a.code()).collect(),
         }
     }
 

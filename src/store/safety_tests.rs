@@ -431,8 +431,12 @@ fn audit_entries_hold_ids_and_codes_never_names_or_case_text() {
         actions(&store),
         ["UserAdded", "UserAdded", "UserAdded", "UserAdded", "Create", "AddNote", "View", "Print", "Lock"]
     );
+    // Each action the audit screen offers to filter by has its label in both languages.
     for a in Action::ALL {
         assert_eq!(Action::parse(a.code()), Some(*a));
+        for locale in ["en", "es"] {
+            assert!(crate::i18n::try_t(locale, &a.label_key()).is_some(), "{locale} lacks {}", a.label_key());
+        }
     }
 }
 

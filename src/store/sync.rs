@@ -6,7 +6,7 @@ use super::{Store, StoreError};
 use crate::changelog::{self, flat};
 use crate::database::now_utc;
 use crate::repositories::audit::{self, Action};
-use crate::repositories::cases::materialize;
+use crate::repositories::cases::rebuild;
 use crate::repositories::users::Role;
 use crate::sync::bundle;
 use crate::sync::exchange;
@@ -128,8 +128,8 @@ impl Store {
         let after: flat::Flat =
             [("updated_at".to_string(), now_utc().into()), ("updated_by".to_string(), session.user_id.clone().into())]
                 .into();
-        changelog::record_case(&tx, &mut w, case_id, &fields, &before, &after)?;
-        materialize(&tx, case_id)?;
+        changelog::log_case_diff(&tx, &mut w, case_id, &fields, &before, &after)?;
+        rebuild(&tx, case_id)?;
         let detail = json!({ "field": field });
         audit::append(
             &tx,

@@ -8,7 +8,7 @@ use super::*;
 use crate::changelog::{self, flat, hlc};
 use crate::database::{self, now_utc, DatabaseError};
 use crate::repositories::audit;
-use crate::repositories::cases::{materialize, Merged};
+use crate::repositories::cases::{rebuild, Merged};
 use crate::repositories::RepositoryError;
 use rusqlite::{params, Connection, Transaction};
 use serde_json::Value;
@@ -125,7 +125,7 @@ pub(crate) fn merge(
     }
     let total = touched.len();
     for (i, id) in touched.iter().enumerate() {
-        let (merged, open) = materialize(tx, id)?;
+        let (merged, open) = rebuild(tx, id)?;
         match merged {
             Merged::New => summary.new_cases += 1,
             Merged::Updated => summary.updated_cases += 1,
@@ -136,7 +136,7 @@ pub(crate) fn merge(
         progress(i + 1, total);
     }
     for id in &touched_directory {
-        crate::repositories::directory::materialize(tx, id)?;
+        crate::repositories::directory::rebuild(tx, id)?;
         summary.directory_entries += 1;
     }
     // Audit entries: each device's chain grows only at its end, so it stays

@@ -5,9 +5,6 @@ import { h, fill } from "../dom.js";
 import { t, tx, current } from "../i18n.js";
 import { errorText, fieldRow, setFieldError, freshAttempt, showIssues } from "../fields.js";
 
-const ACTIONS = ["View", "Create", "Update", "AddNote", "Export", "Import", "Print", "Unlock", "FailedUnlock", "Recover",
-  "Lock", "QuickExit", "UserAdded", "UserRemoved", "RoleChanged", "PassphraseChanged", "PolicyChanged", "Purge",
-  "RecoveryKeyRenewed", "SyncExport", "SyncImport", "ConflictResolved", "OrgInvite", "Report", "DirectoryChanged"];
 
 /** The roles, as the core lists them, lowest first. */
 function roleSelect(id, value, roles) {
@@ -166,10 +163,10 @@ export async function accountScreen(show, status) {
     h("div", { class: "card narrow" }, h("p", { class: "intro", i18n: ["account.intro", { name: status.session.user_name }] }), form));
 }
 
-export async function auditScreen(show) {
+export async function auditScreen(show, status) {
   const users = await call("list_users").catch(() => []);
   const action = h("select", { id: "audit-action" }, tx(h("option", { value: "" }), "audit.all_actions"));
-  for (const a of ACTIONS) action.append(tx(h("option", { value: a }), `audit.action.${a}`));
+  for (const a of status.rights.audit_actions) action.append(tx(h("option", { value: a }), `audit.action.${a}`));
   const user = h("select", { id: "audit-user" }, tx(h("option", { value: "" }), "audit.all_users"));
   for (const u of users) user.append(h("option", { value: u.id }, u.name));
   const number = h("input", { type: "text", id: "audit-case", autocomplete: "off", spellcheck: "false" });
