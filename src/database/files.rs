@@ -33,7 +33,12 @@ fn create_private(path: &Path) -> std::io::Result<File> {
 pub fn sync_dir(file: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        File::open(dir)?.sync_all()?;
+        match File::open(dir).and_then(|d| d.sync_all()) {
+            // Some file systems a sync folder lives on (network shares, some USB
+            // sticks) cannot sync a folder; the file itself was synced already.
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::InvalidInput | std::io::ErrorKind::Unsupported) => {}
+            other => other?,
+        }
     }
     Ok(())
 }
