@@ -108,10 +108,7 @@ pub struct Writer {
 
 /// This laptop's clock: the last time it stamped or observed (0 before the first).
 pub fn read_hlc(conn: &Connection) -> Result<i64, DatabaseError> {
-    match database::meta(conn, HLC_KEY)? {
-        None => Ok(0),
-        Some(v) => v.parse().map_err(|_| DatabaseError::Damaged { table: "meta" }),
-    }
+    database::meta_number(conn, HLC_KEY)
 }
 
 pub fn write_hlc(conn: &Connection, value: i64) -> Result<(), DatabaseError> {

@@ -202,6 +202,14 @@ pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>, DatabaseErro
     Ok(conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?)
 }
 
+/// A number kept in the `meta` table, 0 while unset; anything else is damage.
+pub fn meta_number(conn: &Connection, key: &str) -> Result<i64, DatabaseError> {
+    match meta(conn, key)? {
+        None => Ok(0),
+        Some(v) => v.parse().map_err(|_| DatabaseError::Damaged { table: "meta" }),
+    }
+}
+
 /// A value of the `meta` table that setup always writes: missing is damage.
 pub fn required_meta(conn: &Connection, key: &str) -> Result<String, DatabaseError> {
     meta(conn, key)?.ok_or(DatabaseError::Damaged { table: "meta" })

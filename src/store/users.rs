@@ -49,10 +49,7 @@ impl Store {
     }
 
     fn user_named(&self, name: &str) -> Result<User, StoreError> {
-        self.users()?
-            .into_iter()
-            .find(|u| u.name.eq_ignore_ascii_case(name.trim()))
-            .ok_or_else(|| StoreError::NoSuchUser(name.trim().to_string()))
+        users::active_by_name(&self.conn, name)?.ok_or_else(|| StoreError::NoSuchUser(name.trim().to_string()))
     }
 
     fn key_file(&self) -> Result<KeyFile, StoreError> {

@@ -181,10 +181,7 @@ fn vector_json(v: &bundle::Vector) -> String {
 
 /// This laptop's sync state: what it has not exported, and each other laptop.
 pub(crate) fn status(conn: &Connection, me: &str, device_code: &str) -> Result<SyncStatus, SyncError> {
-    let exported: i64 = match database::meta(conn, EXPORTED_KEY)? {
-        None => 0,
-        Some(v) => v.parse().map_err(|_| database::DatabaseError::Damaged { table: "meta" })?,
-    };
+    let exported = database::meta_number(conn, EXPORTED_KEY)?;
     let unexported: i64 = conn.query_row(
         "SELECT count(*) FROM changes WHERE device_id = ?1 AND device_seq > ?2",
         params![me, exported],

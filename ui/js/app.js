@@ -30,11 +30,10 @@ function signedIn() {
 async function enterApp(unlocked) {
   app.status.session = unlocked.session;
   app.status.rights = unlocked.rights;
-  app.rights = unlocked.rights;
   app.definition = app.definition || await call("form_definition");
   nav.hidden = false;
-  document.getElementById("nav-audit").hidden = !app.rights.supervise;
-  document.getElementById("nav-admin").hidden = !app.rights.administer;
+  document.getElementById("nav-audit").hidden = !app.status.rights.supervise;
+  document.getElementById("nav-admin").hidden = !app.status.rights.administer;
   for (const id of ["lock", "privacy-toggle"]) document.getElementById(id).hidden = false;
   signedIn();
   tattr(nav, "aria-label", "nav.main");
@@ -55,9 +54,9 @@ document.addEventListener("keydown", (e) => {
 });
 document.getElementById("nav-cases").addEventListener("click", () => go("list"));
 document.getElementById("nav-new").addEventListener("click", () => go("intake", {}));
-document.getElementById("nav-sync").addEventListener("click", () => syncScreen(show, app.status, app.rights.administer));
+document.getElementById("nav-sync").addEventListener("click", () => syncScreen(show, app.status, app.status.rights.administer));
 document.getElementById("nav-directory").addEventListener("click", () => directoryScreen(show, app.definition, { printRights }));
-document.getElementById("nav-report").addEventListener("click", () => reportScreen(show, app.definition, app.rights.supervise));
+document.getElementById("nav-report").addEventListener("click", () => reportScreen(show, app.definition, app.status.rights.supervise));
 document.getElementById("nav-audit").addEventListener("click", () => auditScreen(show, app.status));
 document.getElementById("nav-admin").addEventListener("click", () => adminScreen(show, app.status));
 document.getElementById("nav-account").addEventListener("click", () => accountScreen(show, app.status));

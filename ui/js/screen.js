@@ -8,10 +8,11 @@ import { load, tx } from "./i18n.js";
 import { onLeave, onPrivacy } from "./safety.js";
 
 /**
- * `status`: what app_status said, then the session once unlocked; `rights`: what
- * this person may do (from the core); `definition`: the form as the core sends it.
+ * `status`: what app_status said, then, once unlocked, the `session` and the
+ * `rights` (what this person may do, from the core); `definition`: the form as the
+ * core sends it.
  */
-export const app = { status: null, rights: null, definition: null };
+export const app = { status: null, definition: null };
 
 const main = document.getElementById("main");
 const live = document.getElementById("status");
