@@ -54,6 +54,7 @@ const COMMANDS: &[&str] = &[
     "sync_progress",
     "case_sync",
     "case_rights",
+    "hidden_fields",
     "resolve_conflict",
     "org_invite",
 ];

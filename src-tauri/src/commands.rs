@@ -127,6 +127,13 @@ pub fn form_definition() -> Value {
     amparo::form::definition_json()
 }
 
+/// Which of the form's fields the skip logic hides for these values (the core's
+/// rule, so the window never decides it).
+#[tauri::command]
+pub fn hidden_fields(case: Value) -> Vec<String> {
+    amparo::form::hidden_paths(&case)
+}
+
 #[derive(Debug, Serialize)]
 pub struct StrengthHint {
     pub strength: store::Strength,

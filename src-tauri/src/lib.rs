@@ -63,6 +63,7 @@ macro_rules! handlers {
             $crate::commands::sync_progress,
             $crate::commands::case_sync,
             $crate::commands::case_rights,
+            $crate::commands::hidden_fields,
             $crate::commands::resolve_conflict,
             $crate::commands::org_invite,
         ]

@@ -106,6 +106,15 @@ fn invalid_input_comes_back_as_field_issues_with_keys() {
     let ok = h.ok("check_case", json!({"case": amparo::sample::full_case()}));
     assert_eq!(ok["issues"], json!([]));
     assert_eq!(ok["case"]["people"][0]["majority_at_intake"], "Minor");
+    // The window asks the core which follow-up questions to show.
+    let hidden =
+        h.ok("hidden_fields", json!({"case": {"trafficking_type": "Labour", "people": [{"role": "DependentChild"}]}}));
+    let hidden: Vec<&str> = hidden.as_array().unwrap().iter().filter_map(|p| p.as_str()).collect();
+    assert!(
+        hidden.contains(&"type_of_sex_exploitation") && !hidden.contains(&"type_of_labour_exploitation"),
+        "{hidden:?}"
+    );
+    assert!(!hidden.contains(&"people.0.in_trafficker_control"), "{hidden:?}");
 }
 
 #[test]
@@ -217,7 +226,7 @@ fn the_window_may_call_nothing_but_our_commands() {
         .map(|c| format!("allow-{}", c.replace('_', "-")))
         .collect();
     assert_eq!(handlers, declared);
-    assert_eq!(declared.len(), 53);
+    assert_eq!(declared.len(), 54);
 }
 
 #[test]

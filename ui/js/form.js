@@ -1,20 +1,12 @@
 // The intake form, drawn from the definition the core sends (sections, fields,
-// kinds, codes, skip logic, PII marks). This file decides nothing about validity:
-// it collects what was typed, and shows the issues the core returns next to the
-// fields they name.
+// kinds, codes, PII marks) and the fields the core hides (skip logic). This file
+// decides nothing: it collects what was typed, and shows the issues the core
+// returns next to the fields they name.
 import { h } from "./dom.js";
 import { tx, tattr, codeKey } from "./i18n.js";
 
 
 const domId = (prefix, path) => `${prefix}-${path.replace(/\./g, "-")}`;
-
-function isShown(field, siblings) {
-  const c = field.show_if;
-  if (!c) return true;
-  const v = siblings[c.field];
-  const match = (x) => c.any_of.includes(typeof x === "boolean" ? String(x) : x);
-  return Array.isArray(v) ? v.some(match) : v !== undefined && match(v);
-}
 
 /** Label, PII mark, help and error slot around a control. */
 function wrap(field, path, control, { labelFor = true } = {}) {
@@ -156,6 +148,7 @@ class Leaf {
 class Obj {
   constructor(fields, values, path, ctx) {
     values = values || {};
+    this.ctx = ctx;
     this.nodes = fields.map((f) => makeNode(f, values[f.key], path ? `${path}.${f.key}` : f.key, ctx));
     this.els = this.nodes.map((n) => n.el);
   }
@@ -174,9 +167,9 @@ class Obj {
     return o;
   }
   refresh() {
-    const siblings = this.all();
+    // Skip logic is the core's: `ctx.hidden` holds the paths it hides.
     for (const n of this.nodes) {
-      n.shown = isShown(n.field, siblings);
+      n.shown = !this.ctx.hidden.has(n.path);
       n.el.hidden = !n.shown;
       n.refresh();
     }
@@ -269,13 +262,17 @@ function makeNode(field, value, path, ctx) {
  * checks); `onType` on every keystroke (for drafts).
  */
 export class IntakeForm {
-  constructor(definition, values, { onChange, onType, hasHelp }) {
+  constructor(definition, values, { onChange, onType, hasHelp, hidden, whichHidden }) {
     wrap.hasHelp = hasHelp;
     this.byPath = new Map();
-    const ctx = {
+    this.whichHidden = whichHidden;
+    this.asked = 0;
+    const ctx = this.ctx = {
+      // What the core hides for the values the form opened with.
+      hidden: new Set(hidden),
       register: (p, n) => this.byPath.set(p, n),
       unregisterUnder: (prefix) => { for (const k of [...this.byPath.keys()]) if (k.startsWith(prefix)) this.byPath.delete(k); },
-      changed: () => { this.root?.refresh(); onChange?.(); },
+      changed: () => { this.root?.refresh(); this.askHidden(); onChange?.(); },
       typed: () => onType?.(),
       // "Unknown" and "Declined to answer": every question takes them (the core's list).
       nonAnswers: definition.non_answers,
@@ -286,23 +283,24 @@ export class IntakeForm {
       const id = `s-${s.key}`;
       return { key: s.key, obj, el: h("section", { class: "card", "aria-labelledby": id }, tx(h("h2", { id }), s.label), ...obj.els) };
     });
-    this.root = {
-      refresh: () => {
-        // Skip logic sees the whole case: sections split one object.
-        const all = Object.assign({}, ...this.sections.map((s) => s.obj.all()));
-        for (const s of this.sections) for (const n of s.obj.nodes) {
-          n.shown = isShown(n.field, all);
-          n.el.hidden = !n.shown;
-          n.refresh();
-        }
-      },
-    };
+    this.root = { refresh: () => { for (const s of this.sections) s.obj.refresh(); } };
     this.root.refresh();
     this.els = this.sections.map((s) => s.el);
   }
 
   value() {
     return Object.assign({}, ...this.sections.map((s) => s.obj.value()));
+  }
+
+  /** Ask the core which fields to hide now; only the latest answer is applied. */
+  async askHidden() {
+    const asked = ++this.asked;
+    try {
+      const hidden = await this.whichHidden(Object.assign({}, ...this.sections.map((s) => s.obj.all())));
+      if (asked !== this.asked) return;
+      this.ctx.hidden = new Set(hidden);
+      this.root.refresh();
+    } catch { /* the fields stay as they were; the save keeps only what the core shows */ }
   }
 
   /** Show the core's issues. Unless `all`, only on fields the user has touched. */

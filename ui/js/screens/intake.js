@@ -63,6 +63,8 @@ export async function intakeScreen({ draftId = null, caseId = null, values = nul
   const saveDraftSoon = debounce(keepDraft, 300);
   let dirty = false;
   const form = new IntakeForm(app.definition, values, {
+    hidden: await call("hidden_fields", { case: values }),
+    whichHidden: (v) => call("hidden_fields", { case: v }),
     onChange: () => { dirty = true; check(); saveDraftSoon(); },
     onType: () => { dirty = true; saveDraftSoon(); },
     hasHelp: has,

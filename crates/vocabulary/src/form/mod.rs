@@ -289,6 +289,35 @@ pub fn is_shown(field: &Field, siblings: &serde_json::Map<String, Value>) -> boo
     }
 }
 
+/// The paths (`people.1.in_trafficker_control`) of the case's fields that its skip
+/// logic hides for these values, so the form shows what the core keeps on save.
+/// Under a hidden group or list only the group's own path is given.
+pub fn hidden_paths(case: &Value) -> Vec<String> {
+    fn walk(fields: &[Field], obj: Option<&serde_json::Map<String, Value>>, parent: &str, out: &mut Vec<String>) {
+        let empty = serde_json::Map::new();
+        let obj = obj.unwrap_or(&empty);
+        for field in fields {
+            let path = if parent.is_empty() { field.key.to_string() } else { format!("{parent}.{}", field.key) };
+            if !is_shown(field, obj) {
+                out.push(path);
+                continue;
+            }
+            match (&field.kind, obj.get(field.key)) {
+                (Kind::Group { fields }, v) => walk(fields, v.and_then(Value::as_object), &path, out),
+                (Kind::List { item }, Some(Value::Array(items))) => {
+                    for (i, it) in items.iter().enumerate() {
+                        walk(item, it.as_object(), &format!("{path}.{i}"), out);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(case_fields(), case.as_object(), "", &mut out);
+    out
+}
+
 fn field_json(field: &Field, parent: &str) -> Value {
     let path = if parent.is_empty() { field.key.to_string() } else { format!("{parent}.{}", field.key) };
     let mut v = json!({
@@ -328,9 +357,6 @@ fn field_json(field: &Field, parent: &str) -> Value {
     obj.insert("kind".into(), kind.into());
     if let Value::Object(extra) = extra {
         obj.extend(extra);
-    }
-    if let Some(cond) = field.show_if {
-        obj.insert("show_if".into(), json!({ "field": cond.field, "any_of": cond.any_of }));
     }
     v
 }
@@ -426,3 +452,6 @@ pub fn directory_fields() -> &'static [Field] {
     });
     &FIELDS
 }
+
+#[cfg(test)]
+mod tests;
