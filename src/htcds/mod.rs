@@ -87,15 +87,12 @@ pub struct HtcdsExport {
     pub left_out: usize,
 }
 
-fn io(e: impl std::fmt::Display) -> StoreError {
-    StoreError::from(std::io::Error::other(e.to_string()))
-}
-
 impl HtcdsExport {
     /// CSV: the column names, then a row per potential victim; lists joined by `;`.
     pub fn to_csv(&self) -> Result<String, StoreError> {
         let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record(COLUMNS.iter().map(|(c, _)| *c)).map_err(io)?;
+        // Writing CSV into memory fails only on a bug: an encoding error, never "damaged".
+        w.write_record(COLUMNS.iter().map(|(c, _)| *c)).map_err(StoreError::encode)?;
         for row in &self.rows {
             let cell = |c: &str| match row.get(c) {
                 Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(";"),
@@ -103,9 +100,9 @@ impl HtcdsExport {
                 Some(v) => v.to_string(),
                 None => String::new(),
             };
-            w.write_record(COLUMNS.iter().map(|(c, _)| cell(c))).map_err(io)?;
+            w.write_record(COLUMNS.iter().map(|(c, _)| cell(c))).map_err(StoreError::encode)?;
         }
-        String::from_utf8(w.into_inner().map_err(io)?).map_err(io)
+        String::from_utf8(w.into_inner().map_err(StoreError::encode)?).map_err(StoreError::encode)
     }
 
     /// JSON: the same rows as objects (lists as arrays; a column without a value is left out).

@@ -151,14 +151,15 @@ fn to_csv(mut rows: Vec<Row>) -> Result<String, StoreError> {
     // was entered or by whom.
     rows.sort_by(|a, b| (&a.cells["intake_month"], &a.combo).cmp(&(&b.cells["intake_month"], &b.combo)));
     let mut w = csv::Writer::from_writer(Vec::new());
-    let io = |e: csv::Error| StoreError::from(std::io::Error::other(e.to_string()));
-    w.write_record(COLUMNS).map_err(io)?;
+    // Writing CSV into memory fails only on a bug: an encoding error, never "damaged".
+    w.write_record(COLUMNS).map_err(StoreError::encode)?;
     for (i, r) in rows.iter().enumerate() {
         let n = (i + 1).to_string();
         let cell = |c: &str| r.cells.get(c).map_or("", String::as_str);
-        w.write_record(COLUMNS.iter().map(|c| if *c == "record" { n.as_str() } else { cell(c) })).map_err(io)?;
+        w.write_record(COLUMNS.iter().map(|c| if *c == "record" { n.as_str() } else { cell(c) }))
+            .map_err(StoreError::encode)?;
     }
-    let bytes = w.into_inner().map_err(|e| StoreError::from(std::io::Error::other(e.to_string())))?;
+    let bytes = w.into_inner().map_err(StoreError::encode)?;
     String::from_utf8(bytes).map_err(StoreError::encode)
 }
 
