@@ -18,6 +18,9 @@ thread_local! {
     pub static SKEW_MS_FOR_TESTS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
 }
 
+/// How far ahead of this laptop's physical time an incoming change may be: one day.
+pub const MAX_AHEAD: i64 = 86_400_000 << COUNTER_BITS;
+
 /// Physical time now, in the clock's units.
 pub fn physical_now() -> i64 {
     #[cfg(test)]
@@ -30,12 +33,14 @@ pub fn physical_now() -> i64 {
 /// The next timestamp for a local event, after `last`.
 pub fn tick(last: i64, physical: i64) -> i64 {
     // (l, c) -> (max(l, pt), c + 1 or 0): in packed form this is one max.
-    (last + 1).max(physical)
+    // Saturating: a stored clock at the largest value stops instead of panicking
+    // (imports refuse such clocks; a store damaged before that check still opens).
+    last.saturating_add(1).max(physical)
 }
 
 /// The next timestamp after receiving `remote`.
 pub fn observe(last: i64, remote: i64, physical: i64) -> i64 {
-    (last.max(remote) + 1).max(physical)
+    last.max(remote).saturating_add(1).max(physical)
 }
 
 /// The wall-clock part as an RFC 3339 time (what a person reads: "when").
@@ -62,5 +67,8 @@ mod tests {
         let after = observe(t, far, t);
         assert!(after > far && tick(after, t) > after);
         assert_eq!(to_rfc3339(0), "1970-01-01T00:00:00.000Z");
+        // At the largest value the clock stops rather than overflowing.
+        assert_eq!(tick(i64::MAX, t), i64::MAX);
+        assert_eq!(observe(t, i64::MAX, t), i64::MAX);
     }
 }

@@ -86,6 +86,11 @@ pub(crate) fn merge(
     let (org_id, key) = org::keys(tx)?;
     let (header, body) = bundle::open(bytes, &org_id, &key)?;
     if let Some(latest) = body.changes.iter().map(|c| c.hlc).max() {
+        // Refused before anything is written: a change from a clock far ahead would
+        // win every later merge, and near the largest value it would stop our clock.
+        if latest > hlc::physical_now().saturating_add(hlc::MAX_AHEAD) {
+            return Err(SyncError::ClockAhead { device_code: header.device_code.clone() });
+        }
         let now = changelog::read_hlc(tx)?;
         changelog::write_hlc(tx, hlc::observe(now, latest, hlc::physical_now()))?;
     }

@@ -47,6 +47,9 @@ pub enum SyncError {
     NoConflict,
     #[error("that value is not one of the conflict's values")]
     NoSuchChoice,
+    /// A clock this far ahead would win every merge and could overflow ours.
+    #[error("the bundle from {device_code} was written with a clock more than a day ahead of this laptop's")]
+    ClockAhead { device_code: String },
     #[error(transparent)]
     Database(#[from] DatabaseError),
 }
@@ -69,6 +72,7 @@ impl Localized for SyncError {
             SyncError::WrongInvitePassphrase => "error.sync.wrong_invite_passphrase",
             SyncError::NoConflict => "error.sync.no_conflict",
             SyncError::NoSuchChoice => "error.sync.no_such_choice",
+            SyncError::ClockAhead { .. } => "error.sync.clock_ahead",
             SyncError::Database(e) => e.i18n_key(),
         }
     }
@@ -78,6 +82,7 @@ impl Localized for SyncError {
                 vec![("found", found.to_string()), ("supported", supported.to_string())]
             }
             SyncError::DeviceCodeClash { number } => vec![("number", number.clone())],
+            SyncError::ClockAhead { device_code } => vec![("device", device_code.clone())],
             SyncError::Database(e) => e.args(),
             _ => vec![],
         }

@@ -692,22 +692,22 @@ fn a_sync_folder_carries_bundles_both_ways_and_skips_what_is_here() {
     assert_eq!(cases(&l[1])[&id_of(&case)], cases(&l[0])[&id_of(&case)]);
 }
 
-/// Run `f` as if this laptop's clock were `days` off.
-fn with_clock_off<T>(days: i64, f: impl FnOnce() -> T) -> T {
-    hlc::SKEW_MS_FOR_TESTS.set(days * 86_400_000);
+/// Run `f` as if this laptop's clock were `hours` off.
+fn with_clock_off<T>(hours: i64, f: impl FnOnce() -> T) -> T {
+    hlc::SKEW_MS_FOR_TESTS.set(hours * 3_600_000);
     let out = f();
     hlc::SKEW_MS_FOR_TESTS.set(0);
     out
 }
 
 #[test]
-fn a_laptop_whose_clock_is_days_off_still_converges_and_keeps_causality() {
+fn a_laptop_whose_clock_is_off_still_converges_and_keeps_causality() {
     let (_d, mut l) = laptops(2);
     let case = l[0].create_case(sample::full_case(), None).unwrap();
     let b = export(&mut l[0]);
     import(&mut l[1], &b).unwrap();
-    // The first laptop's clock runs three days ahead; its edit reaches the second.
-    with_clock_off(3, || set(&mut l[0], &case, "people.0.alias", "Adelantada"));
+    // The first laptop's clock runs 20 hours ahead; its edit reaches the second.
+    with_clock_off(20, || set(&mut l[0], &case, "people.0.alias", "Adelantada"));
     let b = export(&mut l[0]);
     import(&mut l[1], &b).unwrap();
     // The second laptop, with a right clock, changes the value after seeing it: its
@@ -724,16 +724,29 @@ fn a_laptop_whose_clock_is_days_off_still_converges_and_keeps_causality() {
         l[0].conn().query_row("SELECT max(hlc) FROM changes WHERE device_id = ?1", [device], |r| r.get(0)).unwrap()
     };
     assert!(newest(&l[1].session().device_id) > newest(&l[0].session().device_id));
-    // A laptop days behind: concurrent edits still give one winner on both and keep
+    // A laptop hours behind: concurrent edits still give one winner on both and keep
     // the other value.
-    with_clock_off(-5, || set(&mut l[0], &case, "status", "FollowUp"));
+    with_clock_off(-3, || set(&mut l[0], &case, "status", "FollowUp"));
     set(&mut l[1], &case, "status", "Closed");
-    let (b0, b1) = (with_clock_off(-5, || export(&mut l[0])), export(&mut l[1]));
-    with_clock_off(-5, || import(&mut l[0], &b1)).unwrap();
+    let (b0, b1) = (with_clock_off(-3, || export(&mut l[0])), export(&mut l[1]));
+    with_clock_off(-3, || import(&mut l[0], &b1)).unwrap();
     import(&mut l[1], &b0).unwrap();
     assert_eq!(cases(&l[0]), cases(&l[1]));
     assert_eq!(l[0].conflicts().unwrap(), l[1].conflicts().unwrap());
     assert_eq!(l[0].conflicts().unwrap().len(), 1);
+}
+
+#[test]
+fn a_bundle_from_a_clock_more_than_a_day_ahead_is_refused_whole() {
+    let (_d, mut l) = laptops(2);
+    let case = with_clock_off(30, || l[0].create_case(sample::full_case(), None).unwrap());
+    let b = export(&mut l[0]);
+    let e = import(&mut l[1], &b).unwrap_err();
+    assert_eq!(e.i18n_key(), "error.sync.clock_ahead");
+    assert!(!cases(&l[1]).contains_key(&id_of(&case)), "nothing of it was applied");
+    // Once this laptop's own clock has caught up, the same bundle applies.
+    with_clock_off(29, || import(&mut l[1], &b)).unwrap();
+    assert!(cases(&l[1]).contains_key(&id_of(&case)));
 }
 
 /// The directory travels like cases: an added organisation, an edited hotline and
