@@ -272,7 +272,7 @@ export class IntakeForm {
       hidden: new Set(hidden),
       register: (p, n) => this.byPath.set(p, n),
       unregisterUnder: (prefix) => { for (const k of [...this.byPath.keys()]) if (k.startsWith(prefix)) this.byPath.delete(k); },
-      changed: () => { this.root?.refresh(); this.askHidden(); onChange?.(); },
+      changed: () => { this.askHidden(); onChange?.(); },
       typed: () => onType?.(),
       // "Unknown" and "Declined to answer": every question takes them (the core's list).
       nonAnswers: definition.non_answers,
