@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what Amparo needs on Debian/Ubuntu, only what is missing (safe to run
 # again). `setup.sh` is enough to build and run the app; `setup.sh --test` adds
-# what the tests need (Xvfb, WebKitWebDriver, tauri-driver, axe-core).
+# what the tests need (Xvfb, WebKitWebDriver, tauri-driver, axe-core, PostgreSQL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,9 @@ packages=(build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libgl1-mes
 if [ "$want_test" = 1 ]; then
   # xclip: the quick-exit test reads the X clipboard to see it was cleared.
   packages+=(xvfb xauth webkit2gtk-driver xclip)
+  # The hub's storage suite runs against a real PostgreSQL: the tests start a
+  # throwaway server of their own on loopback with these binaries.
+  packages+=(postgresql)
   # Node.js may come from elsewhere (NodeSource, nvm); Debian's only when absent.
   command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 fi

@@ -1,0 +1,5 @@
+//! amparo-hub: stores and forwards the sealed, signed sync batches of an
+//! organisation's laptops (`docs/hub.md`). It never holds a key that opens a
+//! batch, a name or case text: merging stays on the laptops.
+
+pub mod store;
