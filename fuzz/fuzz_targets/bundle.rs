@@ -6,6 +6,6 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = amparo::sync::bundle::read_header(data);
+    let _ = amparo::sync::bundle::read_signed(data);
     let _ = amparo::sync::bundle::open(data, "org", &[7u8; 32]);
 });

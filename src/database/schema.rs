@@ -248,13 +248,20 @@ CREATE TABLE directory (
 /// Version 7: a report for a period reads only that period's cases.
 const V7: &str = "CREATE INDEX case_report_by_date ON case_report (intake_date);";
 
+/// Version 8: each device's public keys, pinned the first time its own signed
+/// batch is read (or the hub lists it), and its revocation.
+const V8: &str = "
+ALTER TABLE sync_devices ADD COLUMN sign_key TEXT;
+ALTER TABLE sync_devices ADD COLUMN kx_key TEXT;
+ALTER TABLE sync_devices ADD COLUMN revoked_at TEXT;";
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5), M::up(V6), M::up(V7)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5), M::up(V6), M::up(V7), M::up(V8)])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> usize {
-    7
+    8
 }
 
 #[cfg(test)]

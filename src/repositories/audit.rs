@@ -109,6 +109,11 @@ impl Entry {
         hex::encode(Sha256::digest(canon.to_string().as_bytes()))
     }
 
+    /// Does this entry follow `prev_hash`, and is its own hash its content's?
+    pub(crate) fn continues(&self, prev_hash: &str) -> bool {
+        self.prev_hash == prev_hash && self.hash == self.compute_hash()
+    }
+
     /// What someone rewriting an entry with the key would compute.
     #[cfg(test)]
     pub(crate) fn rehash_for_tests(&self) -> String {

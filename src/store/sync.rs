@@ -230,7 +230,7 @@ impl Store {
             let mut result = FileResult { file, summary: None, already_here: false, error: None };
             let outcome = std::fs::read(path).map_err(StoreError::from).and_then(|bytes| {
                 // Our own bundles, and those with nothing new, need no key and no work.
-                if let Ok((h, _)) = bundle::read_header(&bytes) {
+                if let Ok((h, _)) = bundle::read_signed(&bytes) {
                     if h.device == me || self.holds_all(&h)? {
                         return Ok(None);
                     }

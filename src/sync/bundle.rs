@@ -8,13 +8,17 @@
 //! nonce                    24 bytes
 //! body                     XChaCha20-Poly1305 under the organisation key; the magic,
 //!                          length and header are its associated data
+//! signature                64 bytes, Ed25519 by the writing device over all of the above
 //! ```
 //!
 //! The header is readable without the key, so a bundle of another organisation or a
 //! newer format is refused with a message that says so; it is authenticated with the
-//! body, so changing one byte of either makes the whole bundle refused. Decoding
-//! never panics and applies nothing: it only returns a checked bundle or an error.
+//! body, so changing one byte of either makes the whole bundle refused. The
+//! signature sits outside the seal, so the hub checks it without the key, and a
+//! laptop checks it before it opens anything. Decoding never panics and applies
+//! nothing: it only returns a checked bundle or an error.
 
+use super::identity::{self, Identity, SIGNATURE_LEN};
 use super::SyncError;
 use crate::changelog::Change;
 use crate::repositories::audit::Entry;
@@ -28,7 +32,10 @@ pub const MAGIC: &[u8; 12] = b"AMPARO-SYNC\n";
 /// The format this build writes, and the newest it reads.
 /// 2: changes may be of directory entries too (a laptop that reads only 1 is told
 /// to update rather than that the bundle is damaged).
-pub const FORMAT: u32 = 2;
+/// 3: signed by the writing device, with its public keys and the key epoch in the
+/// header; the oldest this build reads, since an unsigned bundle could come from
+/// anyone who ever held the organisation key.
+pub const FORMAT: u32 = 3;
 /// A header is a few hundred bytes per device; anything near this is not a bundle.
 const HEADER_MAX: usize = 1 << 20;
 const NONCE_LEN: usize = 24;
@@ -43,6 +50,15 @@ pub struct Header {
     /// The laptop that wrote the bundle.
     pub device: String,
     pub device_code: String,
+    /// The writer's Ed25519 public key (hex): the signature at the end is by it.
+    pub sign_key: String,
+    /// The writer's X25519 public key (hex): what new key epochs are sealed to.
+    pub kx_key: String,
+    /// Which organisation key sealed the body (0: the one the organisation began with).
+    pub epoch: u32,
+    /// The writer's batch number on the hub (1, 2, 3…); 0 in a bundle for a folder.
+    #[serde(default)]
+    pub batch: i64,
     pub created_at: String,
     /// Per device, the first and last sequence number of the changes inside.
     pub changes: BTreeMap<String, (i64, i64)>,
@@ -162,8 +178,12 @@ fn aad(header: &[u8]) -> Vec<u8> {
     a
 }
 
-/// Seal a bundle under the organisation key.
-pub fn seal(header: &Header, body: &Body, key: &[u8; 32]) -> Result<Vec<u8>, SyncError> {
+/// Seal a bundle under the organisation key and sign it as this device. The
+/// header's `sign_key` must be the identity's.
+pub fn seal(header: &Header, body: &Body, key: &[u8; 32], me: &Identity) -> Result<Vec<u8>, SyncError> {
+    if header.sign_key != me.sign_key() {
+        return Err(SyncError::Damaged);
+    }
     let h = serde_json::to_vec(header).map_err(|_| SyncError::Damaged)?;
     let plain = zeroize::Zeroizing::new(serde_json::to_vec(&Wire::from(body)).map_err(|_| SyncError::Damaged)?);
     let mut nonce = [0u8; NONCE_LEN];
@@ -175,11 +195,28 @@ pub fn seal(header: &Header, body: &Body, key: &[u8; 32]) -> Result<Vec<u8>, Syn
     let mut out = head;
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&sealed);
+    let signature = me.sign(&out);
+    out.extend_from_slice(&signature);
     Ok(out)
 }
 
-/// Read the header only (no key needed): for the checks that come first.
-pub fn read_header(bytes: &[u8]) -> Result<(Header, usize), SyncError> {
+/// Read the header and check the signature (no organisation key needed: the hub
+/// does this too). Returns the header and where it ends.
+pub fn read_signed(bytes: &[u8]) -> Result<(Header, usize), SyncError> {
+    let (header, end) = read_header(bytes)?;
+    if bytes.len() < end + NONCE_LEN + SIGNATURE_LEN {
+        return Err(SyncError::Damaged);
+    }
+    let (signed, signature) = bytes.split_at(bytes.len() - SIGNATURE_LEN);
+    // Cut short, altered or forged: the same refusal, as nothing tells them apart.
+    if !identity::verify(&header.sign_key, signed, signature) {
+        return Err(SyncError::Damaged);
+    }
+    Ok((header, end))
+}
+
+/// Read the header only, unverified: for the checks that come first.
+fn read_header(bytes: &[u8]) -> Result<(Header, usize), SyncError> {
     if bytes.len() < MAGIC.len() + 4 || &bytes[..MAGIC.len()] != MAGIC {
         return Err(SyncError::NotABundle);
     }
@@ -196,23 +233,26 @@ pub fn read_header(bytes: &[u8]) -> Result<(Header, usize), SyncError> {
     if format > u64::from(FORMAT) {
         return Err(SyncError::NewerFormat { found: format, supported: FORMAT });
     }
+    if format < u64::from(FORMAT) {
+        let device_code = raw.get("device_code").and_then(serde_json::Value::as_str).unwrap_or("?").to_string();
+        return Err(SyncError::Unsigned { device_code });
+    }
     let header: Header = serde_json::from_value(raw).map_err(|_| SyncError::Damaged)?;
     Ok((header, start + len))
 }
 
-/// Open a bundle: every check, then the body. Nothing is applied here.
+/// Open a bundle: the signature, every check, then the body. Nothing is applied
+/// here; whether the signer is who it says is the caller's to check.
 pub fn open(bytes: &[u8], org: &str, key: &[u8; 32]) -> Result<(Header, Body), SyncError> {
-    let (header, end) = read_header(bytes)?;
+    let (header, end) = read_signed(bytes)?;
     if header.org != org {
         return Err(SyncError::ForeignOrg);
     }
-    if bytes.len() < end + NONCE_LEN {
-        return Err(SyncError::Damaged);
-    }
     let nonce = &bytes[end..end + NONCE_LEN];
+    let sealed = &bytes[end + NONCE_LEN..bytes.len() - SIGNATURE_LEN];
     let plain = zeroize::Zeroizing::new(
         XChaCha20Poly1305::new(Key::from_slice(key))
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: &bytes[end + NONCE_LEN..], aad: &bytes[..end] })
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: &bytes[..end] })
             .map_err(|_| SyncError::Damaged)?,
     );
     let wire: Wire = serde_json::from_slice(&plain).map_err(|_| SyncError::Damaged)?;
@@ -252,8 +292,9 @@ mod tests {
     use crate::changelog::Change;
     use serde_json::json;
 
-    fn sample() -> (Vec<u8>, [u8; 32]) {
+    fn sample() -> (Vec<u8>, [u8; 32], Identity) {
         let key = [7u8; 32];
+        let me = Identity::generate();
         let change = |seq: i64, field: &str, value: serde_json::Value| Change {
             device: "d1".into(),
             seq,
@@ -276,20 +317,24 @@ mod tests {
             org: "org".into(),
             device: "d1".into(),
             device_code: "TX3".into(),
+            sign_key: me.sign_key(),
+            kx_key: me.kx_key(),
+            epoch: 0,
+            batch: 0,
             created_at: "2026-11-29T00:00:00.000Z".into(),
             changes: [("d1".to_string(), (1, 2))].into(),
             audit: BTreeMap::new(),
             has_changes: [("d1".to_string(), 2)].into(),
             has_audit: BTreeMap::new(),
         };
-        (seal(&header, &body, &key).unwrap(), key)
+        (seal(&header, &body, &key, &me).unwrap(), key, me)
     }
 
     /// The regular-test half of the fuzzing: every truncation and every single bit
     /// flip of a bundle is a clean error, never a panic and never a bundle.
     #[test]
     fn every_truncation_and_bit_flip_is_refused_cleanly() {
-        let (good, key) = sample();
+        let (good, key, me) = sample();
         assert!(open(&good, "org", &key).is_ok());
         for len in 0..good.len() {
             assert!(open(&good[..len], "org", &key).is_err(), "truncated to {len}");
@@ -300,11 +345,21 @@ mod tests {
             assert!(open(&b, "org", &key).is_err(), "bit {bit} flipped");
         }
         // A body that decrypts but lies about its ranges is refused too.
-        let (mut header, _) = read_header(&good).unwrap();
+        let (mut header, _) = read_signed(&good).unwrap();
         header.changes.insert("d1".into(), (1, 1));
         let (_, body) = open(&good, "org", &key).unwrap();
-        let lying = seal(&header, &body, &key).unwrap();
+        let lying = seal(&header, &body, &key, &me).unwrap();
         assert!(matches!(open(&lying, "org", &key), Err(SyncError::Damaged)));
+        // Sealed under the right key but signed by another device than the header
+        // names: the signature does not verify, before the seal is opened.
+        let other = Identity::generate();
+        let mut forged = good[..good.len() - SIGNATURE_LEN].to_vec();
+        let sig = other.sign(&forged);
+        forged.extend_from_slice(&sig);
+        assert!(matches!(open(&forged, "org", &key), Err(SyncError::Damaged)));
+        // A header naming another key than the one signing is not written at all.
+        header.sign_key = other.sign_key();
+        assert!(seal(&header, &body, &key, &me).is_err());
         assert!(matches!(open(&good, "other", &key), Err(SyncError::ForeignOrg)));
         assert!(matches!(open(&good, "org", &[8u8; 32]), Err(SyncError::Damaged)));
     }

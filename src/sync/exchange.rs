@@ -4,13 +4,14 @@
 //! and its audit entry, are the caller's (`crate::store`).
 
 use super::bundle::{self, Body, Header};
+use super::identity;
 use super::*;
 use crate::changelog::{self, flat, hlc};
 use crate::database::{self, now_utc, DatabaseError};
 use crate::repositories::audit;
 use crate::repositories::cases::{rebuild, Merged};
 use crate::repositories::RepositoryError;
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -38,6 +39,7 @@ pub(crate) struct Written {
 /// from may not have yet; with `all`, of every change it holds.
 pub(crate) fn write_bundle(conn: &Connection, me: &str, device_code: &str, all: bool) -> Result<Written, SyncError> {
     let (org_id, key) = org::keys(conn)?;
+    let identity = identity::load(conn)?;
     let floor_c = if all { None } else { floors(conn, me, "has_changes")? };
     let floor_a = if all { None } else { floors(conn, me, "has_audit")? };
     let mut body = Body { devices: devices(conn)?, ..Default::default() };
@@ -46,6 +48,10 @@ pub(crate) fn write_bundle(conn: &Connection, me: &str, device_code: &str, all: 
         org: org_id,
         device: me.to_string(),
         device_code: device_code.to_string(),
+        sign_key: identity.sign_key(),
+        kx_key: identity.kx_key(),
+        epoch: 0,
+        batch: 0,
         created_at: now_utc(),
         changes: BTreeMap::new(),
         audit: BTreeMap::new(),
@@ -60,7 +66,7 @@ pub(crate) fn write_bundle(conn: &Connection, me: &str, device_code: &str, all: 
     (body.audit, header.audit) = (entries, ranges);
     // Changes after a gap are in the body (the ranges cover them) but not in
     // `has_changes`: the reader still knows to send what comes before them.
-    let bytes = bundle::seal(&header, &body, &key)?;
+    let bytes = bundle::seal(&header, &body, &key, &identity)?;
     let cases: BTreeSet<&str> = body.changes.iter().map(|c| c.id.as_str()).collect();
     let summary = ExportSummary { changes: body.changes.len(), audit_entries: body.audit.len(), cases: cases.len() };
     let own_last = header.has_changes.get(me).copied().unwrap_or(0);
@@ -85,6 +91,7 @@ pub(crate) fn merge(
 ) -> Result<(ImportSummary, String), SyncError> {
     let (org_id, key) = org::keys(tx)?;
     let (header, body) = bundle::open(bytes, &org_id, &key)?;
+    trust_signer(tx, &header)?;
     if let Some(latest) = body.changes.iter().map(|c| c.hlc).max() {
         // Refused before anything is written: a change from a clock far ahead would
         // win every later merge, and near the largest value it would stop our clock.
@@ -145,15 +152,25 @@ pub(crate) fn merge(
         summary.directory_entries += 1;
     }
     // Audit entries: each device's chain grows only at its end, so it stays
-    // verifiable; later entries come again with the next bundle.
+    // verifiable; later entries come again with the next bundle. An entry that
+    // does not continue its chain refuses the whole bundle (the transaction is the
+    // caller's, and is not committed).
     let mut entries = body.audit;
     entries.sort_by(|a, b| (&a.device_id, a.device_seq).cmp(&(&b.device_id, b.device_seq)));
     for e in entries.iter().filter(|e| e.device_id != me) {
-        let last: i64 =
-            tx.query_row("SELECT coalesce(max(device_seq), 0) FROM audit WHERE device_id = ?1", [&e.device_id], |r| {
-                r.get(0)
-            })?;
+        let last: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT device_seq, hash FROM audit WHERE device_id = ?1 ORDER BY device_seq DESC LIMIT 1",
+                [&e.device_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let (last, last_hash) = last.unwrap_or((0, audit::GENESIS.to_string()));
         if e.device_seq == last + 1 {
+            if !e.continues(&last_hash) {
+                let code = body.devices.get(&e.device_id).cloned().unwrap_or_else(|| e.device_id.clone());
+                return Err(SyncError::AuditChain { device_code: code });
+            }
             audit::insert(tx, e)?;
         }
     }
@@ -177,6 +194,21 @@ pub(crate) fn merge(
         )?;
     }
     Ok((summary, header.device))
+}
+
+/// The bundle's signature is by the key pinned for the device it names, and that
+/// device is not revoked. A device first seen is pinned to the key it signs with:
+/// its bundle is sealed under the organisation key, so only a laptop of the
+/// organisation can introduce it.
+fn trust_signer(tx: &Transaction, header: &Header) -> Result<(), SyncError> {
+    let device_code = header.device_code.clone();
+    match identity::known(tx, &header.device)? {
+        Some(k) if k.revoked => Err(SyncError::Revoked { device_code }),
+        Some(identity::Known { sign_key: Some(pinned), .. }) if pinned != header.sign_key => {
+            Err(SyncError::WrongSigner { device_code })
+        }
+        _ => identity::pin(tx, &header.device, &header.device_code, &header.sign_key, &header.kx_key),
+    }
 }
 
 /// A sequence vector as stored in `sync_peers` (device → number: always JSON).

@@ -7,6 +7,7 @@
 //! - [`hlc`]: the hybrid logical clock that orders changes;
 //! - [`bundle`]: the file format (`docs/sync-bundle.md`);
 //! - [`org`]: the organisation's sync key, and invitations to join it;
+//! - [`identity`]: this laptop's signing and key-agreement keys, and the others';
 //! - [`folder`]: the USB stick or shared folder bundles travel through.
 //!
 //! Importing is safe in any order and any number of times: a change is identified
@@ -16,6 +17,7 @@
 pub mod bundle;
 pub(crate) mod exchange;
 pub mod folder;
+pub mod identity;
 pub mod org;
 
 use crate::changelog;
@@ -50,6 +52,16 @@ pub enum SyncError {
     /// A clock this far ahead would win every merge and could overflow ours.
     #[error("the bundle from {device_code} was written with a clock more than a day ahead of this laptop's")]
     ClockAhead { device_code: String },
+    /// Format 1 and 2 bundles carry no signature: anyone who ever held the
+    /// organisation key could have written them.
+    #[error("the bundle from {device_code} is not signed: it was written by an older Amparo; update that laptop and write a new bundle there")]
+    Unsigned { device_code: String },
+    #[error("the bundle that says it is from {device_code} is signed with another key than that laptop's: it is forged; do not use it, and tell an administrator")]
+    WrongSigner { device_code: String },
+    #[error("the bundle is from {device_code}, a laptop that was revoked: nothing in it is taken")]
+    Revoked { device_code: String },
+    #[error("the activity log from {device_code} does not continue that laptop's log: it was altered; nothing in the bundle is taken, tell an administrator")]
+    AuditChain { device_code: String },
     #[error(transparent)]
     Database(#[from] DatabaseError),
 }
@@ -73,6 +85,10 @@ impl Localized for SyncError {
             SyncError::NoConflict => "error.sync.no_conflict",
             SyncError::NoSuchChoice => "error.sync.no_such_choice",
             SyncError::ClockAhead { .. } => "error.sync.clock_ahead",
+            SyncError::Unsigned { .. } => "error.sync.unsigned",
+            SyncError::WrongSigner { .. } => "error.sync.wrong_signer",
+            SyncError::Revoked { .. } => "error.sync.revoked",
+            SyncError::AuditChain { .. } => "error.sync.audit_chain",
             SyncError::Database(e) => e.i18n_key(),
         }
     }
@@ -82,7 +98,11 @@ impl Localized for SyncError {
                 vec![("found", found.to_string()), ("supported", supported.to_string())]
             }
             SyncError::DeviceCodeClash { number } => vec![("number", number.clone())],
-            SyncError::ClockAhead { device_code } => vec![("device", device_code.clone())],
+            SyncError::ClockAhead { device_code }
+            | SyncError::Unsigned { device_code }
+            | SyncError::WrongSigner { device_code }
+            | SyncError::Revoked { device_code }
+            | SyncError::AuditChain { device_code } => vec![("device", device_code.clone())],
             SyncError::Database(e) => e.args(),
             _ => vec![],
         }
@@ -173,6 +193,7 @@ pub enum Resolution {
 pub(crate) fn ensure_ready(conn: &mut Connection) -> Result<(), SyncError> {
     let tx = conn.transaction()?;
     org::ensure(&tx)?;
+    identity::ensure(&tx)?;
     if database::meta(&tx, BACKFILLED_KEY)?.is_none() {
         crate::repositories::cases::backfill(&tx)?;
         database::set_meta(&tx, BACKFILLED_KEY, &now_utc())?;

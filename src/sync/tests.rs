@@ -287,7 +287,7 @@ fn bad_bundles_are_refused_whole() {
     let foreign = export(&mut other);
     assert!(matches!(refused(&mut l[1], &foreign), StoreError::Sync(SyncError::ForeignOrg)));
     // A newer format, even with a header that is otherwise in order.
-    let (mut header, end) = bundle::read_header(&good).unwrap();
+    let (mut header, end) = bundle::read_signed(&good).unwrap();
     header.format = bundle::FORMAT + 1;
     let h = serde_json::to_vec(&header).unwrap();
     let mut newer = bundle::MAGIC.to_vec();
@@ -803,4 +803,99 @@ fn the_directory_travels_with_sync() {
     import(b, &export(a)).unwrap();
     assert!(b.directory_entry(hotline).unwrap().data.get("notes").is_none());
     assert_eq!(b.directory_entry(hotline).unwrap().data["phone"], "+18883737888");
+}
+
+/// Open a bundle with its organisation's key, let `edit` change it, and seal and
+/// sign it again as `signer`: what someone holding the organisation key could do.
+fn reforge(
+    reader: &Store,
+    good: &[u8],
+    signer: &identity::Identity,
+    edit: impl FnOnce(&mut bundle::Header, &mut bundle::Body),
+) -> Vec<u8> {
+    let (org_id, key) = org::keys(reader.conn()).unwrap();
+    let (mut header, mut body) = bundle::open(good, &org_id, &key).unwrap();
+    header.sign_key = signer.sign_key();
+    header.kx_key = signer.kx_key();
+    edit(&mut header, &mut body);
+    bundle::seal(&header, &body, &key, signer).unwrap()
+}
+
+/// Holding the organisation key (a stolen laptop, an old invitation) is not
+/// enough to write for a laptop: a bundle in its name signed by another key, a
+/// bundle from a revoked laptop, and one whose activity log was rewritten are
+/// refused whole, with a message in both languages.
+#[test]
+fn forged_bundles_are_refused_whole() {
+    let (_d, mut l) = laptops(2);
+    let case = l[0].create_case(sample::full_case(), None).unwrap();
+    let good = export(&mut l[0]);
+    import(&mut l[1], &good).unwrap();
+    let mut edit = case.clone();
+    edit["status"] = json!("Closed");
+    l[0].update_case(&id_of(&case), edit, None).unwrap();
+    let next = export(&mut l[0]);
+    let before = change_count(&l[1]);
+
+    // In l0's name, signed by a key that is not l0's: a purge of the case.
+    let thief = identity::Identity::generate();
+    let purge = reforge(&l[1], &next, &thief, |_, body| {
+        for c in &mut body.changes {
+            c.field = crate::changelog::flat::PURGED.into();
+            c.value = Some(json!(true));
+        }
+    });
+    let e = import(&mut l[1], &purge).unwrap_err();
+    assert!(matches!(e, StoreError::Sync(SyncError::WrongSigner { ref device_code }) if device_code == "L0"), "{e:?}");
+    assert_eq!(change_count(&l[1]), before);
+    assert!(cases(&l[1]).contains_key(&id_of(&case)), "the case is still there");
+
+    // Its own activity log, rewritten and re-hashed by l0 itself (a tampered laptop).
+    let me = identity::load(l[0].conn()).unwrap();
+    let poisoned = reforge(&l[1], &next, &me, |_, body| {
+        // Its newest entry: one the reader does not hold yet.
+        let e = body.audit.iter_mut().max_by_key(|e| e.device_seq).expect("an entry to rewrite");
+        e.prev_hash = crate::repositories::audit::GENESIS.into();
+        e.hash = e.rehash_for_tests();
+    });
+    let e = import(&mut l[1], &poisoned).unwrap_err();
+    assert!(matches!(e, StoreError::Sync(SyncError::AuditChain { .. })), "{e:?}");
+    assert_eq!(change_count(&l[1]), before, "nothing of it was applied");
+
+    // Once l0 is revoked here, even its genuine bundles are refused.
+    let l0 = l[0].session().device_id.clone();
+    l[1].conn().execute("UPDATE sync_devices SET revoked_at = '2026-12-03' WHERE device_id = ?1", [&l0]).unwrap();
+    let e = import(&mut l[1], &next).unwrap_err();
+    assert!(matches!(e, StoreError::Sync(SyncError::Revoked { .. })), "{e:?}");
+    assert_eq!(change_count(&l[1]), before);
+
+    for e in [
+        SyncError::WrongSigner { device_code: "L0".into() },
+        SyncError::Revoked { device_code: "L0".into() },
+        SyncError::AuditChain { device_code: "L0".into() },
+        SyncError::Unsigned { device_code: "L0".into() },
+    ] {
+        for lang in ["en", "es"] {
+            let m = crate::i18n::tr(lang, e.i18n_key(), &e.args());
+            assert!(!m.contains("error.") && !m.contains("%{") && m.contains("L0"), "{lang}: {m}");
+        }
+    }
+}
+
+/// A bundle of an older, unsigned format is refused with a message that says to
+/// update the laptop that wrote it, not that it is damaged.
+#[test]
+fn an_unsigned_bundle_of_an_older_format_is_refused() {
+    let (_d, mut l) = laptops(2);
+    l[0].create_case(sample::full_case(), None).unwrap();
+    let good = export(&mut l[0]);
+    let (mut header, end) = bundle::read_signed(&good).unwrap();
+    header.format = 2;
+    let h = serde_json::to_vec(&header).unwrap();
+    let mut old = bundle::MAGIC.to_vec();
+    old.extend_from_slice(&(h.len() as u32).to_le_bytes());
+    old.extend_from_slice(&h);
+    old.extend_from_slice(&good[end..good.len() - identity::SIGNATURE_LEN]);
+    let e = import(&mut l[1], &old).unwrap_err();
+    assert!(matches!(e, StoreError::Sync(SyncError::Unsigned { ref device_code }) if device_code == "L0"), "{e:?}");
 }
