@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Install what Amparo needs on Debian/Ubuntu, only what is missing (safe to run
 # again). `setup.sh` is enough to build and run the app; `setup.sh --test` adds
-# what the tests need (Xvfb, WebKitWebDriver, tauri-driver, axe-core, PostgreSQL).
+# what the tests need (Xvfb, WebKitWebDriver, tauri-driver, axe-core, PostgreSQL);
+# `setup.sh --hub` is only what the hub needs (no window toolkit on a server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_test=0
+want_hub=0
 [ "${1:-}" = "--test" ] && want_test=1
+[ "${1:-}" = "--hub" ] && want_hub=1
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -15,6 +18,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # libgl1-mesa-dri is only a Recommends of WebKitGTK, but without it the window
 # aborts with "Could not create surfaceless EGL display".
 packages=(build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libgl1-mesa-dri fonts-dejavu-core ca-certificates curl)
+if [ "$want_hub" = 1 ]; then packages=(build-essential pkg-config libssl-dev ca-certificates curl); fi
 if [ "$want_test" = 1 ]; then
   # xclip: the quick-exit test reads the X clipboard to see it was cleared.
   packages+=(xvfb xauth webkit2gtk-driver xclip)

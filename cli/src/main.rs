@@ -75,6 +75,16 @@ enum Command {
         #[command(subcommand)]
         command: sync::SyncCommand,
     },
+    /// The organisation's hub: network sync.
+    Hub {
+        #[command(subcommand)]
+        command: hub::HubCommand,
+    },
+    /// The laptops enrolled with the hub.
+    Devices {
+        #[command(subcommand)]
+        command: hub::DevicesCommand,
+    },
     Conflicts(conflicts::ConflictsArgs),
     Report(report::ReportArgs),
     Recover(recover::RecoverArgs),
@@ -100,6 +110,8 @@ fn run(command: Command, out: &mut Output) -> Result<(), Failure> {
         Command::Htcds { command } => htcds::run(command, out),
         Command::Directory { command } => directory::run(command, out),
         Command::Sync { command } => sync::run(command, out),
+        Command::Hub { command } => hub::run(command, out),
+        Command::Devices { command } => hub::devices(command, out),
         Command::Conflicts(args) => conflicts::run(args, out),
         Command::Report(args) => report::run(args, out),
         Command::Recover(args) => recover::run(args, out),

@@ -485,3 +485,50 @@ fn htcds_export_and_import() {
     let e = err(&amparo(&b, &["htcds", "import", csv.to_str().unwrap()]));
     assert!(e.contains("line 2, prs_Gender:"), "{e}");
 }
+
+/// Two laptops through a hub on loopback, as the README says to set it up: the
+/// first connects with the hub's fingerprint and setup code, the second joins with
+/// an invitation that enrols it, both sync, and a revoked laptop is refused.
+#[test]
+fn two_laptops_sync_through_a_hub_and_one_is_revoked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = amparo_hub::run::Background::start(&tmp.path().join("hub"), None, "127.0.0.1:0").unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let file = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    init(&a);
+    let code = hub.setup_code.clone().unwrap();
+    let wrong =
+        err(&amparo(&a, &["hub", "connect", &hub.url, "--fingerprint", &"00".repeat(32), "--setup-code", &code]));
+    assert!(wrong.contains("different certificate"), "{wrong}");
+    let out = ok(&amparo(&a, &["hub", "connect", &hub.url, "--fingerprint", &hub.fingerprint, "--setup-code", &code]));
+    assert!(out.contains("Connected to the hub"), "{out}");
+    let invite = ok(&amparo(&a, &["org", "invite", "--out", &file("invite.json")]));
+    let passphrase = invite.split_whitespace().last().unwrap().to_string();
+    let bpass = [("AMPARO_PASSPHRASE", "otra frase bastante larga")];
+    let joined = ok(&amparo_env(
+        &b,
+        &["init", "--join", &file("invite.json"), "--device", "TX4", "--user", "Berta"],
+        &[bpass[0], ("AMPARO_INVITE_PASSPHRASE", &passphrase)],
+    ));
+    assert!(joined.contains("enrolled with the hub"), "{joined}");
+
+    write_jsonl(&tmp.path().join("cases.jsonl"), &(0..5).map(amparo::sample::generated).collect::<Vec<_>>());
+    ok(&amparo(&a, &["import", &file("cases.jsonl")]));
+    let out = ok(&amparo(&a, &["sync", "now"]));
+    assert!(out.contains("Sent 1 batches and received 0"), "{out}");
+    let out = ok(&amparo_env(&b, &["sync", "now"], &bpass));
+    assert!(out.contains("5 new cases"), "{out}");
+    ok(&amparo_env(&b, &["set", "TX3-2026-0001", "status=Closed"], &bpass));
+    ok(&amparo_env(&b, &["sync", "now"], &bpass));
+    ok(&amparo(&a, &["sync", "now"]));
+    let shown: Value = serde_json::from_str(&ok(&amparo(&a, &["show", "TX3-2026-0001"]))).unwrap();
+    assert_eq!(shown["status"], "Closed");
+
+    let listed = ok(&amparo(&a, &["devices", "list"]));
+    assert!(listed.contains("TX3") && listed.contains("TX4") && listed.contains("active"), "{listed}");
+    assert!(!listed.contains("Berta") && !listed.contains("Ana"), "the hub knows no names: {listed}");
+    ok(&amparo(&a, &["devices", "revoke", "tx4"]));
+    let refused = err(&amparo_env(&b, &["sync", "now"], &[bpass[0], ("AMPARO_LOCALE", "es")]));
+    assert!(refused.contains("revocada"), "{refused}");
+    assert!(ok(&amparo(&a, &["devices", "list"])).contains("revoked"));
+}

@@ -62,6 +62,8 @@ actions!(
     OrgInvite,
     Report,
     DirectoryChanged,
+    HubConnected,
+    HubSync,
 );
 
 impl Action {

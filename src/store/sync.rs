@@ -150,8 +150,17 @@ impl Store {
     /// Invite a new laptop into this organisation (administrators): the invitation
     /// file's content and the one-time passphrase to give with it.
     pub fn invite(&self) -> Result<(Vec<u8>, zeroize::Zeroizing<String>), StoreError> {
+        self.invite_with(None)
+    }
+
+    /// The same, with what the new laptop needs to enrol with the hub (the token
+    /// already given to the hub by this laptop).
+    pub fn invite_with(
+        &self,
+        hub: Option<hub::HubInvite>,
+    ) -> Result<(Vec<u8>, zeroize::Zeroizing<String>), StoreError> {
         self.require(Role::Administrator)?;
-        let (inv, passphrase) = org::invite(self.conn(), &self.session().org, self.kdf())?;
+        let (inv, passphrase) = org::invite(self.conn(), &self.session().org, hub, self.kdf())?;
         let bytes = serde_json::to_vec_pretty(&inv).map_err(StoreError::encode)?;
         self.record(Action::OrgInvite, None, json!({}))?;
         Ok((bytes, passphrase))
@@ -177,6 +186,15 @@ impl Store {
         let setup = crate::store::Setup { org: inv.about.org.clone(), ..setup.clone() };
         let store = Store::create(dir, &setup, kdf)?;
         org::adopt(store.conn(), &inv.org_id, &inv.key, &inv.about.org)?;
+        if let Some(h) = &inv.about.hub {
+            // Enrolment needs the network: the caller does it, with the token kept
+            // until the hub took it.
+            hub::set_settings(
+                store.conn(),
+                &hub::HubSettings { url: h.url.clone(), fingerprint: h.fingerprint.clone() },
+            )?;
+            crate::database::set_meta(store.conn(), hub::ENROL_TOKEN, &h.token)?;
+        }
         Ok(store)
     }
 }
@@ -265,5 +283,130 @@ impl Store {
     /// Does this laptop hold every change and audit entry a bundle's header lists?
     fn holds_all(&self, h: &bundle::Header) -> Result<bool, StoreError> {
         Ok(exchange::holds_all(self.conn(), h)?)
+    }
+}
+
+/// Sync through the hub, for the person unlocked (see [`crate::sync::hub`]).
+impl Store {
+    /// This laptop's hub, if it is connected to one.
+    pub fn hub_settings(&self) -> Result<Option<hub::HubSettings>, StoreError> {
+        Ok(hub::settings(self.conn())?)
+    }
+
+    /// Remember the hub this laptop syncs with (administrators: the fingerprint
+    /// they give is the one the laptop will trust).
+    pub fn set_hub(&mut self, settings: &hub::HubSettings) -> Result<(), StoreError> {
+        self.require(Role::Administrator)?;
+        let me = self.session().device_id.clone();
+        let tx = self.conn().unchecked_transaction()?;
+        hub::set_settings(&tx, settings)?;
+        audit::append(&tx, &me, Some(&self.session().user_id), Action::HubConnected, None, json!({}), None)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The organisation's id (not its name): how the hub files its batches.
+    pub fn org_id(&self) -> Result<String, StoreError> {
+        Ok(crate::sync::org::keys(self.conn())?.0)
+    }
+
+    /// The enrolment token of a laptop that joined with a hub invitation and is
+    /// not enrolled yet.
+    pub fn hub_enrolment(&self) -> Result<Option<String>, StoreError> {
+        Ok(crate::database::meta(self.conn(), hub::ENROL_TOKEN)?)
+    }
+
+    /// The hub took this laptop's token: it is enrolled.
+    pub fn hub_enrolled(&mut self) -> Result<(), StoreError> {
+        Ok(hub::enrolled(self.conn())?)
+    }
+
+    /// This laptop's device identity, to sign its requests to the hub.
+    pub fn hub_signer(&self) -> Result<identity::Identity, StoreError> {
+        Ok(identity::load(self.conn())?)
+    }
+
+    /// This laptop's changes in no batch yet, and batches the hub has not acknowledged.
+    pub fn hub_waiting(&self) -> Result<(i64, i64), StoreError> {
+        Ok(hub::waiting(self.conn(), &self.session().device_id)?)
+    }
+
+    /// Push what the hub lacks, then pull what this laptop lacks, in pages. Each
+    /// batch made, acknowledged or merged is its own transaction, so a sync cut off
+    /// anywhere loses nothing and the next one goes on from there.
+    /// `progress(done, total)` counts batches pulled of those listed so far.
+    pub fn hub_sync(
+        &mut self,
+        transport: &mut dyn hub::Transport,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<hub::HubSummary, StoreError> {
+        let me = self.session().device_id.clone();
+        let mut summary = hub::HubSummary::default();
+        summary.pushed_batches += self.hub_push(transport)?;
+        let mut listed_total = 0;
+        loop {
+            let page = transport.list(&hub::since(self.conn(), &me)?, hub::PAGE)?;
+            if page.is_empty() {
+                break;
+            }
+            listed_total += page.len();
+            for listed in page {
+                let bytes = transport.fetch(&listed.device, listed.number)?;
+                if hub::sha256_hex(&bytes) != listed.sha256 {
+                    return Err(SyncError::Damaged.into());
+                }
+                let tx = self.conn().unchecked_transaction()?;
+                let got = hub::apply(&tx, &me, &listed, &bytes, &mut |_, _| {})?;
+                tx.commit()?;
+                summary.pulled_batches += 1;
+                summary.imported.add(&got);
+                progress(summary.pulled_batches, listed_total);
+            }
+        }
+        if summary.imported.changes > 0 {
+            let i = &summary.imported;
+            let detail = json!({
+                "batches": summary.pulled_batches, "changes": i.changes, "new": i.new_cases,
+                "updated": i.updated_cases, "removed": i.removed_cases, "conflicts": i.conflicts,
+            });
+            let tx = self.conn().unchecked_transaction()?;
+            audit::append(&tx, &me, Some(&self.session().user_id), Action::HubSync, None, detail, None)?;
+            tx.commit()?;
+            crate::database::fold_wal(self.conn())?;
+            // The entry just written goes too, so that nothing of this laptop's waits.
+            summary.pushed_batches += self.hub_push(transport)?;
+        }
+        Ok(summary)
+    }
+
+    /// Seal what this laptop made since its last batch into batches for the hub,
+    /// without the network: they wait in the outbox, byte for byte, until the hub
+    /// acknowledged them. Returns how many it sealed.
+    pub fn hub_prepare(&mut self) -> Result<usize, StoreError> {
+        let me = self.session().device_id.clone();
+        let code = self.session().device_code.clone();
+        let mut made = 0;
+        loop {
+            let tx = self.conn().unchecked_transaction()?;
+            let more = hub::make_batch(&tx, &me, &code)?;
+            tx.commit()?;
+            if !more {
+                return Ok(made);
+            }
+            made += 1;
+        }
+    }
+
+    /// Seal what this laptop made into batches, and push every one the hub has not
+    /// acknowledged. Returns how many it pushed.
+    fn hub_push(&mut self, transport: &mut dyn hub::Transport) -> Result<usize, StoreError> {
+        self.hub_prepare()?;
+        let mut pushed = 0;
+        while let Some((number, bytes)) = hub::next_unacknowledged(self.conn())? {
+            transport.push(number, &bytes)?;
+            hub::acknowledged(self.conn(), number)?;
+            pushed += 1;
+        }
+        Ok(pushed)
     }
 }

@@ -17,6 +17,7 @@
 pub mod bundle;
 pub(crate) mod exchange;
 pub mod folder;
+pub mod hub;
 pub mod identity;
 pub mod org;
 
@@ -62,6 +63,22 @@ pub enum SyncError {
     Revoked { device_code: String },
     #[error("the activity log from {device_code} does not continue that laptop's log: it was altered; nothing in the bundle is taken, tell an administrator")]
     AuditChain { device_code: String },
+    #[error("the hub at {url} does not answer; work goes on here and is sent when it answers again")]
+    HubUnreachable { url: String },
+    #[error("the hub at {url} shows another certificate than the one this laptop trusts: it may be an impostor; nothing was sent. Ask an administrator to check the hub")]
+    HubCertificate { url: String },
+    #[error("the hub refused this laptop: it was revoked. Ask an administrator")]
+    HubRevoked,
+    #[error("the hub refused the request ({reason}); ask an administrator")]
+    HubRefused { reason: String },
+    #[error("the hub did not accept the setup code: it works once; the hub prints a new one at its next start, or with amparo-hub setup-code")]
+    HubSetupCode,
+    #[error("the enrolment token was refused: it is unknown, already used or expired; ask an administrator for a new invitation")]
+    HubToken,
+    #[error("device code {code} is already in use on the hub; choose another")]
+    HubDeviceCode { code: String },
+    #[error("this laptop is not connected to a hub yet")]
+    NoHub,
     #[error(transparent)]
     Database(#[from] DatabaseError),
 }
@@ -89,6 +106,14 @@ impl Localized for SyncError {
             SyncError::WrongSigner { .. } => "error.sync.wrong_signer",
             SyncError::Revoked { .. } => "error.sync.revoked",
             SyncError::AuditChain { .. } => "error.sync.audit_chain",
+            SyncError::HubUnreachable { .. } => "error.sync.hub_unreachable",
+            SyncError::HubCertificate { .. } => "error.sync.hub_certificate",
+            SyncError::HubRevoked => "error.sync.hub_revoked",
+            SyncError::HubRefused { .. } => "error.sync.hub_refused",
+            SyncError::HubSetupCode => "error.sync.hub_setup_code",
+            SyncError::HubToken => "error.sync.hub_token",
+            SyncError::HubDeviceCode { .. } => "error.sync.hub_device_code",
+            SyncError::NoHub => "error.sync.no_hub",
             SyncError::Database(e) => e.i18n_key(),
         }
     }
@@ -103,6 +128,9 @@ impl Localized for SyncError {
             | SyncError::WrongSigner { device_code }
             | SyncError::Revoked { device_code }
             | SyncError::AuditChain { device_code } => vec![("device", device_code.clone())],
+            SyncError::HubUnreachable { url } | SyncError::HubCertificate { url } => vec![("url", url.clone())],
+            SyncError::HubRefused { reason } => vec![("reason", reason.clone())],
+            SyncError::HubDeviceCode { code } => vec![("code", code.clone())],
             SyncError::Database(e) => e.args(),
             _ => vec![],
         }
@@ -126,6 +154,19 @@ pub struct ImportSummary {
     pub conflicts: usize,
     /// Service directory entries added or changed.
     pub directory_entries: usize,
+}
+
+impl ImportSummary {
+    /// Add up what several imports did (the device is the last one's).
+    pub fn add(&mut self, other: &ImportSummary) {
+        self.device_code.clone_from(&other.device_code);
+        self.changes += other.changes;
+        self.new_cases += other.new_cases;
+        self.updated_cases += other.updated_cases;
+        self.removed_cases += other.removed_cases;
+        self.conflicts += other.conflicts;
+        self.directory_entries += other.directory_entries;
+    }
 }
 
 /// What an export wrote.

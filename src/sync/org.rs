@@ -38,6 +38,10 @@ pub struct Invitation {
 pub struct About {
     pub org: String,
     pub device_codes: Vec<String>,
+    /// The hub to enrol with, and the one-time token for it (sealed: it is a key
+    /// to the hub until it is used or expires).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub: Option<super::hub::HubInvite>,
 }
 
 /// An opened invitation.
@@ -119,13 +123,14 @@ pub(crate) fn adopt(conn: &Connection, org_id: &str, key: &[u8; 32], org_name: &
 pub(crate) fn invite(
     conn: &Connection,
     org_name: &str,
+    hub: Option<super::hub::HubInvite>,
     kdf: KdfParams,
 ) -> Result<(Invitation, Zeroizing<String>), SyncError> {
     let (org_id, key) = keys(conn)?;
     let passphrase = keys::random_code(INVITE_GROUPS);
     let mut st = conn.prepare("SELECT device_code FROM sync_devices ORDER BY device_code")?;
     let device_codes = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
-    let about = seal_about(&About { org: org_name.into(), device_codes }, &key, &org_id)?;
+    let about = seal_about(&About { org: org_name.into(), device_codes, hub }, &key, &org_id)?;
     let sealed = keys::wrap(&key, &seal_id(&org_id), &passphrase, kdf)?;
     Ok((Invitation { format: INVITE_FORMAT.into(), org_id, key: sealed, about }, passphrase))
 }

@@ -56,6 +56,11 @@ pub fn run(args: InitArgs, out: &mut Output) -> Result<(), Failure> {
             let store = Store::join(&dir, &inv, &code, &setup, KdfParams::for_new_store())?;
             let session = store.session();
             out.line(tr(l, "cli.joined", &[("org", session.org.clone()), ("device", session.device_code.clone())]));
+            let mut store = store;
+            // Not enrolled (the hub unreachable, say): `amparo sync now` tries again.
+            if let Err(Failure(msg)) = super::hub::enrol_if_pending(&mut store, out) {
+                eprintln!("{msg}");
+            }
             store
         }
         None => {

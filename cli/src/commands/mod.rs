@@ -5,6 +5,7 @@ pub mod conflicts;
 pub mod directory;
 pub mod export;
 pub mod htcds;
+pub mod hub;
 pub mod import;
 pub mod info;
 pub mod init;

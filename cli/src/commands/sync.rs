@@ -25,6 +25,8 @@ pub enum SyncCommand {
     },
     /// What this laptop has not exported, and what it last got from each other one.
     Status,
+    /// Through the hub: send what this laptop made, then receive what it lacks.
+    Now,
 }
 
 pub fn run(command: SyncCommand, out: &mut Output) -> Result<(), Failure> {
@@ -79,6 +81,7 @@ pub fn run(command: SyncCommand, out: &mut Output) -> Result<(), Failure> {
                 }
             }
         }
+        SyncCommand::Now => super::hub::sync_now(&mut store, out)?,
         SyncCommand::Status => {
             let st = store.sync_status()?;
             let args = [("device", st.device_code), ("count", st.unexported_changes.to_string())];

@@ -15,7 +15,7 @@ mod sqlite;
 pub use self::postgres::PostgresStore;
 pub use self::sqlite::SqliteStore;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Per device id: the highest batch number held, with none missing.
@@ -58,7 +58,7 @@ impl From<::postgres::Error> for StoreError {
 }
 
 /// A laptop, as the hub knows it: its public keys, never a name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Device {
     pub id: String,
     pub org: String,

@@ -1,0 +1,255 @@
+//! The laptop's side of the hub: HTTPS to the pinned certificate, every request
+//! signed by the device. Blocking (the core's store is), with timeouts, and
+//! bounded answers: nothing the hub sends is trusted before it is checked.
+
+use crate::auth;
+use crate::wire::{self, Enrol, Invite, NewDevice, Refusal, Register};
+use amparo::sync::bundle::Vector;
+use amparo::sync::hub::{Listed, Transport};
+use amparo::sync::identity::Identity;
+use amparo::sync::SyncError;
+use rand::RngCore;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio_rustls::rustls::{DigitallySignedStruct, SignatureScheme};
+
+/// The largest answer read: a batch, with room to spare.
+const MAX_ANSWER: u64 = crate::server::MAX_BATCH as u64 + 1024;
+
+/// Trusts exactly one certificate, by its fingerprint: no authority is needed on
+/// a shelter's network, and no other certificate is ever accepted.
+#[derive(Debug)]
+struct Pinned {
+    fingerprint: String,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    /// Set when the hub showed another certificate, to tell that from a dead link.
+    mismatch: AtomicBool,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if auth::fingerprint(end_entity) == self.fingerprint {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            self.mismatch.store(true, Ordering::SeqCst);
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure))
+        }
+    }
+
+    // The handshake is still checked against the pinned certificate's key.
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// What signs one request.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub time: i64,
+    pub nonce: String,
+    pub signature: String,
+}
+
+/// A connection to one hub as one device.
+pub struct HubClient {
+    url: String,
+    device: String,
+    identity: Identity,
+    agent: ureq::Agent,
+    pinned: Arc<Pinned>,
+}
+
+impl HubClient {
+    /// `url` is `https://host:port`; `fingerprint` as printed by the hub.
+    pub fn new(url: &str, fingerprint: &str, device: &str, identity: Identity) -> HubClient {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let pinned = Arc::new(Pinned {
+            fingerprint: auth::normalise_fingerprint(fingerprint),
+            provider: provider.clone(),
+            mismatch: AtomicBool::new(false),
+        });
+        let builder = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions();
+        // Only fails for a provider without TLS 1.2 and 1.3, which ring is not.
+        let tls = builder
+            .map(|b| b.dangerous().with_custom_certificate_verifier(pinned.clone()).with_no_client_auth())
+            .map(Arc::new);
+        let mut agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(10))
+            .timeout_read(Duration::from_secs(60))
+            .timeout_write(Duration::from_secs(60));
+        if let Ok(tls) = tls {
+            agent = agent.tls_config(tls);
+        }
+        HubClient {
+            url: url.trim_end_matches('/').to_string(),
+            device: device.to_string(),
+            identity,
+            agent: agent.build(),
+            pinned,
+        }
+    }
+
+    /// Sign a request as this device, now, with a fresh nonce.
+    pub fn sign(&self, method: &str, path: &str, body: &[u8]) -> Signed {
+        let mut raw = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        self.sign_at(method, path, body, now_ms(), &hex::encode(raw))
+    }
+
+    /// Sign a request with the time and nonce given (a test's replays and stale clocks).
+    pub fn sign_at(&self, method: &str, path: &str, body: &[u8], time: i64, nonce: &str) -> Signed {
+        let signature = self.identity.sign(&auth::message(method, path, body, time, nonce));
+        Signed { time, nonce: nonce.to_string(), signature: hex::encode(signature) }
+    }
+
+    fn call(&self, method: &str, path: &str, body: &[u8]) -> Result<Vec<u8>, SyncError> {
+        let signed = self.sign(method, path, body);
+        self.send(method, path, body, &signed)
+    }
+
+    /// Send a request with its signature, and read the answer (bounded).
+    pub fn send(&self, method: &str, path: &str, body: &[u8], signed: &Signed) -> Result<Vec<u8>, SyncError> {
+        let request = self
+            .agent
+            .request(method, &format!("{}{path}", self.url))
+            .set(auth::DEVICE, &self.device)
+            .set(auth::TIME, &signed.time.to_string())
+            .set(auth::NONCE, &signed.nonce)
+            .set(auth::SIGNATURE, &signed.signature);
+        let answer = if method == "GET" { request.call() } else { request.send_bytes(body) };
+        match answer {
+            Ok(r) => {
+                let mut out = Vec::new();
+                r.into_reader().take(MAX_ANSWER).read_to_end(&mut out).map_err(|_| self.unreachable())?;
+                Ok(out)
+            }
+            Err(ureq::Error::Status(_, r)) => {
+                let mut out = Vec::new();
+                let _ = r.into_reader().take(4096).read_to_end(&mut out);
+                let refusal = serde_json::from_slice::<wire::Refused>(&out).map(|r| r.refused).ok();
+                Err(refused(refusal))
+            }
+            Err(ureq::Error::Transport(_)) if self.pinned.mismatch.load(Ordering::SeqCst) => {
+                Err(SyncError::HubCertificate { url: self.url.clone() })
+            }
+            Err(ureq::Error::Transport(_)) => Err(self.unreachable()),
+        }
+    }
+
+    fn unreachable(&self) -> SyncError {
+        SyncError::HubUnreachable { url: self.url.clone() }
+    }
+
+    fn new_device(&self, code: &str) -> NewDevice {
+        NewDevice {
+            id: self.device.clone(),
+            code: code.to_string(),
+            sign_key: self.identity.sign_key(),
+            kx_key: self.identity.kx_key(),
+        }
+    }
+
+    /// Register the organisation with the hub's setup code, as its first device.
+    pub fn register(&self, setup_code: &str, org: &str, device_code: &str) -> Result<(), SyncError> {
+        let body =
+            Register { setup_code: setup_code.to_string(), org: org.to_string(), device: self.new_device(device_code) };
+        self.call("POST", "/v1/orgs", &to_json(&body)?).map(|_| ())
+    }
+
+    /// Enrol this laptop with an invitation's token.
+    pub fn enrol(&self, token: &str, device_code: &str) -> Result<(), SyncError> {
+        let body = Enrol { token: token.to_string(), device: self.new_device(device_code) };
+        self.call("POST", "/v1/devices", &to_json(&body)?).map(|_| ())
+    }
+
+    /// Tell the hub of a new token (only its hash), valid for `lifetime_s` seconds.
+    pub fn invite(&self, token: &str, lifetime_s: i64) -> Result<(), SyncError> {
+        let body = Invite { token_hash: crate::store::sha256_hex(token.trim().as_bytes()), lifetime_s };
+        self.call("POST", "/v1/invitations", &to_json(&body)?).map(|_| ())
+    }
+
+    pub fn devices(&self) -> Result<Vec<crate::store::Device>, SyncError> {
+        from_json(&self.call("GET", "/v1/devices", &[])?)
+    }
+
+    pub fn revoke(&self, device: &str) -> Result<(), SyncError> {
+        self.call("POST", &format!("/v1/devices/{device}/revoke"), &[]).map(|_| ())
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, SyncError> {
+    serde_json::to_vec(v).map_err(|_| SyncError::Damaged)
+}
+
+/// An answer from the hub, checked: anything else than what was asked is damage.
+fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, SyncError> {
+    serde_json::from_slice(bytes).map_err(|_| SyncError::Damaged)
+}
+
+fn refused(r: Option<Refusal>) -> SyncError {
+    match r {
+        Some(Refusal::Revoked) => SyncError::HubRevoked,
+        Some(Refusal::SetupCode) => SyncError::HubSetupCode,
+        Some(Refusal::TokenUnknown | Refusal::TokenExpired | Refusal::TokenUsed) => SyncError::HubToken,
+        Some(other) => SyncError::HubRefused {
+            reason: serde_json::to_value(other).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        },
+        None => SyncError::HubRefused { reason: "unknown".into() },
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Transport for HubClient {
+    fn push(&mut self, number: i64, bytes: &[u8]) -> Result<(), SyncError> {
+        self.call("PUT", &format!("/v1/batches/{}/{number}", self.device), bytes).map(|_| ())
+    }
+
+    fn list(&mut self, since: &Vector, limit: usize) -> Result<Vec<Listed>, SyncError> {
+        let path = format!("/v1/batches?since={}&limit={limit}", wire::format_vector(since));
+        let page: Vec<wire::Listed> = from_json(&self.call("GET", &path, &[])?)?;
+        if page.len() > limit {
+            return Err(SyncError::Damaged);
+        }
+        Ok(page.into_iter().map(|l| Listed { device: l.device, number: l.number, sha256: l.sha256 }).collect())
+    }
+
+    fn fetch(&mut self, device: &str, number: i64) -> Result<Vec<u8>, SyncError> {
+        self.call("GET", &format!("/v1/batches/{device}/{number}"), &[])
+    }
+}

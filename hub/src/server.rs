@@ -1,0 +1,348 @@
+//! The hub's HTTPS API (`docs/hub.md`): axum on tokio, behind rustls with the
+//! hub's own certificate. Every handler checks who signed the request before it
+//! reads anything, and calls the store (blocking, one transaction a call) off the
+//! async threads. An answer is sent only after the store committed.
+
+use crate::auth;
+use crate::store::{sha256_hex, BatchInfo, Device, HubStore, Put, StoreError, Vector};
+use crate::wire::{self, Enrol, Invite, Listed, Refusal, Register};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use std::sync::Arc;
+
+/// The largest batch the hub takes: a laptop splits its changes into batches far
+/// below this, so anything near it is not one of ours.
+pub const MAX_BATCH: usize = 32 << 20;
+/// The largest page of a listing.
+pub const MAX_PAGE: usize = 1000;
+/// An invitation lives at most this long, whatever the laptop asks.
+const MAX_INVITATION_S: i64 = 30 * 24 * 3600;
+
+#[derive(Clone)]
+pub struct Hub {
+    pub store: Arc<dyn HubStore>,
+}
+
+/// Why a request was refused: what the laptop is told (a code it translates, never
+/// a name) and the HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("refused: {0:?}")]
+    Refused(StatusCode, Refusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn refuse(status: StatusCode, code: Refusal) -> ApiError {
+    ApiError::Refused(status, code)
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match self {
+            ApiError::Refused(s, c) => (s, c),
+            ApiError::Store(e) => match e {
+                StoreError::SetupCode => (StatusCode::FORBIDDEN, Refusal::SetupCode),
+                StoreError::TokenUnknown => (StatusCode::FORBIDDEN, Refusal::TokenUnknown),
+                StoreError::TokenExpired => (StatusCode::FORBIDDEN, Refusal::TokenExpired),
+                StoreError::TokenUsed => (StatusCode::FORBIDDEN, Refusal::TokenUsed),
+                StoreError::DeviceCodeTaken { .. } => (StatusCode::CONFLICT, Refusal::DeviceCodeTaken),
+                StoreError::DeviceTaken => (StatusCode::CONFLICT, Refusal::DeviceTaken),
+                StoreError::BatchConflict { .. } => (StatusCode::CONFLICT, Refusal::BatchConflict),
+                StoreError::OutOfOrder { .. } => (StatusCode::CONFLICT, Refusal::OutOfOrder),
+                // The reason stays in the hub's log; the laptop is told to try later.
+                StoreError::Backend(_) | StoreError::Damaged { .. } => {
+                    eprintln!("amparo-hub: storage failed: {e}");
+                    (StatusCode::SERVICE_UNAVAILABLE, Refusal::Unavailable)
+                }
+            },
+        };
+        (status, Json(wire::Refused { refused: code })).into_response()
+    }
+}
+
+type Answer<T> = Result<T, ApiError>;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Run a store call off the async threads.
+async fn blocking<T: Send + 'static>(
+    hub: &Hub,
+    f: impl FnOnce(&dyn HubStore) -> Result<T, StoreError> + Send + 'static,
+) -> Answer<T> {
+    let store = hub.store.clone();
+    match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(refuse(StatusCode::SERVICE_UNAVAILABLE, Refusal::Unavailable)),
+    }
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Answer<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok()).ok_or(refuse(StatusCode::UNAUTHORIZED, Refusal::Unsigned))
+}
+
+/// The signature, timestamp and nonce of a request, checked against `sign_key`.
+/// The nonce is spent last, so a forged request cannot use up a real one.
+async fn check_signed(
+    hub: &Hub,
+    device: &str,
+    sign_key: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Answer<()> {
+    let time: i64 =
+        header(headers, auth::TIME)?.parse().map_err(|_| refuse(StatusCode::UNAUTHORIZED, Refusal::Unsigned))?;
+    let nonce = header(headers, auth::NONCE)?.to_string();
+    let signature = hex::decode(header(headers, auth::SIGNATURE)?)
+        .map_err(|_| refuse(StatusCode::UNAUTHORIZED, Refusal::Unsigned))?;
+    if nonce.len() != 32 || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(refuse(StatusCode::UNAUTHORIZED, Refusal::Unsigned));
+    }
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let message = auth::message(method.as_str(), path, body, time, &nonce);
+    if !amparo::sync::identity::verify(sign_key, &message, &signature) {
+        return Err(refuse(StatusCode::UNAUTHORIZED, Refusal::BadSignature));
+    }
+    let now = now_ms();
+    if (now - time).abs() > auth::MAX_SKEW_MS {
+        return Err(refuse(StatusCode::UNAUTHORIZED, Refusal::Clock));
+    }
+    let device = device.to_string();
+    let fresh = blocking(hub, move |s| s.use_nonce(&device, &nonce, now, now - auth::NONCE_MEMORY_MS)).await?;
+    if !fresh {
+        return Err(refuse(StatusCode::UNAUTHORIZED, Refusal::Replayed));
+    }
+    Ok(())
+}
+
+/// The enrolled, unrevoked device that signed this request.
+async fn signed_by(hub: &Hub, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Answer<Device> {
+    let id = header(headers, auth::DEVICE)?.to_string();
+    let lookup = id.clone();
+    let device = blocking(hub, move |s| s.device(&lookup))
+        .await?
+        .ok_or(refuse(StatusCode::UNAUTHORIZED, Refusal::UnknownDevice))?;
+    check_signed(hub, &id, &device.sign_key, method, uri, headers, body).await?;
+    if device.revoked_at.is_some() {
+        return Err(refuse(StatusCode::FORBIDDEN, Refusal::Revoked));
+    }
+    let now = now_ms() / 1000;
+    blocking(hub, move |s| s.seen(&id, now)).await?;
+    Ok(device)
+}
+
+/// A new device's own keys and code, checked before they are stored.
+fn checked_device(d: &wire::NewDevice, org: &str, admin: bool) -> Answer<Device> {
+    let bad = || refuse(StatusCode::BAD_REQUEST, Refusal::Malformed);
+    let id_ok = |s: &str| (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let key_ok = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if !id_ok(&d.id) || !id_ok(&d.code) || !key_ok(&d.sign_key) || !key_ok(&d.kx_key) {
+        return Err(bad());
+    }
+    if amparo::sync::identity::verifying_key(&d.sign_key).is_none() {
+        return Err(bad());
+    }
+    Ok(Device {
+        id: d.id.clone(),
+        org: org.to_string(),
+        code: d.code.clone(),
+        sign_key: d.sign_key.clone(),
+        kx_key: d.kx_key.clone(),
+        admin,
+        enrolled_at: now_ms() / 1000,
+        last_seen: None,
+        revoked_at: None,
+    })
+}
+
+fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Answer<T> {
+    serde_json::from_slice(body).map_err(|_| refuse(StatusCode::BAD_REQUEST, Refusal::Malformed))
+}
+
+/// `POST /v1/orgs`: the setup code, the organisation and its first device, signed
+/// by that device's new key (so the key is its own).
+async fn register(
+    State(hub): State<Hub>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer<StatusCode> {
+    let r: Register = json(&body)?;
+    if r.org.is_empty() || r.org.len() > 64 || r.setup_code.len() > 128 {
+        return Err(refuse(StatusCode::BAD_REQUEST, Refusal::Malformed));
+    }
+    let device = checked_device(&r.device, &r.org, true)?;
+    check_signed(&hub, &device.id, &device.sign_key, &method, &uri, &headers, &body).await?;
+    let setup_hash = sha256_hex(r.setup_code.trim().as_bytes());
+    blocking(&hub, move |s| s.register_org(&setup_hash, &r.org, &device)).await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// `POST /v1/invitations` (administrators): remember a token's hash for a while.
+async fn invite(
+    State(hub): State<Hub>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer<StatusCode> {
+    let me = signed_by(&hub, &method, &uri, &headers, &body).await?;
+    if !me.admin {
+        return Err(refuse(StatusCode::FORBIDDEN, Refusal::NotAdmin));
+    }
+    let i: Invite = json(&body)?;
+    if i.token_hash.len() != 64 || !(1..=MAX_INVITATION_S).contains(&i.lifetime_s) {
+        return Err(refuse(StatusCode::BAD_REQUEST, Refusal::Malformed));
+    }
+    let expires = now_ms() / 1000 + i.lifetime_s;
+    blocking(&hub, move |s| s.add_invitation(&me.org, &i.token_hash, &me.id, expires)).await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// `POST /v1/devices`: enrol with a token, signed by the new device's key.
+async fn enrol(
+    State(hub): State<Hub>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer<StatusCode> {
+    let e: Enrol = json(&body)?;
+    let device = checked_device(&e.device, "", false)?;
+    check_signed(&hub, &device.id, &device.sign_key, &method, &uri, &headers, &body).await?;
+    let token_hash = sha256_hex(e.token.trim().as_bytes());
+    let now = now_ms() / 1000;
+    blocking(&hub, move |s| s.enrol(&token_hash, &device, now)).await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// `GET /v1/devices`: the organisation's devices (codes, dates; no names).
+async fn devices(State(hub): State<Hub>, method: Method, uri: Uri, headers: HeaderMap) -> Answer<Json<Vec<Device>>> {
+    let me = signed_by(&hub, &method, &uri, &headers, &[]).await?;
+    Ok(Json(blocking(&hub, move |s| s.devices(&me.org)).await?))
+}
+
+/// `POST /v1/devices/{id}/revoke` (administrators): refused from now on.
+async fn revoke(
+    State(hub): State<Hub>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer<StatusCode> {
+    let me = signed_by(&hub, &method, &uri, &headers, &body).await?;
+    if !me.admin {
+        return Err(refuse(StatusCode::FORBIDDEN, Refusal::NotAdmin));
+    }
+    let now = now_ms() / 1000;
+    if blocking(&hub, move |s| s.revoke(&me.org, &id, now)).await? {
+        Ok(StatusCode::OK)
+    } else {
+        Err(refuse(StatusCode::NOT_FOUND, Refusal::UnknownDevice))
+    }
+}
+
+/// `GET /v1/vector`: per device of the organisation, its last batch held.
+async fn vector(State(hub): State<Hub>, method: Method, uri: Uri, headers: HeaderMap) -> Answer<Json<Vector>> {
+    let me = signed_by(&hub, &method, &uri, &headers, &[]).await?;
+    Ok(Json(blocking(&hub, move |s| s.vector(&me.org)).await?))
+}
+
+/// `PUT /v1/batches/{device}/{number}`: a batch of the signing device's own, whose
+/// signature, organisation, signer key and number agree with the request.
+async fn push(
+    State(hub): State<Hub>,
+    Path((device, number)): Path<(String, i64)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer<StatusCode> {
+    let me = signed_by(&hub, &method, &uri, &headers, &body).await?;
+    if device != me.id {
+        return Err(refuse(StatusCode::FORBIDDEN, Refusal::NotYours));
+    }
+    let (h, _) =
+        amparo::sync::bundle::read_signed(&body).map_err(|_| refuse(StatusCode::BAD_REQUEST, Refusal::BadBatch))?;
+    let own_only = h.changes.keys().chain(h.audit.keys()).all(|d| *d == me.id);
+    if h.device != me.id || h.sign_key != me.sign_key || h.org != me.org || h.batch != number || number < 1 || !own_only
+    {
+        return Err(refuse(StatusCode::FORBIDDEN, Refusal::BadBatch));
+    }
+    let info = BatchInfo {
+        device: me.id.clone(),
+        number,
+        epoch: i64::from(h.epoch),
+        sha256: sha256_hex(&body),
+        len: body.len() as i64,
+    };
+    let now = now_ms() / 1000;
+    let put = blocking(&hub, move |s| s.put_batch(&me.org, &info, &body, now)).await?;
+    Ok(match put {
+        Put::Stored => StatusCode::CREATED,
+        Put::AlreadyHeld => StatusCode::OK,
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct Since {
+    #[serde(default)]
+    since: String,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/batches?since=<device>:<n>,…&limit=N`: what the laptop lacks.
+async fn list(
+    State(hub): State<Hub>,
+    Query(q): Query<Since>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Answer<Json<Vec<Listed>>> {
+    let me = signed_by(&hub, &method, &uri, &headers, &[]).await?;
+    let since = wire::parse_vector(&q.since).ok_or(refuse(StatusCode::BAD_REQUEST, Refusal::Malformed))?;
+    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let page = blocking(&hub, move |s| s.batches_since(&me.org, &since, limit)).await?;
+    Ok(Json(page.into_iter().map(Listed::from).collect()))
+}
+
+/// `GET /v1/batches/{device}/{number}`: a batch's bytes, of this organisation only.
+async fn fetch(
+    State(hub): State<Hub>,
+    Path((device, number)): Path<(String, i64)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Answer<Response> {
+    let me = signed_by(&hub, &method, &uri, &headers, &[]).await?;
+    match blocking(&hub, move |s| s.batch(&me.org, &device, number)).await? {
+        Some(bytes) => Ok(([(axum::http::header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()),
+        None => Err(refuse(StatusCode::NOT_FOUND, Refusal::NoSuchBatch)),
+    }
+}
+
+pub fn router(hub: Hub) -> Router {
+    Router::new()
+        .route("/v1/orgs", post(register))
+        .route("/v1/invitations", post(invite))
+        .route("/v1/devices", post(enrol).get(devices))
+        .route("/v1/devices/{id}/revoke", post(revoke))
+        .route("/v1/vector", get(vector))
+        .route("/v1/batches", get(list))
+        .route("/v1/batches/{device}/{number}", put(push).get(fetch))
+        .layer(DefaultBodyLimit::max(MAX_BATCH))
+        .with_state(hub)
+}

@@ -1,0 +1,295 @@
+//! Laptops (real encrypted stores) syncing through a real `amparo-hub` on
+//! loopback, on SQLite and on PostgreSQL: what arrives, what survives a kill -9,
+//! what is refused, and that the hub never holds a survivor's name.
+
+mod support;
+
+use amparo::database::keys::KdfParams;
+use amparo::store::{Setup, Store};
+use amparo::sync::hub::{HubSettings, Transport};
+use amparo::sync::SyncError;
+use amparo_hub::client::HubClient;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use support::hub::Running;
+
+const PASS: &str = "correct horse battery staple";
+const CANARY: &str = "Zyxwanita Canaryperez";
+
+fn setup(code: &str) -> Setup {
+    Setup {
+        org: "Casa Amparo".into(),
+        device_code: code.into(),
+        user: format!("Admin {code}"),
+        passphrase: PASS.into(),
+        locale: "en".into(),
+    }
+}
+
+fn client(s: &Store, hub: &Running) -> HubClient {
+    HubClient::new(&hub.url, &hub.fingerprint, &s.session().device_id, s.hub_signer().unwrap())
+}
+
+fn sync(s: &mut Store, hub: &Running) -> Result<amparo::sync::hub::HubSummary, amparo::store::StoreError> {
+    let mut c = client(s, hub);
+    s.hub_sync(&mut c, &mut |_, _| {})
+}
+
+fn cases(s: &Store) -> BTreeMap<String, Value> {
+    let mut out = Vec::new();
+    s.export_jsonl(&mut out).unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| (v["id"].as_str().unwrap().to_string(), v))
+        .collect()
+}
+
+fn canary_case() -> Value {
+    let mut case = amparo::sample::full_case();
+    case["people"][0]["alias"] = Value::String(CANARY.into());
+    case
+}
+
+/// The first laptop registers the organisation; the others join it (the
+/// organisation key by invitation) and enrol with a token from the first.
+fn organisation(hub: &Running, n: usize) -> (Vec<tempfile::TempDir>, Vec<Store>) {
+    let mut dirs = vec![tempfile::tempdir().unwrap()];
+    let mut first = Store::create(dirs[0].path(), &setup("L0"), KdfParams::INSECURE_FOR_TESTS).unwrap();
+    first.set_hub(&HubSettings { url: hub.url.clone(), fingerprint: hub.fingerprint.clone() }).unwrap();
+    let admin = client(&first, hub);
+    admin.register(hub.setup_code.as_deref().unwrap(), &first.org_id().unwrap(), "L0").unwrap();
+    let (invitation, passphrase) = first.invite().unwrap();
+    let mut stores = vec![first];
+    for i in 1..n {
+        dirs.push(tempfile::tempdir().unwrap());
+        let code = format!("L{i}");
+        let s = Store::join(dirs[i].path(), &invitation, &passphrase, &setup(&code), KdfParams::INSECURE_FOR_TESTS)
+            .unwrap();
+        let token = format!("token-{i}-{}", std::process::id());
+        admin.invite(&token, 7 * 24 * 3600).unwrap();
+        client(&s, hub).enrol(&token, &code).unwrap();
+        stores.push(s);
+    }
+    (dirs, stores)
+}
+
+fn edits_arrive_and_survive_a_killed_hub(database: Option<String>) {
+    let data = tempfile::tempdir().unwrap();
+    let hub = Running::start(data.path(), database.as_deref());
+    let (_dirs, mut l) = organisation(&hub, 3);
+    let case = l[0].create_case(canary_case(), None).unwrap();
+    let id = case["id"].as_str().unwrap().to_string();
+    let number = case["case_number"].as_str().unwrap().to_string();
+    assert_eq!(sync(&mut l[0], &hub).unwrap().pushed_batches, 1);
+    let got = sync(&mut l[1], &hub).unwrap();
+    assert_eq!((got.pulled_batches, got.imported.new_cases), (1, 1));
+    l[1].set_fields(&number, &[("status".into(), "Closed".into())]).unwrap();
+    sync(&mut l[1], &hub).unwrap();
+
+    // kill -9 and start again: the same certificate, and everything acknowledged.
+    let url = database.clone();
+    hub.kill();
+    let hub = Running::start(data.path(), url.as_deref());
+    assert_eq!(hub.setup_code, None, "a hub with an organisation prints no new setup code");
+    for s in l.iter_mut() {
+        sync(s, &hub).unwrap();
+    }
+    // Nothing left to move: a second round is a no-op.
+    let again = sync(&mut l[2], &hub).unwrap();
+    assert_eq!((again.pushed_batches, again.pulled_batches), (0, 0));
+    let expected = cases(&l[1]);
+    assert_eq!(expected[&id]["status"], "Closed");
+    for s in &l {
+        assert_eq!(cases(s), expected, "every laptop holds the same cases");
+    }
+
+    // The hub holds sealed bytes only: no name anywhere in its folder or database.
+    let mut bytes = Vec::new();
+    for f in std::fs::read_dir(data.path()).unwrap() {
+        bytes.extend(std::fs::read(f.unwrap().path()).unwrap());
+    }
+    if let Some(url) = &database {
+        bytes.extend(support::postgres::dump(url));
+    }
+    for word in [CANARY, "Zyxwanita", "Casa Amparo", "Admin L0"] {
+        assert!(!contains(&bytes, word.as_bytes()), "{word} is on the hub");
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn sqlite_edits_arrive_and_survive_a_killed_hub() {
+    edits_arrive_and_survive_a_killed_hub(None);
+}
+
+#[test]
+fn postgres_edits_arrive_and_survive_a_killed_hub() {
+    edits_arrive_and_survive_a_killed_hub(Some(support::postgres::fresh_database()));
+}
+
+fn refused(r: Result<Vec<u8>, SyncError>) -> String {
+    match r {
+        Err(SyncError::HubRefused { reason }) => reason,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn forged_replayed_foreign_and_revoked_requests_are_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let hub = Running::start(data.path(), None);
+    let (_dirs, mut l) = organisation(&hub, 2);
+    l[0].create_case(canary_case(), None).unwrap();
+    sync(&mut l[0], &hub).unwrap();
+    let (a, b) = (client(&l[0], &hub), client(&l[1], &hub));
+    let a_id = l[0].session().device_id.clone();
+    let b_id = l[1].session().device_id.clone();
+
+    // Another certificate than the one pinned: nothing is sent.
+    let wrong = HubClient::new(&hub.url, &format!("{}AB", "AB:".repeat(31)), &a_id, l[0].hub_signer().unwrap());
+    assert!(matches!(wrong.devices(), Err(SyncError::HubCertificate { .. })));
+
+    // A request seen on the wire, sent again.
+    let path = "/v1/vector";
+    let signed = a.sign("GET", path, &[]);
+    a.send("GET", path, &[], &signed).unwrap();
+    assert_eq!(refused(a.send("GET", path, &[], &signed)), "replayed");
+    // Signed with another key than the device it names (B's key, A's name).
+    let forged = HubClient::new(&hub.url, &hub.fingerprint, &a_id, l[1].hub_signer().unwrap());
+    assert_eq!(refused(forged.send("GET", path, &[], &forged.sign("GET", path, &[]))), "bad_signature");
+    // A clock ten minutes behind.
+    let stale = a.sign_at("GET", path, &[], signed.time - 10 * 60 * 1000, &"0".repeat(32));
+    assert_eq!(refused(a.send("GET", path, &[], &stale)), "clock");
+
+    // A's batch, pushed by B: under B's name it is another device's; under A's, B may not.
+    let mut bc = client(&l[1], &hub);
+    let a_batch = bc.fetch(&a_id, 1).unwrap();
+    assert_eq!(
+        refused(b.send(
+            "PUT",
+            &format!("/v1/batches/{b_id}/1"),
+            &a_batch,
+            &b.sign("PUT", &format!("/v1/batches/{b_id}/1"), &a_batch)
+        )),
+        "bad_batch"
+    );
+    assert_eq!(
+        refused(b.send(
+            "PUT",
+            &format!("/v1/batches/{a_id}/2"),
+            &a_batch,
+            &b.sign("PUT", &format!("/v1/batches/{a_id}/2"), &a_batch)
+        )),
+        "not_yours"
+    );
+
+    // Another organisation on the same hub sees none of this one's batches.
+    let code = std::process::Command::new(env!("CARGO_BIN_EXE_amparo-hub"))
+        .args(["setup-code", "--data"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let code = String::from_utf8(code.stdout).unwrap().trim().strip_prefix("setup code: ").unwrap().to_string();
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = Store::create(other_dir.path(), &setup("X0"), KdfParams::INSECURE_FOR_TESTS).unwrap();
+    let mut oc = client(&other, &hub);
+    oc.register(&code, &other.org_id().unwrap(), "X0").unwrap();
+    assert_eq!(oc.list(&Default::default(), 100).unwrap(), vec![]);
+    assert_eq!(refused(oc.fetch(&a_id, 1)), "no_such_batch");
+    // The setup code worked once.
+    assert!(matches!(oc.register(&code, "another-org", "X0"), Err(SyncError::HubSetupCode)));
+
+    // A token works once.
+    a.invite("one-time", 3600).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let third = Store::create(dir.path(), &setup("L9"), KdfParams::INSECURE_FOR_TESTS).unwrap();
+    client(&third, &hub).enrol("one-time", "L9").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fourth = Store::create(dir.path(), &setup("L8"), KdfParams::INSECURE_FOR_TESTS).unwrap();
+    assert!(matches!(client(&fourth, &hub).enrol("one-time", "L8"), Err(SyncError::HubToken)));
+    // Only an administrator's laptop invites and revokes.
+    assert_eq!(refused(b.invite("from-b", 3600).map(|_| vec![])), "not_admin");
+
+    // Revoked: refused at once, by name.
+    a.revoke(&b_id).unwrap();
+    assert!(matches!(sync(&mut l[1], &hub), Err(amparo::store::StoreError::Sync(SyncError::HubRevoked))));
+    let listed = a.devices().unwrap();
+    assert!(listed.iter().any(|d| d.id == b_id && d.revoked_at.is_some()));
+}
+
+/// Counts what the hub acknowledged, for the test that kills it mid-push.
+struct Counting<'a> {
+    inner: HubClient,
+    acknowledged: &'a std::sync::atomic::AtomicUsize,
+}
+
+impl Transport for Counting<'_> {
+    fn push(&mut self, number: i64, bytes: &[u8]) -> Result<(), SyncError> {
+        self.inner.push(number, bytes)?;
+        self.acknowledged.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+    fn list(
+        &mut self,
+        since: &amparo::sync::bundle::Vector,
+        limit: usize,
+    ) -> Result<Vec<amparo::sync::hub::Listed>, SyncError> {
+        self.inner.list(since, limit)
+    }
+    fn fetch(&mut self, device: &str, number: i64) -> Result<Vec<u8>, SyncError> {
+        self.inner.fetch(device, number)
+    }
+}
+
+fn hub_batches(data: &std::path::Path) -> i64 {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_amparo-hub"))
+        .args(["status", "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.lines().find_map(|l| l.strip_prefix("batches: ")).unwrap().parse().unwrap()
+}
+
+/// kill -9 of the hub while a laptop pushes 1,000 batches: every batch it
+/// acknowledged is still there after the restart, and the laptop pushes the rest.
+#[test]
+fn a_hub_killed_during_a_thousand_pushes_loses_no_acknowledged_batch() {
+    let data = tempfile::tempdir().unwrap();
+    let hub = Running::start(data.path(), None);
+    let (_dirs, mut l) = organisation(&hub, 2);
+    for i in 0..1000u64 {
+        l[0].create_case(amparo::sample::generated(i), None).unwrap();
+        l[0].hub_prepare().unwrap();
+    }
+    assert_eq!(l[0].hub_waiting().unwrap().1, 1000, "1,000 batches wait in the outbox");
+    let acknowledged = std::sync::atomic::AtomicUsize::new(0);
+    let mut t = Counting { inner: client(&l[0], &hub), acknowledged: &acknowledged };
+    let pushing = &mut l[0];
+    let cut = std::thread::scope(|scope| {
+        let pusher = scope.spawn(move || pushing.hub_sync(&mut t, &mut |_, _| {}));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while acknowledged.load(std::sync::atomic::Ordering::SeqCst) < 300 && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        hub.kill();
+        pusher.join().unwrap()
+    });
+    assert!(cut.is_err(), "the push was cut off");
+    let acked = acknowledged.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((300..1000).contains(&acked), "{acked}");
+    assert!(hub_batches(data.path()) >= acked as i64, "an acknowledged batch was lost");
+
+    let hub = Running::start(data.path(), None);
+    let done = sync(&mut l[0], &hub).unwrap();
+    assert_eq!(done.pushed_batches, 1000 - acked);
+    assert_eq!(l[0].hub_waiting().unwrap(), (0, 0));
+    let got = sync(&mut l[1], &hub).unwrap();
+    assert_eq!(got.imported.new_cases, 1000);
+    assert_eq!(cases(&l[1]), cases(&l[0]));
+}
