@@ -7,7 +7,7 @@ use crate::auth;
 use crate::store::{sha256_hex, BatchInfo, Device, HubStore, Put, StoreError, Vector};
 use crate::wire::{self, Enrol, Invite, Listed, Refusal, Register};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -127,19 +127,65 @@ async fn check_signed(
 }
 
 /// The enrolled, unrevoked device that signed this request.
-async fn signed_by(hub: &Hub, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Answer<Device> {
-    let id = header(headers, auth::DEVICE)?.to_string();
+async fn signed_by(hub: &Hub, request: &Whole) -> Answer<Device> {
+    let id = header(&request.headers, auth::DEVICE)?.to_string();
     let lookup = id.clone();
     let device = blocking(hub, move |s| s.device(&lookup))
         .await?
         .ok_or(refuse(StatusCode::UNAUTHORIZED, Refusal::UnknownDevice))?;
-    check_signed(hub, &id, &device.sign_key, method, uri, headers, body).await?;
+    request.signed_with(hub, &id, &device.sign_key).await?;
     if device.revoked_at.is_some() {
         return Err(refuse(StatusCode::FORBIDDEN, Refusal::Revoked));
     }
     let now = now_ms() / 1000;
     blocking(hub, move |s| s.seen(&id, now)).await?;
     Ok(device)
+}
+
+/// A request as it came, its body read (bounded by the router's limit): what
+/// registering and enrolling check against the key they bring.
+pub struct Whole {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl FromRequest<Hub> for Whole {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, hub: &Hub) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let (method, uri, headers) = (parts.method.clone(), parts.uri.clone(), parts.headers.clone());
+        let body = Bytes::from_request(Request::from_parts(parts, body), hub)
+            .await
+            .map_err(|_| refuse(StatusCode::PAYLOAD_TOO_LARGE, Refusal::Malformed))?;
+        Ok(Whole { method, uri, headers, body })
+    }
+}
+
+impl Whole {
+    /// Signed by `sign_key`, for device `id`, now, and not seen before.
+    async fn signed_with(&self, hub: &Hub, id: &str, sign_key: &str) -> Answer<()> {
+        check_signed(hub, id, sign_key, &self.method, &self.uri, &self.headers, &self.body).await
+    }
+}
+
+/// A request signed by an enrolled, unrevoked device, with its body: what every
+/// handler after enrolment takes, so that none can forget the check.
+pub struct Signed {
+    pub device: Device,
+    pub body: Bytes,
+}
+
+impl FromRequest<Hub> for Signed {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, hub: &Hub) -> Result<Self, Self::Rejection> {
+        let whole = Whole::from_request(req, hub).await?;
+        let device = signed_by(hub, &whole).await?;
+        Ok(Signed { device, body: whole.body })
+    }
 }
 
 /// A new device's own keys and code, checked before they are stored.
@@ -172,33 +218,20 @@ fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Answer<T> {
 
 /// `POST /v1/orgs`: the setup code, the organisation and its first device, signed
 /// by that device's new key (so the key is its own).
-async fn register(
-    State(hub): State<Hub>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Answer<StatusCode> {
-    let r: Register = json(&body)?;
+async fn register(State(hub): State<Hub>, request: Whole) -> Answer<StatusCode> {
+    let r: Register = json(&request.body)?;
     if r.org.is_empty() || r.org.len() > 64 || r.setup_code.len() > 128 {
         return Err(refuse(StatusCode::BAD_REQUEST, Refusal::Malformed));
     }
     let device = checked_device(&r.device, &r.org, true)?;
-    check_signed(&hub, &device.id, &device.sign_key, &method, &uri, &headers, &body).await?;
+    request.signed_with(&hub, &device.id, &device.sign_key).await?;
     let setup_hash = sha256_hex(r.setup_code.trim().as_bytes());
     blocking(&hub, move |s| s.register_org(&setup_hash, &r.org, &device)).await?;
     Ok(StatusCode::CREATED)
 }
 
 /// `POST /v1/invitations` (administrators): remember a token's hash for a while.
-async fn invite(
-    State(hub): State<Hub>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Answer<StatusCode> {
-    let me = signed_by(&hub, &method, &uri, &headers, &body).await?;
+async fn invite(State(hub): State<Hub>, Signed { device: me, body }: Signed) -> Answer<StatusCode> {
     if !me.admin {
         return Err(refuse(StatusCode::FORBIDDEN, Refusal::NotAdmin));
     }
@@ -212,16 +245,10 @@ async fn invite(
 }
 
 /// `POST /v1/devices`: enrol with a token, signed by the new device's key.
-async fn enrol(
-    State(hub): State<Hub>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Answer<StatusCode> {
-    let e: Enrol = json(&body)?;
+async fn enrol(State(hub): State<Hub>, request: Whole) -> Answer<StatusCode> {
+    let e: Enrol = json(&request.body)?;
     let device = checked_device(&e.device, "", false)?;
-    check_signed(&hub, &device.id, &device.sign_key, &method, &uri, &headers, &body).await?;
+    request.signed_with(&hub, &device.id, &device.sign_key).await?;
     let token_hash = sha256_hex(e.token.trim().as_bytes());
     let now = now_ms() / 1000;
     blocking(&hub, move |s| s.enrol(&token_hash, &device, now)).await?;
@@ -229,8 +256,7 @@ async fn enrol(
 }
 
 /// `GET /v1/devices`: the organisation's devices (codes, dates; no names).
-async fn devices(State(hub): State<Hub>, method: Method, uri: Uri, headers: HeaderMap) -> Answer<Json<Vec<Device>>> {
-    let me = signed_by(&hub, &method, &uri, &headers, &[]).await?;
+async fn devices(State(hub): State<Hub>, Signed { device: me, .. }: Signed) -> Answer<Json<Vec<Device>>> {
     Ok(Json(blocking(&hub, move |s| s.devices(&me.org)).await?))
 }
 
@@ -238,12 +264,8 @@ async fn devices(State(hub): State<Hub>, method: Method, uri: Uri, headers: Head
 async fn revoke(
     State(hub): State<Hub>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Signed { device: me, .. }: Signed,
 ) -> Answer<StatusCode> {
-    let me = signed_by(&hub, &method, &uri, &headers, &body).await?;
     if !me.admin {
         return Err(refuse(StatusCode::FORBIDDEN, Refusal::NotAdmin));
     }
@@ -256,8 +278,7 @@ async fn revoke(
 }
 
 /// `GET /v1/vector`: per device of the organisation, its last batch held.
-async fn vector(State(hub): State<Hub>, method: Method, uri: Uri, headers: HeaderMap) -> Answer<Json<Vector>> {
-    let me = signed_by(&hub, &method, &uri, &headers, &[]).await?;
+async fn vector(State(hub): State<Hub>, Signed { device: me, .. }: Signed) -> Answer<Json<Vector>> {
     Ok(Json(blocking(&hub, move |s| s.vector(&me.org)).await?))
 }
 
@@ -266,12 +287,8 @@ async fn vector(State(hub): State<Hub>, method: Method, uri: Uri, headers: Heade
 async fn push(
     State(hub): State<Hub>,
     Path((device, number)): Path<(String, i64)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Signed { device: me, body }: Signed,
 ) -> Answer<StatusCode> {
-    let me = signed_by(&hub, &method, &uri, &headers, &body).await?;
     if device != me.id {
         return Err(refuse(StatusCode::FORBIDDEN, Refusal::NotYours));
     }
@@ -308,11 +325,8 @@ struct Since {
 async fn list(
     State(hub): State<Hub>,
     Query(q): Query<Since>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    Signed { device: me, .. }: Signed,
 ) -> Answer<Json<Vec<Listed>>> {
-    let me = signed_by(&hub, &method, &uri, &headers, &[]).await?;
     let since = wire::parse_vector(&q.since).ok_or(refuse(StatusCode::BAD_REQUEST, Refusal::Malformed))?;
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let page = blocking(&hub, move |s| s.batches_since(&me.org, &since, limit)).await?;
@@ -323,11 +337,8 @@ async fn list(
 async fn fetch(
     State(hub): State<Hub>,
     Path((device, number)): Path<(String, i64)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    Signed { device: me, .. }: Signed,
 ) -> Answer<Response> {
-    let me = signed_by(&hub, &method, &uri, &headers, &[]).await?;
     match blocking(&hub, move |s| s.batch(&me.org, &device, number)).await? {
         Some(bytes) => Ok(([(axum::http::header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()),
         None => Err(refuse(StatusCode::NOT_FOUND, Refusal::NoSuchBatch)),
