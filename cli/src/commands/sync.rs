@@ -86,6 +86,11 @@ pub fn run(command: SyncCommand, out: &mut Output) -> Result<(), Failure> {
             let st = store.sync_status()?;
             let args = [("device", st.device_code), ("count", st.unexported_changes.to_string())];
             out.line(say("cli.sync_status.device", &args));
+            if let Some(hub) = store.hub_settings()? {
+                let (changes, batches) = store.hub_waiting()?;
+                let args = [("url", hub.url), ("changes", changes.to_string()), ("batches", batches.to_string())];
+                out.line(say("cli.sync_status.hub", &args));
+            }
             if st.peers.is_empty() {
                 out.line(i18n::t(l, "cli.sync_status.no_peers"));
             }
