@@ -87,6 +87,8 @@ pub struct HubClient {
     identity: Identity,
     agent: ureq::Agent,
     pinned: Arc<Pinned>,
+    /// An https address, and the pinned certificate in force.
+    secure: bool,
 }
 
 impl HubClient {
@@ -107,6 +109,9 @@ impl HubClient {
             .timeout_connect(Duration::from_secs(10))
             .timeout_read(Duration::from_secs(60))
             .timeout_write(Duration::from_secs(60));
+        // Fail closed: without the pinned configuration (or over plain http) the
+        // client would trust any server, so it sends nothing at all.
+        let secure = tls.is_ok() && url.trim().to_ascii_lowercase().starts_with("https://");
         if let Ok(tls) = tls {
             agent = agent.tls_config(tls);
         }
@@ -116,6 +121,7 @@ impl HubClient {
             identity,
             agent: agent.build(),
             pinned,
+            secure,
         }
     }
 
@@ -139,6 +145,9 @@ impl HubClient {
 
     /// Send a request with its signature, and read the answer (bounded).
     pub fn send(&self, method: &str, path: &str, body: &[u8], signed: &Signed) -> Result<Vec<u8>, SyncError> {
+        if !self.secure {
+            return Err(SyncError::HubAddress { url: self.url.clone() });
+        }
         let request = self
             .agent
             .request(method, &format!("{}{path}", self.url))

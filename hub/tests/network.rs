@@ -154,6 +154,11 @@ fn forged_replayed_foreign_and_revoked_requests_are_refused() {
     let wrong = HubClient::new(&hub.url, &format!("{}AB", "AB:".repeat(31)), &a_id, l[0].hub_signer().unwrap());
     assert!(matches!(wrong.devices(), Err(SyncError::HubCertificate { .. })));
 
+    // Plain http would trust any server: nothing is sent.
+    let plain =
+        HubClient::new(&hub.url.replace("https://", "http://"), &hub.fingerprint, &a_id, l[0].hub_signer().unwrap());
+    assert!(matches!(plain.devices(), Err(SyncError::HubAddress { .. })));
+
     // A request seen on the wire, sent again.
     let path = "/v1/vector";
     let signed = a.sign("GET", path, &[]);

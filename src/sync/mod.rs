@@ -67,6 +67,8 @@ pub enum SyncError {
     HubUnreachable { url: String },
     #[error("the hub at {url} shows another certificate than the one this laptop trusts: it may be an impostor; nothing was sent. Ask an administrator to check the hub")]
     HubCertificate { url: String },
+    #[error("the hub's address {url} does not start with https://: nothing is sent to it")]
+    HubAddress { url: String },
     #[error("the hub refused this laptop: it was revoked. Ask an administrator")]
     HubRevoked,
     #[error("the hub refused the request ({reason}); ask an administrator")]
@@ -108,6 +110,7 @@ impl Localized for SyncError {
             SyncError::AuditChain { .. } => "error.sync.audit_chain",
             SyncError::HubUnreachable { .. } => "error.sync.hub_unreachable",
             SyncError::HubCertificate { .. } => "error.sync.hub_certificate",
+            SyncError::HubAddress { .. } => "error.sync.hub_address",
             SyncError::HubRevoked => "error.sync.hub_revoked",
             SyncError::HubRefused { .. } => "error.sync.hub_refused",
             SyncError::HubSetupCode => "error.sync.hub_setup_code",
@@ -128,7 +131,9 @@ impl Localized for SyncError {
             | SyncError::WrongSigner { device_code }
             | SyncError::Revoked { device_code }
             | SyncError::AuditChain { device_code } => vec![("device", device_code.clone())],
-            SyncError::HubUnreachable { url } | SyncError::HubCertificate { url } => vec![("url", url.clone())],
+            SyncError::HubUnreachable { url } | SyncError::HubCertificate { url } | SyncError::HubAddress { url } => {
+                vec![("url", url.clone())]
+            }
             SyncError::HubRefused { reason } => vec![("reason", reason.clone())],
             SyncError::HubDeviceCode { code } => vec![("code", code.clone())],
             SyncError::Database(e) => e.args(),
