@@ -344,23 +344,46 @@ impl Store {
         let mut summary = hub::HubSummary::default();
         summary.pushed_batches += self.hub_push(transport)?;
         let mut listed_total = 0;
+        // A batch refused (damaged, or an insider's forgery) holds back only its
+        // device: the others' batches still arrive, and the refusal is said at the
+        // end. The refused one is not marked pulled, so it is tried again next time.
+        let mut refused: Option<SyncError> = None;
+        let mut held_back: BTreeSet<String> = BTreeSet::new();
         loop {
-            let page = transport.list(&hub::since(self.conn(), &me)?, hub::PAGE)?;
+            let mut since = hub::since(self.conn(), &me)?;
+            for device in &held_back {
+                since.insert(device.clone(), i64::MAX);
+            }
+            let page = transport.list(&since, hub::PAGE)?;
             if page.is_empty() {
                 break;
             }
             listed_total += page.len();
             for listed in page {
-                let bytes = transport.fetch(&listed.device, listed.number)?;
-                if hub::sha256_hex(&bytes) != listed.sha256 {
-                    return Err(SyncError::Damaged.into());
+                if held_back.contains(&listed.device) {
+                    continue;
                 }
+                let bytes = transport.fetch(&listed.device, listed.number)?;
                 let tx = self.conn().unchecked_transaction()?;
-                let got = hub::apply(&tx, &me, &listed, &bytes, &mut |_, _| {})?;
-                tx.commit()?;
-                summary.pulled_batches += 1;
-                summary.imported.add(&got);
-                progress(summary.pulled_batches, listed_total);
+                let applied = if hub::sha256_hex(&bytes) == listed.sha256 {
+                    hub::apply(&tx, &me, &listed, &bytes, &mut |_, _| {})
+                } else {
+                    Err(SyncError::Damaged)
+                };
+                match applied {
+                    Ok(got) => {
+                        tx.commit()?;
+                        summary.pulled_batches += 1;
+                        summary.imported.add(&got);
+                        progress(summary.pulled_batches, listed_total);
+                    }
+                    Err(SyncError::Database(e)) => return Err(SyncError::Database(e).into()),
+                    Err(e) => {
+                        drop(tx);
+                        held_back.insert(listed.device.clone());
+                        refused.get_or_insert(e);
+                    }
+                }
             }
         }
         if summary.imported.changes > 0 {
@@ -376,7 +399,10 @@ impl Store {
             // The entry just written goes too, so that nothing of this laptop's waits.
             summary.pushed_batches += self.hub_push(transport)?;
         }
-        Ok(summary)
+        match refused {
+            Some(e) => Err(e.into()),
+            None => Ok(summary),
+        }
     }
 
     /// Seal what this laptop made since its last batch into batches for the hub,

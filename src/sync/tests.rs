@@ -899,3 +899,74 @@ fn an_unsigned_bundle_of_an_older_format_is_refused() {
     let e = import(&mut l[1], &old).unwrap_err();
     assert!(matches!(e, StoreError::Sync(SyncError::Unsigned { ref device_code }) if device_code == "L0"), "{e:?}");
 }
+
+use hub::Transport as _;
+
+/// A hub in memory, keeping batches by device and number as the real one does:
+/// for what the laptop does with what a hub gives it.
+#[derive(Default)]
+struct MemoryHub(std::cell::RefCell<BTreeMap<(String, i64), Vec<u8>>>);
+
+struct Via<'a>(&'a MemoryHub, String);
+
+impl hub::Transport for Via<'_> {
+    fn push(&mut self, number: i64, bytes: &[u8]) -> Result<(), SyncError> {
+        self.0 .0.borrow_mut().insert((self.1.clone(), number), bytes.to_vec());
+        Ok(())
+    }
+    fn list(&mut self, since: &bundle::Vector, limit: usize) -> Result<Vec<hub::Listed>, SyncError> {
+        let all = self.0 .0.borrow();
+        // In order of arrival, roughly, as a real hub gives them: by number across devices.
+        let mut above: Vec<_> = all.iter().filter(|((d, n), _)| *n > since.get(d).copied().unwrap_or(0)).collect();
+        above.sort_by_key(|((d, n), _)| (*n, d.clone()));
+        Ok(above
+            .into_iter()
+            .take(limit)
+            .map(|((d, n), b)| hub::Listed { device: d.clone(), number: *n, sha256: hub::sha256_hex(b) })
+            .collect())
+    }
+    fn fetch(&mut self, device: &str, number: i64) -> Result<Vec<u8>, SyncError> {
+        self.0 .0.borrow().get(&(device.to_string(), number)).cloned().ok_or(SyncError::Damaged)
+    }
+}
+
+fn via<'a>(hub: &'a MemoryHub, s: &Store) -> Via<'a> {
+    Via(hub, s.session().device_id.clone())
+}
+
+fn hub_sync(hub: &MemoryHub, s: &mut Store) -> Result<hub::HubSummary, StoreError> {
+    let mut t = via(hub, s);
+    s.hub_sync(&mut t, &mut |_, _| {})
+}
+
+/// An insider laptop's forged batch (its activity log rewritten) is refused with
+/// its device named, and holds back nothing of the other laptops'.
+#[test]
+fn one_refused_batch_holds_back_only_its_device() {
+    let (_d, mut l) = laptops(3);
+    let memory = MemoryHub::default();
+    let first = l[0].create_case(sample::full_case(), None).unwrap();
+    hub_sync(&memory, &mut l[0]).unwrap();
+    // Listed after the forged batch 1 of l1, whatever the device ids.
+    let second = l[0].create_case(sample::full_case(), None).unwrap();
+    hub_sync(&memory, &mut l[0]).unwrap();
+    l[1].create_case(sample::full_case(), None).unwrap();
+    assert_eq!(l[1].hub_prepare().unwrap(), 1);
+    let (number, good) = hub::next_unacknowledged(l[1].conn()).unwrap().unwrap();
+    let signer = identity::load(l[1].conn()).unwrap();
+    let forged = reforge(&l[1], &good, &signer, |_, body| body.audit[0].detail = r#"{"rewritten":true}"#.into());
+    via(&memory, &l[1]).push(number, &forged).unwrap();
+
+    let e = hub_sync(&memory, &mut l[2]).unwrap_err();
+    assert!(matches!(&e, StoreError::Sync(SyncError::AuditChain { device_code }) if device_code == "L1"), "{e:?}");
+    let held = cases(&l[2]);
+    assert!(
+        held.contains_key(&id_of(&first)) && held.contains_key(&id_of(&second)),
+        "the other laptop's cases arrived"
+    );
+    assert_eq!(held.len(), 2, "nothing of the forged batch was applied");
+    // The honest batch, once the hub holds it, is taken.
+    via(&memory, &l[1]).push(number, &good).unwrap();
+    hub_sync(&memory, &mut l[2]).unwrap();
+    assert_eq!(cases(&l[2]).len(), 3);
+}
