@@ -33,11 +33,18 @@ pub fn message(method: &str, path_and_query: &str, body: &[u8], time_ms: i64, no
     .into_bytes()
 }
 
+/// Unix milliseconds now, as requests are stamped and checked.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// The certificate fingerprint as printed and pinned: hex SHA-256 of its DER bytes,
 /// in pairs, so that a person comparing it by eye can keep their place.
 pub fn fingerprint(der: &[u8]) -> String {
-    let hexed = crate::store::sha256_hex(der).to_ascii_uppercase();
-    hexed.as_bytes().chunks(2).map(|p| String::from_utf8_lossy(p).into_owned()).collect::<Vec<_>>().join(":")
+    normalise_fingerprint(&crate::store::sha256_hex(der))
 }
 
 /// A fingerprint as typed: case, spaces and colons do not matter.

@@ -2,7 +2,7 @@
 //! signed by the device. Blocking (the core's store is), with timeouts, and
 //! bounded answers: nothing the hub sends is trusted before it is checked.
 
-use crate::auth;
+use crate::auth::{self, now_ms};
 use crate::wire::{self, Enrol, Invite, NewDevice, Refusal, Register};
 use amparo::sync::bundle::Vector;
 use amparo::sync::hub::{Listed, Transport};
@@ -198,7 +198,12 @@ impl HubClient {
     /// Enrol this laptop with an invitation's token.
     pub fn enrol(&self, token: &str, device_code: &str) -> Result<(), SyncError> {
         let body = Enrol { token: token.to_string(), device: self.new_device(device_code) };
-        self.call("POST", "/v1/devices", &to_json(&body)?).map(|_| ())
+        match self.call("POST", "/v1/devices", &to_json(&body)?) {
+            Err(SyncError::HubRefused { reason }) if reason == "device_code_taken" => {
+                Err(SyncError::HubDeviceCode { code: device_code.to_string() })
+            }
+            other => other.map(|_| ()),
+        }
     }
 
     /// Tell the hub of a new token (only its hash), valid for `lifetime_s` seconds.
@@ -235,13 +240,6 @@ fn refused(r: Option<Refusal>) -> SyncError {
         },
         None => SyncError::HubRefused { reason: "unknown".into() },
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 impl Transport for HubClient {

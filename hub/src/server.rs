@@ -3,7 +3,7 @@
 //! reads anything, and calls the store (blocking, one transaction a call) off the
 //! async threads. An answer is sent only after the store committed.
 
-use crate::auth;
+use crate::auth::{self, now_ms};
 use crate::store::{sha256_hex, BatchInfo, Device, HubStore, Put, StoreError, Vector};
 use crate::wire::{self, Enrol, Invite, Listed, Refusal, Register};
 use axum::body::Bytes;
@@ -66,13 +66,6 @@ impl IntoResponse for ApiError {
 }
 
 type Answer<T> = Result<T, ApiError>;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 /// Run a store call off the async threads.
 async fn blocking<T: Send + 'static>(

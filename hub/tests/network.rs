@@ -217,6 +217,11 @@ fn forged_replayed_foreign_and_revoked_requests_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let fourth = Store::create(dir.path(), &setup("L8"), KdfParams::INSECURE_FOR_TESTS).unwrap();
     assert!(matches!(client(&fourth, &hub).enrol("one-time", "L8"), Err(SyncError::HubToken)));
+    // A device code already in use on the hub, named.
+    a.invite("second", 3600).unwrap();
+    assert!(
+        matches!(client(&fourth, &hub).enrol("second", "L0"), Err(SyncError::HubDeviceCode { code }) if code == "L0")
+    );
     // Only an administrator's laptop invites and revokes.
     assert_eq!(refused(b.invite("from-b", 3600).map(|_| vec![])), "not_admin");
 

@@ -136,22 +136,8 @@ pub(crate) fn make_batch(tx: &Transaction, me: &str, device_code: &str) -> Resul
     let (org_id, key) = org::keys(tx)?;
     let me_id = identity::load(tx)?;
     let number = number_meta(tx, BATCH_NUMBER)? + 1;
-    let mut st = tx.prepare(&format!(
-        "SELECT {} FROM changes WHERE device_id = ?1 AND device_seq > ?2 AND device_seq <= ?3 ORDER BY device_seq",
-        changelog::CHANGE_COLUMNS
-    ))?;
-    let changes = st
-        .query_map(params![me, from_c, upto_c], changelog::change)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(database::read_error("changes"))?;
-    let mut st = tx.prepare(&format!(
-        "SELECT {} FROM audit WHERE device_id = ?1 AND device_seq > ?2 AND device_seq <= ?3 ORDER BY device_seq",
-        audit::ENTRY_COLUMNS
-    ))?;
-    let entries = st
-        .query_map(params![me, from_a, upto_a], audit::entry)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(database::read_error("audit"))?;
+    let changes = own_rows(tx, "changes", changelog::CHANGE_COLUMNS, me, (from_c, upto_c), changelog::change)?;
+    let entries = own_rows(tx, "audit", audit::ENTRY_COLUMNS, me, (from_a, upto_a), audit::entry)?;
     let mut header = Header {
         format: bundle::FORMAT,
         org: org_id,
@@ -180,6 +166,23 @@ pub(crate) fn make_batch(tx: &Transaction, me: &str, device_code: &str) -> Resul
     database::set_meta(tx, BATCHED_CHANGES, &upto_c.to_string())?;
     database::set_meta(tx, BATCHED_AUDIT, &upto_a.to_string())?;
     Ok(true)
+}
+
+/// This laptop's rows of `table` (changes or audit entries) numbered above
+/// `from`, up to `upto`.
+fn own_rows<T>(
+    conn: &Connection,
+    table: &'static str,
+    columns: &str,
+    me: &str,
+    (from, upto): (i64, i64),
+    read: fn(&rusqlite::Row) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, SyncError> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {columns} FROM {table} WHERE device_id = ?1 AND device_seq > ?2 AND device_seq <= ?3 ORDER BY device_seq"
+    ))?;
+    let rows = st.query_map(params![me, from, upto], read)?.collect::<Result<Vec<_>, _>>();
+    Ok(rows.map_err(database::read_error(table))?)
 }
 
 /// The oldest batch the hub has not acknowledged.

@@ -77,7 +77,7 @@ pub enum SyncError {
     HubSetupCode,
     #[error("the enrolment token was refused: it is unknown, already used or expired; ask an administrator for a new invitation")]
     HubToken,
-    #[error("device code {code} is already in use on the hub; choose another")]
+    #[error("device code {code} is already in use on the hub, so this laptop was not enrolled; ask an administrator")]
     HubDeviceCode { code: String },
     #[error("this laptop is not connected to a hub yet")]
     NoHub,

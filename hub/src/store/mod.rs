@@ -149,11 +149,9 @@ pub trait HubStore: Send + Sync {
     fn stats(&self) -> Result<Stats, StoreError>;
 }
 
-/// Hex SHA-256: how tokens, setup codes and batches are named.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
+/// Hex SHA-256: how tokens, setup codes and batches are named (the core's, so
+/// that laptop and hub name a batch alike).
+pub use amparo::sync::hub::sha256_hex;
 
 /// The schema, written for both backends: the few differences are filled in.
 fn schema(blob: &str, serial: &str) -> String {
