@@ -215,10 +215,6 @@ impl HubClient {
     pub fn devices(&self) -> Result<Vec<crate::store::Device>, SyncError> {
         from_json(&self.call("GET", "/v1/devices", &[])?)
     }
-
-    pub fn revoke(&self, device: &str) -> Result<(), SyncError> {
-        self.call("POST", &format!("/v1/devices/{device}/revoke"), &[]).map(|_| ())
-    }
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, SyncError> {
@@ -258,5 +254,28 @@ impl Transport for HubClient {
 
     fn fetch(&mut self, device: &str, number: i64) -> Result<Vec<u8>, SyncError> {
         self.call("GET", &format!("/v1/batches/{device}/{number}"), &[])
+    }
+
+    fn epochs(&mut self, since: u32) -> Result<Vec<Vec<u8>>, SyncError> {
+        let listed: Vec<wire::Epoch> = from_json(&self.call("GET", &format!("/v1/epochs?since={since}"), &[])?)?;
+        let mut out = Vec::with_capacity(listed.len());
+        // In order, none missing: what the laptop takes in one after another.
+        for (i, e) in listed.into_iter().enumerate() {
+            if e.number != i64::from(since) + 1 + i as i64 {
+                return Err(SyncError::Damaged);
+            }
+            out.push(hex::decode(e.record).map_err(|_| SyncError::Damaged)?);
+        }
+        Ok(out)
+    }
+
+    fn put_epoch(&mut self, number: u32, bytes: &[u8]) -> Result<(), SyncError> {
+        self.call("PUT", &format!("/v1/epochs/{number}"), bytes).map(|_| ())
+    }
+
+    fn revoke(&mut self, device: &str) -> Result<i64, SyncError> {
+        let answer: wire::RevokedAnswer =
+            from_json(&self.call("POST", &format!("/v1/devices/{device}/revoke"), &[])?)?;
+        Ok(answer.last_batch)
     }
 }

@@ -258,16 +258,65 @@ async fn revoke(
     State(hub): State<Hub>,
     Path(id): Path<String>,
     Signed { device: me, .. }: Signed,
-) -> Answer<StatusCode> {
+) -> Answer<Json<wire::RevokedAnswer>> {
     if !me.admin {
         return Err(refuse(StatusCode::FORBIDDEN, Refusal::NotAdmin));
     }
     let now = now_ms() / 1000;
-    if blocking(&hub, move |s| s.revoke(&me.org, &id, now)).await? {
-        Ok(StatusCode::OK)
+    let org = me.org.clone();
+    let (found, vector) = blocking(&hub, move |s| {
+        let found = s.revoke(&org, &id, now)?;
+        Ok((found, s.vector(&org)?.get(&id).copied().unwrap_or(0)))
+    })
+    .await?;
+    if found {
+        Ok(Json(wire::RevokedAnswer { last_batch: vector }))
     } else {
         Err(refuse(StatusCode::NOT_FOUND, Refusal::UnknownDevice))
     }
+}
+
+#[derive(serde::Deserialize)]
+struct EpochsSince {
+    #[serde(default)]
+    since: i64,
+}
+
+/// `GET /v1/epochs?since=N`: the key epoch records above N, in order.
+async fn epochs(
+    State(hub): State<Hub>,
+    Query(q): Query<EpochsSince>,
+    Signed { device: me, .. }: Signed,
+) -> Answer<Json<Vec<wire::Epoch>>> {
+    let all = blocking(&hub, move |s| s.epochs(&me.org)).await?;
+    Ok(Json(
+        all.into_iter()
+            .filter(|(n, _)| *n > q.since)
+            .map(|(number, bytes)| wire::Epoch { number, record: hex::encode(bytes) })
+            .collect(),
+    ))
+}
+
+/// `PUT /v1/epochs/{number}` (administrators): a key epoch record signed by the
+/// requesting device for its own organisation, numbered after the last one held.
+async fn put_epoch(
+    State(hub): State<Hub>,
+    Path(number): Path<i64>,
+    Signed { device: me, body }: Signed,
+) -> Answer<StatusCode> {
+    if !me.admin {
+        return Err(refuse(StatusCode::FORBIDDEN, Refusal::NotAdmin));
+    }
+    let r = amparo::sync::epoch::read(&body).map_err(|_| refuse(StatusCode::BAD_REQUEST, Refusal::BadBatch))?;
+    if r.maker != me.id || r.sign_key != me.sign_key || r.org != me.org || i64::from(r.number) != number {
+        return Err(refuse(StatusCode::FORBIDDEN, Refusal::BadBatch));
+    }
+    let now = now_ms() / 1000;
+    let put = blocking(&hub, move |s| s.put_epoch(&me.org, number, &body, now)).await?;
+    Ok(match put {
+        Put::Stored => StatusCode::CREATED,
+        Put::AlreadyHeld => StatusCode::OK,
+    })
 }
 
 /// `GET /v1/vector`: per device of the organisation, its last batch held.
@@ -345,6 +394,8 @@ pub fn router(hub: Hub) -> Router {
         .route("/v1/devices", post(enrol).get(devices))
         .route("/v1/devices/{id}/revoke", post(revoke))
         .route("/v1/vector", get(vector))
+        .route("/v1/epochs", get(epochs))
+        .route("/v1/epochs/{number}", put(put_epoch))
         .route("/v1/batches", get(list))
         .route("/v1/batches/{device}/{number}", put(push).get(fetch))
         .layer(DefaultBodyLimit::max(MAX_BATCH))

@@ -50,6 +50,20 @@ impl From<BatchInfo> for Listed {
     }
 }
 
+/// One key epoch record, as `GET /v1/epochs` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Epoch {
+    pub number: i64,
+    /// Hex of the record's bytes.
+    pub record: String,
+}
+
+/// The answer to a revocation: the last of the device's batches the hub holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedAnswer {
+    pub last_batch: i64,
+}
+
 /// Why the hub refused: a code the laptop turns into a message in its user's
 /// language (the hub never explains in words, and never names anyone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -225,11 +225,25 @@ fn forged_replayed_foreign_and_revoked_requests_are_refused() {
     // Only an administrator's laptop invites and revokes.
     assert_eq!(refused(b.invite("from-b", 3600).map(|_| vec![])), "not_admin");
 
-    // Revoked: refused at once, by name.
-    a.revoke(&b_id).unwrap();
+    // Only the administrator's laptop changes the organisation key.
+    assert_eq!(refused(client(&l[1], &hub).put_epoch(1, b"not a record").map(|_| vec![])), "not_admin");
+    // Revoked: refused at once, by name, and a new key sealed to the others only.
+    let mut admin = client(&l[0], &hub);
+    l[0].hub_revoke(&mut admin, &b_id, "L1").unwrap();
     assert!(matches!(sync(&mut l[1], &hub), Err(amparo::store::StoreError::Sync(SyncError::HubRevoked))));
     let listed = a.devices().unwrap();
     assert!(listed.iter().any(|d| d.id == b_id && d.revoked_at.is_some()));
+    assert!(matches!(client(&l[1], &hub).epochs(0), Err(SyncError::HubRevoked)));
+    // What is written after the revocation, even in the revoked laptop's hands
+    // (a copy of the hub's disk, say), does not open there.
+    l[0].create_case(canary_case(), None).unwrap();
+    sync(&mut l[0], &hub).unwrap();
+    let mut c = client(&l[0], &hub);
+    let newest = c.list(&Default::default(), 1000).unwrap().into_iter().rfind(|b| b.device == a_id).unwrap();
+    let batch = c.fetch(&a_id, newest.number).unwrap();
+    assert_eq!(amparo::sync::bundle::read_signed(&batch).unwrap().0.epoch, 1);
+    let e = l[1].sync_import(&batch, &mut |_, _| {}).unwrap_err();
+    assert!(matches!(e, amparo::store::StoreError::Sync(SyncError::EpochKey { .. })), "{e:?}");
 }
 
 /// Counts what the hub acknowledged, for the test that kills it mid-push.
@@ -253,6 +267,15 @@ impl Transport for Counting<'_> {
     }
     fn fetch(&mut self, device: &str, number: i64) -> Result<Vec<u8>, SyncError> {
         self.inner.fetch(device, number)
+    }
+    fn epochs(&mut self, since: u32) -> Result<Vec<Vec<u8>>, SyncError> {
+        self.inner.epochs(since)
+    }
+    fn put_epoch(&mut self, number: u32, bytes: &[u8]) -> Result<(), SyncError> {
+        self.inner.put_epoch(number, bytes)
+    }
+    fn revoke(&mut self, device: &str) -> Result<i64, SyncError> {
+        self.inner.revoke(device)
     }
 }
 

@@ -259,6 +259,17 @@ ALTER TABLE sync_devices ADD COLUMN revoked_at TEXT;";
 /// acknowledged them, so a push cut off is sent again byte for byte.
 const V9: &str = "CREATE TABLE hub_outbox (number INTEGER PRIMARY KEY, bytes BLOB NOT NULL) STRICT;";
 
+/// Version 10: the organisation's key epochs. Epoch 0 is the key the organisation
+/// began with (moved here from `meta`); each later one comes with its record, the
+/// signed message that sealed it to the devices (`key` is NULL when it was not
+/// sealed to this laptop). A revoked device's batches are taken up to the last one
+/// the hub held when it was revoked.
+const V10: &str = "
+CREATE TABLE org_epochs (number INTEGER PRIMARY KEY, key TEXT, record BLOB) STRICT;
+INSERT INTO org_epochs (number, key) SELECT 0, value FROM meta WHERE key = 'org_key';
+DELETE FROM meta WHERE key = 'org_key';
+ALTER TABLE sync_devices ADD COLUMN revoked_after INTEGER;";
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -270,12 +281,13 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V7),
         M::up(V8),
         M::up(V9),
+        M::up(V10),
     ])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> usize {
-    9
+    10
 }
 
 #[cfg(test)]
@@ -313,5 +325,19 @@ mod tests {
         assert_eq!(row, ("Administrator".into(), Some("u1".into()), 0, Some("2026-02-01T00:00:00Z".into())));
         assert!(c.execute("DELETE FROM notes WHERE id = 'n1'", []).is_err());
         assert_eq!(c.query_row("SELECT count(*) FROM drafts", [], |r| r.get::<_, i64>(0)).unwrap(), 1);
+    }
+
+    /// A store from before key epochs keeps its organisation key, as epoch 0.
+    #[test]
+    fn the_organisation_key_becomes_epoch_0() {
+        let mut c = rusqlite::Connection::open_in_memory().unwrap();
+        let m = super::migrations();
+        m.to_version(&mut c, 9).unwrap();
+        c.execute("INSERT INTO meta (key, value) VALUES ('org_key', 'abcd')", []).unwrap();
+        m.to_latest(&mut c).unwrap();
+        let key: String = c.query_row("SELECT key FROM org_epochs WHERE number = 0", [], |r| r.get(0)).unwrap();
+        assert_eq!(key, "abcd");
+        let left: i64 = c.query_row("SELECT count(*) FROM meta WHERE key = 'org_key'", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 0, "the key is kept in one place");
     }
 }

@@ -64,6 +64,8 @@ actions!(
     DirectoryChanged,
     HubConnected,
     HubSync,
+    DeviceRevoked,
+    KeyEpoch,
 );
 
 impl Action {

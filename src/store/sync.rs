@@ -185,7 +185,7 @@ impl Store {
         }
         let setup = crate::store::Setup { org: inv.about.org.clone(), ..setup.clone() };
         let store = Store::create(dir, &setup, kdf)?;
-        org::adopt(store.conn(), &inv.org_id, &inv.key, &inv.about.org)?;
+        org::adopt(store.conn(), &inv)?;
         if let Some(h) = &inv.about.hub {
             // Enrolment needs the network: the caller does it, with the token kept
             // until the hub took it.
@@ -293,13 +293,15 @@ impl Store {
         Ok(hub::settings(self.conn())?)
     }
 
-    /// Remember the hub this laptop syncs with (administrators: the fingerprint
-    /// they give is the one the laptop will trust).
+    /// Remember the hub this laptop syncs with, once it registered the organisation
+    /// there (administrators: the fingerprint they give is the one the laptop will
+    /// trust, and the hub takes key changes from this laptop).
     pub fn set_hub(&mut self, settings: &hub::HubSettings) -> Result<(), StoreError> {
         self.require(Role::Administrator)?;
         let me = self.session().device_id.clone();
         let tx = self.conn().unchecked_transaction()?;
         hub::set_settings(&tx, settings)?;
+        crate::database::set_meta(&tx, hub::ADMIN_KEY, "1")?;
         audit::append(&tx, &me, Some(&self.session().user_id), Action::HubConnected, None, json!({}), None)?;
         tx.commit()?;
         Ok(())
@@ -342,6 +344,7 @@ impl Store {
     ) -> Result<hub::HubSummary, StoreError> {
         let me = self.session().device_id.clone();
         let mut summary = hub::HubSummary::default();
+        self.hub_epochs(transport)?;
         summary.pushed_batches += self.hub_push(transport)?;
         let mut listed_total = 0;
         // A batch refused (damaged, or an insider's forgery) holds back only its
@@ -399,10 +402,67 @@ impl Store {
             // The entry just written goes too, so that nothing of this laptop's waits.
             summary.pushed_batches += self.hub_push(transport)?;
         }
+        // A laptop that enrolled after the newest key epoch cannot read what is
+        // sealed under it: an administrator's laptop makes the next one for it.
+        let hub_admin = crate::database::meta(self.conn(), hub::ADMIN_KEY)?.is_some();
+        if hub_admin && self.session().role >= Role::Administrator && epoch::leaves_out_someone(self.conn())? {
+            self.hub_new_epoch(transport, None)?;
+        }
         match refused {
             Some(e) => Err(e.into()),
             None => Ok(summary),
         }
+    }
+
+    /// Take in the key epoch records the hub holds and this laptop lacks.
+    fn hub_epochs(&mut self, transport: &mut dyn hub::Transport) -> Result<(), StoreError> {
+        let since = epoch::latest_record(self.conn())?;
+        for record in transport.epochs(since)? {
+            let tx = self.conn().unchecked_transaction()?;
+            epoch::apply(&tx, &record)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Make the next key epoch, revoking a device too if given, and keep it once
+    /// the hub took it (so two administrators can never make two of one number).
+    fn hub_new_epoch(
+        &mut self,
+        transport: &mut dyn hub::Transport,
+        revoke: Option<(&str, epoch::Revoked)>,
+    ) -> Result<(), StoreError> {
+        self.hub_epochs(transport)?;
+        let session = self.session().clone();
+        let code = revoke.as_ref().map(|(_, r)| r.code.clone());
+        let bytes = epoch::make(self.conn(), (&session.device_id, &session.device_code), revoke)?;
+        let number = epoch::read(&bytes)?.number;
+        transport.put_epoch(number, &bytes)?;
+        let tx = self.conn().unchecked_transaction()?;
+        epoch::apply(&tx, &bytes)?;
+        let (action, detail) = match code {
+            Some(code) => (Action::DeviceRevoked, json!({ "device": code, "epoch": number })),
+            None => (Action::KeyEpoch, json!({ "epoch": number })),
+        };
+        audit::append(&tx, &session.device_id, Some(&session.user_id), action, None, detail, None)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Revoke a laptop (administrators): the hub refuses it from now on, and a new
+    /// organisation key is sealed to every other laptop, so it can read nothing
+    /// written after this. Its batches the hub already held are still taken.
+    /// Safe to run again if it was cut off half-way.
+    pub fn hub_revoke(
+        &mut self,
+        transport: &mut dyn hub::Transport,
+        device: &str,
+        device_code: &str,
+    ) -> Result<(), StoreError> {
+        self.require(Role::Administrator)?;
+        let last_batch = transport.revoke(device)?;
+        let gone = epoch::Revoked { code: device_code.to_string(), last_batch };
+        self.hub_new_epoch(transport, Some((device, gone)))
     }
 
     /// Seal what this laptop made since its last batch into batches for the hub,

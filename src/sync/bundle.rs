@@ -67,6 +67,11 @@ pub struct Header {
     /// What the writer holds: so the reader knows what to send back next time.
     pub has_changes: Vector,
     pub has_audit: Vector,
+    /// Key epoch records (hex, `super::epoch`), in a bundle for a folder: they are
+    /// signed and hold no key in the clear, and the reader may need one to open
+    /// the body. Empty in a hub batch (the hub serves them itself).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub epochs: Vec<String>,
 }
 
 /// What a bundle carries, once opened.
@@ -326,6 +331,7 @@ mod tests {
             audit: BTreeMap::new(),
             has_changes: [("d1".to_string(), 2)].into(),
             has_audit: BTreeMap::new(),
+            epochs: vec![],
         };
         (seal(&header, &body, &key, &me).unwrap(), key, me)
     }

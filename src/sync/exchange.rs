@@ -4,8 +4,8 @@
 //! and its audit entry, are the caller's (`crate::store`).
 
 use super::bundle::{self, Body, Header};
-use super::identity;
 use super::*;
+use super::{epoch, identity};
 use crate::changelog::{self, flat, hlc};
 use crate::database::{self, now_utc, DatabaseError};
 use crate::repositories::audit;
@@ -38,7 +38,7 @@ pub(crate) struct Written {
 /// Seal a bundle of every change (and audit entry) the laptops this one has heard
 /// from may not have yet; with `all`, of every change it holds.
 pub(crate) fn write_bundle(conn: &Connection, me: &str, device_code: &str, all: bool) -> Result<Written, SyncError> {
-    let (org_id, key) = org::keys(conn)?;
+    let (org_id, epoch, key) = org::keys(conn)?;
     let identity = identity::load(conn)?;
     let floor_c = if all { None } else { floors(conn, me, "has_changes")? };
     let floor_a = if all { None } else { floors(conn, me, "has_audit")? };
@@ -50,13 +50,16 @@ pub(crate) fn write_bundle(conn: &Connection, me: &str, device_code: &str, all: 
         device_code: device_code.to_string(),
         sign_key: identity.sign_key(),
         kx_key: identity.kx_key(),
-        epoch: 0,
+        epoch,
         batch: 0,
         created_at: now_utc(),
         changes: BTreeMap::new(),
         audit: BTreeMap::new(),
         has_changes: vector(conn, "changes")?,
         has_audit: vector(conn, "audit")?,
+        // A bundle carries every key epoch: a laptop that never met the hub learns
+        // of revocations, and gets the new key if it was sealed to it.
+        epochs: epoch::records(conn)?.iter().map(hex::encode).collect(),
     };
     let (changes, ranges) =
         rows_above(conn, "changes", changelog::CHANGE_COLUMNS, floor_c.as_ref(), changelog::change, |c| c.seq)?;
@@ -89,7 +92,17 @@ pub(crate) fn merge(
     bytes: &[u8],
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(ImportSummary, String), SyncError> {
-    let (org_id, key) = org::keys(tx)?;
+    let (org_id, _, _) = org::keys(tx)?;
+    let (header, _) = bundle::read_signed(bytes)?;
+    if header.org != org_id {
+        return Err(SyncError::ForeignOrg);
+    }
+    // Key epochs first: the bundle may be sealed under one they bring.
+    for record in &header.epochs {
+        let record = hex::decode(record).map_err(|_| SyncError::Damaged)?;
+        epoch::apply(tx, &record)?;
+    }
+    let key = org::key_of(tx, header.epoch)?.ok_or(SyncError::EpochKey { device_code: header.device_code.clone() })?;
     let (header, body) = bundle::open(bytes, &org_id, &key)?;
     trust_signer(tx, &header)?;
     if let Some(latest) = body.changes.iter().map(|c| c.hlc).max() {
@@ -200,10 +213,15 @@ pub(crate) fn merge(
 /// device is not revoked. A device first seen is pinned to the key it signs with:
 /// its bundle is sealed under the organisation key, so only a laptop of the
 /// organisation can introduce it.
+///
+/// A revoked device's batches that the hub held when it was revoked are still
+/// taken (they were written before); nothing else of it is.
 fn trust_signer(tx: &Transaction, header: &Header) -> Result<(), SyncError> {
     let device_code = header.device_code.clone();
     match identity::known(tx, &header.device)? {
-        Some(k) if k.revoked => Err(SyncError::Revoked { device_code }),
+        Some(k) if k.revoked && !(header.batch >= 1 && header.batch <= k.revoked_after.unwrap_or(0)) => {
+            Err(SyncError::Revoked { device_code })
+        }
         Some(identity::Known { sign_key: Some(pinned), .. }) if pinned != header.sign_key => {
             Err(SyncError::WrongSigner { device_code })
         }

@@ -30,6 +30,9 @@ const BATCHED_AUDIT: &str = "hub_batched_audit";
 const BATCH_NUMBER: &str = "hub_batch_number";
 /// Per device, the last of its batches merged here.
 const PULLED: &str = "hub_pulled";
+/// Set on the laptop that registered the organisation with the hub: the hub takes
+/// key epochs and revocations from it.
+pub(crate) const ADMIN_KEY: &str = "hub_admin";
 /// A joined laptop's enrolment token, until the hub took it.
 pub(crate) const ENROL_TOKEN: &str = "hub_enrol_token";
 
@@ -50,6 +53,13 @@ pub trait Transport {
     /// Up to `limit` batches above `since`, in order per device.
     fn list(&mut self, since: &Vector, limit: usize) -> Result<Vec<Listed>, SyncError>;
     fn fetch(&mut self, device: &str, number: i64) -> Result<Vec<u8>, SyncError>;
+    /// The key epoch records numbered above `since`, in order.
+    fn epochs(&mut self, since: u32) -> Result<Vec<Vec<u8>>, SyncError>;
+    /// Store key epoch record `number` (administrators). Ok only once committed.
+    fn put_epoch(&mut self, number: u32, bytes: &[u8]) -> Result<(), SyncError>;
+    /// Revoke a device (administrators); returns the last of its batches the hub
+    /// holds, the last still taken from it.
+    fn revoke(&mut self, device: &str) -> Result<i64, SyncError>;
 }
 
 /// Where this laptop's hub is.
@@ -133,7 +143,7 @@ pub(crate) fn make_batch(tx: &Transaction, me: &str, device_code: &str) -> Resul
     if upto_c <= from_c && upto_a <= from_a {
         return Ok(false);
     }
-    let (org_id, key) = org::keys(tx)?;
+    let (org_id, epoch, key) = org::keys(tx)?;
     let me_id = identity::load(tx)?;
     let number = number_meta(tx, BATCH_NUMBER)? + 1;
     let changes = own_rows(tx, "changes", changelog::CHANGE_COLUMNS, me, (from_c, upto_c), changelog::change)?;
@@ -145,13 +155,14 @@ pub(crate) fn make_batch(tx: &Transaction, me: &str, device_code: &str) -> Resul
         device_code: device_code.to_string(),
         sign_key: me_id.sign_key(),
         kx_key: me_id.kx_key(),
-        epoch: 0,
+        epoch,
         batch: number,
         created_at: now_utc(),
         changes: Default::default(),
         audit: Default::default(),
         has_changes: vector(tx, "changes")?,
         has_audit: vector(tx, "audit")?,
+        epochs: vec![],
     };
     if upto_c > from_c {
         header.changes.insert(me.to_string(), (from_c + 1, upto_c));

@@ -44,6 +44,13 @@ impl Identity {
     pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
         self.signing.sign(message).to_bytes()
     }
+
+    /// The X25519 secret shared with `their` public key; None for a key that
+    /// would make it predictable (a low-order point).
+    pub(crate) fn agree(&self, their: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
+        let shared = self.kx.diffie_hellman(&x25519_dalek::PublicKey::from(*their));
+        shared.was_contributory().then(|| Zeroizing::new(shared.to_bytes()))
+    }
 }
 
 fn secret(conn: &Connection, key: &str) -> Result<Option<Zeroizing<[u8; 32]>>, SyncError> {
@@ -100,12 +107,18 @@ pub fn verify(signer: &str, message: &[u8], signature: &[u8]) -> bool {
 pub(crate) struct Known {
     pub sign_key: Option<String>,
     pub revoked: bool,
+    /// For a revoked device, the last of its hub batches still taken.
+    pub revoked_after: Option<i64>,
 }
 
 pub(crate) fn known(conn: &Connection, device: &str) -> Result<Option<Known>, SyncError> {
     Ok(conn
-        .query_row("SELECT sign_key, revoked_at FROM sync_devices WHERE device_id = ?1", [device], |r| {
-            Ok(Known { sign_key: r.get(0)?, revoked: r.get::<_, Option<String>>(1)?.is_some() })
+        .query_row("SELECT sign_key, revoked_at, revoked_after FROM sync_devices WHERE device_id = ?1", [device], |r| {
+            Ok(Known {
+                sign_key: r.get(0)?,
+                revoked: r.get::<_, Option<String>>(1)?.is_some(),
+                revoked_after: r.get(2)?,
+            })
         })
         .optional()?)
 }

@@ -8,6 +8,7 @@
 //! - [`bundle`]: the file format (`docs/sync-bundle.md`);
 //! - [`org`]: the organisation's sync key, and invitations to join it;
 //! - [`identity`]: this laptop's signing and key-agreement keys, and the others';
+//! - [`epoch`]: new organisation keys after a revocation, sealed to each device;
 //! - [`folder`]: the USB stick or shared folder bundles travel through.
 //!
 //! Importing is safe in any order and any number of times: a change is identified
@@ -15,6 +16,7 @@
 //! merged case is a function of the set of changes held, not of their order.
 
 pub mod bundle;
+pub mod epoch;
 pub(crate) mod exchange;
 pub mod folder;
 pub mod hub;
@@ -81,6 +83,12 @@ pub enum SyncError {
     HubDeviceCode { code: String },
     #[error("this laptop is not connected to a hub yet")]
     NoHub,
+    #[error("what {device_code} sent is sealed under an organisation key this laptop was not given; ask an administrator to sync their laptop, then sync again")]
+    EpochKey { device_code: String },
+    #[error(
+        "the key change said to be from {device_code} is not genuine: nothing of it was taken; tell an administrator"
+    )]
+    EpochForged { device_code: String },
     #[error(transparent)]
     Database(#[from] DatabaseError),
 }
@@ -117,6 +125,8 @@ impl Localized for SyncError {
             SyncError::HubToken => "error.sync.hub_token",
             SyncError::HubDeviceCode { .. } => "error.sync.hub_device_code",
             SyncError::NoHub => "error.sync.no_hub",
+            SyncError::EpochKey { .. } => "error.sync.epoch_key",
+            SyncError::EpochForged { .. } => "error.sync.epoch_forged",
             SyncError::Database(e) => e.i18n_key(),
         }
     }
@@ -130,7 +140,9 @@ impl Localized for SyncError {
             | SyncError::Unsigned { device_code }
             | SyncError::WrongSigner { device_code }
             | SyncError::Revoked { device_code }
-            | SyncError::AuditChain { device_code } => vec![("device", device_code.clone())],
+            | SyncError::AuditChain { device_code }
+            | SyncError::EpochKey { device_code }
+            | SyncError::EpochForged { device_code } => vec![("device", device_code.clone())],
             SyncError::HubUnreachable { url } | SyncError::HubCertificate { url } | SyncError::HubAddress { url } => {
                 vec![("url", url.clone())]
             }

@@ -1,8 +1,9 @@
 //! The organisation: its id and its sync key, and invitations to join it.
 //!
 //! The first laptop of an organisation makes a random 256-bit sync key; bundles are
-//! sealed under it, so laptops of another organisation can never read them. The key
-//! lives in the encrypted store (`meta`), never in a file of its own. A new laptop
+//! sealed under it, so laptops of another organisation can never read them. When a
+//! laptop is revoked, a new key *epoch* replaces it ([`super::epoch`]); every key
+//! lives in the encrypted store (`org_epochs`), never in a file of its own. A new laptop
 //! gets it from an *invitation*: a small file with the key sealed (Argon2id and
 //! XChaCha20-Poly1305, as the store's own keys) under a one-time passphrase that the
 //! administrator reads out or writes down, and that never travels with the file.
@@ -10,15 +11,15 @@
 use super::SyncError;
 use crate::database::keys::{self, KdfParams, WrappedKey};
 use crate::database::{self, new_id, DatabaseError};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
 pub const INVITE_FORMAT: &str = "amparo.invite/1";
 /// 4 groups of 5: 100 random bits, behind Argon2id.
 pub const INVITE_GROUPS: usize = 4;
 const ORG_ID: &str = "org_id";
-const ORG_KEY: &str = "org_key";
 
 /// An invitation file. In the clear: only the format and the organisation's id.
 /// The organisation's name and the device codes in use (so the new laptop picks
@@ -42,6 +43,22 @@ pub struct About {
     /// to the hub until it is used or expires).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hub: Option<super::hub::HubInvite>,
+    /// Every key epoch's key (hex), so the new laptop reads what was written
+    /// before it joined; the newest is the one sealed under the passphrase.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub keys: BTreeMap<u32, String>,
+    /// The inviting laptop's device and public keys, pinned by the new laptop: the
+    /// first device it trusts without having read its batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inviter: Option<Inviter>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Inviter {
+    pub device: String,
+    pub code: String,
+    pub sign_key: String,
+    pub kx_key: String,
 }
 
 /// An opened invitation.
@@ -83,10 +100,12 @@ fn seal_id(org_id: &str) -> String {
 /// Give the store an organisation key if it has none (the first laptop, or a store
 /// from before sync), and record this device among the organisation's devices.
 pub(crate) fn ensure(conn: &Connection) -> Result<(), SyncError> {
-    if database::meta(conn, ORG_KEY)?.is_none() {
+    let has_key: bool =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM org_epochs WHERE key IS NOT NULL)", [], |r| r.get(0))?;
+    if !has_key {
         let key = keys::new_data_key();
         database::set_meta(conn, ORG_ID, &new_id())?;
-        database::set_meta(conn, ORG_KEY, &hex::encode(key.as_ref()))?;
+        put_key(conn, 0, Some(&key), None)?;
     }
     conn.execute(
         "INSERT INTO sync_devices (device_id, device_code)
@@ -97,24 +116,79 @@ pub(crate) fn ensure(conn: &Connection) -> Result<(), SyncError> {
     Ok(())
 }
 
-/// The organisation's id and sync key.
-pub(crate) fn keys(conn: &Connection) -> Result<(String, Zeroizing<[u8; 32]>), SyncError> {
-    let damaged = DatabaseError::Damaged { table: "meta" };
-    let id = database::required_meta(conn, ORG_ID)?;
-    let hexkey = Zeroizing::new(database::required_meta(conn, ORG_KEY)?);
-    let bytes = Zeroizing::new(hex::decode(hexkey.as_str()).map_err(|_| DatabaseError::Damaged { table: "meta" })?);
+fn decode_key(hexed: &str) -> Result<Zeroizing<[u8; 32]>, SyncError> {
+    let damaged = || SyncError::Database(DatabaseError::Damaged { table: "org_epochs" });
+    let bytes = Zeroizing::new(hex::decode(hexed).map_err(|_| damaged())?);
     let mut key = Zeroizing::new([0u8; 32]);
     if bytes.len() != 32 {
-        return Err(damaged.into());
+        return Err(damaged());
     }
     key.copy_from_slice(&bytes);
-    Ok((id, key))
+    Ok(key)
 }
 
-/// Replace the organisation of a store just set up (joining with an invitation).
-pub(crate) fn adopt(conn: &Connection, org_id: &str, key: &[u8; 32], org_name: &str) -> Result<(), SyncError> {
-    for (k, v) in [(ORG_ID, org_id.to_string()), (ORG_KEY, hex::encode(key)), ("org", org_name.to_string())] {
-        database::set_meta(conn, k, &v)?;
+/// The organisation's id, and the newest key epoch this laptop holds with its key:
+/// what everything it writes is sealed under.
+pub(crate) fn keys(conn: &Connection) -> Result<(String, u32, Zeroizing<[u8; 32]>), SyncError> {
+    let id = database::required_meta(conn, ORG_ID)?;
+    let (epoch, hexed): (u32, Zeroizing<String>) = conn
+        .query_row("SELECT number, key FROM org_epochs WHERE key IS NOT NULL ORDER BY number DESC LIMIT 1", [], |r| {
+            Ok((r.get(0)?, Zeroizing::new(r.get(1)?)))
+        })
+        .optional()?
+        .ok_or(DatabaseError::Damaged { table: "org_epochs" })?;
+    Ok((id, epoch, decode_key(&hexed)?))
+}
+
+/// The key of one epoch, if this laptop holds it.
+pub(crate) fn key_of(conn: &Connection, epoch: u32) -> Result<Option<Zeroizing<[u8; 32]>>, SyncError> {
+    let hexed: Option<Option<String>> =
+        conn.query_row("SELECT key FROM org_epochs WHERE number = ?1", [epoch], |r| r.get(0)).optional()?;
+    match hexed.flatten().map(Zeroizing::new) {
+        Some(h) => Ok(Some(decode_key(&h)?)),
+        None => Ok(None),
+    }
+}
+
+/// Every epoch key this laptop holds, by number: what an invitation hands on.
+pub(crate) fn all_keys(conn: &Connection) -> Result<BTreeMap<u32, Zeroizing<String>>, SyncError> {
+    let mut st = conn.prepare("SELECT number, key FROM org_epochs WHERE key IS NOT NULL ORDER BY number")?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, Zeroizing::new(r.get(1)?))))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Keep an epoch's key (None: the epoch was not sealed to this laptop) and its
+/// record; a key already held is never replaced.
+pub(crate) fn put_key(
+    conn: &Connection,
+    epoch: u32,
+    key: Option<&[u8; 32]>,
+    record: Option<&[u8]>,
+) -> Result<(), SyncError> {
+    let hexed = key.map(|k| Zeroizing::new(hex::encode(k)));
+    conn.execute(
+        "INSERT INTO org_epochs (number, key, record) VALUES (?1, ?2, ?3)
+         ON CONFLICT (number) DO UPDATE SET key = coalesce(key, excluded.key), record = coalesce(record, excluded.record)",
+        rusqlite::params![epoch, hexed.as_deref().map(String::as_str), record],
+    )?;
+    Ok(())
+}
+
+/// Replace the organisation of a store just set up (joining with an invitation):
+/// its id, name and every epoch key the invitation carries.
+pub(crate) fn adopt(conn: &Connection, opened: &Opened) -> Result<(), SyncError> {
+    database::set_meta(conn, ORG_ID, &opened.org_id)?;
+    database::set_meta(conn, "org", &opened.about.org)?;
+    conn.execute("DELETE FROM org_epochs", [])?;
+    if opened.about.keys.is_empty() {
+        // An invitation from before key epochs: its key is the first one.
+        put_key(conn, 0, Some(&opened.key), None)?;
+    }
+    for (epoch, hexed) in &opened.about.keys {
+        put_key(conn, *epoch, Some(&*decode_key(hexed)?), None)?;
+    }
+    if let Some(i) = &opened.about.inviter {
+        super::identity::pin(conn, &i.device, &i.code, &i.sign_key, &i.kx_key)?;
     }
     Ok(())
 }
@@ -126,11 +200,19 @@ pub(crate) fn invite(
     hub: Option<super::hub::HubInvite>,
     kdf: KdfParams,
 ) -> Result<(Invitation, Zeroizing<String>), SyncError> {
-    let (org_id, key) = keys(conn)?;
+    let (org_id, _, key) = keys(conn)?;
     let passphrase = keys::random_code(INVITE_GROUPS);
     let mut st = conn.prepare("SELECT device_code FROM sync_devices ORDER BY device_code")?;
     let device_codes = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
-    let about = seal_about(&About { org: org_name.into(), device_codes, hub }, &key, &org_id)?;
+    let keys = all_keys(conn)?.into_iter().map(|(n, k)| (n, k.to_string())).collect();
+    let me = super::identity::load(conn)?;
+    let inviter = Some(Inviter {
+        device: database::required_meta(conn, "device_id")?,
+        code: database::required_meta(conn, "device_code")?,
+        sign_key: me.sign_key(),
+        kx_key: me.kx_key(),
+    });
+    let about = seal_about(&About { org: org_name.into(), device_codes, hub, keys, inviter }, &key, &org_id)?;
     let sealed = keys::wrap(&key, &seal_id(&org_id), &passphrase, kdf)?;
     Ok((Invitation { format: INVITE_FORMAT.into(), org_id, key: sealed, about }, passphrase))
 }

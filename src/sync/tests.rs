@@ -813,7 +813,7 @@ fn reforge(
     signer: &identity::Identity,
     edit: impl FnOnce(&mut bundle::Header, &mut bundle::Body),
 ) -> Vec<u8> {
-    let (org_id, key) = org::keys(reader.conn()).unwrap();
+    let (org_id, _, key) = org::keys(reader.conn()).unwrap();
     let (mut header, mut body) = bundle::open(good, &org_id, &key).unwrap();
     header.sign_key = signer.sign_key();
     header.kx_key = signer.kx_key();
@@ -905,7 +905,7 @@ use hub::Transport as _;
 /// A hub in memory, keeping batches by device and number as the real one does:
 /// for what the laptop does with what a hub gives it.
 #[derive(Default)]
-struct MemoryHub(std::cell::RefCell<BTreeMap<(String, i64), Vec<u8>>>);
+struct MemoryHub(std::cell::RefCell<BTreeMap<(String, i64), Vec<u8>>>, std::cell::RefCell<Vec<Vec<u8>>>);
 
 struct Via<'a>(&'a MemoryHub, String);
 
@@ -927,6 +927,22 @@ impl hub::Transport for Via<'_> {
     }
     fn fetch(&mut self, device: &str, number: i64) -> Result<Vec<u8>, SyncError> {
         self.0 .0.borrow().get(&(device.to_string(), number)).cloned().ok_or(SyncError::Damaged)
+    }
+    fn epochs(&mut self, since: u32) -> Result<Vec<Vec<u8>>, SyncError> {
+        Ok(self.0 .1.borrow().iter().skip(since as usize).cloned().collect())
+    }
+    fn put_epoch(&mut self, number: u32, bytes: &[u8]) -> Result<(), SyncError> {
+        let mut held = self.0 .1.borrow_mut();
+        // As the real hub: numbers follow each other, and one taken stays taken.
+        if number as usize != held.len() + 1 {
+            return Err(SyncError::HubRefused { reason: "out_of_order".into() });
+        }
+        held.push(bytes.to_vec());
+        Ok(())
+    }
+    fn revoke(&mut self, device: &str) -> Result<i64, SyncError> {
+        let batches = self.0 .0.borrow();
+        Ok(batches.keys().filter(|(d, _)| d == device).map(|(_, n)| *n).max().unwrap_or(0))
     }
 }
 
@@ -969,4 +985,97 @@ fn one_refused_batch_holds_back_only_its_device() {
     via(&memory, &l[1]).push(number, &good).unwrap();
     hub_sync(&memory, &mut l[2]).unwrap();
     assert_eq!(cases(&l[2]).len(), 3);
+}
+
+/// A revoked laptop can read nothing written after its revocation: the next key
+/// epoch is sealed to the others only. What it pushed before is still taken, older
+/// batches stay readable, a laptop that enrols late gets every key it needs, and a
+/// forged key change is refused.
+#[test]
+fn a_revoked_laptop_reads_nothing_written_after_it() {
+    let (_d, mut l) = laptops(4);
+    let memory = MemoryHub::default();
+    let settings = hub::HubSettings { url: "https://hub.test".into(), fingerprint: "00".into() };
+    l[0].set_hub(&settings).unwrap();
+    // Every laptop but L3 has synced once, so the administrator's knows their keys.
+    for s in l.iter_mut().take(3) {
+        hub_sync(&memory, s).unwrap();
+    }
+    hub_sync(&memory, &mut l[0]).unwrap();
+    // L2 pushes a case, then is stolen and revoked before anyone pulled it.
+    let before = l[2].create_case(sample::full_case(), None).unwrap();
+    hub_sync(&memory, &mut l[2]).unwrap();
+    let (l2, l2_code) = (l[2].session().device_id.clone(), l[2].session().device_code.clone());
+    let mut t = via(&memory, &l[0]);
+    l[0].hub_revoke(&mut t, &l2, &l2_code).unwrap();
+    assert_eq!(org::keys(l[0].conn()).unwrap().1, 1, "the administrator writes under the new key");
+
+    hub_sync(&memory, &mut l[1]).unwrap();
+    assert_eq!(org::keys(l[1].conn()).unwrap().1, 1);
+    assert!(cases(&l[1]).contains_key(&id_of(&before)), "what L2 pushed before its revocation is taken");
+    let after = l[1].create_case(sample::full_case(), None).unwrap();
+    hub_sync(&memory, &mut l[1]).unwrap();
+    let newest = memory.0.borrow().iter().rfind(|((d, _), _)| *d == l[1].session().device_id).unwrap().1.clone();
+    assert_eq!(bundle::read_signed(&newest).unwrap().0.epoch, 1);
+
+    // The revoked laptop, even holding the epoch record and the batch, opens nothing.
+    let record = memory.1.borrow()[0].clone();
+    let tx = l[2].conn().unchecked_transaction().unwrap();
+    epoch::apply(&tx, &record).unwrap();
+    assert!(org::key_of(&tx, 1).unwrap().is_none(), "the new key was not sealed to the revoked laptop");
+    let e = exchange::merge(&tx, &l2, &newest, &mut |_, _| {}).unwrap_err();
+    assert!(matches!(e, SyncError::EpochKey { .. }), "{e:?}");
+    drop(tx);
+    // Nor through a folder: its bundles are refused where the revocation is known.
+    l[2].create_case(sample::full_case(), None).unwrap();
+    let stolen = export(&mut l[2]);
+    let e = import(&mut l[1], &stolen).unwrap_err();
+    assert!(matches!(e, StoreError::Sync(SyncError::Revoked { .. })), "{e:?}");
+
+    // L3 enrolled before the change but never synced: it cannot read what was
+    // written since, and says so; the administrator's laptop makes another epoch
+    // for it, with the older keys, so it then reads everything.
+    let e = hub_sync(&memory, &mut l[3]).unwrap_err();
+    assert!(matches!(&e, StoreError::Sync(SyncError::EpochKey { device_code }) if device_code == "L1"), "{e:?}");
+    hub_sync(&memory, &mut l[0]).unwrap();
+    assert_eq!(memory.1.borrow().len(), 2);
+    hub_sync(&memory, &mut l[3]).unwrap();
+    let seen = cases(&l[3]);
+    assert!(seen.contains_key(&id_of(&before)) && seen.contains_key(&id_of(&after)), "L3 reads old and new");
+
+    // A laptop invited after the change gets every key in its invitation.
+    let (invitation, passphrase) = l[0].invite().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut late =
+        Store::join(dir.path(), &invitation, &passphrase, &setup("L5"), KdfParams::INSECURE_FOR_TESTS).unwrap();
+    hub_sync(&memory, &mut late).unwrap();
+    assert!(cases(&late).contains_key(&id_of(&after)) && cases(&late).contains_key(&id_of(&before)));
+
+    // A key change not made by a laptop of the organisation (no proof of the old
+    // key), or altered after it was signed, is refused and changes nothing.
+    let outsider = identity::Identity::generate();
+    let forge = |maker: &str| {
+        let mut r = epoch::read(&record).unwrap();
+        (r.number, r.maker) = (2, maker.to_string());
+        r.seals.clear();
+        r.sign_key = outsider.sign_key();
+        let mut forged = serde_json::to_vec(&r).unwrap();
+        let sig = outsider.sign(&forged);
+        forged.extend_from_slice(&sig);
+        forged
+    };
+    let tx = l[1].conn().unchecked_transaction().unwrap();
+    let e = epoch::apply(&tx, &forge("a-device-nobody-knows")).unwrap_err();
+    assert!(matches!(e, SyncError::EpochForged { .. }), "{e:?}");
+    let e = epoch::apply(&tx, &forge(&l[0].session().device_id)).unwrap_err();
+    assert!(matches!(e, SyncError::WrongSigner { .. }), "in the administrator's name: {e:?}");
+    let mut altered = memory.1.borrow()[1].clone();
+    altered[40] ^= 1;
+    assert!(epoch::apply(&tx, &altered).is_err());
+    for e in [SyncError::EpochKey { device_code: "L0".into() }, SyncError::EpochForged { device_code: "L0".into() }] {
+        for lang in ["en", "es"] {
+            let m = crate::i18n::tr(lang, e.i18n_key(), &e.args());
+            assert!(!m.contains("error.") && !m.contains("%{") && m.contains("L0"), "{lang}: {m}");
+        }
+    }
 }

@@ -102,8 +102,8 @@ fn when(unix_s: Option<i64>) -> String {
 }
 
 pub fn devices(command: DevicesCommand, out: &mut Output) -> Result<(), Failure> {
-    let store = open()?;
-    let c = client(&store)?;
+    let mut store = open()?;
+    let mut c = client(&store)?;
     let mut list = c.devices()?;
     list.sort_by(|a, b| a.code.cmp(&b.code));
     match command {
@@ -129,7 +129,7 @@ pub fn devices(command: DevicesCommand, out: &mut Output) -> Result<(), Failure>
                 .into_iter()
                 .find(|d| d.code.eq_ignore_ascii_case(&wanted))
                 .ok_or_else(|| Failure::says("cli.devices.unknown", &[("code", wanted.clone())]))?;
-            c.revoke(&d.id)?;
+            store.hub_revoke(&mut c, &d.id, &d.code)?;
             out.line(say("cli.devices.revoked_now", &[("code", d.code)]));
         }
     }
