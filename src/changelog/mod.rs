@@ -192,29 +192,48 @@ impl Writer {
 #[derive(Debug, Default)]
 pub struct FieldState {
     pub changes: Vec<Change>,
+    /// Changes (device, seq) whose value this laptop's form does not accept: kept
+    /// for review, but they never show and replace nothing, so the value they
+    /// were written over stays current. Marked by the caller, who knows the form.
+    pub held: HashSet<(String, i64)>,
 }
 
 impl FieldState {
+    /// Is this change one the form does not accept here?
+    pub fn is_held(&self, c: &Change) -> bool {
+        !self.held.is_empty() && self.held.contains(&(c.device.clone(), c.seq))
+    }
+
     /// Changes no other change replaced, newest first.
     pub fn heads(&self) -> Vec<&Change> {
-        let replaced: HashSet<(&str, i64)> =
-            self.changes.iter().flat_map(|c| c.parents.iter().map(|(d, s)| (d.as_str(), *s))).collect();
+        let replaced: HashSet<(&str, i64)> = self
+            .changes
+            .iter()
+            .filter(|c| !self.is_held(c))
+            .flat_map(|c| c.parents.iter().map(|(d, s)| (d.as_str(), *s)))
+            .collect();
         let mut heads: Vec<&Change> =
             self.changes.iter().filter(|c| !replaced.contains(&(c.device.as_str(), c.seq))).collect();
         heads.sort_by(|a, b| (b.hlc, &b.device).cmp(&(a.hlc, &a.device)));
         heads
     }
 
-    /// Do heads disagree? (Two people typing the same value is no conflict.)
+    /// Do heads disagree, or is one of them held? (Two people typing the same
+    /// value is no conflict.)
     pub fn is_conflict(&self) -> bool {
-        let mut values = self.heads().into_iter().filter_map(|c| c.value.as_ref());
+        let heads = self.heads();
+        if heads.iter().any(|c| self.is_held(c) && c.value.is_some()) {
+            return true;
+        }
+        let mut values = heads.into_iter().filter_map(|c| c.value.as_ref());
         let first = values.next();
         values.any(|v| Some(v) != first)
     }
 
-    /// The head whose value shows: the newest one that still has its value.
+    /// The head whose value shows: the newest one that still has its value and
+    /// is not held.
     pub fn winner(&self) -> Option<&Change> {
-        self.heads().into_iter().find(|c| c.value.is_some())
+        self.heads().into_iter().find(|c| c.value.is_some() && !self.is_held(c))
     }
 }
 

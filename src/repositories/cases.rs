@@ -288,7 +288,7 @@ pub(crate) fn log_case(
     meta: &[(&str, Value)],
     new_notes: &[Value],
 ) -> Result<Map<String, Value>, DatabaseError> {
-    let fields = changelog::load(tx, changelog::CASE, id)?;
+    let fields = super::incoming::fields(tx, id)?;
     let before = changelog::winners(&fields);
     let mut after = flat::flatten(data, &before);
     let kept =
@@ -561,7 +561,7 @@ pub(crate) enum Merged {
 /// Rebuild a case's row, notes and search entry from its changes, after changes
 /// arrived from another laptop. Returns what happened and its open conflicts.
 pub(crate) fn rebuild(tx: &Transaction, id: &str) -> Result<(Merged, Vec<String>), RepositoryError> {
-    let fields = changelog::load(tx, changelog::CASE, id)?;
+    let fields = super::incoming::fields(tx, id)?;
     let existing: Option<(i64, String, String)> = tx
         .query_row("SELECT seq, data, updated_at FROM cases WHERE id = ?1", [id], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))

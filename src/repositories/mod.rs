@@ -6,6 +6,7 @@
 //! - [`cases`]: cases, their notes, search entries and fact-sheet counts, and drafts;
 //! - [`drafts`]: unfinished intakes, per user;
 //! - [`facts`]: the fact-sheet counts kept per case, and the cases a report covers;
+//! - [`incoming`]: what this laptop's form makes of a case's change from another laptop;
 //! - [`directory`]: the organisations survivors can be referred to;
 //! - [`audit`]: the hash-chained audit trail;
 //! - [`users`]: roles and users.
@@ -15,6 +16,7 @@ pub mod cases;
 pub mod directory;
 pub mod drafts;
 pub mod facts;
+pub mod incoming;
 pub mod users;
 
 use crate::changelog::Author;

@@ -103,11 +103,21 @@ impl Store {
             self.conflicts_where(Some(case_id))?.into_iter().find(|c| c.field == field).ok_or(SyncError::NoConflict)?;
         let session = self.session().clone();
         let tx = self.conn().unchecked_transaction()?;
-        let fields = changelog::load(&tx, changelog::CASE, case_id)?;
+        let fields = crate::repositories::incoming::fields(&tx, case_id)?;
         let state = fields.get(field).ok_or(SyncError::NoConflict)?;
         let value = match how {
             Resolution::Keep(choice) => {
-                conflict.values.iter().find(|v| v.choice == *choice).ok_or(SyncError::NoSuchChoice)?.value.clone()
+                let kept = conflict.values.iter().find(|v| v.choice == *choice).ok_or(SyncError::NoSuchChoice)?;
+                if kept.held {
+                    // Kept as it is, it would be held again: the form says why not.
+                    let today = crate::repositories::cases::today();
+                    let why = crate::repositories::incoming::not_accepted(field, &kept.value, today)
+                        .map(|i| crate::intake::Issue::new(conflict.path.clone(), i.error))
+                        .into_iter()
+                        .collect();
+                    return Err(crate::intake::ValidationErrors(why).into());
+                }
+                kept.value.clone()
             }
             Resolution::Value(raw) => {
                 // Typed like `amparo set`, and checked like any save.

@@ -10,6 +10,7 @@ use crate::changelog::{self, flat, hlc};
 use crate::database::{self, now_utc, DatabaseError};
 use crate::repositories::audit;
 use crate::repositories::cases::{rebuild, Merged};
+use crate::repositories::incoming;
 use crate::repositories::RepositoryError;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::Value;
@@ -113,6 +114,12 @@ pub(crate) fn merge(
         }
         let now = changelog::read_hlc(tx)?;
         changelog::write_hlc(tx, hlc::observe(now, latest, hlc::physical_now()))?;
+    }
+    // Rule 6 (docs/hub.md): no form could have written a value this large or of
+    // this kind. What is only not accepted here is held on rebuild instead.
+    if let Some(c) = body.changes.iter().find(|c| c.entity == changelog::CASE && incoming::beyond_bounds(c)) {
+        let device_code = body.devices.get(&c.device).cloned().unwrap_or_else(|| header.device_code.clone());
+        return Err(SyncError::OutOfBounds { device_code, field: incoming::display_field(&c.field) });
     }
     let mut summary = ImportSummary { device_code: header.device_code.clone(), ..Default::default() };
     let mut touched = BTreeSet::new();
@@ -284,15 +291,16 @@ pub(crate) fn conflicts(conn: &Connection, case_id: Option<&str>) -> Result<Vec<
         .collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::new();
     for (id, field, number, data) in rows {
-        let fields = changelog::load(conn, changelog::CASE, &id)?;
+        let fields = incoming::fields(conn, &id)?;
         let Some(state) = fields.get(&field) else { continue };
         let data: serde_json::Map<String, Value> =
             serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
         if !state.is_conflict() {
             continue;
         }
-        let values = state
-            .heads()
+        let heads = state.heads();
+        let held = heads.iter().any(|c| state.is_held(c));
+        let values = heads
             .into_iter()
             .filter_map(|c| {
                 Some(ConflictValue {
@@ -301,10 +309,13 @@ pub(crate) fn conflicts(conn: &Connection, case_id: Option<&str>) -> Result<Vec<
                     device_code: codes.get(&c.device).cloned().unwrap_or_else(|| c.device.clone()),
                     user: c.user_name.clone(),
                     at: hlc::to_rfc3339(c.hlc),
+                    held: state.is_held(c),
                 })
             })
             .collect::<Vec<_>>();
-        if values.len() > 1 {
+        // A held value alone is listed too: it is there to review, and typing a
+        // value the form accepts settles it.
+        if values.len() > 1 || (held && !values.is_empty()) {
             out.push(Conflict {
                 case_id: id,
                 case_number: number,

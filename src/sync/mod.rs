@@ -89,6 +89,10 @@ pub enum SyncError {
         "the key change said to be from {device_code} is not genuine: nothing of it was taken; tell an administrator"
     )]
     EpochForged { device_code: String },
+    /// No form could have written this value (too large, or the wrong kind): damage
+    /// or an attack, so nothing of the batch is taken.
+    #[error("what {device_code} sent for the field {field} is larger than any form allows or of the wrong kind: nothing of it was taken; tell an administrator")]
+    OutOfBounds { device_code: String, field: String },
     #[error(transparent)]
     Database(#[from] DatabaseError),
 }
@@ -127,6 +131,7 @@ impl Localized for SyncError {
             SyncError::NoHub => "error.sync.no_hub",
             SyncError::EpochKey { .. } => "error.sync.epoch_key",
             SyncError::EpochForged { .. } => "error.sync.epoch_forged",
+            SyncError::OutOfBounds { .. } => "error.sync.out_of_bounds",
             SyncError::Database(e) => e.i18n_key(),
         }
     }
@@ -148,6 +153,9 @@ impl Localized for SyncError {
             }
             SyncError::HubRefused { reason } => vec![("reason", reason.clone())],
             SyncError::HubDeviceCode { code } => vec![("code", code.clone())],
+            SyncError::OutOfBounds { device_code, field } => {
+                vec![("device", device_code.clone()), ("field", field.clone())]
+            }
             SyncError::Database(e) => e.args(),
             _ => vec![],
         }
@@ -222,6 +230,9 @@ pub struct ConflictValue {
     pub device_code: String,
     pub user: Option<String>,
     pub at: String,
+    /// This laptop's form does not accept the value (a code it does not know, a
+    /// text too long): shown for review, it cannot be kept as it is.
+    pub held: bool,
 }
 
 /// Two or more values of one field written without seeing each other.

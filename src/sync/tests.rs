@@ -1079,3 +1079,84 @@ fn a_revoked_laptop_reads_nothing_written_after_it() {
         }
     }
 }
+
+/// A value another laptop wrote that this laptop's form does not accept (a status
+/// code it does not know: a newer form, or a tampered laptop) never becomes the
+/// case's value: the one it was written over stays, the case can still be saved,
+/// and the value waits for review, where it cannot be kept as it is.
+#[test]
+fn a_value_the_form_does_not_accept_is_held_for_review() {
+    let (_d, mut l) = laptops(2);
+    let case = l[0].create_case(sample::full_case(), None).unwrap();
+    let b = export(&mut l[0]);
+    import(&mut l[1], &b).unwrap();
+    set(&mut l[0], &case, "status", "Closed");
+    let next = export(&mut l[0]);
+    let me = identity::load(l[0].conn()).unwrap();
+    let bogus = reforge(&l[1], &next, &me, |_, body| {
+        let c =
+            body.changes.iter_mut().filter(|c| c.field == "status").max_by_key(|c| c.seq).expect("the status change");
+        c.value = Some(json!("Bogus"));
+    });
+    let summary = import(&mut l[1], &bogus).unwrap();
+    assert_eq!(summary.conflicts, 1, "the held value is there to review");
+    let id = id_of(&case);
+    assert_eq!(cases(&l[1])[&id]["status"], "Active", "the value it was written over stays");
+
+    let listed = l[1].conflicts().unwrap();
+    let held: Vec<_> = listed[0].values.iter().filter(|v| v.held).collect();
+    assert_eq!((listed[0].field.as_str(), held.len(), &held[0].value), ("status", 1, &json!("Bogus")));
+    let keep = l[1].resolve_conflict(&id, "status", &Resolution::Keep(held[0].choice.clone()));
+    let Err(StoreError::Invalid(why)) = keep else { panic!("kept as it is: {keep:?}") };
+    assert_eq!(why.paths(), ["status"], "the message sits by the field");
+
+    // The case is still editable, and its other fields are untouched.
+    let edited = set(&mut l[1], &case, "people.0.alias", "Garza");
+    assert_eq!((edited["status"].as_str(), edited["people"][0]["alias"].as_str()), (Some("Active"), Some("Garza")));
+    let settled = l[1].resolve_conflict(&id, "status", &Resolution::Value("FollowUp".into())).unwrap();
+    assert_eq!(settled["status"], "FollowUp");
+    assert!(l[1].conflicts().unwrap().is_empty());
+
+    // Where it was written (l0), its own save stands; the two agree once l0 hears.
+    let b = export(&mut l[1]);
+    import(&mut l[0], &b).unwrap();
+    assert_eq!(cases(&l[0])[&id]["status"], "FollowUp");
+}
+
+/// What no form could have written (a 1 MB alias, a list where a status goes) is
+/// refused whole, naming the laptop and the field, before anything is written.
+#[test]
+fn a_value_beyond_any_form_refuses_the_batch_naming_device_and_field() {
+    let (_d, mut l) = laptops(2);
+    let case = l[0].create_case(sample::full_case(), None).unwrap();
+    let b = export(&mut l[0]);
+    import(&mut l[1], &b).unwrap();
+    set(&mut l[0], &case, "people.0.alias", "Garza");
+    set(&mut l[0], &case, "status", "Closed");
+    let next = export(&mut l[0]);
+    let me = identity::load(l[0].conn()).unwrap();
+    let before = change_count(&l[1]);
+    let huge = reforge(&l[1], &next, &me, |_, body| {
+        let c =
+            body.changes.iter_mut().filter(|c| c.field.ends_with(".alias")).max_by_key(|c| c.seq).expect("the alias");
+        c.value = Some(json!("x".repeat(1_000_000)));
+    });
+    let listed = reforge(&l[1], &next, &me, |_, body| {
+        let c =
+            body.changes.iter_mut().filter(|c| c.field == "status").max_by_key(|c| c.seq).expect("the status change");
+        c.value = Some(json!(["Closed", "Active"]));
+    });
+    for (bytes, field) in [(huge, "people.alias"), (listed, "status")] {
+        let e = import(&mut l[1], &bytes).unwrap_err();
+        let StoreError::Sync(e @ SyncError::OutOfBounds { .. }) = e else { panic!("{e:?}") };
+        for lang in ["en", "es"] {
+            let m = crate::i18n::tr(lang, e.i18n_key(), &e.args());
+            assert!(m.contains("L0") && m.contains(field) && !m.contains("%{"), "{lang}: {m}");
+        }
+        assert_eq!(change_count(&l[1]), before, "nothing of it was applied");
+    }
+    assert_eq!(cases(&l[1])[&id_of(&case)]["status"], "Active");
+    // The genuine batch still applies.
+    import(&mut l[1], &next).unwrap();
+    assert_eq!(cases(&l[1])[&id_of(&case)]["status"], "Closed");
+}

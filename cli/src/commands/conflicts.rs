@@ -47,8 +47,16 @@ pub fn run(args: ConflictsArgs, out: &mut Output) -> Result<(), Failure> {
             }
             for c in conflicts {
                 out.line(format!("{}\t{}", c.case_number, c.path));
+                // `*` the value shown now, `!` one this laptop's form does not accept.
+                let shown = c.values.iter().position(|v| !v.held);
                 for (i, v) in c.values.iter().enumerate() {
-                    let mark = if i == 0 { "*" } else { " " };
+                    let mark = if v.held {
+                        "!"
+                    } else if Some(i) == shown {
+                        "*"
+                    } else {
+                        " "
+                    };
                     let who = v.user.as_deref().unwrap_or("-");
                     out.line(format!("  {mark} {}\t{}\t{}\t{who}\t{}", v.choice, v.value, v.device_code, v.at));
                 }

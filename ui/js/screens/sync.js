@@ -124,11 +124,14 @@ export function conflictsSection(id, conflicts, mayResolve, { label, value, inpu
       try { await call("resolve_conflict", { id, field: c.field, ...args }); await done(); }
       catch (err) { showIssues(err, {}, msg); }
     };
+    // A held value (the form here does not accept it) is never the one shown,
+    // and cannot be kept as it is.
+    const shown = c.values.findIndex((v) => !v.held);
     const values = h("ul", { class: "conflict-values" }, c.values.map((v, i) => h("li", {},
       h("span", { class: "conflict-value" }, value(c.path, v.value)), " ",
-      tx(h("span", { class: "meter" }), i === 0 ? "conflict.shown_by" : "conflict.other_by",
+      tx(h("span", { class: "meter" }), v.held ? "conflict.held_by" : i === shown ? "conflict.shown_by" : "conflict.other_by",
         { device: v.device_code, user: v.user ?? "-", time: when(v.at) }), " ",
-      mayResolve ? h("button", { type: "button", class: "quiet", "data-choice": v.choice, i18n: "conflict.keep",
+      mayResolve && !v.held ? h("button", { type: "button", class: "quiet", "data-choice": v.choice, i18n: "conflict.keep",
         "aria-label": t("conflict.keep_named", { n: i + 1 }), onclick: () => resolve({ keep: v.choice }) }) : null)));
     let typed = null;
     const control = mayResolve ? input(c.path, `conflict-${n}-new`) : null;

@@ -13,7 +13,10 @@ use crate::form::{self, codes, Field, Kind};
 pub use assign::assign;
 use chrono::{Datelike, NaiveDate};
 use serde_json::{Map, Value};
-pub use validate::{validate, FieldError, Issue, ValidationErrors, CASE_FORMAT};
+pub use validate::{
+    case_field, check_note, check_value, fits_kind, validate, FieldError, Issue, ValidationErrors, CASE_FORMAT,
+    VALUE_BYTES_MAX,
+};
 
 /// Age of majority in the United States and Mexico.
 pub const MAJORITY_AGE: i64 = 18;

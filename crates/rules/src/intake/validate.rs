@@ -497,6 +497,53 @@ pub fn validate_fields(fields: &[Field], obj: &Map<String, Value>, today: NaiveD
     issues
 }
 
+/// Largest value, in bytes of JSON, that any field of the form can hold: the
+/// longest free text with every character escaped, and room for a note's other
+/// fields. Anything larger that comes from another laptop is damage or an attack.
+pub const VALUE_BYTES_MAX: usize = 6 * form::LONG_TEXT_MAX + 4096;
+
+/// The form's field for a case's top-level key, or for a key of an item in one of
+/// its lists (`people`, `needs`…).
+pub fn case_field(key: &str, item_key: Option<&str>) -> Option<&'static Field> {
+    let field = form::case_fields().iter().find(|f| f.key == key)?;
+    match (item_key, &field.kind) {
+        (None, _) => Some(field),
+        (Some(k), Kind::List { item }) => item.iter().find(|f| f.key == k),
+        (Some(_), _) => None,
+    }
+}
+
+/// Could this be a value of this field at all: the right kind of JSON (text, a
+/// number, yes/no, a list of codes)? A value that is not is no answer a form of
+/// any version could have given, unlike a code this laptop does not know yet.
+pub fn fits_kind(field: &Field, v: &Value) -> bool {
+    match (&field.kind, v) {
+        (_, Value::Null) => true,
+        (Kind::Integer { .. }, Value::Number(_) | Value::String(_)) => true,
+        (Kind::YesNo, Value::Bool(_) | Value::String(_)) => true,
+        (Kind::Multi { .. }, Value::Array(items)) => items.len() <= LIST_MAX && items.iter().all(Value::is_string),
+        (Kind::Group { .. }, Value::Object(_)) => true,
+        (Kind::List { .. }, Value::Array(items)) => items.len() <= LIST_MAX,
+        (Kind::Integer { .. } | Kind::YesNo | Kind::Multi { .. } | Kind::Group { .. } | Kind::List { .. }, _) => false,
+        (_, v) => v.is_string(),
+    }
+}
+
+/// One field's value against the form, as a save would check it, without the
+/// rules across fields (those are the whole case's, checked on its next save).
+pub fn check_value(field: &Field, v: &Value, path: &str, today: NaiveDate) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    Ctx { today, issues: &mut issues }.value(field, v, &Map::new(), path);
+    issues
+}
+
+/// One note against the form, as an import would check it.
+pub fn check_note(n: &Value, path: &str, today: NaiveDate) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    validate_note(n, path, &mut Ctx { today, issues: &mut issues });
+    issues
+}
+
 /// Check a normalised case. `today` is the caseworker's local date.
 pub fn validate(case: &Value, today: NaiveDate) -> Result<(), ValidationErrors> {
     let mut issues = Vec::new();

@@ -1,0 +1,128 @@
+//! What this laptop's form makes of a case's change that came from another laptop.
+//!
+//! Two answers, for two different things (docs/hub.md, "What a laptop checks"):
+//! - **beyond bounds**: no form of any version could have written it (larger than
+//!   any field holds, or the wrong kind of value: a list where a text goes). That
+//!   is damage or an attack, and the caller refuses the whole batch;
+//! - **not accepted here**: well-formed, but this laptop's form says no (a code it
+//!   does not know yet, a text longer than it allows, a date ahead). The change is
+//!   kept and **held**: it never becomes the case's current value, the value it was
+//!   written over stays, and the field is listed for review. A laptop that knows
+//!   the code after an upgrade takes it on the next rebuild. Refusing the batch
+//!   instead would stop every later batch from that laptop until it is upgraded.
+
+use crate::changelog::{self, flat, Change, FieldState};
+use crate::database::{self, DatabaseError};
+use crate::intake::{self, FieldError, Issue};
+use chrono::{Days, NaiveDate};
+use rusqlite::Connection;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Longest field path a case's change can have (an item id is 32 hex digits).
+const PATH_MAX: usize = 200;
+
+/// Where a case's flat field sits.
+enum Slot {
+    /// A field of the form (`status`, or `people.<id>.alias`).
+    Form(&'static crate::form::Field),
+    /// An item's position in its list, `people.<id>`: a number, or null once removed.
+    Position,
+    Note,
+    /// What the store writes about each save (`case_number`, `updated_by`…): text.
+    Stamp,
+    /// `restricted` and the purge tombstone: yes or no.
+    Flag,
+    /// Not in this laptop's form (perhaps in a newer one).
+    Unknown,
+}
+
+fn slot(field: &str) -> Slot {
+    if field.starts_with(flat::NOTE_PREFIX) {
+        return Slot::Note;
+    }
+    if field == flat::PURGED || field == "restricted" {
+        return Slot::Flag;
+    }
+    if flat::META_FIELDS.contains(&field) || field == "assigned_to" {
+        return Slot::Stamp;
+    }
+    let mut parts = field.splitn(3, '.');
+    let (top, item, key) = (parts.next().unwrap_or(""), parts.next(), parts.next());
+    match (item, key) {
+        (None, _) => intake::case_field(top, None).map_or(Slot::Unknown, Slot::Form),
+        (Some(_), None) if flat::ITEM_LISTS.contains(&top) => Slot::Position,
+        (Some(_), Some("recorded_by")) if flat::ITEM_LISTS.contains(&top) => Slot::Stamp,
+        (Some(_), Some(key)) => intake::case_field(top, Some(key)).map_or(Slot::Unknown, Slot::Form),
+        (Some(_), None) => Slot::Unknown,
+    }
+}
+
+/// The field as the message names it: its path in the form, without item ids
+/// (`people.alias`).
+pub(crate) fn display_field(field: &str) -> String {
+    match field.splitn(3, '.').collect::<Vec<_>>()[..] {
+        [top, _, key] if flat::ITEM_LISTS.contains(&top) => format!("{top}.{key}"),
+        [top, _] if flat::ITEM_LISTS.contains(&top) || field.starts_with(flat::NOTE_PREFIX) => top.to_string(),
+        _ => field.chars().take(PATH_MAX).collect(),
+    }
+}
+
+/// Is this change of a case beyond anything a form could have written?
+pub(crate) fn beyond_bounds(c: &Change) -> bool {
+    if c.field.len() > PATH_MAX {
+        return true;
+    }
+    let Some(v) = &c.value else { return false };
+    if serde_json::to_vec(v).map_or(true, |b| b.len() > intake::VALUE_BYTES_MAX) {
+        return true;
+    }
+    match slot(&c.field) {
+        Slot::Form(f) => !intake::fits_kind(f, v),
+        Slot::Position => !(v.is_null() || v.is_i64()),
+        Slot::Note => !(v.is_null() || v.is_object()),
+        Slot::Stamp => !(v.is_null() || v.is_string()),
+        Slot::Flag => !(v.is_null() || v.is_boolean()),
+        Slot::Unknown => false,
+    }
+}
+
+/// Why this laptop's form does not accept a value another laptop wrote, if it
+/// does not. `today` is this laptop's date.
+pub(crate) fn not_accepted(field: &str, v: &Value, today: NaiveDate) -> Option<Issue> {
+    if v.is_null() {
+        return None;
+    }
+    // The writer's calendar may be a day ahead of ours (another time zone).
+    let today = today.checked_add_days(Days::new(1)).unwrap_or(today);
+    let path = display_field(field);
+    match slot(field) {
+        Slot::Form(f) => intake::check_value(f, v, &path, today).into_iter().next(),
+        Slot::Note => intake::check_note(v, &path, today).into_iter().next(),
+        Slot::Stamp if field == "case_number" && !v.as_str().is_some_and(intake::validate::is_case_number) => {
+            Some(Issue::new(path, FieldError::CaseNumber))
+        }
+        Slot::Unknown => Some(Issue::new(path, FieldError::UnknownField)),
+        Slot::Stamp | Slot::Position | Slot::Flag => None,
+    }
+}
+
+/// Every change of a case, by field, with those from other laptops that the form
+/// does not accept here held (never current, replacing nothing). What this
+/// laptop wrote itself was checked when it was saved, and stays as it is.
+pub(crate) fn fields(conn: &Connection, id: &str) -> Result<BTreeMap<String, FieldState>, DatabaseError> {
+    let me = database::required_meta(conn, "device_id")?;
+    let today = super::cases::today();
+    let mut fields = changelog::load(conn, changelog::CASE, id)?;
+    for (field, state) in fields.iter_mut() {
+        let held: Vec<(String, i64)> = state
+            .changes
+            .iter()
+            .filter(|c| c.device != me)
+            .filter(|c| c.value.as_ref().is_some_and(|v| not_accepted(field, v, today).is_some()))
+            .map(|c| (c.device.clone(), c.seq))
+            .collect();
+        state.held.extend(held);
+    }
+    Ok(fields)
+}
