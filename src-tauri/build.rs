@@ -57,6 +57,11 @@ const COMMANDS: &[&str] = &[
     "hidden_fields",
     "resolve_conflict",
     "org_invite",
+    "hub_status",
+    "sync_now",
+    "hub_connect",
+    "hub_devices",
+    "hub_revoke",
 ];
 
 fn main() {

@@ -515,12 +515,12 @@ fn two_laptops_sync_through_a_hub_and_one_is_revoked() {
     write_jsonl(&tmp.path().join("cases.jsonl"), &(0..5).map(amparo::sample::generated).collect::<Vec<_>>());
     ok(&amparo(&a, &["import", &file("cases.jsonl")]));
     let status = ok(&amparo(&a, &["sync", "status"]));
-    assert!(status.contains(&format!("Hub: {}", hub.url)) && status.contains("0 batches waiting"), "{status}");
-    assert!(!status.contains("; 0 changes not yet sealed"), "the import waits to be sent: {status}");
+    assert!(status.contains(&format!("Hub: {}", hub.url)) && status.contains("(0 batches sealed"), "{status}");
+    assert!(!status.contains("; 0 changes the hub"), "the import waits to be sent: {status}");
     let out = ok(&amparo(&a, &["sync", "now"]));
     assert!(out.contains("Sent 1 batches and received 0"), "{out}");
     let status = ok(&amparo(&a, &["sync", "status"]));
-    assert!(status.contains("; 0 changes not yet sealed for it, 0 batches waiting"), "{status}");
+    assert!(status.contains("; 0 changes the hub does not have yet (0 batches sealed"), "{status}");
     let out = ok(&amparo_env(&b, &["sync", "now"], &bpass));
     assert!(out.contains("5 new cases"), "{out}");
     ok(&amparo_env(&b, &["set", "TX3-2026-0001", "status=Closed"], &bpass));

@@ -4,6 +4,7 @@
 
 use crate::auth::{self, now_ms};
 use crate::wire::{self, Enrol, Invite, NewDevice, Refusal, Register};
+use amparo::store::{Store, StoreError};
 use amparo::sync::bundle::Vector;
 use amparo::sync::hub::{Listed, Transport};
 use amparo::sync::identity::Identity;
@@ -123,6 +124,21 @@ impl HubClient {
             pinned,
             secure,
         }
+    }
+
+    /// The client for this laptop's hub, signing as this laptop.
+    pub fn for_store(store: &Store) -> Result<HubClient, StoreError> {
+        let settings = store.hub_settings()?.ok_or(SyncError::NoHub)?;
+        Ok(HubClient::new(&settings.url, &settings.fingerprint, &store.session().device_id, store.hub_signer()?))
+    }
+
+    /// A laptop that joined with a hub invitation enrols at its first chance.
+    /// Returns whether it enrolled now.
+    pub fn enrol_pending(&self, store: &mut Store) -> Result<bool, StoreError> {
+        let Some(token) = store.hub_enrolment()? else { return Ok(false) };
+        self.enrol(&token, &store.session().device_code)?;
+        store.hub_enrolled()?;
+        Ok(true)
     }
 
     /// Sign a request as this device, now, with a fresh nonce.

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod laptop;
 pub mod run;
 pub mod server;
 pub mod store;

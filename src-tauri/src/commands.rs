@@ -33,6 +33,10 @@ pub struct AppState {
     /// How far a sync import has come, for the progress bar (apart from the store's
     /// lock, which the import holds).
     pub sync_progress: Mutex<SyncProgress>,
+    /// What the header shows of the hub (kept by the background sync).
+    pub hub: Mutex<crate::background::HubState>,
+    /// Held by the one sync with the hub that may run at a time.
+    pub syncing: Mutex<()>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -47,12 +51,20 @@ impl AppState {
     pub fn new(dir: PathBuf, kdf: KdfParams) -> Self {
         let idle_lock_seconds =
             std::env::var("AMPARO_IDLE_LOCK_SECONDS").ok().and_then(|s| s.trim().parse().ok()).filter(|s| *s > 0);
-        AppState { dir, kdf, store: Mutex::new(None), idle_lock_seconds, sync_progress: Mutex::default() }
+        AppState {
+            dir,
+            kdf,
+            store: Mutex::new(None),
+            idle_lock_seconds,
+            sync_progress: Mutex::default(),
+            hub: Mutex::default(),
+            syncing: Mutex::new(()),
+        }
     }
 }
 
 /// What the UI receives when a command fails.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CommandError {
     pub key: String,
     pub args: Map<String, Value>,
@@ -65,14 +77,20 @@ impl CommandError {
     }
 }
 
-impl From<StoreError> for CommandError {
-    fn from(e: StoreError) -> Self {
+impl CommandError {
+    pub fn from_ref(e: &StoreError) -> Self {
         let args = e.args().into_iter().map(|(k, v)| (k.to_string(), Value::String(v))).collect();
-        let issues = match &e {
+        let issues = match e {
             StoreError::Invalid(v) => v.0.clone(),
             _ => vec![],
         };
         CommandError { key: e.i18n_key().into(), args, issues }
+    }
+}
+
+impl From<StoreError> for CommandError {
+    fn from(e: StoreError) -> Self {
+        CommandError::from_ref(&e)
     }
 }
 
@@ -490,6 +508,69 @@ pub fn org_invite(state: State<'_, AppState>) -> Res<Invitation> {
         let (file, passphrase) = s.invite_to_folder()?;
         Ok(Invitation { file, passphrase: passphrase.to_string() })
     })
+}
+
+/// The hub as the header shows it: connected or not, changes waiting, offline,
+/// last synced, and the last sync's progress or refusal.
+#[tauri::command(async)]
+pub fn hub_status(state: State<'_, AppState>) -> crate::background::HubState {
+    crate::background::refresh(&state);
+    state.hub.lock().map(|h| h.clone()).unwrap_or_default()
+}
+
+/// *Sync now*: push what the hub lacks, pull what this laptop lacks.
+#[tauri::command(async)]
+pub fn sync_now(state: State<'_, AppState>) -> Res<amparo::sync::hub::HubSummary> {
+    crate::background::sync_now(&state)
+}
+
+/// Connect this organisation to a new hub (administrators): its address, and the
+/// fingerprint and setup code it printed at its first start.
+#[tauri::command(async)]
+pub fn hub_connect(
+    state: State<'_, AppState>,
+    url: String,
+    fingerprint: String,
+    setup_code: String,
+) -> Res<amparo::sync::hub::HubSettings> {
+    with_store(&state, |s| amparo_hub::laptop::connect(s, &url, &fingerprint, &setup_code))
+}
+
+/// A laptop as the Sync screen lists it (no keys, no organisation id).
+#[derive(Debug, Serialize)]
+pub struct DeviceRow {
+    pub code: String,
+    /// Unix seconds, shown in the UI language's format.
+    pub enrolled_at: i64,
+    pub last_seen: Option<i64>,
+    pub revoked_at: Option<i64>,
+    /// This laptop.
+    pub me: bool,
+}
+
+/// The laptops enrolled with the hub.
+#[tauri::command(async)]
+pub fn hub_devices(state: State<'_, AppState>) -> Res<Vec<DeviceRow>> {
+    let me = with_store(&state, |s| Ok(s.session().device_id.clone()))?;
+    let list = amparo_hub::laptop::devices(&state.store)?;
+    Ok(list
+        .into_iter()
+        .map(|d| DeviceRow {
+            me: d.id == me,
+            code: d.code,
+            enrolled_at: d.enrolled_at,
+            last_seen: d.last_seen,
+            revoked_at: d.revoked_at,
+        })
+        .collect())
+}
+
+/// Revoke a laptop (administrators): the hub refuses it, and what is written
+/// from now on is sealed under a key it does not get.
+#[tauri::command(async)]
+pub fn hub_revoke(state: State<'_, AppState>, code: String) -> Res<String> {
+    let _one = state.syncing.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(amparo_hub::laptop::revoke(&state.store, &code)?)
 }
 
 #[tauri::command(async)]

@@ -1,6 +1,7 @@
 //! Amparo's desktop shell: one window, our own commands, a strict CSP. The work is
 //! all in the `amparo` core; see `commands` for the thin layer between.
 
+mod background;
 mod clipboard;
 pub mod commands;
 
@@ -66,6 +67,11 @@ macro_rules! handlers {
             $crate::commands::hidden_fields,
             $crate::commands::resolve_conflict,
             $crate::commands::org_invite,
+            $crate::commands::hub_status,
+            $crate::commands::sync_now,
+            $crate::commands::hub_connect,
+            $crate::commands::hub_devices,
+            $crate::commands::hub_revoke,
         ]
     };
 }
@@ -83,7 +89,11 @@ pub fn context<R: tauri::Runtime>() -> tauri::Context<R> {
 
 pub fn run() {
     let dir = amparo::database::default_data_dir();
-    let result = app(tauri::Builder::default(), AppState::new(dir, KdfParams::for_new_store())).run(context());
+    let builder = tauri::Builder::default().setup(|app| {
+        background::start(app.handle().clone());
+        Ok(())
+    });
+    let result = app(builder, AppState::new(dir, KdfParams::for_new_store())).run(context());
     if let Err(e) = result {
         eprintln!("Amparo could not start: {e}");
         std::process::exit(1);

@@ -226,7 +226,7 @@ fn the_window_may_call_nothing_but_our_commands() {
         .map(|c| format!("allow-{}", c.replace('_', "-")))
         .collect();
     assert_eq!(handlers, declared);
-    assert_eq!(declared.len(), 54);
+    assert_eq!(declared.len(), 59);
 }
 
 #[test]

@@ -15,6 +15,7 @@
 mod audit;
 mod cases;
 mod directory;
+pub mod hub;
 pub mod jsonl;
 pub mod policy;
 mod sync;
@@ -71,6 +72,9 @@ pub enum StoreError {
     /// Nothing of this kind with this id or number (or not one this user may see).
     #[error("no {kind} {id}", kind = .0.code(), id = .1)]
     NotFound(Thing, String),
+    /// The window was locked while something ran in the background (a sync).
+    #[error("Amparo is locked")]
+    Locked,
     #[error(transparent)]
     Database(#[from] DatabaseError),
 }
@@ -89,6 +93,8 @@ pub enum Thing {
     Draft,
     DirectoryEntry,
     Referral,
+    /// A laptop enrolled with the hub, by its device code.
+    Device,
 }
 
 impl Thing {
@@ -98,6 +104,7 @@ impl Thing {
             Thing::Draft => "draft",
             Thing::DirectoryEntry => "directory entry",
             Thing::Referral => "referral",
+            Thing::Device => "device",
         }
     }
 
@@ -107,6 +114,7 @@ impl Thing {
             Thing::Draft => "error.store.not_found.draft",
             Thing::DirectoryEntry => "error.store.not_found.directory_entry",
             Thing::Referral => "error.store.not_found.referral",
+            Thing::Device => "error.store.not_found.device",
         }
     }
 }
@@ -152,6 +160,7 @@ impl Localized for StoreError {
             StoreError::Consent(e) => e.i18n_key(),
             StoreError::Sync(e) => e.i18n_key(),
             StoreError::Encode(_) => "error.store.encode",
+            StoreError::Locked => "error.store.locked",
             StoreError::Invalid(_) => "error.store.invalid",
             StoreError::NotFound(thing, _) => thing.not_found_key(),
             StoreError::Database(e) => e.i18n_key(),

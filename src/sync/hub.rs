@@ -129,8 +129,14 @@ pub(crate) fn pulled(conn: &Connection) -> Result<Vector, SyncError> {
 pub(crate) fn waiting(conn: &Connection, me: &str) -> Result<(i64, i64), SyncError> {
     let batched = number_meta(conn, BATCHED_CHANGES)?;
     let own = changelog::contiguous(conn, "changes", me)?;
-    let outbox: i64 = conn.query_row("SELECT count(*) FROM hub_outbox", [], |r| r.get(0))?;
-    Ok(((own - batched).max(0), outbox))
+    let mut st = conn.prepare("SELECT bytes FROM hub_outbox")?;
+    let (mut sealed, mut batches) = (0i64, 0i64);
+    for bytes in st.query_map([], |r| r.get::<_, Vec<u8>>(0))? {
+        let (header, _) = bundle::read_signed(&bytes?)?;
+        sealed += header.changes.get(me).map_or(0, |(first, last)| last - first + 1);
+        batches += 1;
+    }
+    Ok(((own - batched).max(0) + sealed, batches))
 }
 
 /// Seal this laptop's next batch of changes and audit entries into the outbox, if

@@ -17,6 +17,7 @@ import { adminScreen, auditScreen, accountScreen } from "./screens/admin.js";
 import { syncScreen } from "./screens/sync.js";
 import { reportScreen } from "./screens/report.js";
 import { directoryScreen } from "./screens/directory.js";
+import { startHubState } from "./hubstate.js";
 
 const nav = document.getElementById("nav");
 const who = document.getElementById("who");
@@ -38,6 +39,7 @@ async function enterApp(unlocked) {
   signedIn();
   tattr(nav, "aria-label", "nav.main");
   startIdle(unlocked.idle_lock_seconds);
+  startHubState();
   listScreen();
 }
 

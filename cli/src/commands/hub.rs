@@ -4,9 +4,8 @@
 use crate::output::{say, Failure, Output};
 use crate::unlock::open;
 use amparo::i18n::tr;
+use amparo::store::hub::Exclusive;
 use amparo::store::Store;
-use amparo::sync::hub::HubSettings;
-use amparo::sync::SyncError;
 use amparo_hub::client::HubClient;
 use clap::Subcommand;
 use std::io::IsTerminal;
@@ -34,15 +33,12 @@ pub enum DevicesCommand {
 
 /// The client for this laptop's hub, or the message that it has none.
 pub fn client(store: &Store) -> Result<HubClient, Failure> {
-    let settings = store.hub_settings()?.ok_or(SyncError::NoHub)?;
-    Ok(HubClient::new(&settings.url, &settings.fingerprint, &store.session().device_id, store.hub_signer()?))
+    Ok(HubClient::for_store(store)?)
 }
 
 /// A laptop that joined with a hub invitation enrols at its first chance.
 pub fn enrol_if_pending(store: &mut Store, out: &mut Output) -> Result<(), Failure> {
-    if let Some(token) = store.hub_enrolment()? {
-        client(store)?.enrol(&token, &store.session().device_code)?;
-        store.hub_enrolled()?;
+    if store.hub_enrolment()?.is_some() && client(store)?.enrol_pending(store)? {
         let url = store.hub_settings()?.map(|s| s.url).unwrap_or_default();
         out.line(say("cli.hub_enrolled", &[("url", url)]));
     }
@@ -53,13 +49,8 @@ pub fn run(command: HubCommand, out: &mut Output) -> Result<(), Failure> {
     match command {
         HubCommand::Connect { url, fingerprint, setup_code } => {
             let mut store = open()?;
-            store.require(amparo::repositories::users::Role::Administrator)?;
-            let url = url.trim().trim_end_matches('/').to_string();
-            let fingerprint = amparo_hub::auth::normalise_fingerprint(&fingerprint);
-            let c = HubClient::new(&url, &fingerprint, &store.session().device_id, store.hub_signer()?);
-            c.register(&setup_code, &store.org_id()?, &store.session().device_code)?;
-            store.set_hub(&HubSettings { url: url.clone(), fingerprint })?;
-            out.line(say("cli.hub_connected", &[("url", url)]));
+            let settings = amparo_hub::laptop::connect(&mut store, &url, &fingerprint, &setup_code)?;
+            out.line(say("cli.hub_connected", &[("url", settings.url)]));
         }
     }
     Ok(())
@@ -103,12 +94,10 @@ fn when(unix_s: Option<i64>) -> String {
 
 pub fn devices(command: DevicesCommand, out: &mut Output) -> Result<(), Failure> {
     let mut store = open()?;
-    let mut c = client(&store)?;
-    let mut list = c.devices()?;
-    list.sort_by(|a, b| a.code.cmp(&b.code));
+    let store = Exclusive::new(&mut store);
     match command {
         DevicesCommand::List => {
-            for d in list {
+            for d in amparo_hub::laptop::devices(&store)? {
                 let state = match d.revoked_at {
                     Some(t) => say("cli.devices.revoked", &[("when", when(Some(t)))]),
                     None => say("cli.devices.active", &[]),
@@ -123,14 +112,8 @@ pub fn devices(command: DevicesCommand, out: &mut Output) -> Result<(), Failure>
             }
         }
         DevicesCommand::Revoke { code } => {
-            store.require(amparo::repositories::users::Role::Administrator)?;
-            let wanted = code.trim().to_uppercase();
-            let d = list
-                .into_iter()
-                .find(|d| d.code.eq_ignore_ascii_case(&wanted))
-                .ok_or_else(|| Failure::says("cli.devices.unknown", &[("code", wanted.clone())]))?;
-            store.hub_revoke(&mut c, &d.id, &d.code)?;
-            out.line(say("cli.devices.revoked_now", &[("code", d.code)]));
+            let code = amparo_hub::laptop::revoke(&store, &code)?;
+            out.line(say("cli.devices.revoked_now", &[("code", code)]));
         }
     }
     Ok(())

@@ -6,6 +6,7 @@ import { call } from "../api.js";
 import { h, fill } from "../dom.js";
 import { t, tx, current } from "../i18n.js";
 import { errorText, fieldRow, setFieldError, showIssues } from "../fields.js";
+import { when as shortWhen, refreshHubState } from "../hubstate.js";
 
 const when = (iso) => new Date(iso).toLocaleString(current());
 
@@ -91,14 +92,115 @@ export async function syncScreen(show, status, isAdmin) {
       } }), inviteOut);
   }
 
+  const hub = await hubCard(isAdmin, () => syncScreen(show, status, isAdmin));
+
   // Filled before the screen shows: text arriving after it would move the buttons
   // under a pointer (or a test driver) about to click them.
   await refreshStatus(state.status);
-  await show("sync", h("h1", { i18n: "sync.title" }), h("p", { class: "intro", i18n: "sync.intro" }),
+  await show("sync", h("h1", { i18n: "sync.title" }), h("p", { class: "intro", i18n: "sync.intro" }), hub,
     h("section", { class: "card", "aria-labelledby": "sync-h" }, h("h2", { id: "sync-h", i18n: "sync.exchange" }),
       folderForm, mine, h("div", { class: "row" }, exportBtn, importBtn), bar, out),
     h("section", { class: "card", "aria-labelledby": "peers-h" }, h("h2", { id: "peers-h", i18n: "sync.peers" }), peersTable, peersEmpty),
     invite);
+}
+
+/**
+ * The hub: where it is and *Sync now* (the app also syncs by itself), the laptops
+ * enrolled and, for administrators, revoking one; or, before there is a hub,
+ * connecting to one (administrators). `again()` draws the screen anew.
+ */
+async function hubCard(isAdmin, again) {
+  const st = await call("hub_status");
+  const out = h("div", { id: "hub-result", role: "status" });
+  if (!st.connected) {
+    if (!isAdmin) {
+      return h("section", { class: "card", "aria-labelledby": "hub-h" }, h("h2", { id: "hub-h", i18n: "sync.hub_heading" }),
+        h("p", { id: "hub-none", i18n: "sync.hub_none" }));
+    }
+    const fields = {
+      url: fieldRow("hub-url", "sync.hub_url", h("input", { type: "url", autocomplete: "off", spellcheck: "false", placeholder: "https://" }), { help: "sync.hub_url_help" }),
+      fingerprint: fieldRow("hub-fingerprint", "sync.hub_fingerprint", h("input", { type: "text", autocomplete: "off", spellcheck: "false" }), { help: "sync.hub_fingerprint_help" }),
+      setup_code: fieldRow("hub-setup-code", "sync.hub_setup_code", h("input", { type: "text", autocomplete: "off", spellcheck: "false" })),
+    };
+    const form = h("form", { novalidate: true, id: "hub-connect-form" }, ...Object.values(fields).map((f) => f.row),
+      h("button", { type: "submit", class: "primary", id: "hub-connect", i18n: "sync.hub_connect" }), out);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      for (const f of Object.values(fields)) setFieldError(f, null);
+      try {
+        await call("hub_connect", { url: fields.url.input.value, fingerprint: fields.fingerprint.input.value, setupCode: fields.setup_code.input.value });
+        await again();
+      } catch (err) { showIssues(err, fields, out); }
+    });
+    return h("section", { class: "card", "aria-labelledby": "hub-h" }, h("h2", { id: "hub-h", i18n: "sync.hub_heading" }),
+      h("p", { class: "help", i18n: "sync.hub_connect_help" }), form);
+  }
+
+  const bar = h("progress", { id: "hub-sync-progress", max: 1, value: 0, hidden: true });
+  bar.setAttribute("aria-label", t("sync.progress_label"));
+  const summary = (r) => tx(h("p", { class: "saved" }), "sync.hub_synced", {
+    pushed: r.pushed_batches.toLocaleString(current()), pulled: r.pulled_batches.toLocaleString(current()),
+    new: r.imported.new_cases.toLocaleString(current()), updated: r.imported.updated_cases.toLocaleString(current()),
+    conflicts: r.imported.conflicts.toLocaleString(current()) });
+  const showState = (s) => {
+    if (s.error) fill(out, errorText(s.error));
+    else if (s.last) fill(out, summary(s.last));
+  };
+  showState(st);
+  const now = h("button", { type: "button", class: "primary", id: "hub-sync-now", i18n: "sync.hub_sync_now", onclick: async () => {
+    now.disabled = true;
+    bar.hidden = false;
+    fill(out, tx(h("p"), "hub.state.syncing"));
+    let polling = true;
+    const polled = (async () => {
+      while (polling) {
+        const s = await call("hub_status");
+        if (s.total) { bar.max = s.total; bar.value = s.done; }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    try { fill(out, summary(await call("sync_now"))); }
+    catch (err) { fill(out, errorText(err)); }
+    finally { polling = false; await polled; now.disabled = false; bar.hidden = true; refreshHubState(); }
+  } });
+
+  const devicesOut = h("div", { id: "hub-devices-result", role: "status" });
+  const body = h("tbody");
+  const table = h("table", { id: "hub-devices" }, h("caption", { class: "visually-hidden", i18n: "sync.hub_devices" }),
+    h("thead", {}, h("tr", {}, ...["sync.peer", "sync.hub_enrolled", "sync.hub_last_seen", "sync.hub_device_state", ...(isAdmin ? ["sync.hub_actions"] : [])]
+      .map((k) => h("th", { scope: "col", i18n: k })))), body);
+  const date = (s) => (s ? shortWhen(new Date(s * 1000).toISOString()) : t("hub.state.never_seen"));
+  const revokeButton = (d) => {
+    const cell = h("td");
+    const ask = h("button", { type: "button", class: "quiet", "data-revoke": d.code, i18n: "sync.hub_revoke", onclick: () => {
+      const yes = h("button", { type: "button", class: "primary", "data-confirm-revoke": d.code, i18n: "sync.hub_revoke_yes", onclick: async () => {
+        yes.disabled = true;
+        try {
+          const code = await call("hub_revoke", { code: d.code });
+          fill(devicesOut, tx(h("p", { class: "saved" }), "sync.hub_revoked", { code }));
+          await listDevices();
+        } catch (err) { fill(devicesOut, errorText(err)); yes.disabled = false; }
+      } });
+      const no = h("button", { type: "button", class: "quiet", i18n: "sync.hub_revoke_cancel", onclick: () => { fill(cell, ask); ask.focus(); } });
+      fill(cell, tx(h("p", { role: "alert" }), "sync.hub_revoke_confirm", { code: d.code }), yes, " ", no);
+      no.focus();
+    } });
+    return fill(cell, ask);
+  };
+  const listDevices = async () => {
+    try {
+      const list = await call("hub_devices");
+      fill(body, list.map((d) => h("tr", {}, h("td", {}, d.code, d.me ? [" ", tx(h("span", { class: "meter" }), "sync.hub_this_laptop")] : null),
+        h("td", {}, date(d.enrolled_at)), h("td", {}, date(d.last_seen)),
+        tx(h("td"), d.revoked_at ? "sync.hub_device_revoked" : "sync.hub_device_active", d.revoked_at ? { time: date(d.revoked_at) } : {}),
+        isAdmin ? (d.revoked_at || d.me ? h("td") : revokeButton(d)) : null)));
+    } catch (err) { fill(devicesOut, errorText(err)); }
+  };
+  await listDevices();
+  return h("section", { class: "card", "aria-labelledby": "hub-h" }, h("h2", { id: "hub-h", i18n: "sync.hub_heading" }),
+    tx(h("p", { id: "hub-where" }), "sync.hub_connected_to", { url: st.url, fingerprint: st.fingerprint }),
+    h("div", { class: "row" }, now), bar, out,
+    h("h3", { i18n: "sync.hub_devices" }), table, devicesOut);
 }
 
 /** One bundle file's outcome. */

@@ -1,0 +1,56 @@
+//! What a laptop does with its hub, the same from the CLI and from the app:
+//! connect to a new hub, enrol, revoke another laptop.
+
+use crate::client::HubClient;
+use crate::store::Device;
+use amparo::intake::{FieldError, Issue, ValidationErrors};
+use amparo::repositories::users::Role;
+use amparo::store::hub::Shared;
+use amparo::store::{Store, StoreError, Thing};
+use amparo::sync::hub::HubSettings;
+
+/// Register this organisation with a new hub, as its first device
+/// (administrators), and remember the hub. `fingerprint` and `setup_code` are the
+/// ones the hub printed at its first start.
+pub fn connect(store: &mut Store, url: &str, fingerprint: &str, setup_code: &str) -> Result<HubSettings, StoreError> {
+    store.require(Role::Administrator)?;
+    let url = url.trim().trim_end_matches('/').to_string();
+    let fingerprint = crate::auth::normalise_fingerprint(fingerprint);
+    let missing: Vec<Issue> =
+        [("url", url.as_str()), ("fingerprint", fingerprint.as_str()), ("setup_code", setup_code.trim())]
+            .into_iter()
+            .filter(|(_, v)| v.is_empty())
+            .map(|(k, _)| Issue::new(k, FieldError::Required))
+            .collect();
+    if !missing.is_empty() {
+        return Err(ValidationErrors(missing).into());
+    }
+    let c = HubClient::new(&url, &fingerprint, &store.session().device_id, store.hub_signer()?);
+    c.register(setup_code.trim(), &store.org_id()?, &store.session().device_code)?;
+    let settings = HubSettings { url, fingerprint };
+    store.set_hub(&settings)?;
+    Ok(settings)
+}
+
+/// Every laptop enrolled with this laptop's hub, by device code.
+pub fn devices(store: &impl Shared) -> Result<Vec<Device>, StoreError> {
+    let client = store.with(|s| HubClient::for_store(s))?;
+    let mut list = client.devices()?;
+    list.sort_by(|a, b| a.code.cmp(&b.code));
+    Ok(list)
+}
+
+/// Revoke the laptop with this device code (administrators): see
+/// [`amparo::store::hub::revoke`]. Returns its device code as the hub spells it.
+pub fn revoke(store: &impl Shared, code: &str) -> Result<String, StoreError> {
+    store.with(|s| s.require(Role::Administrator))?;
+    let mut client = store.with(|s| HubClient::for_store(s))?;
+    let wanted = code.trim().to_uppercase();
+    let device = client
+        .devices()?
+        .into_iter()
+        .find(|d| d.code.eq_ignore_ascii_case(&wanted))
+        .ok_or(StoreError::NotFound(Thing::Device, wanted))?;
+    amparo::store::hub::revoke(store, &mut client, &device.id, &device.code)?;
+    Ok(device.code)
+}

@@ -1,0 +1,58 @@
+// The hub's state in the header, at a glance: up to date, changes waiting,
+// offline, syncing (with a progress bar for a large pull), or stopped. The
+// background sync is the shell's; this only shows what `hub_status` says, a few
+// times a minute, and never blocks anything.
+import { call } from "./api.js";
+import { tx, current } from "./i18n.js";
+
+const POLL_MS = 2000;
+let timer = null;
+let shown = "";
+
+/** A time the way the UI language writes it. */
+export const when = (iso) => new Date(iso).toLocaleString(current(), { dateStyle: "medium", timeStyle: "short" });
+
+/** Which message the state calls for, and its values. */
+export function describe(s) {
+  const time = s.last_synced ? when(s.last_synced) : null;
+  const last = time ? { time } : {};
+  if (s.syncing) return ["syncing", "hub.state.syncing", {}];
+  if (s.offline) return ["offline", time ? "hub.state.offline" : "hub.state.offline_never", last];
+  if (s.error) return ["stopped", "hub.state.stopped", {}];
+  if (s.waiting > 0) {
+    const count = s.waiting.toLocaleString(current());
+    return ["waiting", time ? "hub.state.waiting" : "hub.state.waiting_never", { count, ...last }];
+  }
+  return ["up_to_date", time ? "hub.state.up_to_date" : "hub.state.not_yet", last];
+}
+
+function render(s) {
+  const el = document.getElementById("hub-state");
+  const bar = document.getElementById("hub-progress");
+  if (!el || !bar) return;
+  el.hidden = !s.connected;
+  bar.hidden = !(s.connected && s.syncing && s.total > 0);
+  if (!bar.hidden) { bar.max = s.total; bar.value = s.done; }
+  if (!s.connected) return;
+  const [state, key, args] = describe(s);
+  // Only a change is written: a screen reader hears it once.
+  const now = JSON.stringify([key, args, current()]);
+  if (now === shown) return;
+  shown = now;
+  el.dataset.state = state;
+  tx(el, key, args);
+}
+
+async function poll() {
+  try { render(await call("hub_status")); } catch { /* locked meanwhile: the page reloads */ }
+}
+
+/** Start showing the hub's state (once unlocked). */
+export function startHubState() {
+  clearInterval(timer);
+  poll();
+  timer = setInterval(poll, POLL_MS);
+}
+
+/** Show it now (after *Sync now*, say). */
+export function refreshHubState() { return poll(); }
