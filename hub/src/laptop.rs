@@ -7,7 +7,7 @@ use amparo::intake::{FieldError, Issue, ValidationErrors};
 use amparo::repositories::users::Role;
 use amparo::store::hub::Shared;
 use amparo::store::{Store, StoreError, Thing};
-use amparo::sync::hub::HubSettings;
+use amparo::sync::hub::{HubInvite, HubSettings};
 
 /// Register this organisation with a new hub, as its first device
 /// (administrators), and remember the hub. `fingerprint` and `setup_code` are the
@@ -30,6 +30,16 @@ pub fn connect(store: &mut Store, url: &str, fingerprint: &str, setup_code: &str
     let settings = HubSettings { url, fingerprint };
     store.set_hub(&settings)?;
     Ok(settings)
+}
+
+/// What an invitation needs for the new laptop to enrol itself with the hub, if
+/// this laptop has one: a one-time token, told to the hub (only its hash) now.
+pub fn hub_invite(store: &Store) -> Result<Option<HubInvite>, StoreError> {
+    let Some(h) = store.hub_settings()? else { return Ok(None) };
+    store.require(Role::Administrator)?;
+    let token = amparo::sync::hub::new_token();
+    HubClient::for_store(store)?.invite(&token, amparo::sync::hub::TOKEN_LIFETIME_S)?;
+    Ok(Some(HubInvite { url: h.url, fingerprint: h.fingerprint, token }))
 }
 
 /// Every laptop enrolled with this laptop's hub, by device code.

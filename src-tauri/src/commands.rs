@@ -505,7 +505,9 @@ pub struct Invitation {
 #[tauri::command(async)]
 pub fn org_invite(state: State<'_, AppState>) -> Res<Invitation> {
     with_store(&state, |s| {
-        let (file, passphrase) = s.invite_to_folder()?;
+        // With a hub, the new laptop enrols itself with a one-time token.
+        let hub = amparo_hub::laptop::hub_invite(s)?;
+        let (file, passphrase) = s.invite_to_folder(hub)?;
         Ok(Invitation { file, passphrase: passphrase.to_string() })
     })
 }

@@ -1207,7 +1207,7 @@ async fn two_laptops_edit_one_case_offline_and_settle_the_conflict() {
         ui.choose("#case-status", status).await;
         ui.click("#case-status-save").await;
         ui.until_text("#case-status-save ~ p.saved", "Status changed.").await;
-        assert!(ui.text("#case-unexported").await.contains("not been written to a sync bundle"));
+        assert!(ui.text("#case-unexported").await.contains("other laptops do not have yet"));
         ui.click("#nav-cases").await;
         ui.until_count("#case-table [data-unexported]", 1).await;
     }
@@ -1570,4 +1570,175 @@ async fn directory_referral_slip_in_spanish_under_an_english_ui_and_rights_infor
     ui.axe("rights information").await;
     ui.shot("52-rights-es").await;
     ui.c.close().await.unwrap();
+}
+
+/// A real hub on loopback (its own runtime, so started outside the test's).
+fn start_hub(dir: &Path, listen: &str) -> amparo_hub::run::Background {
+    let (dir, listen) = (dir.to_path_buf(), listen.to_string());
+    std::thread::spawn(move || amparo_hub::run::Background::start(&dir, None, &listen).unwrap()).join().unwrap()
+}
+
+/// Record every state the header shows of the hub, to see it go through them.
+async fn watch_hub_state(ui: &Ui) {
+    ui.c.execute(
+        "window.__hubStates = [];
+         const el = document.getElementById('hub-state');
+         const note = () => { const s = el.dataset.state; if (s && window.__hubStates.at(-1) !== s) window.__hubStates.push(s); };
+         note();
+         new MutationObserver(note).observe(el, { attributes: true, attributeFilter: ['data-state'] });",
+        vec![],
+    )
+    .await
+    .unwrap();
+}
+
+async fn hub_states(ui: &Ui) -> Vec<String> {
+    let v = ui.c.execute("return window.__hubStates", vec![]).await.unwrap();
+    serde_json::from_value(v).unwrap()
+}
+
+/// Two app windows on two data folders, syncing through a real hub on loopback
+/// with nobody pressing a sync button: the administrator connects her laptop in
+/// the Sync screen, the second laptop joins with an invitation and enrols by
+/// itself, a change made on one arrives on the other, and while the hub is down
+/// the header says so and keeps the change waiting until it is back.
+#[tokio::test]
+async fn two_windows_sync_through_a_hub_by_themselves() {
+    let _serial = SERIAL.lock().await;
+    require_environment();
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir_a, dir_b, folder, hub_dir) =
+        (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("usb"), tmp.path().join("hub"));
+    std::fs::create_dir_all(&folder).unwrap();
+    let hub = start_hub(&hub_dir, "127.0.0.1:0");
+    let listen = hub.url.trim_start_matches("https://").to_string();
+    let (url, fingerprint) = (hub.url.clone(), hub.fingerprint.clone());
+    let setup_code = hub.setup_code.clone().expect("a new hub prints a setup code");
+    {
+        let setup = amparo::store::Setup {
+            org: "Casa Amparo".into(),
+            device_code: "NORTE".into(),
+            user: "Marta".into(),
+            passphrase: PASS.into(),
+            locale: "en".into(),
+        };
+        let mut a =
+            amparo::Store::create(&dir_a, &setup, amparo::database::keys::KdfParams::INSECURE_FOR_TESTS).unwrap();
+        a.set_sync_folder(folder.to_str().unwrap()).unwrap();
+        a.create_case(amparo::sample::full_case(), None).unwrap();
+    }
+    let fast = [("AMPARO_SYNC_INTERVAL_SECONDS", "2")];
+    let driver_a = Driver::start_with(&dir_a, &fast);
+    let a = Ui { c: driver_a.session().await, name: "laptop NORTE" };
+    a.unlock().await;
+    assert!(a.wait("#hub-state").await.attr("hidden").await.unwrap().is_some(), "no hub, nothing said of one");
+
+    // Marta connects her laptop to the hub: a wrong setup code is refused with a
+    // message, the right one connects.
+    a.click("#nav-sync").await;
+    a.screen("sync").await;
+    a.click("#hub-connect").await;
+    a.until_contains("#hub-url-error", "fill in this field").await;
+    a.type_in("#hub-url", &url).await;
+    a.type_in("#hub-fingerprint", &fingerprint).await;
+    a.type_in("#hub-setup-code", "WRONG-CODE").await;
+    a.click("#hub-connect").await;
+    a.until_contains("#hub-result", "did not accept the setup code").await;
+    a.axe("sync, connecting to a hub").await;
+    a.wait("#hub-setup-code").await.clear().await.unwrap();
+    a.type_in("#hub-setup-code", &setup_code).await;
+    a.click("#hub-connect").await;
+    a.until_contains("#hub-where", &url).await;
+    // With nobody pressing anything, the case goes up and the header says so.
+    a.until_contains("#hub-state", "Up to date · last synced").await;
+    a.shot("40-hub-connected").await;
+    a.axe("sync with a hub").await;
+
+    // An invitation now carries the hub; Rita's laptop joins with it.
+    a.click("#sync-invite").await;
+    let code = a.text("#invite-passphrase").await;
+    let invitation = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("amparo-invitation-"))
+        .expect("the invitation is in the sync folder");
+    {
+        let setup = amparo::store::Setup {
+            org: String::new(),
+            device_code: "SUR".into(),
+            user: "Rita".into(),
+            passphrase: PASS.into(),
+            locale: "en".into(),
+        };
+        let inv = std::fs::read(&invitation).unwrap();
+        let kdf = amparo::database::keys::KdfParams::INSECURE_FOR_TESTS;
+        let b = amparo::Store::join(&dir_b, &inv, &code, &setup, kdf).unwrap();
+        assert!(b.hub_enrolment().unwrap().is_some(), "enrolment waits for the app");
+    }
+    let driver_b = Driver::start_with(&dir_b, &fast);
+    let b = Ui { c: driver_b.session().await, name: "laptop SUR" };
+    b.unlock().await;
+    // SUR enrols and pulls NORTE's case by itself; the list shows it once opened again.
+    b.until_contains("#hub-state", "Up to date · last synced").await;
+    b.until("NORTE's case on SUR", async || {
+        b.c.find(Locator::Css("#nav-cases")).await.unwrap().click().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        b.c.find_all(Locator::Css("#case-table tbody tr")).await.map(|r| r.len() == 1).unwrap_or(false)
+    })
+    .await;
+
+    // The hub goes down. SUR changes the case; the header says offline, and that
+    // the change waits.
+    drop(hub);
+    watch_hub_state(&b).await;
+    b.click("#case-table tbody button").await;
+    b.screen("case").await;
+    b.choose("#case-status", "Closed").await;
+    b.click("#case-status-save").await;
+    b.until_text("#case-status-save ~ p.saved", "Status changed.").await;
+    b.until_contains("#hub-state", "Offline: the hub does not answer; changes waiting to be sent: ").await;
+    b.shot("41-hub-offline").await;
+    b.axe("case, hub offline").await;
+
+    // Back on the same address, with the same certificate: the change goes up and
+    // arrives on NORTE, still with nobody pressing a sync button.
+    let hub = start_hub(&hub_dir, &listen);
+    assert_eq!(hub.fingerprint, fingerprint);
+    b.until_contains("#hub-state", "Up to date · last synced").await;
+    let seen = hub_states(&b).await;
+    assert!(seen.contains(&"offline".to_string()) && seen.last().map(String::as_str) == Some("up_to_date"), "{seen:?}");
+    a.click("#nav-cases").await;
+    a.until("SUR's change on NORTE", async || {
+        a.c.find(Locator::Css("#nav-cases")).await.unwrap().click().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let Ok(row) = a.c.find(Locator::Css("#case-table tbody tr")).await else { return false };
+        row.text().await.is_ok_and(|t| t.contains("Closed"))
+    })
+    .await;
+    a.click("#case-table tbody button").await;
+    a.screen("case").await;
+    assert_eq!(a.value("#case-status").await, "Closed");
+    let waits = a.wait("#case-unexported").await.attr("hidden").await.unwrap();
+    assert!(waits.is_some(), "NORTE has nothing of it left to share");
+
+    // Marta sees both laptops on the hub, and revokes SUR after confirming.
+    a.click("#nav-sync").await;
+    a.screen("sync").await;
+    a.until_count("#hub-devices tbody tr", 2).await;
+    a.click("#hub-devices button[data-revoke='SUR']").await;
+    a.until_contains("#hub-devices", "Revoke laptop SUR?").await;
+    a.axe("sync, confirming a revocation").await;
+    a.click("#hub-devices button[data-confirm-revoke='SUR']").await;
+    a.until_contains("#hub-devices-result", "Laptop SUR is revoked").await;
+    a.until_contains("#hub-devices", "Revoked").await;
+    a.shot("42-hub-revoked").await;
+    // SUR hears it at its next sync, in its header.
+    b.until_contains("#hub-state", "Sync stopped").await;
+    b.click("#nav-sync").await;
+    b.screen("sync").await;
+    b.until_contains("#hub-result", "revoked").await;
+    b.shot("43-revoked-laptop").await;
+    drop(hub);
+    a.c.close().await.unwrap();
+    b.c.close().await.unwrap();
 }

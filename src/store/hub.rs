@@ -292,7 +292,7 @@ fn push(store: &impl Shared, transport: &mut dyn hub::Transport) -> Result<usize
     let mut pushed = 0;
     while let Some((number, bytes)) = store.with(|s| Ok(hub::next_unacknowledged(s.conn())?))? {
         transport.push(number, &bytes)?;
-        store.with(|s| Ok(hub::acknowledged(s.conn(), number)?))?;
+        store.with(|s| Ok(hub::acknowledged(s.conn(), &s.session().device_id, number)?))?;
         pushed += 1;
     }
     Ok(pushed)

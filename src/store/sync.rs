@@ -280,11 +280,15 @@ impl Store {
         Ok(out)
     }
 
-    /// Write an invitation into the sync folder (administrators); the passphrase is
-    /// for the caller to show once.
-    pub fn invite_to_folder(&self) -> Result<(String, zeroize::Zeroizing<String>), StoreError> {
+    /// Write an invitation into the sync folder (administrators), with what the
+    /// new laptop needs to enrol with the hub if given; the passphrase is for the
+    /// caller to show once.
+    pub fn invite_to_folder(
+        &self,
+        hub: Option<hub::HubInvite>,
+    ) -> Result<(String, zeroize::Zeroizing<String>), StoreError> {
         let folder = self.folder()?;
-        let (bytes, passphrase) = self.invite()?;
+        let (bytes, passphrase) = self.invite_with(hub)?;
         let name = format!("amparo-invitation-{}.json", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
         let path = super::write_into_folder(&folder, &name, &bytes)?;
         Ok((path.display().to_string(), passphrase))

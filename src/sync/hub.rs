@@ -209,8 +209,20 @@ pub(crate) fn next_unacknowledged(conn: &Connection) -> Result<Option<(i64, Vec<
         .optional()?)
 }
 
-pub(crate) fn acknowledged(conn: &Connection, number: i64) -> Result<(), SyncError> {
-    conn.execute("DELETE FROM hub_outbox WHERE number = ?1", [number])?;
+/// The hub has this batch. Once it has every change this laptop made (`me`),
+/// the cases stop saying they wait to be shared, as after a bundle: the
+/// organisation's other laptops can get them now.
+pub(crate) fn acknowledged(conn: &Connection, me: &str, number: i64) -> Result<(), SyncError> {
+    let tx = conn.unchecked_transaction()?;
+    tx.execute("DELETE FROM hub_outbox WHERE number = ?1", [number])?;
+    // Cheap on purpose (this runs once per batch pushed): the outbox empty, and
+    // nothing made since the last batch was sealed.
+    let outbox: i64 = tx.query_row("SELECT count(*) FROM hub_outbox", [], |r| r.get(0))?;
+    let own = changelog::contiguous(&tx, "changes", me)?;
+    if outbox == 0 && own <= number_meta(&tx, BATCHED_CHANGES)? {
+        super::exchange::mark_exported(&tx, own)?;
+    }
+    tx.commit()?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 // background sync is the shell's; this only shows what `hub_status` says, a few
 // times a minute, and never blocks anything.
 import { call } from "./api.js";
+import { h, fill } from "./dom.js";
 import { tx, current } from "./i18n.js";
 
 const POLL_MS = 2000;
@@ -12,18 +13,15 @@ let shown = "";
 /** A time the way the UI language writes it. */
 export const when = (iso) => new Date(iso).toLocaleString(current(), { dateStyle: "medium", timeStyle: "short" });
 
-/** Which message the state calls for, and its values. */
+/** Which state it is, its message and values, and when it last synced. */
 export function describe(s) {
-  const time = s.last_synced ? when(s.last_synced) : null;
-  const last = time ? { time } : {};
-  if (s.syncing) return ["syncing", "hub.state.syncing", {}];
-  if (s.offline) return ["offline", time ? "hub.state.offline" : "hub.state.offline_never", last];
-  if (s.error) return ["stopped", "hub.state.stopped", {}];
-  if (s.waiting > 0) {
-    const count = s.waiting.toLocaleString(current());
-    return ["waiting", time ? "hub.state.waiting" : "hub.state.waiting_never", { count, ...last }];
-  }
-  return ["up_to_date", time ? "hub.state.up_to_date" : "hub.state.not_yet", last];
+  const count = (s.waiting || 0).toLocaleString(current());
+  const last = s.last_synced ? ["hub.state.last", { time: when(s.last_synced) }] : ["hub.state.never", {}];
+  if (s.syncing) return ["syncing", "hub.state.syncing", {}, last];
+  if (s.offline) return ["offline", s.waiting > 0 ? "hub.state.offline_waiting" : "hub.state.offline", { count }, last];
+  if (s.error) return ["stopped", "hub.state.stopped", {}, last];
+  if (s.waiting > 0) return ["waiting", "hub.state.waiting", { count }, last];
+  return ["up_to_date", "hub.state.up_to_date", {}, last];
 }
 
 function render(s) {
@@ -34,13 +32,13 @@ function render(s) {
   bar.hidden = !(s.connected && s.syncing && s.total > 0);
   if (!bar.hidden) { bar.max = s.total; bar.value = s.done; }
   if (!s.connected) return;
-  const [state, key, args] = describe(s);
+  const [state, key, args, [lastKey, lastArgs]] = describe(s);
   // Only a change is written: a screen reader hears it once.
-  const now = JSON.stringify([key, args, current()]);
+  const now = JSON.stringify([key, args, lastKey, lastArgs, current()]);
   if (now === shown) return;
   shown = now;
   el.dataset.state = state;
-  tx(el, key, args);
+  fill(el, tx(h("span", { class: "hub-now" }), key, args), " · ", tx(h("span", { class: "hub-last" }), lastKey, lastArgs));
 }
 
 async function poll() {

@@ -21,14 +21,7 @@ pub fn run(command: OrgCommand, out: &mut Output) -> Result<(), Failure> {
             let store = open()?;
             // With a hub, the invitation carries a one-time token the hub knows (by its
             // hash), so the new laptop enrols itself.
-            let hub = match store.hub_settings()? {
-                Some(h) => {
-                    let token = amparo::sync::hub::new_token();
-                    super::hub::client(&store)?.invite(&token, amparo::sync::hub::TOKEN_LIFETIME_S)?;
-                    Some(amparo::sync::hub::HubInvite { url: h.url, fingerprint: h.fingerprint, token })
-                }
-                None => None,
-            };
+            let hub = amparo_hub::laptop::hub_invite(&store)?;
             let (bytes, code) = store.invite_with(hub)?;
             write_file(&path, &bytes)?;
             out.line(say("cli.invite_written", &[("path", path.display().to_string())]));

@@ -97,9 +97,13 @@ export async function syncScreen(show, status, isAdmin) {
   // Filled before the screen shows: text arriving after it would move the buttons
   // under a pointer (or a test driver) about to click them.
   await refreshStatus(state.status);
-  await show("sync", h("h1", { i18n: "sync.title" }), h("p", { class: "intro", i18n: "sync.intro" }), hub,
+  // A connected hub comes first (it is how this laptop syncs); before there is
+  // one, the folder does, and connecting to a hub comes after it.
+  const connected = hub.dataset.connected === "true";
+  await show("sync", h("h1", { i18n: "sync.title" }), h("p", { class: "intro", i18n: "sync.intro" }), connected ? hub : null,
     h("section", { class: "card", "aria-labelledby": "sync-h" }, h("h2", { id: "sync-h", i18n: "sync.exchange" }),
       folderForm, mine, h("div", { class: "row" }, exportBtn, importBtn), bar, out),
+    connected ? null : hub,
     h("section", { class: "card", "aria-labelledby": "peers-h" }, h("h2", { id: "peers-h", i18n: "sync.peers" }), peersTable, peersEmpty),
     invite);
 }
@@ -194,10 +198,15 @@ async function hubCard(isAdmin, again) {
         h("td", {}, date(d.enrolled_at)), h("td", {}, date(d.last_seen)),
         tx(h("td"), d.revoked_at ? "sync.hub_device_revoked" : "sync.hub_device_active", d.revoked_at ? { time: date(d.revoked_at) } : {}),
         isAdmin ? (d.revoked_at || d.me ? h("td") : revokeButton(d)) : null)));
-    } catch (err) { fill(devicesOut, errorText(err)); }
+      table.hidden = false;
+    } catch (err) {
+      table.hidden = true;
+      // Said once: the last sync's refusal is already shown above.
+      if (err.key !== st.error?.key) fill(devicesOut, errorText(err));
+    }
   };
   await listDevices();
-  return h("section", { class: "card", "aria-labelledby": "hub-h" }, h("h2", { id: "hub-h", i18n: "sync.hub_heading" }),
+  return h("section", { class: "card", "aria-labelledby": "hub-h", "data-connected": "true" }, h("h2", { id: "hub-h", i18n: "sync.hub_heading" }),
     tx(h("p", { id: "hub-where" }), "sync.hub_connected_to", { url: st.url, fingerprint: st.fingerprint }),
     h("div", { class: "row" }, now), bar, out,
     h("h3", { i18n: "sync.hub_devices" }), table, devicesOut);
