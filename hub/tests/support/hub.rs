@@ -53,6 +53,11 @@ impl Running {
         }
     }
 
+    /// The hub's process id (for its memory).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// kill -9: whatever was acknowledged must be on disk.
     pub fn kill(mut self) {
         let _ = self.child.kill();
