@@ -75,6 +75,23 @@ impl SqliteStore {
         tx.commit()?;
         Ok(out)
     }
+
+    /// The same, for what may be lost at a power cut (a nonce, when a device was
+    /// last seen): committed without waiting for the disk. WAL keeps the order,
+    /// so the next batch acknowledged makes these durable too; what a crash can
+    /// lose is only a nonce of a request whose effect was not committed either.
+    fn light<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let out = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        out
+    }
 }
 
 impl HubStore for SqliteStore {
@@ -156,8 +173,10 @@ impl HubStore for SqliteStore {
     }
 
     fn seen(&self, id: &str, now: i64) -> Result<(), StoreError> {
-        self.conn().execute("UPDATE devices SET last_seen = ?2 WHERE id = ?1", params![id, now])?;
-        Ok(())
+        self.light(|c| {
+            c.execute("UPDATE devices SET last_seen = ?2 WHERE id = ?1", params![id, now])?;
+            Ok(())
+        })
     }
 
     fn put_batch(&self, org: &str, info: &BatchInfo, bytes: &[u8], now: i64) -> Result<Put, StoreError> {
@@ -261,7 +280,7 @@ impl HubStore for SqliteStore {
     }
 
     fn use_nonce(&self, device: &str, nonce: &str, now: i64, forget_before: i64) -> Result<bool, StoreError> {
-        self.write(|tx| {
+        self.light(|tx| {
             tx.execute("DELETE FROM nonces WHERE at < ?1", [forget_before])?;
             let n = tx.execute(
                 "INSERT INTO nonces (device, nonce, at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
