@@ -3,11 +3,15 @@
 
 use crate::client::HubClient;
 use crate::store::Device;
+use amparo::database::keys::KdfParams;
 use amparo::intake::{FieldError, Issue, ValidationErrors};
 use amparo::repositories::users::Role;
 use amparo::store::hub::Shared;
-use amparo::store::{Store, StoreError, Thing};
+use amparo::store::{Setup, Store, StoreError, Thing};
 use amparo::sync::hub::{HubInvite, HubSettings};
+use amparo::sync::identity::Newcomer;
+use amparo::sync::SyncError;
+use std::path::Path;
 
 /// Register this organisation with a new hub, as its first device
 /// (administrators), and remember the hub. `fingerprint` and `setup_code` are the
@@ -40,6 +44,39 @@ pub fn hub_invite(store: &Store) -> Result<Option<HubInvite>, StoreError> {
     let token = amparo::sync::hub::new_token();
     HubClient::for_store(store)?.invite(&token, amparo::sync::hub::TOKEN_LIFETIME_S)?;
     Ok(Some(HubInvite { url: h.url, fingerprint: h.fingerprint, token }))
+}
+
+/// Join an organisation at first start with an invitation. One that carries a
+/// hub enrols there first, before the store exists: a device code the hub knows
+/// already, an expired or used token, or another certificate are refused with
+/// nothing written, and the token stays good for another try. A hub that does
+/// not answer is no reason to wait: the store is made, and the laptop enrols at
+/// its first sync. Returns the store and whether it enrolled now.
+pub fn join(
+    dir: &Path,
+    invitation: &[u8],
+    passphrase: &str,
+    setup: &Setup,
+    kdf: KdfParams,
+) -> Result<(Store, bool), StoreError> {
+    let opened = Store::check_join(invitation, passphrase, setup)?;
+    let Some(hub) = opened.about.hub else {
+        return Ok((Store::join(dir, invitation, passphrase, setup, kdf)?, false));
+    };
+    let newcomer = Newcomer::generate();
+    let code = setup.device_code.trim().to_uppercase();
+    let client = HubClient::new(&hub.url, &hub.fingerprint, &newcomer.device_id, newcomer.identity.clone());
+    let enrolled = match client.enrol(&hub.token, &code) {
+        Ok(()) => true,
+        Err(SyncError::HubUnreachable { .. }) => false,
+        Err(SyncError::HubDeviceCode { code }) => {
+            let issue = Issue::new("device_code", FieldError::DeviceCodeTaken { code });
+            return Err(ValidationErrors(vec![issue]).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let store = Store::join_as(dir, invitation, passphrase, setup, kdf, Some(newcomer), enrolled)?;
+    Ok((store, enrolled))
 }
 
 /// Every laptop enrolled with this laptop's hub, by device code.

@@ -272,3 +272,46 @@ fn a_hub_killed_during_a_thousand_pushes_loses_no_acknowledged_batch() {
     assert_eq!(got.imported.new_cases, 1000);
     assert_eq!(cases(&l[1]), cases(&l[0]));
 }
+
+/// Joining with a hub invitation enrols first: a device code the hub knows
+/// already (a laptop enrolled after the invitation was written) is refused next
+/// to its field with nothing written, and the token still works for another
+/// code. With the hub down, the laptop is made and enrols at its first sync.
+#[test]
+fn a_device_code_taken_on_the_hub_is_refused_at_join() {
+    let data = tempfile::tempdir().unwrap();
+    let hub = Running::start(data.path(), None);
+    let (_dirs, l) = organisation(&hub, 1);
+    let invite = |s: &Store| {
+        let h = amparo_hub::laptop::hub_invite(s).unwrap().expect("the laptop has a hub");
+        s.invite_with(Some(h)).unwrap()
+    };
+    let (first, first_code) = invite(&l[0]);
+    let (second, second_code) = invite(&l[0]);
+    let kdf = KdfParams::INSECURE_FOR_TESTS;
+    let a = tempfile::tempdir().unwrap();
+    let (_s, enrolled) = amparo_hub::laptop::join(a.path(), &first, &first_code, &setup("TX4"), kdf).unwrap();
+    assert!(enrolled, "enrolled at join");
+
+    // The second invitation does not know TX4; the hub does.
+    let b = tempfile::tempdir().unwrap();
+    let e = amparo_hub::laptop::join(b.path(), &second, &second_code, &setup("TX4"), kdf).unwrap_err();
+    let amparo::store::StoreError::Invalid(v) = &e else { panic!("{e:?}") };
+    assert_eq!(v.paths(), ["device_code"], "shown next to the device code");
+    assert!(!Store::exists(b.path()), "nothing was written");
+    let (s, enrolled) = amparo_hub::laptop::join(b.path(), &second, &second_code, &setup("TX5"), kdf).unwrap();
+    assert!(enrolled && s.hub_enrolment().unwrap().is_none(), "the token was still good");
+
+    // With the hub down, the laptop is made all the same and enrols later.
+    let (third, third_code) = invite(&l[0]);
+    let url = hub.url.clone();
+    hub.kill();
+    let c = tempfile::tempdir().unwrap();
+    let (mut s, enrolled) = amparo_hub::laptop::join(c.path(), &third, &third_code, &setup("TX6"), kdf).unwrap();
+    assert!(!enrolled && s.hub_enrolment().unwrap().is_some());
+    let hub = Running::start(data.path(), None);
+    assert_ne!(hub.url, url, "a new port: the test talks to it directly");
+    let client = client(&s, &hub);
+    assert!(client.enrol_pending(&mut s).unwrap());
+    sync(&mut s, &hub).unwrap();
+}

@@ -205,7 +205,11 @@ pub fn setup(state: State<'_, AppState>, setup: Setup, join: Option<Join>) -> Re
                 let e = amparo::intake::Issue::new("invitation_file", amparo::intake::FieldError::NotAFile);
                 StoreError::Invalid(amparo::intake::ValidationErrors(vec![e]))
             })?;
-            start_session(&state, || Store::join(&state.dir, &invitation, &j.passphrase, &setup, state.kdf))
+            // With a hub invitation, enrolled first: a device code the hub knows
+            // is refused next to its field, before anything is written.
+            start_session(&state, || {
+                amparo_hub::laptop::join(&state.dir, &invitation, &j.passphrase, &setup, state.kdf).map(|(s, _)| s)
+            })
         }
     }
 }

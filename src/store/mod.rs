@@ -382,6 +382,16 @@ impl Store {
     /// first user. The key file is written last, so a crash part-way leaves a folder
     /// that `exists` still calls empty, and setup can simply run again.
     pub fn create(dir: &Path, setup: &Setup, kdf: KdfParams) -> Result<Store, StoreError> {
+        Store::create_as(dir, setup, kdf, None)
+    }
+
+    /// The same, as a newcomer made beforehand (its device id and key pairs).
+    pub(crate) fn create_as(
+        dir: &Path,
+        setup: &Setup,
+        kdf: KdfParams,
+        newcomer: Option<crate::sync::identity::Newcomer>,
+    ) -> Result<Store, StoreError> {
         validate_setup(setup)?;
         if Store::exists(dir) {
             return Err(StoreError::AlreadyInitialized(dir.to_path_buf()));
@@ -404,7 +414,7 @@ impl Store {
         let session = Session {
             org: setup.org.trim().to_string(),
             device_code: setup.device_code.trim().to_uppercase(),
-            device_id: database::new_id(),
+            device_id: newcomer.as_ref().map_or_else(database::new_id, |n| n.device_id.clone()),
             user_id: user_id.clone(),
             user_name: setup.user.trim().to_string(),
             role: Role::Administrator,
@@ -438,6 +448,9 @@ impl Store {
                 detail,
                 None,
             )?;
+            if let Some(n) = &newcomer {
+                crate::sync::identity::keep(&tx, &n.identity)?;
+            }
             tx.commit()?;
         }
         crate::sync::ensure_ready(&mut conn)?;

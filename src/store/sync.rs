@@ -187,14 +187,40 @@ impl Store {
         setup: &crate::store::Setup,
         kdf: crate::database::keys::KdfParams,
     ) -> Result<Store, StoreError> {
+        Store::join_as(dir, invitation, invite_passphrase, setup, kdf, None, false)
+    }
+
+    /// Everything joining checks before anything is written or sent: the
+    /// invitation, its passphrase, the setup, and that the device code is free.
+    pub fn check_join(
+        invitation: &[u8],
+        invite_passphrase: &str,
+        setup: &crate::store::Setup,
+    ) -> Result<org::Opened, StoreError> {
         let inv = org::open_invitation(invitation, invite_passphrase)?;
         let code = setup.device_code.trim().to_uppercase();
         if inv.about.device_codes.iter().any(|c| c.eq_ignore_ascii_case(&code)) {
             let e = crate::intake::Issue::new("device_code", crate::intake::FieldError::DeviceCodeTaken { code });
             return Err(crate::intake::ValidationErrors(vec![e]).into());
         }
+        super::validate_setup(&crate::store::Setup { org: inv.about.org.clone(), ..setup.clone() })?;
+        Ok(inv)
+    }
+
+    /// [`Store::join`] as a newcomer made beforehand, that tried to enrol with
+    /// the hub before its store existed: once `enrolled`, no token waits in it.
+    pub fn join_as(
+        dir: &std::path::Path,
+        invitation: &[u8],
+        invite_passphrase: &str,
+        setup: &crate::store::Setup,
+        kdf: crate::database::keys::KdfParams,
+        newcomer: Option<identity::Newcomer>,
+        enrolled: bool,
+    ) -> Result<Store, StoreError> {
+        let inv = Store::check_join(invitation, invite_passphrase, setup)?;
         let setup = crate::store::Setup { org: inv.about.org.clone(), ..setup.clone() };
-        let store = Store::create(dir, &setup, kdf)?;
+        let store = Store::create_as(dir, &setup, kdf, newcomer)?;
         org::adopt(store.conn(), &inv)?;
         if let Some(h) = &inv.about.hub {
             // Enrolment needs the network: the caller does it, with the token kept
@@ -203,7 +229,9 @@ impl Store {
                 store.conn(),
                 &hub::HubSettings { url: h.url.clone(), fingerprint: h.fingerprint.clone() },
             )?;
-            crate::database::set_meta(store.conn(), hub::ENROL_TOKEN, &h.token)?;
+            if !enrolled {
+                crate::database::set_meta(store.conn(), hub::ENROL_TOKEN, &h.token)?;
+            }
         }
         Ok(store)
     }

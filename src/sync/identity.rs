@@ -16,7 +16,9 @@ const SIGN_SECRET: &str = "device_sign_secret";
 const KX_SECRET: &str = "device_kx_secret";
 pub const SIGNATURE_LEN: usize = 64;
 
-/// This laptop's two key pairs.
+/// This laptop's two key pairs. (Clone: a laptop that joins with a hub
+/// invitation enrols with them before its store exists, then keeps them in it.)
+#[derive(Clone)]
 pub struct Identity {
     signing: SigningKey,
     kx: StaticSecret,
@@ -53,6 +55,27 @@ impl Identity {
     }
 }
 
+/// A laptop about to join: its device id and key pairs, made before its store so
+/// that it can enrol with the hub first (and be refused there before anything is
+/// written, if its device code is taken).
+pub struct Newcomer {
+    pub device_id: String,
+    pub identity: Identity,
+}
+
+impl Newcomer {
+    pub fn generate() -> Newcomer {
+        Newcomer { device_id: database::new_id(), identity: Identity::generate() }
+    }
+}
+
+/// Keep these key pairs as this laptop's (a newcomer's, in its new store).
+pub(crate) fn keep(conn: &Connection, id: &Identity) -> Result<(), SyncError> {
+    database::set_meta(conn, SIGN_SECRET, &Zeroizing::new(hex::encode(id.signing.to_bytes())))?;
+    database::set_meta(conn, KX_SECRET, &Zeroizing::new(hex::encode(id.kx.to_bytes())))?;
+    Ok(())
+}
+
 fn secret(conn: &Connection, key: &str) -> Result<Option<Zeroizing<[u8; 32]>>, SyncError> {
     let Some(hexed) = database::meta(conn, key)?.map(Zeroizing::new) else { return Ok(None) };
     let bytes = Zeroizing::new(hex::decode(hexed.as_str()).map_err(|_| DatabaseError::Damaged { table: "meta" })?);
@@ -67,9 +90,7 @@ fn secret(conn: &Connection, key: &str) -> Result<Option<Zeroizing<[u8; 32]>>, S
 /// Make this laptop's key pairs if it has none, and pin its own public keys.
 pub(crate) fn ensure(conn: &Connection) -> Result<(), SyncError> {
     if secret(conn, SIGN_SECRET)?.is_none() || secret(conn, KX_SECRET)?.is_none() {
-        let new = Identity::generate();
-        database::set_meta(conn, SIGN_SECRET, &Zeroizing::new(hex::encode(new.signing.to_bytes())))?;
-        database::set_meta(conn, KX_SECRET, &Zeroizing::new(hex::encode(new.kx.to_bytes())))?;
+        keep(conn, &Identity::generate())?;
     }
     let me = load(conn)?;
     let device = database::required_meta(conn, "device_id")?;

@@ -53,13 +53,15 @@ pub fn run(args: InitArgs, out: &mut Output) -> Result<(), Failure> {
             // passphrase typed twice.
             amparo::sync::org::open_invitation(&inv, &code)?;
             let setup = Setup { passphrase: passphrase(true)?, ..setup };
-            let store = Store::join(&dir, &inv, &code, &setup, KdfParams::for_new_store())?;
+            let (store, enrolled) = amparo_hub::laptop::join(&dir, &inv, &code, &setup, KdfParams::for_new_store())?;
             let session = store.session();
             out.line(tr(l, "cli.joined", &[("org", session.org.clone()), ("device", session.device_code.clone())]));
-            let mut store = store;
-            // Not enrolled (the hub unreachable, say): `amparo sync now` tries again.
-            if let Err(Failure(msg)) = super::hub::enrol_if_pending(&mut store, out) {
-                eprintln!("{msg}");
+            if enrolled {
+                let url = store.hub_settings()?.map(|s| s.url).unwrap_or_default();
+                out.line(tr(l, "cli.hub_enrolled", &[("url", url)]));
+            } else if store.hub_enrolment()?.is_some() {
+                // The hub did not answer: `amparo sync now` enrols later.
+                eprintln!("{}", tr(l, "cli.hub_enrol_later", &[]));
             }
             store
         }
