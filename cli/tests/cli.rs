@@ -531,7 +531,10 @@ fn two_laptops_sync_through_a_hub_and_one_is_revoked() {
 
     let listed = ok(&amparo(&a, &["devices", "list"]));
     assert!(listed.contains("TX3") && listed.contains("TX4") && listed.contains("active"), "{listed}");
-    assert!(!listed.contains("Berta") && !listed.contains("Ana"), "the hub knows no names: {listed}");
+    // Whose each laptop is comes from what this laptop has heard (the hub knows
+    // no names: the canary tests of its data folder show that).
+    let line = |code: &str| listed.lines().find(|l| l.starts_with(code)).unwrap_or_default().to_string();
+    assert!(line("TX4").contains("Berta") && !line("TX3").contains("Berta"), "{listed}");
     ok(&amparo(&a, &["devices", "revoke", "tx4"]));
     let refused = err(&amparo_env(&b, &["sync", "now"], &[bpass[0], ("AMPARO_LOCALE", "es")]));
     assert!(refused.contains("revocada"), "{refused}");

@@ -546,6 +546,8 @@ pub fn hub_connect(
 #[derive(Debug, Serialize)]
 pub struct DeviceRow {
     pub code: String,
+    /// The last person who changed something on it, as this laptop has heard.
+    pub user: Option<String>,
     /// Unix seconds, shown in the UI language's format.
     pub enrolled_at: i64,
     pub last_seen: Option<i64>,
@@ -557,12 +559,13 @@ pub struct DeviceRow {
 /// The laptops enrolled with the hub.
 #[tauri::command(async)]
 pub fn hub_devices(state: State<'_, AppState>) -> Res<Vec<DeviceRow>> {
-    let me = with_store(&state, |s| Ok(s.session().device_id.clone()))?;
+    let (me, users) = with_store(&state, |s| Ok((s.session().device_id.clone(), s.device_users()?)))?;
     let list = amparo_hub::laptop::devices(&state.store)?;
     Ok(list
         .into_iter()
         .map(|d| DeviceRow {
             me: d.id == me,
+            user: users.get(&d.id).cloned(),
             code: d.code,
             enrolled_at: d.enrolled_at,
             last_seen: d.last_seen,

@@ -1725,6 +1725,8 @@ async fn two_windows_sync_through_a_hub_by_themselves() {
     a.click("#nav-sync").await;
     a.screen("sync").await;
     a.until_count("#hub-devices tbody tr", 2).await;
+    // Whose each laptop is, as NORTE has heard it (the hub knows no names).
+    a.until_contains("#hub-devices", "Rita").await;
     a.click("#hub-devices button[data-revoke='SUR']").await;
     a.until_contains("#hub-devices", "Revoke laptop SUR?").await;
     a.axe("sync, confirming a revocation").await;

@@ -95,6 +95,12 @@ impl Store {
         Ok(hub::waiting(self.conn(), &self.session().device_id)?)
     }
 
+    /// Per device id, the last person who changed something on it, as far as this
+    /// laptop knows: what a list of the hub's laptops shows as their user.
+    pub fn device_users(&self) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+        Ok(crate::sync::exchange::last_users(self.conn())?)
+    }
+
     /// Push what the hub lacks, then pull what this laptop lacks, in pages (see
     /// [`sync`]). `progress(done, total)` counts batches pulled of those listed so far.
     pub fn hub_sync(

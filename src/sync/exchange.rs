@@ -265,6 +265,19 @@ pub(crate) fn status(conn: &Connection, me: &str, device_code: &str) -> Result<S
     Ok(SyncStatus { device_code: device_code.to_string(), unexported_changes: unexported, peers })
 }
 
+/// Per device, the name of the last person who changed something on it, as this
+/// laptop has heard (the hub knows no names: this is how a list of laptops
+/// shows whose each is).
+pub(crate) fn last_users(conn: &Connection) -> Result<BTreeMap<String, String>, SyncError> {
+    let mut st = conn.prepare(
+        "SELECT c.device_id, c.user_name FROM changes c
+           JOIN (SELECT device_id, max(device_seq) AS seq FROM changes WHERE user_name IS NOT NULL GROUP BY device_id) l
+             ON l.device_id = c.device_id AND l.seq = c.device_seq",
+    )?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<BTreeMap<_, _>, _>>()?;
+    Ok(rows)
+}
+
 /// Has this case changed here since the last bundle was written?
 pub(crate) fn is_unexported(conn: &Connection, case_id: &str) -> Result<bool, SyncError> {
     Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM unexported WHERE case_id = ?1)", [case_id], |r| r.get(0))?)

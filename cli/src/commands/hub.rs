@@ -94,16 +94,19 @@ fn when(unix_s: Option<i64>) -> String {
 
 pub fn devices(command: DevicesCommand, out: &mut Output) -> Result<(), Failure> {
     let mut store = open()?;
+    let users = store.device_users()?;
     let store = Exclusive::new(&mut store);
     match command {
         DevicesCommand::List => {
             for d in amparo_hub::laptop::devices(&store)? {
+                let user = users.get(&d.id).cloned().unwrap_or_else(|| "-".into());
                 let state = match d.revoked_at {
                     Some(t) => say("cli.devices.revoked", &[("when", when(Some(t)))]),
                     None => say("cli.devices.active", &[]),
                 };
                 let args = [
                     ("code", d.code.clone()),
+                    ("user", user),
                     ("enrolled", when(Some(d.enrolled_at))),
                     ("seen", when(d.last_seen)),
                     ("state", state),

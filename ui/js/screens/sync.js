@@ -171,7 +171,7 @@ async function hubCard(isAdmin, again) {
   const devicesOut = h("div", { id: "hub-devices-result", role: "status" });
   const body = h("tbody");
   const table = h("table", { id: "hub-devices" }, h("caption", { class: "visually-hidden", i18n: "sync.hub_devices" }),
-    h("thead", {}, h("tr", {}, ...["sync.peer", "sync.hub_enrolled", "sync.hub_last_seen", "sync.hub_device_state", ...(isAdmin ? ["sync.hub_actions"] : [])]
+    h("thead", {}, h("tr", {}, ...["sync.peer", "sync.hub_user", "sync.hub_enrolled", "sync.hub_last_seen", "sync.hub_device_state", ...(isAdmin ? ["sync.hub_actions"] : [])]
       .map((k) => h("th", { scope: "col", i18n: k })))), body);
   const date = (s) => (s ? shortWhen(new Date(s * 1000).toISOString()) : t("hub.state.never_seen"));
   const revokeButton = (d) => {
@@ -195,7 +195,7 @@ async function hubCard(isAdmin, again) {
     try {
       const list = await call("hub_devices");
       fill(body, list.map((d) => h("tr", {}, h("td", {}, d.code, d.me ? [" ", tx(h("span", { class: "meter" }), "sync.hub_this_laptop")] : null),
-        h("td", {}, date(d.enrolled_at)), h("td", {}, date(d.last_seen)),
+        h("td", {}, d.user ?? "-"), h("td", {}, date(d.enrolled_at)), h("td", {}, date(d.last_seen)),
         tx(h("td"), d.revoked_at ? "sync.hub_device_revoked" : "sync.hub_device_active", d.revoked_at ? { time: date(d.revoked_at) } : {}),
         isAdmin ? (d.revoked_at || d.me ? h("td") : revokeButton(d)) : null)));
       table.hidden = false;
