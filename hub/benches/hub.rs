@@ -132,12 +132,16 @@ fn run_hub(hub: &Running, laptops: &mut [Laptop]) -> (Vec<Duration>, Vec<Duratio
                             if page.is_empty() {
                                 break;
                             }
-                            for b in page {
-                                let got = c.fetch(&b.device, b.number).unwrap();
-                                assert_eq!(sha256_hex(&got), b.sha256, "a batch changed on the way");
-                                let held = since.entry(b.device).or_insert(0);
-                                *held = (*held).max(b.number);
-                                pulled += 1;
+                            let mut rest = &page[..];
+                            while !rest.is_empty() {
+                                let got = c.fetch_many(rest).unwrap();
+                                for (b, bytes) in rest.iter().zip(&got) {
+                                    assert_eq!(sha256_hex(bytes), b.sha256, "a batch changed on the way");
+                                    let held = since.entry(b.device.clone()).or_insert(0);
+                                    *held = (*held).max(b.number);
+                                    pulled += 1;
+                                }
+                                rest = &rest[got.len()..];
                             }
                         }
                         syncs.push(t.elapsed());

@@ -272,6 +272,31 @@ impl Transport for HubClient {
         self.call("GET", &format!("/v1/batches/{device}/{number}"), &[])
     }
 
+    fn fetch_many(&mut self, wanted: &[Listed]) -> Result<Vec<Vec<u8>>, SyncError> {
+        let asked: Vec<wire::Wanted> = wanted
+            .iter()
+            .take(crate::server::MAX_PAGE)
+            .map(|l| wire::Wanted { device: l.device.clone(), number: l.number })
+            .collect();
+        let answer = self.call("POST", "/v1/batches/fetch", &to_json(&asked)?)?;
+        // Frames of a u32 length and that many bytes, no more than asked, none cut.
+        let mut out = Vec::new();
+        let mut rest = answer.as_slice();
+        while !rest.is_empty() {
+            let (len, tail) = rest.split_first_chunk::<4>().ok_or(SyncError::Damaged)?;
+            let len = u32::from_le_bytes(*len) as usize;
+            if len > tail.len() || out.len() == asked.len() {
+                return Err(SyncError::Damaged);
+            }
+            out.push(tail[..len].to_vec());
+            rest = &tail[len..];
+        }
+        if out.is_empty() {
+            return Err(SyncError::Damaged);
+        }
+        Ok(out)
+    }
+
     fn epochs(&mut self, since: u32) -> Result<Vec<Vec<u8>>, SyncError> {
         let listed: Vec<wire::Epoch> = from_json(&self.call("GET", &format!("/v1/epochs?since={since}"), &[])?)?;
         let mut out = Vec::with_capacity(listed.len());

@@ -19,6 +19,9 @@ use std::sync::Arc;
 pub const MAX_BATCH: usize = 32 << 20;
 /// The largest page of a listing.
 pub const MAX_PAGE: usize = 1000;
+/// Most bytes of batches in one answer to a fetch of several (at least one
+/// batch is always sent, whatever its size).
+pub const MAX_BULK: usize = 16 << 20;
 /// An invitation lives at most this long, whatever the laptop asks.
 const MAX_INVITATION_S: i64 = 30 * 24 * 3600;
 
@@ -393,6 +396,36 @@ async fn fetch(
     }
 }
 
+/// `POST /v1/batches/fetch` with `[{device, number}, …]`: several batches of this
+/// organisation in one answer, in the order asked, each as its length (u32, little
+/// endian) and its bytes, up to [`MAX_BULK`]; the laptop asks again for the rest.
+/// A batch not held ends the answer there.
+async fn fetch_many(State(hub): State<Hub>, Signed { device: me, body }: Signed) -> Answer<Response> {
+    let wanted: Vec<wire::Wanted> =
+        serde_json::from_slice(&body).map_err(|_| refuse(StatusCode::BAD_REQUEST, Refusal::Malformed))?;
+    if wanted.is_empty() || wanted.len() > MAX_PAGE {
+        return Err(refuse(StatusCode::BAD_REQUEST, Refusal::Malformed));
+    }
+    let out = blocking(&hub, move |s| {
+        let mut out = Vec::new();
+        for w in &wanted {
+            let Some(bytes) = s.batch(&me.org, &w.device, w.number)? else { break };
+            if !out.is_empty() && out.len() + 4 + bytes.len() > MAX_BULK {
+                break;
+            }
+            // A batch is at most MAX_BATCH (32 MiB): its length fits in a u32.
+            out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            out.extend_from_slice(&bytes);
+        }
+        Ok(out)
+    })
+    .await?;
+    if out.is_empty() {
+        return Err(refuse(StatusCode::NOT_FOUND, Refusal::NoSuchBatch));
+    }
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/octet-stream")], out).into_response())
+}
+
 pub fn router(hub: Hub) -> Router {
     Router::new()
         .route("/v1/orgs", post(register))
@@ -403,6 +436,7 @@ pub fn router(hub: Hub) -> Router {
         .route("/v1/epochs", get(epochs))
         .route("/v1/epochs/{number}", put(put_epoch))
         .route("/v1/batches", get(list))
+        .route("/v1/batches/fetch", post(fetch_many))
         .route("/v1/batches/{device}/{number}", put(push).get(fetch))
         .layer(DefaultBodyLimit::max(MAX_BATCH))
         .with_state(hub)

@@ -58,6 +58,13 @@ pub struct Epoch {
     pub record: String,
 }
 
+/// One batch asked for in a fetch of several (`POST /v1/batches/fetch`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wanted {
+    pub device: String,
+    pub number: i64,
+}
+
 /// The answer to a revocation: the last of the device's batches the hub holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevokedAnswer {

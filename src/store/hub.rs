@@ -14,7 +14,7 @@ use crate::repositories::users::Role;
 use crate::sync::*;
 use serde_json::json;
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Mutex;
 
 /// A store a sync takes for one step at a time.
@@ -168,16 +168,28 @@ pub fn sync(
             break;
         }
         listed_total += page.len();
-        for listed in page {
+        // Fetched several at a time (one exchange, not one per batch), each
+        // merged in its own transaction as it comes.
+        let mut queue: VecDeque<((String, i64), Vec<u8>)> = VecDeque::new();
+        for (i, listed) in page.iter().enumerate() {
             if held_back.contains(&listed.device) {
                 continue;
             }
-            let bytes = transport.fetch(&listed.device, listed.number)?;
+            while queue.front().is_some_and(|((d, _), _)| held_back.contains(d)) {
+                queue.pop_front();
+            }
+            if queue.front().map(|(k, _)| (k.0.as_str(), k.1)) != Some((listed.device.as_str(), listed.number)) {
+                let wanted: Vec<hub::Listed> =
+                    page[i..].iter().filter(|l| !held_back.contains(&l.device)).cloned().collect();
+                let got = transport.fetch_many(&wanted)?;
+                queue = wanted.into_iter().map(|l| (l.device, l.number)).zip(got).collect();
+            }
+            let (_, bytes) = queue.pop_front().ok_or(SyncError::Damaged)?;
             let applied = store.with(|s| {
                 let me = s.session().device_id.clone();
                 let tx = s.conn().unchecked_transaction()?;
                 let applied = if hub::sha256_hex(&bytes) == listed.sha256 {
-                    hub::apply(&tx, &me, &listed, &bytes, &mut |_, _| {})
+                    hub::apply(&tx, &me, listed, &bytes, &mut |_, _| {})
                 } else {
                     Err(SyncError::Damaged)
                 };

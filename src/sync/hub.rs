@@ -53,6 +53,12 @@ pub trait Transport {
     /// Up to `limit` batches above `since`, in order per device.
     fn list(&mut self, since: &Vector, limit: usize) -> Result<Vec<Listed>, SyncError>;
     fn fetch(&mut self, device: &str, number: i64) -> Result<Vec<u8>, SyncError>;
+    /// Several batches in one exchange, in the order asked: all of them, or the
+    /// first few (never none), the caller asking again for the rest.
+    fn fetch_many(&mut self, wanted: &[Listed]) -> Result<Vec<Vec<u8>>, SyncError> {
+        let first = wanted.first().ok_or(SyncError::Damaged)?;
+        Ok(vec![self.fetch(&first.device, first.number)?])
+    }
     /// The key epoch records numbered above `since`, in order.
     fn epochs(&mut self, since: u32) -> Result<Vec<Vec<u8>>, SyncError>;
     /// Store key epoch record `number` (administrators). Ok only once committed.
