@@ -66,6 +66,7 @@ impl Localized for DatabaseError {
             DatabaseError::NotAStore => "error.store.corrupt",
             DatabaseError::TooNew { .. } => "error.store.too_new",
             DatabaseError::Damaged { .. } => "error.store.damaged_row",
+            DatabaseError::Sql(e) if is_busy(e) => "error.store.busy",
             DatabaseError::Sql(_) => "error.store.db",
             DatabaseError::Migration(_) => "error.store.migration",
             DatabaseError::Io(_) => "error.store.io",
@@ -149,9 +150,18 @@ fn open_connection(path: &Path, key: &DataKey) -> Result<Connection, DatabaseErr
         let pragma = Zeroizing::new(format!("x'{}'", hex::encode(key.as_ref())));
         conn.pragma_update(None, "key", pragma.as_str())?;
     }
-    // The first read proves the key; SQLCipher reports a wrong one as "not a database".
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
-        .map_err(|_| DatabaseError::NotAStore)?;
+    // Before the first statement: another program (the app, the CLI) may be
+    // writing, and the first read must wait for it like any other.
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // The first read proves the key; SQLCipher reports a wrong one as "not a
+    // database". A store busy past the timeout is busy, never "damaged".
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(|e| {
+        if is_busy(&e) {
+            DatabaseError::Sql(e)
+        } else {
+            DatabaseError::NotAStore
+        }
+    })?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -160,8 +170,23 @@ fn open_connection(path: &Path, key: &DataKey) -> Result<Connection, DatabaseErr
     // Freed space is overwritten: a removed person or purged case leaves no old
     // page content behind, even to someone holding the key.
     conn.pragma_update(None, "secure_delete", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(conn)
+}
+
+/// How long a write waits for another writer (the app and the CLI on one store)
+/// before saying the store is busy.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Is this the store being busy (another writer past the timeout)?
+pub fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
+
+/// A write transaction. It takes the write lock at its start (`BEGIN
+/// IMMEDIATE`), waiting its turn behind another writer: a transaction that read
+/// first and then wrote could find the lock taken meanwhile and fail at once.
+pub fn write_tx(conn: &Connection) -> Result<rusqlite::Transaction<'_>, DatabaseError> {
+    Ok(rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?)
 }
 
 /// A new database file in `dir`, at the latest schema.

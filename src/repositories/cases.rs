@@ -500,7 +500,7 @@ pub(crate) const FACTS_SINCE: &str = "facts_since";
 
 /// Fill the fact-sheet counts of cases saved before they were kept (once).
 pub(crate) fn backfill_facts(conn: &mut Connection) -> Result<(), DatabaseError> {
-    let tx = conn.transaction()?;
+    let tx = crate::database::write_tx(conn)?;
     if crate::database::meta(&tx, FACTS_SINCE)?.is_none() {
         let rows: Vec<(i64, String)> = {
             let mut st = tx.prepare("SELECT seq, data FROM cases")?;

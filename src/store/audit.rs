@@ -10,7 +10,7 @@ impl Store {
     /// Record something that is not itself a write of the store (a view, a print, a
     /// lock, an export), in a transaction of its own.
     pub fn record(&self, action: Action, case_id: Option<&str>, detail: Value) -> Result<(), StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = crate::database::write_tx(&self.conn)?;
         append(&tx, &self.session.device_id, Some(&self.session.user_id), action, case_id, detail, None)?;
         tx.commit()?;
         Ok(())

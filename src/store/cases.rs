@@ -39,7 +39,7 @@ impl Store {
         crate::consent::check_new_referrals(&case, None, self.today())?;
         let prepared = intake::prepare(case, self.today())?;
         let now = now_utc();
-        let tx = self.conn.transaction()?;
+        let tx = crate::database::write_tx(&self.conn)?;
         let saved = insert_case(&tx, &self.session, prepared, &now)?;
         if let Some(d) = draft_id {
             drafts::remove_saved(&tx, d)?;
@@ -89,7 +89,7 @@ impl Store {
         let now = now_utc();
         let case_number = existing.get("case_number").and_then(Value::as_str).unwrap_or_default().to_string();
         let changed = changed_fields(&existing, &row.data);
-        let tx = self.conn.transaction()?;
+        let tx = crate::database::write_tx(&self.conn)?;
         let (row, added_notes) = update(&tx, &self.session, id, row, &case_number, &now)?;
         if let Some(d) = draft_id {
             drafts::remove_saved(&tx, d)?;
@@ -126,7 +126,7 @@ impl Store {
         intake::validate(&probe, self.today())?;
         let now = now_utc();
         // Unchecked: the permission check below reads the store while it is open.
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = crate::database::write_tx(&self.conn)?;
         let stored = stored(&tx, case_id)?.ok_or_else(|| StoreError::NotFound(Thing::Case, case_id.to_string()))?;
         self.check_open(&stored.data)?;
         let saved = append_note(&tx, &self.session, case_id, &stored, &note, &now)?;

@@ -43,7 +43,7 @@ impl Store {
         let detail = json!({ "entry": id, "fields": changed });
         let device = self.session().device_id.clone();
         let session = self.session().clone();
-        let tx = self.conn_mut().transaction()?;
+        let tx = crate::database::write_tx(self.conn_mut())?;
         log_entry(&tx, &session, &id, before.as_ref(), &data)?;
         put(&tx, &id, &data, &now, &user)?;
         audit::append(&tx, &device, Some(&user), Action::DirectoryChanged, None, detail, None)?;
@@ -118,7 +118,7 @@ impl Store {
         let now = crate::database::now_utc();
         let (user, device) = (self.session().user_id.clone(), self.session().device_id.clone());
         let session = self.session().clone();
-        let tx = self.conn_mut().transaction()?;
+        let tx = crate::database::write_tx(self.conn_mut())?;
         for data in &entries {
             let id = crate::database::new_id();
             log_entry(&tx, &session, &id, None, data)?;

@@ -60,7 +60,7 @@ impl Store {
     pub fn set_hub(&mut self, settings: &hub::HubSettings) -> Result<(), StoreError> {
         self.require(Role::Administrator)?;
         let me = self.session().device_id.clone();
-        let tx = self.conn().unchecked_transaction()?;
+        let tx = crate::database::write_tx(self.conn())?;
         hub::set_settings(&tx, settings)?;
         crate::database::set_meta(&tx, hub::ADMIN_KEY, "1")?;
         audit::append(&tx, &me, Some(&self.session().user_id), Action::HubConnected, None, json!({}), None)?;
@@ -132,7 +132,7 @@ impl Store {
         let code = self.session().device_code.clone();
         let mut made = 0;
         loop {
-            let tx = self.conn().unchecked_transaction()?;
+            let tx = crate::database::write_tx(self.conn())?;
             let more = hub::make_batch(&tx, &me, &code)?;
             tx.commit()?;
             if !more {
@@ -187,7 +187,7 @@ pub fn sync(
             let (_, bytes) = queue.pop_front().ok_or(SyncError::Damaged)?;
             let applied = store.with(|s| {
                 let me = s.session().device_id.clone();
-                let tx = s.conn().unchecked_transaction()?;
+                let tx = crate::database::write_tx(s.conn())?;
                 let applied = if hub::sha256_hex(&bytes) == listed.sha256 {
                     hub::apply(&tx, &me, listed, &bytes, &mut |_, _| {})
                 } else {
@@ -222,7 +222,7 @@ pub fn sync(
             "updated": i.updated_cases, "removed": i.removed_cases, "conflicts": i.conflicts,
         });
         store.with(|s| {
-            let tx = s.conn().unchecked_transaction()?;
+            let tx = crate::database::write_tx(s.conn())?;
             let (me, user) = (&s.session().device_id, &s.session().user_id);
             audit::append(&tx, me, Some(user), Action::HubSync, None, detail, None)?;
             tx.commit()?;
@@ -266,7 +266,7 @@ fn take_epochs(store: &impl Shared, transport: &mut dyn hub::Transport) -> Resul
     let records = transport.epochs(since)?;
     store.with(|s| {
         for record in &records {
-            let tx = s.conn().unchecked_transaction()?;
+            let tx = crate::database::write_tx(s.conn())?;
             epoch::apply(&tx, record)?;
             tx.commit()?;
         }
@@ -291,7 +291,7 @@ fn new_epoch(
     transport.put_epoch(number, &bytes)?;
     store.with(|s| {
         let session = s.session().clone();
-        let tx = s.conn().unchecked_transaction()?;
+        let tx = crate::database::write_tx(s.conn())?;
         epoch::apply(&tx, &bytes)?;
         let (action, detail) = match code {
             Some(code) => (Action::DeviceRevoked, json!({ "device": code, "epoch": number })),

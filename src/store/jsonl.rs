@@ -74,7 +74,7 @@ impl Store {
             return Ok(report);
         }
         let now = now_utc();
-        let tx = self.conn.transaction()?;
+        let tx = crate::database::write_tx(&self.conn)?;
         for (line_no, case) in good {
             // Duplicates (of the store or of an earlier line) surface only here.
             match insert_case(&tx, &self.session, case, &now) {

@@ -420,7 +420,7 @@ impl Store {
             role: Role::Administrator,
         };
         {
-            let tx = conn.transaction()?;
+            let tx = crate::database::write_tx(&conn)?;
             let now = database::now_utc();
             for (k, v) in [
                 ("store_id", store_id.as_str()),
@@ -503,7 +503,7 @@ impl Store {
     /// Audit an unlock, with the failed attempts since the last one, then clear them.
     fn record_unlock(&self, action: Action) -> Result<(), StoreError> {
         let failures = throttle::load(&self.dir).at;
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = crate::database::write_tx(&self.conn)?;
         let device = &self.session.device_id;
         for at in &failures {
             repositories::audit::append(&tx, device, None, Action::FailedUnlock, None, json!({}), Some(at))?;

@@ -63,7 +63,7 @@ impl Store {
         self.require(Role::Administrator)?;
         policy.validate()?;
         let json = serde_json::to_string(policy).map_err(StoreError::encode)?;
-        let tx = self.conn.transaction()?;
+        let tx = crate::database::write_tx(&self.conn)?;
         crate::database::set_meta(&tx, POLICY_KEY, &json)?;
         let detail = serde_json::to_value(policy).map_err(StoreError::encode)?;
         let me = Some(self.session.user_id.as_str());
@@ -99,7 +99,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(PurgeReport::default());
         }
-        let tx = self.conn.transaction()?;
+        let tx = crate::database::write_tx(&self.conn)?;
         // The tombstone is a change like any other, so the purge reaches every laptop.
         let mut w = crate::changelog::Writer::begin(&tx, self.session.author())?;
         for id in &ids {

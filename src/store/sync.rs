@@ -31,7 +31,7 @@ impl Store {
         let written = exchange::write_bundle(self.conn(), &me, &self.session().device_code, all)?;
         let summary = written.summary;
         write(&written.bytes)?;
-        let tx = self.conn().unchecked_transaction()?;
+        let tx = crate::database::write_tx(self.conn())?;
         exchange::mark_exported(&tx, written.own_last)?;
         let detail = json!({ "changes": summary.changes, "cases": summary.cases });
         audit::append(&tx, &me, Some(&self.session().user_id), Action::SyncExport, None, detail, None)?;
@@ -49,7 +49,7 @@ impl Store {
     ) -> Result<ImportSummary, StoreError> {
         let me = self.session().device_id.clone();
         let user = self.session().user_id.clone();
-        let tx = self.conn().unchecked_transaction()?;
+        let tx = crate::database::write_tx(self.conn())?;
         let (summary, writer) = exchange::merge(&tx, &me, bytes, progress)?;
         let detail = json!({
             "device": writer, "changes": summary.changes, "new": summary.new_cases,
@@ -102,7 +102,7 @@ impl Store {
         let conflict =
             self.conflicts_where(Some(case_id))?.into_iter().find(|c| c.field == field).ok_or(SyncError::NoConflict)?;
         let session = self.session().clone();
-        let tx = self.conn().unchecked_transaction()?;
+        let tx = crate::database::write_tx(self.conn())?;
         let fields = crate::repositories::incoming::fields(&tx, case_id)?;
         let state = fields.get(field).ok_or(SyncError::NoConflict)?;
         let value = match how {

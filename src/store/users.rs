@@ -80,7 +80,7 @@ impl Store {
         let wrapped = keys::wrap(&self.key, &user.id, passphrase, self.kdf)?;
         // The user's row first: a key without a row could never unlock (and a row
         // without a key is mended by setting a passphrase).
-        let tx = self.conn.transaction()?;
+        let tx = crate::database::write_tx(&self.conn)?;
         users::insert(&tx, &user)?;
         let detail = json!({ "user": user.id, "role": role.code() });
         audit::append(
@@ -113,7 +113,7 @@ impl Store {
         if user.role == Role::Administrator && self.administrators()? <= 1 {
             return Err(StoreError::LastAdministrator);
         }
-        let tx = self.conn.transaction()?;
+        let tx = crate::database::write_tx(&self.conn)?;
         users::remove(&tx, &user.id)?;
         let detail = json!({ "user": user.id });
         audit::append(
@@ -139,7 +139,7 @@ impl Store {
         if user.role == Role::Administrator && role != Role::Administrator && self.administrators()? <= 1 {
             return Err(StoreError::LastAdministrator);
         }
-        let tx = self.conn.transaction()?;
+        let tx = crate::database::write_tx(&self.conn)?;
         users::set_role(&tx, &user.id, role)?;
         let detail = json!({ "user": user.id, "role": role.code() });
         audit::append(
@@ -178,7 +178,7 @@ impl Store {
         kf.keys.retain(|w| w.user_id != user_id);
         kf.keys.push(wrapped);
         kf.write(&self.dir.join(KEY_FILE))?;
-        let tx = self.conn.transaction()?;
+        let tx = crate::database::write_tx(&self.conn)?;
         let detail = json!({ "user": user_id });
         let me = &self.session.user_id;
         audit::append(&tx, &self.session.device_id, Some(me), Action::PassphraseChanged, None, detail, None)?;
@@ -194,7 +194,7 @@ impl Store {
         let mut kf = self.key_file()?;
         kf.recovery = Some(keys::wrap(&self.key, keys::RECOVERY_ID, &key, self.kdf)?);
         kf.write(&self.dir.join(KEY_FILE))?;
-        let tx = self.conn.transaction()?;
+        let tx = crate::database::write_tx(&self.conn)?;
         let me = Some(self.session.user_id.as_str());
         audit::append(&tx, &self.session.device_id, me, Action::RecoveryKeyRenewed, None, json!({}), None)?;
         tx.commit()?;

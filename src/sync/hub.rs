@@ -219,7 +219,7 @@ pub(crate) fn next_unacknowledged(conn: &Connection) -> Result<Option<(i64, Vec<
 /// the cases stop saying they wait to be shared, as after a bundle: the
 /// organisation's other laptops can get them now.
 pub(crate) fn acknowledged(conn: &Connection, me: &str, number: i64) -> Result<(), SyncError> {
-    let tx = conn.unchecked_transaction()?;
+    let tx = crate::database::write_tx(conn)?;
     tx.execute("DELETE FROM hub_outbox WHERE number = ?1", [number])?;
     // Cheap on purpose (this runs once per batch pushed): the outbox empty, and
     // nothing made since the last batch was sealed.

@@ -260,7 +260,7 @@ pub enum Resolution {
 /// After unlock and migrations: make sure the store has an organisation key, knows
 /// its own device, and that cases written before the change log existed are in it.
 pub(crate) fn ensure_ready(conn: &mut Connection) -> Result<(), SyncError> {
-    let tx = conn.transaction()?;
+    let tx = crate::database::write_tx(conn)?;
     org::ensure(&tx)?;
     identity::ensure(&tx)?;
     if database::meta(&tx, BACKFILLED_KEY)?.is_none() {
