@@ -270,6 +270,29 @@ INSERT INTO org_epochs (number, key) SELECT 0, value FROM meta WHERE key = 'org_
 DELETE FROM meta WHERE key = 'org_key';
 ALTER TABLE sync_devices ADD COLUMN revoked_after INTEGER;";
 
+/// Version 11: the search index keeps its text beside it (external content), so
+/// that replacing or removing a case's entry can tell the index which words to
+/// take out, and with `secure-delete` they are gone from its pages at once. The
+/// contentless index before only marked an old entry deleted: its words stayed
+/// readable, lowercased, in `cases_fts_data`. Dropping it frees those pages,
+/// which `secure_delete` overwrites; the store refills the index at its next open.
+const V11: &str = "
+CREATE TABLE cases_fts_text (
+    seq INTEGER PRIMARY KEY,
+    case_number TEXT NOT NULL,
+    names TEXT NOT NULL,
+    places TEXT NOT NULL,
+    notes TEXT NOT NULL
+) STRICT;
+DROP TABLE cases_fts;
+CREATE VIRTUAL TABLE cases_fts USING fts5 (
+    case_number, names, places, notes,
+    content = 'cases_fts_text', content_rowid = 'seq',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+INSERT INTO cases_fts (cases_fts, rank) VALUES ('secure-delete', 1);
+DELETE FROM meta WHERE key = 'fts_filled_at';";
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -282,12 +305,13 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V8),
         M::up(V9),
         M::up(V10),
+        M::up(V11),
     ])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> usize {
-    10
+    11
 }
 
 #[cfg(test)]

@@ -363,11 +363,48 @@ pub(crate) fn refresh_fts(
     places: &str,
     notes: &str,
 ) -> Result<(), DatabaseError> {
-    tx.execute("DELETE FROM cases_fts WHERE rowid = ?1", [seq])?;
+    forget_fts(tx, seq)?;
+    tx.execute(
+        "INSERT INTO cases_fts_text (seq, case_number, names, places, notes) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![seq, case_number, names, places, notes],
+    )?;
     tx.execute(
         "INSERT INTO cases_fts (rowid, case_number, names, places, notes) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![seq, case_number, names, places, notes],
     )?;
+    Ok(())
+}
+
+/// Take a case's words out of the search index: the index is told which words
+/// they were (its `delete` command, with the text it was given), and with
+/// `secure-delete` they leave its pages at once; then the text itself goes.
+fn forget_fts(tx: &Connection, seq: i64) -> Result<(), DatabaseError> {
+    tx.execute(
+        "INSERT INTO cases_fts (cases_fts, rowid, case_number, names, places, notes)
+         SELECT 'delete', seq, case_number, names, places, notes FROM cases_fts_text WHERE seq = ?1",
+        [seq],
+    )?;
+    tx.execute("DELETE FROM cases_fts_text WHERE seq = ?1", [seq])?;
+    Ok(())
+}
+
+/// Fill the search index after the migration that remade it (schema 11): once.
+pub(crate) fn backfill_fts(conn: &mut Connection) -> Result<(), DatabaseError> {
+    let tx = crate::database::write_tx(conn)?;
+    if crate::database::meta(&tx, FTS_FILLED)?.is_none() {
+        let rows: Vec<(i64, String, String)> = {
+            let mut st = tx.prepare("SELECT seq, case_number, data FROM cases")?;
+            let r = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<Vec<_>, _>>()?;
+            r
+        };
+        for (seq, number, data) in rows {
+            let case: Value = serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
+            let (names, places) = fts_columns(&case);
+            refresh_fts(&tx, seq, &number, &names, &places, &notes_text(&tx, seq)?)?;
+        }
+        crate::database::set_meta(&tx, FTS_FILLED, &now_utc())?;
+    }
+    tx.commit()?;
     Ok(())
 }
 
@@ -497,6 +534,8 @@ pub(crate) fn refresh_facts(tx: &Connection, seq: i64, data: &str) -> Result<(),
 
 /// When the fact-sheet counts began to be kept (`meta`).
 pub(crate) const FACTS_SINCE: &str = "facts_since";
+/// Set once the search index was filled after schema 11 remade it.
+const FTS_FILLED: &str = "fts_filled_at";
 
 /// Fill the fact-sheet counts of cases saved before they were kept (once).
 pub(crate) fn backfill_facts(conn: &mut Connection) -> Result<(), DatabaseError> {
@@ -630,7 +669,7 @@ pub(crate) fn remove_case(tx: &Connection, id: &str) -> Result<(), DatabaseError
     let seq: Option<i64> = tx.query_row("SELECT seq FROM cases WHERE id = ?1", [id], |r| r.get(0)).optional()?;
     tx.execute("DELETE FROM notes WHERE case_id = ?1", [id])?;
     if let Some(seq) = seq {
-        tx.execute("DELETE FROM cases_fts WHERE rowid = ?1", [seq])?;
+        forget_fts(tx, seq)?;
         tx.execute("DELETE FROM case_facts WHERE case_seq = ?1", [seq])?;
         tx.execute("DELETE FROM case_report WHERE case_seq = ?1", [seq])?;
     }

@@ -455,6 +455,7 @@ impl Store {
         }
         crate::sync::ensure_ready(&mut conn)?;
         repositories::cases::backfill_facts(&mut conn)?;
+        repositories::cases::backfill_fts(&mut conn)?;
         repositories::directory::seed(&conn)?;
         let recovery = keys::new_recovery_key();
         let kf = KeyFile {
@@ -482,6 +483,7 @@ impl Store {
         let mut conn = database::open(dir, key)?;
         crate::sync::ensure_ready(&mut conn)?;
         repositories::cases::backfill_facts(&mut conn)?;
+        repositories::cases::backfill_fts(&mut conn)?;
         repositories::directory::seed(&conn)?;
         Ok(conn)
     }

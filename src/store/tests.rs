@@ -463,3 +463,26 @@ fn a_busy_store_says_busy_not_damaged() {
         assert!(m.contains("amparo") && !m.contains("%{"), "{lang}: {m}");
     }
 }
+
+/// Schema 11 remade the search index empty; the store fills it again at its next
+/// open, notes included, and search finds what it found before.
+#[test]
+fn the_search_index_is_filled_again_after_the_schema_remade_it() {
+    let (dir, mut s) = new_store();
+    let case = s.create_case(sample::full_case(), None).unwrap();
+    s.add_note(case["id"].as_str().unwrap(), "Llamó desde Ojinaga.", Some("es")).unwrap();
+    let number = case["case_number"].as_str().unwrap().to_string();
+    assert_eq!(search(&s, "ojinaga"), std::slice::from_ref(&number));
+    // As the migration leaves it.
+    s.conn()
+        .execute_batch(
+            "INSERT INTO cases_fts (cases_fts) VALUES ('delete-all'); DELETE FROM cases_fts_text;
+             DELETE FROM meta WHERE key = 'fts_filled_at';",
+        )
+        .unwrap();
+    assert!(search(&s, "ojinaga").is_empty());
+    drop(s);
+    let s = Store::open(dir.path(), PASS).unwrap();
+    assert_eq!(search(&s, "Ojinaga"), std::slice::from_ref(&number));
+    assert_eq!(search(&s, &number), [number]);
+}
