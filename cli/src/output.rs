@@ -21,7 +21,7 @@ impl Output {
 
     pub fn line(&mut self, s: impl AsRef<str>) {
         // A closed pipe (`amparo list | head`) is not an error worth reporting.
-        let _ = writeln!(self.0, "{}", s.as_ref());
+        let _ = writeln!(self.0, "{}", printable(s.as_ref()));
     }
 
     /// A value as pretty JSON (it is always serialisable: the core made it).
@@ -29,6 +29,21 @@ impl Output {
         let text = serde_json::to_string_pretty(value).map_err(StoreError::encode)?;
         self.line(text);
         Ok(())
+    }
+}
+
+/// Text as a terminal may show it: control characters (a name with an escape
+/// sequence would retitle or clear the screen), and the marks that turn text
+/// around, become U+FFFD. Line breaks and tabs are the output's own. (JSON
+/// escapes its own control characters, so this never changes it.)
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if s.chars().any(bad) {
+        s.chars().map(|c| if bad(c) { '\u{fffd}' } else { c }).collect::<String>().into()
+    } else {
+        s.into()
     }
 }
 
@@ -143,5 +158,20 @@ pub fn deliver(path: Option<&Path>, text: &str, out: &mut Output) -> Result<(), 
             out.line(text.trim_end());
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A name with a terminal escape (retitle, clear screen) or a mark that turns
+    /// text around prints as U+FFFD; tabs and line breaks stay; JSON is untouched.
+    #[test]
+    fn nothing_raw_reaches_the_terminal() {
+        assert_eq!(
+            super::printable("Ana\u{1b}]0;x\u{7}\u{202e}zeR\tTX3\n"),
+            "Ana\u{fffd}]0;x\u{fffd}\u{fffd}zeR\tTX3\n"
+        );
+        let json = serde_json::to_string(&serde_json::json!({"alias": "Ana\u{1b}[2J"})).unwrap();
+        assert_eq!(super::printable(&json), json);
     }
 }

@@ -40,6 +40,20 @@ impl KdfParams {
     pub const INTERACTIVE: KdfParams = KdfParams { m_kib: 64 * 1024, t: 3, p: 1 };
     /// For tests only: as cheap as Argon2 allows.
     pub const INSECURE_FOR_TESTS: KdfParams = KdfParams { m_kib: 8, t: 1, p: 1 };
+    /// The most a sealed key read from a file may ask for: 1 GiB, 16 passes, 4
+    /// lanes (well above what we write, far below what would stop a laptop). A key
+    /// file or an invitation asking for more is refused, not obeyed: its cost is
+    /// someone else's choice, and at the maximum Argon2 aborts or runs for hours.
+    pub const MOST: KdfParams = KdfParams { m_kib: 1 << 20, t: 16, p: 4 };
+
+    /// Within [`KdfParams::MOST`] (and what Argon2 itself accepts).
+    pub fn is_bounded(&self) -> bool {
+        let most = KdfParams::MOST;
+        (8..=most.m_kib).contains(&self.m_kib)
+            && (1..=most.t).contains(&self.t)
+            && (1..=most.p).contains(&self.p)
+            && self.m_kib >= 8 * self.p
+    }
 
     /// The cost a new store seals its keys with: [`KdfParams::INTERACTIVE`].
     ///
@@ -199,7 +213,13 @@ pub fn unwrap(w: &WrappedKey, passphrase: &str) -> Result<DataKey, DatabaseError
     if w.kdf != "argon2id" {
         return Err(bad("kdf"));
     }
+    if !w.params.is_bounded() {
+        return Err(bad("argon2 cost out of bounds"));
+    }
     let salt = hex::decode(&w.salt).map_err(|_| bad("salt"))?;
+    if !(8..=64).contains(&salt.len()) {
+        return Err(bad("salt"));
+    }
     let nonce = hex::decode(&w.nonce).map_err(|_| bad("nonce"))?;
     let sealed = hex::decode(&w.sealed).map_err(|_| bad("sealed key"))?;
     if nonce.len() != 24 {
@@ -258,6 +278,29 @@ mod tests {
         let mut moved = w.clone();
         moved.user_id = "u2".into();
         assert!(matches!(unwrap(&moved, "correct horse battery"), Err(DatabaseError::WrongPassphrase)));
+    }
+
+    /// A key file (or an invitation) asking for an Argon2 cost beyond the bounds
+    /// is refused at once, as damaged: at the maximum memory Argon2 aborts the
+    /// process, and 100,000 passes run for hours.
+    #[test]
+    fn a_sealed_key_asking_for_an_unbounded_cost_is_refused_at_once() {
+        let key = new_data_key();
+        let w = wrap(&key, "u1", "correct horse battery", KdfParams::INSECURE_FOR_TESTS).unwrap();
+        for params in [
+            KdfParams { m_kib: u32::MAX, t: 1, p: 1 },
+            KdfParams { m_kib: 8, t: 100_000, p: 1 },
+            KdfParams { m_kib: 8, t: 1, p: 0 },
+            KdfParams { m_kib: 8, t: 0, p: 1 },
+        ] {
+            let started = std::time::Instant::now();
+            let e = unwrap(&WrappedKey { params, ..w.clone() }, "correct horse battery").unwrap_err();
+            assert!(matches!(e, DatabaseError::KeyFile(_)), "{params:?}: {e:?}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(1), "{params:?} was not refused at once");
+        }
+        let short_salt = WrappedKey { salt: "00".into(), ..w.clone() };
+        assert!(matches!(unwrap(&short_salt, "correct horse battery"), Err(DatabaseError::KeyFile(_))));
+        assert!(KdfParams::INTERACTIVE.is_bounded() && KdfParams::INSECURE_FOR_TESTS.is_bounded());
     }
 
     #[test]

@@ -44,17 +44,30 @@ impl Store {
         let today = crate::repositories::cases::today();
         let mut good = Vec::new();
         let mut report = ImportReport::default();
-        for (i, line) in input.lines().enumerate() {
+        for (i, raw) in input.split(b'\n').enumerate() {
             let line_no = i + 1;
-            let line = line?;
+            let raw = raw?;
+            // A line that is not UTF-8 is named, not the whole file refused blind.
+            let Ok(line) = String::from_utf8(raw) else {
+                report.rejected.push(LineErrors { line: line_no, issues: vec![Issue::new("", FieldError::NotUtf8)] });
+                continue;
+            };
+            // Files saved by some editors start with a byte order mark.
+            let line = if line_no == 1 { line.trim_start_matches('\u{feff}') } else { line.as_str() };
             if line.trim().is_empty() {
                 continue;
             }
-            let parsed: Result<Value, _> = serde_json::from_str(&line);
+            let parsed: Result<Value, _> = serde_json::from_str(line);
             let result = match parsed {
-                // The format tag is how a reader refuses what it does not understand.
-                Ok(v) if v.get("format").is_none() => {
-                    Err(vec![Issue::new("format", FieldError::Format { format: String::new() })])
+                // The format tag is how a reader refuses what it does not understand;
+                // an empty or null one is no tag.
+                Ok(v) if v.get("format").and_then(Value::as_str) != Some(intake::CASE_FORMAT) => {
+                    let format = match v.get("format") {
+                        Some(Value::String(f)) => f.clone(),
+                        Some(other) => other.to_string(),
+                        None => String::new(),
+                    };
+                    Err(vec![Issue::new("format", FieldError::Format { format })])
                 }
                 // An imported referral shares details only with consent, as in the app.
                 Ok(v) => crate::consent::check_new_referrals(&v, None, today)

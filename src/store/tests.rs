@@ -486,3 +486,51 @@ fn the_search_index_is_filled_again_after_the_schema_remade_it() {
     assert_eq!(search(&s, "Ojinaga"), std::slice::from_ref(&number));
     assert_eq!(search(&s, &number), [number]);
 }
+
+/// What a file brings is bounded and checked like the form: a byte order mark is
+/// fine; a line that is not UTF-8, an empty or null format tag, a timestamp that
+/// is no date (or 5,000 characters of one), and a control character in a name are
+/// each refused by line and field; a line break in a note is the note's own.
+#[test]
+fn import_refuses_what_the_form_would_by_line_and_field() {
+    let (_dir, mut store) = new_store();
+    let good = |seed| {
+        let mut c = sample::generated(seed);
+        c["format"] = json!(crate::intake::CASE_FORMAT);
+        c
+    };
+    let mut bad_format = good(2);
+    bad_format["format"] = json!("");
+    let mut null_format = good(3);
+    null_format["format"] = Value::Null;
+    let mut zero = good(4);
+    zero["updated_at"] = json!("0");
+    let mut long = good(5);
+    long["created_at"] = json!("2".repeat(5000));
+    let mut escape = good(6);
+    escape["people"][0]["alias"] = json!("Ana\u{1b}]0;hacked\u{7}");
+    let mut note = good(7);
+    note["notes"] = json!([{"text": "Primera línea.\nSegunda línea.", "language": "es"}]);
+    let mut bytes = "\u{feff}".as_bytes().to_vec();
+    bytes.extend(jsonl(&[good(1), bad_format, null_format, zero, long, escape, note]).as_bytes());
+    bytes.extend(b"{\"format\": \"amparo.case/1\", \"status\": \"\xff\xfe\"}\n");
+    let report = store.import_jsonl(&bytes[..], false, &mut |_| {}).unwrap();
+    let got: Vec<(usize, Vec<(&str, &str)>)> = report
+        .rejected
+        .iter()
+        .map(|l| (l.line, l.issues.iter().map(|i| (i.path.as_str(), i.error.i18n_key())).collect()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, vec![("format", "error.field.format")]),
+            (3, vec![("format", "error.field.format")]),
+            (4, vec![("updated_at", "error.field.timestamp")]),
+            (5, vec![("created_at", "error.field.timestamp")]),
+            (6, vec![("people.0.alias", "error.field.control_character")]),
+            (8, vec![("", "error.field.not_utf8")]),
+        ],
+    );
+    let report = store.import_jsonl(&bytes[..], true, &mut |_| {}).unwrap();
+    assert_eq!(report.imported, 2, "the first line (after its mark) and the note with two lines");
+}

@@ -106,6 +106,12 @@ pub enum FieldError {
     EndBeforeStart,
     #[error("a referral that shares personal details needs the survivor's consent in force")]
     ReferralNeedsConsent,
+    #[error("contains a control character")]
+    ControlCharacter,
+    #[error("not a date and time like 2026-03-14T10:00:00Z")]
+    Timestamp,
+    #[error("this line is not UTF-8 text")]
+    NotUtf8,
 }
 
 impl Localized for FieldError {
@@ -154,6 +160,9 @@ impl Localized for FieldError {
             NotAFile => "error.field.not_a_file",
             EndBeforeStart => "error.field.end_before_start",
             ReferralNeedsConsent => "error.field.referral_needs_consent",
+            ControlCharacter => "error.field.control_character",
+            Timestamp => "error.field.timestamp",
+            NotUtf8 => "error.field.not_utf8",
         }
     }
 
@@ -223,6 +232,9 @@ impl FieldError {
             ConsentNeedsExpiry,
             EndBeforeStart,
             ReferralNeedsConsent,
+            ControlCharacter,
+            Timestamp,
+            NotUtf8,
         ]
     }
 }
@@ -355,11 +367,29 @@ impl Ctx<'_> {
         }
     }
 
-    fn text(&mut self, path: &str, v: &Value, max: usize) {
+    /// Text of at most `max` characters; line breaks and tabs only where it is
+    /// `multiline`, and no other control character anywhere (a terminal escape
+    /// in a name would retitle or clear the screen of whoever lists it).
+    fn text(&mut self, path: &str, v: &Value, max: usize, multiline: bool) {
         match v.as_str() {
             Some(s) if s.chars().count() > max => self.push(path, FieldError::TooLong { max }),
+            Some(s) if s.chars().any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'))) => {
+                self.push(path, FieldError::ControlCharacter)
+            }
             Some(_) => {}
             None => self.push(path, FieldError::WrongType { expected: "text" }),
+        }
+    }
+
+    /// A timestamp the store writes (`created_at`, `updated_at`): RFC 3339, from
+    /// 1900 on, and not more than a day ahead of `today` (another time zone).
+    fn timestamp(&mut self, path: &str, v: &Value) {
+        let ok = v.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).is_some_and(|t| {
+            let day = t.date_naive();
+            day.year() >= OLDEST_YEAR && day <= self.today + chrono::Days::new(1)
+        });
+        if !ok {
+            self.push(path, FieldError::Timestamp);
         }
     }
 
@@ -386,7 +416,8 @@ impl Ctx<'_> {
 
     fn value(&mut self, field: &Field, v: &Value, siblings: &Map<String, Value>, path: &str) {
         match &field.kind {
-            Kind::Text { max } | Kind::LongText { max } => self.text(path, v, *max),
+            Kind::Text { max } => self.text(path, v, *max, false),
+            Kind::LongText { max } => self.text(path, v, *max, true),
             Kind::Date => match v.as_str() {
                 Some(s) if codes::NON_ANSWERS.contains(&s) => {}
                 Some(s) => match parse_date(s) {
@@ -568,6 +599,11 @@ pub fn validate(case: &Value, today: NaiveDate) -> Result<(), ValidationErrors> 
     if obj.get("assigned_to").is_some_and(|v| !v.is_string()) {
         ctx.push("assigned_to", FieldError::WrongType { expected: "user" });
     }
+    for key in ["created_at", "updated_at"] {
+        if let Some(t) = obj.get(key) {
+            ctx.timestamp(key, t);
+        }
+    }
     ctx.fields(form::case_fields(), obj, "", &CASE_META_KEYS);
 
     // Rules across fields.
@@ -645,18 +681,18 @@ fn validate_note(n: &Value, path: &str, ctx: &mut Ctx) {
             ctx.push(&join(path, key), FieldError::UnknownField);
         }
     }
-    match obj.get("text").and_then(Value::as_str) {
-        Some(t) if t.trim().is_empty() => ctx.push(&join(path, "text"), FieldError::EmptyNote),
-        Some(t) if t.chars().count() > form::LONG_TEXT_MAX => {
-            ctx.push(&join(path, "text"), FieldError::TooLong { max: form::LONG_TEXT_MAX })
-        }
-        Some(_) => {}
-        None => ctx.push(&join(path, "text"), FieldError::EmptyNote),
+    match obj.get("text") {
+        Some(Value::String(t)) if t.trim().is_empty() => ctx.push(&join(path, "text"), FieldError::EmptyNote),
+        Some(t @ Value::String(_)) => ctx.text(&join(path, "text"), t, form::LONG_TEXT_MAX, true),
+        _ => ctx.push(&join(path, "text"), FieldError::EmptyNote),
     }
     if let Some(l) = obj.get("language") {
         ctx.code(&join(path, "language"), l, codes::LANGUAGE, false);
     }
     if let Some(a) = obj.get("author") {
-        ctx.text(&join(path, "author"), a, form::TEXT_MAX);
+        ctx.text(&join(path, "author"), a, form::TEXT_MAX, false);
+    }
+    if let Some(t) = obj.get("created_at") {
+        ctx.timestamp(&join(path, "created_at"), t);
     }
 }
