@@ -540,3 +540,18 @@ fn two_laptops_sync_through_a_hub_and_one_is_revoked() {
     assert!(refused.contains("revocada"), "{refused}");
     assert!(ok(&amparo(&a, &["devices", "list"])).contains("revoked"));
 }
+
+/// A damaged page of the store: the message says so in the user's language, and
+/// nothing of SQLCipher's own logging reaches the terminal.
+#[test]
+fn a_damaged_store_says_so_without_sqlcipher_noise() {
+    let tmp = tempfile::tempdir().unwrap();
+    init(tmp.path());
+    let db = tmp.path().join("amparo.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    bytes[4096 + 100..4096 + 164].fill(0);
+    std::fs::write(&db, bytes).unwrap();
+    let e = err(&amparo(tmp.path(), &["list"]));
+    assert!(!e.contains("hmac") && !e.contains("sqlcipher") && !e.contains("ERROR CORE"), "{e}");
+    assert!(e.contains("damaged") && e.contains("backup"), "{e}");
+}

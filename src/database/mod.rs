@@ -67,6 +67,7 @@ impl Localized for DatabaseError {
             DatabaseError::TooNew { .. } => "error.store.too_new",
             DatabaseError::Damaged { .. } => "error.store.damaged_row",
             DatabaseError::Sql(e) if is_busy(e) => "error.store.busy",
+            DatabaseError::Sql(e) if is_damaged(e) => "error.store.corrupt",
             DatabaseError::Sql(_) => "error.store.db",
             DatabaseError::Migration(_) => "error.store.migration",
             DatabaseError::Io(_) => "error.store.io",
@@ -141,6 +142,9 @@ thread_local! {
 fn open_connection(path: &Path, key: &DataKey) -> Result<Connection, DatabaseError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
+    // SQLCipher logs a page that does not decrypt ("hmac check failed") to
+    // stderr; the store says it in the user's language instead.
+    conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
     #[cfg(test)]
     let encrypt = !PLAINTEXT_FOR_TESTS.get();
     #[cfg(not(test))]
@@ -180,6 +184,11 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Is this the store being busy (another writer past the timeout)?
 pub fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
+
+/// Is this a page of the store that does not read (damaged, or not decrypting)?
+pub fn is_damaged(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase))
 }
 
 /// A write transaction. It takes the write lock at its start (`BEGIN
