@@ -240,8 +240,17 @@ pub fn unwrap(w: &WrappedKey, passphrase: &str) -> Result<DataKey, DatabaseError
     Ok(key)
 }
 
+/// The second copy of the key file, beside it: a key file deleted or damaged by
+/// mistake is restored from it (the seals in it open nothing without a
+/// passphrase or the recovery key, like the key file itself).
+pub fn copy_path(path: &Path) -> std::path::PathBuf {
+    path.with_file_name(KEY_COPY_FILE)
+}
+
+pub const KEY_COPY_FILE: &str = "keys.copy.json";
+
 impl KeyFile {
-    pub fn read(path: &Path) -> Result<KeyFile, DatabaseError> {
+    fn read_one(path: &Path) -> Result<KeyFile, DatabaseError> {
         let bytes = std::fs::read(path)?;
         let kf: KeyFile = serde_json::from_slice(&bytes).map_err(|_| DatabaseError::KeyFile("json".into()))?;
         if kf.format != KEY_FILE_FORMAT {
@@ -250,10 +259,28 @@ impl KeyFile {
         Ok(kf)
     }
 
-    /// Replace the key file atomically: a crash leaves the old file or the new one,
-    /// never half of either.
+    /// The key file, or its copy if the file is gone or damaged (and then the
+    /// file is written again from the copy).
+    pub fn read(path: &Path) -> Result<KeyFile, DatabaseError> {
+        match KeyFile::read_one(path) {
+            Ok(kf) => Ok(kf),
+            Err(first) => match KeyFile::read_one(&copy_path(path)) {
+                Ok(kf) => {
+                    // Best effort: the keys are read either way.
+                    let json = serde_json::to_vec_pretty(&kf).map_err(|_| DatabaseError::KeyFile("json".into()))?;
+                    let _ = super::files::write_atomic(path, &json);
+                    Ok(kf)
+                }
+                Err(_) => Err(first),
+            },
+        }
+    }
+
+    /// Replace the key file and its copy, each atomically: a crash leaves the old
+    /// file or the new one, never half of either, and at least one of them whole.
     pub fn write(&self, path: &Path) -> Result<(), DatabaseError> {
         let json = serde_json::to_vec_pretty(self).map_err(|_| DatabaseError::KeyFile("json".into()))?;
+        super::files::write_atomic(&copy_path(path), &json)?;
         super::files::write_atomic(path, &json)?;
         Ok(())
     }

@@ -105,10 +105,18 @@ pub fn db_path(dir: &Path) -> PathBuf {
     dir.join(DB_FILE)
 }
 
-/// Has this data folder been set up? (Both the key file and the database.)
+/// Has this data folder been set up? (The database, and the key file or its copy.)
 pub fn exists(dir: &Path) -> bool {
-    dir.join(KEY_FILE).is_file() && dir.join(DB_FILE).is_file()
+    has_keys(dir) && dir.join(DB_FILE).is_file()
 }
+
+/// The key file or its copy is there.
+pub fn has_keys(dir: &Path) -> bool {
+    dir.join(KEY_FILE).is_file() || dir.join(keys::KEY_COPY_FILE).is_file()
+}
+
+/// Setup is under way (or crashed part-way): what lets it run again.
+pub const SETUP_PENDING: &str = "setup.pending";
 
 /// The data folder, made if missing, readable by its owner only.
 pub fn ensure_dir(dir: &Path) -> std::io::Result<()> {

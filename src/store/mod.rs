@@ -44,6 +44,10 @@ pub enum StoreError {
     NotInitialized(PathBuf),
     #[error("an Amparo store already exists in {0}")]
     AlreadyInitialized(PathBuf),
+    /// A database is there but not its key files: restored from a backup, not
+    /// replaced by a new store.
+    #[error("the store in {0} has lost its key file")]
+    KeysMissing(PathBuf),
     #[error("the recovery key is not correct")]
     WrongRecoveryKey,
     #[error("this store has no recovery key")]
@@ -148,6 +152,7 @@ impl Localized for StoreError {
         match self {
             StoreError::NotInitialized(_) => "error.store.not_initialized",
             StoreError::AlreadyInitialized(_) => "error.store.already_initialized",
+            StoreError::KeysMissing(_) => "error.store.keys_missing",
             StoreError::WrongRecoveryKey => "error.store.wrong_recovery_key",
             StoreError::NoRecoveryKey => "error.store.no_recovery_key",
             StoreError::RoleRequired(Role::Administrator) => "error.store.needs_administrator",
@@ -168,7 +173,7 @@ impl Localized for StoreError {
     }
     fn args(&self) -> Vec<(&'static str, String)> {
         match self {
-            StoreError::NotInitialized(p) | StoreError::AlreadyInitialized(p) => {
+            StoreError::NotInitialized(p) | StoreError::AlreadyInitialized(p) | StoreError::KeysMissing(p) => {
                 vec![("path", p.display().to_string())]
             }
             StoreError::NotFound(_, id) => vec![("id", id.clone())],
@@ -397,16 +402,24 @@ impl Store {
             return Err(StoreError::AlreadyInitialized(dir.to_path_buf()));
         }
         database::ensure_dir(dir)?;
-        // A database without its key file is either a setup that crashed before the
-        // key file was written, or a store whose key file was lost and may still be
-        // restored from a backup. Never delete it: move it aside.
-        let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
-        for leftover in [database::DB_FILE, "amparo.db-wal", "amparo.db-shm"] {
-            let from = dir.join(leftover);
-            if from.exists() {
-                std::fs::rename(&from, dir.join(format!("{leftover}.orphaned-{stamp}")))?;
+        // A database without its key files is a setup of ours that crashed before
+        // they were written (it left its mark), or a store whose key files were
+        // lost and may be restored from a backup: that one is never touched, and
+        // the person is told what to do. Ours is moved aside, never deleted.
+        let pending = dir.join(database::SETUP_PENDING);
+        if dir.join(database::DB_FILE).exists() && !database::has_keys(dir) {
+            if !pending.exists() {
+                return Err(StoreError::KeysMissing(dir.to_path_buf()));
+            }
+            let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+            for leftover in [database::DB_FILE, "amparo.db-wal", "amparo.db-shm"] {
+                let from = dir.join(leftover);
+                if from.exists() {
+                    std::fs::rename(&from, dir.join(format!("{leftover}.orphaned-{stamp}")))?;
+                }
             }
         }
+        files::write_atomic(&pending, b"")?;
         let key = keys::new_data_key();
         let user_id = database::new_id();
         let store_id = database::new_id();
@@ -465,6 +478,7 @@ impl Store {
             recovery: Some(keys::wrap(&key, keys::RECOVERY_ID, &recovery, kdf)?),
         };
         kf.write(&dir.join(KEY_FILE))?;
+        std::fs::remove_file(&pending)?;
         if !setup.locale.is_empty() {
             let locale = Some(crate::i18n::normalize_locale(&setup.locale).to_string());
             Settings { locale, last_user: Some(user_id.clone()) }.save(dir)?;

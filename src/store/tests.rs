@@ -84,9 +84,38 @@ fn setup_never_deletes_a_database_whose_key_file_is_missing() {
     let (dir, mut store) = new_store();
     store.create_case(sample::full_case(), None).unwrap();
     drop(store);
-    let old_db = std::fs::read(dir.path().join(DB_FILE)).unwrap();
+    // The key file deleted by mistake: its copy opens the store, and the file is back.
     std::fs::remove_file(dir.path().join(KEY_FILE)).unwrap();
+    assert!(Store::exists(dir.path()));
+    let s = Store::open(dir.path(), PASS).unwrap();
+    assert_eq!(s.info().unwrap().cases, 1);
+    drop(s);
+    assert!(dir.path().join(KEY_FILE).is_file(), "written again from the copy");
+    // A damaged key file: the same.
+    std::fs::write(dir.path().join(KEY_FILE), b"{ damaged").unwrap();
+    assert_eq!(Store::open(dir.path(), PASS).unwrap().info().unwrap().cases, 1);
+    // Both gone: the folder is not "never set up", and setup does not move the
+    // store aside; it says what to do.
+    std::fs::remove_file(dir.path().join(KEY_FILE)).unwrap();
+    std::fs::remove_file(dir.path().join(keys::KEY_COPY_FILE)).unwrap();
     assert!(!Store::exists(dir.path()));
+    let old_db = std::fs::read(dir.path().join(DB_FILE)).unwrap();
+    let e = Store::create(dir.path(), &setup(), KdfParams::INSECURE_FOR_TESTS).unwrap_err();
+    assert!(matches!(e, StoreError::KeysMissing(_)), "{e:?}");
+    for lang in ["en", "es"] {
+        let m = crate::i18n::tr(lang, e.i18n_key(), &e.args());
+        assert!(m.contains("keys.json") && m.contains("amparo.db") && !m.contains("%{"), "{lang}: {m}");
+    }
+    assert!(std::fs::read(dir.path().join(DB_FILE)).unwrap() == old_db, "the store is untouched");
+}
+
+/// A setup of ours that crashed before its key files were written can simply
+/// run again: its half-made database is moved aside, never deleted.
+#[test]
+fn a_setup_that_crashed_part_way_can_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(DB_FILE), b"half a setup").unwrap();
+    std::fs::write(dir.path().join(crate::database::SETUP_PENDING), b"").unwrap();
     Store::create(dir.path(), &setup(), KdfParams::INSECURE_FOR_TESTS).unwrap();
     let kept: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -94,7 +123,8 @@ fn setup_never_deletes_a_database_whose_key_file_is_missing() {
         .filter(|n| n.starts_with("amparo.db.orphaned-"))
         .collect();
     assert_eq!(kept.len(), 1, "{kept:?}");
-    assert_eq!(std::fs::read(dir.path().join(&kept[0])).unwrap(), old_db);
+    assert_eq!(std::fs::read(dir.path().join(&kept[0])).unwrap(), b"half a setup");
+    assert!(!dir.path().join(crate::database::SETUP_PENDING).exists());
 }
 
 #[test]
