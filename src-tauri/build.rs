@@ -62,6 +62,7 @@ const COMMANDS: &[&str] = &[
     "hub_connect",
     "hub_devices",
     "hub_revoke",
+    "activity",
 ];
 
 fn main() {

@@ -121,6 +121,30 @@ fn run(state: &AppState) -> Result<HubSummary, StoreError> {
     hub::sync(&state.store, &mut client, &mut progress)
 }
 
+/// Seconds past the window's own idle lock before the shell locks the store
+/// itself (the window locks first, unless its page hangs).
+const IDLE_GRACE_S: u64 = 15;
+
+/// Lock the store if the window has asked for nothing a person did for longer
+/// than the idle lock and its grace (`now` is the time to judge by). Returns
+/// whether it locked.
+pub fn enforce_idle(state: &AppState, now: Instant) -> bool {
+    let Ok((last, Some(limit))) = state.activity.lock().map(|a| *a) else { return false };
+    if now.saturating_duration_since(last) < Duration::from_secs(u64::from(limit) + IDLE_GRACE_S) {
+        return false;
+    }
+    let mut guard = state.store.lock().unwrap_or_else(|p| p.into_inner());
+    match guard.take() {
+        Some(store) => {
+            // Closing records the lock in the activity log; a failure to record
+            // does not keep the store open.
+            let _ = store.close(amparo::repositories::audit::Action::Lock);
+            true
+        }
+        None => false,
+    }
+}
+
 /// The background loop, for the life of the app.
 pub fn start<R: Runtime>(app: AppHandle<R>) {
     let spawned = std::thread::Builder::new().name("hub-sync".into()).spawn(move || {
@@ -132,6 +156,9 @@ pub fn start<R: Runtime>(app: AppHandle<R>) {
         loop {
             std::thread::sleep(tick);
             let state = app.state::<AppState>();
+            if enforce_idle(&state, Instant::now()) {
+                continue;
+            }
             let Some((connected, waiting)) = peek(&state) else { continue };
             update(&state, |h| (h.connected, h.waiting) = (connected, waiting));
             let now = Instant::now();

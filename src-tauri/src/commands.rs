@@ -37,6 +37,10 @@ pub struct AppState {
     pub hub: Mutex<crate::background::HubState>,
     /// Held by the one sync with the hub that may run at a time.
     pub syncing: Mutex<()>,
+    /// When the window last asked for something a person did (not the header's
+    /// polling), and after how many seconds without it the shell locks the store
+    /// itself: the window's own idle lock cannot run if its page hangs.
+    pub activity: Mutex<(std::time::Instant, Option<u32>)>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -59,6 +63,7 @@ impl AppState {
             sync_progress: Mutex::default(),
             hub: Mutex::default(),
             syncing: Mutex::new(()),
+            activity: Mutex::new((std::time::Instant::now(), None)),
         }
     }
 }
@@ -96,8 +101,16 @@ impl From<StoreError> for CommandError {
 
 type Res<T> = Result<T, CommandError>;
 
+/// The person did something in the window.
+fn active(state: &AppState) {
+    if let Ok(mut a) = state.activity.lock() {
+        a.0 = std::time::Instant::now();
+    }
+}
+
 /// Run `f` on the unlocked store.
 fn with_store<T>(state: &AppState, f: impl FnOnce(&mut Store) -> Result<T, StoreError>) -> Res<T> {
+    active(state);
     let mut guard = state.store.lock().map_err(|_| CommandError::plain("error.store.busy"))?;
     let store = guard.as_mut().ok_or_else(|| CommandError::plain("error.store.locked"))?;
     Ok(f(store)?)
@@ -186,6 +199,9 @@ fn start_session(state: &AppState, open: impl FnOnce() -> Result<Store, StoreErr
     let idle_lock_seconds = state.idle_lock_seconds.map_or(policy, |s| s.min(policy));
     let recovery_key = store.take_recovery_key().map(|k| k.to_string());
     *guard = Some(store);
+    if let Ok(mut a) = state.activity.lock() {
+        *a = (std::time::Instant::now(), Some(idle_lock_seconds));
+    }
     Ok(Unlocked { session, rights, idle_lock_seconds, recovery_key })
 }
 
@@ -514,6 +530,13 @@ pub fn org_invite(state: State<'_, AppState>) -> Res<Invitation> {
         let (file, passphrase) = s.invite_to_folder(hub)?;
         Ok(Invitation { file, passphrase: passphrase.to_string() })
     })
+}
+
+/// A person is at the window (keys, pointer), whatever it asks of the store: the
+/// shell's own idle lock waits.
+#[tauri::command(async)]
+pub fn activity(state: State<'_, AppState>) {
+    active(&state);
 }
 
 /// The hub as the header shows it: connected or not, changes waiting, offline,

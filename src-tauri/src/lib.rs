@@ -1,7 +1,7 @@
 //! Amparo's desktop shell: one window, our own commands, a strict CSP. The work is
 //! all in the `amparo` core; see `commands` for the thin layer between.
 
-mod background;
+pub mod background;
 mod clipboard;
 pub mod commands;
 
@@ -72,6 +72,7 @@ macro_rules! handlers {
             $crate::commands::hub_connect,
             $crate::commands::hub_devices,
             $crate::commands::hub_revoke,
+            $crate::commands::activity,
         ]
     };
 }

@@ -226,7 +226,7 @@ fn the_window_may_call_nothing_but_our_commands() {
         .map(|c| format!("allow-{}", c.replace('_', "-")))
         .collect();
     assert_eq!(handlers, declared);
-    assert_eq!(declared.len(), 59);
+    assert_eq!(declared.len(), 60);
 }
 
 #[test]
@@ -398,4 +398,22 @@ fn report_directory_referrals_and_exports_through_the_commands() {
     let moved = h.ok("set_referral_status", json!({"id": saved["id"], "referralId": r["id"], "status": "Completed"}));
     assert_eq!(moved["status"], "Completed");
     assert_eq!(h.ok("get_case", json!({"id": saved["id"]}))["needs"][0]["status"], "Referred");
+}
+
+/// The shell locks the store itself once the window has shown no sign of a person
+/// for longer than the idle lock (and a grace): a hung page cannot keep it open.
+#[test]
+fn the_shell_locks_an_idle_store_even_if_the_page_hangs() {
+    let h = harness();
+    h.ok("setup", setup_body());
+    let state = tauri::Manager::state::<amparo_app::commands::AppState>(&h._app);
+    let now = std::time::Instant::now();
+    assert!(!amparo_app::background::enforce_idle(&state, now), "just unlocked");
+    h.ok("activity", json!({}));
+    assert_eq!(h.ok("app_status", json!({}))["unlocked"], json!(true));
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(24 * 3600);
+    assert!(amparo_app::background::enforce_idle(&state, later), "locked by the shell");
+    assert_eq!(h.ok("app_status", json!({}))["unlocked"], json!(false));
+    let e = h.call("list_cases", json!({"query": {}})).unwrap_err();
+    assert_eq!(e["key"], "error.store.locked");
 }

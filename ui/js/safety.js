@@ -69,9 +69,13 @@ export function startIdle(seconds) {
   for (const type of ["keydown", "pointerdown", "pointermove", "wheel", "touchstart", "input"]) {
     document.addEventListener(type, touch, { passive: true, capture: true });
   }
+  // The shell locks the store itself a little after this page should have (if
+  // the page hangs, its timer cannot): tell it a person is here, now and then.
+  let told = 0;
   idleTimer = setInterval(() => {
     const idle = Math.max(performance.now() - last[0], Date.now() - last[1]);
-    if (idle >= seconds * 1000) lock();
+    if (idle >= seconds * 1000) { lock(); return; }
+    if (last[0] > told) { told = performance.now(); call("activity").catch(() => {}); }
   }, Math.min(5000, Math.max(250, seconds * 250)));
 }
 
