@@ -158,12 +158,16 @@ struct Ui {
 
 impl Ui {
     async fn wait(&self, css: &str) -> Element {
-        self.c
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{}: no {css}: {e}", self.name))
+        // Polled by hand: a find that meets a page reloading (a lock rebuilds the
+        // page) fails with another error than "no such element", and is retried too.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.c.find(Locator::Css(css)).await {
+                Ok(e) => return e,
+                Err(e) if Instant::now() >= deadline => panic!("{}: no {css}: {e}", self.name),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
     }
 
     async fn screen(&self, name: &str) {
