@@ -85,6 +85,22 @@ pub struct WrappedKey {
     pub salt: String,
     pub nonce: String,
     pub sealed: String,
+    /// SHA-256 of the fields above: a seal changed on disk is "damaged", not a
+    /// wrong passphrase. (None in key files from before it.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+}
+
+impl WrappedKey {
+    fn checksum(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let p = &self.params;
+        let text = format!(
+            "amparo.seal/1\n{}\n{}\n{} {} {}\n{}\n{}\n{}",
+            self.user_id, self.kdf, p.m_kib, p.t, p.p, self.salt, self.nonce, self.sealed
+        );
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -196,14 +212,17 @@ pub fn wrap(key: &DataKey, user_id: &str, passphrase: &str, params: KdfParams) -
     let sealed = XChaCha20Poly1305::new(Key::from_slice(kek.as_ref()))
         .encrypt(XNonce::from_slice(&nonce), Payload { msg: key.as_ref(), aad: aad.as_bytes() })
         .map_err(|_| DatabaseError::KeyFile("seal".into()))?;
-    Ok(WrappedKey {
+    let mut w = WrappedKey {
         user_id: user_id.to_string(),
         kdf: "argon2id".into(),
         params,
         salt: hex::encode(salt),
         nonce: hex::encode(nonce),
         sealed: hex::encode(sealed),
-    })
+        check: None,
+    };
+    w.check = Some(w.checksum());
+    Ok(w)
 }
 
 /// Open a sealed key. A wrong passphrase is `WrongPassphrase`; anything malformed is
@@ -215,6 +234,9 @@ pub fn unwrap(w: &WrappedKey, passphrase: &str) -> Result<DataKey, DatabaseError
     }
     if !w.params.is_bounded() {
         return Err(bad("argon2 cost out of bounds"));
+    }
+    if w.check.as_ref().is_some_and(|c| *c != w.checksum()) {
+        return Err(bad("damaged seal"));
     }
     let salt = hex::decode(&w.salt).map_err(|_| bad("salt"))?;
     if !(8..=64).contains(&salt.len()) {
@@ -250,6 +272,12 @@ pub fn copy_path(path: &Path) -> std::path::PathBuf {
 pub const KEY_COPY_FILE: &str = "keys.copy.json";
 
 impl KeyFile {
+    /// The copy beside the key file, read on its own (when a seal in the key
+    /// file itself is damaged).
+    pub fn read_copy(path: &Path) -> Result<KeyFile, DatabaseError> {
+        KeyFile::read_one(&copy_path(path))
+    }
+
     fn read_one(path: &Path) -> Result<KeyFile, DatabaseError> {
         let bytes = std::fs::read(path)?;
         let kf: KeyFile = serde_json::from_slice(&bytes).map_err(|_| DatabaseError::KeyFile("json".into()))?;
@@ -304,6 +332,10 @@ mod tests {
         assert!(matches!(unwrap(&w, "correct horse batterY"), Err(DatabaseError::WrongPassphrase)));
         let mut moved = w.clone();
         moved.user_id = "u2".into();
+        // Moved as is, the seal no longer matches its checksum: damaged.
+        assert!(matches!(unwrap(&moved, "correct horse battery"), Err(DatabaseError::KeyFile(_))));
+        // With the checksum made again, the seal is still bound to its user.
+        moved.check = Some(moved.checksum());
         assert!(matches!(unwrap(&moved, "correct horse battery"), Err(DatabaseError::WrongPassphrase)));
     }
 

@@ -549,21 +549,32 @@ impl Store {
         throttle::check(dir)?;
         let kf = KeyFile::read(&dir.join(KEY_FILE))?;
         let mut settings = Settings::load(dir);
-        let mut seals: Vec<&keys::WrappedKey> = kf.keys.iter().collect();
+        let mut seals: Vec<keys::WrappedKey> = kf.keys.clone();
+        // A seal damaged in the key file may be whole in its copy: tried after.
+        if let Ok(copy) = KeyFile::read_copy(&dir.join(KEY_FILE)) {
+            seals.extend(copy.keys.into_iter().filter(|c| !kf.keys.iter().any(|k| k.sealed == c.sealed)));
+        }
         // Stable: the last user first, the others in their order.
         seals.sort_by_key(|w| Some(&w.user_id) != settings.last_user.as_ref());
         let mut opened = None;
-        for w in seals {
+        let mut damaged = None;
+        for w in &seals {
             match keys::unwrap(w, passphrase) {
                 Ok(k) => {
                     opened = Some((k, w.user_id.clone(), w.params));
                     break;
                 }
                 Err(DatabaseError::WrongPassphrase) => continue,
-                Err(e) => return Err(e.into()),
+                // One damaged seal must not lock everyone else out.
+                Err(e) => damaged = Some(e),
             }
         }
         let Some((key, user_id, kdf)) = opened else {
+            // Said as damaged, and not counted as a wrong attempt: whoever can
+            // change the key file can also reset the count kept beside it.
+            if let Some(e) = damaged {
+                return Err(e.into());
+            }
             return Err(throttle::wrong_passphrase(dir).into());
         };
         let conn = Store::connect(dir, &key)?;

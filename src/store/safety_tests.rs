@@ -678,3 +678,36 @@ fn closing_a_case_starts_its_retention_clock_and_reopening_stops_it() {
     admin.set_fields(case["case_number"].as_str().unwrap(), &[("status".into(), "FollowUp".into())]).unwrap();
     assert_eq!(closed_at(&admin), None);
 }
+
+/// A seal changed on disk is "damaged", never a wrong passphrase: it does not lock
+/// the other users out, it is opened from the key file's copy when that is whole,
+/// and with both damaged the unlock says so without counting a wrong attempt.
+#[test]
+fn a_damaged_seal_says_damaged_and_locks_no_one_else_out() {
+    let (dir, admin) = team();
+    drop(admin);
+    let d = dir.path();
+    let damage = |file: &str, user_is_admin: bool| {
+        let path = d.join(file);
+        let mut kf: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let seals = kf["keys"].as_array_mut().unwrap();
+        let i = if user_is_admin { 0 } else { 1 };
+        let sealed = seals[i]["sealed"].as_str().unwrap().to_string();
+        let flipped = format!("{}{}", if sealed.starts_with('0') { '1' } else { '0' }, &sealed[1..]);
+        seals[i]["sealed"] = json!(flipped);
+        std::fs::write(&path, serde_json::to_vec(&kf).unwrap()).unwrap();
+    };
+    // Rosa's seal damaged in keys.json: the administrator still unlocks, and so
+    // does Rosa, from the copy.
+    damage(crate::database::KEY_FILE, false);
+    assert!(Store::open(d, ADMIN_PASS).is_ok());
+    assert!(Store::open(d, ROSA_PASS).is_ok(), "opened from the copy");
+    // Damaged in the copy too: Rosa is told the key file is damaged, and no wrong
+    // attempt is counted; the administrator is not locked out.
+    damage(crate::database::keys::KEY_COPY_FILE, false);
+    let before = crate::database::throttle::load(d).at.len();
+    let e = Store::open(d, ROSA_PASS).unwrap_err();
+    assert!(matches!(e, StoreError::Database(DatabaseError::KeyFile(_))), "{e:?}");
+    assert_eq!(crate::database::throttle::load(d).at.len(), before, "not a wrong attempt");
+    assert!(Store::open(d, ADMIN_PASS).is_ok());
+}
