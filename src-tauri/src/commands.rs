@@ -21,6 +21,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use tauri::{AppHandle, Manager, Runtime, State};
+// Passphrases and recovery keys typed in the window are wiped from memory once used.
+use zeroize::Zeroizing;
 
 pub struct AppState {
     pub dir: PathBuf,
@@ -217,6 +219,7 @@ pub fn setup(state: State<'_, AppState>, setup: Setup, join: Option<Join>) -> Re
     match join {
         None => start_session(&state, || Store::create(&state.dir, &setup, state.kdf)),
         Some(j) => {
+            let code = Zeroizing::new(j.passphrase);
             let invitation = std::fs::read(j.file.trim()).map_err(|_| {
                 let e = amparo::intake::Issue::new("invitation_file", amparo::intake::FieldError::NotAFile);
                 StoreError::Invalid(amparo::intake::ValidationErrors(vec![e]))
@@ -224,7 +227,7 @@ pub fn setup(state: State<'_, AppState>, setup: Setup, join: Option<Join>) -> Re
             // With a hub invitation, enrolled first: a device code the hub knows
             // is refused next to its field, before anything is written.
             start_session(&state, || {
-                amparo_hub::laptop::join(&state.dir, &invitation, &j.passphrase, &setup, state.kdf).map(|(s, _)| s)
+                amparo_hub::laptop::join(&state.dir, &invitation, &code, &setup, state.kdf).map(|(s, _)| s)
             })
         }
     }
@@ -232,12 +235,14 @@ pub fn setup(state: State<'_, AppState>, setup: Setup, join: Option<Join>) -> Re
 
 #[tauri::command(async)]
 pub fn unlock(state: State<'_, AppState>, passphrase: String) -> Res<Unlocked> {
+    let passphrase = Zeroizing::new(passphrase);
     start_session(&state, || Store::open(&state.dir, &passphrase))
 }
 
 /// A forgotten passphrase: the recovery key and an administrator's name set a new one.
 #[tauri::command(async)]
 pub fn recover(state: State<'_, AppState>, recovery_key: String, user: String, passphrase: String) -> Res<Unlocked> {
+    let (recovery_key, passphrase) = (Zeroizing::new(recovery_key), Zeroizing::new(passphrase));
     start_session(&state, || Store::recover(&state.dir, &recovery_key, &user, &passphrase))
 }
 
@@ -300,6 +305,7 @@ fn parse_role(role: &str) -> Res<Role> {
 
 #[tauri::command(async)]
 pub fn add_user(state: State<'_, AppState>, name: String, role: String, passphrase: String) -> Res<User> {
+    let passphrase = Zeroizing::new(passphrase);
     let role = parse_role(&role)?;
     with_store(&state, |s| s.add_user(&name, role, &passphrase))
 }
@@ -317,6 +323,7 @@ pub fn set_role(state: State<'_, AppState>, name: String, role: String) -> Res<(
 
 #[tauri::command(async)]
 pub fn set_passphrase(state: State<'_, AppState>, name: Option<String>, passphrase: String) -> Res<()> {
+    let passphrase = Zeroizing::new(passphrase);
     with_store(&state, |s| s.set_passphrase(name.as_deref(), &passphrase))
 }
 
