@@ -60,8 +60,8 @@ pub fn join(
     kdf: KdfParams,
 ) -> Result<(Store, bool), StoreError> {
     let opened = Store::check_join(invitation, passphrase, setup)?;
-    let Some(hub) = opened.about.hub else {
-        return Ok((Store::join(dir, invitation, passphrase, setup, kdf)?, false));
+    let Some(hub) = opened.about.hub.clone() else {
+        return Ok((Store::join_checked(dir, &opened, setup, kdf, None, false)?, false));
     };
     let newcomer = Newcomer::generate();
     let code = setup.device_code.trim().to_uppercase();
@@ -75,7 +75,7 @@ pub fn join(
         }
         Err(e) => return Err(e.into()),
     };
-    let store = Store::join_as(dir, invitation, passphrase, setup, kdf, Some(newcomer), enrolled)?;
+    let store = Store::join_checked(dir, &opened, setup, kdf, Some(newcomer), enrolled)?;
     Ok((store, enrolled))
 }
 

@@ -52,29 +52,25 @@ fn interval() -> Duration {
 }
 
 /// Look at the store without waiting for it: a command holding it means the
-/// person is working, and the next tick will do.
-fn peek(state: &AppState) -> Option<(bool, i64)> {
+/// person is working, and the next tick will do. The hub, if any, and the
+/// changes waiting for it.
+fn peek(state: &AppState) -> Option<(Option<amparo::sync::hub::HubSettings>, i64)> {
     let guard = state.store.try_lock().ok()?;
     let store = guard.as_ref()?;
-    let connected = store.hub_settings().ok()?.is_some();
-    let waiting = if connected { store.hub_waiting().map_or(0, |w| w.0) } else { 0 };
-    Some((connected, waiting))
+    let settings = store.hub_settings().ok()?;
+    let waiting = if settings.is_some() { store.hub_waiting().map_or(0, |w| w.0) } else { 0 };
+    Some((settings, waiting))
 }
 
 /// Refresh what the header shows of the store (hub or not, changes waiting).
 pub fn refresh(state: &AppState) {
-    let settings = state.store.try_lock().ok().and_then(|g| g.as_ref().map(|s| s.hub_settings()));
-    let Some(settings) = settings else { return };
-    let waiting = peek(state).map(|p| p.1);
-    if let Ok(mut h) = state.hub.lock() {
-        let settings = settings.ok().flatten();
+    let Some((settings, waiting)) = peek(state) else { return };
+    update(state, |h| {
         h.connected = settings.is_some();
         h.url = settings.as_ref().map(|s| s.url.clone());
         h.fingerprint = settings.map(|s| s.fingerprint);
-        if let Some(w) = waiting {
-            h.waiting = w;
-        }
-    }
+        h.waiting = waiting;
+    });
 }
 
 fn update(state: &AppState, f: impl FnOnce(&mut HubState)) {
@@ -159,7 +155,8 @@ pub fn start<R: Runtime>(app: AppHandle<R>) {
             if enforce_idle(&state, Instant::now()) {
                 continue;
             }
-            let Some((connected, waiting)) = peek(&state) else { continue };
+            let Some((settings, waiting)) = peek(&state) else { continue };
+            let connected = settings.is_some();
             update(&state, |h| (h.connected, h.waiting) = (connected, waiting));
             let now = Instant::now();
             if !connected || now < next_try || (waiting == 0 && now < next_pull) {

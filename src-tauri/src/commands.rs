@@ -114,7 +114,7 @@ fn active(state: &AppState) {
 fn with_store<T>(state: &AppState, f: impl FnOnce(&mut Store) -> Result<T, StoreError>) -> Res<T> {
     active(state);
     let mut guard = state.store.lock().map_err(|_| CommandError::plain("error.store.busy"))?;
-    let store = guard.as_mut().ok_or_else(|| CommandError::plain("error.store.locked"))?;
+    let store = guard.as_mut().ok_or(StoreError::Locked)?;
     Ok(f(store)?)
 }
 

@@ -188,7 +188,21 @@ impl Ui {
     }
 
     async fn click(&self, css: &str) {
-        self.wait(css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e:?}"));
+        // A screen drawn again between the find and the click (going to the
+        // screen already shown redraws it) leaves a stale element: find it anew.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.wait(css).await.click().await {
+                Ok(_) => return,
+                Err(fantoccini::error::CmdError::Standard(e))
+                    if e.error == fantoccini::error::ErrorStatus::StaleElementReference
+                        && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(e) => panic!("click {css}: {e:?}"),
+            }
+        }
     }
 
     /// Pick an option the way a keyboard user does: type the start of its label

@@ -187,7 +187,8 @@ impl Store {
         setup: &crate::store::Setup,
         kdf: crate::database::keys::KdfParams,
     ) -> Result<Store, StoreError> {
-        Store::join_as(dir, invitation, invite_passphrase, setup, kdf, None, false)
+        let inv = Store::check_join(invitation, invite_passphrase, setup)?;
+        Store::join_checked(dir, &inv, setup, kdf, None, false)
     }
 
     /// Everything joining checks before anything is written or sent: the
@@ -207,21 +208,21 @@ impl Store {
         Ok(inv)
     }
 
-    /// [`Store::join`] as a newcomer made beforehand, that tried to enrol with
-    /// the hub before its store existed: once `enrolled`, no token waits in it.
-    pub fn join_as(
+    /// [`Store::join`] with an invitation [`Store::check_join`] opened (its
+    /// passphrase costs an Argon2 run: once is enough), as a newcomer made
+    /// beforehand if given, that tried to enrol with the hub before its store
+    /// existed: once `enrolled`, no token waits in it.
+    pub fn join_checked(
         dir: &std::path::Path,
-        invitation: &[u8],
-        invite_passphrase: &str,
+        inv: &org::Opened,
         setup: &crate::store::Setup,
         kdf: crate::database::keys::KdfParams,
         newcomer: Option<identity::Newcomer>,
         enrolled: bool,
     ) -> Result<Store, StoreError> {
-        let inv = Store::check_join(invitation, invite_passphrase, setup)?;
         let setup = crate::store::Setup { org: inv.about.org.clone(), ..setup.clone() };
         let store = Store::create_as(dir, &setup, kdf, newcomer)?;
-        org::adopt(store.conn(), &inv)?;
+        org::adopt(store.conn(), inv)?;
         if let Some(h) = &inv.about.hub {
             // Enrolment needs the network: the caller does it, with the token kept
             // until the hub took it.
