@@ -203,14 +203,36 @@ pub fn new_data_key() -> DataKey {
 
 /// Seal `key` for `user_id` under `passphrase`.
 pub fn wrap(key: &DataKey, user_id: &str, passphrase: &str, params: KdfParams) -> Result<WrappedKey, DatabaseError> {
+    wrap_with(key, &[], user_id, passphrase, params)
+}
+
+/// The most a seal holds beside the data key (a user's [`UserSecrets`], or the
+/// recovery seal's authority): anything longer is damaged.
+const EXTRA_MAX: usize = 128;
+
+/// Seal `key`, and `extra` after it, for `user_id` under `passphrase`: one Argon2
+/// run at unlock opens both.
+pub fn wrap_with(
+    key: &DataKey,
+    extra: &[u8],
+    user_id: &str,
+    passphrase: &str,
+    params: KdfParams,
+) -> Result<WrappedKey, DatabaseError> {
+    if extra.len() > EXTRA_MAX {
+        return Err(DatabaseError::KeyFile("seal".into()));
+    }
     let mut salt = [0u8; 16];
     let mut nonce = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut salt);
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let kek = derive_kek(passphrase, &salt, params)?;
     let aad = format!("{WRAP_AAD_PREFIX}{user_id}");
+    let mut plain = Zeroizing::new(Vec::with_capacity(32 + extra.len()));
+    plain.extend_from_slice(key.as_ref());
+    plain.extend_from_slice(extra);
     let sealed = XChaCha20Poly1305::new(Key::from_slice(kek.as_ref()))
-        .encrypt(XNonce::from_slice(&nonce), Payload { msg: key.as_ref(), aad: aad.as_bytes() })
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: &plain, aad: aad.as_bytes() })
         .map_err(|_| DatabaseError::KeyFile("seal".into()))?;
     let mut w = WrappedKey {
         user_id: user_id.to_string(),
@@ -228,6 +250,12 @@ pub fn wrap(key: &DataKey, user_id: &str, passphrase: &str, params: KdfParams) -
 /// Open a sealed key. A wrong passphrase is `WrongPassphrase`; anything malformed is
 /// a damaged key file.
 pub fn unwrap(w: &WrappedKey, passphrase: &str) -> Result<DataKey, DatabaseError> {
+    unwrap_with(w, passphrase).map(|(key, _)| key)
+}
+
+/// Open a sealed key and what was sealed after it (empty in seals from before
+/// user key pairs).
+pub fn unwrap_with(w: &WrappedKey, passphrase: &str) -> Result<(DataKey, Zeroizing<Vec<u8>>), DatabaseError> {
     let bad = |what: &str| DatabaseError::KeyFile(what.to_string());
     if w.kdf != "argon2id" {
         return Err(bad("kdf"));
@@ -244,8 +272,8 @@ pub fn unwrap(w: &WrappedKey, passphrase: &str) -> Result<DataKey, DatabaseError
     }
     let nonce = hex::decode(&w.nonce).map_err(|_| bad("nonce"))?;
     let sealed = hex::decode(&w.sealed).map_err(|_| bad("sealed key"))?;
-    if nonce.len() != 24 {
-        return Err(bad("nonce"));
+    if nonce.len() != 24 || sealed.len() > 32 + EXTRA_MAX + 16 {
+        return Err(bad("sealed key"));
     }
     let kek = derive_kek(passphrase, &salt, w.params)?;
     let aad = format!("{WRAP_AAD_PREFIX}{}", w.user_id);
@@ -254,12 +282,158 @@ pub fn unwrap(w: &WrappedKey, passphrase: &str) -> Result<DataKey, DatabaseError
             .decrypt(XNonce::from_slice(&nonce), Payload { msg: &sealed, aad: aad.as_bytes() })
             .map_err(|_| DatabaseError::WrongPassphrase)?,
     );
-    let mut key = Zeroizing::new([0u8; 32]);
-    if plain.len() != 32 {
+    if plain.len() < 32 {
         return Err(bad("key length"));
     }
-    key.copy_from_slice(&plain);
-    Ok(key)
+    let mut key = Zeroizing::new([0u8; 32]);
+    key.copy_from_slice(&plain[..32]);
+    Ok((key, Zeroizing::new(plain[32..].to_vec())))
+}
+
+/// A user's own secrets, sealed with the data key under her passphrase (so that
+/// nobody who holds only the data key has them): her Ed25519 signing key, her
+/// X25519 key that keys are sealed to, and the public key of the authority that
+/// signs role grants, as it was when she was sealed (all zero if unknown then).
+pub struct UserSecrets {
+    sign: ed25519_dalek::SigningKey,
+    kx: x25519_dalek::StaticSecret,
+    authority: [u8; 32],
+}
+
+impl UserSecrets {
+    const LEN: usize = 96;
+
+    pub fn generate(authority: Option<[u8; 32]>) -> UserSecrets {
+        UserSecrets {
+            sign: ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng),
+            kx: x25519_dalek::StaticSecret::random_from_rng(rand::rngs::OsRng),
+            authority: authority.unwrap_or_default(),
+        }
+    }
+
+    /// Read what [`UserSecrets::to_bytes`] wrote; `None` for a seal from before
+    /// user key pairs (nothing after the data key).
+    pub fn from_bytes(extra: &[u8]) -> Result<Option<UserSecrets>, DatabaseError> {
+        if extra.is_empty() {
+            return Ok(None);
+        }
+        if extra.len() != Self::LEN {
+            return Err(DatabaseError::KeyFile("user keys".into()));
+        }
+        let part = |i: usize| {
+            let mut b = Zeroizing::new([0u8; 32]);
+            b.copy_from_slice(&extra[i * 32..(i + 1) * 32]);
+            b
+        };
+        let mut authority = [0u8; 32];
+        authority.copy_from_slice(&extra[64..]);
+        Ok(Some(UserSecrets {
+            sign: ed25519_dalek::SigningKey::from_bytes(&part(0)),
+            kx: x25519_dalek::StaticSecret::from(*part(1)),
+            authority,
+        }))
+    }
+
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(Self::LEN));
+        out.extend_from_slice(self.sign.as_bytes());
+        out.extend_from_slice(self.kx.as_bytes());
+        out.extend_from_slice(&self.authority);
+        out
+    }
+
+    /// Hex of the Ed25519 public key.
+    pub fn sign_key(&self) -> String {
+        hex::encode(self.sign.verifying_key().to_bytes())
+    }
+
+    /// Hex of the X25519 public key.
+    pub fn kx_key(&self) -> String {
+        hex::encode(x25519_dalek::PublicKey::from(&self.kx).to_bytes())
+    }
+
+    pub fn kx(&self) -> &x25519_dalek::StaticSecret {
+        &self.kx
+    }
+
+    /// The authority this user was sealed with, if it was known then.
+    pub fn authority(&self) -> Option<[u8; 32]> {
+        (self.authority != [0u8; 32]).then_some(self.authority)
+    }
+
+    pub fn set_authority(&mut self, authority: [u8; 32]) {
+        self.authority = authority;
+    }
+}
+
+/// Parse a hex Ed25519 public key; None if it is not one.
+pub fn verifying_key(hexed: &str) -> Option<ed25519_dalek::VerifyingKey> {
+    let bytes: [u8; 32] = hex::decode(hexed).ok()?.try_into().ok()?;
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok()
+}
+
+/// Does `signature` sign `message` with the hex public key `signer`? Strict
+/// verification: no malleable or small-order keys.
+pub fn verify(signer: &str, message: &[u8], signature: &[u8]) -> bool {
+    let (Some(key), Ok(sig)) = (verifying_key(signer), <[u8; 64]>::try_from(signature)) else {
+        return false;
+    };
+    key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&sig)).is_ok()
+}
+
+/// Seal `plain` to the holder of the X25519 key `their` (hex), bound to
+/// `context`: an ephemeral key agreement, SHA-256 over everything it involves,
+/// XChaCha20-Poly1305. Hex of ephemeral public ‖ nonce ‖ ciphertext. `None` if
+/// `their` is not a usable X25519 key.
+pub fn seal_to(their: &str, context: &str, plain: &[u8]) -> Option<String> {
+    let their: [u8; 32] = hex::decode(their).ok()?.try_into().ok()?;
+    let ephemeral = x25519_dalek::StaticSecret::random_from_rng(rand::rngs::OsRng);
+    let ephemeral_pub = x25519_dalek::PublicKey::from(&ephemeral).to_bytes();
+    let shared = ephemeral.diffie_hellman(&x25519_dalek::PublicKey::from(their));
+    if !shared.was_contributory() {
+        return None;
+    }
+    let key = sealed_box_key(shared.as_bytes(), context, &ephemeral_pub, &their);
+    let mut nonce = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let sealed = XChaCha20Poly1305::new(&key)
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: context.as_bytes() })
+        .ok()?;
+    Some(hex::encode([ephemeral_pub.as_slice(), &nonce, &sealed].concat()))
+}
+
+/// Open what [`seal_to`] sealed to `mine` under `context`; `None` if it was not
+/// sealed to this key, or changed.
+pub fn open_sealed(mine: &x25519_dalek::StaticSecret, context: &str, sealed: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let bytes = hex::decode(sealed).ok()?;
+    if bytes.len() < 32 + 24 + 16 {
+        return None;
+    }
+    let (ephemeral, rest) = bytes.split_at(32);
+    let (nonce, ct) = rest.split_at(24);
+    let ephemeral: [u8; 32] = ephemeral.try_into().ok()?;
+    let shared = mine.diffie_hellman(&x25519_dalek::PublicKey::from(ephemeral));
+    if !shared.was_contributory() {
+        return None;
+    }
+    let my_pub = x25519_dalek::PublicKey::from(mine).to_bytes();
+    let key = sealed_box_key(shared.as_bytes(), context, &ephemeral, &my_pub);
+    XChaCha20Poly1305::new(&key)
+        .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: context.as_bytes() })
+        .ok()
+        .map(Zeroizing::new)
+}
+
+fn sealed_box_key(shared: &[u8; 32], context: &str, ephemeral: &[u8; 32], their: &[u8; 32]) -> Key {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"amparo.sealed-box/1\0");
+    h.update(context.as_bytes());
+    h.update([0]);
+    h.update(ephemeral);
+    h.update(their);
+    h.update(shared);
+    Key::clone_from_slice(&h.finalize())
 }
 
 /// The second copy of the key file, beside it: a key file deleted or damaged by
@@ -374,6 +548,37 @@ mod tests {
         assert_eq!(normalize_recovery_key(&typed).map(|s| s.to_string()), Some(k.to_string()));
         assert!(normalize_recovery_key(&k[..46]).is_none());
         assert!(normalize_recovery_key(&k.replacen(|c: char| c.is_ascii_alphanumeric(), "U", 1)).is_none());
+    }
+
+    #[test]
+    fn a_seal_carries_a_users_secrets_beside_the_data_key() {
+        let key = new_data_key();
+        let me = UserSecrets::generate(Some([7u8; 32]));
+        let w = wrap_with(&key, &me.to_bytes(), "u1", "correct horse battery", KdfParams::INSECURE_FOR_TESTS).unwrap();
+        let (k, extra) = unwrap_with(&w, "correct horse battery").unwrap();
+        assert_eq!(*k, *key);
+        let back = UserSecrets::from_bytes(&extra).unwrap().unwrap();
+        assert_eq!((back.sign_key(), back.kx_key(), back.authority()), (me.sign_key(), me.kx_key(), Some([7u8; 32])));
+        // A seal from before holds the data key alone.
+        let old = wrap(&key, "u1", "correct horse battery", KdfParams::INSECURE_FOR_TESTS).unwrap();
+        let (_, extra) = unwrap_with(&old, "correct horse battery").unwrap();
+        assert!(UserSecrets::from_bytes(&extra).unwrap().is_none());
+        assert!(UserSecrets::from_bytes(&[1u8; 40]).is_err(), "a short secret is damaged");
+    }
+
+    #[test]
+    fn what_is_sealed_to_a_key_opens_only_with_it_and_its_context() {
+        let rosa = UserSecrets::generate(None);
+        let luis = UserSecrets::generate(None);
+        let sealed = seal_to(&rosa.kx_key(), "case:c1", b"the case key").unwrap();
+        assert_eq!(open_sealed(rosa.kx(), "case:c1", &sealed).unwrap().as_slice(), b"the case key");
+        assert!(open_sealed(luis.kx(), "case:c1", &sealed).is_none(), "another user's key");
+        assert!(open_sealed(rosa.kx(), "case:c2", &sealed).is_none(), "moved to another case");
+        let mut flipped = hex::decode(&sealed).unwrap();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(open_sealed(rosa.kx(), "case:c1", &hex::encode(flipped)).is_none());
+        assert!(seal_to(&"00".repeat(32), "case:c1", b"x").is_none(), "a low-order key gets no seal");
     }
 
     #[test]

@@ -293,6 +293,21 @@ CREATE VIRTUAL TABLE cases_fts USING fts5 (
 INSERT INTO cases_fts (cases_fts, rank) VALUES ('secure-delete', 1);
 DELETE FROM meta WHERE key = 'fts_filled_at';";
 
+/// Version 12: role grants an administrator signs. Each user has key pairs of
+/// her own (their secrets sealed under her passphrase, in `keys.json`); her row
+/// holds their public halves and her grant: the authority's signature over her
+/// id, name, role and public keys. The authority's public key is in `meta`
+/// (`authority_key`); its secret is sealed to each administrator's X25519 key in
+/// `authority_seals`. A role changed here by hand has no valid signature and
+/// gives no rights beyond a caseworker's.
+const V12: &str = "
+ALTER TABLE users ADD COLUMN sign_key TEXT;
+ALTER TABLE users ADD COLUMN kx_key TEXT;
+ALTER TABLE users ADD COLUMN granted_by TEXT;
+ALTER TABLE users ADD COLUMN granted_at TEXT;
+ALTER TABLE users ADD COLUMN grant_sig TEXT;
+CREATE TABLE authority_seals (user_id TEXT PRIMARY KEY, sealed TEXT NOT NULL) STRICT;";
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -306,12 +321,13 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V9),
         M::up(V10),
         M::up(V11),
+        M::up(V12),
     ])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> usize {
-    11
+    12
 }
 
 #[cfg(test)]

@@ -66,6 +66,7 @@ actions!(
     HubSync,
     DeviceRevoked,
     KeyEpoch,
+    RoleRefused,
 );
 
 impl Action {

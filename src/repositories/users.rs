@@ -10,6 +10,12 @@
 //! - **Supervisor**: also opens restricted cases, assigns cases, imports and exports,
 //!   and reads the audit trail.
 //! - **Administrator**: also manages users and the store's policies.
+//!
+//! A role is what the user's *grant* says: her id, name, role and public keys,
+//! signed by the store's [`Authority`], whose secret only administrators (and
+//! the recovery key) can open. Whoever holds the data key can change a row, but
+//! not sign it: an unsigned role gives a caseworker's rights, and is shown to
+//! administrators.
 
 use crate::database::{now_utc, DatabaseError};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -43,8 +49,24 @@ impl Role {
 pub struct User {
     pub id: String,
     pub name: String,
+    /// The role this user has: the one in her grant, if its signature verifies;
+    /// Caseworker otherwise.
     pub role: Role,
     pub created_at: String,
+    /// False when her grant's signature does not verify against the authority:
+    /// the row was written or changed by hand. Administrators are shown it.
+    pub signed: bool,
+    /// The role her row claims, when it is not signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claimed_role: Option<Role>,
+    /// Her public keys are not yet in her grant (she made them after it was
+    /// signed, in a store from before them): an administrator's unlock signs them.
+    #[serde(skip)]
+    pub keys_pending: bool,
+    #[serde(skip)]
+    pub sign_key: Option<String>,
+    #[serde(skip)]
+    pub kx_key: Option<String>,
 }
 
 pub(crate) fn role_of(code: &str) -> Role {
@@ -52,18 +74,264 @@ pub(crate) fn role_of(code: &str) -> Role {
     Role::parse(code).unwrap_or(Role::Caseworker)
 }
 
-/// Everyone who can unlock this store, in the order they were added.
+/// `meta` key of the authority's public key (hex Ed25519).
+const AUTHORITY_KEY: &str = "authority_key";
+const GRANT_FORMAT: &str = "amparo.grant/1";
+
+/// What an administrator signs to give a user her role: bound to the authority,
+/// the user's id and name, and her public keys (empty in a grant made before she
+/// had them).
+pub(crate) struct Grant<'a> {
+    pub user_id: &'a str,
+    pub name: &'a str,
+    pub role: Role,
+    pub sign_key: &'a str,
+    pub kx_key: &'a str,
+    pub granted_by: &'a str,
+    pub granted_at: &'a str,
+}
+
+impl Grant<'_> {
+    fn message(&self, authority: &str) -> Vec<u8> {
+        [GRANT_FORMAT, authority, self.user_id, self.name, self.role.code(), self.sign_key, self.kx_key]
+            .iter()
+            .chain([&self.granted_by, &self.granted_at])
+            .flat_map(|part| part.as_bytes().iter().copied().chain([0u8]))
+            .collect()
+    }
+
+    fn verifies(&self, authority: &str, signature: &str) -> bool {
+        let Ok(sig) = hex::decode(signature) else { return false };
+        crate::database::keys::verify(authority, &self.message(authority), &sig)
+    }
+}
+
+/// The key that signs role grants. Its public half is in `meta`; its secret is
+/// sealed to each administrator's X25519 key and to the recovery key, never kept
+/// in the clear, so holding the data key is not enough to sign.
+pub struct Authority(ed25519_dalek::SigningKey);
+
+impl Authority {
+    pub fn generate() -> Authority {
+        Authority(ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng))
+    }
+
+    /// From the 32 bytes [`Authority::to_bytes`] gave; `None` if not 32.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Authority> {
+        let seed: zeroize::Zeroizing<[u8; 32]> = zeroize::Zeroizing::new(bytes.try_into().ok()?);
+        Some(Authority(ed25519_dalek::SigningKey::from_bytes(&seed)))
+    }
+
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.0.to_bytes())
+    }
+
+    pub fn public(&self) -> [u8; 32] {
+        self.0.verifying_key().to_bytes()
+    }
+
+    pub fn public_hex(&self) -> String {
+        hex::encode(self.public())
+    }
+
+    fn sign(&self, grant: &Grant) -> String {
+        use ed25519_dalek::Signer;
+        hex::encode(self.0.sign(&grant.message(&self.public_hex())).to_bytes())
+    }
+}
+
+/// The authority's public key, if this store has one (stores from before role
+/// grants have none until an administrator unlocks).
+pub(crate) fn authority(conn: &Connection) -> Result<Option<String>, DatabaseError> {
+    crate::database::meta(conn, AUTHORITY_KEY)
+}
+
+pub(crate) fn set_authority(conn: &Connection, authority: &Authority) -> Result<(), DatabaseError> {
+    crate::database::set_meta(conn, AUTHORITY_KEY, &authority.public_hex())
+}
+
+const REPLACED_BY_RECOVERY: &str = "authority_replaced_by_recovery";
+
+/// The authority a recovery with an old recovery key replaced, if any.
+pub(crate) fn replaced_by_recovery(conn: &Connection) -> Result<Option<[u8; 32]>, DatabaseError> {
+    let hexed = crate::database::meta(conn, REPLACED_BY_RECOVERY)?;
+    Ok(hexed.and_then(|h| hex::decode(h).ok()).and_then(|b| b.try_into().ok()))
+}
+
+pub(crate) fn set_replaced_by_recovery(conn: &Connection, old: &str) -> Result<(), DatabaseError> {
+    crate::database::set_meta(conn, REPLACED_BY_RECOVERY, old)
+}
+
+fn authority_context(user_id: &str) -> String {
+    format!("amparo.authority/1:{user_id}")
+}
+
+/// Seal the authority to an administrator's X25519 key (hex).
+pub(crate) fn seal_authority(
+    conn: &Connection,
+    user_id: &str,
+    kx_key: &str,
+    authority: &Authority,
+) -> Result<(), DatabaseError> {
+    let sealed = crate::database::keys::seal_to(kx_key, &authority_context(user_id), authority.to_bytes().as_ref())
+        .ok_or(DatabaseError::Damaged { table: "users" })?;
+    conn.execute(
+        "INSERT INTO authority_seals (user_id, sealed) VALUES (?1, ?2)
+         ON CONFLICT (user_id) DO UPDATE SET sealed = excluded.sealed",
+        params![user_id, sealed],
+    )?;
+    Ok(())
+}
+
+/// The authority, if it is sealed to this user and is the store's.
+pub(crate) fn open_authority(
+    conn: &Connection,
+    user_id: &str,
+    mine: &crate::database::keys::UserSecrets,
+) -> Result<Option<Authority>, DatabaseError> {
+    let Some(expected) = authority(conn)? else { return Ok(None) };
+    let sealed: Option<String> =
+        conn.query_row("SELECT sealed FROM authority_seals WHERE user_id = ?1", [user_id], |r| r.get(0)).optional()?;
+    let Some(sealed) = sealed else { return Ok(None) };
+    let opened = crate::database::keys::open_sealed(mine.kx(), &authority_context(user_id), &sealed)
+        .and_then(|bytes| Authority::from_bytes(&bytes));
+    Ok(opened.filter(|a| a.public_hex() == expected))
+}
+
+pub(crate) fn drop_authority_seal(conn: &Connection, user_id: &str) -> Result<(), DatabaseError> {
+    conn.execute("DELETE FROM authority_seals WHERE user_id = ?1", [user_id])?;
+    Ok(())
+}
+
+/// Before the authority is sealed afresh to every administrator.
+pub(crate) fn drop_all_authority_seals(conn: &Connection) -> Result<(), DatabaseError> {
+    conn.execute("DELETE FROM authority_seals", [])?;
+    Ok(())
+}
+
+/// Does this user hold a seal of the authority?
+pub(crate) fn has_authority_seal(conn: &Connection, user_id: &str) -> Result<bool, DatabaseError> {
+    Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM authority_seals WHERE user_id = ?1)", [user_id], |r| r.get(0))?)
+}
+
+/// Sign `role` for a user, with her public keys as her row holds them, and
+/// write the grant into her row.
+pub(crate) fn grant(
+    conn: &Connection,
+    authority: &Authority,
+    user_id: &str,
+    role: Role,
+    granted_by: &str,
+) -> Result<(), DatabaseError> {
+    let (name, sign_key, kx_key): (String, Option<String>, Option<String>) =
+        conn.query_row("SELECT name, sign_key, kx_key FROM users WHERE id = ?1", [user_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    let granted_at = now_utc();
+    let g = Grant {
+        user_id,
+        name: &name,
+        role,
+        sign_key: sign_key.as_deref().unwrap_or(""),
+        kx_key: kx_key.as_deref().unwrap_or(""),
+        granted_by,
+        granted_at: &granted_at,
+    };
+    let sig = authority.sign(&g);
+    conn.execute(
+        "UPDATE users SET role = ?2, granted_by = ?3, granted_at = ?4, grant_sig = ?5 WHERE id = ?1",
+        params![user_id, role.code(), granted_by, granted_at, sig],
+    )?;
+    Ok(())
+}
+
+/// The role a user's row claims, signed or not.
+pub(crate) fn role_of_row(conn: &Connection, user_id: &str) -> Result<Role, DatabaseError> {
+    let code: String = conn.query_row("SELECT role FROM users WHERE id = ?1", [user_id], |r| r.get(0))?;
+    Ok(role_of(&code))
+}
+
+/// Set a user's public keys (her grant must then be signed again to cover them).
+pub(crate) fn set_keys(conn: &Connection, user_id: &str, sign_key: &str, kx_key: &str) -> Result<(), DatabaseError> {
+    conn.execute("UPDATE users SET sign_key = ?2, kx_key = ?3 WHERE id = ?1", params![user_id, sign_key, kx_key])?;
+    Ok(())
+}
+
+/// Everyone who can unlock this store, in the order they were added, each with
+/// the role her grant proves.
 pub(crate) fn active(conn: &Connection) -> Result<Vec<User>, DatabaseError> {
+    let authority = authority(conn)?;
     let mut st = conn.prepare_cached(
-        "SELECT id, name, role, created_at FROM users WHERE removed_at IS NULL ORDER BY created_at, name",
+        "SELECT id, name, role, created_at, sign_key, kx_key, granted_by, granted_at, grant_sig
+           FROM users WHERE removed_at IS NULL ORDER BY created_at, name",
     )?;
     let rows = st
         .query_map([], |r| {
-            let role: String = r.get(2)?;
-            Ok(User { id: r.get(0)?, name: r.get(1)?, role: role_of(&role), created_at: r.get(3)? })
+            let row: [Option<String>; 9] = [
+                Some(r.get(0)?),
+                Some(r.get(1)?),
+                Some(r.get(2)?),
+                Some(r.get(3)?),
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            ];
+            Ok(row)
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    Ok(rows.into_iter().map(|row| verified(authority.as_deref(), row)).collect())
+}
+
+fn verified(authority: Option<&str>, row: [Option<String>; 9]) -> User {
+    let [id, name, role, created_at, sign_key, kx_key, granted_by, granted_at, sig] = row;
+    let (id, name, created_at) = (id.unwrap_or_default(), name.unwrap_or_default(), created_at.unwrap_or_default());
+    let claimed = role_of(role.as_deref().unwrap_or_default());
+    let mut user = User {
+        id,
+        name,
+        role: claimed,
+        created_at,
+        signed: true,
+        claimed_role: None,
+        keys_pending: false,
+        sign_key,
+        kx_key,
+    };
+    // A store from before grants: the roles are as they were until an
+    // administrator's unlock signs them.
+    let Some(authority) = authority else { return user };
+    let (Some(by), Some(at), Some(sig)) = (granted_by, granted_at, sig) else {
+        user.signed = false;
+        user.claimed_role = Some(claimed);
+        user.role = Role::Caseworker;
+        return user;
+    };
+    let signs = |sign_key: &str, kx_key: &str| {
+        let g = Grant {
+            user_id: &user.id,
+            name: &user.name,
+            role: claimed,
+            sign_key,
+            kx_key,
+            granted_by: &by,
+            granted_at: &at,
+        };
+        g.verifies(authority, &sig)
+    };
+    let keys = (user.sign_key.clone().unwrap_or_default(), user.kx_key.clone().unwrap_or_default());
+    if signs(&keys.0, &keys.1) {
+        return user;
+    }
+    if signs("", "") {
+        user.keys_pending = true;
+        return user;
+    }
+    user.signed = false;
+    user.claimed_role = Some(claimed);
+    user.role = Role::Caseworker;
+    user
 }
 
 /// The user with this id, unless removed.
@@ -76,10 +344,11 @@ pub(crate) fn active_by_name(conn: &Connection, name: &str) -> Result<Option<Use
     Ok(active(conn)?.into_iter().find(|u| u.name.eq_ignore_ascii_case(name.trim())))
 }
 
+/// A new user's row, with her public keys; her grant is signed by [`grant`].
 pub(crate) fn insert(conn: &Connection, user: &User) -> Result<(), DatabaseError> {
     conn.execute(
-        "INSERT INTO users (id, name, role, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![user.id, user.name, user.role.code(), user.created_at],
+        "INSERT INTO users (id, name, role, created_at, sign_key, kx_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![user.id, user.name, user.role.code(), user.created_at, user.sign_key, user.kx_key],
     )?;
     Ok(())
 }
@@ -87,12 +356,7 @@ pub(crate) fn insert(conn: &Connection, user: &User) -> Result<(), DatabaseError
 /// Mark a user removed (the row stays: the audit trail and notes name them).
 pub(crate) fn remove(conn: &Connection, id: &str) -> Result<(), DatabaseError> {
     conn.execute("UPDATE users SET removed_at = ?2 WHERE id = ?1", params![id, now_utc()])?;
-    Ok(())
-}
-
-pub(crate) fn set_role(conn: &Connection, id: &str, role: Role) -> Result<(), DatabaseError> {
-    conn.execute("UPDATE users SET role = ?2 WHERE id = ?1", params![id, role.code()])?;
-    Ok(())
+    drop_authority_seal(conn, id)
 }
 
 /// The name of a user by id, removed or not.

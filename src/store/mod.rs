@@ -64,6 +64,10 @@ pub enum StoreError {
     CannotRemoveSelf,
     #[error("the store needs at least one administrator")]
     LastAdministrator,
+    /// An administrator whose role is signed but who does not hold the
+    /// authority yet (promoted before she had key pairs).
+    #[error("your administrator role cannot sign roles on this laptop yet")]
+    NoAuthority,
     #[error("{0}")]
     Consent(#[from] crate::consent::ConsentError),
     #[error("{0}")]
@@ -162,6 +166,7 @@ impl Localized for StoreError {
             StoreError::NotAdministrator(_) => "error.store.not_administrator",
             StoreError::CannotRemoveSelf => "error.store.cannot_remove_self",
             StoreError::LastAdministrator => "error.store.last_administrator",
+            StoreError::NoAuthority => "error.store.no_authority",
             StoreError::Consent(e) => e.i18n_key(),
             StoreError::Sync(e) => e.i18n_key(),
             StoreError::Encode(_) => "error.store.encode",
@@ -365,6 +370,10 @@ pub struct Store {
     session: Session,
     /// Kept to seal it for new users and passphrases; wiped when the store drops.
     key: DataKey,
+    /// The unlocked user's own key pairs (from her seal).
+    me: keys::UserSecrets,
+    /// The key that signs role grants, for an administrator whose grant verifies.
+    authority: Option<repositories::users::Authority>,
     /// The Argon2id cost new seals use: the one the current seal was made with.
     kdf: KdfParams,
     /// The recovery key made at setup, until it has been shown.
@@ -421,6 +430,8 @@ impl Store {
         }
         files::write_atomic(&pending, b"")?;
         let key = keys::new_data_key();
+        let authority = repositories::users::Authority::generate();
+        let me = keys::UserSecrets::generate(Some(authority.public()));
         let user_id = database::new_id();
         let store_id = database::new_id();
         let mut conn = database::create(dir, &key)?;
@@ -449,8 +460,16 @@ impl Store {
                 name: session.user_name.clone(),
                 role: Role::Administrator,
                 created_at: now.clone(),
+                signed: true,
+                claimed_role: None,
+                keys_pending: false,
+                sign_key: Some(me.sign_key()),
+                kx_key: Some(me.kx_key()),
             };
             repositories::users::insert(&tx, &first)?;
+            repositories::users::set_authority(&tx, &authority)?;
+            repositories::users::grant(&tx, &authority, &user_id, Role::Administrator, &user_id)?;
+            repositories::users::seal_authority(&tx, &user_id, &me.kx_key(), &authority)?;
             let detail = json!({ "user": user_id, "role": Role::Administrator.code() });
             repositories::audit::append(
                 &tx,
@@ -474,8 +493,8 @@ impl Store {
         let kf = KeyFile {
             format: keys::KEY_FILE_FORMAT.into(),
             store_id,
-            keys: vec![keys::wrap(&key, &user_id, &setup.passphrase, kdf)?],
-            recovery: Some(keys::wrap(&key, keys::RECOVERY_ID, &recovery, kdf)?),
+            keys: vec![users::seal(&key, &me, &user_id, &setup.passphrase, kdf)?],
+            recovery: Some(users::recovery_seal(&key, Some(&authority), &recovery, kdf)?),
         };
         kf.write(&dir.join(KEY_FILE))?;
         std::fs::remove_file(&pending)?;
@@ -483,7 +502,16 @@ impl Store {
             let locale = Some(crate::i18n::normalize_locale(&setup.locale).to_string());
             Settings { locale, last_user: Some(user_id.clone()) }.save(dir)?;
         }
-        Ok(Store { conn, dir: dir.to_path_buf(), session, key, kdf, fresh_recovery: Some(recovery) })
+        Ok(Store {
+            conn,
+            dir: dir.to_path_buf(),
+            session,
+            key,
+            me,
+            authority: Some(authority),
+            kdf,
+            fresh_recovery: Some(recovery),
+        })
     }
 
     /// The recovery key made at setup, once: the caller shows it and forgets it.
@@ -559,9 +587,9 @@ impl Store {
         let mut opened = None;
         let mut damaged = None;
         for w in &seals {
-            match keys::unwrap(w, passphrase) {
-                Ok(k) => {
-                    opened = Some((k, w.user_id.clone(), w.params));
+            match keys::unwrap_with(w, passphrase) {
+                Ok((k, extra)) => {
+                    opened = Some((k, extra, w.user_id.clone(), w.params));
                     break;
                 }
                 Err(DatabaseError::WrongPassphrase) => continue,
@@ -569,7 +597,7 @@ impl Store {
                 Err(e) => damaged = Some(e),
             }
         }
-        let Some((key, user_id, kdf)) = opened else {
+        let Some((key, extra, user_id, kdf)) = opened else {
             // Said as damaged, and not counted as a wrong attempt: whoever can
             // change the key file can also reset the count kept beside it.
             if let Some(e) = damaged {
@@ -580,10 +608,27 @@ impl Store {
         let conn = Store::connect(dir, &key)?;
         let wanted = |s: &Session| user.is_none_or(|u| s.user_name.eq_ignore_ascii_case(u.trim()));
         // A removed user's key may outlive them if the key file could not be written.
-        let Some(session) = Store::session_for(&conn, &user_id)?.filter(wanted) else {
+        let Some(mut session) = Store::session_for(&conn, &user_id)?.filter(wanted) else {
             return Err(throttle::wrong_passphrase(dir).into());
         };
-        let store = Store { conn, dir: dir.to_path_buf(), session, key, kdf, fresh_recovery: None };
+        let settled = users::settle(&conn, &session, &extra)?;
+        session.role = settled.role;
+        if settled.reseal {
+            let mut kf = kf;
+            kf.keys.retain(|w| w.user_id != user_id);
+            kf.keys.push(users::seal(&key, &settled.me, &user_id, passphrase, kdf)?);
+            kf.write(&dir.join(KEY_FILE))?;
+        }
+        let store = Store {
+            conn,
+            dir: dir.to_path_buf(),
+            session,
+            key,
+            me: settled.me,
+            authority: settled.authority,
+            kdf,
+            fresh_recovery: None,
+        };
         store.record_unlock(Action::Unlock)?;
         if settings.last_user.as_ref() != Some(&store.session.user_id) {
             settings.last_user = Some(store.session.user_id.clone());
@@ -606,25 +651,53 @@ impl Store {
         users::check_passphrase(new_passphrase)?;
         let kf = KeyFile::read(&dir.join(KEY_FILE))?;
         let sealed = kf.recovery.as_ref().ok_or(StoreError::NoRecoveryKey)?;
-        let key = match keys::unwrap(sealed, &typed) {
-            Ok(k) => k,
+        let (key, extra) = match keys::unwrap_with(sealed, &typed) {
+            Ok(opened) => opened,
             Err(DatabaseError::WrongPassphrase) => {
                 throttle::record_failure(dir)?;
                 return Err(StoreError::WrongRecoveryKey);
             }
             Err(e) => return Err(e.into()),
         };
+        let kdf = sealed.params;
         let conn = Store::connect(dir, &key)?;
         let found = repositories::users::active_by_name(&conn, admin)?;
         let user_id = found.map(|u| u.id).ok_or_else(|| StoreError::NoSuchUser(admin.trim().to_string()))?;
+        users::check_unique(&kf, &user_id, new_passphrase)?;
+        // The authority first: the roles are checked against the one the
+        // recovery key holds, not one that may have been put in its place.
+        let tx = database::write_tx(&conn)?;
+        let (authority, reseal_recovery) = users::restore_authority(&tx, &extra, &user_id)?;
         let session =
-            Store::session_for(&conn, &user_id)?.ok_or_else(|| StoreError::NoSuchUser(admin.trim().to_string()))?;
+            Store::session_for(&tx, &user_id)?.ok_or_else(|| StoreError::NoSuchUser(admin.trim().to_string()))?;
         if session.role != Role::Administrator {
             return Err(StoreError::NotAdministrator(admin.trim().to_string()));
         }
-        let mut store = Store { conn, dir: dir.to_path_buf(), session, key, kdf: sealed.params, fresh_recovery: None };
+        // Her old secrets are sealed under the passphrase she lost: new ones.
+        let me = keys::UserSecrets::generate(Some(authority.public()));
+        repositories::users::set_keys(&tx, &user_id, &me.sign_key(), &me.kx_key())?;
+        repositories::users::grant(&tx, &authority, &user_id, Role::Administrator, &user_id)?;
+        users::certify(&tx, &authority, &user_id)?;
+        tx.commit()?;
+        let mut kf = kf;
+        kf.keys.retain(|w| w.user_id != user_id);
+        kf.keys.push(users::seal(&key, &me, &user_id, new_passphrase, kdf)?);
+        if reseal_recovery {
+            kf.recovery = Some(users::recovery_seal(&key, Some(&authority), &typed, kdf)?);
+        }
+        kf.write(&dir.join(KEY_FILE))?;
+        let store = Store {
+            conn,
+            dir: dir.to_path_buf(),
+            session,
+            key,
+            me,
+            authority: Some(authority),
+            kdf,
+            fresh_recovery: None,
+        };
         store.record_unlock(Action::Recover)?;
-        store.set_passphrase(None, new_passphrase)?;
+        store.record(Action::PassphraseChanged, None, json!({ "user": store.session.user_id }))?;
         Ok(store)
     }
 

@@ -711,3 +711,197 @@ fn a_damaged_seal_says_damaged_and_locks_no_one_else_out() {
     assert_eq!(crate::database::throttle::load(d).at.len(), before, "not a wrong attempt");
     assert!(Store::open(d, ADMIN_PASS).is_ok());
 }
+
+/// Direct SQL on the store, as anyone who holds the data key could.
+fn by_hand(store: &Store, sql: &str) {
+    store.conn().execute_batch(sql).unwrap();
+}
+
+fn user<'a>(users: &'a [crate::repositories::users::User], name: &str) -> &'a crate::repositories::users::User {
+    users.iter().find(|u| u.name == name).unwrap()
+}
+
+/// A caseworker who makes herself administrator with one UPDATE gets no rights
+/// from it: her row's role is not signed. The administrators see it, and the
+/// trail says so; an administrator choosing the role signs it again.
+#[test]
+fn a_role_changed_by_direct_sql_gives_no_rights_and_is_reported() {
+    let (dir, admin) = team();
+    by_hand(&admin, "UPDATE users SET role = 'Administrator' WHERE name = 'Rosa'");
+    drop(admin);
+    let d = dir.path();
+    let mut rosa = Store::open(d, ROSA_PASS).unwrap();
+    assert_eq!(rosa.session().role, Role::Caseworker);
+    assert!(!rosa.rights().administer && !rosa.rights().supervise);
+    assert!(matches!(
+        rosa.add_user("Eva", Role::Administrator, "eva escribe poemas"),
+        Err(StoreError::RoleRequired(_))
+    ));
+    assert!(matches!(rosa.set_role("Rosa", Role::Administrator), Err(StoreError::RoleRequired(_))));
+    drop(rosa);
+    let mut admin = Store::open(d, ADMIN_PASS).unwrap();
+    let users = admin.users().unwrap();
+    let r = user(&users, "Rosa");
+    assert_eq!((r.role, r.signed, r.claimed_role), (Role::Caseworker, false, Some(Role::Administrator)));
+    assert!(users.iter().filter(|u| u.name != "Rosa").all(|u| u.signed), "the others' grants still verify");
+    assert!(actions(&admin).contains(&"RoleRefused".to_string()));
+    admin.set_role("Rosa", Role::Supervisor).unwrap();
+    drop(admin);
+    let rosa = Store::open(d, ROSA_PASS).unwrap();
+    assert_eq!(rosa.session().role, Role::Supervisor, "signed again by an administrator");
+}
+
+/// A user written in by hand, with a seal of the data key of her own in the key
+/// file, unlocks as nothing more than a caseworker, however her row is filled.
+#[test]
+fn a_user_added_by_hand_unlocks_with_no_more_than_a_caseworkers_rights() {
+    let (dir, admin) = team();
+    let d = dir.path();
+    let ana = admin.users().unwrap().into_iter().find(|u| u.name == "Ana Admin").unwrap();
+    // Her row copies the administrator's grant, signature and all.
+    by_hand(
+        &admin,
+        &format!(
+            "INSERT INTO users (id, name, role, created_at, granted_by, granted_at, grant_sig)
+               SELECT 'mallory', 'Mallory', 'Administrator', created_at, granted_by, granted_at, grant_sig
+                 FROM users WHERE id = '{}'",
+            ana.id
+        ),
+    );
+    let mut kf = KeyFile::read(&d.join(KEY_FILE)).unwrap();
+    let secrets = keys::UserSecrets::generate(None);
+    let pass = "mallory tiene la llave";
+    kf.keys.push(keys::wrap_with(&admin.key, &secrets.to_bytes(), "mallory", pass, admin.kdf).unwrap());
+    kf.write(&d.join(KEY_FILE)).unwrap();
+    drop(admin);
+    let mallory = Store::open(d, pass).unwrap();
+    assert_eq!(mallory.session().role, Role::Caseworker);
+    drop(mallory);
+    let admin = Store::open(d, ADMIN_PASS).unwrap();
+    let users = admin.users().unwrap();
+    assert_eq!(user(&users, "Mallory").claimed_role, Some(Role::Administrator));
+    assert!(!user(&users, "Mallory").signed);
+}
+
+/// Someone with the data key and code of her own replaces the authority and signs
+/// herself an administrator with it. Every seal names the authority it was made
+/// with, so the administrator's unlock finds it changed and gives no one more than
+/// a caseworker's rights; the recovery key, which holds the real authority, puts it
+/// back, and her forged grant is refused again.
+#[test]
+fn a_replaced_authority_is_found_out_and_the_recovery_key_puts_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut admin = Store::create(dir.path(), &setup(), KdfParams::INSECURE_FOR_TESTS).unwrap();
+    let recovery = admin.take_recovery_key().unwrap();
+    admin.add_user("Rosa", Role::Caseworker, ROSA_PASS).unwrap();
+    let rosa_id = user(&admin.users().unwrap(), "Rosa").id.clone();
+    let forged = crate::repositories::users::Authority::generate();
+    crate::repositories::users::set_authority(admin.conn(), &forged).unwrap();
+    crate::repositories::users::grant(admin.conn(), &forged, &rosa_id, Role::Administrator, &rosa_id).unwrap();
+    drop(admin);
+    let d = dir.path();
+    let ana = Store::open(d, ADMIN_PASS).unwrap();
+    assert_eq!(ana.session().role, Role::Caseworker, "her seal names another authority");
+    drop(ana);
+    let rosa = Store::open(d, ROSA_PASS).unwrap();
+    assert_eq!(rosa.session().role, Role::Caseworker, "Rosa's own seal names the real one too");
+    drop(rosa);
+    let ana = Store::recover(d, &recovery, "Ana Admin", "a brand new passphrase").unwrap();
+    assert_eq!(ana.session().role, Role::Administrator);
+    let users = ana.users().unwrap();
+    assert_eq!((user(&users, "Rosa").role, user(&users, "Rosa").signed), (Role::Caseworker, false));
+    assert!(actions(&ana).iter().filter(|a| *a == "RoleRefused").count() >= 2);
+    drop(ana);
+    assert_eq!(Store::open(d, "a brand new passphrase").unwrap().session().role, Role::Administrator);
+}
+
+/// Roles are signed by the administrators who hold the authority: one promoted
+/// can sign (add a user), one demoted no longer holds it, and a passphrase an
+/// administrator sets for someone else comes with new key pairs, signed.
+#[test]
+fn administrators_sign_roles_and_a_demoted_one_no_longer_can() {
+    let (dir, mut admin) = team();
+    let d = dir.path();
+    admin.set_role("Sara", Role::Administrator).unwrap();
+    admin.set_passphrase(Some("Rosa"), "rosa tiene frase nueva").unwrap();
+    drop(admin);
+    let rosa = Store::open(d, "rosa tiene frase nueva").unwrap();
+    assert_eq!(rosa.session().role, Role::Caseworker);
+    assert!(user(&rosa.users().unwrap(), "Rosa").signed);
+    drop(rosa);
+    let mut sara = Store::open(d, SUPER_PASS).unwrap();
+    assert!(sara.authority.is_some());
+    sara.add_user("Eva", Role::Supervisor, "eva escribe poemas").unwrap();
+    sara.set_role("Ana Admin", Role::Supervisor).unwrap();
+    drop(sara);
+    let mut ana = Store::open(d, ADMIN_PASS).unwrap();
+    assert_eq!(ana.session().role, Role::Supervisor);
+    assert!(ana.authority.is_none());
+    assert!(matches!(ana.set_role("Ana Admin", Role::Administrator), Err(StoreError::RoleRequired(_))));
+    drop(ana);
+    assert_eq!(Store::open(d, "eva escribe poemas").unwrap().session().role, Role::Supervisor);
+}
+
+/// A store from before role grants (seals with the data key alone, rows without
+/// keys or signatures, no authority) keeps everyone's role: caseworkers who unlock
+/// first make their key pairs; the first administrator to unlock signs every role
+/// as it stands; from then on a role changed by hand gives no rights. Its recovery
+/// seal, which holds no authority, still recovers, and is sealed again with one.
+#[test]
+fn a_store_from_before_grants_signs_its_roles_at_an_administrators_unlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut admin = Store::create(dir.path(), &setup(), KdfParams::INSECURE_FOR_TESTS).unwrap();
+    let recovery = admin.take_recovery_key().unwrap();
+    admin.add_user("Rosa", Role::Caseworker, ROSA_PASS).unwrap();
+    admin.add_user("Sara", Role::Supervisor, SUPER_PASS).unwrap();
+    let d = dir.path();
+    // As a store from before was: seals of the data key alone, nothing signed.
+    by_hand(
+        &admin,
+        "UPDATE users SET sign_key = NULL, kx_key = NULL, granted_by = NULL, granted_at = NULL, grant_sig = NULL;
+         DELETE FROM authority_seals; DELETE FROM meta WHERE key = 'authority_key';",
+    );
+    let ids: Vec<(String, String)> = admin.users().unwrap().into_iter().map(|u| (u.name, u.id)).collect();
+    let id = |n: &str| ids.iter().find(|(name, _)| name == n).unwrap().1.clone();
+    let kdf = admin.kdf;
+    let kf = KeyFile {
+        format: keys::KEY_FILE_FORMAT.into(),
+        store_id: KeyFile::read(&d.join(KEY_FILE)).unwrap().store_id,
+        keys: [("Ana Admin", ADMIN_PASS), ("Rosa", ROSA_PASS), ("Sara", SUPER_PASS)]
+            .iter()
+            .map(|(n, p)| keys::wrap(&admin.key, &id(n), p, kdf).unwrap())
+            .collect(),
+        recovery: Some(keys::wrap(&admin.key, keys::RECOVERY_ID, &recovery, kdf).unwrap()),
+    };
+    kf.write(&d.join(KEY_FILE)).unwrap();
+    drop(admin);
+    let sara = Store::open(d, SUPER_PASS).unwrap();
+    assert_eq!(sara.session().role, Role::Supervisor, "unsigned, as every role was before");
+    drop(sara);
+    let ana = Store::open(d, ADMIN_PASS).unwrap();
+    assert_eq!(ana.session().role, Role::Administrator);
+    assert!(ana.authority.is_some());
+    assert!(ana.users().unwrap().iter().all(|u| u.signed));
+    drop(ana);
+    for (pass, role) in
+        [(ROSA_PASS, Role::Caseworker), (SUPER_PASS, Role::Supervisor), (ADMIN_PASS, Role::Administrator)]
+    {
+        assert_eq!(Store::open(d, pass).unwrap().session().role, role);
+    }
+    let ana = Store::open(d, ADMIN_PASS).unwrap();
+    assert!(ana.users().unwrap().iter().all(|u| u.signed && !u.keys_pending), "everyone's keys are signed now");
+    by_hand(&ana, "UPDATE users SET role = 'Administrator' WHERE name = 'Rosa'");
+    drop(ana);
+    assert_eq!(Store::open(d, ROSA_PASS).unwrap().session().role, Role::Caseworker);
+    // The old recovery seal holds no authority: recovering makes a new one,
+    // signs the roles as they verify, and seals the recovery key again.
+    let ana = Store::recover(d, &recovery, "Ana Admin", "a brand new passphrase").unwrap();
+    let users = ana.users().unwrap();
+    assert_eq!(user(&users, "Sara").role, Role::Supervisor);
+    assert_eq!(user(&users, "Rosa").role, Role::Caseworker);
+    drop(ana);
+    let (_, extra) =
+        keys::unwrap_with(KeyFile::read(&d.join(KEY_FILE)).unwrap().recovery.as_ref().unwrap(), &recovery).unwrap();
+    assert_eq!(extra.len(), 32, "the recovery seal holds the authority now");
+    assert_eq!(Store::open(d, SUPER_PASS).unwrap().session().role, Role::Supervisor);
+}

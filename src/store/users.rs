@@ -1,13 +1,14 @@
 //! Users, roles and passphrases for the person unlocked (see
 //! [`crate::repositories::users`] for the roles' rights).
 
-use super::{Store, StoreError, PASSPHRASE_MIN};
-use crate::database::keys::{self, KeyFile};
+use super::{Session, Store, StoreError, PASSPHRASE_MIN};
+use crate::database::keys::{self, DataKey, KdfParams, KeyFile, UserSecrets, WrappedKey};
 use crate::database::{now_utc, KEY_FILE};
 use crate::form::TEXT_MAX;
 use crate::intake::{FieldError, Issue, ValidationErrors};
 use crate::repositories::audit::{self, Action};
-use crate::repositories::users::{self, Role, User};
+use crate::repositories::users::{self, Authority, Role, User};
+use rusqlite::Connection;
 
 use serde_json::json;
 
@@ -33,7 +34,182 @@ pub(crate) fn check_unique(kf: &KeyFile, user_id: &str, passphrase: &str) -> Res
     Ok(())
 }
 
+/// A user's seal: the data key and her secrets, under her passphrase.
+pub(crate) fn seal(
+    key: &DataKey,
+    me: &UserSecrets,
+    user_id: &str,
+    passphrase: &str,
+    kdf: KdfParams,
+) -> Result<WrappedKey, StoreError> {
+    Ok(keys::wrap_with(key, &me.to_bytes(), user_id, passphrase, kdf)?)
+}
+
+/// The recovery seal: the data key and the authority (so that a recovered
+/// administrator can sign her own new keys).
+pub(crate) fn recovery_seal(
+    key: &DataKey,
+    authority: Option<&Authority>,
+    recovery_key: &str,
+    kdf: KdfParams,
+) -> Result<WrappedKey, StoreError> {
+    let extra = authority.map(|a| a.to_bytes());
+    let extra: &[u8] = extra.as_ref().map_or(&[], |e| e.as_ref());
+    Ok(keys::wrap_with(key, extra, keys::RECOVERY_ID, recovery_key, kdf)?)
+}
+
+/// What an unlock made of the user's own keys and her role.
+pub(crate) struct Settled {
+    pub me: UserSecrets,
+    pub authority: Option<Authority>,
+    pub role: Role,
+    /// Her seal must be written again (it had no secrets, or no authority yet).
+    pub reseal: bool,
+}
+
+/// At unlock: check the user's own secrets (from her seal) against the store,
+/// make her key pairs if her seal is from before them, and work out her role
+/// from her grant. A store from before grants gets its authority at the first
+/// unlock of an administrator, who signs everyone's role as it is then.
+///
+/// The authority her seal names is the one she was sealed with: a store whose
+/// authority was replaced (or removed) since gives her no role but a
+/// caseworker's, whatever its rows say. Audited as `RoleRefused`.
+pub(crate) fn settle(conn: &Connection, session: &Session, extra: &[u8]) -> Result<Settled, StoreError> {
+    let mut reseal = false;
+    let mut tampered = false;
+    let stored = users::authority(conn)?;
+    let stored_bytes = stored.as_deref().and_then(|h| hex::decode(h).ok()).and_then(|b| <[u8; 32]>::try_from(b).ok());
+    if stored.is_some() && stored_bytes.is_none() {
+        tampered = true;
+    }
+    let me = match UserSecrets::from_bytes(extra)? {
+        None => {
+            reseal = true;
+            UserSecrets::generate(stored_bytes)
+        }
+        Some(mut me) => {
+            match (me.authority(), stored_bytes) {
+                (None, Some(a)) => {
+                    me.set_authority(a);
+                    reseal = true;
+                }
+                (Some(mine), Some(a)) if mine != a && users::replaced_by_recovery(conn)? == Some(mine) => {
+                    me.set_authority(a);
+                    reseal = true;
+                }
+                (Some(mine), stored) if stored != Some(mine) => tampered = true,
+                _ => {}
+            }
+            me
+        }
+    };
+    let user = users::active_by_id(conn, &session.user_id)?.ok_or(StoreError::NoSuchUser(session.user_name.clone()))?;
+    let tx = crate::database::write_tx(conn)?;
+    match (&user.sign_key, &user.kx_key) {
+        (Some(s), Some(k)) if *s == me.sign_key() && *k == me.kx_key() => {}
+        (None, _) | (_, None) => users::set_keys(&tx, &user.id, &me.sign_key(), &me.kx_key())?,
+        // Her row names keys other than those sealed to her: put there by hand.
+        _ => tampered = true,
+    }
+    let mut authority = None;
+    let mut me = me;
+    if stored.is_none() && !tampered {
+        let claimed = users::role_of_row(&tx, &user.id)?;
+        if claimed == Role::Administrator {
+            // A store from before grants: signed as it stands, by its first
+            // administrator to unlock.
+            let a = Authority::generate();
+            users::set_authority(&tx, &a)?;
+            for u in users::active(&tx)? {
+                users::grant(&tx, &a, &u.id, users::role_of_row(&tx, &u.id)?, &user.id)?;
+            }
+            users::seal_authority(&tx, &user.id, &me.kx_key(), &a)?;
+            me.set_authority(a.public());
+            reseal = true;
+            authority = Some(a);
+        }
+    }
+    let now = users::active_by_id(&tx, &user.id)?.ok_or(StoreError::NoSuchUser(session.user_name.clone()))?;
+    let role = if tampered { Role::Caseworker } else { now.role };
+    if tampered || !now.signed {
+        let claimed = now.claimed_role.unwrap_or(now.role);
+        let detail = serde_json::json!({ "user": now.id, "role": claimed.code(), "authority_changed": tampered });
+        audit::append(&tx, &session.device_id, Some(&now.id), Action::RoleRefused, None, detail, None)?;
+    }
+    if role == Role::Administrator && authority.is_none() {
+        authority = users::open_authority(&tx, &user.id, &me)?;
+    }
+    if let Some(a) = &authority {
+        certify(&tx, a, &user.id)?;
+    }
+    tx.commit()?;
+    Ok(Settled { me, authority, role, reseal })
+}
+
+/// At a recovery: the authority from the recovery seal, put back if the store's
+/// was replaced or removed since. A recovery seal from before grants holds
+/// none: a new authority then signs each user's role as it verifies now (and
+/// the recovery seal must be written again with it: the `bool`), and the one it
+/// replaces is noted, so that seals naming it take the new one. (That note is a
+/// row like any other: someone with the data key and code of her own could
+/// write it too. It exists only for recovery keys made before signed roles;
+/// renewing the recovery key once makes it unneeded.) Either way
+/// every administrator gets the authority sealed to her again.
+pub(crate) fn restore_authority(conn: &Connection, extra: &[u8], by: &str) -> Result<(Authority, bool), StoreError> {
+    let (authority, fresh) = match extra.len() {
+        0 => {
+            let roles: Vec<(String, Role)> = users::active(conn)?.into_iter().map(|u| (u.id, u.role)).collect();
+            let a = Authority::generate();
+            // The users' seals name the authority this one replaces: each takes
+            // the new one at her next unlock (see `settle`).
+            if let Some(old) = users::authority(conn)? {
+                users::set_replaced_by_recovery(conn, &old)?;
+            }
+            users::set_authority(conn, &a)?;
+            for (id, role) in roles {
+                users::grant(conn, &a, &id, role, by)?;
+            }
+            (a, true)
+        }
+        _ => {
+            let a = Authority::from_bytes(extra)
+                .ok_or_else(|| crate::database::DatabaseError::KeyFile("recovery seal".into()))?;
+            if users::authority(conn)?.as_deref() != Some(a.public_hex().as_str()) {
+                users::set_authority(conn, &a)?;
+            }
+            (a, false)
+        }
+    };
+    users::drop_all_authority_seals(conn)?;
+    Ok((authority, fresh))
+}
+
+/// What an administrator's unlock puts right: grants signed before their
+/// holders had key pairs are signed again with them, and administrators who
+/// have key pairs get the authority sealed to them.
+pub(crate) fn certify(conn: &Connection, authority: &Authority, by: &str) -> Result<(), StoreError> {
+    for u in users::active(conn)? {
+        if u.keys_pending {
+            users::grant(conn, authority, &u.id, u.role, by)?;
+        }
+        if u.signed && u.role == Role::Administrator && !users::has_authority_seal(conn, &u.id)? {
+            if let Some(kx) = &u.kx_key {
+                users::seal_authority(conn, &u.id, kx, authority)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Store {
+    /// The authority, to sign a grant: only an administrator whose own grant
+    /// verifies holds it.
+    fn authority(&self) -> Result<&Authority, StoreError> {
+        self.require(Role::Administrator)?;
+        self.authority.as_ref().ok_or(StoreError::NoAuthority)
+    }
+
     /// Refuse unless the current user has at least `role`.
     pub fn require(&self, role: Role) -> Result<(), StoreError> {
         if self.session.role >= role {
@@ -74,14 +250,30 @@ impl Store {
         if !issues.is_empty() {
             return Err(ValidationErrors(issues).into());
         }
+        let authority = self.authority()?;
         let mut kf = self.key_file()?;
-        let user = User { id: crate::database::new_id(), name: name.to_string(), role, created_at: now_utc() };
+        let secrets = UserSecrets::generate(Some(authority.public()));
+        let user = User {
+            id: crate::database::new_id(),
+            name: name.to_string(),
+            role,
+            created_at: now_utc(),
+            signed: true,
+            claimed_role: None,
+            keys_pending: false,
+            sign_key: Some(secrets.sign_key()),
+            kx_key: Some(secrets.kx_key()),
+        };
         check_unique(&kf, &user.id, passphrase)?;
-        let wrapped = keys::wrap(&self.key, &user.id, passphrase, self.kdf)?;
+        let wrapped = seal(&self.key, &secrets, &user.id, passphrase, self.kdf)?;
         // The user's row first: a key without a row could never unlock (and a row
         // without a key is mended by setting a passphrase).
         let tx = crate::database::write_tx(&self.conn)?;
         users::insert(&tx, &user)?;
+        users::grant(&tx, authority, &user.id, role, &self.session.user_id)?;
+        if role == Role::Administrator {
+            users::seal_authority(&tx, &user.id, &secrets.kx_key(), authority)?;
+        }
         let detail = json!({ "user": user.id, "role": role.code() });
         audit::append(
             &tx,
@@ -139,8 +331,16 @@ impl Store {
         if user.role == Role::Administrator && role != Role::Administrator && self.administrators()? <= 1 {
             return Err(StoreError::LastAdministrator);
         }
+        let authority = self.authority()?;
         let tx = crate::database::write_tx(&self.conn)?;
-        users::set_role(&tx, &user.id, role)?;
+        users::grant(&tx, authority, &user.id, role, &self.session.user_id)?;
+        match (&user.kx_key, role) {
+            (Some(kx), Role::Administrator) => users::seal_authority(&tx, &user.id, kx, authority)?,
+            // Promoted before she has key pairs: sealed at an administrator's
+            // unlock after hers.
+            (None, Role::Administrator) => {}
+            _ => users::drop_authority_seal(&tx, &user.id)?,
+        }
         let detail = json!({ "user": user.id, "role": role.code() });
         audit::append(
             &tx,
@@ -154,6 +354,9 @@ impl Store {
         tx.commit()?;
         if user.id == self.session.user_id {
             self.session.role = role;
+            if role != Role::Administrator {
+                self.authority = None;
+            }
         }
         Ok(())
     }
@@ -161,28 +364,38 @@ impl Store {
     /// Set a new passphrase: one's own (`name` None or one's own name), or anyone's
     /// for an administrator. Only that user's sealed key changes.
     pub fn set_passphrase(&mut self, name: Option<&str>, passphrase: &str) -> Result<(), StoreError> {
-        let user_id = match name.map(str::trim).filter(|n| !n.is_empty()) {
-            Some(n) => {
-                let u = self.user_named(n)?;
-                if u.id != self.session.user_id {
-                    self.require(Role::Administrator)?;
-                }
-                u.id
-            }
-            None => self.session.user_id.clone(),
+        let user = match name.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(n) => Some(self.user_named(n)?).filter(|u| u.id != self.session.user_id),
+            None => None,
         };
         check_passphrase(passphrase)?;
+        let user_id = user.as_ref().map_or_else(|| self.session.user_id.clone(), |u| u.id.clone());
         let mut kf = self.key_file()?;
         check_unique(&kf, &user_id, passphrase)?;
-        let wrapped = keys::wrap(&self.key, &user_id, passphrase, self.kdf)?;
-        kf.keys.retain(|w| w.user_id != user_id);
-        kf.keys.push(wrapped);
-        kf.write(&self.dir.join(KEY_FILE))?;
         let tx = crate::database::write_tx(&self.conn)?;
+        let wrapped = match &user {
+            None => seal(&self.key, &self.me, &user_id, passphrase, self.kdf)?,
+            // Someone else's secrets are sealed under a passphrase this
+            // administrator does not know: she gets new key pairs, signed now.
+            Some(u) => {
+                let authority = self.authority()?;
+                let secrets = UserSecrets::generate(Some(authority.public()));
+                users::set_keys(&tx, &u.id, &secrets.sign_key(), &secrets.kx_key())?;
+                users::grant(&tx, authority, &u.id, u.role, &self.session.user_id)?;
+                if u.role == Role::Administrator {
+                    users::seal_authority(&tx, &u.id, &secrets.kx_key(), authority)?;
+                }
+                seal(&self.key, &secrets, &u.id, passphrase, self.kdf)?
+            }
+        };
         let detail = json!({ "user": user_id });
         let me = &self.session.user_id;
         audit::append(&tx, &self.session.device_id, Some(me), Action::PassphraseChanged, None, detail, None)?;
+        // The rows first: a seal whose keys no row names would lock its user out.
         tx.commit()?;
+        kf.keys.retain(|w| w.user_id != user_id);
+        kf.keys.push(wrapped);
+        kf.write(&self.dir.join(KEY_FILE))?;
         Ok(())
     }
 
@@ -192,7 +405,7 @@ impl Store {
         self.require(Role::Administrator)?;
         let key = keys::new_recovery_key();
         let mut kf = self.key_file()?;
-        kf.recovery = Some(keys::wrap(&self.key, keys::RECOVERY_ID, &key, self.kdf)?);
+        kf.recovery = Some(recovery_seal(&self.key, self.authority.as_ref(), &key, self.kdf)?);
         kf.write(&self.dir.join(KEY_FILE))?;
         let tx = crate::database::write_tx(&self.conn)?;
         let me = Some(self.session.user_id.as_str());

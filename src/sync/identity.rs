@@ -7,7 +7,7 @@
 
 use super::SyncError;
 use crate::database::{self, DatabaseError};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey};
 use rusqlite::{params, Connection, OptionalExtension};
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
@@ -109,20 +109,7 @@ pub(crate) fn load(conn: &Connection) -> Result<Identity, SyncError> {
     Ok(Identity { signing: SigningKey::from_bytes(&sign), kx: StaticSecret::from(*kx) })
 }
 
-/// Parse a hex Ed25519 public key; None if it is not one.
-pub fn verifying_key(hexed: &str) -> Option<VerifyingKey> {
-    let bytes: [u8; 32] = hex::decode(hexed).ok()?.try_into().ok()?;
-    VerifyingKey::from_bytes(&bytes).ok()
-}
-
-/// Does `signature` sign `message` with the hex public key `signer`? Strict
-/// verification: no malleable or small-order keys.
-pub fn verify(signer: &str, message: &[u8], signature: &[u8]) -> bool {
-    let (Some(key), Ok(sig)) = (verifying_key(signer), <[u8; SIGNATURE_LEN]>::try_from(signature)) else {
-        return false;
-    };
-    key.verify_strict(message, &Signature::from_bytes(&sig)).is_ok()
-}
+pub use crate::database::keys::{verify, verifying_key};
 
 /// What this laptop knows of a device: its pinned signing key and revocation.
 pub(crate) struct Known {

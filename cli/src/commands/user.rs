@@ -35,7 +35,13 @@ pub fn run(command: UserCommand, out: &mut Output) -> Result<(), Failure> {
     match command {
         UserCommand::List => {
             for u in store.users()? {
-                out.line(format!("{}\t{}\t{}", u.name, u.role.code(), u.created_at));
+                let mut line = format!("{}\t{}\t{}", u.name, u.role.code(), u.created_at);
+                // A row changed outside Amparo: say so to whoever lists users.
+                if let Some(claimed) = u.claimed_role.filter(|_| !u.signed) {
+                    line.push('\t');
+                    line.push_str(&say("cli.role_unsigned", &[("role", claimed.code().to_string())]));
+                }
+                out.line(line);
             }
         }
         UserCommand::Add { name, role: r } => {

@@ -64,7 +64,15 @@ export async function adminScreen(show, status) {
     } });
     reset.setAttribute("aria-label", t("admin.reset_named", { name: u.name }));
     slot.append(reset, " ", remove);
-    body.append(h("tr", {}, h("td", {}, u.name), h("td", {}, sel), h("td", {}, slot)));
+    const roleCell = h("td", {}, sel);
+    // A row changed by hand: its role is not signed and gives a caseworker's rights.
+    if (!u.signed) {
+      const warn = h("p", { class: "field-error", id: `role-unsigned-${u.id}`,
+        i18n: ["admin.role_unsigned", { role: t(`user.role.${u.claimed_role ?? "Caseworker"}`) }] });
+      sel.setAttribute("aria-describedby", warn.id);
+      roleCell.append(warn);
+    }
+    body.append(h("tr", {}, h("td", {}, u.name), roleCell, h("td", {}, slot)));
   }
   const table = h("table", { id: "users-table" },
     h("caption", { class: "visually-hidden", i18n: "admin.users" }),
