@@ -308,6 +308,18 @@ ALTER TABLE users ADD COLUMN granted_at TEXT;
 ALTER TABLE users ADD COLUMN grant_sig TEXT;
 CREATE TABLE authority_seals (user_id TEXT PRIMARY KEY, sealed TEXT NOT NULL) STRICT;";
 
+/// Version 13: proofs that a device's activity log was rewritten: an entry that
+/// another laptop's copy holds with another hash (or that this laptop, its own
+/// writer, no longer holds). Found at a sync; shown by `audit verify`.
+const V13: &str = "
+CREATE TABLE audit_forks (
+    device_id  TEXT NOT NULL,
+    device_seq INTEGER NOT NULL,
+    seen_hash  TEXT NOT NULL,
+    found_at   TEXT NOT NULL,
+    PRIMARY KEY (device_id, device_seq)
+) STRICT;";
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -322,12 +334,13 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V10),
         M::up(V11),
         M::up(V12),
+        M::up(V13),
     ])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> usize {
-    12
+    13
 }
 
 #[cfg(test)]

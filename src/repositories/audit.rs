@@ -194,6 +194,9 @@ pub enum Problem {
     Missing { device: String, number: i64 },
     /// The entry is not where it was written.
     OutOfOrder { device: String, number: i64 },
+    /// Another laptop's copy of the entry differs: the device's trail was
+    /// rewritten (found at a sync, kept in `audit_forks`).
+    Rewritten { device: String, number: i64 },
 }
 
 impl Problem {
@@ -202,7 +205,8 @@ impl Problem {
             Problem::Altered { number, .. }
             | Problem::Broken { number, .. }
             | Problem::Missing { number, .. }
-            | Problem::OutOfOrder { number, .. } => *number,
+            | Problem::OutOfOrder { number, .. }
+            | Problem::Rewritten { number, .. } => *number,
         }
     }
 }
@@ -214,13 +218,15 @@ impl Localized for Problem {
             Problem::Broken { .. } => "audit.verify.broken",
             Problem::Missing { .. } => "audit.verify.missing",
             Problem::OutOfOrder { .. } => "audit.verify.out_of_order",
+            Problem::Rewritten { .. } => "audit.verify.rewritten",
         }
     }
     fn args(&self) -> Vec<(&'static str, String)> {
         let (Problem::Altered { device, number }
         | Problem::Broken { device, number }
         | Problem::Missing { device, number }
-        | Problem::OutOfOrder { device, number }) = self;
+        | Problem::OutOfOrder { device, number }
+        | Problem::Rewritten { device, number }) = self;
         vec![("number", number.to_string()), ("device", device.clone())]
     }
 }
@@ -335,7 +341,40 @@ pub(crate) fn verify(conn: &Connection, own_device: &str, own_code: &str) -> Res
             }
         }
     }
+    // What no chain here can show: another laptop's copy that differed.
+    if problem.is_none() {
+        let fork: Option<(String, i64, Option<String>)> = conn
+            .query_row(
+                "SELECT f.device_id, f.device_seq, d.device_code FROM audit_forks f
+                 LEFT JOIN sync_devices d ON d.device_id = f.device_id
+                 ORDER BY f.found_at, f.device_id, f.device_seq LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        problem =
+            fork.map(|(d, number, code)| Problem::Rewritten { device: code.unwrap_or_else(|| label(&d)), number });
+    }
     Ok(Verification { entries: entries.len(), devices: chains.len(), problem })
+}
+
+/// The hash of a device's entry `number`, if this laptop holds it.
+pub(crate) fn hash_at(conn: &Connection, device_id: &str, number: i64) -> Result<Option<String>, DatabaseError> {
+    Ok(conn
+        .prepare_cached("SELECT hash FROM audit WHERE device_id = ?1 AND device_seq = ?2")?
+        .query_row(params![device_id, number], |r| r.get(0))
+        .optional()?)
+}
+
+/// Keep the proof that a device's entry `number` exists elsewhere as `seen_hash`,
+/// unlike (or missing from) this laptop's copy.
+pub(crate) fn note_fork(conn: &Connection, device_id: &str, number: i64, seen_hash: &str) -> Result<(), DatabaseError> {
+    conn.prepare_cached(
+        "INSERT INTO audit_forks (device_id, device_seq, seen_hash, found_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![device_id, number, seen_hash, now_utc()])?;
+    Ok(())
 }
 
 /// The trail, newest first, filtered; `own` is this laptop's device id and code

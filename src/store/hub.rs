@@ -199,7 +199,11 @@ pub fn sync(
                         Ok(Ok(got))
                     }
                     Err(SyncError::Database(e)) => Err(SyncError::Database(e).into()),
-                    Err(e) => Ok(Err(e)),
+                    Err(e) => {
+                        drop(tx);
+                        exchange::keep_evidence(s.conn(), &e)?;
+                        Ok(Err(e))
+                    }
                 }
             })?;
             match applied {

@@ -50,7 +50,14 @@ impl Store {
         let me = self.session().device_id.clone();
         let user = self.session().user_id.clone();
         let tx = crate::database::write_tx(self.conn())?;
-        let (summary, writer) = exchange::merge(&tx, &me, bytes, progress)?;
+        let (summary, writer) = match exchange::merge(&tx, &me, bytes, progress) {
+            Ok(merged) => merged,
+            Err(refused) => {
+                drop(tx);
+                exchange::keep_evidence(self.conn(), &refused)?;
+                return Err(refused.into());
+            }
+        };
         let detail = json!({
             "device": writer, "changes": summary.changes, "new": summary.new_cases,
             "updated": summary.updated_cases, "removed": summary.removed_cases, "conflicts": summary.conflicts,

@@ -67,6 +67,11 @@ pub struct Header {
     /// What the writer holds: so the reader knows what to send back next time.
     pub has_changes: Vector,
     pub has_audit: Vector,
+    /// The hash of the writer's own newest entry (number `has_audit[device]`),
+    /// signed with the bundle: a laptop holding another copy of that entry finds
+    /// out if the writer's log was rewritten. Empty from an older Amparo.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub audit_head: String,
     /// Key epoch records (hex, `super::epoch`), in a bundle for a folder: they are
     /// signed and hold no key in the clear, and the reader may need one to open
     /// the body. Empty in a hub batch (the hub serves them itself).
@@ -331,6 +336,7 @@ mod tests {
             audit: BTreeMap::new(),
             has_changes: [("d1".to_string(), 2)].into(),
             has_audit: BTreeMap::new(),
+            audit_head: String::new(),
             epochs: vec![],
         };
         (seal(&header, &body, &key, &me).unwrap(), key, me)

@@ -58,10 +58,12 @@ pub(crate) fn write_bundle(conn: &Connection, me: &str, device_code: &str, all: 
         audit: BTreeMap::new(),
         has_changes: vector(conn, "changes")?,
         has_audit: vector(conn, "audit")?,
+        audit_head: String::new(),
         // A bundle carries every key epoch: a laptop that never met the hub learns
         // of revocations, and gets the new key if it was sealed to it.
         epochs: epoch::records(conn)?.iter().map(hex::encode).collect(),
     };
+    header.audit_head = own_head(conn, me, &header.has_audit)?;
     let (changes, ranges) =
         rows_above(conn, "changes", changelog::CHANGE_COLUMNS, floor_c.as_ref(), changelog::change, |c| c.seq)?;
     (body.changes, header.changes) = (changes, ranges);
@@ -106,6 +108,7 @@ pub(crate) fn merge(
     let key = org::key_of(tx, header.epoch)?.ok_or(SyncError::EpochKey { device_code: header.device_code.clone() })?;
     let (header, body) = bundle::open(bytes, &org_id, &key)?;
     trust_signer(tx, &header)?;
+    check_trails(tx, me, &header, &body)?;
     if let Some(latest) = body.changes.iter().map(|c| c.hlc).max() {
         // Refused before anything is written: a change from a clock far ahead would
         // win every later merge, and near the largest value it would stop our clock.
@@ -214,6 +217,60 @@ pub(crate) fn merge(
         )?;
     }
     Ok((summary, header.device))
+}
+
+/// The hash of this laptop's entry number `has_audit[me]`: the head a bundle
+/// carries, signed with it.
+pub(crate) fn own_head(conn: &Connection, me: &str, has_audit: &bundle::Vector) -> Result<String, SyncError> {
+    let n = has_audit.get(me).copied().unwrap_or(0);
+    Ok(audit::hash_at(conn, me, n)?.unwrap_or_default())
+}
+
+/// Two copies of one laptop's activity log that differ at the same number prove
+/// that it was rewritten, on that laptop or by someone holding its key: the
+/// writer's signed head, every entry and the predecessor hash each one names are
+/// compared with what this laptop already holds. Only the same numbers are compared, so a bundle read late is
+/// never taken for a rewrite. Another laptop's rewritten log refuses the bundle;
+/// our own, found rewritten in another laptop's copy, is noted (that laptop's
+/// bundle is not to blame) and shown by `audit verify`.
+fn check_trails(tx: &Transaction, me: &str, header: &Header, body: &Body) -> Result<(), SyncError> {
+    let head = header
+        .has_audit
+        .get(&header.device)
+        .filter(|_| !header.audit_head.is_empty())
+        .map(|n| (header.device.as_str(), *n, header.audit_head.as_str()));
+    // An entry also says what its predecessor's hash was.
+    let entries = body.audit.iter().flat_map(|e| {
+        let before = (e.device_seq > 1).then_some((e.device_id.as_str(), e.device_seq - 1, e.prev_hash.as_str()));
+        before.into_iter().chain([(e.device_id.as_str(), e.device_seq, e.hash.as_str())])
+    });
+    for (device, number, hash) in head.into_iter().chain(entries) {
+        let held = audit::hash_at(tx, device, number)?;
+        if device == me {
+            // Nothing of ours can be elsewhere that we do not hold as it was written.
+            if held.as_deref() != Some(hash) {
+                audit::note_fork(tx, device, number, hash)?;
+            }
+        } else if held.is_some_and(|h| h != hash) {
+            let device_code = body.devices.get(device).cloned().unwrap_or_else(|| device.to_string());
+            return Err(SyncError::AuditRewritten {
+                device_code,
+                device_id: device.to_string(),
+                number,
+                seen_hash: hash.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// After a refused bundle's transaction was rolled back, what it proved is kept:
+/// a rewritten log stays reported by `audit verify`.
+pub(crate) fn keep_evidence(conn: &Connection, refused: &SyncError) -> Result<(), SyncError> {
+    if let SyncError::AuditRewritten { device_id, number, seen_hash, .. } = refused {
+        audit::note_fork(conn, device_id, *number, seen_hash)?;
+    }
+    Ok(())
 }
 
 /// The bundle's signature is by the key pinned for the device it names, and that

@@ -174,8 +174,10 @@ pub(crate) fn make_batch(tx: &Transaction, me: &str, device_code: &str) -> Resul
         audit: Default::default(),
         has_changes: vector(tx, "changes")?,
         has_audit: vector(tx, "audit")?,
+        audit_head: String::new(),
         epochs: vec![],
     };
+    header.audit_head = exchange::own_head(tx, me, &header.has_audit)?;
     if upto_c > from_c {
         header.changes.insert(me.to_string(), (from_c + 1, upto_c));
     }

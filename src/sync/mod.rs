@@ -65,6 +65,9 @@ pub enum SyncError {
     Revoked { device_code: String },
     #[error("the activity log from {device_code} does not continue that laptop's log: it was altered; nothing in the bundle is taken, tell an administrator")]
     AuditChain { device_code: String },
+    /// Its entry `number` differs from the copy this laptop received earlier.
+    #[error("the activity log of {device_code} was rewritten after this laptop received it (entry {number} differs): nothing in the bundle is taken; tell an administrator")]
+    AuditRewritten { device_code: String, device_id: String, number: i64, seen_hash: String },
     #[error("the hub at {url} does not answer; work goes on here and is sent when it answers again")]
     HubUnreachable { url: String },
     #[error("the hub at {url} shows another certificate than the one this laptop trusts: it may be an impostor; nothing was sent. Ask an administrator to check the hub")]
@@ -120,6 +123,7 @@ impl Localized for SyncError {
             SyncError::WrongSigner { .. } => "error.sync.wrong_signer",
             SyncError::Revoked { .. } => "error.sync.revoked",
             SyncError::AuditChain { .. } => "error.sync.audit_chain",
+            SyncError::AuditRewritten { .. } => "error.sync.audit_rewritten",
             SyncError::HubUnreachable { .. } => "error.sync.hub_unreachable",
             SyncError::HubCertificate { .. } => "error.sync.hub_certificate",
             SyncError::HubAddress { .. } => "error.sync.hub_address",
@@ -150,6 +154,9 @@ impl Localized for SyncError {
             | SyncError::EpochForged { device_code } => vec![("device", device_code.clone())],
             SyncError::HubUnreachable { url } | SyncError::HubCertificate { url } | SyncError::HubAddress { url } => {
                 vec![("url", url.clone())]
+            }
+            SyncError::AuditRewritten { device_code, number, .. } => {
+                vec![("device", device_code.clone()), ("number", number.to_string())]
             }
             SyncError::HubRefused { reason } => vec![("reason", reason.clone())],
             SyncError::HubDeviceCode { code } => vec![("code", code.clone())],

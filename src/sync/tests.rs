@@ -987,6 +987,104 @@ fn one_refused_batch_holds_back_only_its_device() {
     assert_eq!(cases(&l[2]).len(), 3);
 }
 
+/// What an insider with the key can do with SQL on her laptop: drop the
+/// append-only triggers, delete `n` of the laptop's own entries after its first
+/// two, and re-number and re-hash the rest, anchored head included, so that
+/// the laptop's own check finds nothing.
+fn rewrite_trail(s: &Store, n: usize) {
+    use crate::repositories::audit::{self, entry, Entry, ENTRY_COLUMNS, GENESIS, HEAD_KEY};
+    let (c, me) = (s.conn(), s.session().device_id.clone());
+    c.execute_batch("DROP TRIGGER audit_append_only_update; DROP TRIGGER audit_append_only_delete;").unwrap();
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE device_id = ?1 ORDER BY device_seq");
+    let mut own: Vec<Entry> = c.prepare(&sql).unwrap().query_map([&me], entry).unwrap().map(Result::unwrap).collect();
+    c.execute("DELETE FROM audit WHERE device_id = ?1", [&me]).unwrap();
+    own.drain(2..2 + n);
+    let mut prev = GENESIS.to_string();
+    for (i, e) in own.iter_mut().enumerate() {
+        (e.device_seq, e.prev_hash) = (i as i64 + 1, prev);
+        e.hash = e.rehash_for_tests();
+        prev = e.hash.clone();
+        audit::insert(c, e).unwrap();
+    }
+    crate::database::set_meta(c, HEAD_KEY, &format!("{}:{prev}", own.len())).unwrap();
+}
+
+/// The finding: a caseworker deleted her entries and re-chained the
+/// trail, and `audit verify` said intact. One laptop alone still cannot tell
+/// (the README says so), but the next sync does, on the laptop holding the
+/// earlier copy: the bundle is refused with the laptop named, and the proof
+/// stays in its `audit verify` after the refusal. The rewritten laptop, sent
+/// another laptop's copy of its log, shows it too.
+#[test]
+fn a_trail_rewritten_on_one_laptop_is_found_out_at_the_next_sync() {
+    use crate::repositories::audit::Problem;
+    let (_d, mut l) = laptops(2);
+    for _ in 0..3 {
+        l[0].create_case(sample::full_case(), None).unwrap();
+    }
+    let b = export(&mut l[0]);
+    import(&mut l[1], &b).unwrap();
+    let b = export(&mut l[1]);
+    import(&mut l[0], &b).unwrap();
+    let before = change_count(&l[1]);
+    rewrite_trail(&l[0], 3);
+    assert_eq!(l[0].verify_audit().unwrap().problem, None, "alone, the laptop cannot tell");
+    l[0].create_case(sample::full_case(), None).unwrap();
+
+    let b = export(&mut l[0]);
+    let e = import(&mut l[1], &b).unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Sync(SyncError::AuditRewritten { device_code, .. }) if device_code == "L0"),
+        "{e:?}"
+    );
+    assert_eq!(change_count(&l[1]), before, "nothing of it was taken");
+    let problem = l[1].verify_audit().unwrap().problem;
+    assert!(matches!(&problem, Some(Problem::Rewritten { device, .. }) if device == "L0"), "{problem:?}");
+    for lang in ["en", "es"] {
+        let m = crate::i18n::tr(lang, e.i18n_key(), &e.args());
+        assert!(!m.contains("error.") && !m.contains("%{") && m.contains("L0"), "{lang}: {m}");
+        let p = problem.as_ref().unwrap();
+        let m = crate::i18n::tr(lang, p.i18n_key(), &p.args());
+        assert!(!m.contains("audit.") && !m.contains("%{") && m.contains("L0"), "{lang}: {m}");
+    }
+
+    // L1's whole copy, L0's entries among them, read on L0.
+    let mut all = Vec::new();
+    l[1].sync_export(true, |b| {
+        all = b.to_vec();
+        Ok(())
+    })
+    .unwrap();
+    import(&mut l[0], &all).unwrap();
+    let problem = l[0].verify_audit().unwrap().problem;
+    assert!(matches!(&problem, Some(Problem::Rewritten { device, number: 3 }) if device == "L0"), "{problem:?}");
+}
+
+/// Through a hub the same: the rewritten laptop's batch is refused, held back
+/// alone, and the proof stays.
+#[test]
+fn a_trail_rewritten_before_a_hub_batch_is_found_out() {
+    use crate::repositories::audit::Problem;
+    let (_d, mut l) = laptops(2);
+    let memory = MemoryHub::default();
+    for _ in 0..3 {
+        l[0].create_case(sample::full_case(), None).unwrap();
+    }
+    hub_sync(&memory, &mut l[0]).unwrap();
+    hub_sync(&memory, &mut l[1]).unwrap();
+    rewrite_trail(&l[0], 2);
+    l[0].create_case(sample::full_case(), None).unwrap();
+    hub_sync(&memory, &mut l[0]).unwrap();
+    let e = hub_sync(&memory, &mut l[1]).unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Sync(SyncError::AuditRewritten { device_code, .. }) if device_code == "L0"),
+        "{e:?}"
+    );
+    assert_eq!(cases(&l[1]).len(), 3, "nothing of the rewritten laptop's new batch was taken");
+    let problem = l[1].verify_audit().unwrap().problem;
+    assert!(matches!(&problem, Some(Problem::Rewritten { device, .. }) if device == "L0"), "{problem:?}");
+}
+
 /// A revoked laptop can read nothing written after its revocation: the next key
 /// epoch is sealed to the others only. What it pushed before is still taken, older
 /// batches stay readable, a laptop that enrols late gets every key it needs, and a
