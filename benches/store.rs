@@ -49,7 +49,7 @@ fn main() {
         org: "Bench".into(),
         device_code: "BN1".into(),
         user: "Bench".into(),
-        passphrase: PASS.into(),
+        passphrase: String::from(PASS).into(),
         locale: "en".into(),
     };
     let mut store = Store::create(&dir, &setup, KdfParams::INTERACTIVE).expect("create store");

@@ -22,7 +22,7 @@ fn setup(code: &str) -> Setup {
         org: "Bench".into(),
         device_code: code.into(),
         user: "Bench".into(),
-        passphrase: PASS.into(),
+        passphrase: String::from(PASS).into(),
         locale: "en".into(),
     }
 }

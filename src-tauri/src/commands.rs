@@ -211,7 +211,7 @@ fn start_session(state: &AppState, open: impl FnOnce() -> Result<Store, StoreErr
 #[derive(Debug, serde::Deserialize)]
 pub struct Join {
     pub file: String,
-    pub passphrase: String,
+    pub passphrase: Zeroizing<String>,
 }
 
 #[tauri::command(async)]
@@ -219,7 +219,7 @@ pub fn setup(state: State<'_, AppState>, setup: Setup, join: Option<Join>) -> Re
     match join {
         None => start_session(&state, || Store::create(&state.dir, &setup, state.kdf)),
         Some(j) => {
-            let code = Zeroizing::new(j.passphrase);
+            let code = j.passphrase;
             let invitation = std::fs::read(j.file.trim()).map_err(|_| {
                 let e = amparo::intake::Issue::new("invitation_file", amparo::intake::FieldError::NotAFile);
                 StoreError::Invalid(amparo::intake::ValidationErrors(vec![e]))

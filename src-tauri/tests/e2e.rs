@@ -549,7 +549,7 @@ fn prepared_store(dir: &Path) {
         org: "Casa Amparo".into(),
         device_code: "EP1".into(),
         user: "Marta".into(),
-        passphrase: PASS.into(),
+        passphrase: String::from(PASS).into(),
         locale: "en".into(),
     };
     amparo::Store::create(dir, &setup, amparo::database::keys::KdfParams::INSECURE_FOR_TESTS).unwrap();
@@ -646,7 +646,7 @@ fn shared_laptop(dir: &Path) -> (String, String, String) {
         org: "Casa Amparo".into(),
         device_code: "EP1".into(),
         user: "Marta".into(),
-        passphrase: PASS.into(),
+        passphrase: String::from(PASS).into(),
         locale: "en".into(),
     };
     let mut s = amparo::Store::create(dir, &setup, amparo::database::keys::KdfParams::INSECURE_FOR_TESTS).unwrap();
@@ -1040,7 +1040,7 @@ async fn hostile_text_shows_literally_and_consent_gates_sharing() {
         org: "Casa Amparo".into(),
         device_code: "EP1".into(),
         user: "Marta".into(),
-        passphrase: PASS.into(),
+        passphrase: String::from(PASS).into(),
         locale: "en".into(),
     };
     let mut store =
@@ -1154,7 +1154,7 @@ async fn two_laptops_edit_one_case_offline_and_settle_the_conflict() {
             org: "Casa Amparo".into(),
             device_code: "NORTE".into(),
             user: "Marta".into(),
-            passphrase: PASS.into(),
+            passphrase: String::from(PASS).into(),
             locale: "en".into(),
         };
         let a = amparo::Store::create(&dir_a, &setup, amparo::database::keys::KdfParams::INSECURE_FOR_TESTS).unwrap();
@@ -1637,7 +1637,7 @@ async fn two_windows_sync_through_a_hub_by_themselves() {
             org: "Casa Amparo".into(),
             device_code: "NORTE".into(),
             user: "Marta".into(),
-            passphrase: PASS.into(),
+            passphrase: String::from(PASS).into(),
             locale: "en".into(),
         };
         let mut a =
@@ -1685,7 +1685,7 @@ async fn two_windows_sync_through_a_hub_by_themselves() {
             org: String::new(),
             device_code: "SUR".into(),
             user: "Rita".into(),
-            passphrase: PASS.into(),
+            passphrase: String::from(PASS).into(),
             locale: "en".into(),
         };
         let inv = std::fs::read(&invitation).unwrap();

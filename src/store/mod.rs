@@ -219,7 +219,8 @@ pub struct Setup {
     pub org: String,
     pub device_code: String,
     pub user: String,
-    pub passphrase: String,
+    /// Wiped from memory when the setup is dropped; never printed by `Debug`.
+    pub passphrase: Zeroizing<String>,
     #[serde(default)]
     pub locale: String,
 }
@@ -759,7 +760,7 @@ pub(crate) fn test_store() -> (tempfile::TempDir, Store) {
         org: "Casa".into(),
         device_code: "TX3".into(),
         user: "Ana".into(),
-        passphrase: TEST_PASSPHRASE.into(),
+        passphrase: String::from(TEST_PASSPHRASE).into(),
         locale: "en".into(),
     };
     let s = Store::create(dir.path(), &setup, KdfParams::INSECURE_FOR_TESTS).expect("store");

@@ -19,7 +19,7 @@ fn setup() -> Setup {
         org: "Casa Amparo".into(),
         device_code: "TX3".into(),
         user: "Ana Admin".into(),
-        passphrase: ADMIN_PASS.into(),
+        passphrase: String::from(ADMIN_PASS).into(),
         locale: "en".into(),
     }
 }

@@ -11,7 +11,7 @@ fn setup() -> Setup {
         org: "Casa Amparo".into(),
         device_code: "tx3".into(),
         user: "Ana Gestora".into(),
-        passphrase: PASS.into(),
+        passphrase: String::from(PASS).into(),
         locale: "es".into(),
     }
 }
@@ -58,6 +58,19 @@ fn a_wrong_passphrase_opens_nothing() {
     assert!(plain.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).is_err());
 }
 
+/// A setup that reaches a log or an error report (its `Debug`) says nothing of
+/// the passphrase, and the window's answers still read as they did.
+#[test]
+fn a_setup_never_prints_its_passphrase() {
+    let printed = format!("{:?}", setup());
+    assert!(printed.contains("Ana Gestora") && !printed.contains(PASS), "{printed}");
+    let read: Setup = serde_json::from_value(json!({
+        "org": "Casa Amparo", "device_code": "tx3", "user": "Ana", "passphrase": PASS, "locale": "es"
+    }))
+    .unwrap();
+    assert_eq!(read.passphrase.as_str(), PASS);
+}
+
 #[test]
 fn setup_refuses_bad_answers_by_field_and_a_second_setup() {
     let dir = tempfile::tempdir().unwrap();
@@ -65,7 +78,7 @@ fn setup_refuses_bad_answers_by_field_and_a_second_setup() {
         org: " ".into(),
         device_code: "TX-3".into(),
         user: "".into(),
-        passphrase: "short".into(),
+        passphrase: String::from("short").into(),
         locale: "".into(),
     };
     let err = Store::create(dir.path(), &bad, KdfParams::INSECURE_FOR_TESTS).unwrap_err();

@@ -17,7 +17,7 @@ fn setup(code: &str) -> Setup {
         org: "Casa Amparo".into(),
         device_code: code.into(),
         user: format!("Admin {code}"),
-        passphrase: PASS.into(),
+        passphrase: String::from(PASS).into(),
         locale: "en".into(),
     }
 }

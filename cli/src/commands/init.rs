@@ -41,9 +41,9 @@ pub fn run(args: InitArgs, out: &mut Output) -> Result<(), Failure> {
     // Joining: the organisation's name comes with the invitation.
     let org = args.org.unwrap_or_else(|| "-".into());
     let setup =
-        Setup { org, device_code: args.device, user: args.user, passphrase: String::new(), locale: args.locale };
+        Setup { org, device_code: args.device, user: args.user, passphrase: Default::default(), locale: args.locale };
     // Check the answers before asking for a passphrase twice.
-    amparo::store::validate_setup(&Setup { passphrase: "x".repeat(64), ..setup.clone() })
+    amparo::store::validate_setup(&Setup { passphrase: "x".repeat(64).into(), ..setup.clone() })
         .map_err(StoreError::Invalid)?;
     let mut store = match invitation {
         Some(inv) => {

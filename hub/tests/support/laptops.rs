@@ -15,7 +15,7 @@ pub fn setup(code: &str) -> Setup {
         org: "Casa Amparo".into(),
         device_code: code.into(),
         user: format!("Admin {code}"),
-        passphrase: PASS.into(),
+        passphrase: String::from(PASS).into(),
         locale: "en".into(),
     }
 }
