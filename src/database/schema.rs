@@ -320,6 +320,26 @@ CREATE TABLE audit_forks (
     PRIMARY KEY (device_id, device_seq)
 ) STRICT;";
 
+/// Version 14: a batch waiting for the hub holds no value blanked since it was
+/// sealed. Each outbox row keeps its header (ids, ranges, counts: no case data)
+/// and its own range of this laptop's changes; a value blanked in that range
+/// (replaced, removed, purged) empties its sealed bytes in the same write, and
+/// the batch is sealed again from the change log before it is sent.
+/// `first_sha256` is the hash of the first sealing, which the hub may hold.
+const V14: &str = "
+ALTER TABLE hub_outbox ADD COLUMN header TEXT;
+ALTER TABLE hub_outbox ADD COLUMN sha256 TEXT;
+ALTER TABLE hub_outbox ADD COLUMN device TEXT NOT NULL DEFAULT '';
+ALTER TABLE hub_outbox ADD COLUMN own_from INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE hub_outbox ADD COLUMN own_to INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE hub_outbox ADD COLUMN first_sha256 TEXT;
+CREATE TRIGGER hub_outbox_blanked AFTER UPDATE OF value ON changes
+    WHEN NEW.value IS NULL AND OLD.value IS NOT NULL
+    BEGIN
+        UPDATE hub_outbox SET bytes = X'', first_sha256 = coalesce(first_sha256, sha256)
+        WHERE device = NEW.device_id AND NEW.device_seq BETWEEN own_from AND own_to AND length(bytes) > 0;
+    END;";
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -335,12 +355,13 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V11),
         M::up(V12),
         M::up(V13),
+        M::up(V14),
     ])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> usize {
-    13
+    14
 }
 
 #[cfg(test)]

@@ -309,13 +309,33 @@ fn new_epoch(
 
 /// Seal what this laptop made into batches, and push every one the hub has not
 /// acknowledged. Returns how many it pushed.
+/// One batch sealed at a time, each when the one before was acknowledged: while
+/// the hub does not answer, at most one batch waits sealed (the one that may have
+/// reached it), and what is not sealed yet stays only in the change log, where a
+/// purge or a replaced value leaves nothing.
 fn push(store: &impl Shared, transport: &mut dyn hub::Transport) -> Result<usize, StoreError> {
-    store.with(|s| s.hub_prepare())?;
     let mut pushed = 0;
-    while let Some((number, bytes)) = store.with(|s| Ok(hub::next_unacknowledged(s.conn())?))? {
-        transport.push(number, &bytes)?;
+    loop {
+        let next = store.with(|s| {
+            let (me, code) = (s.session().device_id.clone(), s.session().device_code.clone());
+            let tx = crate::database::write_tx(s.conn())?;
+            hub::reseal_emptied(&tx, &me)?;
+            if hub::next_unacknowledged(&tx)?.is_none() {
+                hub::make_batch(&tx, &me, &code)?;
+            }
+            let next = hub::next_unacknowledged(&tx)?;
+            tx.commit()?;
+            Ok(next)
+        })?;
+        let Some((number, bytes)) = next else { return Ok(pushed) };
+        match transport.push(number, &bytes) {
+            Ok(()) => {}
+            // Sealed again since a push whose answer was lost: the hub holds the first sealing.
+            Err(SyncError::HubRefused { reason })
+                if reason == "batch_conflict" && store.with(|s| Ok(hub::was_resealed(s.conn(), number)?))? => {}
+            Err(e) => return Err(e.into()),
+        }
         store.with(|s| Ok(hub::acknowledged(s.conn(), &s.session().device_id, number)?))?;
         pushed += 1;
     }
-    Ok(pushed)
 }

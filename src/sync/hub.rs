@@ -135,10 +135,14 @@ pub(crate) fn pulled(conn: &Connection) -> Result<Vector, SyncError> {
 pub(crate) fn waiting(conn: &Connection, me: &str) -> Result<(i64, i64), SyncError> {
     let batched = number_meta(conn, BATCHED_CHANGES)?;
     let own = changelog::contiguous(conn, "changes", me)?;
-    let mut st = conn.prepare("SELECT bytes FROM hub_outbox")?;
+    let mut st = conn.prepare("SELECT header, bytes FROM hub_outbox")?;
     let (mut sealed, mut batches) = (0i64, 0i64);
-    for bytes in st.query_map([], |r| r.get::<_, Vec<u8>>(0))? {
-        let (header, _) = bundle::read_signed(&bytes?)?;
+    for row in st.query_map([], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Vec<u8>>(1)?)))? {
+        // Its bytes may be emptied, waiting to be sealed again; its header stays.
+        let header = match row? {
+            (Some(h), _) => serde_json::from_str(&h).map_err(|_| DatabaseError::Damaged { table: "hub_outbox" })?,
+            (None, bytes) => bundle::read_signed(&bytes)?.0,
+        };
         sealed += header.changes.get(me).map_or(0, |(first, last)| last - first + 1);
         batches += 1;
     }
@@ -186,7 +190,11 @@ pub(crate) fn make_batch(tx: &Transaction, me: &str, device_code: &str) -> Resul
     }
     let body = Body { changes, audit: entries, devices: devices(tx)? };
     let bytes = bundle::seal(&header, &body, &key, &me_id)?;
-    tx.execute("INSERT INTO hub_outbox (number, bytes) VALUES (?1, ?2)", params![number, bytes])?;
+    tx.execute(
+        "INSERT INTO hub_outbox (number, bytes, header, sha256, device, own_from, own_to)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![number, bytes, to_text(&header)?, sha256_hex(&bytes), me, from_c + 1, upto_c],
+    )?;
     database::set_meta(tx, BATCH_NUMBER, &number.to_string())?;
     database::set_meta(tx, BATCHED_CHANGES, &upto_c.to_string())?;
     database::set_meta(tx, BATCHED_AUDIT, &upto_a.to_string())?;
@@ -215,6 +223,53 @@ pub(crate) fn next_unacknowledged(conn: &Connection) -> Result<Option<(i64, Vec<
     Ok(conn
         .query_row("SELECT number, bytes FROM hub_outbox ORDER BY number LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?)
+}
+
+/// Was batch `number` sealed again after its first sealing? Then a hub holding
+/// other bytes under its number holds that first sealing (the only other one
+/// this laptop ever made), sent before the laptop heard that it arrived.
+pub(crate) fn was_resealed(conn: &Connection, number: i64) -> Result<bool, SyncError> {
+    Ok(conn
+        .query_row("SELECT first_sha256 IS NOT NULL FROM hub_outbox WHERE number = ?1", [number], |r| r.get(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// Seal again, from the change log as it is now, every waiting batch that a
+/// blanked value emptied (the `hub_outbox_blanked` trigger): the same header,
+/// number, ranges and key epoch, without what was replaced, removed or purged.
+pub(crate) fn reseal_emptied(tx: &Transaction, me: &str) -> Result<(), SyncError> {
+    let emptied: Vec<(i64, String)> = {
+        let mut st = tx.prepare_cached(
+            "SELECT number, header FROM hub_outbox WHERE length(bytes) = 0 AND header IS NOT NULL ORDER BY number",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+        rows
+    };
+    if emptied.is_empty() {
+        return Ok(());
+    }
+    let me_id = identity::load(tx)?;
+    for (number, header) in emptied {
+        let header: Header =
+            serde_json::from_str(&header).map_err(|_| DatabaseError::Damaged { table: "hub_outbox" })?;
+        let key = org::key_of(tx, header.epoch)?.ok_or(SyncError::Damaged)?;
+        let range = |r: Option<&(i64, i64)>| r.map_or((0, 0), |(first, last)| (first - 1, *last));
+        let changes =
+            own_rows(tx, "changes", changelog::CHANGE_COLUMNS, me, range(header.changes.get(me)), changelog::change)?;
+        let audit = own_rows(tx, "audit", audit::ENTRY_COLUMNS, me, range(header.audit.get(me)), audit::entry)?;
+        let body = Body { changes, audit, devices: devices(tx)? };
+        let bytes = bundle::seal(&header, &body, &key, &me_id)?;
+        tx.execute(
+            "UPDATE hub_outbox SET bytes = ?2, sha256 = ?3 WHERE number = ?1",
+            params![number, bytes, sha256_hex(&bytes)],
+        )?;
+    }
+    Ok(())
+}
+
+fn to_text(header: &Header) -> Result<String, SyncError> {
+    serde_json::to_string(header).map_err(|_| SyncError::Damaged)
 }
 
 /// The hub has this batch. Once it has every change this laptop made (`me`),

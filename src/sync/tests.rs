@@ -1085,6 +1085,96 @@ fn a_trail_rewritten_before_a_hub_batch_is_found_out() {
     assert!(matches!(&problem, Some(Problem::Rewritten { device, .. }) if device == "L0"), "{problem:?}");
 }
 
+/// A hub that is down, or takes a push and its answer is lost, or answers; and
+/// that, as the real one, refuses other bytes under a batch number it holds.
+#[derive(Clone, Copy, PartialEq)]
+enum Line {
+    Down,
+    AnswerLost,
+    Up,
+}
+
+struct Flaky<'a>(Via<'a>, Line);
+
+impl hub::Transport for Flaky<'_> {
+    fn push(&mut self, number: i64, bytes: &[u8]) -> Result<(), SyncError> {
+        let unreachable = || SyncError::HubUnreachable { url: "https://127.0.0.1:9".into() };
+        if self.1 == Line::Down {
+            return Err(unreachable());
+        }
+        let held = self.0 .0 .0.borrow().get(&(self.0 .1.clone(), number)).cloned();
+        if held.is_some_and(|h| h != bytes) {
+            return Err(SyncError::HubRefused { reason: "batch_conflict".into() });
+        }
+        self.0.push(number, bytes)?;
+        if self.1 == Line::AnswerLost {
+            return Err(unreachable());
+        }
+        Ok(())
+    }
+    fn list(&mut self, since: &bundle::Vector, limit: usize) -> Result<Vec<hub::Listed>, SyncError> {
+        self.0.list(since, limit)
+    }
+    fn fetch(&mut self, device: &str, number: i64) -> Result<Vec<u8>, SyncError> {
+        self.0.fetch(device, number)
+    }
+    fn epochs(&mut self, since: u32) -> Result<Vec<Vec<u8>>, SyncError> {
+        self.0.epochs(since)
+    }
+    fn put_epoch(&mut self, number: u32, bytes: &[u8]) -> Result<(), SyncError> {
+        self.0.put_epoch(number, bytes)
+    }
+    fn revoke(&mut self, device: &str) -> Result<i64, SyncError> {
+        self.0.revoke(device)
+    }
+}
+
+/// What a batch waiting in the outbox says, opened with the organisation key
+/// (as someone holding the store's key could), lowercased.
+fn outbox_words(s: &Store) -> String {
+    let (org_id, _, key) = org::keys(s.conn()).unwrap();
+    let mut st = s.conn().prepare("SELECT bytes FROM hub_outbox").unwrap();
+    let sealed: Vec<Vec<u8>> = st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    sealed
+        .iter()
+        .filter(|b| !b.is_empty())
+        .map(|b| format!("{:?}", bundle::open(b, &org_id, &key).unwrap().1).to_lowercase())
+        .collect()
+}
+
+/// The hub took a batch but its answer was lost, and then the caseworker
+/// replaced a value: the batch waiting to be sent again no longer holds the
+/// old value, even opened with the key. Sent again, the hub's answer that it
+/// holds the first sealing counts as arrived, and the other laptop ends with
+/// the new value.
+#[test]
+fn a_batch_waiting_for_the_hub_keeps_no_replaced_value() {
+    let (_d, mut l) = laptops(2);
+    let memory = MemoryHub::default();
+    let case = l[0].create_case(sample::full_case(), None).unwrap();
+    let case = set(&mut l[0], &case, "people.0.alias", "Zacnite Canario");
+    let mut line = Flaky(via(&memory, &l[0]), Line::AnswerLost);
+    let lost = l[0].hub_sync(&mut line, &mut |_, _| {}).unwrap_err();
+    assert!(matches!(lost, StoreError::Sync(SyncError::HubUnreachable { .. })), "{lost:?}");
+    assert!(outbox_words(&l[0]).contains("zacnite"), "the batch waits for an answer");
+
+    set(&mut l[0], &case, "people.0.alias", "Z. C.");
+    assert!(!outbox_words(&l[0]).contains("zacnite"), "the replaced alias is gone at once");
+    assert_eq!(l[0].hub_waiting().unwrap().1, 1, "still one batch to send");
+    // Sealed again before it is sent: the rest of the batch is still there.
+    line.1 = Line::Down;
+    l[0].hub_sync(&mut line, &mut |_, _| {}).unwrap_err();
+    let words = outbox_words(&l[0]);
+    assert!(words.contains("xóchitl") && !words.contains("zacnite"), "{words}");
+
+    line.1 = Line::Up;
+    l[0].hub_sync(&mut line, &mut |_, _| {}).unwrap();
+    assert_eq!(l[0].hub_waiting().unwrap(), (0, 0), "the hub's first copy counts as arrived");
+    hub_sync(&memory, &mut l[1]).unwrap();
+    assert_eq!(cases(&l[1]), cases(&l[0]));
+    assert_eq!(cases(&l[1])[&id_of(&case)]["people"][0]["alias"], "Z. C.");
+}
+
 /// A revoked laptop can read nothing written after its revocation: the next key
 /// epoch is sealed to the others only. What it pushed before is still taken, older
 /// batches stay readable, a laptop that enrols late gets every key it needs, and a
