@@ -67,9 +67,13 @@ pub(crate) fn removes_anything(before: &Value, after: &Map<String, Value>) -> bo
         }
     }
     let skip = ["id", "case_number", "created_at", "updated_at", "format", "notes"];
-    before
-        .as_object()
-        .is_some_and(|b| b.iter().filter(|(k, _)| !skip.contains(&k.as_str())).any(|(k, v)| !covered(v, after.get(k))))
+    // Restricting takes the case's words out of the search index.
+    let restricts =
+        after.get("restricted") == Some(&Value::Bool(true)) && before.get("restricted") != after.get("restricted");
+    restricts
+        || before.as_object().is_some_and(|b| {
+            b.iter().filter(|(k, _)| !skip.contains(&k.as_str())).any(|(k, v)| !covered(v, after.get(k)))
+        })
 }
 
 /// Who recorded each consent: kept from the saved case for consents already there
@@ -364,6 +368,12 @@ pub(crate) fn refresh_fts(
     notes: &str,
 ) -> Result<(), DatabaseError> {
     forget_fts(tx, seq)?;
+    // A restricted case's words are never in the index, which anyone holding the
+    // store's key could read: only its number. Those who may open it find it by
+    // name all the same (`restricted_matches`).
+    let restricted: bool =
+        tx.prepare_cached("SELECT restricted FROM cases WHERE seq = ?1")?.query_row([seq], |r| r.get(0))?;
+    let (names, places, notes) = if restricted { ("", "", "") } else { (names, places, notes) };
     tx.execute(
         "INSERT INTO cases_fts_text (seq, case_number, names, places, notes) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![seq, case_number, names, places, notes],
@@ -404,7 +414,23 @@ pub(crate) fn backfill_fts(conn: &mut Connection) -> Result<(), DatabaseError> {
         }
         crate::database::set_meta(&tx, FTS_FILLED, &now_utc())?;
     }
+    // Stores indexed before restricted cases were kept out of the index: once.
+    let cleared = crate::database::meta(&tx, RESTRICTED_OUT)?.is_none();
+    if cleared {
+        let rows: Vec<(i64, String)> = {
+            let mut st = tx.prepare("SELECT seq, case_number FROM cases WHERE restricted = 1")?;
+            let r = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+            r
+        };
+        for (seq, number) in rows {
+            refresh_fts(&tx, seq, &number, "", "", "")?;
+        }
+        crate::database::set_meta(&tx, RESTRICTED_OUT, &now_utc())?;
+    }
     tx.commit()?;
+    if cleared {
+        crate::database::fold_wal(conn)?;
+    }
     Ok(())
 }
 
@@ -536,6 +562,7 @@ pub(crate) fn refresh_facts(tx: &Connection, seq: i64, data: &str) -> Result<(),
 pub(crate) const FACTS_SINCE: &str = "facts_since";
 /// Set once the search index was filled after schema 11 remade it.
 const FTS_FILLED: &str = "fts_filled_at";
+const RESTRICTED_OUT: &str = "fts_restricted_out_at";
 
 /// Fill the fact-sheet counts of cases saved before they were kept (once).
 pub(crate) fn backfill_facts(conn: &mut Connection) -> Result<(), DatabaseError> {
@@ -788,17 +815,25 @@ pub(crate) fn list(
          EXISTS (SELECT 1 FROM unexported u WHERE u.case_id = c.id)";
     let rows = match (fts_query(&q.text), status) {
         (Some(m), st) => {
+            // The index's matches and the restricted cases this user may open that
+            // match (the index holds only their numbers), newest first, one page.
             let sql = format!(
-                "SELECT {COLS} FROM cases_fts f JOIN cases c ON c.seq = f.rowid
+                "SELECT {COLS}, c.seq FROM cases_fts f JOIN cases c ON c.seq = f.rowid
                  WHERE cases_fts MATCH ?3 AND (?4 IS NULL OR c.status = ?4)
                    AND (c.restricted = 0 OR ?2 OR c.assigned_to = ?1)
-                 ORDER BY f.rowid DESC LIMIT ?5 OFFSET ?6"
+                 ORDER BY f.rowid DESC LIMIT ?5"
             );
             let mut st_ = conn.prepare_cached(&sql)?;
-            let rows = st_
-                .query_map(params![user, sees_all, m, st, limit, offset], summary)?
+            let indexed = st_
+                .query_map(params![user, sees_all, m, st, limit.saturating_add(offset)], |r| {
+                    Ok((r.get::<_, i64>(10)?, summary(r)?))
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
-            rows
+            let mut all = restricted_matches(conn, &q.text, st, user, sees_all)?;
+            all.retain(|(seq, _)| !indexed.iter().any(|(s, _)| s == seq));
+            all.extend(indexed);
+            all.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+            all.into_iter().skip(offset as usize).take(limit as usize).map(|(_, row)| row).collect()
         }
         (None, Some(st)) => {
             let sql = format!("SELECT {COLS} FROM cases c WHERE c.status = ?3 ORDER BY c.seq DESC LIMIT ?4 OFFSET ?5");
@@ -816,6 +851,45 @@ pub(crate) fn list(
         }
     };
     Ok(rows)
+}
+
+/// Restricted cases this user may open whose names, places, notes or number
+/// hold every word typed, as the index would match them (each word the start
+/// of one there, lowercased and without accents), with their `seq`. Restricted
+/// cases are few, and are read here, never indexed.
+fn restricted_matches(
+    conn: &Connection,
+    text: &str,
+    status: Option<&str>,
+    user: &str,
+    sees_all: bool,
+) -> Result<Vec<(i64, CaseSummary)>, DatabaseError> {
+    let typed: Vec<String> =
+        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(super::fold).collect();
+    if typed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = "SELECT c.id, c.case_number, c.alias, c.status, c.intake_date, c.primary_language, c.updated_at,
+                      c.restricted, 1, EXISTS (SELECT 1 FROM unexported u WHERE u.case_id = c.id), c.seq, c.data
+               FROM cases c
+               WHERE c.restricted = 1 AND (?2 OR c.assigned_to = ?1) AND (?3 IS NULL OR c.status = ?3)";
+    let mut st = conn.prepare_cached(sql)?;
+    let rows = st
+        .query_map(params![user, sees_all, status], |r| {
+            Ok((r.get::<_, i64>(10)?, r.get::<_, String>(11)?, summary(r)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::new();
+    for (seq, data, row) in rows {
+        let case: Value = serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
+        let (names, places) = fts_columns(&case);
+        let hay = super::fold(&[row.case_number.as_str(), &names, &places, &notes_text(conn, seq)?].join(" "));
+        let words: Vec<&str> = hay.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+        if typed.iter().all(|t| words.iter().any(|w| w.starts_with(t.as_str()))) {
+            out.push((seq, row));
+        }
+    }
+    Ok(out)
 }
 
 /// How much the store holds.

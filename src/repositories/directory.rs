@@ -68,21 +68,7 @@ pub struct ImportReport {
 pub const CSV_COLUMNS: &[&str] =
     &["name", "country", "subdivision", "city", "services", "phone", "text_number", "languages", "hours", "notes"];
 
-/// Lower case without accents, for matching what someone types.
-pub fn fold(s: &str) -> String {
-    s.chars()
-        .flat_map(char::to_lowercase)
-        .map(|c| match c {
-            'á' | 'à' | 'â' | 'ä' | 'ã' => 'a',
-            'é' | 'è' | 'ê' | 'ë' => 'e',
-            'í' | 'ì' | 'î' | 'ï' => 'i',
-            'ó' | 'ò' | 'ô' | 'ö' | 'õ' => 'o',
-            'ú' | 'ù' | 'û' | 'ü' => 'u',
-            'ñ' => 'n',
-            c => c,
-        })
-        .collect()
-}
+pub use super::fold;
 
 /// Normalise and check an entry: the form's rules, a name, a country.
 pub fn validate_entry(mut entry: Value) -> Result<Map<String, Value>, ValidationErrors> {

@@ -26,6 +26,23 @@ use crate::intake::ValidationErrors;
 use serde::Serialize;
 use users::Role;
 
+/// Lower case without accents, for matching what someone types (the
+/// search index folds the same way: `unicode61 remove_diacritics`).
+pub fn fold(s: &str) -> String {
+    s.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'á' | 'à' | 'â' | 'ä' | 'ã' => 'a',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'í' | 'ì' | 'î' | 'ï' => 'i',
+            'ó' | 'ò' | 'ô' | 'ö' | 'õ' => 'o',
+            'ú' | 'ù' | 'û' | 'ü' => 'u',
+            'ñ' => 'n',
+            c => c,
+        })
+        .collect()
+}
+
 /// What a repository write can refuse, beyond the database's own failures.
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {

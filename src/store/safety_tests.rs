@@ -180,6 +180,87 @@ fn a_restricted_case_opens_only_for_its_assigned_user_and_supervisors() {
     assert!(views.iter().filter(|v| v.case_number.as_deref() == Some(number.as_str())).count() >= 4);
 }
 
+/// Every word the search index holds, as it holds them (FTS5's own vocabulary).
+fn index_terms(store: &Store) -> Vec<String> {
+    let c = store.conn();
+    c.execute_batch("CREATE VIRTUAL TABLE IF NOT EXISTS temp.terms USING fts5vocab(main, cases_fts, 'row')").unwrap();
+    let mut st = c.prepare("SELECT term FROM temp.terms").unwrap();
+    let terms = st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    terms
+}
+
+/// Issue 13: the search index is readable by anyone holding the store's key, so a
+/// restricted case's names, places and notes are never in it, only its number.
+/// Those who may open the case still find it by any of them; restricting an
+/// indexed case takes its words out, lifting the restriction puts them back.
+#[test]
+fn a_restricted_case_keeps_its_words_out_of_the_search_index() {
+    let (dir, mut admin) = team();
+    let rosa_id = admin.users().unwrap().into_iter().find(|u| u.name == "Rosa").unwrap().id;
+    let mut c = sample::full_case();
+    c["restricted"] = json!(true);
+    c["assigned_to"] = json!(rosa_id);
+    c["people"][0]["alias"] = json!("Golondrina");
+    c["intake_place"]["city"] = json!("Tlacotalpan");
+    let case = admin.create_case(c, None).unwrap();
+    let (id, number) = (id_of(&case), case["case_number"].as_str().unwrap().to_string());
+    admin.add_note(&id, "Su prima vive en Zempoala.", Some("es")).unwrap();
+    let words = ["golondrina", "tlacotalpan", "zempoala", "xochitl"];
+    let terms = index_terms(&admin);
+    assert!(terms.iter().all(|t| !words.contains(&t.as_str())), "{terms:?}");
+    assert!(terms.contains(&"2026".to_string()) || terms.iter().any(|t| number.to_lowercase().contains(t.as_str())));
+    drop(admin);
+
+    let find = |s: &Store, text: &str| -> Vec<String> {
+        s.list_cases(&ListQuery { text: text.into(), ..Default::default() })
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
+    };
+    let rosa = Store::open(dir.path(), ROSA_PASS).unwrap();
+    for typed in ["Golondrina", "golon", "TLACOTALPAN", "zempo", "Xóchitl", "xochitl golondrina", number.as_str()] {
+        assert_eq!(find(&rosa, typed), vec![id.clone()], "{typed}");
+    }
+    assert!(find(&rosa, "golondrina houstonia").is_empty(), "every word must match");
+    drop(rosa);
+    let luis = Store::open(dir.path(), LUIS_PASS).unwrap();
+    assert!(find(&luis, "Golondrina").is_empty() && find(&luis, "zempoala").is_empty());
+    drop(luis);
+
+    let mut sara = Store::open(dir.path(), SUPER_PASS).unwrap();
+    assert_eq!(find(&sara, "Zempoala"), vec![id.clone()]);
+    let mut open = sara.get_case(&id).unwrap();
+    open["restricted"] = json!(false);
+    sara.update_case(&id, open, None).unwrap();
+    assert!(index_terms(&sara).contains(&"golondrina".to_string()), "lifted: indexed again");
+    let mut closed = sara.get_case(&id).unwrap();
+    closed["restricted"] = json!(true);
+    sara.update_case(&id, closed, None).unwrap();
+    let terms = index_terms(&sara);
+    assert!(terms.iter().all(|t| !words.contains(&t.as_str())), "restricted again: {terms:?}");
+    assert_eq!(find(&sara, "golondrina"), vec![id]);
+}
+
+/// A store whose index was filled before restricted cases were kept out of it
+/// loses their words at its next unlock.
+#[test]
+fn a_store_indexed_before_loses_its_restricted_words_at_unlock() {
+    let (dir, mut admin) = team();
+    let mut c = sample::full_case();
+    c["restricted"] = json!(true);
+    c["people"][0]["alias"] = json!("Golondrina");
+    let id = id_of(&admin.create_case(c, None).unwrap());
+    // As an older Amparo indexed it.
+    by_hand(&admin, "UPDATE cases SET restricted = 0");
+    admin.add_note(&id, "nota", None).unwrap();
+    by_hand(&admin, "UPDATE cases SET restricted = 1; DELETE FROM meta WHERE key = 'fts_restricted_out_at'");
+    assert!(index_terms(&admin).contains(&"golondrina".to_string()));
+    drop(admin);
+    let admin = Store::open(dir.path(), ADMIN_PASS).unwrap();
+    assert!(!index_terms(&admin).contains(&"golondrina".to_string()));
+}
+
 /// What the app offers comes from the same rules the saves check: a caseworker may
 /// restrict only the cases assigned to her and assign none; supervisors do both and
 /// settle conflicts; only administrators administer.
