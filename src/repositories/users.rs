@@ -109,6 +109,7 @@ impl Grant<'_> {
 /// The key that signs role grants. Its public half is in `meta`; its secret is
 /// sealed to each administrator's X25519 key and to the recovery key, never kept
 /// in the clear, so holding the data key is not enough to sign.
+#[derive(Clone)]
 pub struct Authority(ed25519_dalek::SigningKey);
 
 impl Authority {

@@ -397,15 +397,17 @@ impl Store {
     /// first user. The key file is written last, so a crash part-way leaves a folder
     /// that `exists` still calls empty, and setup can simply run again.
     pub fn create(dir: &Path, setup: &Setup, kdf: KdfParams) -> Result<Store, StoreError> {
-        Store::create_as(dir, setup, kdf, None)
+        Store::create_as(dir, setup, kdf, None, None)
     }
 
-    /// The same, as a newcomer made beforehand (its device id and key pairs).
+    /// The same, as a newcomer made beforehand (its device id and key pairs), and
+    /// with the organisation's role authority when joining one.
     pub(crate) fn create_as(
         dir: &Path,
         setup: &Setup,
         kdf: KdfParams,
         newcomer: Option<crate::sync::identity::Newcomer>,
+        authority: Option<repositories::users::Authority>,
     ) -> Result<Store, StoreError> {
         validate_setup(setup)?;
         if Store::exists(dir) {
@@ -431,7 +433,7 @@ impl Store {
         }
         files::write_atomic(&pending, b"")?;
         let key = keys::new_data_key();
-        let authority = repositories::users::Authority::generate();
+        let authority = authority.unwrap_or_else(repositories::users::Authority::generate);
         let me = keys::UserSecrets::generate(Some(authority.public()));
         let user_id = database::new_id();
         let store_id = database::new_id();

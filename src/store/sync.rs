@@ -177,7 +177,7 @@ impl Store {
         hub: Option<hub::HubInvite>,
     ) -> Result<(Vec<u8>, zeroize::Zeroizing<String>), StoreError> {
         self.require(Role::Administrator)?;
-        let (inv, passphrase) = org::invite(self.conn(), &self.session().org, hub, self.kdf())?;
+        let (inv, passphrase) = org::invite(self.conn(), &self.session().org, hub, self.authority()?, self.kdf())?;
         let bytes = serde_json::to_vec_pretty(&inv).map_err(StoreError::encode)?;
         self.record(Action::OrgInvite, None, json!({}))?;
         Ok((bytes, passphrase))
@@ -228,7 +228,7 @@ impl Store {
         enrolled: bool,
     ) -> Result<Store, StoreError> {
         let setup = crate::store::Setup { org: inv.about.org.clone(), ..setup.clone() };
-        let store = Store::create_as(dir, &setup, kdf, newcomer)?;
+        let store = Store::create_as(dir, &setup, kdf, newcomer, inv.authority.clone())?;
         org::adopt(store.conn(), inv)?;
         if let Some(h) = &inv.about.hub {
             // Enrolment needs the network: the caller does it, with the token kept

@@ -205,7 +205,7 @@ pub(crate) fn certify(conn: &Connection, authority: &Authority, by: &str) -> Res
 impl Store {
     /// The authority, to sign a grant: only an administrator whose own grant
     /// verifies holds it.
-    fn authority(&self) -> Result<&Authority, StoreError> {
+    pub(super) fn authority(&self) -> Result<&Authority, StoreError> {
         self.require(Role::Administrator)?;
         self.authority.as_ref().ok_or(StoreError::NoAuthority)
     }

@@ -11,6 +11,7 @@
 use super::SyncError;
 use crate::database::keys::{self, KdfParams, WrappedKey};
 use crate::database::{self, new_id, DatabaseError};
+use crate::repositories::users::Authority;
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -66,6 +67,10 @@ pub struct Opened {
     pub org_id: String,
     pub about: About,
     pub key: keys::DataKey,
+    /// The organisation's role authority: the new laptop signs its users' roles
+    /// with the same key, so that a role granted on any laptop checks on every one.
+    /// `None` from an older Amparo's invitation.
+    pub authority: Option<Authority>,
 }
 
 fn seal_about(about: &About, key: &[u8; 32], org_id: &str) -> Result<String, SyncError> {
@@ -80,7 +85,7 @@ fn seal_about(about: &About, key: &[u8; 32], org_id: &str) -> Result<String, Syn
     Ok(hex::encode([nonce.as_slice(), &sealed].concat()))
 }
 
-fn open_about(hexed: &str, key: &[u8; 32], org_id: &str) -> Option<About> {
+pub(super) fn open_about(hexed: &str, key: &[u8; 32], org_id: &str) -> Option<About> {
     use chacha20poly1305::aead::{Aead, KeyInit, Payload};
     let bytes = hex::decode(hexed).ok()?;
     if bytes.len() < 24 {
@@ -198,6 +203,7 @@ pub(crate) fn invite(
     conn: &Connection,
     org_name: &str,
     hub: Option<super::hub::HubInvite>,
+    authority: &Authority,
     kdf: KdfParams,
 ) -> Result<(Invitation, Zeroizing<String>), SyncError> {
     let (org_id, _, key) = keys(conn)?;
@@ -213,7 +219,10 @@ pub(crate) fn invite(
         kx_key: me.kx_key(),
     });
     let about = seal_about(&About { org: org_name.into(), device_codes, hub, keys, inviter }, &key, &org_id)?;
-    let sealed = keys::wrap(&key, &seal_id(&org_id), &passphrase, kdf)?;
+    // The authority is sealed under the one-time passphrase beside the org key,
+    // never in `about`: every laptop holds the org key, and a caseworker who found
+    // an invitation file must not be able to sign herself a role with it.
+    let sealed = keys::wrap_with(&key, authority.to_bytes().as_ref(), &seal_id(&org_id), &passphrase, kdf)?;
     Ok((Invitation { format: INVITE_FORMAT.into(), org_id, key: sealed, about }, passphrase))
 }
 
@@ -224,11 +233,15 @@ pub fn open_invitation(bytes: &[u8], passphrase: &str) -> Result<Opened, SyncErr
         return Err(SyncError::NotAnInvitation);
     }
     let typed = keys::normalize_code(passphrase, INVITE_GROUPS).ok_or(SyncError::WrongInvitePassphrase)?;
-    let key = match keys::unwrap(&inv.key, &typed) {
-        Ok(k) => k,
+    let (key, extra) = match keys::unwrap_with(&inv.key, &typed) {
+        Ok(opened) => opened,
         Err(DatabaseError::WrongPassphrase) => return Err(SyncError::WrongInvitePassphrase),
         Err(_) => return Err(SyncError::NotAnInvitation),
     };
     let about = open_about(&inv.about, &key, &inv.org_id).ok_or(SyncError::NotAnInvitation)?;
-    Ok(Opened { org_id: inv.org_id, about, key })
+    let authority = match extra.is_empty() {
+        true => None,
+        false => Some(Authority::from_bytes(&extra).ok_or(SyncError::NotAnInvitation)?),
+    };
+    Ok(Opened { org_id: inv.org_id, about, key, authority })
 }

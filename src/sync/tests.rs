@@ -334,6 +334,45 @@ fn invitations_need_their_passphrase_and_a_free_device_code() {
 }
 
 #[test]
+fn every_laptop_joined_by_invitation_checks_roles_with_one_authority() {
+    use crate::repositories::users::authority;
+    let (dirs, l) = laptops(3);
+    let first = authority(l[0].conn()).unwrap().expect("a new store has an authority");
+    for s in &l[1..] {
+        assert_eq!(authority(s.conn()).unwrap().as_deref(), Some(first.as_str()));
+    }
+    // What the org key, which every laptop holds, opens of an invitation does not
+    // carry the authority's secret: only the one-time passphrase does.
+    let (inv, pass) = l[0].invite().unwrap();
+    let parsed: org::Invitation = serde_json::from_slice(&inv).unwrap();
+    let (_, _, key) = org::keys(l[1].conn()).unwrap();
+    let about = org::open_about(&parsed.about, &key, &parsed.org_id).expect("opens with the org key");
+    let secret = {
+        let opened = org::open_invitation(&inv, &pass).unwrap();
+        hex::encode(opened.authority.expect("sealed under the passphrase").to_bytes().as_ref())
+    };
+    assert!(!serde_json::to_string(&about).unwrap().contains(&secret));
+    assert!(!String::from_utf8_lossy(&inv).contains(&secret));
+    // An invitation from an Amparo before shared authorities still joins, with an
+    // authority of its own.
+    let mut older = parsed.clone();
+    let typed = crate::database::keys::normalize_code(&pass, org::INVITE_GROUPS).unwrap();
+    older.key = crate::database::keys::wrap(&key, &parsed.key.user_id, &typed, KdfParams::INSECURE_FOR_TESTS).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let old = Store::join(
+        dir.path(),
+        &serde_json::to_vec(&older).unwrap(),
+        &pass,
+        &setup("L8"),
+        KdfParams::INSECURE_FOR_TESTS,
+    )
+    .unwrap();
+    let own = authority(old.conn()).unwrap().expect("an authority of its own");
+    assert_ne!(own, first);
+    drop(dirs);
+}
+
+#[test]
 fn a_store_from_before_sync_brings_its_cases_into_the_log() {
     let (_d, mut l) = laptops(2);
     let case = l[0].create_case(sample::full_case(), None).unwrap();
