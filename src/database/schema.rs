@@ -340,6 +340,27 @@ CREATE TRIGGER hub_outbox_blanked AFTER UPDATE OF value ON changes
         WHERE device = NEW.device_id AND NEW.device_seq BETWEEN own_from AND own_to AND length(bytes) > 0;
     END;";
 
+/// Version 15: the organisation's users on other laptops, as their signed grants
+/// say (public keys and role, never a seal): whom a restricted case can be sealed
+/// to. Rows are checked against the authority whenever they are read. Local
+/// removals are signed too, so that they travel.
+const V15: &str = "
+CREATE TABLE members (
+    user_id     TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    sign_key    TEXT NOT NULL,
+    kx_key      TEXT NOT NULL,
+    granted_by  TEXT NOT NULL,
+    granted_at  TEXT NOT NULL,
+    grant_sig   TEXT NOT NULL,
+    removed_by  TEXT,
+    removed_at  TEXT,
+    removal_sig TEXT
+) STRICT;
+ALTER TABLE users ADD COLUMN removed_by TEXT;
+ALTER TABLE users ADD COLUMN removal_sig TEXT;";
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -356,12 +377,13 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V12),
         M::up(V13),
         M::up(V14),
+        M::up(V15),
     ])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> usize {
-    14
+    15
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 //! administrators.
 
 use crate::database::{now_utc, DatabaseError};
+use ed25519_dalek::Signer;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -136,7 +137,6 @@ impl Authority {
     }
 
     fn sign(&self, grant: &Grant) -> String {
-        use ed25519_dalek::Signer;
         hex::encode(self.0.sign(&grant.message(&self.public_hex())).to_bytes())
     }
 }
@@ -354,13 +354,202 @@ pub(crate) fn insert(conn: &Connection, user: &User) -> Result<(), DatabaseError
     Ok(())
 }
 
-/// Mark a user removed (the row stays: the audit trail and notes name them).
-pub(crate) fn remove(conn: &Connection, id: &str) -> Result<(), DatabaseError> {
-    conn.execute("UPDATE users SET removed_at = ?2 WHERE id = ?1", params![id, now_utc()])?;
+/// Mark a user removed (the row stays: the audit trail and notes name them), with
+/// the removal signed so that the organisation's other laptops take it too.
+pub(crate) fn remove(conn: &Connection, authority: &Authority, id: &str, by: &str) -> Result<(), DatabaseError> {
+    let at = now_utc();
+    let sig = hex::encode(authority.0.sign(&removal_message(&authority.public_hex(), id, by, &at)).to_bytes());
+    conn.execute(
+        "UPDATE users SET removed_at = ?2, removed_by = ?3, removal_sig = ?4 WHERE id = ?1",
+        params![id, at, by, sig],
+    )?;
     drop_authority_seal(conn, id)
 }
 
 /// The name of a user by id, removed or not.
 pub(crate) fn name_of(conn: &Connection, id: &str) -> Result<Option<String>, DatabaseError> {
     Ok(conn.query_row("SELECT name FROM users WHERE id = ?1", [id], |r| r.get(0)).optional()?)
+}
+
+const REMOVAL_FORMAT: &str = "amparo.removal/1";
+
+fn removal_message(authority: &str, user_id: &str, by: &str, at: &str) -> Vec<u8> {
+    [REMOVAL_FORMAT, authority, user_id, by, at]
+        .iter()
+        .flat_map(|part| part.as_bytes().iter().copied().chain([0u8]))
+        .collect()
+}
+
+/// A user of the organisation as her signed grant says: what travels with sync
+/// (her public keys and role, never her seal), so that another laptop knows whom
+/// a restricted case may be sealed to. Checked against the authority each time
+/// it is read: with the data key a row can be written, not signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub sign_key: String,
+    pub kx_key: String,
+    pub granted_by: String,
+    pub granted_at: String,
+    pub sig: String,
+    /// Signed by an administrator when she removed the user: final.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<Removal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removal {
+    pub by: String,
+    pub at: String,
+    pub sig: String,
+}
+
+/// The most members a bundle may name: far above any organisation's staff.
+pub const MEMBERS_MAX: usize = 10_000;
+
+impl Member {
+    /// The role her grant proves, if everything the record says checks against
+    /// `authority` (a grant without public keys cannot be sealed to: refused).
+    pub fn verified_role(&self, authority: &str) -> Option<Role> {
+        let role = Role::parse(&self.role).filter(|r| r.code() == self.role)?;
+        if self.sign_key.is_empty() || self.kx_key.is_empty() {
+            return None;
+        }
+        let grant = Grant {
+            user_id: &self.id,
+            name: &self.name,
+            role,
+            sign_key: &self.sign_key,
+            kx_key: &self.kx_key,
+            granted_by: &self.granted_by,
+            granted_at: &self.granted_at,
+        };
+        let removal_checks = self.removed.as_ref().is_none_or(|r| {
+            hex::decode(&r.sig).is_ok_and(|sig| {
+                crate::database::keys::verify(authority, &removal_message(authority, &self.id, &r.by, &r.at), &sig)
+            })
+        });
+        (grant.verifies(authority, &self.sig) && removal_checks).then_some(role)
+    }
+
+    /// Sizes and shapes any Amparo writes; anything else is refused unread.
+    fn within_bounds(&self) -> bool {
+        let hex_of = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let time = |s: &str| s.len() <= 40 && chrono::DateTime::parse_from_rfc3339(s).is_ok();
+        let id = |s: &str| (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        id(&self.id)
+            && id(&self.granted_by)
+            && !self.name.trim().is_empty()
+            && self.name.chars().count() <= crate::form::TEXT_MAX
+            && !self.name.chars().any(char::is_control)
+            && self.role.len() <= 32
+            && hex_of(&self.sign_key, 64)
+            && hex_of(&self.kx_key, 64)
+            && hex_of(&self.sig, 128)
+            && time(&self.granted_at)
+            && self.removed.as_ref().is_none_or(|r| id(&r.by) && time(&r.at) && hex_of(&r.sig, 128))
+    }
+
+    /// Of two checked records of one user, does this one stand? A removal is
+    /// final; otherwise the later grant (so an old grant sent again never undoes
+    /// a newer one).
+    fn supersedes(&self, held: &Member) -> bool {
+        match (&self.removed, &held.removed) {
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            _ => (&self.granted_at, &self.sig) > (&held.granted_at, &held.sig),
+        }
+    }
+}
+
+const MEMBER_COLUMNS: &str =
+    "user_id, name, role, sign_key, kx_key, granted_by, granted_at, grant_sig, removed_by, removed_at, removal_sig";
+
+fn member_row(r: &rusqlite::Row) -> rusqlite::Result<Member> {
+    let removed =
+        match (r.get::<_, Option<String>>(8)?, r.get::<_, Option<String>>(9)?, r.get::<_, Option<String>>(10)?) {
+            (Some(by), Some(at), Some(sig)) => Some(Removal { by, at, sig }),
+            _ => None,
+        };
+    Ok(Member {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        role: r.get(2)?,
+        sign_key: r.get(3)?,
+        kx_key: r.get(4)?,
+        granted_by: r.get(5)?,
+        granted_at: r.get(6)?,
+        sig: r.get(7)?,
+        removed,
+    })
+}
+
+/// Users of the organisation's other laptops whose records check, removed ones
+/// included (their removal is what is passed on).
+pub(crate) fn members(conn: &Connection) -> Result<Vec<Member>, DatabaseError> {
+    let Some(authority) = authority(conn)? else { return Ok(Vec::new()) };
+    let mut st = conn.prepare_cached(&format!("SELECT {MEMBER_COLUMNS} FROM members ORDER BY name, user_id"))?;
+    let rows = st.query_map([], member_row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows.into_iter().filter(|m| m.verified_role(&authority).is_some()).collect())
+}
+
+/// What this laptop passes on: its own users' signed grants and removals, and
+/// every other laptop's it holds, so that they reach laptops that never meet.
+pub(crate) fn members_to_send(conn: &Connection) -> Result<Vec<Member>, DatabaseError> {
+    let Some(authority) = authority(conn)? else { return Ok(Vec::new()) };
+    let mut st = conn.prepare_cached(
+        "SELECT id, name, role, sign_key, kx_key, granted_by, granted_at, grant_sig, removed_by, removed_at, removal_sig
+           FROM users WHERE grant_sig IS NOT NULL AND sign_key IS NOT NULL AND kx_key IS NOT NULL",
+    )?;
+    let own = st.query_map([], member_row)?.collect::<Result<Vec<_>, _>>()?;
+    let mut all: Vec<Member> = own.into_iter().filter(|m| m.verified_role(&authority).is_some()).collect();
+    all.extend(members(conn)?);
+    Ok(all)
+}
+
+/// Take what a bundle says about the organisation's users: each record that
+/// checks against this laptop's authority and stands over what is held. Records
+/// that do not check (another authority's, or forged) are left out; this
+/// laptop's own users are its own to change. Returns how many were taken.
+pub(crate) fn take_members(conn: &Connection, incoming: &[Member]) -> Result<usize, DatabaseError> {
+    let Some(authority) = authority(conn)? else { return Ok(0) };
+    let mut taken = 0;
+    for m in incoming {
+        if !m.within_bounds() || m.verified_role(&authority).is_none() {
+            continue;
+        }
+        let local: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)", [&m.id], |r| r.get(0))?;
+        if local {
+            continue;
+        }
+        let held = conn
+            .query_row(&format!("SELECT {MEMBER_COLUMNS} FROM members WHERE user_id = ?1"), [&m.id], member_row)
+            .optional()?;
+        if held.is_some_and(|h| h.verified_role(&authority).is_some() && !m.supersedes(&h)) {
+            continue;
+        }
+        let removed = m.removed.as_ref();
+        conn.execute(
+            &format!(
+                "INSERT OR REPLACE INTO members ({MEMBER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ),
+            params![
+                m.id,
+                m.name,
+                m.role,
+                m.sign_key,
+                m.kx_key,
+                m.granted_by,
+                m.granted_at,
+                m.sig,
+                removed.map(|r| &r.by),
+                removed.map(|r| &r.at),
+                removed.map(|r| &r.sig),
+            ],
+        )?;
+        taken += 1;
+    }
+    Ok(taken)
 }

@@ -224,6 +224,14 @@ impl Store {
         Ok(users::active(&self.conn)?)
     }
 
+    /// The organisation's users on its other laptops, as sync brought their
+    /// signed grants: name and the role each proves (removed ones left out).
+    pub fn members_elsewhere(&self) -> Result<Vec<(String, Role)>, StoreError> {
+        let Some(authority) = users::authority(&self.conn)? else { return Ok(Vec::new()) };
+        let members = users::members(&self.conn)?.into_iter().filter(|m| m.removed.is_none());
+        Ok(members.filter_map(|m| Some((m.verified_role(&authority)?, m)).map(|(r, m)| (m.name, r))).collect())
+    }
+
     fn user_named(&self, name: &str) -> Result<User, StoreError> {
         users::active_by_name(&self.conn, name)?.ok_or_else(|| StoreError::NoSuchUser(name.trim().to_string()))
     }
@@ -305,8 +313,9 @@ impl Store {
         if user.role == Role::Administrator && self.administrators()? <= 1 {
             return Err(StoreError::LastAdministrator);
         }
+        let authority = self.authority()?;
         let tx = crate::database::write_tx(&self.conn)?;
-        users::remove(&tx, &user.id)?;
+        users::remove(&tx, authority, &user.id, &self.session.user_id)?;
         let detail = json!({ "user": user.id });
         audit::append(
             &tx,

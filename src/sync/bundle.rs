@@ -86,6 +86,8 @@ pub struct Body {
     pub audit: Vec<Entry>,
     /// Device id -> device code, for every device the writer knows.
     pub devices: BTreeMap<String, String>,
+    /// The organisation's users the writer knows, by their signed grants.
+    pub members: Vec<crate::repositories::users::Member>,
 }
 
 /// The body as written: changes grouped by the write they came from (one device,
@@ -95,6 +97,9 @@ struct Wire {
     changes: Vec<Batch>,
     audit: Vec<Entry>,
     devices: BTreeMap<String, String>,
+    /// Absent from an older Amparo's bundle.
+    #[serde(default)]
+    members: Vec<crate::repositories::users::Member>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -153,7 +158,7 @@ impl From<&Body> for Wire {
                 }),
             }
         }
-        Wire { changes, audit: b.audit.clone(), devices: b.devices.clone() }
+        Wire { changes, audit: b.audit.clone(), devices: b.devices.clone(), members: b.members.clone() }
     }
 }
 
@@ -176,7 +181,7 @@ impl From<Wire> for Body {
                 });
             }
         }
-        Body { changes, audit: w.audit, devices: w.devices }
+        Body { changes, audit: w.audit, devices: w.devices, members: w.members }
     }
 }
 
@@ -321,6 +326,7 @@ mod tests {
             changes: vec![change(1, "status", json!("Active")), change(2, "people.x.alias", json!("Rosa"))],
             audit: vec![],
             devices: [("d1".to_string(), "TX3".to_string())].into(),
+            members: vec![],
         };
         let header = Header {
             format: FORMAT,

@@ -8,10 +8,10 @@ use super::*;
 use super::{epoch, identity};
 use crate::changelog::{self, flat, hlc};
 use crate::database::{self, now_utc, DatabaseError};
-use crate::repositories::audit;
 use crate::repositories::cases::{rebuild, Merged};
 use crate::repositories::incoming;
 use crate::repositories::RepositoryError;
+use crate::repositories::{audit, users};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,7 +43,7 @@ pub(crate) fn write_bundle(conn: &Connection, me: &str, device_code: &str, all: 
     let identity = identity::load(conn)?;
     let floor_c = if all { None } else { floors(conn, me, "has_changes")? };
     let floor_a = if all { None } else { floors(conn, me, "has_audit")? };
-    let mut body = Body { devices: devices(conn)?, ..Default::default() };
+    let mut body = Body { devices: devices(conn)?, members: users::members_to_send(conn)?, ..Default::default() };
     let mut header = Header {
         format: bundle::FORMAT,
         org: org_id,
@@ -197,6 +197,10 @@ pub(crate) fn merge(
             audit::insert(tx, e)?;
         }
     }
+    if body.members.len() > users::MEMBERS_MAX {
+        return Err(SyncError::Damaged);
+    }
+    summary.members = users::take_members(tx, &body.members)?;
     for (id, code) in &body.devices {
         tx.execute(
             "INSERT INTO sync_devices (device_id, device_code) VALUES (?1, ?2) ON CONFLICT DO NOTHING",

@@ -12,7 +12,7 @@ use super::identity;
 use super::*;
 use crate::changelog;
 use crate::database::{self, now_utc, DatabaseError};
-use crate::repositories::audit;
+use crate::repositories::{audit, users};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::Deserialize;
 
@@ -188,7 +188,7 @@ pub(crate) fn make_batch(tx: &Transaction, me: &str, device_code: &str) -> Resul
     if upto_a > from_a {
         header.audit.insert(me.to_string(), (from_a + 1, upto_a));
     }
-    let body = Body { changes, audit: entries, devices: devices(tx)? };
+    let body = Body { changes, audit: entries, devices: devices(tx)?, members: users::members_to_send(tx)? };
     let bytes = bundle::seal(&header, &body, &key, &me_id)?;
     tx.execute(
         "INSERT INTO hub_outbox (number, bytes, header, sha256, device, own_from, own_to)
@@ -258,7 +258,7 @@ pub(crate) fn reseal_emptied(tx: &Transaction, me: &str) -> Result<(), SyncError
         let changes =
             own_rows(tx, "changes", changelog::CHANGE_COLUMNS, me, range(header.changes.get(me)), changelog::change)?;
         let audit = own_rows(tx, "audit", audit::ENTRY_COLUMNS, me, range(header.audit.get(me)), audit::entry)?;
-        let body = Body { changes, audit, devices: devices(tx)? };
+        let body = Body { changes, audit, devices: devices(tx)?, members: users::members_to_send(tx)? };
         let bytes = bundle::seal(&header, &body, &key, &me_id)?;
         tx.execute(
             "UPDATE hub_outbox SET bytes = ?2, sha256 = ?3 WHERE number = ?1",

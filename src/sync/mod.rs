@@ -186,6 +186,8 @@ pub struct ImportSummary {
     pub conflicts: usize,
     /// Service directory entries added or changed.
     pub directory_entries: usize,
+    /// Users of the organisation's other laptops added, changed or removed.
+    pub members: usize,
 }
 
 impl ImportSummary {

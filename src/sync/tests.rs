@@ -372,6 +372,60 @@ fn every_laptop_joined_by_invitation_checks_roles_with_one_authority() {
     drop(dirs);
 }
 
+fn elsewhere(s: &Store) -> Vec<(String, crate::repositories::users::Role)> {
+    s.members_elsewhere().unwrap()
+}
+
+#[test]
+fn users_and_their_signed_roles_travel_with_sync_and_only_as_signed() {
+    use crate::repositories::users::{self, Role};
+    let (dirs, mut l) = laptops(3);
+    let sofia = l[1].add_user("Sofía", Role::Supervisor, "another good passphrase").unwrap();
+    // L1 -> L0 -> L2: L2 never meets L1 and still learns of her.
+    let b = export(&mut l[1]);
+    assert_eq!(import(&mut l[0], &b).unwrap().members, 2, "L1's administrator and Sofía");
+    let b = export(&mut l[0]);
+    import(&mut l[2], &b).unwrap();
+    for s in [&l[0], &l[2]] {
+        let known = elsewhere(s);
+        assert!(known.contains(&("Sofía".to_string(), Role::Supervisor)), "{known:?}");
+        assert!(known.contains(&("Admin L1".to_string(), Role::Administrator)), "{known:?}");
+    }
+    // Known, not able to unlock here: no seal of this laptop's key is hers.
+    let tried = Store::open(dirs[0].path(), "another good passphrase");
+    assert!(matches!(tried, Err(StoreError::Database(crate::database::DatabaseError::WrongPassphrase))));
+    // A role raised by hand on L0 is not believed, and is not passed on.
+    l[0].conn().execute("UPDATE members SET role = 'Administrator' WHERE user_id = ?1", [&sofia.id]).unwrap();
+    assert!(!elsewhere(&l[0]).iter().any(|(n, _)| n == "Sofía"));
+    assert!(!users::members_to_send(l[0].conn()).unwrap().iter().any(|m| m.id == sofia.id));
+    // Nor is a record forged in a bundle: a role changed, or signed by another
+    // organisation's authority.
+    let mut forged = users::members_to_send(l[1].conn()).unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let stranger = Store::create(fresh.path(), &setup("X1"), KdfParams::INSECURE_FOR_TESTS).unwrap();
+    let mut foreign = users::members_to_send(stranger.conn()).unwrap();
+    for m in &mut forged {
+        m.role = "Administrator".into();
+    }
+    forged.append(&mut foreign);
+    let tx = l[2].conn().unchecked_transaction().unwrap();
+    assert_eq!(users::take_members(&tx, &forged).unwrap(), 0);
+    drop(tx);
+    // Hers again on L0 from L1's next bundle (the hand-made row does not check, so
+    // the signed one replaces it).
+    let old = export(&mut l[1]);
+    import(&mut l[0], &old).unwrap();
+    assert!(elsewhere(&l[0]).contains(&("Sofía".to_string(), Role::Supervisor)));
+    // A removal is signed and travels; an older bundle never brings her back.
+    l[1].remove_user("Sofía").unwrap();
+    let b = export(&mut l[1]);
+    assert_eq!(import(&mut l[0], &b).unwrap().members, 1);
+    assert!(!elsewhere(&l[0]).iter().any(|(n, _)| n == "Sofía"));
+    import(&mut l[0], &old).unwrap();
+    assert!(!elsewhere(&l[0]).iter().any(|(n, _)| n == "Sofía"), "a replayed grant undoes no removal");
+    drop(dirs);
+}
+
 #[test]
 fn a_store_from_before_sync_brings_its_cases_into_the_log() {
     let (_d, mut l) = laptops(2);
@@ -992,6 +1046,24 @@ fn via<'a>(hub: &'a MemoryHub, s: &Store) -> Via<'a> {
 fn hub_sync(hub: &MemoryHub, s: &mut Store) -> Result<hub::HubSummary, StoreError> {
     let mut t = via(hub, s);
     s.hub_sync(&mut t, &mut |_, _| {})
+}
+
+/// Through a hub too: a supervisor added on one laptop, and her removal, reach
+/// the others in its batches.
+#[test]
+fn users_travel_through_the_hub() {
+    use crate::repositories::users::Role;
+    let (_d, mut l) = laptops(2);
+    let memory = MemoryHub::default();
+    hub_sync(&memory, &mut l[0]).unwrap();
+    l[1].add_user("Sofía", Role::Supervisor, "another good passphrase").unwrap();
+    hub_sync(&memory, &mut l[1]).unwrap();
+    hub_sync(&memory, &mut l[0]).unwrap();
+    assert!(elsewhere(&l[0]).contains(&("Sofía".to_string(), Role::Supervisor)), "{:?}", elsewhere(&l[0]));
+    l[1].remove_user("Sofía").unwrap();
+    hub_sync(&memory, &mut l[1]).unwrap();
+    hub_sync(&memory, &mut l[0]).unwrap();
+    assert!(!elsewhere(&l[0]).iter().any(|(n, _)| n == "Sofía"));
 }
 
 /// An insider laptop's forged batch (its activity log rewritten) is refused with

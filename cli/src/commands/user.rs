@@ -43,6 +43,11 @@ pub fn run(command: UserCommand, out: &mut Output) -> Result<(), Failure> {
                 }
                 out.line(line);
             }
+            // Known from sync, unlocking elsewhere: whom a restricted case may be
+            // sealed to, so an administrator sees them too.
+            for (name, role) in store.members_elsewhere()? {
+                out.line(format!("{name}\t{}\t{}", role.code(), say("cli.user_elsewhere", &[])));
+            }
         }
         UserCommand::Add { name, role: r } => {
             let r = role(&r)?;
