@@ -488,6 +488,73 @@ impl KeyFile {
     }
 }
 
+/// The key of one restricted case (docs/restricted.md). Its personal values are
+/// sealed under it with a synthetic nonce, so one value in one field of one case
+/// always seals to the same bytes: the merge still tells an edit from a no-op.
+pub struct RestrictedKey(Zeroizing<[u8; 32]>);
+
+impl RestrictedKey {
+    pub fn generate() -> RestrictedKey {
+        let mut key = Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng.fill_bytes(key.as_mut());
+        RestrictedKey(key)
+    }
+
+    /// From the 32 bytes [`RestrictedKey::bytes`] gave; `None` if not 32.
+    pub fn from_bytes(bytes: &[u8]) -> Option<RestrictedKey> {
+        Some(RestrictedKey(Zeroizing::new(bytes.try_into().ok()?)))
+    }
+
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Names the key (16 hex digits) without giving it away.
+    pub fn id(&self) -> String {
+        use sha2::Digest;
+        let digest =
+            sha2::Sha256::new().chain_update(b"amparo.restricted.id/1").chain_update(self.0.as_ref()).finalize();
+        hex::encode(&digest[..8])
+    }
+
+    fn mac(key: &[u8], parts: &[&[u8]]) -> Option<Zeroizing<[u8; 32]>> {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key).ok()?;
+        for p in parts {
+            mac.update(p);
+        }
+        Some(Zeroizing::new(mac.finalize().into_bytes().into()))
+    }
+
+    fn cipher(&self) -> Option<XChaCha20Poly1305> {
+        let key = Self::mac(self.0.as_ref(), &[b"amparo.restricted.cipher/1"])?;
+        Some(XChaCha20Poly1305::new(Key::from_slice(key.as_ref())))
+    }
+
+    /// Nonce ‖ XChaCha20-Poly1305(`plain`), bound to `context`. (`None` never
+    /// happens for values of the sizes Amparo bounds.)
+    pub fn seal(&self, context: &str, plain: &[u8]) -> Option<Vec<u8>> {
+        let nonce_key = Self::mac(self.0.as_ref(), &[b"amparo.restricted.nonce/1"])?;
+        let synthetic = Self::mac(nonce_key.as_ref(), &[context.as_bytes(), &[0], plain])?;
+        let sealed = self
+            .cipher()?
+            .encrypt(XNonce::from_slice(&synthetic[..24]), Payload { msg: plain, aad: context.as_bytes() })
+            .ok()?;
+        Some([&synthetic[..24], sealed.as_slice()].concat())
+    }
+
+    /// What [`RestrictedKey::seal`] sealed under this key and `context`; `None`
+    /// for another key, another context, or bytes changed.
+    pub fn open(&self, context: &str, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        if sealed.len() < 24 + 16 {
+            return None;
+        }
+        let (nonce, ct) = sealed.split_at(24);
+        let plain = self.cipher()?.decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: context.as_bytes() });
+        plain.ok().map(Zeroizing::new)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

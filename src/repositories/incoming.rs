@@ -58,6 +58,22 @@ fn slot(field: &str) -> Slot {
     }
 }
 
+/// Is this field's value personal, sealed apart in a restricted case
+/// (docs/restricted.md)? A note; a field the form marks as identifying; any free
+/// text, phone or e-mail. Codes, numbers, yes/no and process dates name no one.
+pub(crate) fn is_personal(field: &str) -> bool {
+    use crate::form::Kind;
+    match slot(field) {
+        Slot::Note => true,
+        Slot::Form(f) => {
+            f.pii || matches!(f.kind, Kind::Text { .. } | Kind::LongText { .. } | Kind::Phone | Kind::Email)
+        }
+        // A newer form's field: sealed, since this laptop cannot tell.
+        Slot::Unknown => true,
+        Slot::Position | Slot::Stamp | Slot::Flag => false,
+    }
+}
+
 /// The field as the message names it: its path in the form, without item ids
 /// (`people.alias`).
 pub(crate) fn display_field(field: &str) -> String {

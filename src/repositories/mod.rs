@@ -9,6 +9,7 @@
 //! - [`incoming`]: what this laptop's form makes of a case's change from another laptop;
 //! - [`directory`]: the organisations survivors can be referred to;
 //! - [`audit`]: the hash-chained audit trail;
+//! - [`restricted`]: restricted cases' keys, whom they are sealed to, and sealed values;
 //! - [`users`]: roles and users.
 
 pub mod audit;
@@ -17,6 +18,7 @@ pub mod directory;
 pub mod drafts;
 pub mod facts;
 pub mod incoming;
+pub mod restricted;
 pub mod users;
 
 use crate::changelog::Author;

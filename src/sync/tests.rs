@@ -1048,6 +1048,41 @@ fn hub_sync(hub: &MemoryHub, s: &mut Store) -> Result<hub::HubSummary, StoreErro
     s.hub_sync(&mut t, &mut |_, _| {})
 }
 
+/// Whom a restricted case's key may be sealed to: its caseworker and every
+/// supervisor and administrator, on this laptop and the others, by signed records.
+#[test]
+fn a_restricted_case_is_sealed_to_its_caseworker_and_every_supervisor_by_signed_records() {
+    use crate::repositories::restricted::entitled;
+    use crate::repositories::users::Role;
+    let (_d, mut l) = laptops(2);
+    let dana = l[0].add_user("Dana", Role::Caseworker, "another good passphrase").unwrap();
+    let carla = l[0].add_user("Carla", Role::Caseworker, "yet another passphrase").unwrap();
+    let sofia = l[1].add_user("Sofía", Role::Supervisor, "a third good passphrase").unwrap();
+    let tomas = l[1].add_user("Tomás", Role::Caseworker, "a fourth good passphrase").unwrap();
+    let b = export(&mut l[1]);
+    import(&mut l[0], &b).unwrap();
+    let ids = |s: &Store, assigned: Option<&str>| -> Vec<String> {
+        let mut ids: Vec<String> = entitled(s.conn(), assigned).unwrap().into_iter().map(|r| r.user_id).collect();
+        ids.sort();
+        ids
+    };
+    let admins: Vec<String> = [&l[0], &l[1]].iter().map(|s| s.session().user_id.clone()).collect();
+    let mut want = vec![admins[0].clone(), admins[1].clone(), dana.id.clone(), sofia.id.clone()];
+    want.sort();
+    assert_eq!(ids(&l[0], Some(&dana.id)), want, "assigned to Dana");
+    // Assigned to a caseworker of the other laptop: hers too, not Dana's.
+    let got = ids(&l[0], Some(&tomas.id));
+    assert!(got.contains(&tomas.id) && !got.contains(&dana.id), "{got:?}");
+    // A role raised with SQL seals nothing to her.
+    l[0].conn().execute("UPDATE users SET role = 'Supervisor' WHERE id = ?1", [&carla.id]).unwrap();
+    assert!(!ids(&l[0], None).contains(&carla.id));
+    // Nor does a removed supervisor keep a place.
+    l[1].remove_user("Sofía").unwrap();
+    let b = export(&mut l[1]);
+    import(&mut l[0], &b).unwrap();
+    assert!(!ids(&l[0], None).contains(&sofia.id));
+}
+
 /// Through a hub too: a supervisor added on one laptop, and her removal, reach
 /// the others in its batches.
 #[test]
