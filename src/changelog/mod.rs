@@ -35,8 +35,11 @@ use std::collections::{BTreeMap, HashSet};
 pub const CASE: &str = "case";
 /// A service directory entry: fields are the entry's top-level keys.
 pub const DIRECTORY: &str = "directory";
+/// A restricted case's keys (docs/restricted.md): `current` names the key new
+/// values are sealed under, `<key id>.<user id>` is that key sealed to her.
+pub const CASE_KEY: &str = "case_key";
 /// What a bundle may carry.
-pub const ENTITIES: [&str; 2] = [CASE, DIRECTORY];
+pub const ENTITIES: [&str; 3] = [CASE, DIRECTORY, CASE_KEY];
 const HLC_KEY: &str = "hlc";
 
 /// One change, as stored and as carried in a bundle (see `bundle` for the wire form).

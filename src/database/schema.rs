@@ -361,6 +361,16 @@ CREATE TABLE members (
 ALTER TABLE users ADD COLUMN removed_by TEXT;
 ALTER TABLE users ADD COLUMN removal_sig TEXT;";
 
+/// Version 16: a restricted case's notes are sealed in the change log only
+/// (docs/restricted.md), so restricting one takes its notes out of the notes
+/// table: allowed then, as after a purge, and at no other time.
+const V16: &str = "
+DROP TRIGGER notes_append_only_delete;
+CREATE TRIGGER notes_append_only_delete BEFORE DELETE ON notes
+    WHEN NOT EXISTS (SELECT 1 FROM purged_cases WHERE case_id = OLD.case_id)
+     AND NOT EXISTS (SELECT 1 FROM cases WHERE id = OLD.case_id AND restricted = 1)
+    BEGIN SELECT RAISE(ABORT, 'notes are append-only'); END;";
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -378,12 +388,13 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V13),
         M::up(V14),
         M::up(V15),
+        M::up(V16),
     ])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> usize {
-    15
+    16
 }
 
 #[cfg(test)]

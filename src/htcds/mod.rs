@@ -233,7 +233,23 @@ impl Store {
         let today = crate::repositories::cases::today();
         let mut out = HtcdsExport { rows: vec![], cases: 0, left_out: 0 };
         let mut exported_ids = Vec::new();
+        let mut failed = None;
         crate::repositories::cases::each(self.conn(), |id, number, mut case| {
+            // A restricted case's personal values are sealed: opened with this
+            // supervisor's keys (left sealed, they would be no use to the other system).
+            if case.get("restricted").and_then(Value::as_bool).unwrap_or(false) {
+                match self.case_keys(&id) {
+                    Ok(keys) => {
+                        if let Some(m) = case.as_object_mut() {
+                            keys.open_data(&id, m);
+                        }
+                    }
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                        return;
+                    }
+                }
+            }
             if consent::check(&case, Sharing::Referral, today).is_err() {
                 out.left_out += 1;
                 return;
@@ -243,6 +259,9 @@ impl Store {
             out.cases += 1;
             exported_ids.push(id);
         })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
         let detail = json!({ "scope": "htcds", "cases": out.cases, "left_out": out.left_out, "ids": exported_ids });
         self.record(Action::Export, None, detail)?;
         Ok(out)

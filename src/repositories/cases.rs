@@ -2,10 +2,12 @@
 //! transaction.
 
 use super::audit::{self, Action};
+use super::restricted::{Keys, Opener};
 use super::users::Role;
 use super::RepositoryError;
 use super::Session;
 use crate::changelog::{self, flat};
+use crate::database::keys::RestrictedKey;
 use crate::database::DatabaseError;
 use crate::database::{new_id, now_utc};
 use crate::intake::{self, FieldError, Issue, ValidationErrors, CASE_FORMAT};
@@ -284,6 +286,23 @@ pub(crate) fn insert_note(tx: &Connection, case_id: &str, note: &Map<String, Val
 /// Record a write of a case in the change log (one change per field that differs
 /// from what the log says now), and give back the case's data as every laptop will
 /// rebuild it from those fields.
+/// How a write treats a case's personal values (docs/restricted.md): what opens
+/// the ones stored sealed, and the key to seal them under when the case is
+/// restricted (`None`: written in the clear).
+pub(crate) struct Sealing<'a> {
+    pub(crate) open: &'a Keys,
+    pub(crate) seal: Option<&'a RestrictedKey>,
+}
+
+impl Sealing<'_> {
+    /// An unrestricted case that never was: nothing to open or seal.
+    pub(crate) const CLEAR: Sealing<'static> = Sealing { open: &Keys::NONE, seal: None };
+}
+
+/// Record a write of a case in the change log (one change per field that differs
+/// from what the log says now), and give back the case's data as every laptop will
+/// rebuild it from those fields, and all its notes, both as stored (sealed in a
+/// restricted case).
 pub(crate) fn log_case(
     tx: &Connection,
     session: &Session,
@@ -291,7 +310,8 @@ pub(crate) fn log_case(
     data: &Map<String, Value>,
     meta: &[(&str, Value)],
     new_notes: &[Value],
-) -> Result<Map<String, Value>, DatabaseError> {
+    sealing: &Sealing,
+) -> Result<(Map<String, Value>, Vec<Value>), DatabaseError> {
     let fields = super::incoming::fields(tx, id)?;
     let before = changelog::winners(&fields);
     let mut after = flat::flatten(data, &before);
@@ -304,9 +324,39 @@ pub(crate) fn log_case(
             after.insert(format!("{}{nid}", flat::NOTE_PREFIX), n.clone());
         }
     }
+    // Opened, then sealed again: unchanged values seal to the same bytes, so only
+    // real edits are logged; restricting, lifting and a new key rewrite them all.
+    for (path, v) in after.iter_mut() {
+        *v = sealing.open.open_in(id, path, v);
+        if let Some(key) = sealing.seal {
+            *v = super::restricted::seal_value(key, id, path, v)?;
+        }
+    }
     let mut w = changelog::Writer::begin(tx, session.author())?;
     changelog::log_case_diff(tx, &mut w, id, &fields, &before, &after)?;
-    Ok(flat::unflatten(&after))
+    let notes = after.iter().filter(|(k, _)| k.starts_with(flat::NOTE_PREFIX)).map(|(_, v)| v.clone()).collect();
+    Ok((flat::unflatten(&after), notes))
+}
+
+/// The notes table holds a case's notes in the clear, for reading and search:
+/// only while the case is not restricted. A restricted case's notes are only in
+/// the change log, sealed.
+pub(crate) fn keep_notes(tx: &Connection, id: &str, restricted: bool, notes: &[Value]) -> Result<bool, DatabaseError> {
+    if restricted {
+        tx.prepare_cached("DELETE FROM notes WHERE case_id = ?1")?.execute([id])?;
+        return Ok(false);
+    }
+    let mut added = false;
+    for n in notes.iter().filter(|n| !super::restricted::is_sealed(n)).filter_map(Value::as_object) {
+        added |= insert_note(tx, id, n)?;
+    }
+    Ok(added)
+}
+
+/// A restricted case's notes as the change log holds them (sealed), by field.
+pub(crate) fn sealed_notes(conn: &Connection, id: &str) -> Result<Vec<(String, Value)>, DatabaseError> {
+    let current = changelog::winners(&changelog::load(conn, changelog::CASE, id)?);
+    Ok(current.into_iter().filter(|(k, _)| k.starts_with(flat::NOTE_PREFIX)).collect())
 }
 
 pub(crate) fn note_json(
@@ -440,6 +490,7 @@ pub(crate) fn insert_case(
     session: &Session,
     case: Value,
     now: &str,
+    sealing: &Sealing,
 ) -> Result<Value, RepositoryError> {
     let row = to_row(case);
     let exists: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?1)", [&row.id], |r| r.get(0))?;
@@ -470,7 +521,8 @@ pub(crate) fn insert_case(
         ("created_by", session.user_id.clone().into()),
         ("updated_by", session.user_id.clone().into()),
     ];
-    let row = reshape(&row.id, log_case(tx, session, &row.id, &row.data, &meta, &notes)?);
+    let (logged, stored_notes) = log_case(tx, session, &row.id, &row.data, &meta, &notes, sealing)?;
+    let row = reshape(&row.id, logged);
     let data = serde_json::to_string(&row.data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
     tx.execute(
         "INSERT INTO cases (id, case_number, status, intake_date, alias, primary_language,
@@ -494,9 +546,7 @@ pub(crate) fn insert_case(
     )?;
     let seq = tx.last_insert_rowid();
     refresh_facts(tx, seq, &data)?;
-    for n in notes.iter().filter_map(Value::as_object) {
-        insert_note(tx, &row.id, n)?;
-    }
+    keep_notes(tx, &row.id, row.restricted, &stored_notes)?;
     // A new case: its notes are the ones just written, no need to read them back.
     let text: Vec<&str> = notes.iter().filter_map(|n| n.get("text").and_then(Value::as_str)).collect();
     refresh_fts(tx, seq, &case_number, &row.names, &row.places, &text.join("\n"))?;
@@ -543,7 +593,7 @@ pub(crate) fn backfill(tx: &Connection) -> Result<(), DatabaseError> {
             ("created_by", created_by.into()),
             ("updated_by", updated_by.into()),
         ];
-        let rebuilt = log_case(tx, &session, &id, &data, &meta, &notes)?;
+        let (rebuilt, _) = log_case(tx, &session, &id, &data, &meta, &notes, &Sealing::CLEAR)?;
         let json = serde_json::to_string(&rebuilt).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
         tx.execute("UPDATE cases SET data = ?2 WHERE id = ?1", [&id, &json])?;
     }
@@ -667,18 +717,20 @@ pub(crate) fn rebuild(tx: &Transaction, id: &str) -> Result<(Merged, Vec<String>
             Merged::New
         }
     };
-    let mut notes_added = false;
-    for (_, n) in current.iter().filter(|(k, _)| k.starts_with(flat::NOTE_PREFIX)) {
-        if let Some(n) = n.as_object() {
-            notes_added |= insert_note(tx, id, n)?;
-        }
-    }
+    let notes: Vec<Value> =
+        current.iter().filter(|(k, _)| k.starts_with(flat::NOTE_PREFIX)).map(|(_, n)| n.clone()).collect();
+    // Taken out of the notes table once the row says restricted (the table allows
+    // nothing else), below.
+    let notes_added = !row.restricted && keep_notes(tx, id, false, &notes)?;
     if let Some((_, old, old_updated)) = &existing {
         if *old == data && *old_updated == updated_at && !notes_added {
             return Ok((Merged::Unchanged, open));
         }
     }
     update_row(tx, id, &row, &data, &updated_at, &updated_by)?;
+    if row.restricted {
+        keep_notes(tx, id, true, &[])?;
+    }
     let seq: i64 = tx.query_row("SELECT seq FROM cases WHERE id = ?1", [id], |r| r.get(0))?;
     refresh_facts(tx, seq, &data)?;
     refresh_fts(tx, seq, &number, &row.names, &row.places, &notes_text(tx, seq)?)?;
@@ -759,7 +811,10 @@ pub(crate) fn load(conn: &Connection, key: CaseKey, value: &str) -> Result<Optio
     let Some((id, number, created, updated, data)) = row else { return Ok(None) };
     let data: Map<String, Value> =
         serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
-    let notes = notes_of(conn, &id)?;
+    // A restricted case's notes are sealed in the change log: whoever holds its
+    // key adds them (`restricted::Keys::open_notes`).
+    let restricted = data.get("restricted").and_then(Value::as_bool).unwrap_or(false);
+    let notes = if restricted { Vec::new() } else { notes_of(conn, &id)? };
     Ok(Some(assemble(id, number, data, notes, created, updated)))
 }
 
@@ -788,6 +843,13 @@ pub(crate) fn all_ids(conn: &Connection) -> Result<Vec<String>, DatabaseError> {
     Ok(ids)
 }
 
+/// Every restricted case, oldest first, with whom it is assigned to.
+pub(crate) fn restricted_cases(conn: &Connection) -> Result<Vec<(String, Option<String>)>, DatabaseError> {
+    let mut st = conn.prepare_cached("SELECT id, assigned_to FROM cases WHERE restricted = 1 ORDER BY seq")?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
 /// Closed cases whose closing is before `cutoff` (an RFC 3339 time).
 pub(crate) fn closed_before(conn: &Connection, cutoff: &str) -> Result<Vec<String>, DatabaseError> {
     let mut st = conn.prepare(
@@ -803,9 +865,34 @@ pub(crate) fn closed_before(conn: &Connection, cutoff: &str) -> Result<Vec<Strin
 pub(crate) fn list(
     conn: &Connection,
     q: &ListQuery,
-    user: &str,
+    opener: &Opener,
     sees_all: bool,
 ) -> Result<Vec<CaseSummary>, DatabaseError> {
+    let mut rows = list_rows(conn, q, opener, sees_all)?;
+    // A restricted case's alias is sealed: shown to whoever holds its key.
+    for row in rows.iter_mut().filter(|r| r.restricted && !r.locked && r.alias.is_none()) {
+        if let Some(case) = stored(conn, &row.id)? {
+            row.alias = opened_alias(conn, opener, &row.id, case.data)?;
+        }
+    }
+    Ok(rows)
+}
+
+/// The primary person's alias of a restricted case, opened with this user's keys.
+fn opened_alias(conn: &Connection, opener: &Opener, id: &str, data: Value) -> Result<Option<String>, DatabaseError> {
+    let Value::Object(mut data) = data else { return Ok(None) };
+    opener.keys(conn, id)?.open_data(id, &mut data);
+    let case = Value::Object(data);
+    Ok(intake::primary_person(&case).and_then(|p| p.get("alias")).and_then(Value::as_str).map(str::to_string))
+}
+
+fn list_rows(
+    conn: &Connection,
+    q: &ListQuery,
+    opener: &Opener,
+    sees_all: bool,
+) -> Result<Vec<CaseSummary>, DatabaseError> {
+    let user = opener.user_id;
     let limit = q.limit.unwrap_or(100).min(LIST_LIMIT_MAX) as i64;
     let offset = q.offset.unwrap_or(0) as i64;
     let status = q.status.as_deref().filter(|s| !s.is_empty());
@@ -829,7 +916,7 @@ pub(crate) fn list(
                     Ok((r.get::<_, i64>(10)?, summary(r)?))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut all = restricted_matches(conn, &q.text, st, user, sees_all)?;
+            let mut all = restricted_matches(conn, &q.text, st, opener, sees_all)?;
             all.retain(|(seq, _)| !indexed.iter().any(|(s, _)| s == seq));
             all.extend(indexed);
             all.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
@@ -861,9 +948,10 @@ fn restricted_matches(
     conn: &Connection,
     text: &str,
     status: Option<&str>,
-    user: &str,
+    opener: &Opener,
     sees_all: bool,
 ) -> Result<Vec<(i64, CaseSummary)>, DatabaseError> {
+    let user = opener.user_id;
     let typed: Vec<String> =
         text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(super::fold).collect();
     if typed.is_empty() {
@@ -880,10 +968,28 @@ fn restricted_matches(
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::new();
-    for (seq, data, row) in rows {
-        let case: Value = serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
+    for (seq, data, mut row) in rows {
+        let Value::Object(mut data) =
+            serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?
+        else {
+            return Err(DatabaseError::Damaged { table: "cases" });
+        };
+        // Sealed: read with this user's keys, here only, never indexed.
+        let keys = opener.keys(conn, &row.id)?;
+        keys.open_data(&row.id, &mut data);
+        let mut case = Value::Object(data);
+        keys.open_notes(conn, &row.id, &mut case)?;
         let (names, places) = fts_columns(&case);
-        let hay = super::fold(&[row.case_number.as_str(), &names, &places, &notes_text(conn, seq)?].join(" "));
+        let notes: Vec<&str> = case
+            .get("notes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.get("text").and_then(Value::as_str))
+            .collect();
+        row.alias =
+            intake::primary_person(&case).and_then(|p| p.get("alias")).and_then(Value::as_str).map(str::to_string);
+        let hay = super::fold(&[row.case_number.as_str(), &names, &places, &notes.join("\n")].join(" "));
         let words: Vec<&str> = hay.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
         if typed.iter().all(|t| words.iter().any(|w| w.starts_with(t.as_str()))) {
             out.push((seq, row));
@@ -919,6 +1025,7 @@ pub(crate) fn update(
     mut row: Row,
     case_number: &str,
     now: &str,
+    sealing: &Sealing,
 ) -> Result<(Row, usize), DatabaseError> {
     let seq: i64 = tx.prepare_cached("SELECT seq FROM cases WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
     let notes: Vec<Value> = std::mem::take(&mut row.notes)
@@ -927,13 +1034,12 @@ pub(crate) fn update(
         .map(|n| note_fields(n, session, now))
         .collect();
     let meta = [("updated_at", Value::from(now)), ("updated_by", session.user_id.clone().into())];
-    let row = reshape(id, log_case(tx, session, id, &row.data, &meta, &notes)?);
+    let (logged, stored_notes) = log_case(tx, session, id, &row.data, &meta, &notes, sealing)?;
+    let row = reshape(id, logged);
     let data = Value::Object(row.data.clone()).to_string();
     update_row(tx, id, &row, &data, now, &session.user_id)?;
     refresh_facts(tx, seq, &data)?;
-    for n in notes.iter().filter_map(Value::as_object) {
-        insert_note(tx, id, n)?;
-    }
+    keep_notes(tx, id, row.restricted, &stored_notes)?;
     refresh_fts(tx, seq, case_number, &row.names, &row.places, &notes_text(tx, seq)?)?;
     Ok((row, notes.len()))
 }
@@ -965,14 +1071,14 @@ pub(crate) fn append_note(
     case: &Stored,
     note: &Map<String, Value>,
     now: &str,
+    sealing: &Sealing,
 ) -> Result<Value, DatabaseError> {
     let saved = note_fields(note, session, now);
-    if let Some(n) = saved.as_object() {
-        insert_note(tx, id, n)?;
-    }
     let meta = [("updated_at", Value::from(now)), ("updated_by", session.user_id.clone().into())];
     let current = case.data.as_object().cloned().unwrap_or_default();
-    log_case(tx, session, id, &current, &meta, std::slice::from_ref(&saved))?;
+    let (_, stored_notes) = log_case(tx, session, id, &current, &meta, std::slice::from_ref(&saved), sealing)?;
+    let restricted = case.data.get("restricted").and_then(Value::as_bool).unwrap_or(false);
+    keep_notes(tx, id, restricted, &stored_notes)?;
     tx.execute("UPDATE cases SET updated_at = ?2, updated_by = ?3 WHERE id = ?1", params![id, now, session.user_id])?;
     let (names, places) = fts_columns(&case.data);
     refresh_fts(tx, case.seq, &case.case_number, &names, &places, &notes_text(tx, case.seq)?)?;

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 const PATH_MAX: usize = 200;
 
 /// Where a case's flat field sits.
-enum Slot {
+pub(crate) enum Slot {
     /// A field of the form (`status`, or `people.<id>.alias`).
     Form(&'static crate::form::Field),
     /// An item's position in its list, `people.<id>`: a number, or null once removed.
@@ -37,7 +37,7 @@ enum Slot {
     Unknown,
 }
 
-fn slot(field: &str) -> Slot {
+pub(crate) fn slot(field: &str) -> Slot {
     if field.starts_with(flat::NOTE_PREFIX) {
         return Slot::Note;
     }
@@ -55,22 +55,6 @@ fn slot(field: &str) -> Slot {
         (Some(_), Some("recorded_by")) if flat::ITEM_LISTS.contains(&top) => Slot::Stamp,
         (Some(_), Some(key)) => intake::case_field(top, Some(key)).map_or(Slot::Unknown, Slot::Form),
         (Some(_), None) => Slot::Unknown,
-    }
-}
-
-/// Is this field's value personal, sealed apart in a restricted case
-/// (docs/restricted.md)? A note; a field the form marks as identifying; any free
-/// text, phone or e-mail. Codes, numbers, yes/no and process dates name no one.
-pub(crate) fn is_personal(field: &str) -> bool {
-    use crate::form::Kind;
-    match slot(field) {
-        Slot::Note => true,
-        Slot::Form(f) => {
-            f.pii || matches!(f.kind, Kind::Text { .. } | Kind::LongText { .. } | Kind::Phone | Kind::Email)
-        }
-        // A newer form's field: sealed, since this laptop cannot tell.
-        Slot::Unknown => true,
-        Slot::Position | Slot::Stamp | Slot::Flag => false,
     }
 }
 
@@ -94,7 +78,9 @@ pub(crate) fn beyond_bounds(c: &Change) -> bool {
         return true;
     }
     match slot(&c.field) {
-        Slot::Form(f) => !intake::fits_kind(f, v),
+        // A restricted case's sealed values: their shape is checked, not what
+        // they hold (this laptop may not be able to open them).
+        Slot::Form(f) => super::restricted::unsealed_part(v).is_some_and(|v| !intake::fits_kind(f, &v)),
         Slot::Position => !(v.is_null() || v.is_i64()),
         Slot::Note => !(v.is_null() || v.is_object()),
         Slot::Stamp => !(v.is_null() || v.is_string()),
@@ -113,7 +99,9 @@ pub(crate) fn not_accepted(field: &str, v: &Value, today: NaiveDate) -> Option<I
     let today = today.checked_add_days(Days::new(1)).unwrap_or(today);
     let path = display_field(field);
     match slot(field) {
-        Slot::Form(f) => intake::check_value(f, v, &path, today).into_iter().next(),
+        Slot::Form(f) => super::restricted::unsealed_part(v)
+            .and_then(|v| intake::check_value(f, &v, &path, today).into_iter().next()),
+        Slot::Note if super::restricted::is_sealed(v) => None,
         Slot::Note => intake::check_note(v, &path, today).into_iter().next(),
         Slot::Stamp if field == "case_number" && !v.as_str().is_some_and(intake::validate::is_case_number) => {
             Some(Issue::new(path, FieldError::CaseNumber))

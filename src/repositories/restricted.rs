@@ -2,10 +2,12 @@
 //! case's own, sealed only to the people entitled to open it, and the case's
 //! personal values sealed under it, so that the data key alone reads none of them.
 
-use super::incoming;
+use super::incoming::{self, Slot};
 use super::users::{self, Role};
+use crate::changelog;
 use crate::database::keys::{self, RestrictedKey};
 use crate::database::DatabaseError;
+use crate::form::{Field, Kind};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
@@ -40,15 +42,71 @@ pub fn key_id_of(v: &Value) -> Option<&str> {
     is_sealed(v).then(|| v.get(KEY_ID).and_then(Value::as_str)).flatten()
 }
 
-/// A value as a restricted case stores it: sealed under `key` when it is personal,
-/// as it is otherwise (and when it is null: a cleared field names no one).
-pub fn seal_value(key: &RestrictedKey, case_id: &str, field: &str, v: &Value) -> Result<Value, DatabaseError> {
-    if v.is_null() || is_sealed(v) || !incoming::is_personal(field) {
+/// Is a value of this form field personal (docs/restricted.md)? Any free text,
+/// phone or e-mail; a date the form marks as identifying. Codes, numbers and
+/// yes/no name no one, and the fact sheet needs them. A group is sealed field by
+/// field (see [`seal_value`]); a field this laptop's form does not know is sealed.
+fn personal(field: Option<&Field>) -> bool {
+    let Some(f) = field else { return true };
+    match f.kind {
+        Kind::Text { .. } | Kind::LongText { .. } | Kind::Phone | Kind::Email => true,
+        Kind::Date | Kind::ApproxDate | Kind::ExpiryDate => f.pii,
+        _ => false,
+    }
+}
+
+fn seal_leaf(key: &RestrictedKey, case_id: &str, path: &str, v: &Value) -> Result<Value, DatabaseError> {
+    let plain = zeroize::Zeroizing::new(serde_json::to_vec(v).map_err(|_| DatabaseError::Damaged { table: "cases" })?);
+    let sealed = key.seal(&value_context(case_id, path), &plain).ok_or(DatabaseError::Damaged { table: "cases" })?;
+    Ok(json!({ SEALED: hex::encode(sealed), KEY_ID: key.id() }))
+}
+
+fn seal_in(
+    key: &RestrictedKey,
+    case_id: &str,
+    path: &str,
+    field: Option<&Field>,
+    v: &Value,
+) -> Result<Value, DatabaseError> {
+    if v.is_null() || is_sealed(v) {
         return Ok(v.clone());
     }
-    let plain = zeroize::Zeroizing::new(serde_json::to_vec(v).map_err(|_| DatabaseError::Damaged { table: "cases" })?);
-    let sealed = key.seal(&value_context(case_id, field), &plain).ok_or(DatabaseError::Damaged { table: "cases" })?;
-    Ok(json!({ SEALED: hex::encode(sealed), KEY_ID: key.id() }))
+    match (field.map(|f| &f.kind), v) {
+        (Some(Kind::Group { fields }), Value::Object(o)) => {
+            let mut out = serde_json::Map::new();
+            for (k, sv) in o {
+                let sub = fields.iter().find(|f| f.key == k);
+                out.insert(k.clone(), seal_in(key, case_id, &format!("{path}.{k}"), sub, sv)?);
+            }
+            Ok(Value::Object(out))
+        }
+        _ if personal(field) => seal_leaf(key, case_id, path, v),
+        _ => Ok(v.clone()),
+    }
+}
+
+/// A case's flat field as a restricted case stores it: a note sealed whole; a
+/// form field's personal values sealed (a group's one by one); anything else, and
+/// null (a cleared field names no one), as it is.
+pub fn seal_value(key: &RestrictedKey, case_id: &str, field: &str, v: &Value) -> Result<Value, DatabaseError> {
+    match incoming::slot(field) {
+        Slot::Note if !v.is_null() && !is_sealed(v) => seal_leaf(key, case_id, field, v),
+        Slot::Form(f) => seal_in(key, case_id, field, Some(f), v),
+        Slot::Unknown => seal_in(key, case_id, field, None, v),
+        Slot::Note | Slot::Position | Slot::Stamp | Slot::Flag => Ok(v.clone()),
+    }
+}
+
+/// What of a value can be checked against the form without opening it: `None`
+/// for a sealed value, a group without its sealed fields, anything else as it is.
+pub fn unsealed_part(v: &Value) -> Option<Value> {
+    match v {
+        _ if is_sealed(v) => None,
+        Value::Object(o) => Some(Value::Object(
+            o.iter().filter(|(_, sv)| !is_sealed(sv)).map(|(k, sv)| (k.clone(), sv.clone())).collect(),
+        )),
+        _ => Some(v.clone()),
+    }
 }
 
 /// The value a sealed one holds, if it was sealed under `key` for this case and
@@ -112,6 +170,186 @@ pub fn entitled(conn: &Connection, assigned_to: Option<&str>) -> Result<Vec<Reci
     out.sort();
     out.dedup_by(|a, b| a.user_id == b.user_id);
     Ok(out)
+}
+
+/// The `case_key` entity's field naming the key new values are sealed under.
+pub const CURRENT: &str = "current";
+
+fn seal_field(key_id: &str, user_id: &str) -> String {
+    format!("{key_id}.{user_id}")
+}
+
+/// The keys of one restricted case that its seals open for one person.
+#[derive(Default)]
+pub struct Keys {
+    current: Option<String>,
+    keys: Vec<RestrictedKey>,
+}
+
+impl Keys {
+    /// No keys: what an unrestricted case is read and written with.
+    pub const NONE: Keys = Keys { current: None, keys: Vec::new() };
+
+    /// The key new values are sealed under, if this person holds it.
+    pub fn current(&self) -> Option<&RestrictedKey> {
+        let id = self.current.as_deref()?;
+        self.keys.iter().find(|k| k.id() == id)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    fn open(&self, case_id: &str, path: &str, v: &Value) -> Option<Value> {
+        let id = key_id_of(v)?;
+        open_value(self.keys.iter().find(|k| k.id() == id)?, case_id, path, v)
+    }
+
+    /// A value with everything these keys open opened (a group's fields one by
+    /// one); what they do not open stays sealed.
+    pub fn open_in(&self, case_id: &str, path: &str, v: &Value) -> Value {
+        if is_sealed(v) {
+            return self.open(case_id, path, v).unwrap_or_else(|| v.clone());
+        }
+        match v {
+            Value::Object(o) if o.values().any(is_sealed) => Value::Object(
+                o.iter().map(|(k, sv)| (k.clone(), self.open_in(case_id, &format!("{path}.{k}"), sv))).collect(),
+            ),
+            _ => v.clone(),
+        }
+    }
+
+    /// A restricted case's notes (sealed in its change log) as these keys open
+    /// them, oldest first, into the case JSON; none if they open none.
+    pub fn open_notes(&self, conn: &Connection, case_id: &str, case: &mut Value) -> Result<(), DatabaseError> {
+        if self.keys.is_empty() {
+            return Ok(());
+        }
+        let mut notes: Vec<Value> = super::cases::sealed_notes(conn, case_id)?
+            .iter()
+            .map(|(path, v)| self.open_in(case_id, path, v))
+            .filter(|n| !is_sealed(n))
+            .collect();
+        let at = |n: &Value| {
+            (
+                n.get("created_at").and_then(Value::as_str).map(str::to_string),
+                n.get("id").and_then(Value::as_str).map(str::to_string),
+            )
+        };
+        notes.sort_by_key(at);
+        if let (Some(case), false) = (case.as_object_mut(), notes.is_empty()) {
+            // Before the timestamps, where the case JSON puts them.
+            let created = case.remove("created_at");
+            let updated = case.remove("updated_at");
+            case.insert("notes".into(), Value::Array(notes));
+            for (k, v) in [("created_at", created), ("updated_at", updated)] {
+                if let Some(v) = v {
+                    case.insert(k.into(), v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A case's fields (as its row holds them) opened in place.
+    pub fn open_data(&self, case_id: &str, data: &mut serde_json::Map<String, Value>) {
+        if self.keys.is_empty() {
+            return;
+        }
+        for (k, v) in data.iter_mut() {
+            match v {
+                Value::Array(items) if crate::changelog::flat::ITEM_LISTS.contains(&k.as_str()) => {
+                    for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                        let Some(id) = item.get("id").and_then(Value::as_str).map(str::to_string) else { continue };
+                        for (ik, iv) in item.iter_mut() {
+                            *iv = self.open_in(case_id, &format!("{k}.{id}.{ik}"), iv);
+                        }
+                    }
+                }
+                _ => *v = self.open_in(case_id, k, v),
+            }
+        }
+    }
+}
+
+/// Who opens sealed values: the person unlocked, with her X25519 secret.
+pub struct Opener<'a> {
+    pub user_id: &'a str,
+    pub kx: &'a x25519_dalek::StaticSecret,
+}
+
+impl Opener<'_> {
+    /// The keys of this case sealed to her (none if it never was restricted, or
+    /// she is not entitled).
+    pub fn keys(&self, conn: &Connection, case_id: &str) -> Result<Keys, DatabaseError> {
+        let fields = changelog::load(conn, changelog::CASE_KEY, case_id)?;
+        let current = changelog::winners(&fields);
+        let mut keys =
+            Keys { current: current.get(CURRENT).and_then(Value::as_str).map(str::to_string), keys: Vec::new() };
+        let suffix = format!(".{}", self.user_id);
+        for (field, v) in &current {
+            let Some(key_id) = field.strip_suffix(&suffix) else { continue };
+            let Some(key) = v.as_str().and_then(|s| open_key(self.kx, case_id, self.user_id, s)) else { continue };
+            if key.id() == key_id {
+                keys.keys.push(key);
+            }
+        }
+        Ok(keys)
+    }
+}
+
+/// Make a new key for a restricted case, seal it to `to` and log it as the
+/// case's current key; seals of earlier keys to anyone not in `to` are
+/// withdrawn. Returns the new key.
+pub fn rekey(
+    tx: &Connection,
+    author: changelog::Author,
+    case_id: &str,
+    to: &[Recipient],
+) -> Result<RestrictedKey, DatabaseError> {
+    let key = RestrictedKey::generate();
+    let fields = changelog::load(tx, changelog::CASE_KEY, case_id)?;
+    let before = changelog::winners(&fields);
+    let entitled = |field: &str| to.iter().any(|r| field.ends_with(&format!(".{}", r.user_id)));
+    let mut after: changelog::flat::Flat = before
+        .iter()
+        .filter(|(f, _)| f.as_str() != CURRENT && entitled(f))
+        .map(|(f, v)| (f.clone(), v.clone()))
+        .collect();
+    for r in to {
+        // A key that is not a usable X25519 key was refused when her record was
+        // checked; skipping it here seals nothing to it.
+        if let Some(sealed) = seal_key_to(&key, case_id, &r.user_id, &r.kx_key) {
+            after.insert(seal_field(&key.id(), &r.user_id), sealed.into());
+        }
+    }
+    after.insert(CURRENT.into(), key.id().into());
+    let mut w = changelog::Writer::begin(tx, author)?;
+    changelog::log_diff(tx, &mut w, changelog::CASE_KEY, case_id, &fields, &before, &after)?;
+    Ok(key)
+}
+
+/// The case is no longer restricted: every seal of its keys is withdrawn.
+pub fn withdraw(tx: &Connection, author: changelog::Author, case_id: &str) -> Result<(), DatabaseError> {
+    let fields = changelog::load(tx, changelog::CASE_KEY, case_id)?;
+    let before = changelog::winners(&fields);
+    if before.is_empty() {
+        return Ok(());
+    }
+    let mut w = changelog::Writer::begin(tx, author)?;
+    changelog::log_diff(tx, &mut w, changelog::CASE_KEY, case_id, &fields, &before, &changelog::flat::Flat::new())?;
+    Ok(())
+}
+
+/// After seals arrived from another laptop: blank the ones now replaced.
+pub fn settle(tx: &Connection, case_id: &str) -> Result<(), DatabaseError> {
+    for state in changelog::load(tx, changelog::CASE_KEY, case_id)?.values() {
+        let heads: Vec<(String, i64)> = state.heads().iter().map(|c| (c.device.clone(), c.seq)).collect();
+        for c in state.changes.iter().filter(|c| c.value.is_some() && !heads.contains(&(c.device.clone(), c.seq))) {
+            changelog::blank(tx, c)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,11 +3,13 @@
 //! around the SQL of [`crate::repositories::cases`].
 
 use super::{CaseRights, Store, StoreError, Thing};
+use crate::database::keys::RestrictedKey;
 use crate::database::{new_id, now_utc};
 use crate::intake::{self, FieldError, Issue, ValidationErrors};
 use crate::repositories::audit::{self, Action};
 use crate::repositories::cases::*;
 use crate::repositories::drafts::{self, DraftSummary};
+use crate::repositories::restricted::{self, Keys, Opener};
 use crate::repositories::users::Role;
 use chrono::NaiveDate;
 use serde_json::{json, Map, Value};
@@ -37,15 +39,147 @@ impl Store {
         }
         stamp_consents(&mut case, None, &self.session.user_id);
         crate::consent::check_new_referrals(&case, None, self.today())?;
-        let prepared = intake::prepare(case, self.today())?;
+        let mut prepared = intake::prepare(case, self.today())?;
         let now = now_utc();
         let tx = crate::database::write_tx(&self.conn)?;
-        let saved = insert_case(&tx, &self.session, prepared, &now)?;
+        let key = self.new_case_key(&tx, &mut prepared)?;
+        let sealing = Sealing { open: &Keys::NONE, seal: key.as_ref() };
+        let saved = insert_case(&tx, &self.session, prepared, &now, &sealing)?;
         if let Some(d) = draft_id {
             drafts::remove_saved(&tx, d)?;
         }
         tx.commit()?;
-        Ok(saved)
+        match key {
+            // What was written is sealed: read it back as its people see it.
+            Some(_) => self.load_case(CaseKey::Id, saved.get("id").and_then(Value::as_str).unwrap_or_default()),
+            None => Ok(saved),
+        }
+    }
+
+    /// The person unlocked, as she opens sealed values.
+    pub(crate) fn opener(&self) -> Opener<'_> {
+        Opener { user_id: &self.session.user_id, kx: self.me.kx() }
+    }
+
+    /// The keys of a restricted case that this user holds.
+    pub(crate) fn case_keys(&self, id: &str) -> Result<Keys, StoreError> {
+        Ok(self.opener().keys(&self.conn, id)?)
+    }
+
+    /// A new key for a restricted case, sealed to everyone entitled to open it.
+    /// Refused when that would not include this user: a role not signed here yet
+    /// would otherwise seal the case to no one who can check it.
+    fn rekey(
+        &self,
+        tx: &rusqlite::Connection,
+        id: &str,
+        assigned_to: Option<&str>,
+    ) -> Result<RestrictedKey, StoreError> {
+        let to = restricted::entitled(tx, assigned_to)?;
+        if !to.iter().any(|r| r.user_id == self.session.user_id) {
+            return Err(StoreError::CannotSeal);
+        }
+        Ok(restricted::rekey(tx, self.session.author(), id, &to)?)
+    }
+
+    /// A case about to be written for the first time (an intake, an import): if
+    /// it is restricted, its id and a key for it.
+    pub(crate) fn new_case_key(
+        &self,
+        tx: &rusqlite::Connection,
+        case: &mut Value,
+    ) -> Result<Option<RestrictedKey>, StoreError> {
+        if !case.get("restricted").and_then(Value::as_bool).unwrap_or(false) {
+            return Ok(None);
+        }
+        let given = case.get("id").and_then(Value::as_str).filter(|s| uuid::Uuid::parse_str(s).is_ok());
+        let id = match given {
+            // A case already here is refused as a duplicate: its key is not touched.
+            Some(id) if stored(tx, id)?.is_some() => return Ok(None),
+            Some(id) => id.to_string(),
+            None => new_id(),
+        };
+        case["id"] = json!(id);
+        let assigned = case.get("assigned_to").and_then(Value::as_str).map(str::to_string);
+        Ok(Some(self.rekey(tx, &id, assigned.as_deref())?))
+    }
+
+    /// Seal the restricted cases this user may open whose personal values are (in
+    /// part) in the clear: a store from before they were sealed, or values written
+    /// on a laptop that had not heard of the restriction yet. An ordinary write, so
+    /// the plaintext changes are blanked here and on every laptop that takes it.
+    /// Returns how many cases were sealed.
+    pub(crate) fn seal_in_clear(&mut self) -> Result<usize, StoreError> {
+        let restricted = restricted_cases(&self.conn)?;
+        let probe = RestrictedKey::generate();
+        let mut sealed = 0;
+        for (id, assigned) in restricted {
+            if !self.may_open(true, assigned.as_deref()) {
+                continue;
+            }
+            let current = crate::changelog::winners(&crate::changelog::load(&self.conn, crate::changelog::CASE, &id)?);
+            let mut in_clear = false;
+            for (path, v) in &current {
+                in_clear |= restricted::seal_value(&probe, &id, path, v)? != *v;
+            }
+            if !in_clear {
+                continue;
+            }
+            let tx = crate::database::write_tx(&self.conn)?;
+            let keys = self.case_keys(&id)?;
+            let fresh = match keys.current() {
+                Some(_) => None,
+                // Her role not signed here yet: left for someone who can seal it.
+                None => match self.rekey(&tx, &id, assigned.as_deref()) {
+                    Ok(k) => Some(k),
+                    Err(StoreError::CannotSeal) => continue,
+                    Err(e) => return Err(e),
+                },
+            };
+            let Some(stored) = stored(&tx, &id)? else { continue };
+            let data = stored.data.as_object().cloned().unwrap_or_default();
+            let sealing = Sealing { open: &keys, seal: fresh.as_ref().or(keys.current()) };
+            log_case(&tx, &self.session, &id, &data, &[], &[], &sealing)?;
+            rebuild(&tx, &id)?;
+            audit::append(
+                &tx,
+                &self.session.device_id,
+                Some(&self.session.user_id),
+                Action::Update,
+                Some(&id),
+                json!({ "sealed": true }),
+                None,
+            )?;
+            tx.commit()?;
+            sealed += 1;
+        }
+        if sealed > 0 {
+            crate::database::fold_wal(&self.conn)?;
+        }
+        Ok(sealed)
+    }
+
+    /// How a write of a case that is stored with `keys` treats its personal values:
+    /// a new key when it becomes restricted, changes hands, or this user holds no
+    /// current key; the seals withdrawn when it is no longer restricted.
+    fn write_key(
+        &self,
+        tx: &rusqlite::Connection,
+        id: &str,
+        keys: &Keys,
+        before: (bool, Option<&str>),
+        after: (bool, Option<&str>),
+    ) -> Result<Option<RestrictedKey>, StoreError> {
+        match (before.0, after.0) {
+            (_, false) => {
+                if before.0 {
+                    restricted::withdraw(tx, self.session.author(), id)?;
+                }
+                Ok(None)
+            }
+            (true, true) if before.1 == after.1 && keys.current().is_some() => Ok(None),
+            _ => Ok(Some(self.rekey(tx, id, after.1)?)),
+        }
     }
 
     /// Replace a case's fields with `case` (the whole form). Notes already saved stay
@@ -90,7 +224,17 @@ impl Store {
         let case_number = existing.get("case_number").and_then(Value::as_str).unwrap_or_default().to_string();
         let changed = changed_fields(&existing, &row.data);
         let tx = crate::database::write_tx(&self.conn)?;
-        let (row, added_notes) = update(&tx, &self.session, id, row, &case_number, &now)?;
+        let keys = self.case_keys(id)?;
+        let was = existing.get("restricted").and_then(Value::as_bool).unwrap_or(false);
+        let before = (was, existing.get("assigned_to").and_then(Value::as_str));
+        let fresh = self.write_key(&tx, id, &keys, before, (row.restricted, row.assigned_to.as_deref()))?;
+        let seal = match (&fresh, row.restricted) {
+            (Some(k), _) => Some(k),
+            (None, true) => keys.current(),
+            (None, false) => None,
+        };
+        let sealing = Sealing { open: &keys, seal };
+        let (row, added_notes) = update(&tx, &self.session, id, row, &case_number, &now, &sealing)?;
         if let Some(d) = draft_id {
             drafts::remove_saved(&tx, d)?;
         }
@@ -129,7 +273,12 @@ impl Store {
         let tx = crate::database::write_tx(&self.conn)?;
         let stored = stored(&tx, case_id)?.ok_or_else(|| StoreError::NotFound(Thing::Case, case_id.to_string()))?;
         self.check_open(&stored.data)?;
-        let saved = append_note(&tx, &self.session, case_id, &stored, &note, &now)?;
+        let keys = self.case_keys(case_id)?;
+        let restricted = stored.data.get("restricted").and_then(Value::as_bool).unwrap_or(false);
+        let assigned = stored.data.get("assigned_to").and_then(Value::as_str);
+        let fresh = self.write_key(&tx, case_id, &keys, (restricted, assigned), (restricted, assigned))?;
+        let seal = fresh.as_ref().or(keys.current()).filter(|_| restricted);
+        let saved = append_note(&tx, &self.session, case_id, &stored, &note, &now, &Sealing { open: &keys, seal })?;
         let me = Some(self.session.user_id.as_str());
         audit::append(&tx, &self.session.device_id, me, Action::AddNote, Some(case_id), json!({}), None)?;
         tx.commit()?;
@@ -171,7 +320,19 @@ impl Store {
     /// A case by id or number, with no permission check and no audit entry: for the
     /// store's own use.
     pub(super) fn load_case(&self, key: CaseKey, value: &str) -> Result<Value, StoreError> {
-        load(&self.conn, key, value)?.ok_or_else(|| StoreError::NotFound(Thing::Case, value.to_string()))
+        let mut case =
+            load(&self.conn, key, value)?.ok_or_else(|| StoreError::NotFound(Thing::Case, value.to_string()))?;
+        if case.get("restricted").and_then(Value::as_bool).unwrap_or(false) {
+            // Opened with this user's keys; for anyone else it stays sealed (and
+            // `check_open` refuses it before it is shown).
+            let id = case.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+            let keys = self.case_keys(&id)?;
+            if let Some(m) = case.as_object_mut() {
+                keys.open_data(&id, m);
+            }
+            keys.open_notes(&self.conn, &id, &mut case)?;
+        }
+        Ok(case)
     }
 
     /// A case by id, for the core's own use (no permission check, no audit entry).
@@ -209,7 +370,7 @@ impl Store {
     /// The case list, newest first, optionally searched and filtered by status.
     pub fn list_cases(&self, q: &ListQuery) -> Result<Vec<CaseSummary>, StoreError> {
         let sees_all = self.session.role >= Role::Supervisor;
-        Ok(list(&self.conn, q, &self.session.user_id, sees_all)?)
+        Ok(list(&self.conn, q, &self.opener(), sees_all)?)
     }
 
     /// Scripted corrections: `assignments` are `(path, value)` pairs such as

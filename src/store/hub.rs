@@ -230,7 +230,11 @@ pub fn sync(
             let (me, user) = (&s.session().device_id, &s.session().user_id);
             audit::append(&tx, me, Some(user), Action::HubSync, None, detail, None)?;
             tx.commit()?;
-            Ok(crate::database::fold_wal(s.conn())?)
+            crate::database::fold_wal(s.conn())?;
+            // What arrived in the clear for a restricted case is sealed now, and
+            // goes out sealed with the push below.
+            s.seal_in_clear()?;
+            Ok(())
         })?;
         // The entry just written goes too, so that nothing of this laptop's waits.
         summary.pushed_batches += push(store, transport)?;

@@ -88,9 +88,14 @@ impl Store {
         }
         let now = now_utc();
         let tx = crate::database::write_tx(&self.conn)?;
-        for (line_no, case) in good {
+        for (line_no, mut case) in good {
+            let key = self.new_case_key(&tx, &mut case)?;
+            let sealing = crate::repositories::cases::Sealing {
+                open: &crate::repositories::restricted::Keys::NONE,
+                seal: key.as_ref(),
+            };
             // Duplicates (of the store or of an earlier line) surface only here.
-            match insert_case(&tx, &self.session, case, &now) {
+            match insert_case(&tx, &self.session, case, &now, &sealing) {
                 Ok(_) => report.imported += 1,
                 Err(crate::repositories::RepositoryError::Invalid(e)) => {
                     report.rejected.push(LineErrors { line: line_no, issues: e.0 })

@@ -68,6 +68,13 @@ pub enum StoreError {
     /// authority yet (promoted before she had key pairs).
     #[error("your administrator role cannot sign roles on this laptop yet")]
     NoAuthority,
+    /// Restricting would seal the case to no one this laptop can check, this
+    /// user included (her role is not signed here yet).
+    #[error("this case cannot be sealed on this laptop yet")]
+    CannotSeal,
+    /// A restricted case's key has not reached this laptop for this user.
+    #[error("this restricted case's key is not on this laptop for you yet")]
+    NoCaseKey,
     #[error("{0}")]
     Consent(#[from] crate::consent::ConsentError),
     #[error("{0}")]
@@ -167,6 +174,8 @@ impl Localized for StoreError {
             StoreError::CannotRemoveSelf => "error.store.cannot_remove_self",
             StoreError::LastAdministrator => "error.store.last_administrator",
             StoreError::NoAuthority => "error.store.no_authority",
+            StoreError::CannotSeal => "error.store.cannot_seal",
+            StoreError::NoCaseKey => "error.store.no_case_key",
             StoreError::Consent(e) => e.i18n_key(),
             StoreError::Sync(e) => e.i18n_key(),
             StoreError::Encode(_) => "error.store.encode",
@@ -622,7 +631,7 @@ impl Store {
             kf.keys.push(users::seal(&key, &settled.me, &user_id, passphrase, kdf)?);
             kf.write(&dir.join(KEY_FILE))?;
         }
-        let store = Store {
+        let mut store = Store {
             conn,
             dir: dir.to_path_buf(),
             session,
@@ -633,6 +642,7 @@ impl Store {
             fresh_recovery: None,
         };
         store.record_unlock(Action::Unlock)?;
+        store.seal_in_clear()?;
         if settings.last_user.as_ref() != Some(&store.session.user_id) {
             settings.last_user = Some(store.session.user_id.clone());
             // Only a speed-up for next time: failing to note it is no reason to fail.

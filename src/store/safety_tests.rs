@@ -180,6 +180,119 @@ fn a_restricted_case_opens_only_for_its_assigned_user_and_supervisors() {
     assert!(views.iter().filter(|v| v.case_number.as_deref() == Some(number.as_str())).count() >= 4);
 }
 
+/// What someone who is not entitled reads of a restricted case with her own
+/// passphrase and SQL: the data key opens every table, so the store is left
+/// unencrypted here and the test reads every file as she could. None of the
+/// case's personal words is anywhere; those entitled read them all.
+#[test]
+fn a_caseworkers_key_opens_no_restricted_cases_personal_fields_with_direct_sql() {
+    PLAINTEXT_FOR_TESTS.set(true);
+    let (dir, mut admin) = team();
+    let id_named = |s: &Store, name: &str| s.users().unwrap().into_iter().find(|u| u.name == name).unwrap().id;
+    let (rosa_id, luis_id) = (id_named(&admin, "Rosa"), id_named(&admin, "Luis"));
+    let mut c = sample::full_case();
+    c["restricted"] = json!(true);
+    c["assigned_to"] = json!(rosa_id);
+    c["people"][0]["alias"] = json!("Golondrina");
+    c["notes"] = json!([{ "text": "Vive con su tía en Zempoala", "language": "es" }]);
+    let id = id_of(&admin.create_case(c, None).unwrap());
+    drop(admin);
+    let mut rosa = Store::open(dir.path(), ROSA_PASS).unwrap();
+    assert_eq!(rosa.get_case(&id).unwrap()["people"][0]["given_name"], "Xóchitl");
+    rosa.add_note(&id, "Llamó desde Tlacotalpan", Some("es")).unwrap();
+    let mut edit = rosa.get_case(&id).unwrap();
+    edit["people"][0]["alias"] = json!("Colibrí");
+    rosa.update_case(&id, edit, None).unwrap();
+    drop(rosa);
+
+    let words = [
+        "Golondrina",
+        "Colibrí",
+        "Xóchitl",
+        "Quetzalli",
+        "2009-02-03",
+        "525512345678",
+        "rosa@example.org",
+        "girasol",
+        "Mañanas",
+        "Tenancingo",
+        "HSI Houston",
+        "Zempoala",
+        "Tlacotalpan",
+    ];
+    let d = dir.path().to_path_buf();
+    for w in words {
+        assert_eq!(raw_contains(&d, w), Vec::<String>::new(), "{w}");
+    }
+    // Codes stay readable, for the fact sheet.
+    assert!(!raw_contains(&d, "DebtBondage").is_empty());
+    // And her own key pair opens no key of the case.
+    let luis = Store::open(dir.path(), LUIS_PASS).unwrap();
+    assert!(luis.case_keys(&id).unwrap().is_empty());
+    assert!(matches!(luis.get_case(&id), Err(StoreError::Restricted)));
+    drop(luis);
+
+    // Those entitled read everything, notes included, and find it by any word.
+    let mut sara = Store::open(dir.path(), SUPER_PASS).unwrap();
+    let case = sara.get_case(&id).unwrap();
+    assert_eq!(case["people"][0]["alias"], "Colibrí");
+    assert_eq!(case["safety"]["code_word"], "girasol");
+    assert_eq!(case["safety"]["danger_level"], "High");
+    assert_eq!(case["trafficking_events"][0]["place"]["city"], "Tenancingo");
+    let notes: Vec<&str> = case["notes"].as_array().unwrap().iter().map(|n| n["text"].as_str().unwrap()).collect();
+    assert_eq!(notes, ["Vive con su tía en Zempoala", "Llamó desde Tlacotalpan"]);
+    let found = sara.list_cases(&ListQuery { text: "tlacotalpan".into(), ..Default::default() }).unwrap();
+    assert_eq!(
+        found.iter().map(|r| (r.id.clone(), r.alias.clone())).collect::<Vec<_>>(),
+        [(id.clone(), Some("Colibrí".to_string()))]
+    );
+
+    // Exported by a supervisor it is whole; imported into another store it is
+    // sealed there too.
+    let mut file = Vec::new();
+    sara.export_jsonl(&mut file).unwrap();
+    let text = String::from_utf8(file.clone()).unwrap();
+    assert!(text.contains("Xóchitl") && text.contains("Tlacotalpan"));
+    let (other_dir, mut other) = team();
+    let imported = other.import_jsonl(&file[..], false, &mut |_| {}).unwrap();
+    assert_eq!(imported.imported, 1);
+    assert_eq!(other.get_case(&id).unwrap()["notes"][1]["text"], "Llamó desde Tlacotalpan");
+    drop(other);
+    for w in words {
+        assert_eq!(raw_contains(other_dir.path(), w), Vec::<String>::new(), "imported: {w}");
+    }
+
+    // Reassigned to Luis: his to open now, no longer Rosa's.
+    let mut moved = case.clone();
+    moved["assigned_to"] = json!(luis_id);
+    sara.update_case(&id, moved, None).unwrap();
+    drop(sara);
+    let rosa = Store::open(dir.path(), ROSA_PASS).unwrap();
+    assert!(rosa.case_keys(&id).unwrap().is_empty(), "her seals are withdrawn");
+    assert!(matches!(rosa.get_case(&id), Err(StoreError::Restricted)));
+    drop(rosa);
+    let luis = Store::open(dir.path(), LUIS_PASS).unwrap();
+    assert_eq!(luis.get_case(&id).unwrap()["people"][0]["given_name"], "Xóchitl");
+    drop(luis);
+    for w in words {
+        assert_eq!(raw_contains(&d, w), Vec::<String>::new(), "after the new key: {w}");
+    }
+
+    // Lifted: in the clear again, notes back where everyone reads and finds them.
+    let mut sara = Store::open(dir.path(), SUPER_PASS).unwrap();
+    let mut lifted = sara.get_case(&id).unwrap();
+    lifted["restricted"] = json!(false);
+    sara.update_case(&id, lifted, None).unwrap();
+    drop(sara);
+    let rosa = Store::open(dir.path(), ROSA_PASS).unwrap();
+    let case = rosa.get_case(&id).unwrap();
+    assert_eq!(case["notes"].as_array().unwrap().len(), 2);
+    let found = rosa.list_cases(&ListQuery { text: "Zempoala".into(), ..Default::default() }).unwrap();
+    assert_eq!(found.len(), 1);
+    assert!(!raw_contains(&d, "Xóchitl").is_empty());
+    PLAINTEXT_FOR_TESTS.set(false);
+}
+
 /// Every word the search index holds, as it holds them (FTS5's own vocabulary).
 fn index_terms(store: &Store) -> Vec<String> {
     let c = store.conn();
@@ -248,13 +361,14 @@ fn a_restricted_case_keeps_its_words_out_of_the_search_index() {
 fn a_store_indexed_before_loses_its_restricted_words_at_unlock() {
     let (dir, mut admin) = team();
     let mut c = sample::full_case();
-    c["restricted"] = json!(true);
     c["people"][0]["alias"] = json!("Golondrina");
-    let id = id_of(&admin.create_case(c, None).unwrap());
-    // As an older Amparo indexed it.
-    by_hand(&admin, "UPDATE cases SET restricted = 0");
-    admin.add_note(&id, "nota", None).unwrap();
-    by_hand(&admin, "UPDATE cases SET restricted = 1; DELETE FROM meta WHERE key = 'fts_restricted_out_at'");
+    admin.create_case(c, None).unwrap();
+    // As an older Amparo restricted it: indexed, and in the clear.
+    by_hand(
+        &admin,
+        "UPDATE cases SET restricted = 1, data = json_set(data, '$.restricted', json('true'));
+         DELETE FROM meta WHERE key = 'fts_restricted_out_at'",
+    );
     assert!(index_terms(&admin).contains(&"golondrina".to_string()));
     drop(admin);
     let admin = Store::open(dir.path(), ADMIN_PASS).unwrap();

@@ -67,6 +67,8 @@ impl Store {
         // Replaced values, removed people and purged cases were blanked: fold the WAL
         // into the (securely deleting) database so their words do not linger.
         crate::database::fold_wal(self.conn())?;
+        // What arrived in the clear for a restricted case is sealed now.
+        self.seal_in_clear()?;
         Ok(summary)
     }
 
@@ -86,7 +88,19 @@ impl Store {
     }
 
     fn conflicts_where(&self, case_id: Option<&str>) -> Result<Vec<Conflict>, StoreError> {
-        Ok(exchange::conflicts(self.conn(), case_id)?)
+        let mut conflicts = exchange::conflicts(self.conn(), case_id)?;
+        // A restricted case's values are sealed: shown opened to whoever holds its key.
+        let mut keys: std::collections::BTreeMap<String, crate::repositories::restricted::Keys> = Default::default();
+        for c in &mut conflicts {
+            if !keys.contains_key(&c.case_id) {
+                keys.insert(c.case_id.clone(), self.case_keys(&c.case_id)?);
+            }
+            let Some(k) = keys.get(&c.case_id) else { continue };
+            for v in &mut c.values {
+                v.value = k.open_in(&c.case_id, &c.field, &v.value);
+            }
+        }
+        Ok(conflicts)
     }
 
     /// Every open conflict (supervisors).    /// Every open conflict (supervisors).
@@ -135,6 +149,16 @@ impl Store {
                 let data = prepared.as_object().cloned().unwrap_or_default();
                 flat::flatten(&data, &changelog::winners(&fields)).get(field).cloned().unwrap_or(Value::Null)
             }
+        };
+        let restricted = crate::repositories::cases::stored(&tx, case_id)?
+            .is_some_and(|c| c.data.get("restricted").and_then(Value::as_bool).unwrap_or(false));
+        let value = match restricted {
+            true => {
+                let keys = self.case_keys(case_id)?;
+                let key = keys.current().ok_or(StoreError::NoCaseKey)?;
+                crate::repositories::restricted::seal_value(key, case_id, field, &value)?
+            }
+            false => value,
         };
         let mut w = changelog::Writer::begin(&tx, session.author())?;
         changelog::resolve(&tx, &mut w, case_id, field, state, &value)?;

@@ -35,7 +35,11 @@ pub const MAGIC: &[u8; 12] = b"AMPARO-SYNC\n";
 /// 3: signed by the writing device, with its public keys and the key epoch in the
 /// header; the oldest this build reads, since an unsigned bundle could come from
 /// anyone who ever held the organisation key.
-pub const FORMAT: u32 = 3;
+/// 4: changes may be of restricted cases' keys (`case_key`), and a restricted
+/// case's personal values sealed (docs/restricted.md).
+pub const FORMAT: u32 = 4;
+/// The oldest format this build reads.
+pub const OLDEST_FORMAT: u32 = 3;
 /// A header is a few hundred bytes per device; anything near this is not a bundle.
 const HEADER_MAX: usize = 1 << 20;
 const NONCE_LEN: usize = 24;
@@ -248,7 +252,7 @@ fn read_header(bytes: &[u8]) -> Result<(Header, usize), SyncError> {
     if format > u64::from(FORMAT) {
         return Err(SyncError::NewerFormat { found: format, supported: FORMAT });
     }
-    if format < u64::from(FORMAT) {
+    if format < u64::from(OLDEST_FORMAT) {
         let device_code = raw.get("device_code").and_then(serde_json::Value::as_str).unwrap_or("?").to_string();
         return Err(SyncError::Unsigned { device_code });
     }

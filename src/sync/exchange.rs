@@ -127,6 +127,7 @@ pub(crate) fn merge(
     let mut summary = ImportSummary { device_code: header.device_code.clone(), ..Default::default() };
     let mut touched = BTreeSet::new();
     let mut touched_directory = BTreeSet::new();
+    let mut touched_keys = BTreeSet::new();
     let mut purged_here: BTreeMap<String, bool> = BTreeMap::new();
     let mut changes = body.changes;
     changes.sort_by(|a, b| (a.hlc, &a.device, a.seq).cmp(&(b.hlc, &b.device, b.seq)));
@@ -135,6 +136,18 @@ pub(crate) fn merge(
             if changelog::insert(tx, &c)? {
                 summary.changes += 1;
                 touched_directory.insert(c.id);
+            }
+            continue;
+        }
+        if c.entity == changelog::CASE_KEY {
+            // A restricted case's key sealed to someone: bounded, opened only by her.
+            let fits = c.value.as_ref().is_none_or(|v| v.is_null() || v.as_str().is_some_and(|s| s.len() <= 512));
+            if !fits {
+                return Err(SyncError::Damaged);
+            }
+            if changelog::insert(tx, &c)? {
+                summary.changes += 1;
+                touched_keys.insert(c.id);
             }
             continue;
         }
@@ -169,6 +182,9 @@ pub(crate) fn merge(
         }
         summary.conflicts += open.len();
         progress(i + 1, total);
+    }
+    for id in &touched_keys {
+        crate::repositories::restricted::settle(tx, id)?;
     }
     for id in &touched_directory {
         crate::repositories::directory::rebuild(tx, id)?;

@@ -1083,6 +1083,74 @@ fn a_restricted_case_is_sealed_to_its_caseworker_and_every_supervisor_by_signed_
     assert!(!ids(&l[0], None).contains(&sofia.id));
 }
 
+/// How many rows of the case's tables hold this word, as anyone with the data key
+/// could count them with SQL.
+fn rows_with(s: &Store, word: &str) -> i64 {
+    let like = format!("%{word}%");
+    s.conn()
+        .query_row(
+            "SELECT (SELECT count(*) FROM changes WHERE value LIKE ?1)
+                  + (SELECT count(*) FROM cases WHERE data LIKE ?1 OR alias LIKE ?1)
+                  + (SELECT count(*) FROM notes WHERE text LIKE ?1)",
+            [like],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[test]
+fn a_restricted_case_opens_on_another_laptop_only_for_those_entitled() {
+    use crate::repositories::users::Role;
+    let (dirs, mut l) = laptops(2);
+    l[1].add_user("Sofía", Role::Supervisor, "a good supervisor passphrase").unwrap();
+    l[1].add_user("Tomás", Role::Caseworker, "a good caseworker passphrase").unwrap();
+    let b = export(&mut l[1]);
+    import(&mut l[0], &b).unwrap();
+    let mut c = sample::full_case();
+    c["restricted"] = json!(true);
+    c["people"][0]["alias"] = json!("Golondrina");
+    let id = id_of(&l[0].create_case(c, None).unwrap());
+    let b = export(&mut l[0]);
+    import(&mut l[1], &b).unwrap();
+    assert_eq!(rows_with(&l[1], "Golondrina"), 0, "sealed on the laptop it reached");
+    assert_eq!(l[1].get_case(&id).unwrap()["people"][0]["alias"], "Golondrina", "its administrator opens it");
+    let (l1_dir, l1) = (dirs[1].path().to_path_buf(), l.remove(1));
+    drop(l1);
+    let tomas = Store::open(&l1_dir, "a good caseworker passphrase").unwrap();
+    assert!(tomas.case_keys(&id).unwrap().is_empty());
+    assert!(matches!(tomas.get_case(&id), Err(StoreError::Restricted)));
+    drop(tomas);
+    let mut sofia = Store::open(&l1_dir, "a good supervisor passphrase").unwrap();
+    assert_eq!(sofia.get_case(&id).unwrap()["people"][0]["given_name"], "Xóchitl");
+    sofia.add_note(&id, "Habló con Tlacotalpan", Some("es")).unwrap();
+    let b = export(&mut sofia);
+    import(&mut l[0], &b).unwrap();
+    let notes = l[0].get_case(&id).unwrap()["notes"].clone();
+    assert!(notes.to_string().contains("Tlacotalpan"), "{notes}");
+    assert_eq!(rows_with(&l[0], "Tlacotalpan") + rows_with(&sofia, "Tlacotalpan"), 0);
+
+    // A laptop that had not heard of the restriction yet writes in the clear:
+    // sealed by the first entitled person whose laptop takes it, then everywhere.
+    let open_case = id_of(&l[0].create_case(sample::full_case(), None).unwrap());
+    let b = export(&mut l[0]);
+    import(&mut sofia, &b).unwrap();
+    let mut restrict = l[0].get_case(&open_case).unwrap();
+    restrict["restricted"] = json!(true);
+    l[0].update_case(&open_case, restrict, None).unwrap();
+    let mut edit = sofia.get_case(&open_case).unwrap();
+    edit["people"][0]["alias"] = json!("Paloma");
+    sofia.update_case(&open_case, edit, None).unwrap();
+    let b = export(&mut sofia);
+    import(&mut l[0], &b).unwrap();
+    assert_eq!(l[0].get_case(&open_case).unwrap()["people"][0]["alias"], "Paloma");
+    assert_eq!(rows_with(&l[0], "Paloma"), 0, "sealed where it arrived");
+    let b = export(&mut l[0]);
+    import(&mut sofia, &b).unwrap();
+    assert_eq!(rows_with(&sofia, "Paloma"), 0, "and blanked where it was written");
+    assert_eq!(sofia.get_case(&open_case).unwrap()["people"][0]["alias"], "Paloma");
+    drop(dirs);
+}
+
 /// Through a hub too: a supervisor added on one laptop, and her removal, reach
 /// the others in its batches.
 #[test]
