@@ -167,6 +167,7 @@ pub fn entitled(conn: &Connection, assigned_to: Option<&str>) -> Result<Vec<Reci
             out.push(Recipient { user_id: m.id, kx_key: m.kx_key });
         }
     }
+    out.extend(recovery_recipient(conn)?);
     out.sort();
     out.dedup_by(|a, b| a.user_id == b.user_id);
     Ok(out)
@@ -177,6 +178,71 @@ pub const CURRENT: &str = "current";
 
 fn seal_field(key_id: &str, user_id: &str) -> String {
     format!("{key_id}.{user_id}")
+}
+
+/// A key sealed to one person, with the X25519 key it was sealed to: when hers
+/// changes (a recovery makes new key pairs), whoever holds the key seals it again.
+fn seal_record(key: &RestrictedKey, case_id: &str, r: &Recipient) -> Option<Value> {
+    // A key that is not a usable X25519 key was refused when her record was
+    // checked; nothing is sealed to it.
+    let sealed = seal_key_to(key, case_id, &r.user_id, &r.kx_key)?;
+    Some(json!({ "to": r.kx_key, "sealed": sealed }))
+}
+
+/// Is this a seal record in the shape [`seal_record`] writes (bounded)?
+pub fn is_seal_record(v: &Value) -> bool {
+    let text = |k: &str, max: usize| v.get(k).and_then(Value::as_str).is_some_and(|s| s.len() <= max);
+    v.as_object().is_some_and(|o| o.len() == 2) && text("to", 64) && text("sealed", 512)
+}
+
+/// Seal each of `keys` to each of `to` who does not hold it yet under her
+/// current X25519 key. Returns how many seals were written.
+pub fn grant(
+    tx: &Connection,
+    author: changelog::Author,
+    case_id: &str,
+    keys: &[&RestrictedKey],
+    to: &[Recipient],
+) -> Result<usize, DatabaseError> {
+    let fields = changelog::load(tx, changelog::CASE_KEY, case_id)?;
+    let before = changelog::winners(&fields);
+    let mut after = before.clone();
+    for key in keys {
+        for r in to {
+            let field = seal_field(&key.id(), &r.user_id);
+            if before.get(&field).and_then(|v| v.get("to")).and_then(Value::as_str) == Some(r.kx_key.as_str()) {
+                continue;
+            }
+            if let Some(seal) = seal_record(key, case_id, r) {
+                after.insert(field, seal);
+            }
+        }
+    }
+    if after == before {
+        return Ok(0);
+    }
+    let mut w = changelog::Writer::begin(tx, author)?;
+    changelog::log_diff(tx, &mut w, changelog::CASE_KEY, case_id, &fields, &before, &after)
+}
+
+/// `meta` key of this laptop's recovery key as a recipient (hex X25519 public
+/// key); its secret is in the recovery seal, beside the authority.
+const RECOVERY_KX: &str = "recovery_kx";
+
+/// This laptop's recovery key, as the recipient restricted cases are sealed to
+/// so that a forgotten passphrase never loses one.
+pub fn recovery_id(device_id: &str) -> String {
+    format!("recovery-{device_id}")
+}
+
+pub fn set_recovery_kx(conn: &Connection, secret: &x25519_dalek::StaticSecret) -> Result<(), DatabaseError> {
+    crate::database::set_meta(conn, RECOVERY_KX, &hex::encode(x25519_dalek::PublicKey::from(secret).to_bytes()))
+}
+
+fn recovery_recipient(conn: &Connection) -> Result<Option<Recipient>, DatabaseError> {
+    let Some(kx_key) = crate::database::meta(conn, RECOVERY_KX)? else { return Ok(None) };
+    let device = crate::database::required_meta(conn, "device_id")?;
+    Ok(Some(Recipient { user_id: recovery_id(&device), kx_key }))
 }
 
 /// The keys of one restricted case that its seals open for one person.
@@ -198,6 +264,11 @@ impl Keys {
 
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// Every key these seals opened.
+    pub fn all(&self) -> Vec<&RestrictedKey> {
+        self.keys.iter().collect()
     }
 
     fn open(&self, case_id: &str, path: &str, v: &Value) -> Option<Value> {
@@ -289,7 +360,8 @@ impl Opener<'_> {
         let suffix = format!(".{}", self.user_id);
         for (field, v) in &current {
             let Some(key_id) = field.strip_suffix(&suffix) else { continue };
-            let Some(key) = v.as_str().and_then(|s| open_key(self.kx, case_id, self.user_id, s)) else { continue };
+            let sealed = v.get("sealed").and_then(Value::as_str);
+            let Some(key) = sealed.and_then(|s| open_key(self.kx, case_id, self.user_id, s)) else { continue };
             if key.id() == key_id {
                 keys.keys.push(key);
             }
@@ -317,10 +389,8 @@ pub fn rekey(
         .map(|(f, v)| (f.clone(), v.clone()))
         .collect();
     for r in to {
-        // A key that is not a usable X25519 key was refused when her record was
-        // checked; skipping it here seals nothing to it.
-        if let Some(sealed) = seal_key_to(&key, case_id, &r.user_id, &r.kx_key) {
-            after.insert(seal_field(&key.id(), &r.user_id), sealed.into());
+        if let Some(seal) = seal_record(&key, case_id, r) {
+            after.insert(seal_field(&key.id(), &r.user_id), seal);
         }
     }
     after.insert(CURRENT.into(), key.id().into());

@@ -104,59 +104,71 @@ impl Store {
         Ok(Some(self.rekey(tx, &id, assigned.as_deref())?))
     }
 
-    /// Seal the restricted cases this user may open whose personal values are (in
-    /// part) in the clear: a store from before they were sealed, or values written
-    /// on a laptop that had not heard of the restriction yet. An ordinary write, so
-    /// the plaintext changes are blanked here and on every laptop that takes it.
-    /// Returns how many cases were sealed.
-    pub(crate) fn seal_in_clear(&mut self) -> Result<usize, StoreError> {
-        let restricted = restricted_cases(&self.conn)?;
+    /// Put right what this user can of the restricted cases she may open, at
+    /// unlock and after a sync:
+    /// - their current key sealed to everyone entitled who lacks it (a supervisor
+    ///   added or met by sync, a key pair made new by a recovery, a new recovery key);
+    /// - personal values in the clear sealed: a store from before they were, or
+    ///   values written on a laptop that had not heard of the restriction yet. An
+    ///   ordinary write, so the plaintext changes are blanked here and on every
+    ///   laptop that takes it.
+    ///
+    /// Returns how many cases were written.
+    pub(crate) fn seal_restricted(&mut self) -> Result<usize, StoreError> {
         let probe = RestrictedKey::generate();
-        let mut sealed = 0;
-        for (id, assigned) in restricted {
+        let mut written = 0;
+        for (id, assigned) in restricted_cases(&self.conn)? {
             if !self.may_open(true, assigned.as_deref()) {
                 continue;
             }
+            let keys = self.case_keys(&id)?;
             let current = crate::changelog::winners(&crate::changelog::load(&self.conn, crate::changelog::CASE, &id)?);
             let mut in_clear = false;
             for (path, v) in &current {
                 in_clear |= restricted::seal_value(&probe, &id, path, v)? != *v;
             }
-            if !in_clear {
-                continue;
-            }
             let tx = crate::database::write_tx(&self.conn)?;
-            let keys = self.case_keys(&id)?;
-            let fresh = match keys.current() {
-                Some(_) => None,
-                // Her role not signed here yet: left for someone who can seal it.
-                None => match self.rekey(&tx, &id, assigned.as_deref()) {
-                    Ok(k) => Some(k),
-                    Err(StoreError::CannotSeal) => continue,
-                    Err(e) => return Err(e),
-                },
-            };
-            let Some(stored) = stored(&tx, &id)? else { continue };
-            let data = stored.data.as_object().cloned().unwrap_or_default();
-            let sealing = Sealing { open: &keys, seal: fresh.as_ref().or(keys.current()) };
-            log_case(&tx, &self.session, &id, &data, &[], &[], &sealing)?;
-            rebuild(&tx, &id)?;
-            audit::append(
-                &tx,
-                &self.session.device_id,
-                Some(&self.session.user_id),
-                Action::Update,
-                Some(&id),
-                json!({ "sealed": true }),
-                None,
-            )?;
-            tx.commit()?;
-            sealed += 1;
+            let mut wrote = 0;
+            if let Some(key) = keys.current() {
+                let to = restricted::entitled(&tx, assigned.as_deref())?;
+                wrote += restricted::grant(&tx, self.session.author(), &id, &[key], &to)?;
+            }
+            if in_clear {
+                let fresh = match keys.current() {
+                    Some(_) => None,
+                    // Her role not signed here yet: left for someone who can seal it.
+                    None => match self.rekey(&tx, &id, assigned.as_deref()) {
+                        Ok(k) => Some(k),
+                        Err(StoreError::CannotSeal) => continue,
+                        Err(e) => return Err(e),
+                    },
+                };
+                let Some(stored) = stored(&tx, &id)? else { continue };
+                let data = stored.data.as_object().cloned().unwrap_or_default();
+                let sealing = Sealing { open: &keys, seal: fresh.as_ref().or(keys.current()) };
+                log_case(&tx, &self.session, &id, &data, &[], &[], &sealing)?;
+                rebuild(&tx, &id)?;
+                let me = Some(self.session.user_id.as_str());
+                audit::append(
+                    &tx,
+                    &self.session.device_id,
+                    me,
+                    Action::Update,
+                    Some(&id),
+                    json!({ "sealed": true }),
+                    None,
+                )?;
+                wrote += 1;
+            }
+            if wrote > 0 {
+                tx.commit()?;
+                written += 1;
+            }
         }
-        if sealed > 0 {
+        if written > 0 {
             crate::database::fold_wal(&self.conn)?;
         }
-        Ok(sealed)
+        Ok(written)
     }
 
     /// How a write of a case that is stored with `keys` treats its personal values:

@@ -233,7 +233,7 @@ pub fn sync(
             crate::database::fold_wal(s.conn())?;
             // What arrived in the clear for a restricted case is sealed now, and
             // goes out sealed with the push below.
-            s.seal_in_clear()?;
+            s.seal_restricted()?;
             Ok(())
         })?;
         // The entry just written goes too, so that nothing of this laptop's waits.

@@ -444,6 +444,7 @@ impl Store {
         let key = keys::new_data_key();
         let authority = authority.unwrap_or_else(repositories::users::Authority::generate);
         let me = keys::UserSecrets::generate(Some(authority.public()));
+        let recovery_kx = x25519_dalek::StaticSecret::random_from_rng(rand::rngs::OsRng);
         let user_id = database::new_id();
         let store_id = database::new_id();
         let mut conn = database::create(dir, &key)?;
@@ -482,6 +483,7 @@ impl Store {
             repositories::users::set_authority(&tx, &authority)?;
             repositories::users::grant(&tx, &authority, &user_id, Role::Administrator, &user_id)?;
             repositories::users::seal_authority(&tx, &user_id, &me.kx_key(), &authority)?;
+            repositories::restricted::set_recovery_kx(&tx, &recovery_kx)?;
             let detail = json!({ "user": user_id, "role": Role::Administrator.code() });
             repositories::audit::append(
                 &tx,
@@ -506,7 +508,7 @@ impl Store {
             format: keys::KEY_FILE_FORMAT.into(),
             store_id,
             keys: vec![users::seal(&key, &me, &user_id, &setup.passphrase, kdf)?],
-            recovery: Some(users::recovery_seal(&key, Some(&authority), &recovery, kdf)?),
+            recovery: Some(users::recovery_seal(&key, Some(&authority), Some(&recovery_kx), &recovery, kdf)?),
         };
         kf.write(&dir.join(KEY_FILE))?;
         std::fs::remove_file(&pending)?;
@@ -642,7 +644,7 @@ impl Store {
             fresh_recovery: None,
         };
         store.record_unlock(Action::Unlock)?;
-        store.seal_in_clear()?;
+        store.seal_restricted()?;
         if settings.last_user.as_ref() != Some(&store.session.user_id) {
             settings.last_user = Some(store.session.user_id.clone());
             // Only a speed-up for next time: failing to note it is no reason to fail.
@@ -691,15 +693,37 @@ impl Store {
         repositories::users::set_keys(&tx, &user_id, &me.sign_key(), &me.kx_key())?;
         repositories::users::grant(&tx, &authority, &user_id, Role::Administrator, &user_id)?;
         users::certify(&tx, &authority, &user_id)?;
+        // The restricted cases' keys the recovery key holds, sealed to her new
+        // key pair: a forgotten passphrase loses no case.
+        let recovery_kx = users::recovered_kx(&extra);
+        if let Some(rkx) = &recovery_kx {
+            let device = database::required_meta(&tx, "device_id")?;
+            let recovery = repositories::restricted::recovery_id(&device);
+            let opener = repositories::restricted::Opener { user_id: &recovery, kx: rkx };
+            let her = [repositories::restricted::Recipient { user_id: user_id.clone(), kx_key: me.kx_key() }];
+            for (case_id, _) in repositories::cases::restricted_cases(&tx)? {
+                let keys = opener.keys(&tx, &case_id)?;
+                repositories::restricted::grant(&tx, session.author(), &case_id, &keys.all(), &her)?;
+            }
+        }
+        // A recovery seal from before it held the authority or its own X25519
+        // key is made again with them.
+        let fresh_kx = match (&recovery_kx, reseal_recovery) {
+            (Some(_), false) => None,
+            _ => Some(x25519_dalek::StaticSecret::random_from_rng(rand::rngs::OsRng)),
+        };
+        if let Some(kx) = &fresh_kx {
+            repositories::restricted::set_recovery_kx(&tx, kx)?;
+        }
         tx.commit()?;
         let mut kf = kf;
         kf.keys.retain(|w| w.user_id != user_id);
         kf.keys.push(users::seal(&key, &me, &user_id, new_passphrase, kdf)?);
-        if reseal_recovery {
-            kf.recovery = Some(users::recovery_seal(&key, Some(&authority), &typed, kdf)?);
+        if let Some(kx) = &fresh_kx {
+            kf.recovery = Some(users::recovery_seal(&key, Some(&authority), Some(kx), &typed, kdf)?);
         }
         kf.write(&dir.join(KEY_FILE))?;
-        let store = Store {
+        let mut store = Store {
             conn,
             dir: dir.to_path_buf(),
             session,
@@ -711,6 +735,7 @@ impl Store {
         };
         store.record_unlock(Action::Recover)?;
         store.record(Action::PassphraseChanged, None, json!({ "user": store.session.user_id }))?;
+        store.seal_restricted()?;
         Ok(store)
     }
 

@@ -293,6 +293,43 @@ fn a_caseworkers_key_opens_no_restricted_cases_personal_fields_with_direct_sql()
     PLAINTEXT_FOR_TESTS.set(false);
 }
 
+/// A restricted case is never lost to a forgotten passphrase, and reaches those
+/// who become entitled to it after it was restricted.
+#[test]
+fn a_restricted_case_survives_a_recovery_and_reaches_a_supervisor_added_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut admin = Store::create(d, &setup(), KdfParams::INSECURE_FOR_TESTS).unwrap();
+    let recovery = admin.take_recovery_key().unwrap();
+    let mut c = sample::full_case();
+    c["restricted"] = json!(true);
+    c["people"][0]["alias"] = json!("Golondrina");
+    let id = id_of(&admin.create_case(c, None).unwrap());
+    admin.add_user("Sara", Role::Supervisor, SUPER_PASS).unwrap();
+    drop(admin);
+    // Added after the case was sealed: the key reaches her at the next unlock of
+    // someone who holds it.
+    let sara = Store::open(d, SUPER_PASS).unwrap();
+    assert!(sara.case_keys(&id).unwrap().is_empty());
+    drop(sara);
+    drop(Store::open(d, ADMIN_PASS).unwrap());
+    let sara = Store::open(d, SUPER_PASS).unwrap();
+    assert_eq!(sara.get_case(&id).unwrap()["people"][0]["alias"], "Golondrina");
+    drop(sara);
+    // The administrator forgets her passphrase: the recovery key opens the case for her.
+    let mut admin = Store::recover(d, &recovery, "Ana Admin", "a brand new passphrase").unwrap();
+    assert_eq!(admin.get_case(&id).unwrap()["people"][0]["alias"], "Golondrina");
+    // A renewed recovery key holds the case too, and the old one no longer does.
+    let renewed = admin.renew_recovery_key().unwrap();
+    drop(admin);
+    assert!(matches!(
+        Store::recover(d, &recovery, "Ana Admin", "yet another long phrase"),
+        Err(StoreError::WrongRecoveryKey)
+    ));
+    let admin = Store::recover(d, &renewed, "Ana Admin", "yet another long phrase").unwrap();
+    assert_eq!(admin.get_case(&id).unwrap()["people"][0]["given_name"], "Xóchitl");
+}
+
 /// Every word the search index holds, as it holds them (FTS5's own vocabulary).
 fn index_terms(store: &Store) -> Vec<String> {
     let c = store.conn();
@@ -1097,6 +1134,6 @@ fn a_store_from_before_grants_signs_its_roles_at_an_administrators_unlock() {
     drop(ana);
     let (_, extra) =
         keys::unwrap_with(KeyFile::read(&d.join(KEY_FILE)).unwrap().recovery.as_ref().unwrap(), &recovery).unwrap();
-    assert_eq!(extra.len(), 32, "the recovery seal holds the authority now");
+    assert_eq!(extra.len(), 64, "the recovery seal holds the authority and its own X25519 secret now");
     assert_eq!(Store::open(d, SUPER_PASS).unwrap().session().role, Role::Supervisor);
 }

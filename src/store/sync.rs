@@ -68,7 +68,7 @@ impl Store {
         // into the (securely deleting) database so their words do not linger.
         crate::database::fold_wal(self.conn())?;
         // What arrived in the clear for a restricted case is sealed now.
-        self.seal_in_clear()?;
+        self.seal_restricted()?;
         Ok(summary)
     }
 

@@ -50,12 +50,26 @@ pub(crate) fn seal(
 pub(crate) fn recovery_seal(
     key: &DataKey,
     authority: Option<&Authority>,
+    recovery_kx: Option<&x25519_dalek::StaticSecret>,
     recovery_key: &str,
     kdf: KdfParams,
 ) -> Result<WrappedKey, StoreError> {
-    let extra = authority.map(|a| a.to_bytes());
-    let extra: &[u8] = extra.as_ref().map_or(&[], |e| e.as_ref());
-    Ok(keys::wrap_with(key, extra, keys::RECOVERY_ID, recovery_key, kdf)?)
+    // The authority, then the recovery key's X25519 secret (restricted cases are
+    // sealed to it): both or neither after the first, as `recovered_secrets` reads.
+    let mut extra = zeroize::Zeroizing::new(Vec::new());
+    if let Some(a) = authority {
+        extra.extend_from_slice(a.to_bytes().as_ref());
+        if let Some(kx) = recovery_kx {
+            extra.extend_from_slice(&kx.to_bytes());
+        }
+    }
+    Ok(keys::wrap_with(key, &extra, keys::RECOVERY_ID, recovery_key, kdf)?)
+}
+
+/// The recovery key's X25519 secret from its seal's extra, if it holds one.
+pub(crate) fn recovered_kx(extra: &[u8]) -> Option<x25519_dalek::StaticSecret> {
+    let bytes: [u8; 32] = extra.get(32..64)?.try_into().ok()?;
+    Some(x25519_dalek::StaticSecret::from(bytes))
 }
 
 /// What an unlock made of the user's own keys and her role.
@@ -173,7 +187,7 @@ pub(crate) fn restore_authority(conn: &Connection, extra: &[u8], by: &str) -> Re
             (a, true)
         }
         _ => {
-            let a = Authority::from_bytes(extra)
+            let a = Authority::from_bytes(extra.get(..32).unwrap_or(extra))
                 .ok_or_else(|| crate::database::DatabaseError::KeyFile("recovery seal".into()))?;
             if users::authority(conn)?.as_deref() != Some(a.public_hex().as_str()) {
                 users::set_authority(conn, &a)?;
@@ -413,13 +427,17 @@ impl Store {
     pub fn renew_recovery_key(&mut self) -> Result<zeroize::Zeroizing<String>, StoreError> {
         self.require(Role::Administrator)?;
         let key = keys::new_recovery_key();
+        let recovery_kx = x25519_dalek::StaticSecret::random_from_rng(rand::rngs::OsRng);
         let mut kf = self.key_file()?;
-        kf.recovery = Some(recovery_seal(&self.key, self.authority.as_ref(), &key, self.kdf)?);
+        kf.recovery = Some(recovery_seal(&self.key, self.authority.as_ref(), Some(&recovery_kx), &key, self.kdf)?);
         kf.write(&self.dir.join(KEY_FILE))?;
         let tx = crate::database::write_tx(&self.conn)?;
+        crate::repositories::restricted::set_recovery_kx(&tx, &recovery_kx)?;
         let me = Some(self.session.user_id.as_str());
         audit::append(&tx, &self.session.device_id, me, Action::RecoveryKeyRenewed, None, json!({}), None)?;
         tx.commit()?;
+        // The restricted cases' keys, sealed to the new recovery key.
+        self.seal_restricted()?;
         Ok(key)
     }
 

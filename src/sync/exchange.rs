@@ -141,7 +141,12 @@ pub(crate) fn merge(
         }
         if c.entity == changelog::CASE_KEY {
             // A restricted case's key sealed to someone: bounded, opened only by her.
-            let fits = c.value.as_ref().is_none_or(|v| v.is_null() || v.as_str().is_some_and(|s| s.len() <= 512));
+            let fits = c.value.as_ref().is_none_or(|v| {
+                v.is_null()
+                    || (c.field == crate::repositories::restricted::CURRENT
+                        && v.as_str().is_some_and(|s| s.len() == 16))
+                    || crate::repositories::restricted::is_seal_record(v)
+            });
             if !fits {
                 return Err(SyncError::Damaged);
             }

@@ -1067,7 +1067,9 @@ fn a_restricted_case_is_sealed_to_its_caseworker_and_every_supervisor_by_signed_
         ids
     };
     let admins: Vec<String> = [&l[0], &l[1]].iter().map(|s| s.session().user_id.clone()).collect();
-    let mut want = vec![admins[0].clone(), admins[1].clone(), dana.id.clone(), sofia.id.clone()];
+    // And this laptop's recovery key, so that a forgotten passphrase loses no case.
+    let recovery = crate::repositories::restricted::recovery_id(&l[0].session().device_id);
+    let mut want = vec![admins[0].clone(), admins[1].clone(), dana.id.clone(), sofia.id.clone(), recovery];
     want.sort();
     assert_eq!(ids(&l[0], Some(&dana.id)), want, "assigned to Dana");
     // Assigned to a caseworker of the other laptop: hers too, not Dana's.
