@@ -46,8 +46,13 @@ pub(crate) fn save(
     Ok(n == 1)
 }
 
-/// This user's drafts, newest first.
-pub(crate) fn list(conn: &Connection, user: &str) -> Result<Vec<DraftSummary>, DatabaseError> {
+/// How a stored draft is read: as typed, or `None` if it is sealed but not to
+/// whoever reads it (see `restricted::open_draft`).
+pub(crate) type Open<'a> = &'a dyn Fn(&str, Value) -> Option<Value>;
+
+/// This user's drafts, newest first. One that cannot be opened any more (sealed
+/// to key pairs a recovery replaced) is listed without its alias.
+pub(crate) fn list(conn: &Connection, user: &str, open: Open) -> Result<Vec<DraftSummary>, DatabaseError> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT id, case_id, updated_at, data FROM drafts WHERE {MY_DRAFT} ORDER BY updated_at DESC"
     ))?;
@@ -55,20 +60,34 @@ pub(crate) fn list(conn: &Connection, user: &str) -> Result<Vec<DraftSummary>, D
         st.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<Result<_, _>>()?;
     rows.into_iter()
         .map(|(id, case_id, updated_at, data)| {
-            let v = parse(&data)?;
-            let alias =
-                intake::primary_person(&v).and_then(|p| p.get("alias")).and_then(Value::as_str).map(str::to_string);
+            let v = open(&id, parse(&data)?);
+            let alias = v
+                .as_ref()
+                .and_then(intake::primary_person)
+                .and_then(|p| p.get("alias"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
             Ok(DraftSummary { id, case_id, alias, updated_at })
         })
         .collect()
 }
 
-/// One of this user's drafts, if there is one with this id.
-pub(crate) fn get(conn: &Connection, id: &str, user: &str) -> Result<Option<Value>, DatabaseError> {
+/// One of this user's drafts, if there is one with this id: a sealed one that
+/// does not open for her is damaged.
+pub(crate) fn get(conn: &Connection, id: &str, user: &str, open: Open) -> Result<Option<Value>, DatabaseError> {
     let data: Option<String> = conn
         .query_row(&format!("SELECT data FROM drafts WHERE id = ?2 AND {MY_DRAFT}"), [user, id], |r| r.get(0))
         .optional()?;
-    data.map(|d| parse(&d)).transpose()
+    let Some(data) = data else { return Ok(None) };
+    open(id, parse(&data)?).map(Some).ok_or(DatabaseError::Damaged { table: "drafts" })
+}
+
+/// A user's own drafts as stored (id, case id, data), for sealing them again.
+pub(crate) fn stored_of(conn: &Connection, user: &str) -> Result<Vec<(String, Option<String>, Value)>, DatabaseError> {
+    let mut st = conn.prepare_cached("SELECT id, case_id, data FROM drafts WHERE user_id = ?1")?;
+    let rows: Vec<(String, Option<String>, String)> =
+        st.query_map([user], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
+    rows.into_iter().map(|(id, case_id, data)| Ok((id, case_id, parse(&data)?))).collect()
 }
 
 /// Discard one of this user's drafts (nothing if there is none).

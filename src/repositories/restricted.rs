@@ -422,6 +422,41 @@ pub fn settle(tx: &Connection, case_id: &str) -> Result<(), DatabaseError> {
     Ok(())
 }
 
+/// A draft of a restricted case as the drafts table keeps it: sealed to whoever
+/// types it and to this laptop's recovery key, so the data key reads nothing of
+/// an unfinished edit either.
+const SEALED_DRAFT: &str = "sealed_draft";
+
+fn draft_context(draft_id: &str, recipient: &str) -> String {
+    format!("amparo.draft/1:{draft_id}:{recipient}")
+}
+
+/// `json` (a draft as typed) sealed for `me` and this laptop's recovery key.
+pub fn seal_draft(conn: &Connection, draft_id: &str, json: &str, me: &Recipient) -> Result<String, DatabaseError> {
+    let damaged = || DatabaseError::Damaged { table: "drafts" };
+    let mut seals = serde_json::Map::new();
+    for r in std::iter::once(me.clone()).chain(recovery_recipient(conn)?) {
+        let sealed =
+            keys::seal_to(&r.kx_key, &draft_context(draft_id, &r.user_id), json.as_bytes()).ok_or_else(damaged)?;
+        seals.insert(r.user_id, sealed.into());
+    }
+    Ok(json!({ SEALED_DRAFT: seals }).to_string())
+}
+
+/// Is this stored draft a sealed one?
+pub fn is_sealed_draft(stored: &Value) -> bool {
+    stored.get(SEALED_DRAFT).is_some_and(Value::is_object)
+}
+
+/// A draft as it was typed: opened if it is sealed (for `user_id`, with her
+/// X25519 secret), as it is otherwise. `None` if it is sealed, but not to her.
+pub fn open_draft(draft_id: &str, stored: Value, user_id: &str, kx: &x25519_dalek::StaticSecret) -> Option<Value> {
+    let Some(seals) = stored.get(SEALED_DRAFT).and_then(Value::as_object) else { return Some(stored) };
+    let sealed = seals.get(user_id)?.as_str()?;
+    let plain = keys::open_sealed(kx, &draft_context(draft_id, user_id), sealed)?;
+    serde_json::from_slice(&plain).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,6 +56,15 @@ impl Store {
         }
     }
 
+    fn open_draft(&self, id: &str, stored: Value) -> Option<Value> {
+        restricted::open_draft(id, stored, &self.session.user_id, self.me.kx())
+    }
+
+    /// The person unlocked, as something is sealed to her.
+    pub(crate) fn me_as_recipient(&self) -> restricted::Recipient {
+        restricted::Recipient { user_id: self.session.user_id.clone(), kx_key: self.me.kx_key() }
+    }
+
     /// The person unlocked, as she opens sealed values.
     pub(crate) fn opener(&self) -> Opener<'_> {
         Opener { user_id: &self.session.user_id, kx: self.me.kx() }
@@ -412,6 +421,17 @@ impl Store {
             return Err(ValidationErrors(vec![Issue::new("", e)]).into());
         }
         let id = id.map(str::to_string).unwrap_or_else(new_id);
+        // An unfinished edit of a restricted case is sealed like the case.
+        let of_restricted = |v: &Value| v.get("restricted").and_then(Value::as_bool).unwrap_or(false);
+        let restricted = of_restricted(data)
+            || match case_id {
+                Some(c) => stored(&self.conn, c)?.is_some_and(|s| of_restricted(&s.data)),
+                None => false,
+            };
+        let json = match restricted {
+            true => restricted::seal_draft(&self.conn, &id, &json, &self.me_as_recipient())?,
+            false => json,
+        };
         // Another user's draft id is never overwritten.
         if !drafts::save(&self.conn, &id, case_id, &json, &self.session.user_id)? {
             return Err(StoreError::NotFound(Thing::Draft, id));
@@ -420,11 +440,11 @@ impl Store {
     }
 
     pub fn list_drafts(&self) -> Result<Vec<DraftSummary>, StoreError> {
-        Ok(drafts::list(&self.conn, &self.session.user_id)?)
+        Ok(drafts::list(&self.conn, &self.session.user_id, &|id, v| self.open_draft(id, v))?)
     }
 
     pub fn get_draft(&self, id: &str) -> Result<Value, StoreError> {
-        drafts::get(&self.conn, id, &self.session.user_id)?
+        drafts::get(&self.conn, id, &self.session.user_id, &|id, v| self.open_draft(id, v))?
             .ok_or_else(|| StoreError::NotFound(Thing::Draft, id.to_string()))
     }
 

@@ -705,6 +705,18 @@ impl Store {
                 let keys = opener.keys(&tx, &case_id)?;
                 repositories::restricted::grant(&tx, session.author(), &case_id, &keys.all(), &her)?;
             }
+            // Her unfinished edits of restricted cases too.
+            for (draft, case_id, stored) in repositories::drafts::stored_of(&tx, &user_id)? {
+                if !repositories::restricted::is_sealed_draft(&stored) {
+                    continue;
+                }
+                let Some(typed) = repositories::restricted::open_draft(&draft, stored, &recovery, rkx) else {
+                    continue;
+                };
+                let json = serde_json::to_string(&typed).map_err(StoreError::encode)?;
+                let sealed = repositories::restricted::seal_draft(&tx, &draft, &json, &her[0])?;
+                repositories::drafts::save(&tx, &draft, case_id.as_deref(), &sealed, &user_id)?;
+            }
         }
         // A recovery seal from before it held the authority or its own X25519
         // key is made again with them.

@@ -202,12 +202,18 @@ fn a_caseworkers_key_opens_no_restricted_cases_personal_fields_with_direct_sql()
     rosa.add_note(&id, "Llamó desde Tlacotalpan", Some("es")).unwrap();
     let mut edit = rosa.get_case(&id).unwrap();
     edit["people"][0]["alias"] = json!("Colibrí");
-    rosa.update_case(&id, edit, None).unwrap();
+    rosa.update_case(&id, edit.clone(), None).unwrap();
+    // An edit she has not finished is kept, sealed, for her alone.
+    edit["people"][0]["alias"] = json!("Huitzilin");
+    let draft = rosa.save_draft(None, Some(&id), &edit).unwrap();
+    assert_eq!(rosa.get_draft(&draft).unwrap()["people"][0]["alias"], "Huitzilin");
+    assert_eq!(rosa.list_drafts().unwrap()[0].alias.as_deref(), Some("Huitzilin"));
     drop(rosa);
 
     let words = [
         "Golondrina",
         "Colibrí",
+        "Huitzilin",
         "Xóchitl",
         "Quetzalli",
         "2009-02-03",
@@ -316,9 +322,16 @@ fn a_restricted_case_survives_a_recovery_and_reaches_a_supervisor_added_later() 
     let sara = Store::open(d, SUPER_PASS).unwrap();
     assert_eq!(sara.get_case(&id).unwrap()["people"][0]["alias"], "Golondrina");
     drop(sara);
-    // The administrator forgets her passphrase: the recovery key opens the case for her.
+    // The administrator forgets her passphrase: the recovery key opens the case
+    // for her, and her unfinished edit of it.
+    let mut admin = Store::open(d, ADMIN_PASS).unwrap();
+    let mut edit = admin.get_case(&id).unwrap();
+    edit["people"][0]["alias"] = json!("Huitzilin");
+    let draft = admin.save_draft(None, Some(&id), &edit).unwrap();
+    drop(admin);
     let mut admin = Store::recover(d, &recovery, "Ana Admin", "a brand new passphrase").unwrap();
     assert_eq!(admin.get_case(&id).unwrap()["people"][0]["alias"], "Golondrina");
+    assert_eq!(admin.get_draft(&draft).unwrap()["people"][0]["alias"], "Huitzilin");
     // A renewed recovery key holds the case too, and the old one no longer does.
     let renewed = admin.renew_recovery_key().unwrap();
     drop(admin);
