@@ -97,6 +97,29 @@ pub fn seal_value(key: &RestrictedKey, case_id: &str, field: &str, v: &Value) ->
     }
 }
 
+fn clear_in(field: Option<&Field>, v: &Value) -> bool {
+    if v.is_null() || is_sealed(v) {
+        return false;
+    }
+    match (field.map(|f| &f.kind), v) {
+        (Some(Kind::Group { fields }), Value::Object(o)) => {
+            o.iter().any(|(k, sv)| clear_in(fields.iter().find(|f| f.key == k), sv))
+        }
+        _ => personal(field),
+    }
+}
+
+/// Does this flat field hold a personal value in the clear (one that
+/// [`seal_value`] would seal)? A check of shape only, no key needed.
+pub fn in_clear(field: &str, v: &Value) -> bool {
+    match incoming::slot(field) {
+        Slot::Note => !v.is_null() && !is_sealed(v),
+        Slot::Form(f) => clear_in(Some(f), v),
+        Slot::Unknown => clear_in(None, v),
+        Slot::Position | Slot::Stamp | Slot::Flag => false,
+    }
+}
+
 /// What of a value can be checked against the form without opening it: `None`
 /// for a sealed value, a group without its sealed fields, anything else as it is.
 pub fn unsealed_part(v: &Value) -> Option<Value> {
@@ -147,30 +170,55 @@ pub struct Recipient {
 
 /// Everyone entitled to open a restricted case assigned to `assigned_to`, here
 /// and on the organisation's other laptops: its caseworker, every supervisor and
-/// administrator. Only by records whose signatures check: a role raised with SQL
-/// or a user row added by hand gets nothing sealed to it. By user id.
+/// administrator, and this laptop's recovery key. Only by records whose
+/// signatures check: a role raised with SQL or a user row added by hand gets
+/// nothing sealed to it. By user id.
 pub fn entitled(conn: &Connection, assigned_to: Option<&str>) -> Result<Vec<Recipient>, DatabaseError> {
-    let may = |role: Role, id: &str| role >= Role::Supervisor || Some(id) == assigned_to;
-    let mut out = Vec::new();
-    // A store from before grants has no authority: no record can be checked,
-    // so none is sealed to until an administrator's unlock signs them.
-    let Some(authority) = users::authority(conn)? else { return Ok(out) };
-    for u in users::active(conn)? {
-        if u.signed && !u.keys_pending && may(u.role, &u.id) {
-            if let Some(kx_key) = u.kx_key {
-                out.push(Recipient { user_id: u.id, kx_key });
+    Ok(Entitled::load(conn)?.to(assigned_to))
+}
+
+/// The organisation's people by their checked records, read once for many cases.
+pub struct Entitled {
+    /// Supervisors, administrators and the recovery key: entitled to every case.
+    always: Vec<Recipient>,
+    /// Everyone else whose record checks, by id: entitled to what is theirs.
+    others: std::collections::BTreeMap<String, Recipient>,
+}
+
+impl Entitled {
+    pub fn load(conn: &Connection) -> Result<Entitled, DatabaseError> {
+        let mut out = Entitled { always: Vec::new(), others: Default::default() };
+        // A store from before grants has no authority: no record can be checked,
+        // so none is sealed to until an administrator's unlock signs them.
+        let Some(authority) = users::authority(conn)? else { return Ok(out) };
+        let mut add = |role: Role, r: Recipient| match role >= Role::Supervisor {
+            true => out.always.push(r),
+            false => {
+                out.others.insert(r.user_id.clone(), r);
+            }
+        };
+        for u in users::active(conn)? {
+            if let (true, false, Some(kx_key)) = (u.signed, u.keys_pending, u.kx_key) {
+                add(u.role, Recipient { user_id: u.id, kx_key });
             }
         }
-    }
-    for m in users::members(conn)?.into_iter().filter(|m| m.removed.is_none()) {
-        if m.verified_role(&authority).is_some_and(|role| may(role, &m.id)) {
-            out.push(Recipient { user_id: m.id, kx_key: m.kx_key });
+        for m in users::members(conn)?.into_iter().filter(|m| m.removed.is_none()) {
+            if let Some(role) = m.verified_role(&authority) {
+                add(role, Recipient { user_id: m.id, kx_key: m.kx_key });
+            }
         }
+        out.always.extend(recovery_recipient(conn)?);
+        Ok(out)
     }
-    out.extend(recovery_recipient(conn)?);
-    out.sort();
-    out.dedup_by(|a, b| a.user_id == b.user_id);
-    Ok(out)
+
+    /// Those entitled to a case assigned to `assigned_to`.
+    pub fn to(&self, assigned_to: Option<&str>) -> Vec<Recipient> {
+        let mut out = self.always.clone();
+        out.extend(assigned_to.and_then(|a| self.others.get(a)).cloned());
+        out.sort();
+        out.dedup_by(|a, b| a.user_id == b.user_id);
+        out
+    }
 }
 
 /// The `case_key` entity's field naming the key new values are sealed under.
@@ -193,6 +241,17 @@ fn seal_record(key: &RestrictedKey, case_id: &str, r: &Recipient) -> Option<Valu
 pub fn is_seal_record(v: &Value) -> bool {
     let text = |k: &str, max: usize| v.get(k).and_then(Value::as_str).is_some_and(|s| s.len() <= max);
     v.as_object().is_some_and(|o| o.len() == 2) && text("to", 64) && text("sealed", 512)
+}
+
+/// Does anyone of `to` lack the case's current key, or hold it under an X25519
+/// key no longer hers? (Read from the seals as they are, opening nothing.)
+pub fn lacks(conn: &Connection, case_id: &str, to: &[Recipient]) -> Result<bool, DatabaseError> {
+    let seals = changelog::winners(&changelog::load(conn, changelog::CASE_KEY, case_id)?);
+    let Some(current) = seals.get(CURRENT).and_then(Value::as_str) else { return Ok(false) };
+    Ok(to.iter().any(|r| {
+        let held = seals.get(&seal_field(current, &r.user_id)).and_then(|v| v.get("to")).and_then(Value::as_str);
+        held != Some(r.kx_key.as_str())
+    }))
 }
 
 /// Seal each of `keys` to each of `to` who does not hold it yet under her
@@ -490,6 +549,22 @@ mod tests {
         // A note is personal whatever it holds.
         let note = json!({ "text": "Llamar a la hermana", "author": "Ana" });
         assert!(is_sealed(&seal_value(&key, CASE, "notes.0192a8c4bbbb", &note).unwrap()));
+    }
+
+    #[test]
+    fn in_clear_says_what_sealing_would_change() {
+        let key = RestrictedKey::generate();
+        let mut case = crate::sample::full_case();
+        super::super::cases::assign_item_ids(&mut case);
+        let flat = crate::changelog::flat::flatten(case.as_object().unwrap(), &Default::default());
+        let mut personal = 0;
+        for (field, v) in &flat {
+            let sealed = seal_value(&key, CASE, field, v).unwrap();
+            assert_eq!(in_clear(field, v), sealed != *v, "{field}");
+            assert!(!in_clear(field, &sealed), "{field} once sealed");
+            personal += usize::from(sealed != *v);
+        }
+        assert!(personal >= 10, "the sample has personal values: {personal}");
     }
 
     #[test]
