@@ -128,6 +128,19 @@ fn cases() -> Vec<Value> {
     ]
 }
 
+/// A restricted case's personal values are sealed in the store: its supervisor's
+/// export opens them, since the other system could do nothing with them sealed.
+#[test]
+fn a_restricted_case_is_exported_whole_by_those_who_may_open_it() {
+    let (_d, mut s) = store();
+    let mut c = cases()[1].clone();
+    c["restricted"] = json!(true);
+    s.create_case(c, None).unwrap();
+    let out = s.htcds_export().unwrap();
+    assert_eq!(out.cases, 1);
+    assert_eq!(out.rows[0].get("prs_FirstName"), Some(&json!("Juan")), "{:?}", out.rows[0]);
+}
+
 #[test]
 fn only_the_standards_names_and_values_and_only_with_consent() {
     let (_d, mut s) = store();
