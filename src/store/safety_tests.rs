@@ -38,6 +38,22 @@ fn id_of(case: &Value) -> String {
     case["id"].as_str().unwrap().to_string()
 }
 
+fn user_id(store: &Store, name: &str) -> String {
+    store.users().unwrap().into_iter().find(|u| u.name == name).unwrap().id
+}
+
+/// The sample case, restricted, assigned to `to` (a user id; its recorder when
+/// `None`), with the alias Golondrina.
+fn restricted_case(to: Option<&str>) -> Value {
+    let mut c = sample::full_case();
+    c["restricted"] = json!(true);
+    if let Some(to) = to {
+        c["assigned_to"] = json!(to);
+    }
+    c["people"][0]["alias"] = json!("Golondrina");
+    c
+}
+
 fn actions(store: &Store) -> Vec<String> {
     let mut rows = store.audit_list(&AuditQuery { limit: Some(500), ..Default::default() }).unwrap();
     rows.reverse();
@@ -126,12 +142,8 @@ fn removing_a_user_or_changing_a_passphrase_touches_only_their_key() {
 #[test]
 fn a_restricted_case_opens_only_for_its_assigned_user_and_supervisors() {
     let (dir, mut admin) = team();
-    let rosa_id = admin.users().unwrap().into_iter().find(|u| u.name == "Rosa").unwrap().id;
-    let mut c = sample::full_case();
-    c["restricted"] = json!(true);
-    c["assigned_to"] = json!(rosa_id);
-    c["people"][0]["alias"] = json!("Golondrina");
-    let case = admin.create_case(c, None).unwrap();
+    let rosa_id = user_id(&admin, "Rosa");
+    let case = admin.create_case(restricted_case(Some(&rosa_id)), None).unwrap();
     let open_case = admin.create_case(sample::full_case(), None).unwrap();
     let id = id_of(&case);
     let number = case["case_number"].as_str().unwrap().to_string();
@@ -188,12 +200,8 @@ fn a_restricted_case_opens_only_for_its_assigned_user_and_supervisors() {
 fn a_caseworkers_key_opens_no_restricted_cases_personal_fields_with_direct_sql() {
     PLAINTEXT_FOR_TESTS.set(true);
     let (dir, mut admin) = team();
-    let id_named = |s: &Store, name: &str| s.users().unwrap().into_iter().find(|u| u.name == name).unwrap().id;
-    let (rosa_id, luis_id) = (id_named(&admin, "Rosa"), id_named(&admin, "Luis"));
-    let mut c = sample::full_case();
-    c["restricted"] = json!(true);
-    c["assigned_to"] = json!(rosa_id);
-    c["people"][0]["alias"] = json!("Golondrina");
+    let (rosa_id, luis_id) = (user_id(&admin, "Rosa"), user_id(&admin, "Luis"));
+    let mut c = restricted_case(Some(&rosa_id));
     c["notes"] = json!([{ "text": "Vive con su tía en Zempoala", "language": "es" }]);
     let id = id_of(&admin.create_case(c, None).unwrap());
     drop(admin);
@@ -307,10 +315,7 @@ fn a_restricted_case_survives_a_recovery_and_reaches_a_supervisor_added_later() 
     let d = dir.path();
     let mut admin = Store::create(d, &setup(), KdfParams::INSECURE_FOR_TESTS).unwrap();
     let recovery = admin.take_recovery_key().unwrap();
-    let mut c = sample::full_case();
-    c["restricted"] = json!(true);
-    c["people"][0]["alias"] = json!("Golondrina");
-    let id = id_of(&admin.create_case(c, None).unwrap());
+    let id = id_of(&admin.create_case(restricted_case(None), None).unwrap());
     admin.add_user("Sara", Role::Supervisor, SUPER_PASS).unwrap();
     drop(admin);
     // Added after the case was sealed: the key reaches her at the next unlock of
@@ -359,11 +364,7 @@ fn index_terms(store: &Store) -> Vec<String> {
 #[test]
 fn a_restricted_case_keeps_its_words_out_of_the_search_index() {
     let (dir, mut admin) = team();
-    let rosa_id = admin.users().unwrap().into_iter().find(|u| u.name == "Rosa").unwrap().id;
-    let mut c = sample::full_case();
-    c["restricted"] = json!(true);
-    c["assigned_to"] = json!(rosa_id);
-    c["people"][0]["alias"] = json!("Golondrina");
+    let mut c = restricted_case(Some(&user_id(&admin, "Rosa")));
     c["intake_place"]["city"] = json!("Tlacotalpan");
     let case = admin.create_case(c, None).unwrap();
     let (id, number) = (id_of(&case), case["case_number"].as_str().unwrap().to_string());
@@ -431,7 +432,7 @@ fn a_store_indexed_before_loses_its_restricted_words_at_unlock() {
 #[test]
 fn rights_say_what_each_role_may_do_with_each_case() {
     let (dir, mut admin) = team();
-    let rosa_id = admin.users().unwrap().into_iter().find(|u| u.name == "Rosa").unwrap().id;
+    let rosa_id = user_id(&admin, "Rosa");
     let mut c = sample::full_case();
     c["assigned_to"] = json!(rosa_id);
     let hers = id_of(&admin.create_case(c, None).unwrap());
