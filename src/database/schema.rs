@@ -371,6 +371,24 @@ CREATE TRIGGER notes_append_only_delete BEFORE DELETE ON notes
      AND NOT EXISTS (SELECT 1 FROM cases WHERE id = OLD.case_id AND restricted = 1)
     BEGIN SELECT RAISE(ABORT, 'notes are append-only'); END;";
 
+/// Version 17: the search index keeps prefix indexes of one and two characters,
+/// so the first keystrokes of a search ("s", "ro") read one short list instead
+/// of every word that starts with them (issue 14: 31 ms to 0.12 ms for "s" at
+/// 100,000 cases). Rebuilt from the text it keeps beside it; `secure-delete`
+/// is a setting of the index, so it is set again. Restricted cases are found
+/// without reading every case (search reads them apart, unlock puts them right).
+const V17: &str = "
+CREATE INDEX cases_restricted ON cases (seq) WHERE restricted = 1;
+DROP TABLE cases_fts;
+CREATE VIRTUAL TABLE cases_fts USING fts5 (
+    case_number, names, places, notes,
+    content = 'cases_fts_text', content_rowid = 'seq',
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '1 2'
+);
+INSERT INTO cases_fts (cases_fts) VALUES ('rebuild');
+INSERT INTO cases_fts (cases_fts, rank) VALUES ('secure-delete', 1);";
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -389,12 +407,13 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V14),
         M::up(V15),
         M::up(V16),
+        M::up(V17),
     ])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> usize {
-    16
+    17
 }
 
 #[cfg(test)]
@@ -402,6 +421,36 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         super::migrations().validate().unwrap();
+    }
+
+    /// An index made before prefix indexes keeps what it held, answers one and two
+    /// letters, and still deletes securely.
+    #[test]
+    fn the_search_index_keeps_its_entries_and_secure_delete_when_it_gains_prefix_indexes() {
+        let mut c = rusqlite::Connection::open_in_memory().unwrap();
+        let m = super::migrations();
+        m.to_version(&mut c, 16).unwrap();
+        c.execute_batch(
+            "INSERT INTO cases_fts_text (seq, case_number, names, places, notes)
+               VALUES (7, 'TX3-2026-0007', 'Soledad', 'Ojinaga', 'llamó');
+             INSERT INTO cases_fts (rowid, case_number, names, places, notes)
+               VALUES (7, 'TX3-2026-0007', 'Soledad', 'Ojinaga', 'llamó');",
+        )
+        .unwrap();
+        m.to_latest(&mut c).unwrap();
+        let matches = |q: &str| -> Vec<i64> {
+            let mut st = c.prepare("SELECT rowid FROM cases_fts WHERE cases_fts MATCH ?1").unwrap();
+            st.query_map([q], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+        };
+        assert_eq!(matches("\"s\"*"), [7], "one letter");
+        assert_eq!(matches("\"oj\"*"), [7], "two letters");
+        assert_eq!(matches("\"soled\"*"), [7]);
+        let config = |k: &str| -> Option<String> {
+            c.query_row("SELECT v FROM cases_fts_config WHERE k = ?1", [k], |r| r.get::<_, rusqlite::types::Value>(0))
+                .ok()
+                .map(|v| format!("{v:?}"))
+        };
+        assert_eq!(config("secure-delete").as_deref(), Some("Integer(1)"));
     }
 
     /// A store set up with the first release (schema 1) keeps everything: its one

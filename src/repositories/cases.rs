@@ -845,7 +845,7 @@ pub(crate) fn all_ids(conn: &Connection) -> Result<Vec<String>, DatabaseError> {
 
 /// Every restricted case, oldest first, with whom it is assigned to.
 pub(crate) fn restricted_cases(conn: &Connection) -> Result<Vec<(String, Option<String>)>, DatabaseError> {
-    let mut st = conn.prepare_cached("SELECT id, assigned_to FROM cases WHERE restricted = 1 ORDER BY seq")?;
+    let mut st = conn.prepare_cached(RESTRICTED_CASES)?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
@@ -944,6 +944,16 @@ fn list_rows(
 /// hold every word typed, as the index would match them (each word the start
 /// of one there, lowercased and without accents), with their `seq`. Restricted
 /// cases are few, and are read here, never indexed.
+/// The restricted cases a user may open (?1 the user, ?2 may open all, ?3 a
+/// status or null); by the partial index, never by reading every case.
+const RESTRICTED_MATCHES: &str =
+    "SELECT c.id, c.case_number, c.alias, c.status, c.intake_date, c.primary_language, c.updated_at,
+            c.restricted, 1, EXISTS (SELECT 1 FROM unexported u WHERE u.case_id = c.id), c.seq, c.data
+       FROM cases c
+      WHERE c.restricted = 1 AND (?2 OR c.assigned_to = ?1) AND (?3 IS NULL OR c.status = ?3)";
+
+const RESTRICTED_CASES: &str = "SELECT id, assigned_to FROM cases WHERE restricted = 1 ORDER BY seq";
+
 fn restricted_matches(
     conn: &Connection,
     text: &str,
@@ -957,11 +967,7 @@ fn restricted_matches(
     if typed.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = "SELECT c.id, c.case_number, c.alias, c.status, c.intake_date, c.primary_language, c.updated_at,
-                      c.restricted, 1, EXISTS (SELECT 1 FROM unexported u WHERE u.case_id = c.id), c.seq, c.data
-               FROM cases c
-               WHERE c.restricted = 1 AND (?2 OR c.assigned_to = ?1) AND (?3 IS NULL OR c.status = ?3)";
-    let mut st = conn.prepare_cached(sql)?;
+    let mut st = conn.prepare_cached(RESTRICTED_MATCHES)?;
     let rows = st
         .query_map(params![user, sees_all, status], |r| {
             Ok((r.get::<_, i64>(10)?, r.get::<_, String>(11)?, summary(r)?))
@@ -1094,4 +1100,29 @@ pub(crate) fn each(conn: &Connection, mut visit: impl FnMut(String, String, Valu
         visit(id, number, serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Search and unlock read restricted cases apart: by the partial index, so
+    /// that neither reads every case of a large store.
+    #[test]
+    fn restricted_cases_are_found_by_their_index_not_a_scan() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::database::schema::migrations().to_latest(&mut conn).unwrap();
+        let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Vec<String> {
+            let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            st.query_map(params, |r| r.get::<_, String>(3)).unwrap().collect::<Result<_, _>>().unwrap()
+        };
+        let none: Option<String> = None;
+        for (sql, steps) in [
+            (super::RESTRICTED_MATCHES, plan(super::RESTRICTED_MATCHES, &[&"u1", &false, &none])),
+            (super::RESTRICTED_CASES, plan(super::RESTRICTED_CASES, &[])),
+        ] {
+            let of_cases: Vec<&String> = steps.iter().filter(|s| !s.contains("unexported")).collect();
+            assert!(of_cases.iter().any(|s| s.contains("INDEX cases_restricted")), "{sql}: {steps:?}");
+            // Walking the partial index reads restricted rows only; a bare scan reads all.
+            assert!(!of_cases.iter().any(|s| s.as_str() == "SCAN c" || s.as_str() == "SCAN cases"), "{sql}: {steps:?}");
+        }
+    }
 }
