@@ -896,18 +896,23 @@ fn list_rows(
     let limit = q.limit.unwrap_or(100).min(LIST_LIMIT_MAX) as i64;
     let offset = q.offset.unwrap_or(0) as i64;
     let status = q.status.as_deref().filter(|s| !s.is_empty());
-    // ?1 = this user, ?2 = may open every case.
+    // ?1 = this user, ?2 = may open every case. `restricted` and `assigned_to`
+    // come after the case JSON in the row, so reading them reads its overflow
+    // pages: restricted cases are known by their partial index instead, and the
+    // assignment is read for them only.
     const COLS: &str = "c.id, c.case_number, c.alias, c.status, c.intake_date, c.primary_language, c.updated_at,
-         c.restricted, (c.restricted = 0 OR ?2 OR c.assigned_to = ?1),
+         c.seq IN (SELECT seq FROM cases WHERE restricted = 1),
+         CASE WHEN c.seq IN (SELECT seq FROM cases WHERE restricted = 1) THEN (?2 OR c.assigned_to = ?1) ELSE 1 END,
          EXISTS (SELECT 1 FROM unexported u WHERE u.case_id = c.id)";
     let rows = match (fts_query(&q.text), status) {
         (Some(m), st) => {
-            // The index's matches and the restricted cases this user may open that
-            // match (the index holds only their numbers), newest first, one page.
+            // The index's matches that are not restricted, and the restricted cases
+            // this user may open that match (read apart: the index holds only their
+            // numbers), newest first, one page.
             let sql = format!(
                 "SELECT {COLS}, c.seq FROM cases_fts f JOIN cases c ON c.seq = f.rowid
                  WHERE cases_fts MATCH ?3 AND (?4 IS NULL OR c.status = ?4)
-                   AND (c.restricted = 0 OR ?2 OR c.assigned_to = ?1)
+                   AND f.rowid NOT IN (SELECT seq FROM cases WHERE restricted = 1)
                  ORDER BY f.rowid DESC LIMIT ?5"
             );
             let mut st_ = conn.prepare_cached(&sql)?;
