@@ -83,7 +83,7 @@ fn main() {
     // Search baseline: the text the store indexes, in FTS5 on a plain table.
     plain
         .execute_batch(
-            "CREATE VIRTUAL TABLE plain_fts USING fts5 (case_number, names, places, notes, status UNINDEXED,
+            "CREATE VIRTUAL TABLE plain_fts USING fts5 (case_number, names, places, notes, status,
                  tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2')",
         )
         .expect("fts table");
@@ -189,6 +189,8 @@ fn main() {
     let mut ours = Vec::new();
     let mut base = Vec::new();
     let mut base_like = Vec::new();
+    // Per query, to say which keystrokes and filters cost most.
+    let mut by_query: std::collections::BTreeMap<(String, String), (Vec<Duration>, Vec<Duration>)> = Default::default();
     for _ in 0..3 {
         for term in terms {
             for status in statuses {
@@ -196,22 +198,30 @@ fn main() {
                 let t = Instant::now();
                 std::hint::black_box(caseworker.list_cases(&q).expect("search"));
                 ours.push(t.elapsed());
-                let fts = amparo::repositories::cases::fts_query(term).expect("a term");
+                // The same query shape as the store's: words in the text columns, the
+                // status as a token of its own column.
+                let words = amparo::repositories::cases::fts_query(term).expect("a term");
+                let fts = match status {
+                    Some(code) => format!("{{case_number names places notes}} : ({words}) AND status : \"{code}\""),
+                    None => format!("{{case_number names places notes}} : ({words})"),
+                };
                 let t = Instant::now();
                 let mut st = plain
                     .prepare_cached(
                         "SELECT p.id, p.data FROM plain_fts f JOIN plain p ON p.id = f.rowid
-                          WHERE plain_fts MATCH ?1 AND (?2 IS NULL OR f.status = ?2)
-                          ORDER BY f.rowid DESC LIMIT 100",
+                          WHERE plain_fts MATCH ?1 ORDER BY f.rowid DESC LIMIT 100",
                     )
                     .expect("prepare");
                 let rows: Vec<(i64, String)> = st
-                    .query_map(rusqlite::params![fts, status], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_map([&fts], |r| Ok((r.get(0)?, r.get(1)?)))
                     .expect("query")
                     .collect::<Result<_, _>>()
                     .expect("rows");
                 base.push(t.elapsed());
                 std::hint::black_box(rows);
+                let e = by_query.entry((term.to_string(), status.unwrap_or("any").to_string())).or_default();
+                e.0.push(*ours.last().expect("just measured"));
+                e.1.push(*base.last().expect("just measured"));
             }
             let t = Instant::now();
             let mut st = plain
@@ -228,6 +238,10 @@ fn main() {
     }
     drop(caseworker);
     let search_like = stats(base_like);
+    let mut slowest: Vec<(Duration, Duration, String, String)> =
+        by_query.into_iter().map(|((term, status), (o, b))| (stats(o).p50, stats(b).p50, term, status)).collect();
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
+    slowest.truncate(5);
     let (search, search_base) = (stats(ours), stats(base));
 
     // First page of the case list.
@@ -351,6 +365,9 @@ fn main() {
         ratio(search.p95, search_base.p95)
     );
     row("  baseline 2: LIKE '%term%' scan", &search_like);
+    for (o, b, term, status) in &slowest {
+        println!("  slowest: {:<22} {:>10.3} ms (baseline {:.3} ms)", format!("{term:?}, {status}"), ms(*o), ms(*b));
+    }
     row("first page of the case list", &list);
     row("  baseline: plain table page", &list_base);
     println!("  ratio p50 {:.2}x", ratio(list.p50, list_base.p50));

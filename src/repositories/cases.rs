@@ -421,30 +421,43 @@ pub(crate) fn refresh_fts(
     // A restricted case's words are never in the index, which anyone holding the
     // store's key could read: only its number. Those who may open it find it by
     // name all the same (`restricted_matches`).
-    let restricted: bool =
-        tx.prepare_cached("SELECT restricted FROM cases WHERE seq = ?1")?.query_row([seq], |r| r.get(0))?;
+    // The status too (a code, never personal): a filtered search is answered in
+    // the index.
+    let (restricted, status): (bool, String) = tx
+        .prepare_cached("SELECT restricted, status FROM cases WHERE seq = ?1")?
+        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let (names, places, notes) = if restricted { ("", "", "") } else { (names, places, notes) };
-    tx.execute(
-        "INSERT INTO cases_fts_text (seq, case_number, names, places, notes) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![seq, case_number, names, places, notes],
-    )?;
-    tx.execute(
-        "INSERT INTO cases_fts (rowid, case_number, names, places, notes) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![seq, case_number, names, places, notes],
-    )?;
+    tx.prepare_cached(
+        "INSERT INTO cases_fts_text (seq, case_number, names, places, notes, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![seq, case_number, names, places, notes, status])?;
+    tx.prepare_cached(
+        "INSERT INTO cases_fts (rowid, case_number, names, places, notes, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![seq, case_number, names, places, notes, status])?;
     Ok(())
+}
+
+/// The index query for what was typed, within the text columns (a typed word
+/// never matches a status), and with the status filter when there is one.
+fn fts_match(typed: &str, status: Option<&str>) -> Option<String> {
+    let words = format!("{{case_number names places notes}} : ({})", fts_query(typed)?);
+    Some(match status {
+        Some(code) => format!("{words} AND status : \"{}\"", code.replace('"', "")),
+        None => words,
+    })
 }
 
 /// Take a case's words out of the search index: the index is told which words
 /// they were (its `delete` command, with the text it was given), and with
 /// `secure-delete` they leave its pages at once; then the text itself goes.
 fn forget_fts(tx: &Connection, seq: i64) -> Result<(), DatabaseError> {
-    tx.execute(
-        "INSERT INTO cases_fts (cases_fts, rowid, case_number, names, places, notes)
-         SELECT 'delete', seq, case_number, names, places, notes FROM cases_fts_text WHERE seq = ?1",
-        [seq],
-    )?;
-    tx.execute("DELETE FROM cases_fts_text WHERE seq = ?1", [seq])?;
+    tx.prepare_cached(
+        "INSERT INTO cases_fts (cases_fts, rowid, case_number, names, places, notes, status)
+         SELECT 'delete', seq, case_number, names, places, notes, status FROM cases_fts_text WHERE seq = ?1",
+    )?
+    .execute([seq])?;
+    tx.prepare_cached("DELETE FROM cases_fts_text WHERE seq = ?1")?.execute([seq])?;
     Ok(())
 }
 
@@ -904,20 +917,19 @@ fn list_rows(
          c.seq IN (SELECT seq FROM cases WHERE restricted = 1),
          CASE WHEN c.seq IN (SELECT seq FROM cases WHERE restricted = 1) THEN (?2 OR c.assigned_to = ?1) ELSE 1 END,
          EXISTS (SELECT 1 FROM unexported u WHERE u.case_id = c.id)";
-    let rows = match (fts_query(&q.text), status) {
+    let rows = match (fts_match(&q.text, status), status) {
         (Some(m), st) => {
             // The index's matches that are not restricted, and the restricted cases
             // this user may open that match (read apart: the index holds only their
             // numbers), newest first, one page.
             let sql = format!(
                 "SELECT {COLS}, c.seq FROM cases_fts f JOIN cases c ON c.seq = f.rowid
-                 WHERE cases_fts MATCH ?3 AND (?4 IS NULL OR c.status = ?4)
-                   AND f.rowid NOT IN (SELECT seq FROM cases WHERE restricted = 1)
-                 ORDER BY f.rowid DESC LIMIT ?5"
+                 WHERE cases_fts MATCH ?3 AND f.rowid NOT IN (SELECT seq FROM cases WHERE restricted = 1)
+                 ORDER BY f.rowid DESC LIMIT ?4"
             );
             let mut st_ = conn.prepare_cached(&sql)?;
             let indexed = st_
-                .query_map(params![user, sees_all, m, st, limit.saturating_add(offset)], |r| {
+                .query_map(params![user, sees_all, m, limit.saturating_add(offset)], |r| {
                     Ok((r.get::<_, i64>(10)?, summary(r)?))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;

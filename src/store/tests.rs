@@ -530,6 +530,26 @@ fn the_search_index_is_filled_again_after_the_schema_remade_it() {
     assert_eq!(search(&s, &number), [number]);
 }
 
+/// A search filtered by status is answered by the index, which follows every
+/// change of status; a typed word never matches a status code.
+#[test]
+fn a_search_filtered_by_status_follows_the_cases_status() {
+    let (_dir, mut s) = new_store();
+    let case = s.create_case(sample::full_case(), None).unwrap();
+    let number = case["case_number"].as_str().unwrap().to_string();
+    let find = |s: &Store, text: &str, status: Option<&str>| -> Vec<String> {
+        let q = ListQuery { text: text.into(), status: status.map(str::to_string), ..Default::default() };
+        s.list_cases(&q).unwrap().into_iter().map(|r| r.case_number).collect()
+    };
+    assert_eq!(find(&s, "x", Some("Active")), std::slice::from_ref(&number));
+    assert!(find(&s, "x", Some("Closed")).is_empty());
+    s.set_fields(&number, &[("status".into(), "Closed".into())]).unwrap();
+    assert!(find(&s, "xóch", Some("Active")).is_empty());
+    assert_eq!(find(&s, "xóch", Some("Closed")), std::slice::from_ref(&number));
+    assert_eq!(find(&s, "Xóchitl", None), std::slice::from_ref(&number));
+    assert!(find(&s, "closed", None).is_empty(), "a status is not a word of the case");
+}
+
 /// What a file brings is bounded and checked like the form: a byte order mark is
 /// fine; a line that is not UTF-8, an empty or null format tag, a timestamp that
 /// is no date (or 5,000 characters of one), and a control character in a name are
