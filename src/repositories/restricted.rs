@@ -37,6 +37,16 @@ pub fn is_sealed(v: &Value) -> bool {
         && o.get(KEY_ID).is_some_and(|k| hex_of(k, 16) && k.as_str().is_some_and(|k| k.len() == 16))
 }
 
+/// Does anything in this value stay sealed (one its reader holds no key for)?
+pub fn holds_sealed(v: &Value) -> bool {
+    match v {
+        _ if is_sealed(v) => true,
+        Value::Object(o) => o.values().any(holds_sealed),
+        Value::Array(a) => a.iter().any(holds_sealed),
+        _ => false,
+    }
+}
+
 /// The id of the key a sealed value was sealed under.
 pub fn key_id_of(v: &Value) -> Option<&str> {
     is_sealed(v).then(|| v.get(KEY_ID).and_then(Value::as_str)).flatten()

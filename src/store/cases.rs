@@ -139,6 +139,10 @@ impl Store {
                 continue;
             }
             let keys = self.case_keys(&id)?;
+            // Someone lacks the key, but not from this user, who does not hold it.
+            if !in_clear && keys.current().is_none() {
+                continue;
+            }
             let tx = crate::database::write_tx(&self.conn)?;
             let mut wrote = 0;
             if let Some(key) = keys.current() {
@@ -385,6 +389,11 @@ impl Store {
             // A refused look is worth knowing about too.
             self.record(Action::View, Some(id), json!({ "refused": true }))?;
             return Err(e);
+        }
+        // Entitled, but the case's key has not reached this laptop for her yet:
+        // said so, rather than shown as sealed bytes.
+        if restricted::holds_sealed(&case) {
+            return Err(StoreError::NoCaseKey);
         }
         self.record(Action::View, Some(id), json!({}))?;
         Ok(case)

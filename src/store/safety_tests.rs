@@ -322,6 +322,13 @@ fn a_restricted_case_survives_a_recovery_and_reaches_a_supervisor_added_later() 
     // someone who holds it.
     let sara = Store::open(d, SUPER_PASS).unwrap();
     assert!(sara.case_keys(&id).unwrap().is_empty());
+    // Until then she is told so, never shown sealed bytes.
+    let e = sara.get_case(&id).unwrap_err();
+    assert!(matches!(e, StoreError::NoCaseKey), "{e:?}");
+    for lang in ["en", "es"] {
+        let m = crate::i18n::tr(lang, e.i18n_key(), &e.args());
+        assert!(!m.contains("error.") && m.len() > 40, "{lang}: {m}");
+    }
     drop(sara);
     drop(Store::open(d, ADMIN_PASS).unwrap());
     let sara = Store::open(d, SUPER_PASS).unwrap();
