@@ -771,6 +771,9 @@ pub(crate) fn remove_case(tx: &Connection, id: &str) -> Result<(), DatabaseError
         "UPDATE changes SET value = NULL WHERE entity = 'case' AND entity_id = ?1 AND field != ?2",
         [id, flat::PURGED],
     )?;
+    // A restricted case's keys go too: kept, they would still open the sealed
+    // values of the case in batches a hub holds.
+    tx.execute("UPDATE changes SET value = NULL WHERE entity = ?1 AND entity_id = ?2", [changelog::CASE_KEY, id])?;
     tx.execute("DELETE FROM open_conflicts WHERE entity_id = ?1", [id])?;
     Ok(())
 }

@@ -150,6 +150,13 @@ pub(crate) fn merge(
             if !fits {
                 return Err(SyncError::Damaged);
             }
+            // The key of a case purged here is never kept.
+            let purged: bool =
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM purged_cases WHERE case_id = ?1)", [&c.id], |r| r.get(0))?;
+            let mut c = c;
+            if purged {
+                c.value = None;
+            }
             if changelog::insert(tx, &c)? {
                 summary.changes += 1;
                 touched_keys.insert(c.id);

@@ -1153,6 +1153,44 @@ fn a_restricted_case_opens_on_another_laptop_only_for_those_entitled() {
     drop(dirs);
 }
 
+/// A purge leaves no key of a restricted case either: kept, it would still open
+/// the case's sealed values in batches a hub holds.
+#[test]
+fn a_purged_restricted_case_leaves_no_key_on_any_laptop() {
+    let (_d, mut l) = laptops(2);
+    // The first laptop knows the second's administrator, so seals to her too.
+    let b = export(&mut l[1]);
+    import(&mut l[0], &b).unwrap();
+    let mut c = sample::full_case();
+    c["restricted"] = json!(true);
+    c["status"] = json!("Closed");
+    l[0].create_case(c, None).unwrap();
+    let before = export(&mut l[0]);
+    import(&mut l[1], &before).unwrap();
+    let keys = |s: &Store| -> i64 {
+        s.conn()
+            .query_row("SELECT count(*) FROM changes WHERE entity = 'case_key' AND value IS NOT NULL", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert!(keys(&l[0]) > 0 && keys(&l[1]) > 0, "the test sees the keys");
+    l[0].set_policy(&crate::store::policy::Policy { idle_lock_minutes: 5, retention_months: Some(1) }).unwrap();
+    l[0].conn().execute("UPDATE cases SET closed_at = '2020-01-01T00:00:00.000Z'", []).unwrap();
+    assert_eq!(l[0].purge_expired(crate::repositories::cases::today()).unwrap().cases, 1);
+    assert_eq!(keys(&l[0]), 0);
+    // Meanwhile the other laptop, not knowing, hands the case on: a new key. It
+    // reaches the laptop that purged the case, and is not kept there.
+    let id = cases(&l[1]).into_keys().next().unwrap();
+    let mut moved = l[1].get_case(&id).unwrap();
+    moved["assigned_to"] = json!(l[1].session().user_id);
+    l[1].update_case(&id_of(&moved), moved, None).unwrap();
+    let b = export(&mut l[1]);
+    import(&mut l[0], &b).unwrap();
+    assert_eq!(keys(&l[0]), 0, "a key arriving for a purged case");
+    let b = export(&mut l[0]);
+    import(&mut l[1], &b).unwrap();
+    assert_eq!(keys(&l[1]), 0);
+}
+
 /// Through a hub too: a supervisor added on one laptop, and her removal, reach
 /// the others in its batches.
 #[test]
