@@ -326,7 +326,9 @@ pub(crate) fn log_case(
     }
     // Opened, then sealed again: unchanged values seal to the same bytes, so only
     // real edits are logged; restricting, lifting and a new key rewrite them all.
-    for (path, v) in after.iter_mut() {
+    // (A case that never was restricted has nothing to open or seal.)
+    let crypt = !sealing.open.is_empty() || sealing.seal.is_some();
+    for (path, v) in after.iter_mut().filter(|_| crypt) {
         *v = sealing.open.open_in(id, path, v);
         if let Some(key) = sealing.seal {
             *v = super::restricted::seal_value(key, id, path, v)?;
