@@ -491,18 +491,25 @@ impl KeyFile {
 /// The key of one restricted case (docs/restricted.md). Its personal values are
 /// sealed under it with a synthetic nonce, so one value in one field of one case
 /// always seals to the same bytes: the merge still tells an edit from a no-op.
-pub struct RestrictedKey(Zeroizing<[u8; 32]>);
+pub struct RestrictedKey(Zeroizing<[u8; 32]>, String);
 
 impl RestrictedKey {
     pub fn generate() -> RestrictedKey {
         let mut key = Zeroizing::new([0u8; 32]);
         rand::rngs::OsRng.fill_bytes(key.as_mut());
-        RestrictedKey(key)
+        RestrictedKey::named(key)
     }
 
     /// From the 32 bytes [`RestrictedKey::bytes`] gave; `None` if not 32.
     pub fn from_bytes(bytes: &[u8]) -> Option<RestrictedKey> {
-        Some(RestrictedKey(Zeroizing::new(bytes.try_into().ok()?)))
+        Some(RestrictedKey::named(Zeroizing::new(bytes.try_into().ok()?)))
+    }
+
+    /// Its id, worked out once: every value opened looks its key up by it.
+    fn named(key: Zeroizing<[u8; 32]>) -> RestrictedKey {
+        use sha2::Digest;
+        let digest = sha2::Sha256::new().chain_update(b"amparo.restricted.id/1").chain_update(key.as_ref()).finalize();
+        RestrictedKey(key, hex::encode(&digest[..8]))
     }
 
     pub fn bytes(&self) -> &[u8; 32] {
@@ -510,11 +517,8 @@ impl RestrictedKey {
     }
 
     /// Names the key (16 hex digits) without giving it away.
-    pub fn id(&self) -> String {
-        use sha2::Digest;
-        let digest =
-            sha2::Sha256::new().chain_update(b"amparo.restricted.id/1").chain_update(self.0.as_ref()).finalize();
-        hex::encode(&digest[..8])
+    pub fn id(&self) -> &str {
+        &self.1
     }
 
     fn mac(key: &[u8], parts: &[&[u8]]) -> Option<Zeroizing<[u8; 32]>> {

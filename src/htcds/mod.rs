@@ -237,7 +237,7 @@ impl Store {
         crate::repositories::cases::each(self.conn(), |id, number, mut case| {
             // A restricted case's personal values are sealed: opened with this
             // supervisor's keys (left sealed, they would be no use to the other system).
-            if case.get("restricted").and_then(Value::as_bool).unwrap_or(false) {
+            if crate::repositories::restricted::is_restricted(&case) {
                 match self.case_keys(&id) {
                     Ok(keys) => {
                         if let Some(m) = case.as_object_mut() {

@@ -1105,7 +1105,7 @@ pub(crate) fn append_note(
     let meta = [("updated_at", Value::from(now)), ("updated_by", session.user_id.clone().into())];
     let current = case.data.as_object().cloned().unwrap_or_default();
     let (_, stored_notes) = log_case(tx, session, id, &current, &meta, std::slice::from_ref(&saved), sealing)?;
-    let restricted = case.data.get("restricted").and_then(Value::as_bool).unwrap_or(false);
+    let restricted = super::restricted::is_restricted(&case.data);
     keep_notes(tx, id, restricted, &stored_notes)?;
     tx.execute("UPDATE cases SET updated_at = ?2, updated_by = ?3 WHERE id = ?1", params![id, now, session.user_id])?;
     let (names, places) = fts_columns(&case.data);

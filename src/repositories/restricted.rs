@@ -26,6 +26,11 @@ fn seal_context(case_id: &str, user_id: &str) -> String {
     format!("amparo.restricted/1:{case_id}:{user_id}")
 }
 
+/// Is this case (its JSON, or its row's fields) restricted?
+pub fn is_restricted(case: &Value) -> bool {
+    case.get("restricted").and_then(Value::as_bool).unwrap_or(false)
+}
+
 /// Is this value a sealed one, in exactly the shape this module writes?
 pub fn is_sealed(v: &Value) -> bool {
     let Some(o) = v.as_object() else { return false };
@@ -34,7 +39,7 @@ pub fn is_sealed(v: &Value) -> bool {
     };
     o.len() == 2
         && o.get(SEALED).is_some_and(|s| hex_of(s, SEALED_HEX_MAX))
-        && o.get(KEY_ID).is_some_and(|k| hex_of(k, 16) && k.as_str().is_some_and(|k| k.len() == 16))
+        && o.get(KEY_ID).is_some_and(|k| hex_of(k, 16) && k.as_str().map(str::len) == Some(16))
 }
 
 /// Does anything in this value stay sealed (one its reader holds no key for)?
@@ -238,6 +243,30 @@ fn seal_field(key_id: &str, user_id: &str) -> String {
     format!("{key_id}.{user_id}")
 }
 
+/// Does `r` hold key `key_id` in these seals, sealed to her current X25519 key?
+fn holds(seals: &changelog::flat::Flat, key_id: &str, r: &Recipient) -> bool {
+    let to = seals.get(&seal_field(key_id, &r.user_id)).and_then(|v| v.get("to")).and_then(Value::as_str);
+    to == Some(r.kx_key.as_str())
+}
+
+/// Write a case's seals as `change` makes them of the current ones; nothing if
+/// it changes nothing. Returns how many seals changed.
+fn log_seals(
+    tx: &Connection,
+    author: changelog::Author,
+    case_id: &str,
+    change: impl FnOnce(&changelog::flat::Flat) -> changelog::flat::Flat,
+) -> Result<usize, DatabaseError> {
+    let fields = changelog::load(tx, changelog::CASE_KEY, case_id)?;
+    let before = changelog::winners(&fields);
+    let after = change(&before);
+    if after == before {
+        return Ok(0);
+    }
+    let mut w = changelog::Writer::begin(tx, author)?;
+    changelog::log_diff(tx, &mut w, changelog::CASE_KEY, case_id, &fields, &before, &after)
+}
+
 /// A key sealed to one person, with the X25519 key it was sealed to: when hers
 /// changes (a recovery makes new key pairs), whoever holds the key seals it again.
 fn seal_record(key: &RestrictedKey, case_id: &str, r: &Recipient) -> Option<Value> {
@@ -258,10 +287,7 @@ pub fn is_seal_record(v: &Value) -> bool {
 pub fn lacks(conn: &Connection, case_id: &str, to: &[Recipient]) -> Result<bool, DatabaseError> {
     let seals = changelog::winners(&changelog::load(conn, changelog::CASE_KEY, case_id)?);
     let Some(current) = seals.get(CURRENT).and_then(Value::as_str) else { return Ok(false) };
-    Ok(to.iter().any(|r| {
-        let held = seals.get(&seal_field(current, &r.user_id)).and_then(|v| v.get("to")).and_then(Value::as_str);
-        held != Some(r.kx_key.as_str())
-    }))
+    Ok(to.iter().any(|r| !holds(&seals, current, r)))
 }
 
 /// Seal each of `keys` to each of `to` who does not hold it yet under her
@@ -273,25 +299,17 @@ pub fn grant(
     keys: &[&RestrictedKey],
     to: &[Recipient],
 ) -> Result<usize, DatabaseError> {
-    let fields = changelog::load(tx, changelog::CASE_KEY, case_id)?;
-    let before = changelog::winners(&fields);
-    let mut after = before.clone();
-    for key in keys {
-        for r in to {
-            let field = seal_field(&key.id(), &r.user_id);
-            if before.get(&field).and_then(|v| v.get("to")).and_then(Value::as_str) == Some(r.kx_key.as_str()) {
-                continue;
-            }
-            if let Some(seal) = seal_record(key, case_id, r) {
-                after.insert(field, seal);
+    log_seals(tx, author, case_id, |before| {
+        let mut after = before.clone();
+        for key in keys {
+            for r in to.iter().filter(|r| !holds(before, key.id(), r)) {
+                if let Some(seal) = seal_record(key, case_id, r) {
+                    after.insert(seal_field(key.id(), &r.user_id), seal);
+                }
             }
         }
-    }
-    if after == before {
-        return Ok(0);
-    }
-    let mut w = changelog::Writer::begin(tx, author)?;
-    changelog::log_diff(tx, &mut w, changelog::CASE_KEY, case_id, &fields, &before, &after)
+        after
+    })
 }
 
 /// `meta` key of this laptop's recovery key as a recipient (hex X25519 public
@@ -449,34 +467,27 @@ pub fn rekey(
     to: &[Recipient],
 ) -> Result<RestrictedKey, DatabaseError> {
     let key = RestrictedKey::generate();
-    let fields = changelog::load(tx, changelog::CASE_KEY, case_id)?;
-    let before = changelog::winners(&fields);
     let entitled = |field: &str| to.iter().any(|r| field.ends_with(&format!(".{}", r.user_id)));
-    let mut after: changelog::flat::Flat = before
-        .iter()
-        .filter(|(f, _)| f.as_str() != CURRENT && entitled(f))
-        .map(|(f, v)| (f.clone(), v.clone()))
-        .collect();
-    for r in to {
-        if let Some(seal) = seal_record(&key, case_id, r) {
-            after.insert(seal_field(&key.id(), &r.user_id), seal);
+    log_seals(tx, author, case_id, |before| {
+        let mut after: changelog::flat::Flat = before
+            .iter()
+            .filter(|(f, _)| f.as_str() != CURRENT && entitled(f))
+            .map(|(f, v)| (f.clone(), v.clone()))
+            .collect();
+        for r in to {
+            if let Some(seal) = seal_record(&key, case_id, r) {
+                after.insert(seal_field(key.id(), &r.user_id), seal);
+            }
         }
-    }
-    after.insert(CURRENT.into(), key.id().into());
-    let mut w = changelog::Writer::begin(tx, author)?;
-    changelog::log_diff(tx, &mut w, changelog::CASE_KEY, case_id, &fields, &before, &after)?;
+        after.insert(CURRENT.into(), key.id().into());
+        after
+    })?;
     Ok(key)
 }
 
 /// The case is no longer restricted: every seal of its keys is withdrawn.
 pub fn withdraw(tx: &Connection, author: changelog::Author, case_id: &str) -> Result<(), DatabaseError> {
-    let fields = changelog::load(tx, changelog::CASE_KEY, case_id)?;
-    let before = changelog::winners(&fields);
-    if before.is_empty() {
-        return Ok(());
-    }
-    let mut w = changelog::Writer::begin(tx, author)?;
-    changelog::log_diff(tx, &mut w, changelog::CASE_KEY, case_id, &fields, &before, &changelog::flat::Flat::new())?;
+    log_seals(tx, author, case_id, |_| changelog::flat::Flat::new())?;
     Ok(())
 }
 
@@ -599,7 +610,7 @@ mod tests {
         let ana = keys::UserSecrets::generate(None);
         let carla = keys::UserSecrets::generate(None);
         let sealed = seal_key_to(&key, CASE, "ana", &ana.kx_key()).unwrap();
-        assert_eq!(open_key(ana.kx(), CASE, "ana", &sealed).map(|k| k.id()), Some(key.id()));
+        assert_eq!(open_key(ana.kx(), CASE, "ana", &sealed).map(|k| k.id().to_string()).as_deref(), Some(key.id()));
         assert!(open_key(carla.kx(), CASE, "ana", &sealed).is_none());
         // A seal copied to another user's or another case's place opens nothing.
         assert!(open_key(ana.kx(), CASE, "carla", &sealed).is_none());

@@ -98,7 +98,7 @@ impl Store {
         tx: &rusqlite::Connection,
         case: &mut Value,
     ) -> Result<Option<RestrictedKey>, StoreError> {
-        if !case.get("restricted").and_then(Value::as_bool).unwrap_or(false) {
+        if !restricted::is_restricted(case) {
             return Ok(None);
         }
         let given = case.get("id").and_then(Value::as_str).filter(|s| uuid::Uuid::parse_str(s).is_ok());
@@ -252,7 +252,7 @@ impl Store {
         let changed = changed_fields(&existing, &row.data);
         let tx = crate::database::write_tx(&self.conn)?;
         let keys = self.case_keys(id)?;
-        let was = existing.get("restricted").and_then(Value::as_bool).unwrap_or(false);
+        let was = restricted::is_restricted(&existing);
         let before = (was, existing.get("assigned_to").and_then(Value::as_str));
         let fresh = self.write_key(&tx, id, &keys, before, (row.restricted, row.assigned_to.as_deref()))?;
         let seal = match (&fresh, row.restricted) {
@@ -301,7 +301,7 @@ impl Store {
         let stored = stored(&tx, case_id)?.ok_or_else(|| StoreError::NotFound(Thing::Case, case_id.to_string()))?;
         self.check_open(&stored.data)?;
         let keys = self.case_keys(case_id)?;
-        let restricted = stored.data.get("restricted").and_then(Value::as_bool).unwrap_or(false);
+        let restricted = restricted::is_restricted(&stored.data);
         let assigned = stored.data.get("assigned_to").and_then(Value::as_str);
         let fresh = self.write_key(&tx, case_id, &keys, (restricted, assigned), (restricted, assigned))?;
         let seal = fresh.as_ref().or(keys.current()).filter(|_| restricted);
@@ -336,7 +336,7 @@ impl Store {
     }
 
     pub(crate) fn check_open(&self, case: &Value) -> Result<(), StoreError> {
-        let restricted = case.get("restricted").and_then(Value::as_bool).unwrap_or(false);
+        let restricted = restricted::is_restricted(case);
         if self.may_open(restricted, case.get("assigned_to").and_then(Value::as_str)) {
             Ok(())
         } else {
@@ -349,7 +349,7 @@ impl Store {
     pub(super) fn load_case(&self, key: CaseKey, value: &str) -> Result<Value, StoreError> {
         let mut case =
             load(&self.conn, key, value)?.ok_or_else(|| StoreError::NotFound(Thing::Case, value.to_string()))?;
-        if case.get("restricted").and_then(Value::as_bool).unwrap_or(false) {
+        if restricted::is_restricted(&case) {
             // Opened with this user's keys; for anyone else it stays sealed (and
             // `check_open` refuses it before it is shown).
             let id = case.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -433,7 +433,7 @@ impl Store {
         }
         let id = id.map(str::to_string).unwrap_or_else(new_id);
         // An unfinished edit of a restricted case is sealed like the case.
-        let of_restricted = |v: &Value| v.get("restricted").and_then(Value::as_bool).unwrap_or(false);
+        let of_restricted = restricted::is_restricted;
         let restricted = of_restricted(data)
             || match case_id {
                 Some(c) => stored(&self.conn, c)?.is_some_and(|s| of_restricted(&s.data)),

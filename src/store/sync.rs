@@ -151,7 +151,7 @@ impl Store {
             }
         };
         let restricted = crate::repositories::cases::stored(&tx, case_id)?
-            .is_some_and(|c| c.data.get("restricted").and_then(Value::as_bool).unwrap_or(false));
+            .is_some_and(|c| crate::repositories::restricted::is_restricted(&c.data));
         let value = match restricted {
             true => {
                 let keys = self.case_keys(case_id)?;
