@@ -132,6 +132,27 @@ fn main() {
     }
     let fill = fill_start.elapsed();
 
+    // What the store takes on disk, by table (its indexes counted with it), against
+    // the same cases' JSON in a plain table; the WAL the fill left behind.
+    let wal_after_fill =
+        std::fs::metadata(dir.join(format!("{}-wal", amparo::database::DB_FILE))).map_or(0, |m| m.len());
+    let kf = keys::KeyFile::read(&dir.join(amparo::database::KEY_FILE)).expect("key file");
+    let key = keys::unwrap(&kf.keys[0], PASS).expect("unwrap");
+    let same = Connection::open(dir.join(amparo::database::DB_FILE)).expect("second connection");
+    same.pragma_update(None, "key", format!("x'{}'", hex::encode(key.as_ref()))).expect("key");
+    let by_table = |c: &Connection| -> Vec<(String, i64)> {
+        let mut st = c
+            .prepare(
+                "SELECT coalesce(m.tbl_name, d.name) AS t, sum(d.pgsize) AS bytes FROM dbstat d
+                   LEFT JOIN sqlite_schema m ON m.name = d.name GROUP BY t ORDER BY bytes DESC",
+            )
+            .expect("dbstat");
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").collect::<Result<_, _>>().expect("rows")
+    };
+    let store_tables = by_table(&same);
+    let store_bytes: i64 = store_tables.iter().map(|t| t.1).sum();
+    let plain_bytes: i64 = by_table(&plain).iter().filter(|t| t.0 == "plain").map(|t| t.1).sum();
+
     // Saving one intake.
     let rounds = 300;
     let mut ours = Vec::new();
@@ -262,10 +283,6 @@ fn main() {
 
     // The fact sheet over every case, against one hand-written aggregate (cases per
     // venue) over the same store, through a second connection with the same key.
-    let kf = keys::KeyFile::read(&dir.join(amparo::database::KEY_FILE)).expect("key file");
-    let key = keys::unwrap(&kf.keys[0], PASS).expect("unwrap");
-    let same = Connection::open(dir.join(amparo::database::DB_FILE)).expect("second connection");
-    same.pragma_update(None, "key", format!("x'{}'", hex::encode(key.as_ref()))).expect("key");
     let mut ours = Vec::new();
     let mut base = Vec::new();
     for _ in 0..5 {
@@ -344,6 +361,21 @@ fn main() {
         db_bytes as f64 / 1e6,
         fill.as_secs_f64()
     );
+    println!(
+        "store {:.1} MB = {:.2}x the same cases as JSON in a plain table ({:.1} MB); {:.0} bytes per case; WAL after the fill {:.1} MB",
+        store_bytes as f64 / 1e6,
+        store_bytes as f64 / plain_bytes.max(1) as f64,
+        plain_bytes as f64 / 1e6,
+        store_bytes as f64 / n as f64,
+        wal_after_fill as f64 / 1e6
+    );
+    for (table, bytes) in store_tables.iter().take(8) {
+        println!(
+            "  {table:<28} {:>8.1} MB {:>5.1}%",
+            *bytes as f64 / 1e6,
+            100.0 * *bytes as f64 / store_bytes.max(1) as f64
+        );
+    }
     println!("{:<34} {:>10} {:>10} {:>10}", "", "p50 ms", "p95 ms", "p99 ms");
     let row =
         |name: &str, s: &Stats| println!("{:<34} {:>10.3} {:>10.3} {:>10.3}", name, ms(s.p50), ms(s.p95), ms(s.p99));
@@ -386,6 +418,8 @@ fn main() {
 
     let out = json!({
         "cases": n, "db_bytes": db_bytes, "fill_seconds": fill.as_secs_f64(),
+        "size": {"store_bytes": store_bytes, "plain_table_bytes": plain_bytes, "wal_after_fill_bytes": wal_after_fill,
+                 "by_table": store_tables.iter().map(|(t, b)| json!([t, b])).collect::<Vec<_>>()},
         "save_ms": {"p50": ms(save.p50), "p99": ms(save.p99), "baseline_p50": ms(save_base.p50), "baseline_p99": ms(save_base.p99),
                     "sqlcipher_baseline_p50": ms(save_sealed.p50), "sqlcipher_baseline_p99": ms(save_sealed.p99),
                     "validation_p50": ms(check.p50)},

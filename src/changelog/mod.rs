@@ -24,6 +24,9 @@
 
 pub mod flat;
 pub mod hlc;
+mod packed;
+#[cfg(test)]
+mod tests;
 
 use crate::database::{self, DatabaseError};
 use flat::{Flat, PURGED};
@@ -59,13 +62,239 @@ pub struct Change {
     pub user_name: Option<String>,
 }
 
-/// The columns [`change`] reads, in its order.
-pub const CHANGE_COLUMNS: &str =
-    "device_id, device_seq, hlc, entity, entity_id, field, value, parents, user_id, user_name";
+/// Small numbers for what every row of the log would otherwise repeat as text.
+/// `log_devices`: a device id; created on first use.
+fn device_number(conn: &Connection, device: &str) -> Result<i64, DatabaseError> {
+    let found: Option<i64> = conn
+        .prepare_cached("SELECT n FROM log_devices WHERE device_id = ?1")?
+        .query_row([device], |r| r.get(0))
+        .optional()?;
+    match found {
+        Some(n) => Ok(n),
+        None => {
+            conn.prepare_cached("INSERT INTO log_devices (device_id) VALUES (?1)")?.execute([device])?;
+            Ok(conn.last_insert_rowid())
+        }
+    }
+}
 
-/// Read one change; a value or parent list that is not the JSON the store wrote is
-/// a conversion failure (see [`database::read_error`]), never an empty value.
-pub fn change(r: &rusqlite::Row) -> rusqlite::Result<Change> {
+/// The number of an entity (a case, a directory entry, a case's keys), if the log
+/// has any change of it; with `create`, a new one if not.
+fn entity_number(conn: &Connection, entity: &str, id: &str, create: bool) -> Result<Option<i64>, DatabaseError> {
+    let found: Option<i64> = conn
+        .prepare_cached("SELECT n FROM log_entities WHERE entity_id = ?1 AND entity = ?2")?
+        .query_row([id, entity], |r| r.get(0))
+        .optional()?;
+    if found.is_some() || !create {
+        return Ok(found);
+    }
+    conn.prepare_cached("INSERT INTO log_entities (entity, entity_id) VALUES (?1, ?2)")?.execute([entity, id])?;
+    Ok(Some(conn.last_insert_rowid()))
+}
+
+/// Who wrote (user id and the name she had then); none for a change that came
+/// without.
+fn author_number(conn: &Connection, user: Option<&str>, name: Option<&str>) -> Result<Option<i64>, DatabaseError> {
+    if user.is_none() && name.is_none() {
+        return Ok(None);
+    }
+    let found: Option<i64> = conn
+        .prepare_cached("SELECT n FROM log_authors WHERE user_id IS ?1 AND user_name IS ?2")?
+        .query_row(params![user, name], |r| r.get(0))
+        .optional()?;
+    if found.is_some() {
+        return Ok(found);
+    }
+    conn.prepare_cached("INSERT INTO log_authors (user_id, user_name) VALUES (?1, ?2)")?
+        .execute(params![user, name])?;
+    Ok(Some(conn.last_insert_rowid()))
+}
+
+/// Every device number and its id, to name the parents of the rows read.
+fn device_ids(conn: &Connection) -> Result<std::collections::HashMap<i64, String>, DatabaseError> {
+    let mut st = conn.prepare_cached("SELECT n, device_id FROM log_devices")?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// A row of the log, with its names joined in.
+const ROWS: &str =
+    "SELECT d.device_id, l.first_seq, l.last_seq, l.hlc, e.entity, e.entity_id, a.user_id, a.user_name, l.fields
+     FROM change_log l JOIN log_devices d ON d.n = l.device JOIN log_entities e ON e.n = l.entity
+     LEFT JOIN log_authors a ON a.n = l.author";
+
+/// The changes of the rows `filter` selects (a condition on `l`, with `args`), in
+/// row order; only those whose sequence number `keep` accepts. A row whose bytes
+/// are not what the store wrote is a damaged log, never an empty one.
+fn read<P: rusqlite::Params>(
+    conn: &Connection,
+    filter: &str,
+    args: P,
+    keep: impl Fn(i64) -> bool,
+) -> Result<Vec<Change>, DatabaseError> {
+    let devices = device_ids(conn)?;
+    let damaged = || DatabaseError::Damaged { table: "change_log" };
+    let mut st = conn.prepare_cached(&format!("{ROWS} WHERE {filter}"))?;
+    let mut rows = st.query(args)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let (device, first, last, hlc): (String, i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+        let (entity, id, user, user_name): (String, String, Option<String>, Option<String>) =
+            (r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
+        let bytes = r.get_ref(8)?.as_blob().map_err(|_| damaged())?;
+        let fields = packed::decode(bytes).ok_or_else(damaged)?;
+        if i64::try_from(fields.len()).ok() != last.checked_sub(first).and_then(|n| n.checked_add(1)) {
+            return Err(damaged());
+        }
+        for (seq, f) in (first..).zip(fields) {
+            if !keep(seq) {
+                continue;
+            }
+            let value = match f.value {
+                Some(v) => Some(serde_json::from_str(&v).map_err(|_| damaged())?),
+                None => None,
+            };
+            let parents = f
+                .parents
+                .into_iter()
+                .map(|(d, s)| Ok((devices.get(&d).ok_or_else(damaged)?.clone(), s)))
+                .collect::<Result<Vec<_>, DatabaseError>>()?;
+            out.push(Change {
+                device: device.clone(),
+                seq,
+                hlc,
+                entity: entity.clone(),
+                id: id.clone(),
+                field: f.path,
+                value,
+                parents,
+                user: user.clone(),
+                user_name: user_name.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Write consecutive changes of one write (one device, clock time, entity and
+/// author, numbers `first`, `first + 1`, …) as one row.
+fn insert_row(conn: &Connection, run: &[&Change]) -> Result<(), DatabaseError> {
+    let Some(c) = run.first() else { return Ok(()) };
+    let device = device_number(conn, &c.device)?;
+    let entity =
+        entity_number(conn, &c.entity, &c.id, true)?.ok_or(DatabaseError::Damaged { table: "log_entities" })?;
+    let author = author_number(conn, c.user.as_deref(), c.user_name.as_deref())?;
+    let mut fields = Vec::with_capacity(run.len());
+    for c in run {
+        let parents = c
+            .parents
+            .iter()
+            .map(|(d, s)| Ok((device_number(conn, d)?, *s)))
+            .collect::<Result<Vec<_>, DatabaseError>>()?;
+        fields.push(packed::Field { path: c.field.clone(), value: c.value.as_ref().map(Value::to_string), parents });
+    }
+    let last = c.seq + run.len() as i64 - 1;
+    conn.prepare_cached(
+        "INSERT INTO change_log (device, first_seq, last_seq, hlc, entity, author, fields)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![device, c.seq, last, c.hlc, entity, author, packed::encode(&fields)])?;
+    Ok(())
+}
+
+/// The row holding change `seq` of device number `device`: its id, first number and bytes.
+fn row_of(conn: &Connection, device: i64, seq: i64) -> Result<Option<(i64, i64, Vec<u8>)>, DatabaseError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT rowid, first_seq, fields FROM change_log
+              WHERE device = ?1 AND first_seq <= ?2 AND last_seq >= ?2 ORDER BY first_seq DESC LIMIT 1",
+        )?
+        .query_row(params![device, seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?)
+}
+
+/// Does the log hold this change?
+fn holds(conn: &Connection, device: &str, seq: i64) -> Result<bool, DatabaseError> {
+    let n: Option<i64> = conn
+        .prepare_cached("SELECT n FROM log_devices WHERE device_id = ?1")?
+        .query_row([device], |r| r.get(0))
+        .optional()?;
+    Ok(match n {
+        Some(n) => row_of(conn, n, seq)?.is_some(),
+        None => false,
+    })
+}
+
+/// Insert the changes the log does not hold yet; for each, whether it was new.
+/// Consecutive changes of one write are stored as one row.
+pub fn insert_all(conn: &Connection, changes: &[Change]) -> Result<Vec<bool>, DatabaseError> {
+    let mut new = Vec::with_capacity(changes.len());
+    let mut seen: HashSet<(&str, i64)> = HashSet::new();
+    for c in changes {
+        new.push(seen.insert((c.device.as_str(), c.seq)) && !holds(conn, &c.device, c.seq)?);
+    }
+    let mut order: Vec<&Change> = changes.iter().zip(&new).filter(|(_, n)| **n).map(|(c, _)| c).collect();
+    order.sort_by(|a, b| (&a.device, a.seq).cmp(&(&b.device, b.seq)));
+    let mut start = 0;
+    for i in 1..=order.len() {
+        if i == order.len() || !same_write(order[i - 1], order[i]) {
+            insert_row(conn, &order[start..i])?;
+            start = i;
+        }
+    }
+    Ok(new)
+}
+
+/// Does `b` continue the write of `a` (so that both go in one row)?
+fn same_write(a: &Change, b: &Change) -> bool {
+    a.device == b.device
+        && a.seq.checked_add(1) == Some(b.seq)
+        && a.hlc == b.hlc
+        && a.entity == b.entity
+        && a.id == b.id
+        && a.user == b.user
+        && a.user_name == b.user_name
+}
+
+/// A store from before schema 18 kept one row per field; the migration renamed
+/// that table `changes_v17`. Carry every change into the compact log and drop it,
+/// in one transaction: a crash only means it runs again at the next unlock. One
+/// write at a time, so memory does not grow with the store.
+pub fn carry_over(conn: &mut Connection) -> Result<(), DatabaseError> {
+    let pending: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'changes_v17')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !pending {
+        return Ok(());
+    }
+    let tx = database::write_tx(conn)?;
+    {
+        let mut st = tx.prepare(
+            "SELECT device_id, device_seq, hlc, entity, entity_id, field, value, parents, user_id, user_name
+               FROM changes_v17 ORDER BY device_id, device_seq",
+        )?;
+        let mut rows = st.query([])?;
+        let mut run: Vec<Change> = Vec::new();
+        while let Some(r) = rows.next()? {
+            let c = old_change(r).map_err(database::read_error("changes"))?;
+            if run.last().is_some_and(|last| !same_write(last, &c)) {
+                insert_row(&tx, &run.iter().collect::<Vec<_>>())?;
+                run.clear();
+            }
+            run.push(c);
+        }
+        insert_row(&tx, &run.iter().collect::<Vec<_>>())?;
+    }
+    tx.execute_batch("DROP TABLE changes_v17")?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// A row of the log before schema 18; a value or parent list that is not the JSON
+/// the store wrote is a damaged row, never an empty value.
+fn old_change(r: &rusqlite::Row) -> rusqlite::Result<Change> {
     let value: Option<String> = r.get(6)?;
     let parents: String = r.get(7)?;
     Ok(Change {
@@ -75,9 +304,7 @@ pub fn change(r: &rusqlite::Row) -> rusqlite::Result<Change> {
         entity: r.get(3)?,
         id: r.get(4)?,
         field: r.get(5)?,
-        // NULL is a blanked value; anything else is the JSON the store wrote.
         value: value.map(|v| database::json_column(6, &v)).transpose()?,
-        // Most changes replaced nothing: skip parsing the empty list.
         parents: if parents == "[]" { Vec::new() } else { database::json_column(7, &parents)? },
         user: r.get(8)?,
         user_name: r.get(9)?,
@@ -86,17 +313,91 @@ pub fn change(r: &rusqlite::Row) -> rusqlite::Result<Change> {
 
 /// Insert a change unless it is already there. True if it was new.
 pub fn insert(conn: &Connection, c: &Change) -> Result<bool, DatabaseError> {
-    let value = c.value.as_ref().map(Value::to_string);
-    // A list of (text, integer) pairs always serialises.
-    let parents = serde_json::Value::from(c.parents.iter().map(|(d, s)| serde_json::json!([d, s])).collect::<Vec<_>>())
-        .to_string();
-    let n = conn.prepare_cached(
-        "INSERT INTO changes (device_id, device_seq, hlc, entity, entity_id, field, value, parents, user_id, user_name)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
-    )?
-    .execute(params![c.device, c.seq, c.hlc, c.entity, c.id, c.field, value, parents, c.user, c.user_name])?;
-    Ok(n == 1)
+    Ok(insert_all(conn, std::slice::from_ref(c))?.first().copied().unwrap_or(false))
 }
+
+/// Every change the log holds, by device and number (for checks and tests).
+pub fn all(conn: &Connection) -> Result<Vec<Change>, DatabaseError> {
+    read(conn, "1 ORDER BY l.device, l.first_seq", [], |_| true)
+}
+
+/// Every device the log holds changes of.
+pub fn devices(conn: &Connection) -> Result<Vec<String>, DatabaseError> {
+    let mut st = conn.prepare_cached(
+        "SELECT device_id FROM log_devices d WHERE EXISTS (SELECT 1 FROM change_log l WHERE l.device = d.n)",
+    )?;
+    let rows = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// A device's changes numbered above `from` and up to `upto` (all above, if none).
+pub fn range(conn: &Connection, device: &str, from: i64, upto: Option<i64>) -> Result<Vec<Change>, DatabaseError> {
+    let upto = upto.unwrap_or(i64::MAX);
+    read(
+        conn,
+        "l.device = (SELECT n FROM log_devices WHERE device_id = ?1) AND l.last_seq > ?2 AND l.first_seq <= ?3
+         ORDER BY l.first_seq",
+        params![device, from, upto],
+        |seq| seq > from && seq <= upto,
+    )
+}
+
+/// How many of a device's changes are numbered above `from`.
+pub fn count_above(conn: &Connection, device: &str, from: i64) -> Result<i64, DatabaseError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT coalesce(sum(last_seq - max(first_seq, ?2 + 1) + 1), 0) FROM change_log
+              WHERE device = (SELECT n FROM log_devices WHERE device_id = ?1) AND last_seq > ?2",
+        )?
+        .query_row(params![device, from], |r| r.get(0))?)
+}
+
+/// The longest run 1..=n of a device's changes the log holds.
+pub fn held(conn: &Connection, device: &str) -> Result<i64, DatabaseError> {
+    let Some(n) = conn
+        .prepare_cached("SELECT n FROM log_devices WHERE device_id = ?1")?
+        .query_row([device], |r| r.get::<_, i64>(0))
+        .optional()?
+    else {
+        return Ok(0);
+    };
+    // Rows never overlap: each holds the numbers first..=last of one write.
+    let (max, count): (i64, i64) = conn
+        .prepare_cached("SELECT coalesce(max(last_seq), 0), coalesce(sum(last_seq - first_seq + 1), 0) FROM change_log WHERE device = ?1")?
+        .query_row([n], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if max == count {
+        return Ok(max);
+    }
+    let has_first: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM change_log WHERE device = ?1 AND first_seq = 1)")?
+        .query_row([n], |r| r.get(0))?;
+    if !has_first {
+        return Ok(0);
+    }
+    // A gap: the first row no row continues.
+    let gap: Option<i64> = conn
+        .prepare_cached(
+            "SELECT min(last_seq) FROM change_log t WHERE device = ?1
+               AND NOT EXISTS (SELECT 1 FROM change_log u WHERE u.device = t.device AND u.first_seq = t.last_seq + 1)",
+        )?
+        .query_row([n], |r| r.get(0))?;
+    Ok(gap.unwrap_or(0))
+}
+
+/// Per device, the name of the last person whose change the log holds.
+pub fn last_users(conn: &Connection) -> Result<BTreeMap<String, String>, DatabaseError> {
+    let mut st = conn.prepare_cached(
+        "SELECT d.device_id,
+                (SELECT a.user_name FROM change_log l JOIN log_authors a ON a.n = l.author
+                  WHERE l.device = d.n AND a.user_name IS NOT NULL ORDER BY l.first_seq DESC LIMIT 1) AS name
+           FROM log_devices d WHERE name IS NOT NULL",
+    )?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// A field, its new value, and the changes it replaces.
+pub type FieldWrite = (String, Value, Vec<(String, i64)>);
 
 /// Writes this laptop's changes: one clock tick and consecutive sequence numbers.
 pub struct Writer {
@@ -131,7 +432,10 @@ impl Writer {
         let hlc = hlc::tick(read_hlc(conn)?, hlc::physical_now());
         write_hlc(conn, hlc)?;
         let last: i64 = conn
-            .prepare_cached("SELECT coalesce(max(device_seq), 0) FROM changes WHERE device_id = ?1")?
+            .prepare_cached(
+                "SELECT coalesce((SELECT last_seq FROM change_log
+                    WHERE device = (SELECT n FROM log_devices WHERE device_id = ?1) ORDER BY first_seq DESC LIMIT 1), 0)",
+            )?
             .query_row([author.device], |r| r.get(0))?;
         Ok(Writer {
             device: author.device.to_string(),
@@ -168,20 +472,38 @@ impl Writer {
         value: &Value,
         parents: Vec<(String, i64)>,
     ) -> Result<(), DatabaseError> {
-        let c = Change {
-            device: self.device.clone(),
-            seq: self.next_seq,
-            hlc: self.hlc,
-            entity: entity.into(),
-            id: id.into(),
-            field: field.into(),
-            value: Some(value.clone()),
-            parents,
-            user: Some(self.user.clone()),
-            user_name: Some(self.user_name.clone()),
-        };
-        insert(conn, &c)?;
-        self.next_seq += 1;
+        self.write_all(conn, entity, id, vec![(field.to_string(), value.clone(), parents)])
+    }
+
+    /// Several fields of one entity at once: one row of the log.
+    pub fn write_all(
+        &mut self,
+        conn: &Connection,
+        entity: &str,
+        id: &str,
+        fields: Vec<FieldWrite>,
+    ) -> Result<(), DatabaseError> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let changes: Vec<Change> = fields
+            .into_iter()
+            .zip(self.next_seq..)
+            .map(|((field, value, parents), seq)| Change {
+                device: self.device.clone(),
+                seq,
+                hlc: self.hlc,
+                entity: entity.into(),
+                id: id.into(),
+                field,
+                value: Some(value),
+                parents,
+                user: Some(self.user.clone()),
+                user_name: Some(self.user_name.clone()),
+            })
+            .collect();
+        insert_row(conn, &changes.iter().collect::<Vec<_>>())?;
+        self.next_seq += changes.len() as i64;
         // "Not yet synced" is a mark on cases; the directory has none.
         if entity == CASE && self.marked.insert(id.to_string()) {
             conn.prepare_cached("INSERT INTO unexported (case_id) VALUES (?1) ON CONFLICT DO NOTHING")?
@@ -242,11 +564,9 @@ impl FieldState {
 
 /// Every change of an entity, by field.
 pub fn load(conn: &Connection, entity: &str, id: &str) -> Result<BTreeMap<String, FieldState>, DatabaseError> {
-    let mut st =
-        conn.prepare_cached(&format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE entity = ?1 AND entity_id = ?2"))?;
     let mut out: BTreeMap<String, FieldState> = BTreeMap::new();
-    for c in st.query_map([entity, id], change)? {
-        let c = c.map_err(database::read_error("changes"))?;
+    let Some(n) = entity_number(conn, entity, id, false)? else { return Ok(out) };
+    for c in read(conn, "l.entity = ?1", [n], |_| true)? {
         out.entry(c.field.clone()).or_default().changes.push(c);
     }
     Ok(out)
@@ -264,10 +584,64 @@ pub fn winners(fields: &BTreeMap<String, FieldState>) -> Flat {
 /// Blank the value of changes that no longer count: replaced ones, and those of
 /// removed items. Their identity stays (for merging and for the sequence numbers).
 pub fn blank(conn: &Connection, c: &Change) -> Result<(), DatabaseError> {
+    let Some(device) = conn
+        .prepare_cached("SELECT n FROM log_devices WHERE device_id = ?1")?
+        .query_row([&c.device], |r| r.get::<_, i64>(0))
+        .optional()?
+    else {
+        return Ok(());
+    };
+    let Some((row, first, bytes)) = row_of(conn, device, c.seq)? else { return Ok(()) };
+    let mut fields = packed::decode(&bytes).ok_or(DatabaseError::Damaged { table: "change_log" })?;
+    let slot = usize::try_from(c.seq - first).ok().and_then(|i| fields.get_mut(i));
+    let Some(slot) = slot.filter(|f| f.value.is_some()) else { return Ok(()) };
+    slot.value = None;
+    rewrite(conn, row, &fields)?;
+    emptied(conn, &c.device, c.seq, c.seq)
+}
+
+/// Store a row's fields again (after blanking some).
+fn rewrite(conn: &Connection, row: i64, fields: &[packed::Field]) -> Result<(), DatabaseError> {
+    conn.prepare_cached("UPDATE change_log SET fields = ?2 WHERE rowid = ?1")?
+        .execute(params![row, packed::encode(fields)])?;
+    Ok(())
+}
+
+/// A batch waiting for the hub holds no value blanked since it was sealed: one
+/// whose range of this laptop's changes holds a blanked one loses its sealed bytes,
+/// and is sealed again from the log before it is sent (`sync::hub`).
+fn emptied(conn: &Connection, device: &str, from: i64, to: i64) -> Result<(), DatabaseError> {
     conn.prepare_cached(
-        "UPDATE changes SET value = NULL WHERE device_id = ?1 AND device_seq = ?2 AND value IS NOT NULL",
+        "UPDATE hub_outbox SET bytes = X'', first_sha256 = coalesce(first_sha256, sha256)
+          WHERE device = ?1 AND own_from <= ?3 AND own_to >= ?2 AND length(bytes) > 0",
     )?
-    .execute(params![c.device, c.seq])?;
+    .execute(params![device, from, to])?;
+    Ok(())
+}
+
+/// Blank every value of an entity but those of `keep` (a purge keeps the case's
+/// tombstone).
+pub fn blank_entity(conn: &Connection, entity: &str, id: &str, keep: Option<&str>) -> Result<(), DatabaseError> {
+    let Some(n) = entity_number(conn, entity, id, false)? else { return Ok(()) };
+    let rows: Vec<(i64, String, i64, i64, Vec<u8>)> = conn
+        .prepare_cached(
+            "SELECT l.rowid, d.device_id, l.first_seq, l.last_seq, l.fields FROM change_log l
+               JOIN log_devices d ON d.n = l.device WHERE l.entity = ?1",
+        )?
+        .query_map([n], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .collect::<Result<_, _>>()?;
+    for (row, device, first, last, bytes) in rows {
+        let mut fields = packed::decode(&bytes).ok_or(DatabaseError::Damaged { table: "change_log" })?;
+        let mut changed = false;
+        for f in fields.iter_mut().filter(|f| f.value.is_some() && Some(f.path.as_str()) != keep) {
+            f.value = None;
+            changed = true;
+        }
+        if changed {
+            rewrite(conn, row, &fields)?;
+            emptied(conn, &device, first, last)?;
+        }
+    }
     Ok(())
 }
 
@@ -296,7 +670,7 @@ pub fn log_diff(
     before: &Flat,
     after: &Flat,
 ) -> Result<usize, DatabaseError> {
-    let mut written = 0;
+    let mut writes = Vec::new();
     let removed_items: HashSet<String> = before
         .keys()
         .filter(|k| flat::item_marker(k).as_deref() == Some(k.as_str()) && !after.contains_key(*k))
@@ -317,12 +691,13 @@ pub fn log_diff(
         }
         let winner = state.and_then(FieldState::winner);
         let parents = winner.map(|c| vec![(c.device.clone(), c.seq)]).unwrap_or_default();
-        w.write_entity(conn, entity, id, path, new.unwrap_or(&Value::Null), parents)?;
+        writes.push((path.clone(), new.cloned().unwrap_or(Value::Null), parents));
         if let Some(c) = winner {
             blank(conn, c)?;
         }
-        written += 1;
     }
+    let written = writes.len();
+    w.write_all(conn, entity, id, writes)?;
     Ok(written)
 }
 
@@ -380,34 +755,4 @@ pub fn settle(
 /// Is this case removed by a purge (here or on another laptop)?
 pub fn is_purged(fields: &BTreeMap<String, FieldState>) -> bool {
     fields.get(PURGED).is_some_and(|s| !s.changes.is_empty())
-}
-
-/// The longest run 1..=n of this device's changes held here.
-pub fn contiguous(conn: &Connection, table: &str, device: &str) -> Result<i64, DatabaseError> {
-    let (max, count): (i64, i64) = conn.query_row(
-        &format!("SELECT coalesce(max(device_seq), 0), count(*) FROM {table} WHERE device_id = ?1"),
-        [device],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    if max == count {
-        return Ok(max);
-    }
-    // A gap: the first number whose successor is missing.
-    let first_gap: Option<i64> = conn
-        .query_row(
-            &format!(
-                "SELECT min(device_seq) FROM {table} t WHERE device_id = ?1
-                   AND NOT EXISTS (SELECT 1 FROM {table} u WHERE u.device_id = t.device_id AND u.device_seq = t.device_seq + 1)"
-            ),
-            [device],
-            |r| r.get(0),
-        )
-        .optional()?
-        .flatten();
-    let has_first: bool = conn.query_row(
-        &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE device_id = ?1 AND device_seq = 1)"),
-        [device],
-        |r| r.get(0),
-    )?;
-    Ok(if has_first { first_gap.unwrap_or(0) } else { 0 })
 }

@@ -176,6 +176,9 @@ fn open_connection(path: &Path, key: &DataKey) -> Result<Connection, DatabaseErr
     })?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // A large import or merge grows the WAL to its size; after the next
+    // checkpoint the file is cut back to this instead of staying that large.
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Sorts and temporary indexes stay in memory: no plaintext temp files.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
@@ -184,6 +187,9 @@ fn open_connection(path: &Path, key: &DataKey) -> Result<Connection, DatabaseErr
     conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(conn)
 }
+
+/// The most a WAL keeps on disk once checkpointed (bytes): 16 MiB.
+const JOURNAL_SIZE_LIMIT: i64 = 16 << 20;
 
 /// How long a write waits for another writer (the app and the CLI on one store)
 /// before saying the store is busy.

@@ -126,3 +126,78 @@ fn counts_follow_edits_and_are_rebuilt_for_older_stores() {
     assert_eq!(after.demographics.female, Count::Exact(1));
     assert_eq!(after.venues, vec![cc("TruckStop", 2), cc("Agriculture", 1), cc("HotelMotel", 1)]);
 }
+
+/// The running counts are what counting the per-case rows again gives.
+fn assert_counts_agree(s: &Store) {
+    let rows = |sql: &str| -> Vec<(String, String, String, i64)> {
+        let mut st = s.conn().prepare(sql).unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(
+        rows("SELECT day, kind, code, n FROM fact_counts ORDER BY 1, 2, 3"),
+        rows(
+            "SELECT coalesce(r.intake_date, ''), f.kind, f.code, count(*) FROM case_facts f
+               JOIN case_report r ON r.case_seq = f.case_seq GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        )
+    );
+    assert_eq!(
+        rows("SELECT day, '', '', cases * 1000 + victims FROM day_counts ORDER BY 1"),
+        rows(
+            "SELECT coalesce(intake_date, ''), '', '', count(*) * 1000 + sum(victims) FROM case_report
+              GROUP BY 1 ORDER BY 1"
+        )
+    );
+    assert_eq!(
+        s.conn().query_row("SELECT count(*) FROM case_report", [], |r| r.get::<_, i64>(0)).unwrap(),
+        s.conn().query_row("SELECT count(*) FROM cases", [], |r| r.get::<_, i64>(0)).unwrap()
+    );
+}
+
+#[test]
+fn running_counts_follow_saves_edits_and_purges() {
+    let (_d, mut s) = crate::store::test_store();
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        ids.push(s.create_case(crate::sample::generated(i), None).unwrap()["id"].as_str().unwrap().to_string());
+    }
+    assert_counts_agree(&s);
+    // Edits that move a case to another day, change who it involves, or change nothing counted.
+    for (i, id) in ids.iter().enumerate().take(12) {
+        let mut c = s.get_case(id).unwrap();
+        c.as_object_mut().unwrap().remove("notes");
+        match i % 3 {
+            0 => c["intake_date"] = json!("2024-02-29"),
+            1 => c["people"] = json!([victim(Some("Female"), Some(17), &["HN", "SV"])]),
+            _ => c["status"] = json!("Closed"),
+        }
+        s.update_case(id, c, None).unwrap();
+    }
+    assert_counts_agree(&s);
+    // A period and all cases, from the counts, equal the same report read from the rows.
+    let year = ReportQuery {
+        from: NaiveDate::from_ymd_opt(2024, 1, 1),
+        to: NaiveDate::from_ymd_opt(2024, 12, 31),
+        ..Default::default()
+    };
+    let by_rows = |q: &ReportQuery| {
+        let f = q.filter();
+        let mut all = Vec::new();
+        let mut st = s.conn().prepare("SELECT DISTINCT status FROM case_report").unwrap();
+        let statuses: Vec<String> = st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        for status in statuses {
+            let f = facts::CaseFilter { status: Some(status), ..f.clone() };
+            all.push(facts::totals(s.conn(), &f).unwrap());
+        }
+        all.iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    };
+    for q in [year.clone(), ReportQuery::default()] {
+        let from_counts = facts::totals(s.conn(), &q.filter()).unwrap();
+        assert_eq!(from_counts, by_rows(&q));
+        assert!(from_counts.0 > 0);
+    }
+    // A purge takes the cases' share away.
+    s.set_policy(&crate::store::policy::Policy { idle_lock_minutes: 5, retention_months: Some(1) }).unwrap();
+    s.conn().execute("UPDATE cases SET closed_at = '2020-01-01T00:00:00.000Z' WHERE status = 'Closed'", []).unwrap();
+    assert!(s.purge_expired(crate::repositories::cases::today()).unwrap().cases > 0);
+    assert_counts_agree(&s);
+}

@@ -432,3 +432,37 @@ pub(crate) fn list(conn: &Connection, q: &AuditQuery, own: (&str, &str)) -> Resu
         .map_err(crate::database::read_error("audit"))?;
     Ok(rows)
 }
+
+/// The longest run 1..=n of this device's audit entries held here.
+pub(crate) fn held(conn: &Connection, device: &str) -> Result<i64, DatabaseError> {
+    let (max, count): (i64, i64) = conn.query_row(
+        "SELECT coalesce(max(device_seq), 0), count(*) FROM audit WHERE device_id = ?1",
+        [device],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if max == count {
+        return Ok(max);
+    }
+    // A gap: the first number whose successor is missing.
+    let first_gap: Option<i64> = conn
+        .query_row(
+            "SELECT min(device_seq) FROM audit t WHERE device_id = ?1
+               AND NOT EXISTS (SELECT 1 FROM audit u WHERE u.device_id = t.device_id AND u.device_seq = t.device_seq + 1)",
+            [device],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let has_first: bool =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM audit WHERE device_id = ?1 AND device_seq = 1)", [device], |r| {
+            r.get(0)
+        })?;
+    Ok(if has_first { first_gap.unwrap_or(0) } else { 0 })
+}
+
+/// Every device whose audit entries this laptop holds.
+pub(crate) fn devices(conn: &Connection) -> Result<Vec<String>, DatabaseError> {
+    let mut st = conn.prepare_cached("SELECT DISTINCT device_id FROM audit")?;
+    let d = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(d)
+}

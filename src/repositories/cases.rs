@@ -2,6 +2,7 @@
 //! transaction.
 
 use super::audit::{self, Action};
+use super::facts;
 use super::restricted::{Keys, Opener};
 use super::users::Role;
 use super::RepositoryError;
@@ -560,7 +561,7 @@ pub(crate) fn insert_case(
         ],
     )?;
     let seq = tx.last_insert_rowid();
-    refresh_facts(tx, seq, &data)?;
+    facts::refresh(tx, seq, &row.data)?;
     keep_notes(tx, &row.id, row.restricted, &stored_notes)?;
     // A new case: its notes are the ones just written, no need to read them back.
     let text: Vec<&str> = notes.iter().filter_map(|n| n.get("text").and_then(Value::as_str)).collect();
@@ -615,14 +616,6 @@ pub(crate) fn backfill(tx: &Connection) -> Result<(), DatabaseError> {
     Ok(())
 }
 
-/// Keep what the fact sheet counts in step with a case's data (see `schema::FACTS`).
-pub(crate) fn refresh_facts(tx: &Connection, seq: i64, data: &str) -> Result<(), DatabaseError> {
-    tx.prepare_cached("DELETE FROM case_facts WHERE case_seq = ?1")?.execute([seq])?;
-    tx.prepare_cached(crate::database::schema::FACTS)?.execute(params![seq, data])?;
-    tx.prepare_cached(crate::database::schema::FACT_ROW)?.execute(params![seq, data])?;
-    Ok(())
-}
-
 /// When the fact-sheet counts began to be kept (`meta`).
 pub(crate) const FACTS_SINCE: &str = "facts_since";
 /// Set once the search index was filled after schema 11 remade it.
@@ -638,8 +631,13 @@ pub(crate) fn backfill_facts(conn: &mut Connection) -> Result<(), DatabaseError>
             let r = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
             r
         };
+        // From nothing: whatever was kept before is counted again, not twice.
+        tx.execute_batch(
+            "DELETE FROM case_facts; DELETE FROM case_report; DELETE FROM day_counts; DELETE FROM fact_counts;",
+        )?;
         for (seq, data) in rows {
-            refresh_facts(&tx, seq, &data)?;
+            let data = serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
+            facts::refresh(&tx, seq, &data)?;
         }
         crate::database::set_meta(&tx, FACTS_SINCE, &now_utc())?;
     }
@@ -747,7 +745,7 @@ pub(crate) fn rebuild(tx: &Transaction, id: &str) -> Result<(Merged, Vec<String>
         keep_notes(tx, id, true, &[])?;
     }
     let seq: i64 = tx.query_row("SELECT seq FROM cases WHERE id = ?1", [id], |r| r.get(0))?;
-    refresh_facts(tx, seq, &data)?;
+    facts::refresh(tx, seq, &row.data)?;
     refresh_fts(tx, seq, &number, &row.names, &row.places, &notes_text(tx, seq)?)?;
     Ok((outcome, open))
 }
@@ -764,18 +762,14 @@ pub(crate) fn remove_case(tx: &Connection, id: &str) -> Result<(), DatabaseError
     tx.execute("DELETE FROM notes WHERE case_id = ?1", [id])?;
     if let Some(seq) = seq {
         forget_fts(tx, seq)?;
-        tx.execute("DELETE FROM case_facts WHERE case_seq = ?1", [seq])?;
-        tx.execute("DELETE FROM case_report WHERE case_seq = ?1", [seq])?;
+        facts::forget(tx, seq)?;
     }
     tx.execute("DELETE FROM drafts WHERE case_id = ?1", [id])?;
     tx.execute("DELETE FROM cases WHERE id = ?1", [id])?;
-    tx.execute(
-        "UPDATE changes SET value = NULL WHERE entity = 'case' AND entity_id = ?1 AND field != ?2",
-        [id, flat::PURGED],
-    )?;
+    changelog::blank_entity(tx, changelog::CASE, id, Some(flat::PURGED))?;
     // A restricted case's keys go too: kept, they would still open the sealed
     // values of the case in batches a hub holds.
-    tx.execute("UPDATE changes SET value = NULL WHERE entity = ?1 AND entity_id = ?2", [changelog::CASE_KEY, id])?;
+    changelog::blank_entity(tx, changelog::CASE_KEY, id, None)?;
     tx.execute("DELETE FROM open_conflicts WHERE entity_id = ?1", [id])?;
     Ok(())
 }
@@ -1066,7 +1060,7 @@ pub(crate) fn update(
     let row = reshape(id, logged);
     let data = Value::Object(row.data.clone()).to_string();
     update_row(tx, id, &row, &data, now, &session.user_id)?;
-    refresh_facts(tx, seq, &data)?;
+    facts::refresh(tx, seq, &row.data)?;
     keep_notes(tx, id, row.restricted, &stored_notes)?;
     refresh_fts(tx, seq, case_number, &row.names, &row.places, &notes_text(tx, seq)?)?;
     Ok((row, notes.len()))

@@ -1,12 +1,15 @@
-//! What the fact sheet counts, kept per case as cases are saved: one `case_report`
-//! row per case (intake date, status, channel, type, potential victims) and its
-//! `case_facts` (kind, code) pairs, so a report reads them instead of every case.
+//! What the fact sheet counts, kept as cases are saved: one `case_report` row per
+//! case (intake date, status, channel, type, potential victims) and its
+//! `case_facts` (kind, code) pairs, and running counts of both by intake day
+//! (`day_counts`, `fact_counts`), adjusted by each save. A report for a period
+//! (or for all cases) sums the counts of its days, so it does not grow with the
+//! number of cases; one filtered by status, channel or type reads the rows.
 
 use crate::database::DatabaseError;
 use chrono::NaiveDate;
-use rusqlite::{params_from_iter, Connection};
-use serde_json::Value;
-use std::collections::HashMap;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use serde_json::{Map, Value};
+use std::collections::{BTreeSet, HashMap};
 
 /// Which cases a report covers: intakes in a period, with a status, channel and
 /// trafficking type (each optional; blank means any).
@@ -36,8 +39,34 @@ impl CaseFilter {
     }
 }
 
+impl CaseFilter {
+    /// A filter on the period alone is answered from the running counts by day:
+    /// the condition on `day`, and its values.
+    fn by_day(&self) -> Option<(String, Vec<String>)> {
+        let (sql, values) = self.sql();
+        let period_only = [&self.status, &self.intake_channel, &self.trafficking_type]
+            .iter()
+            .all(|s| s.as_deref().is_none_or(|s| s.trim().is_empty()));
+        if !period_only {
+            return None;
+        }
+        // A case with no intake date is in no period (as `intake_date >= ?` is
+        // false for it), but it is among all cases.
+        let sql =
+            if values.is_empty() { sql } else { format!("day != '' AND {}", sql.replace("c.intake_date", "day")) };
+        Some((sql, values))
+    }
+}
+
 /// How many cases the filter keeps, and how many potential victims they involve.
 pub(crate) fn totals(conn: &Connection, f: &CaseFilter) -> Result<(i64, i64), DatabaseError> {
+    if let Some((sql, values)) = f.by_day() {
+        return Ok(conn
+            .prepare_cached(&format!(
+                "SELECT coalesce(sum(cases), 0), coalesce(sum(victims), 0) FROM day_counts WHERE {sql}"
+            ))?
+            .query_row(params_from_iter(values.iter()), |r| Ok((r.get(0)?, r.get(1)?)))?);
+    }
     let (sql, values) = f.sql();
     Ok(conn
         .prepare_cached(&format!("SELECT count(*), coalesce(sum(c.victims), 0) FROM case_report c WHERE {sql}"))?
@@ -45,14 +74,14 @@ pub(crate) fn totals(conn: &Connection, f: &CaseFilter) -> Result<(i64, i64), Da
 }
 
 /// Per kind of fact (venue, gender, …), how many of the cases kept have each code,
-/// in one pass: with no filter straight from the covering index.
+/// in one pass: for a period (or all), from the running counts by day.
 pub(crate) fn breakdowns(
     conn: &Connection,
     f: &CaseFilter,
 ) -> Result<HashMap<String, Vec<(String, i64)>>, DatabaseError> {
-    let (sql, values) = f.sql();
-    let query = if values.is_empty() {
-        "SELECT kind, code, count(*) FROM case_facts GROUP BY kind, code".to_string()
+    let (sql, values) = f.by_day().unwrap_or_else(|| f.sql());
+    let query = if f.by_day().is_some() {
+        format!("SELECT kind, code, sum(n) FROM fact_counts WHERE {sql} GROUP BY kind, code")
     } else {
         format!(
             "SELECT x.kind, x.code, count(*) FROM case_report c JOIN case_facts x ON x.case_seq = c.case_seq
@@ -80,5 +109,149 @@ pub(crate) fn each_case(conn: &Connection, f: &CaseFilter, mut visit: impl FnMut
         let data: String = r.get(0)?;
         visit(serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?);
     }
+    Ok(())
+}
+
+/// What one case brings to the fact sheet: its report row and its facts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct CaseFacts {
+    intake_date: Option<String>,
+    status: Option<String>,
+    intake_channel: Option<String>,
+    trafficking_type: Option<String>,
+    victims: i64,
+    /// (kind, code): venue, recruiter_relation, and of the potential victims
+    /// gender, majority and nationality. Each pair counts a case once.
+    facts: BTreeSet<(String, String)>,
+}
+
+/// The facts of a case, from its data as the store keeps it (codes only).
+pub(crate) fn of_case(data: &Map<String, Value>) -> CaseFacts {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    // A list of codes (a lone code counts as a list of one).
+    let codes = |v: Option<&Value>| -> Vec<String> {
+        match v {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            Some(Value::String(s)) => vec![s.clone()],
+            _ => Vec::new(),
+        }
+    };
+    let mut facts = BTreeSet::new();
+    for kind in ["venue", "recruiter_relation"] {
+        let key = if kind == "venue" { "venues" } else { kind };
+        facts.extend(codes(data.get(key)).into_iter().map(|c| (kind.to_string(), c)));
+    }
+    let victims: Vec<&Map<String, Value>> = data
+        .get("people")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .filter(|p| p.get("role").and_then(Value::as_str) == Some("PotentialVictim"))
+        .collect();
+    for p in &victims {
+        for (kind, key) in [("gender", "gender"), ("majority", "majority_at_intake")] {
+            facts.extend(text(p.get(key)).map(|c| (kind.to_string(), c)));
+        }
+        facts.extend(codes(p.get("nationality")).into_iter().map(|c| ("nationality".to_string(), c)));
+    }
+    CaseFacts {
+        intake_date: text(data.get("intake_date")),
+        status: text(data.get("status")),
+        intake_channel: text(data.get("intake_channel")),
+        trafficking_type: text(data.get("trafficking_type")),
+        victims: victims.len() as i64,
+        facts,
+    }
+}
+
+/// What the store holds for case `seq`, if anything.
+fn stored(conn: &Connection, seq: i64) -> Result<Option<CaseFacts>, DatabaseError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT intake_date, status, intake_channel, trafficking_type, victims FROM case_report WHERE case_seq = ?1",
+        )?
+        .query_row([seq], |r| {
+            Ok(CaseFacts {
+                intake_date: r.get(0)?,
+                status: r.get(1)?,
+                intake_channel: r.get(2)?,
+                trafficking_type: r.get(3)?,
+                victims: r.get(4)?,
+                facts: BTreeSet::new(),
+            })
+        })
+        .optional()?;
+    let Some(mut row) = row else { return Ok(None) };
+    let mut st = conn.prepare_cached("SELECT kind, code FROM case_facts WHERE case_seq = ?1")?;
+    row.facts = st.query_map([seq], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    Ok(Some(row))
+}
+
+/// The day a case counts under in the running counts: its intake date, or ''.
+fn day(f: &CaseFacts) -> &str {
+    f.intake_date.as_deref().unwrap_or("")
+}
+
+/// Add (`by` = 1) or take away (-1) a case's share of the running counts.
+fn count(conn: &Connection, f: &CaseFacts, by: i64) -> Result<(), DatabaseError> {
+    let day = day(f);
+    conn.prepare_cached(
+        "INSERT INTO day_counts (day, cases, victims) VALUES (?1, ?2, ?3)
+         ON CONFLICT (day) DO UPDATE SET cases = cases + excluded.cases, victims = victims + excluded.victims",
+    )?
+    .execute(params![day, by, by * f.victims])?;
+    conn.prepare_cached("DELETE FROM day_counts WHERE day = ?1 AND cases = 0")?.execute([day])?;
+    let mut add = conn.prepare_cached(
+        "INSERT INTO fact_counts (day, kind, code, n) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (day, kind, code) DO UPDATE SET n = n + excluded.n",
+    )?;
+    let mut drop =
+        conn.prepare_cached("DELETE FROM fact_counts WHERE day = ?1 AND kind = ?2 AND code = ?3 AND n = 0")?;
+    for (kind, code) in &f.facts {
+        add.execute(params![day, kind, code, by])?;
+        if by < 0 {
+            drop.execute(params![day, kind, code])?;
+        }
+    }
+    Ok(())
+}
+
+/// Keep what the fact sheet counts in step with case `seq`'s data. A save that
+/// changes nothing the report counts writes nothing here.
+pub(crate) fn refresh(conn: &Connection, seq: i64, data: &Map<String, Value>) -> Result<(), DatabaseError> {
+    let new = of_case(data);
+    let old = stored(conn, seq)?;
+    if old.as_ref() == Some(&new) {
+        return Ok(());
+    }
+    let empty = BTreeSet::new();
+    let before = old.as_ref().map_or(&empty, |o| &o.facts);
+    if let Some(old) = &old {
+        count(conn, old, -1)?;
+        let mut st = conn.prepare_cached("DELETE FROM case_facts WHERE case_seq = ?1 AND kind = ?2 AND code = ?3")?;
+        for (kind, code) in old.facts.difference(&new.facts) {
+            st.execute(params![seq, kind, code])?;
+        }
+    }
+    let mut st = conn.prepare_cached("INSERT INTO case_facts (case_seq, kind, code) VALUES (?1, ?2, ?3)")?;
+    for (kind, code) in new.facts.difference(before) {
+        st.execute(params![seq, kind, code])?;
+    }
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO case_report (case_seq, intake_date, status, intake_channel, trafficking_type, victims)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![seq, new.intake_date, new.status, new.intake_channel, new.trafficking_type, new.victims])?;
+    count(conn, &new, 1)
+}
+
+/// A case removed for good: its share of the counts goes with its rows.
+pub(crate) fn forget(conn: &Connection, seq: i64) -> Result<(), DatabaseError> {
+    if let Some(old) = stored(conn, seq)? {
+        count(conn, &old, -1)?;
+    }
+    conn.prepare_cached("DELETE FROM case_facts WHERE case_seq = ?1")?.execute([seq])?;
+    conn.prepare_cached("DELETE FROM case_report WHERE case_seq = ?1")?.execute([seq])?;
     Ok(())
 }

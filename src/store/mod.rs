@@ -537,6 +537,7 @@ impl Store {
     /// bring it up to date.
     fn connect(dir: &Path, key: &DataKey) -> Result<Connection, StoreError> {
         let mut conn = database::open(dir, key)?;
+        crate::changelog::carry_over(&mut conn)?;
         crate::sync::ensure_ready(&mut conn)?;
         repositories::cases::backfill_facts(&mut conn)?;
         repositories::cases::backfill_fts(&mut conn)?;

@@ -308,9 +308,16 @@ fn a_damaged_row_is_an_error_never_an_empty_value() {
         StoreError::Database(DatabaseError::Damaged { table }) => table,
         other => panic!("not a damaged row: {other:?}"),
     };
-    // A change whose parents are not the list the store wrote.
-    store.conn().execute("UPDATE changes SET parents = 'garbage' WHERE entity_id = ?1", [&id]).unwrap();
-    assert_eq!(damaged(store.update_case(&id, saved.clone(), None).unwrap_err()), "changes");
+    // A row of the change log that is not what the store wrote.
+    store
+        .conn()
+        .execute(
+            "UPDATE change_log SET fields = substr(fields, 1, length(fields) - 3)
+              WHERE entity = (SELECT n FROM log_entities WHERE entity_id = ?1 AND entity = 'case')",
+            [&id],
+        )
+        .unwrap();
+    assert_eq!(damaged(store.update_case(&id, saved.clone(), None).unwrap_err()), "change_log");
     // An unfinished intake whose text is not JSON.
     store
         .conn()

@@ -23,7 +23,7 @@ impl From<RepositoryError> for SyncError {
             RepositoryError::Database(e) => SyncError::Database(e),
             // Only a save typed on this laptop is validated; merging a case stores
             // what the change log holds, so this would be a damaged log.
-            RepositoryError::Invalid(_) => SyncError::Database(DatabaseError::Damaged { table: "changes" }),
+            RepositoryError::Invalid(_) => SyncError::Database(DatabaseError::Damaged { table: "change_log" }),
         }
     }
 }
@@ -56,20 +56,16 @@ pub(crate) fn write_bundle(conn: &Connection, me: &str, device_code: &str, all: 
         created_at: now_utc(),
         changes: BTreeMap::new(),
         audit: BTreeMap::new(),
-        has_changes: vector(conn, "changes")?,
-        has_audit: vector(conn, "audit")?,
+        has_changes: vector(conn, Log::Changes)?,
+        has_audit: vector(conn, Log::Audit)?,
         audit_head: String::new(),
         // A bundle carries every key epoch: a laptop that never met the hub learns
         // of revocations, and gets the new key if it was sealed to it.
         epochs: epoch::records(conn)?.iter().map(hex::encode).collect(),
     };
     header.audit_head = own_head(conn, me, &header.has_audit)?;
-    let (changes, ranges) =
-        rows_above(conn, "changes", changelog::CHANGE_COLUMNS, floor_c.as_ref(), changelog::change, |c| c.seq)?;
-    (body.changes, header.changes) = (changes, ranges);
-    let (entries, ranges) =
-        rows_above(conn, "audit", audit::ENTRY_COLUMNS, floor_a.as_ref(), audit::entry, |e| e.device_seq)?;
-    (body.audit, header.audit) = (entries, ranges);
+    (body.changes, header.changes) = changes_above(conn, floor_c.as_ref())?;
+    (body.audit, header.audit) = audit_above(conn, floor_a.as_ref())?;
     // Changes after a gap are in the body (the ranges cover them) but not in
     // `has_changes`: the reader still knows to send what comes before them.
     let bytes = bundle::seal(&header, &body, &key, &identity)?;
@@ -131,12 +127,8 @@ pub(crate) fn merge(
     let mut purged_here: BTreeMap<String, bool> = BTreeMap::new();
     let mut changes = body.changes;
     changes.sort_by(|a, b| (a.hlc, &a.device, a.seq).cmp(&(b.hlc, &b.device, b.seq)));
-    for mut c in changes {
+    for c in &mut changes {
         if c.entity == changelog::DIRECTORY {
-            if changelog::insert(tx, &c)? {
-                summary.changes += 1;
-                touched_directory.insert(c.id);
-            }
             continue;
         }
         if c.entity == changelog::CASE_KEY {
@@ -150,18 +142,6 @@ pub(crate) fn merge(
             if !fits {
                 return Err(SyncError::Damaged);
             }
-            // The key of a case purged here is never kept.
-            let purged: bool =
-                tx.query_row("SELECT EXISTS (SELECT 1 FROM purged_cases WHERE case_id = ?1)", [&c.id], |r| r.get(0))?;
-            let mut c = c;
-            if purged {
-                c.value = None;
-            }
-            if changelog::insert(tx, &c)? {
-                summary.changes += 1;
-                touched_keys.insert(c.id);
-            }
-            continue;
         }
         let gone = match purged_here.get(&c.id) {
             Some(g) => *g,
@@ -174,14 +154,21 @@ pub(crate) fn merge(
                 g
             }
         };
-        // A purged case's words never come back; the change's identity is kept.
-        if gone && c.field != flat::PURGED {
+        // A purged case's words (and keys) never come back; the change's
+        // identity is kept.
+        if gone && (c.entity == changelog::CASE_KEY || c.field != flat::PURGED) {
             c.value = None;
         }
-        if changelog::insert(tx, &c)? {
-            summary.changes += 1;
-            touched.insert(c.id);
-        }
+    }
+    // All at once: the changes of one write are stored as one row.
+    let new = changelog::insert_all(tx, &changes)?;
+    for (c, _) in changes.into_iter().zip(new).filter(|(_, new)| *new) {
+        summary.changes += 1;
+        match c.entity.as_str() {
+            changelog::DIRECTORY => touched_directory.insert(c.id),
+            changelog::CASE_KEY => touched_keys.insert(c.id),
+            _ => touched.insert(c.id),
+        };
     }
     let total = touched.len();
     for (i, id) in touched.iter().enumerate() {
@@ -333,11 +320,7 @@ fn vector_json(v: &bundle::Vector) -> String {
 /// This laptop's sync state: what it has not exported, and each other laptop.
 pub(crate) fn status(conn: &Connection, me: &str, device_code: &str) -> Result<SyncStatus, SyncError> {
     let exported = database::meta_number(conn, EXPORTED_KEY)?;
-    let unexported: i64 = conn.query_row(
-        "SELECT count(*) FROM changes WHERE device_id = ?1 AND device_seq > ?2",
-        params![me, exported],
-        |r| r.get(0),
-    )?;
+    let unexported = changelog::count_above(conn, me, exported)?;
     let mut st = conn.prepare(
         "SELECT device_id, device_code, bundle_written_at, imported_at FROM sync_peers ORDER BY device_code",
     )?;
@@ -348,7 +331,7 @@ pub(crate) fn status(conn: &Connection, me: &str, device_code: &str) -> Result<S
         .collect::<Result<Vec<_>, _>>()?;
     let mut peers = Vec::new();
     for (id, code, written, imported) in rows {
-        let held = changelog::contiguous(conn, "changes", &id)?;
+        let held = Log::Changes.held(conn, &id)?;
         peers.push(Peer { device_code: code, bundle_written_at: written, imported_at: imported, changes_held: held });
     }
     Ok(SyncStatus { device_code: device_code.to_string(), unexported_changes: unexported, peers })
@@ -358,13 +341,7 @@ pub(crate) fn status(conn: &Connection, me: &str, device_code: &str) -> Result<S
 /// laptop has heard (the hub knows no names: this is how a list of laptops
 /// shows whose each is).
 pub(crate) fn last_users(conn: &Connection) -> Result<BTreeMap<String, String>, SyncError> {
-    let mut st = conn.prepare(
-        "SELECT c.device_id, c.user_name FROM changes c
-           JOIN (SELECT device_id, max(device_seq) AS seq FROM changes WHERE user_name IS NOT NULL GROUP BY device_id) l
-             ON l.device_id = c.device_id AND l.seq = c.device_seq",
-    )?;
-    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<BTreeMap<_, _>, _>>()?;
-    Ok(rows)
+    Ok(changelog::last_users(conn)?)
 }
 
 /// Has this case changed here since the last bundle was written?
@@ -432,9 +409,9 @@ pub(crate) fn conflicts(conn: &Connection, case_id: Option<&str>) -> Result<Vec<
 
 /// Does this laptop hold every change and audit entry a bundle's header lists?
 pub(crate) fn holds_all(conn: &Connection, h: &Header) -> Result<bool, SyncError> {
-    for (table, ranges) in [("changes", &h.changes), ("audit", &h.audit)] {
+    for (log, ranges) in [(Log::Changes, &h.changes), (Log::Audit, &h.audit)] {
         for (device, (_, last)) in ranges {
-            if changelog::contiguous(conn, table, device)? < *last {
+            if log.held(conn, device)? < *last {
                 return Ok(false);
             }
         }

@@ -134,7 +134,7 @@ pub(crate) fn pulled(conn: &Connection) -> Result<Vector, SyncError> {
 /// wait for the hub's acknowledgement: what the header shows.
 pub(crate) fn waiting(conn: &Connection, me: &str) -> Result<(i64, i64), SyncError> {
     let batched = number_meta(conn, BATCHED_CHANGES)?;
-    let own = changelog::contiguous(conn, "changes", me)?;
+    let own = Log::Changes.held(conn, me)?;
     let mut st = conn.prepare("SELECT header, bytes FROM hub_outbox")?;
     let (mut sealed, mut batches) = (0i64, 0i64);
     for row in st.query_map([], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Vec<u8>>(1)?)))? {
@@ -154,16 +154,16 @@ pub(crate) fn waiting(conn: &Connection, me: &str) -> Result<(i64, i64), SyncErr
 pub(crate) fn make_batch(tx: &Transaction, me: &str, device_code: &str) -> Result<bool, SyncError> {
     let from_c = number_meta(tx, BATCHED_CHANGES)?;
     let from_a = number_meta(tx, BATCHED_AUDIT)?;
-    let upto_c = changelog::contiguous(tx, "changes", me)?.min(from_c.saturating_add(BATCH_CHANGES));
-    let upto_a = changelog::contiguous(tx, "audit", me)?.min(from_a.saturating_add(BATCH_CHANGES));
+    let upto_c = Log::Changes.held(tx, me)?.min(from_c.saturating_add(BATCH_CHANGES));
+    let upto_a = Log::Audit.held(tx, me)?.min(from_a.saturating_add(BATCH_CHANGES));
     if upto_c <= from_c && upto_a <= from_a {
         return Ok(false);
     }
     let (org_id, epoch, key) = org::keys(tx)?;
     let me_id = identity::load(tx)?;
     let number = number_meta(tx, BATCH_NUMBER)? + 1;
-    let changes = own_rows(tx, "changes", changelog::CHANGE_COLUMNS, me, (from_c, upto_c), changelog::change)?;
-    let entries = own_rows(tx, "audit", audit::ENTRY_COLUMNS, me, (from_a, upto_a), audit::entry)?;
+    let changes = changelog::range(tx, me, from_c, Some(upto_c))?;
+    let entries = own_audit(tx, me, (from_a, upto_a))?;
     let mut header = Header {
         format: bundle::FORMAT,
         org: org_id,
@@ -176,8 +176,8 @@ pub(crate) fn make_batch(tx: &Transaction, me: &str, device_code: &str) -> Resul
         created_at: now_utc(),
         changes: Default::default(),
         audit: Default::default(),
-        has_changes: vector(tx, "changes")?,
-        has_audit: vector(tx, "audit")?,
+        has_changes: vector(tx, Log::Changes)?,
+        has_audit: vector(tx, Log::Audit)?,
         audit_head: String::new(),
         epochs: vec![],
     };
@@ -201,21 +201,14 @@ pub(crate) fn make_batch(tx: &Transaction, me: &str, device_code: &str) -> Resul
     Ok(true)
 }
 
-/// This laptop's rows of `table` (changes or audit entries) numbered above
-/// `from`, up to `upto`.
-fn own_rows<T>(
-    conn: &Connection,
-    table: &'static str,
-    columns: &str,
-    me: &str,
-    (from, upto): (i64, i64),
-    read: fn(&rusqlite::Row) -> rusqlite::Result<T>,
-) -> Result<Vec<T>, SyncError> {
+/// This laptop's audit entries numbered above `from`, up to `upto`.
+fn own_audit(conn: &Connection, me: &str, (from, upto): (i64, i64)) -> Result<Vec<audit::Entry>, SyncError> {
     let mut st = conn.prepare(&format!(
-        "SELECT {columns} FROM {table} WHERE device_id = ?1 AND device_seq > ?2 AND device_seq <= ?3 ORDER BY device_seq"
+        "SELECT {} FROM audit WHERE device_id = ?1 AND device_seq > ?2 AND device_seq <= ?3 ORDER BY device_seq",
+        audit::ENTRY_COLUMNS
     ))?;
-    let rows = st.query_map(params![me, from, upto], read)?.collect::<Result<Vec<_>, _>>();
-    Ok(rows.map_err(database::read_error(table))?)
+    let rows = st.query_map(params![me, from, upto], audit::entry)?.collect::<Result<Vec<_>, _>>();
+    Ok(rows.map_err(database::read_error("audit"))?)
 }
 
 /// The oldest batch the hub has not acknowledged.
@@ -255,9 +248,11 @@ pub(crate) fn reseal_emptied(tx: &Transaction, me: &str) -> Result<(), SyncError
             serde_json::from_str(&header).map_err(|_| DatabaseError::Damaged { table: "hub_outbox" })?;
         let key = org::key_of(tx, header.epoch)?.ok_or(SyncError::Damaged)?;
         let range = |r: Option<&(i64, i64)>| r.map_or((0, 0), |(first, last)| (first - 1, *last));
-        let changes =
-            own_rows(tx, "changes", changelog::CHANGE_COLUMNS, me, range(header.changes.get(me)), changelog::change)?;
-        let audit = own_rows(tx, "audit", audit::ENTRY_COLUMNS, me, range(header.audit.get(me)), audit::entry)?;
+        let changes = {
+            let (from, upto) = range(header.changes.get(me));
+            changelog::range(tx, me, from, Some(upto))?
+        };
+        let audit = own_audit(tx, me, range(header.audit.get(me)))?;
         let body = Body { changes, audit, devices: devices(tx)?, members: users::members_to_send(tx)? };
         let bytes = bundle::seal(&header, &body, &key, &me_id)?;
         tx.execute(
@@ -281,7 +276,7 @@ pub(crate) fn acknowledged(conn: &Connection, me: &str, number: i64) -> Result<(
     // Cheap on purpose (this runs once per batch pushed): the outbox empty, and
     // nothing made since the last batch was sealed.
     let outbox: i64 = tx.query_row("SELECT count(*) FROM hub_outbox", [], |r| r.get(0))?;
-    let own = changelog::contiguous(&tx, "changes", me)?;
+    let own = Log::Changes.held(&tx, me)?;
     if outbox == 0 && own <= number_meta(&tx, BATCHED_CHANGES)? {
         super::exchange::mark_exported(&tx, own)?;
     }

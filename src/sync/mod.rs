@@ -23,9 +23,10 @@ pub mod hub;
 pub mod identity;
 pub mod org;
 
-use crate::changelog;
+use crate::changelog::{self, Change};
 use crate::database::{self, now_utc, DatabaseError};
 use crate::i18n::Localized;
+use crate::repositories::audit;
 use bundle::Vector;
 use rusqlite::{params, Connection};
 use serde::Serialize;
@@ -280,17 +281,35 @@ pub(crate) fn ensure_ready(conn: &mut Connection) -> Result<(), SyncError> {
     Ok(())
 }
 
-/// Every device this laptop holds rows of in `table` (changes or audit).
-pub(crate) fn devices_in(conn: &Connection, table: &str) -> Result<Vec<String>, SyncError> {
-    let mut st = conn.prepare(&format!("SELECT DISTINCT device_id FROM {table}"))?;
-    let d = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
-    Ok(d)
+/// The two logs a bundle carries, each numbered from 1 per device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Log {
+    Changes,
+    Audit,
 }
 
-pub(crate) fn vector(conn: &Connection, table: &str) -> Result<Vector, SyncError> {
+impl Log {
+    /// Every device this laptop holds rows of.
+    fn devices(self, conn: &Connection) -> Result<Vec<String>, SyncError> {
+        Ok(match self {
+            Log::Changes => changelog::devices(conn)?,
+            Log::Audit => audit::devices(conn)?,
+        })
+    }
+
+    /// The longest run 1..=n of a device's rows held here.
+    pub(crate) fn held(self, conn: &Connection, device: &str) -> Result<i64, SyncError> {
+        Ok(match self {
+            Log::Changes => changelog::held(conn, device)?,
+            Log::Audit => audit::held(conn, device)?,
+        })
+    }
+}
+
+pub(crate) fn vector(conn: &Connection, log: Log) -> Result<Vector, SyncError> {
     let mut out = Vector::new();
-    for d in devices_in(conn, table)? {
-        let n = changelog::contiguous(conn, table, &d)?;
+    for d in log.devices(conn)? {
+        let n = log.held(conn, &d)?;
         if n > 0 {
             out.insert(d, n);
         }
@@ -321,29 +340,39 @@ pub(crate) fn floors(conn: &Connection, own: &str, column: &str) -> Result<Optio
 
 pub(crate) type Ranges = BTreeMap<String, (i64, i64)>;
 
-/// Every row of `table` (changes or audit entries) above each device's floor, every
-/// device this laptop holds rows of, with the range of numbers per device.
-pub(crate) fn rows_above<T>(
+/// Every change above each device's floor, of every device this laptop holds
+/// changes of, with the range of numbers per device.
+pub(crate) fn changes_above(conn: &Connection, floors: Option<&Vector>) -> Result<(Vec<Change>, Ranges), SyncError> {
+    let (mut out, mut ranges) = (Vec::new(), Ranges::new());
+    for d in Log::Changes.devices(conn)? {
+        let from = floors.and_then(|f| f.get(&d)).copied().unwrap_or(0);
+        let rows = changelog::range(conn, &d, from, None)?;
+        if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+            ranges.insert(d, (first.seq, last.seq));
+        }
+        out.extend(rows);
+    }
+    Ok((out, ranges))
+}
+
+/// Every audit entry above each device's floor, as [`changes_above`].
+pub(crate) fn audit_above(
     conn: &Connection,
-    table: &'static str,
-    columns: &str,
     floors: Option<&Vector>,
-    read: fn(&rusqlite::Row) -> rusqlite::Result<T>,
-    number: fn(&T) -> i64,
-) -> Result<(Vec<T>, Ranges), SyncError> {
-    let devices = devices_in(conn, table)?;
+) -> Result<(Vec<audit::Entry>, Ranges), SyncError> {
     let mut st = conn.prepare(&format!(
-        "SELECT {columns} FROM {table} WHERE device_id = ?1 AND device_seq > ?2 ORDER BY device_seq"
+        "SELECT {} FROM audit WHERE device_id = ?1 AND device_seq > ?2 ORDER BY device_seq",
+        audit::ENTRY_COLUMNS
     ))?;
     let (mut out, mut ranges) = (Vec::new(), Ranges::new());
-    for d in devices {
+    for d in Log::Audit.devices(conn)? {
         let from = floors.and_then(|f| f.get(&d)).copied().unwrap_or(0);
         let rows = st
-            .query_map(params![d, from], read)?
+            .query_map(params![d, from], audit::entry)?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(database::read_error(table))?;
+            .map_err(database::read_error("audit"))?;
         if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
-            ranges.insert(d, (number(first), number(last)));
+            ranges.insert(d, (first.device_seq, last.device_seq));
         }
         out.extend(rows);
     }

@@ -70,7 +70,7 @@ fn cases(s: &Store) -> BTreeMap<String, Value> {
 }
 
 fn change_count(s: &Store) -> i64 {
-    s.conn().query_row("SELECT count(*) FROM changes", [], |r| r.get(0)).unwrap()
+    crate::changelog::all(s.conn()).unwrap().len() as i64
 }
 
 fn id_of(case: &Value) -> String {
@@ -431,7 +431,7 @@ fn a_store_from_before_sync_brings_its_cases_into_the_log() {
     let (_d, mut l) = laptops(2);
     let case = l[0].create_case(sample::full_case(), None).unwrap();
     // As if written before the change log existed.
-    l[0].conn().execute_batch("DELETE FROM changes; DELETE FROM meta WHERE key = 'sync_log_since';").unwrap();
+    l[0].conn().execute_batch("DELETE FROM change_log; DELETE FROM meta WHERE key = 'sync_log_since';").unwrap();
     let dir = l[0].dir().to_path_buf();
     let reopened = Store::open(&dir, PASS).unwrap();
     l[0] = reopened;
@@ -682,25 +682,19 @@ fn run(n: usize, ops: &[Op]) -> Result<Stats, TestCaseError> {
 
 /// A case's alias and status changes as one laptop holds them (for failure messages).
 fn log_of(s: &Store, id: &str) -> String {
-    let mut st = s
-        .conn()
-        .prepare("SELECT field, device_id, device_seq, hlc, parents, value FROM changes WHERE entity_id = ?1 AND (field LIKE '%alias' OR field = 'status') ORDER BY field, hlc")
-        .unwrap();
-    st.query_map([id], |r| {
-        Ok(format!(
-            "{} {}:{} h{} p{} {:?}",
-            r.get::<_, String>(0)?,
-            &r.get::<_, String>(1)?[30..],
-            r.get::<_, i64>(2)?,
-            r.get::<_, i64>(3)? & 0xffffff,
-            r.get::<_, String>(4)?,
-            r.get::<_, Option<String>>(5)?
-        ))
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect::<Vec<_>>()
-    .join("\n  ")
+    let mut log: Vec<_> = crate::changelog::all(s.conn())
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.id == id && (c.field.ends_with("alias") || c.field == "status"))
+        .collect();
+    log.sort_by(|a, b| (&a.field, a.hlc).cmp(&(&b.field, b.hlc)));
+    log.iter()
+        .map(|c| {
+            let parents: Vec<String> = c.parents.iter().map(|(d, n)| format!("{}:{n}", &d[30..])).collect();
+            format!("{} {}:{} h{} p{:?} {:?}", c.field, &c.device[30..], c.seq, c.hlc & 0xffffff, parents, c.value)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The top-level keys where two versions of a case differ, with both values.
@@ -814,7 +808,7 @@ fn a_laptop_whose_clock_is_off_still_converges_and_keeps_causality() {
     }
     // And its clock moved past what it received, so its change also sorts after.
     let newest = |device: &str| -> i64 {
-        l[0].conn().query_row("SELECT max(hlc) FROM changes WHERE device_id = ?1", [device], |r| r.get(0)).unwrap()
+        crate::changelog::all(l[0].conn()).unwrap().iter().filter(|c| c.device == device).map(|c| c.hlc).max().unwrap()
     };
     assert!(newest(&l[1].session().device_id) > newest(&l[0].session().device_id));
     // A laptop hours behind: concurrent edits still give one winner on both and keep
@@ -1088,16 +1082,24 @@ fn a_restricted_case_is_sealed_to_its_caseworker_and_every_supervisor_by_signed_
 /// How many rows of the case's tables hold this word, as anyone with the data key
 /// could count them with SQL.
 fn rows_with(s: &Store, word: &str) -> i64 {
-    let like = format!("%{word}%");
-    s.conn()
-        .query_row(
-            "SELECT (SELECT count(*) FROM changes WHERE value LIKE ?1)
-                  + (SELECT count(*) FROM cases WHERE data LIKE ?1 OR alias LIKE ?1)
-                  + (SELECT count(*) FROM notes WHERE text LIKE ?1)",
-            [like],
-            |r| r.get(0),
-        )
+    // The log's rows are bytes: compared as bytes, without regard to case.
+    let lower = word.to_lowercase().into_bytes();
+    let mut st = s.conn().prepare("SELECT fields FROM change_log").unwrap();
+    let in_log = st
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
         .unwrap()
+        .filter(|b| b.as_ref().unwrap().to_ascii_lowercase().windows(lower.len()).any(|w| w == lower.as_slice()))
+        .count() as i64;
+    let like = format!("%{word}%");
+    in_log
+        + s.conn()
+            .query_row(
+                "SELECT (SELECT count(*) FROM cases WHERE data LIKE ?1 OR alias LIKE ?1)
+                  + (SELECT count(*) FROM notes WHERE text LIKE ?1)",
+                [like],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
 }
 
 #[test]
@@ -1168,9 +1170,11 @@ fn a_purged_restricted_case_leaves_no_key_on_any_laptop() {
     let before = export(&mut l[0]);
     import(&mut l[1], &before).unwrap();
     let keys = |s: &Store| -> i64 {
-        s.conn()
-            .query_row("SELECT count(*) FROM changes WHERE entity = 'case_key' AND value IS NOT NULL", [], |r| r.get(0))
+        crate::changelog::all(s.conn())
             .unwrap()
+            .iter()
+            .filter(|c| c.entity == crate::changelog::CASE_KEY && c.value.is_some())
+            .count() as i64
     };
     assert!(keys(&l[0]) > 0 && keys(&l[1]) > 0, "the test sees the keys");
     l[0].set_policy(&crate::store::policy::Policy { idle_lock_minutes: 5, retention_months: Some(1) }).unwrap();

@@ -1,0 +1,101 @@
+//! The compact change log against a store made before it (schema 17): every change,
+//! case, conflict and count comes through the migration as that store read them.
+
+use super::*;
+use crate::store::Store;
+use serde_json::json;
+use std::path::Path;
+
+const PASS: &str = "correct horse battery staple";
+
+fn fixture() -> (tempfile::TempDir, Value) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v17");
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["amparo.db", "keys.json", "keys.copy.json", "settings.json"] {
+        std::fs::copy(from.join(f), dir.path().join(f)).unwrap();
+    }
+    let expected = serde_json::from_str(&std::fs::read_to_string(from.join("expected.json")).unwrap()).unwrap();
+    (dir, expected)
+}
+
+fn exported(s: &Store) -> Value {
+    let mut out = Vec::new();
+    s.export_jsonl(&mut out).unwrap();
+    let cases: serde_json::Map<String, Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| (v["id"].as_str().unwrap().to_string(), v))
+        .collect();
+    Value::Object(cases)
+}
+
+fn by_identity(mut changes: Vec<Value>) -> Vec<Value> {
+    changes.sort_by_key(|c| (c["device"].as_str().unwrap().to_string(), c["seq"].as_i64().unwrap()));
+    changes
+}
+
+#[test]
+fn a_store_made_by_schema_17_comes_through_with_every_change_case_and_conflict() {
+    let (dir, expected) = fixture();
+    let mut s = Store::open(dir.path(), PASS).unwrap();
+    let changes = all(s.conn()).unwrap();
+    assert_eq!(changes.len(), expected["changes"].as_array().unwrap().len());
+    assert_eq!(
+        by_identity(changes.iter().map(|c| serde_json::to_value(c).unwrap()).collect()),
+        by_identity(expected["changes"].as_array().unwrap().clone())
+    );
+    assert_eq!(exported(&s), expected["cases"]);
+    assert_eq!(serde_json::to_value(s.conflicts().unwrap()).unwrap(), expected["conflicts"]);
+    assert_eq!(serde_json::to_value(s.sync_status().unwrap()).unwrap(), expected["status"]);
+    assert_eq!(serde_json::to_value(s.fact_sheet(&Default::default()).unwrap()).unwrap(), expected["facts"]);
+    // The old table is gone, and the log is one row per write, not per field.
+    let count = |sql: &str| -> i64 { s.conn().query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM sqlite_schema WHERE name = 'changes_v17'"), 0);
+    let rows = count("SELECT count(*) FROM change_log");
+    assert!(rows * 5 < changes.len() as i64, "{rows} rows for {} changes", changes.len());
+    // Work goes on: the next change is numbered after the last one carried over.
+    let me = s.session().device_id.clone();
+    let last = changes.iter().filter(|c| c.device == me).map(|c| c.seq).max().unwrap();
+    let b = expected["cases"].as_object().unwrap().values().find(|c| c["status"] == "Closed").unwrap();
+    let number = b["case_number"].as_str().unwrap();
+    s.set_fields(number, &[("status".to_string(), "Active".to_string())]).unwrap();
+    let after = all(s.conn()).unwrap();
+    let new: Vec<&Change> = after.iter().filter(|c| c.device == me && c.seq > last).collect();
+    assert!(!new.is_empty() && new.iter().all(|c| c.seq > last));
+    let status = new.iter().find(|c| c.field == "status").unwrap();
+    assert_eq!(status.value, Some(json!("Active")));
+    // The status it replaced was one of the carried-over changes, now blanked.
+    let (pd, ps) = status.parents[0].clone();
+    let replaced = after.iter().find(|c| c.device == pd && c.seq == ps).unwrap();
+    assert_eq!(replaced.value, None);
+    assert!(changes.iter().any(|c| c.device == pd && c.seq == ps && c.value == Some(json!("Closed"))));
+}
+
+#[test]
+fn a_write_of_many_fields_is_one_row_and_blanking_one_keeps_the_others() {
+    let (_dir, mut s) = crate::store::test_store();
+    let case = s.create_case(crate::sample::full_case(), None).unwrap();
+    let count = |s: &Store| -> i64 { s.conn().query_row("SELECT count(*) FROM change_log", [], |r| r.get(0)).unwrap() };
+    let before = count(&s);
+    let fields = all(s.conn()).unwrap().len();
+    let number = case["case_number"].as_str().unwrap();
+    s.set_fields(number, &[("status".to_string(), "Closed".to_string())]).unwrap();
+    assert_eq!(count(&s), before + 1, "one save, one row");
+    let after = all(s.conn()).unwrap();
+    assert!(after.len() > fields);
+    let id = case["id"].as_str().unwrap();
+    let statuses: Vec<&Change> = after.iter().filter(|c| c.id == id && c.field == "status").collect();
+    assert_eq!(statuses.len(), 2);
+    assert_eq!(statuses.iter().filter(|c| c.value.is_some()).count(), 1, "the replaced status is blanked");
+    // The other fields written with the first status keep their values (but the
+    // time and author of the write, which every save replaces).
+    let first = statuses.iter().min_by_key(|c| c.seq).unwrap();
+    let siblings: Vec<&Change> = after
+        .iter()
+        .filter(|c| c.device == first.device && c.hlc == first.hlc && c.seq != first.seq)
+        .filter(|c| !flat::META_FIELDS.contains(&c.field.as_str()))
+        .collect();
+    assert!(siblings.len() > 10, "{}", siblings.len());
+    assert!(siblings.iter().all(|c| c.value.is_some()), "{siblings:?}");
+}
