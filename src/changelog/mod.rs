@@ -261,11 +261,9 @@ fn same_write(a: &Change, b: &Change) -> bool {
 /// in one transaction: a crash only means it runs again at the next unlock. One
 /// write at a time, so memory does not grow with the store.
 pub fn carry_over(conn: &mut Connection) -> Result<(), DatabaseError> {
-    let pending: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'changes_v17')",
-        [],
-        |r| r.get(0),
-    )?;
+    let pending: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'changes_v17')")?
+        .query_row([], |r| r.get(0))?;
     if !pending {
         return Ok(());
     }

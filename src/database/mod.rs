@@ -180,6 +180,14 @@ fn open_connection(path: &Path, key: &DataKey) -> Result<Connection, DatabaseErr
     // checkpoint the file is cut back to this instead of staying that large.
     conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Every statement is prepared once per connection: a save alone runs dozens,
+    // and rusqlite keeps sixteen by default, so most were parsed again on every
+    // save.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // Decrypted pages kept in memory: with SQLite's 2 MiB the pages a save writes
+    // push out those the case list reads, and every list decrypted its pages
+    // from the file again (2.4 ms instead of 0.11 ms at 3,000 cases).
+    conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)?;
     // Sorts and temporary indexes stay in memory: no plaintext temp files.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // Freed space is overwritten: a removed person or purged case leaves no old
@@ -187,6 +195,12 @@ fn open_connection(path: &Path, key: &DataKey) -> Result<Connection, DatabaseErr
     conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(conn)
 }
+
+/// How much a connection keeps of the store's pages in memory (KiB): 32 MiB.
+const PAGE_CACHE_KIB: i64 = 32 << 10;
+
+/// How many prepared statements a connection keeps.
+const STATEMENT_CACHE: usize = 256;
 
 /// The most a WAL keeps on disk once checkpointed (bytes): 16 MiB.
 const JOURNAL_SIZE_LIMIT: i64 = 16 << 20;

@@ -134,16 +134,16 @@ fn assert_counts_agree(s: &Store) {
         st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect()
     };
     assert_eq!(
-        rows("SELECT day, kind, code, n FROM fact_counts ORDER BY 1, 2, 3"),
+        rows("SELECT month, kind, code, n FROM fact_counts ORDER BY 1, 2, 3"),
         rows(
-            "SELECT coalesce(r.intake_date, ''), f.kind, f.code, count(*) FROM case_facts f
+            "SELECT coalesce(substr(r.intake_date, 1, 7), ''), f.kind, f.code, count(*) FROM case_facts f
                JOIN case_report r ON r.case_seq = f.case_seq GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
         )
     );
     assert_eq!(
-        rows("SELECT day, '', '', cases * 1000 + victims FROM day_counts ORDER BY 1"),
+        rows("SELECT month, '', '', cases * 1000 + victims FROM month_counts ORDER BY 1"),
         rows(
-            "SELECT coalesce(intake_date, ''), '', '', count(*) * 1000 + sum(victims) FROM case_report
+            "SELECT coalesce(substr(intake_date, 1, 7), ''), '', '', count(*) * 1000 + sum(victims) FROM case_report
               GROUP BY 1 ORDER BY 1"
         )
     );
@@ -173,28 +173,56 @@ fn running_counts_follow_saves_edits_and_purges() {
         s.update_case(id, c, None).unwrap();
     }
     assert_counts_agree(&s);
-    // A period and all cases, from the counts, equal the same report read from the rows.
-    let year = ReportQuery {
-        from: NaiveDate::from_ymd_opt(2024, 1, 1),
-        to: NaiveDate::from_ymd_opt(2024, 12, 31),
-        ..Default::default()
-    };
-    let by_rows = |q: &ReportQuery| {
-        let f = q.filter();
-        let mut all = Vec::new();
+    // Periods (whole months, part-months at either end, within one month,
+    // open-ended) and all cases, from the counts, equal the same report read
+    // from the rows: the sum over every status of the status-filtered report.
+    let statuses: Vec<String> = {
         let mut st = s.conn().prepare("SELECT DISTINCT status FROM case_report").unwrap();
-        let statuses: Vec<String> = st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
-        for status in statuses {
-            let f = facts::CaseFilter { status: Some(status), ..f.clone() };
-            all.push(facts::totals(s.conn(), &f).unwrap());
-        }
-        all.iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        let r = st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        r
     };
-    for q in [year.clone(), ReportQuery::default()] {
-        let from_counts = facts::totals(s.conn(), &q.filter()).unwrap();
-        assert_eq!(from_counts, by_rows(&q));
-        assert!(from_counts.0 > 0);
+    let by_rows = |f: &facts::CaseFilter| {
+        let mut totals = (0, 0);
+        let mut codes: std::collections::BTreeMap<(String, String), i64> = Default::default();
+        for status in &statuses {
+            let f = facts::CaseFilter { status: Some(status.clone()), ..f.clone() };
+            let t = facts::totals(s.conn(), &f).unwrap();
+            totals = (totals.0 + t.0, totals.1 + t.1);
+            for (kind, list) in facts::breakdowns(s.conn(), &f).unwrap() {
+                for (code, n) in list {
+                    *codes.entry((kind.clone(), code)).or_default() += n;
+                }
+            }
+        }
+        (totals, codes)
+    };
+    let by_counts = |f: &facts::CaseFilter| {
+        let mut codes: std::collections::BTreeMap<(String, String), i64> = Default::default();
+        for (kind, list) in facts::breakdowns(s.conn(), f).unwrap() {
+            for (code, n) in list {
+                assert!(codes.insert((kind.clone(), code), n).is_none(), "a code listed twice");
+            }
+        }
+        (facts::totals(s.conn(), f).unwrap(), codes)
+    };
+    let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d);
+    let mut covered = 0;
+    for (from, to) in [
+        (None, None),
+        (d(2024, 1, 1), d(2024, 12, 31)),
+        (d(2023, 11, 20), d(2024, 3, 5)),
+        (d(2024, 2, 15), d(2024, 2, 29)),
+        (d(2024, 2, 1), d(2024, 2, 29)),
+        (None, d(2024, 6, 10)),
+        (d(2024, 6, 10), None),
+        (d(2019, 1, 31), d(2030, 12, 1)),
+    ] {
+        let f = facts::CaseFilter { from, to, ..Default::default() };
+        let (ours, rows) = (by_counts(&f), by_rows(&f));
+        assert_eq!(ours, rows, "{from:?}..{to:?}");
+        covered += ours.0 .0;
     }
+    assert!(covered > 40, "the periods hold cases: {covered}");
     // A purge takes the cases' share away.
     s.set_policy(&crate::store::policy::Policy { idle_lock_minutes: 5, retention_months: Some(1) }).unwrap();
     s.conn().execute("UPDATE cases SET closed_at = '2020-01-01T00:00:00.000Z' WHERE status = 'Closed'", []).unwrap();

@@ -344,13 +344,12 @@ pub(crate) fn verify(conn: &Connection, own_device: &str, own_code: &str) -> Res
     // What no chain here can show: another laptop's copy that differed.
     if problem.is_none() {
         let fork: Option<(String, i64, Option<String>)> = conn
-            .query_row(
+            .prepare_cached(
                 "SELECT f.device_id, f.device_seq, d.device_code FROM audit_forks f
                  LEFT JOIN sync_devices d ON d.device_id = f.device_id
                  ORDER BY f.found_at, f.device_id, f.device_seq LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
         problem =
             fork.map(|(d, number, code)| Problem::Rewritten { device: code.unwrap_or_else(|| label(&d)), number });
@@ -435,28 +434,23 @@ pub(crate) fn list(conn: &Connection, q: &AuditQuery, own: (&str, &str)) -> Resu
 
 /// The longest run 1..=n of this device's audit entries held here.
 pub(crate) fn held(conn: &Connection, device: &str) -> Result<i64, DatabaseError> {
-    let (max, count): (i64, i64) = conn.query_row(
-        "SELECT coalesce(max(device_seq), 0), count(*) FROM audit WHERE device_id = ?1",
-        [device],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (max, count): (i64, i64) = conn
+        .prepare_cached("SELECT coalesce(max(device_seq), 0), count(*) FROM audit WHERE device_id = ?1")?
+        .query_row([device], |r| Ok((r.get(0)?, r.get(1)?)))?;
     if max == count {
         return Ok(max);
     }
     // A gap: the first number whose successor is missing.
     let first_gap: Option<i64> = conn
-        .query_row(
-            "SELECT min(device_seq) FROM audit t WHERE device_id = ?1
-               AND NOT EXISTS (SELECT 1 FROM audit u WHERE u.device_id = t.device_id AND u.device_seq = t.device_seq + 1)",
-            [device],
+        .prepare_cached("SELECT min(device_seq) FROM audit t WHERE device_id = ?1
+               AND NOT EXISTS (SELECT 1 FROM audit u WHERE u.device_id = t.device_id AND u.device_seq = t.device_seq + 1)")?.query_row([device],
             |r| r.get(0),
         )
         .optional()?
         .flatten();
-    let has_first: bool =
-        conn.query_row("SELECT EXISTS (SELECT 1 FROM audit WHERE device_id = ?1 AND device_seq = 1)", [device], |r| {
-            r.get(0)
-        })?;
+    let has_first: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM audit WHERE device_id = ?1 AND device_seq = 1)")?
+        .query_row([device], |r| r.get(0))?;
     Ok(if has_first { first_gap.unwrap_or(0) } else { 0 })
 }
 

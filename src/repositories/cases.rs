@@ -226,15 +226,16 @@ pub(crate) fn reshape(id: &str, mut data: Map<String, Value>) -> Row {
 
 pub(crate) fn next_case_number(tx: &Transaction, device: &str, year: i32) -> Result<String, DatabaseError> {
     loop {
-        let n: i64 = tx.query_row(
-            "INSERT INTO case_numbers (device, year, last) VALUES (?1, ?2, 1)
+        let n: i64 = tx
+            .prepare_cached(
+                "INSERT INTO case_numbers (device, year, last) VALUES (?1, ?2, 1)
              ON CONFLICT (device, year) DO UPDATE SET last = last + 1 RETURNING last",
-            params![device, year],
-            |r| r.get(0),
-        )?;
+            )?
+            .query_row(params![device, year], |r| r.get(0))?;
         let number = format!("{device}-{year}-{n:04}");
-        let taken: bool =
-            tx.query_row("SELECT EXISTS (SELECT 1 FROM cases WHERE case_number = ?1)", [&number], |r| r.get(0))?;
+        let taken: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM cases WHERE case_number = ?1)")?
+            .query_row([&number], |r| r.get(0))?;
         if !taken {
             return Ok(number);
         }
@@ -246,11 +247,11 @@ pub(crate) fn note_case_number(tx: &Transaction, number: &str) -> Result<(), Dat
     let parts: Vec<&str> = number.split('-').collect();
     if let [device, year, n] = parts[..] {
         if let (Ok(year), Ok(n)) = (year.parse::<i32>(), n.parse::<i64>()) {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO case_numbers (device, year, last) VALUES (?1, ?2, ?3)
                  ON CONFLICT (device, year) DO UPDATE SET last = max(last, excluded.last)",
-                params![device, year, n],
-            )?;
+            )?
+            .execute(params![device, year, n])?;
         }
     }
     Ok(())
@@ -405,9 +406,7 @@ pub(crate) fn assemble(
 
 /// All of a case's note text, for its search entry.
 pub(crate) fn notes_text(tx: &Connection, seq: i64) -> Result<String, DatabaseError> {
-    Ok(tx.query_row(
-        "SELECT coalesce(group_concat(n.text, char(10)), '') FROM notes n JOIN cases c ON c.id = n.case_id WHERE c.seq = ?1",
-        [seq],
+    Ok(tx.prepare_cached("SELECT coalesce(group_concat(n.text, char(10)), '') FROM notes n JOIN cases c ON c.id = n.case_id WHERE c.seq = ?1")?.query_row([seq],
         |r| r.get(0),
     )?)
 }
@@ -509,14 +508,16 @@ pub(crate) fn insert_case(
     sealing: &Sealing,
 ) -> Result<Value, RepositoryError> {
     let row = to_row(case);
-    let exists: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?1)", [&row.id], |r| r.get(0))?;
+    let exists: bool =
+        tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?1)")?.query_row([&row.id], |r| r.get(0))?;
     if exists {
         return Err(ValidationErrors(vec![Issue::new("id", FieldError::DuplicateId)]).into());
     }
     let case_number = match &row.case_number {
         Some(n) => {
-            let taken: bool =
-                tx.query_row("SELECT EXISTS (SELECT 1 FROM cases WHERE case_number = ?1)", [n], |r| r.get(0))?;
+            let taken: bool = tx
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM cases WHERE case_number = ?1)")?
+                .query_row([n], |r| r.get(0))?;
             if taken {
                 let e = FieldError::DuplicateCaseNumber { number: n.clone() };
                 return Err(ValidationErrors(vec![Issue::new("case_number", e)]).into());
@@ -540,26 +541,26 @@ pub(crate) fn insert_case(
     let (logged, stored_notes) = log_case(tx, session, &row.id, &row.data, &meta, &notes, sealing)?;
     let row = reshape(&row.id, logged);
     let data = serde_json::to_string(&row.data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO cases (id, case_number, status, intake_date, alias, primary_language,
                             created_at, updated_at, created_by, updated_by, data, assigned_to, restricted, closed_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12,
                  CASE WHEN ?3 IN ('Closed', 'ClosedReferred') THEN ?8 END)",
-        params![
-            row.id,
-            case_number,
-            row.status,
-            row.intake_date,
-            row.alias,
-            row.primary_language,
-            created_at,
-            updated_at,
-            session.user_id,
-            data,
-            row.assigned_to,
-            row.restricted
-        ],
-    )?;
+    )?
+    .execute(params![
+        row.id,
+        case_number,
+        row.status,
+        row.intake_date,
+        row.alias,
+        row.primary_language,
+        created_at,
+        updated_at,
+        session.user_id,
+        data,
+        row.assigned_to,
+        row.restricted
+    ])?;
     let seq = tx.last_insert_rowid();
     facts::refresh(tx, seq, &row.data)?;
     keep_notes(tx, &row.id, row.restricted, &stored_notes)?;
@@ -611,7 +612,7 @@ pub(crate) fn backfill(tx: &Connection) -> Result<(), DatabaseError> {
         ];
         let (rebuilt, _) = log_case(tx, &session, &id, &data, &meta, &notes, &Sealing::CLEAR)?;
         let json = serde_json::to_string(&rebuilt).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
-        tx.execute("UPDATE cases SET data = ?2 WHERE id = ?1", [&id, &json])?;
+        tx.prepare_cached("UPDATE cases SET data = ?2 WHERE id = ?1")?.execute([&id, &json])?;
     }
     Ok(())
 }
@@ -633,7 +634,7 @@ pub(crate) fn backfill_facts(conn: &mut Connection) -> Result<(), DatabaseError>
         };
         // From nothing: whatever was kept before is counted again, not twice.
         tx.execute_batch(
-            "DELETE FROM case_facts; DELETE FROM case_report; DELETE FROM day_counts; DELETE FROM fact_counts;",
+            "DELETE FROM case_facts; DELETE FROM case_report; DELETE FROM month_counts; DELETE FROM fact_counts;",
         )?;
         for (seq, data) in rows {
             let data = serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
@@ -692,9 +693,8 @@ pub(crate) enum Merged {
 pub(crate) fn rebuild(tx: &Transaction, id: &str) -> Result<(Merged, Vec<String>), RepositoryError> {
     let fields = super::incoming::fields(tx, id)?;
     let existing: Option<(i64, String, String)> = tx
-        .query_row("SELECT seq, data, updated_at FROM cases WHERE id = ?1", [id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        .prepare_cached("SELECT seq, data, updated_at FROM cases WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     if changelog::is_purged(&fields) {
         let was_here = existing.is_some();
@@ -714,19 +714,21 @@ pub(crate) fn rebuild(tx: &Transaction, id: &str) -> Result<(Merged, Vec<String>
     let outcome = match &existing {
         Some(_) => Merged::Updated,
         None => {
-            let taken: Option<String> =
-                tx.query_row("SELECT id FROM cases WHERE case_number = ?1", [&number], |r| r.get(0)).optional()?;
+            let taken: Option<String> = tx
+                .prepare_cached("SELECT id FROM cases WHERE case_number = ?1")?
+                .query_row([&number], |r| r.get(0))
+                .optional()?;
             if taken.is_some() {
                 // Two laptops numbering with the same device code: never merge two
                 // different cases into one number.
                 return Err(RepositoryError::CaseNumberTaken { number });
             }
             note_case_number(tx, &number)?;
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO cases (id, case_number, status, created_at, updated_at, created_by, updated_by, data)
                  VALUES (?1, ?2, '', ?3, ?3, ?4, ?4, '{}')",
-                params![id, number, created_at, created_by],
-            )?;
+            )?
+            .execute(params![id, number, created_at, created_by])?;
             Merged::New
         }
     };
@@ -744,7 +746,7 @@ pub(crate) fn rebuild(tx: &Transaction, id: &str) -> Result<(Merged, Vec<String>
     if row.restricted {
         keep_notes(tx, id, true, &[])?;
     }
-    let seq: i64 = tx.query_row("SELECT seq FROM cases WHERE id = ?1", [id], |r| r.get(0))?;
+    let seq: i64 = tx.prepare_cached("SELECT seq FROM cases WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
     facts::refresh(tx, seq, &row.data)?;
     refresh_fts(tx, seq, &number, &row.names, &row.places, &notes_text(tx, seq)?)?;
     Ok((outcome, open))
@@ -754,23 +756,22 @@ pub(crate) fn rebuild(tx: &Transaction, id: &str) -> Result<(Merged, Vec<String>
 /// notes, drafts and search entry go, its changes keep only their identity, and its
 /// id stays as a tombstone.
 pub(crate) fn remove_case(tx: &Connection, id: &str) -> Result<(), DatabaseError> {
-    tx.execute(
-        "INSERT INTO purged_cases (case_id, purged_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-        [id, &now_utc()],
-    )?;
-    let seq: Option<i64> = tx.query_row("SELECT seq FROM cases WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-    tx.execute("DELETE FROM notes WHERE case_id = ?1", [id])?;
+    tx.prepare_cached("INSERT INTO purged_cases (case_id, purged_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+        .execute([id, &now_utc()])?;
+    let seq: Option<i64> =
+        tx.prepare_cached("SELECT seq FROM cases WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()?;
+    tx.prepare_cached("DELETE FROM notes WHERE case_id = ?1")?.execute([id])?;
     if let Some(seq) = seq {
         forget_fts(tx, seq)?;
         facts::forget(tx, seq)?;
     }
-    tx.execute("DELETE FROM drafts WHERE case_id = ?1", [id])?;
-    tx.execute("DELETE FROM cases WHERE id = ?1", [id])?;
+    tx.prepare_cached("DELETE FROM drafts WHERE case_id = ?1")?.execute([id])?;
+    tx.prepare_cached("DELETE FROM cases WHERE id = ?1")?.execute([id])?;
     changelog::blank_entity(tx, changelog::CASE, id, Some(flat::PURGED))?;
     // A restricted case's keys go too: kept, they would still open the sealed
     // values of the case in batches a hub holds.
     changelog::blank_entity(tx, changelog::CASE_KEY, id, None)?;
-    tx.execute("DELETE FROM open_conflicts WHERE entity_id = ?1", [id])?;
+    tx.prepare_cached("DELETE FROM open_conflicts WHERE entity_id = ?1")?.execute([id])?;
     Ok(())
 }
 
@@ -844,7 +845,8 @@ pub(crate) fn notes_of(conn: &Connection, case_id: &str) -> Result<Vec<Value>, D
 /// The id of the case with this number (typed loosely: spaces and case do not matter).
 pub(crate) fn id_of_number(conn: &Connection, case_number: &str) -> Result<Option<String>, DatabaseError> {
     Ok(conn
-        .query_row("SELECT id FROM cases WHERE case_number = ?1", [case_number.trim().to_uppercase()], |r| r.get(0))
+        .prepare_cached("SELECT id FROM cases WHERE case_number = ?1")?
+        .query_row([case_number.trim().to_uppercase()], |r| r.get(0))
         .optional()?)
 }
 
@@ -1101,7 +1103,11 @@ pub(crate) fn append_note(
     let (_, stored_notes) = log_case(tx, session, id, &current, &meta, std::slice::from_ref(&saved), sealing)?;
     let restricted = super::restricted::is_restricted(&case.data);
     keep_notes(tx, id, restricted, &stored_notes)?;
-    tx.execute("UPDATE cases SET updated_at = ?2, updated_by = ?3 WHERE id = ?1", params![id, now, session.user_id])?;
+    tx.prepare_cached("UPDATE cases SET updated_at = ?2, updated_by = ?3 WHERE id = ?1")?.execute(params![
+        id,
+        now,
+        session.user_id
+    ])?;
     let (names, places) = fts_columns(&case.data);
     refresh_fts(tx, case.seq, &case.case_number, &names, &places, &notes_text(tx, case.seq)?)?;
     Ok(saved)

@@ -149,7 +149,7 @@ pub(crate) fn log_entry(
 /// directory has no conflicts to review: the newest value of a field wins.
 pub(crate) fn rebuild(conn: &rusqlite::Connection, id: &str) -> Result<(), DatabaseError> {
     let held: Option<String> =
-        conn.query_row("SELECT data FROM directory WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        conn.prepare_cached("SELECT data FROM directory WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()?;
     let base = held.or_else(|| SEEDS.iter().find(|(s, _)| *s == id).map(|(_, d)| (*d).to_string()));
     let mut data: Map<String, Value> = match base {
         Some(d) => serde_json::from_str(&d).map_err(|_| DatabaseError::Damaged { table: "directory" })?,
@@ -168,12 +168,12 @@ pub(crate) fn rebuild(conn: &rusqlite::Connection, id: &str) -> Result<(), Datab
         Some(c) => (crate::changelog::hlc::to_rfc3339(c.hlc), c.user.clone()),
         None => (crate::database::now_utc(), None),
     };
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO directory (id, data, created_at, updated_at, updated_by) VALUES (?1, ?2, ?3, ?3, ?4)
          ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at,
                                         updated_by = excluded.updated_by",
-        params![id, Value::Object(data).to_string(), at, by],
-    )?;
+    )?
+    .execute(params![id, Value::Object(data).to_string(), at, by])?;
     Ok(())
 }
 
@@ -183,10 +183,10 @@ pub(crate) fn seed(conn: &rusqlite::Connection) -> Result<(), DatabaseError> {
     let now = crate::database::now_utc();
     for (id, data) in SEEDS {
         let data: Value = serde_json::from_str(data).map_err(|_| DatabaseError::Damaged { table: "directory" })?;
-        conn.execute(
+        conn.prepare_cached(
             "INSERT OR IGNORE INTO directory (id, data, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
-            params![id, data.to_string(), now],
-        )?;
+        )?
+        .execute(params![id, data.to_string(), now])?;
     }
     Ok(())
 }
@@ -206,7 +206,8 @@ pub(crate) fn all(conn: &rusqlite::Connection) -> Result<Vec<Entry>, DatabaseErr
 /// One entry, if there is one with this id.
 pub(crate) fn get(conn: &rusqlite::Connection, id: &str) -> Result<Option<Entry>, DatabaseError> {
     let row: Option<(String, String)> = conn
-        .query_row("SELECT data, updated_at FROM directory WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .prepare_cached("SELECT data, updated_at FROM directory WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     row.map(|(data, updated_at)| Ok(Entry { id: id.to_string(), data: parse(&data)?, updated_at })).transpose()
 }
@@ -219,11 +220,11 @@ pub(crate) fn put(
     now: &str,
     user: &str,
 ) -> Result<(), DatabaseError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO directory (id, data, created_at, updated_at, updated_by) VALUES (?1, ?2, ?3, ?3, ?4)
          ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at,
                                         updated_by = excluded.updated_by",
-        params![id, Value::Object(data.clone()).to_string(), now, user],
-    )?;
+    )?
+    .execute(params![id, Value::Object(data.clone()).to_string(), now, user])?;
     Ok(())
 }

@@ -36,13 +36,14 @@ pub(crate) fn save(
     json: &str,
     user: &str,
 ) -> Result<bool, DatabaseError> {
-    let n = conn.execute(
-        "INSERT INTO drafts (id, case_id, created_at, updated_at, data, user_id) VALUES (?1, ?2, ?3, ?3, ?4, ?5)
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO drafts (id, case_id, created_at, updated_at, data, user_id) VALUES (?1, ?2, ?3, ?3, ?4, ?5)
          ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, data = excluded.data,
                                         user_id = excluded.user_id
          WHERE drafts.user_id IS excluded.user_id OR drafts.user_id IS NULL",
-        params![id, case_id, database::now_utc(), json, user],
-    )?;
+        )?
+        .execute(params![id, case_id, database::now_utc(), json, user])?;
     Ok(n == 1)
 }
 
@@ -104,5 +105,5 @@ pub(crate) fn remove_saved(conn: &Connection, id: &str) -> Result<(), DatabaseEr
 
 /// How many drafts there are, of every user.
 pub(crate) fn count(conn: &Connection) -> Result<i64, DatabaseError> {
-    Ok(conn.query_row("SELECT count(*) FROM drafts", [], |r| r.get(0))?)
+    Ok(conn.prepare_cached("SELECT count(*) FROM drafts")?.query_row([], |r| r.get(0))?)
 }

@@ -1,15 +1,16 @@
 //! What the fact sheet counts, kept as cases are saved: one `case_report` row per
 //! case (intake date, status, channel, type, potential victims) and its
-//! `case_facts` (kind, code) pairs, and running counts of both by intake day
-//! (`day_counts`, `fact_counts`), adjusted by each save. A report for a period
-//! (or for all cases) sums the counts of its days, so it does not grow with the
-//! number of cases; one filtered by status, channel or type reads the rows.
+//! `case_facts` (kind, code) pairs, and running counts of both by intake month
+//! (`month_counts`, `fact_counts`), adjusted by each save. A report for a period
+//! (or for all cases) sums the counts of its whole months and reads the rows of
+//! the part-months at its ends only, so it does not grow with the number of
+//! cases; one filtered by status, channel or type reads the rows.
 
 use crate::database::DatabaseError;
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use serde_json::{Map, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Which cases a report covers: intakes in a period, with a status, channel and
 /// trafficking type (each optional; blank means any).
@@ -40,32 +41,92 @@ impl CaseFilter {
 }
 
 impl CaseFilter {
-    /// A filter on the period alone is answered from the running counts by day:
-    /// the condition on `day`, and its values.
-    fn by_day(&self) -> Option<(String, Vec<String>)> {
-        let (sql, values) = self.sql();
+    /// A filter on the period alone is answered from the running counts: the
+    /// whole months it covers, and the part-months at its ends read from rows.
+    fn by_month(&self) -> Option<ByMonth> {
         let period_only = [&self.status, &self.intake_channel, &self.trafficking_type]
             .iter()
             .all(|s| s.as_deref().is_none_or(|s| s.trim().is_empty()));
         if !period_only {
             return None;
         }
-        // A case with no intake date is in no period (as `intake_date >= ?` is
-        // false for it), but it is among all cases.
-        let sql =
-            if values.is_empty() { sql } else { format!("day != '' AND {}", sql.replace("c.intake_date", "day")) };
-        Some((sql, values))
+        if self.from.is_none() && self.to.is_none() {
+            // Every case, those with no intake date too (month '').
+            return Some(ByMonth { sql: "1".into(), values: vec![], edges: vec![] });
+        }
+        let month = |d: NaiveDate| d.format("%Y-%m").to_string();
+        let start = |d: NaiveDate| d.with_day(1).unwrap_or(d);
+        let end = |d: NaiveDate| {
+            let next = if d.month() == 12 {
+                NaiveDate::from_ymd_opt(d.year() + 1, 1, 1)
+            } else {
+                NaiveDate::from_ymd_opt(d.year(), d.month() + 1, 1)
+            };
+            next.and_then(|n| n.pred_opt()).unwrap_or(d)
+        };
+        let edge = |from: NaiveDate, to: NaiveDate| CaseFilter { from: Some(from), to: Some(to), ..Default::default() };
+        // A case with no intake date is in no period.
+        let mut sql = vec!["month != ''".to_string()];
+        let mut values = Vec::new();
+        let mut edges = Vec::new();
+        match (self.from, self.to) {
+            (Some(f), Some(t)) if month(f) == month(t) && (f != start(f) || t != end(t)) => {
+                // Within one month, and not all of it: rows only.
+                return Some(ByMonth { sql: "0".into(), values, edges: vec![edge(f, t)] });
+            }
+            _ => {}
+        }
+        if let Some(f) = self.from {
+            if f == start(f) {
+                sql.push("month >= ?".into());
+                values.push(month(f));
+            } else {
+                sql.push("month > ?".into());
+                values.push(month(f));
+                edges.push(edge(f, self.to.map_or(end(f), |t| t.min(end(f)))));
+            }
+        }
+        if let Some(t) = self.to {
+            if t == end(t) {
+                sql.push("month <= ?".into());
+                values.push(month(t));
+            } else {
+                sql.push("month < ?".into());
+                values.push(month(t));
+                edges.push(edge(self.from.map_or(start(t), |f| f.max(start(t))), t));
+            }
+        }
+        Some(ByMonth { sql: sql.join(" AND "), values, edges })
     }
+}
+
+/// A period report from the running counts: which months (`sql` on `month`, with
+/// `values`), and the part-months read from rows.
+struct ByMonth {
+    sql: String,
+    values: Vec<String>,
+    edges: Vec<CaseFilter>,
 }
 
 /// How many cases the filter keeps, and how many potential victims they involve.
 pub(crate) fn totals(conn: &Connection, f: &CaseFilter) -> Result<(i64, i64), DatabaseError> {
-    if let Some((sql, values)) = f.by_day() {
-        return Ok(conn
+    totals_by(conn, f, f.by_month())
+}
+
+/// [`totals`], from the counts of `months` if given, else from the rows.
+fn totals_by(conn: &Connection, f: &CaseFilter, months: Option<ByMonth>) -> Result<(i64, i64), DatabaseError> {
+    if let Some(m) = months {
+        let (mut cases, mut victims): (i64, i64) = conn
             .prepare_cached(&format!(
-                "SELECT coalesce(sum(cases), 0), coalesce(sum(victims), 0) FROM day_counts WHERE {sql}"
+                "SELECT coalesce(sum(cases), 0), coalesce(sum(victims), 0) FROM month_counts WHERE {}",
+                m.sql
             ))?
-            .query_row(params_from_iter(values.iter()), |r| Ok((r.get(0)?, r.get(1)?)))?);
+            .query_row(params_from_iter(m.values.iter()), |r| Ok((r.get(0)?, r.get(1)?)))?;
+        for e in &m.edges {
+            let (c, v) = totals_by(conn, e, None)?;
+            (cases, victims) = (cases + c, victims + v);
+        }
+        return Ok((cases, victims));
     }
     let (sql, values) = f.sql();
     Ok(conn
@@ -74,26 +135,50 @@ pub(crate) fn totals(conn: &Connection, f: &CaseFilter) -> Result<(i64, i64), Da
 }
 
 /// Per kind of fact (venue, gender, …), how many of the cases kept have each code,
-/// in one pass: for a period (or all), from the running counts by day.
-pub(crate) fn breakdowns(
-    conn: &Connection,
-    f: &CaseFilter,
-) -> Result<HashMap<String, Vec<(String, i64)>>, DatabaseError> {
-    let (sql, values) = f.by_day().unwrap_or_else(|| f.sql());
-    let query = if f.by_day().is_some() {
-        format!("SELECT kind, code, sum(n) FROM fact_counts WHERE {sql} GROUP BY kind, code")
-    } else {
-        format!(
-            "SELECT x.kind, x.code, count(*) FROM case_report c JOIN case_facts x ON x.case_seq = c.case_seq
-             WHERE {sql} GROUP BY x.kind, x.code"
-        )
+/// in one pass: for a period (or all), from the running counts by month.
+pub(crate) fn breakdowns(conn: &Connection, f: &CaseFilter) -> Result<Breakdowns, DatabaseError> {
+    breakdowns_by(conn, f, f.by_month())
+}
+
+/// Per kind, each code and how many cases have it.
+pub(crate) type Breakdowns = HashMap<String, Vec<(String, i64)>>;
+
+/// [`breakdowns`], from the counts of `months` if given, else from the rows.
+fn breakdowns_by(conn: &Connection, f: &CaseFilter, months: Option<ByMonth>) -> Result<Breakdowns, DatabaseError> {
+    let mut by_kind: Breakdowns = HashMap::new();
+    let (query, values) = match months {
+        Some(m) => {
+            for e in &m.edges {
+                for (kind, codes) in breakdowns_by(conn, e, None)? {
+                    by_kind.entry(kind).or_default().extend(codes);
+                }
+            }
+            (format!("SELECT kind, code, sum(n) FROM fact_counts WHERE {} GROUP BY kind, code", m.sql), m.values)
+        }
+        None => {
+            let (sql, values) = f.sql();
+            (
+                format!(
+                    "SELECT x.kind, x.code, count(*) FROM case_report c JOIN case_facts x ON x.case_seq = c.case_seq
+                     WHERE {sql} GROUP BY x.kind, x.code"
+                ),
+                values,
+            )
+        }
     };
-    let mut by_kind: HashMap<String, Vec<(String, i64)>> = HashMap::new();
     let mut st = conn.prepare_cached(&query)?;
     let mut rows = st.query(params_from_iter(values.iter()))?;
     while let Some(r) = rows.next()? {
         let (kind, code, n): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
         by_kind.entry(kind).or_default().push((code, n.max(0)));
+    }
+    // A code counted in whole months and in a part-month is one code.
+    for codes in by_kind.values_mut() {
+        let mut sum: BTreeMap<String, i64> = BTreeMap::new();
+        for (code, n) in codes.drain(..) {
+            *sum.entry(code).or_default() += n;
+        }
+        codes.extend(sum);
     }
     Ok(by_kind)
 }
@@ -188,30 +273,31 @@ fn stored(conn: &Connection, seq: i64) -> Result<Option<CaseFacts>, DatabaseErro
     Ok(Some(row))
 }
 
-/// The day a case counts under in the running counts: its intake date, or ''.
-fn day(f: &CaseFacts) -> &str {
-    f.intake_date.as_deref().unwrap_or("")
+/// The month a case counts under in the running counts: that of its intake
+/// date (`YYYY-MM`), or ''.
+fn month(f: &CaseFacts) -> &str {
+    f.intake_date.as_deref().and_then(|d| d.get(..7)).unwrap_or("")
 }
 
 /// Add (`by` = 1) or take away (-1) a case's share of the running counts.
 fn count(conn: &Connection, f: &CaseFacts, by: i64) -> Result<(), DatabaseError> {
-    let day = day(f);
+    let month = month(f);
     conn.prepare_cached(
-        "INSERT INTO day_counts (day, cases, victims) VALUES (?1, ?2, ?3)
-         ON CONFLICT (day) DO UPDATE SET cases = cases + excluded.cases, victims = victims + excluded.victims",
+        "INSERT INTO month_counts (month, cases, victims) VALUES (?1, ?2, ?3)
+         ON CONFLICT (month) DO UPDATE SET cases = cases + excluded.cases, victims = victims + excluded.victims",
     )?
-    .execute(params![day, by, by * f.victims])?;
-    conn.prepare_cached("DELETE FROM day_counts WHERE day = ?1 AND cases = 0")?.execute([day])?;
+    .execute(params![month, by, by * f.victims])?;
+    conn.prepare_cached("DELETE FROM month_counts WHERE month = ?1 AND cases = 0")?.execute([month])?;
     let mut add = conn.prepare_cached(
-        "INSERT INTO fact_counts (day, kind, code, n) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (day, kind, code) DO UPDATE SET n = n + excluded.n",
+        "INSERT INTO fact_counts (month, kind, code, n) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (month, kind, code) DO UPDATE SET n = n + excluded.n",
     )?;
     let mut drop =
-        conn.prepare_cached("DELETE FROM fact_counts WHERE day = ?1 AND kind = ?2 AND code = ?3 AND n = 0")?;
+        conn.prepare_cached("DELETE FROM fact_counts WHERE month = ?1 AND kind = ?2 AND code = ?3 AND n = 0")?;
     for (kind, code) in &f.facts {
-        add.execute(params![day, kind, code, by])?;
+        add.execute(params![month, kind, code, by])?;
         if by < 0 {
-            drop.execute(params![day, kind, code])?;
+            drop.execute(params![month, kind, code])?;
         }
     }
     Ok(())

@@ -176,11 +176,11 @@ pub(crate) fn seal_authority(
 ) -> Result<(), DatabaseError> {
     let sealed = crate::database::keys::seal_to(kx_key, &authority_context(user_id), authority.to_bytes().as_ref())
         .ok_or(DatabaseError::Damaged { table: "users" })?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO authority_seals (user_id, sealed) VALUES (?1, ?2)
          ON CONFLICT (user_id) DO UPDATE SET sealed = excluded.sealed",
-        params![user_id, sealed],
-    )?;
+    )?
+    .execute(params![user_id, sealed])?;
     Ok(())
 }
 
@@ -191,8 +191,10 @@ pub(crate) fn open_authority(
     mine: &crate::database::keys::UserSecrets,
 ) -> Result<Option<Authority>, DatabaseError> {
     let Some(expected) = authority(conn)? else { return Ok(None) };
-    let sealed: Option<String> =
-        conn.query_row("SELECT sealed FROM authority_seals WHERE user_id = ?1", [user_id], |r| r.get(0)).optional()?;
+    let sealed: Option<String> = conn
+        .prepare_cached("SELECT sealed FROM authority_seals WHERE user_id = ?1")?
+        .query_row([user_id], |r| r.get(0))
+        .optional()?;
     let Some(sealed) = sealed else { return Ok(None) };
     let opened = crate::database::keys::open_sealed(mine.kx(), &authority_context(user_id), &sealed)
         .and_then(|bytes| Authority::from_bytes(&bytes));
@@ -200,19 +202,21 @@ pub(crate) fn open_authority(
 }
 
 pub(crate) fn drop_authority_seal(conn: &Connection, user_id: &str) -> Result<(), DatabaseError> {
-    conn.execute("DELETE FROM authority_seals WHERE user_id = ?1", [user_id])?;
+    conn.prepare_cached("DELETE FROM authority_seals WHERE user_id = ?1")?.execute([user_id])?;
     Ok(())
 }
 
 /// Before the authority is sealed afresh to every administrator.
 pub(crate) fn drop_all_authority_seals(conn: &Connection) -> Result<(), DatabaseError> {
-    conn.execute("DELETE FROM authority_seals", [])?;
+    conn.prepare_cached("DELETE FROM authority_seals")?.execute([])?;
     Ok(())
 }
 
 /// Does this user hold a seal of the authority?
 pub(crate) fn has_authority_seal(conn: &Connection, user_id: &str) -> Result<bool, DatabaseError> {
-    Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM authority_seals WHERE user_id = ?1)", [user_id], |r| r.get(0))?)
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM authority_seals WHERE user_id = ?1)")?
+        .query_row([user_id], |r| r.get(0))?)
 }
 
 /// Sign `role` for a user, with her public keys as her row holds them, and
@@ -224,10 +228,9 @@ pub(crate) fn grant(
     role: Role,
     granted_by: &str,
 ) -> Result<(), DatabaseError> {
-    let (name, sign_key, kx_key): (String, Option<String>, Option<String>) =
-        conn.query_row("SELECT name, sign_key, kx_key FROM users WHERE id = ?1", [user_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
+    let (name, sign_key, kx_key): (String, Option<String>, Option<String>) = conn
+        .prepare_cached("SELECT name, sign_key, kx_key FROM users WHERE id = ?1")?
+        .query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     let granted_at = now_utc();
     let g = Grant {
         user_id,
@@ -239,22 +242,22 @@ pub(crate) fn grant(
         granted_at: &granted_at,
     };
     let sig = authority.sign(&g);
-    conn.execute(
-        "UPDATE users SET role = ?2, granted_by = ?3, granted_at = ?4, grant_sig = ?5 WHERE id = ?1",
-        params![user_id, role.code(), granted_by, granted_at, sig],
-    )?;
+    conn.prepare_cached("UPDATE users SET role = ?2, granted_by = ?3, granted_at = ?4, grant_sig = ?5 WHERE id = ?1")?
+        .execute(params![user_id, role.code(), granted_by, granted_at, sig])?;
     Ok(())
 }
 
 /// The role a user's row claims, signed or not.
 pub(crate) fn role_of_row(conn: &Connection, user_id: &str) -> Result<Role, DatabaseError> {
-    let code: String = conn.query_row("SELECT role FROM users WHERE id = ?1", [user_id], |r| r.get(0))?;
+    let code: String =
+        conn.prepare_cached("SELECT role FROM users WHERE id = ?1")?.query_row([user_id], |r| r.get(0))?;
     Ok(role_of(&code))
 }
 
 /// Set a user's public keys (her grant must then be signed again to cover them).
 pub(crate) fn set_keys(conn: &Connection, user_id: &str, sign_key: &str, kx_key: &str) -> Result<(), DatabaseError> {
-    conn.execute("UPDATE users SET sign_key = ?2, kx_key = ?3 WHERE id = ?1", params![user_id, sign_key, kx_key])?;
+    conn.prepare_cached("UPDATE users SET sign_key = ?2, kx_key = ?3 WHERE id = ?1")?
+        .execute(params![user_id, sign_key, kx_key])?;
     Ok(())
 }
 
@@ -347,10 +350,10 @@ pub(crate) fn active_by_name(conn: &Connection, name: &str) -> Result<Option<Use
 
 /// A new user's row, with her public keys; her grant is signed by [`grant`].
 pub(crate) fn insert(conn: &Connection, user: &User) -> Result<(), DatabaseError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO users (id, name, role, created_at, sign_key, kx_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![user.id, user.name, user.role.code(), user.created_at, user.sign_key, user.kx_key],
-    )?;
+    )?
+    .execute(params![user.id, user.name, user.role.code(), user.created_at, user.sign_key, user.kx_key])?;
     Ok(())
 }
 
@@ -359,16 +362,14 @@ pub(crate) fn insert(conn: &Connection, user: &User) -> Result<(), DatabaseError
 pub(crate) fn remove(conn: &Connection, authority: &Authority, id: &str, by: &str) -> Result<(), DatabaseError> {
     let at = now_utc();
     let sig = hex::encode(authority.0.sign(&removal_message(&authority.public_hex(), id, by, &at)).to_bytes());
-    conn.execute(
-        "UPDATE users SET removed_at = ?2, removed_by = ?3, removal_sig = ?4 WHERE id = ?1",
-        params![id, at, by, sig],
-    )?;
+    conn.prepare_cached("UPDATE users SET removed_at = ?2, removed_by = ?3, removal_sig = ?4 WHERE id = ?1")?
+        .execute(params![id, at, by, sig])?;
     drop_authority_seal(conn, id)
 }
 
 /// The name of a user by id, removed or not.
 pub(crate) fn name_of(conn: &Connection, id: &str) -> Result<Option<String>, DatabaseError> {
-    Ok(conn.query_row("SELECT name FROM users WHERE id = ?1", [id], |r| r.get(0)).optional()?)
+    Ok(conn.prepare_cached("SELECT name FROM users WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()?)
 }
 
 const REMOVAL_FORMAT: &str = "amparo.removal/1";
@@ -520,7 +521,9 @@ pub(crate) fn take_members(conn: &Connection, incoming: &[Member]) -> Result<usi
         if !m.within_bounds() || m.verified_role(&authority).is_none() {
             continue;
         }
-        let local: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)", [&m.id], |r| r.get(0))?;
+        let local: bool = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)")?
+            .query_row([&m.id], |r| r.get(0))?;
         if local {
             continue;
         }

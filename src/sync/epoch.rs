@@ -131,17 +131,21 @@ pub(crate) fn records(conn: &Connection) -> Result<Vec<Vec<u8>>, SyncError> {
 
 /// The newest epoch this laptop knows of, whether or not it holds its key.
 pub(crate) fn latest(conn: &Connection) -> Result<u32, SyncError> {
-    Ok(conn.query_row("SELECT coalesce(max(number), 0) FROM org_epochs", [], |r| r.get(0))?)
+    Ok(conn.prepare_cached("SELECT coalesce(max(number), 0) FROM org_epochs")?.query_row([], |r| r.get(0))?)
 }
 
 /// The newest record this laptop holds (0: none): what it asks the hub for above.
 pub(crate) fn latest_record(conn: &Connection) -> Result<u32, SyncError> {
-    Ok(conn.query_row("SELECT coalesce(max(number), 0) FROM org_epochs WHERE record IS NOT NULL", [], |r| r.get(0))?)
+    Ok(conn
+        .prepare_cached("SELECT coalesce(max(number), 0) FROM org_epochs WHERE record IS NOT NULL")?
+        .query_row([], |r| r.get(0))?)
 }
 
 fn held_record(conn: &Connection, number: u32) -> Result<Option<Vec<u8>>, SyncError> {
-    let r: Option<Option<Vec<u8>>> =
-        conn.query_row("SELECT record FROM org_epochs WHERE number = ?1", [number], |r| r.get(0)).optional()?;
+    let r: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT record FROM org_epochs WHERE number = ?1")?
+        .query_row([number], |r| r.get(0))
+        .optional()?;
     Ok(r.flatten())
 }
 
@@ -182,12 +186,12 @@ pub(crate) fn apply(conn: &Connection, bytes: &[u8]) -> Result<bool, SyncError> 
     }
     identity::pin(conn, &r.maker, &r.maker_code, &r.sign_key, &r.kx_key)?;
     for (device, gone) in &r.revoked {
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO sync_devices (device_id, device_code, revoked_at, revoked_after) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (device_id) DO UPDATE SET revoked_at = coalesce(revoked_at, excluded.revoked_at),
                  revoked_after = coalesce(revoked_after, excluded.revoked_after)",
-            params![device, gone.code, r.created_at, gone.last_batch],
-        )?;
+        )?
+        .execute(params![device, gone.code, r.created_at, gone.last_batch])?;
     }
     let me = database::required_meta(conn, "device_id")?;
     let keys = match r.seals.get(&me) {
@@ -272,9 +276,8 @@ fn recipients(conn: &Connection, revoked: &BTreeMap<String, Revoked>) -> Result<
 /// The revocations the newest record this laptop holds lists.
 fn revoked_so_far(conn: &Connection) -> Result<BTreeMap<String, Revoked>, SyncError> {
     let newest: Option<Vec<u8>> = conn
-        .query_row("SELECT record FROM org_epochs WHERE record IS NOT NULL ORDER BY number DESC LIMIT 1", [], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT record FROM org_epochs WHERE record IS NOT NULL ORDER BY number DESC LIMIT 1")?
+        .query_row([], |r| r.get(0))
         .optional()?;
     match newest {
         Some(bytes) => Ok(read(&bytes)?.revoked),

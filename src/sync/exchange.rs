@@ -78,7 +78,7 @@ pub(crate) fn write_bundle(conn: &Connection, me: &str, device_code: &str, all: 
 /// The bundle is written: the cases stop saying "not yet exported".
 pub(crate) fn mark_exported(conn: &Connection, own_last: i64) -> Result<(), SyncError> {
     database::set_meta(conn, EXPORTED_KEY, &own_last.to_string())?;
-    conn.execute("DELETE FROM unexported", [])?;
+    conn.prepare_cached("DELETE FROM unexported")?.execute([])?;
     Ok(())
 }
 
@@ -146,10 +146,9 @@ pub(crate) fn merge(
         let gone = match purged_here.get(&c.id) {
             Some(g) => *g,
             None => {
-                let g: bool =
-                    tx.query_row("SELECT EXISTS (SELECT 1 FROM purged_cases WHERE case_id = ?1)", [&c.id], |r| {
-                        r.get(0)
-                    })?;
+                let g: bool = tx
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM purged_cases WHERE case_id = ?1)")?
+                    .query_row([&c.id], |r| r.get(0))?;
                 purged_here.insert(c.id.clone(), g);
                 g
             }
@@ -197,11 +196,8 @@ pub(crate) fn merge(
     entries.sort_by(|a, b| (&a.device_id, a.device_seq).cmp(&(&b.device_id, b.device_seq)));
     for e in entries.iter().filter(|e| e.device_id != me) {
         let last: Option<(i64, String)> = tx
-            .query_row(
-                "SELECT device_seq, hash FROM audit WHERE device_id = ?1 ORDER BY device_seq DESC LIMIT 1",
-                [&e.device_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT device_seq, hash FROM audit WHERE device_id = ?1 ORDER BY device_seq DESC LIMIT 1")?
+            .query_row([&e.device_id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let (last, last_hash) = last.unwrap_or((0, audit::GENESIS.to_string()));
         if e.device_seq == last + 1 {
@@ -217,23 +213,21 @@ pub(crate) fn merge(
     }
     summary.members = users::take_members(tx, &body.members)?;
     for (id, code) in &body.devices {
-        tx.execute(
-            "INSERT INTO sync_devices (device_id, device_code) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            [id, code],
-        )?;
+        tx.prepare_cached("INSERT INTO sync_devices (device_id, device_code) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+            .execute([id, code])?;
     }
     if header.device != me {
         let has_c = vector_json(&header.has_changes);
         let has_a = vector_json(&header.has_audit);
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO sync_peers (device_id, device_code, has_changes, has_audit, bundle_written_at, imported_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (device_id) DO UPDATE SET device_code = excluded.device_code,
                     has_changes = excluded.has_changes, has_audit = excluded.has_audit,
                     bundle_written_at = excluded.bundle_written_at, imported_at = excluded.imported_at
                  WHERE excluded.bundle_written_at >= sync_peers.bundle_written_at",
-            params![header.device, header.device_code, has_c, has_a, header.created_at, now_utc()],
-        )?;
+        )?
+        .execute(params![header.device, header.device_code, has_c, has_a, header.created_at, now_utc()])?;
     }
     Ok((summary, header.device))
 }
@@ -346,7 +340,9 @@ pub(crate) fn last_users(conn: &Connection) -> Result<BTreeMap<String, String>, 
 
 /// Has this case changed here since the last bundle was written?
 pub(crate) fn is_unexported(conn: &Connection, case_id: &str) -> Result<bool, SyncError> {
-    Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM unexported WHERE case_id = ?1)", [case_id], |r| r.get(0))?)
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM unexported WHERE case_id = ?1)")?
+        .query_row([case_id], |r| r.get(0))?)
 }
 
 /// Ids of cases with changes made here and not yet written into a bundle.

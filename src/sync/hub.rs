@@ -190,11 +190,11 @@ pub(crate) fn make_batch(tx: &Transaction, me: &str, device_code: &str) -> Resul
     }
     let body = Body { changes, audit: entries, devices: devices(tx)?, members: users::members_to_send(tx)? };
     let bytes = bundle::seal(&header, &body, &key, &me_id)?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO hub_outbox (number, bytes, header, sha256, device, own_from, own_to)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![number, bytes, to_text(&header)?, sha256_hex(&bytes), me, from_c + 1, upto_c],
-    )?;
+    )?
+    .execute(params![number, bytes, to_text(&header)?, sha256_hex(&bytes), me, from_c + 1, upto_c])?;
     database::set_meta(tx, BATCH_NUMBER, &number.to_string())?;
     database::set_meta(tx, BATCHED_CHANGES, &upto_c.to_string())?;
     database::set_meta(tx, BATCHED_AUDIT, &upto_a.to_string())?;
@@ -214,7 +214,8 @@ fn own_audit(conn: &Connection, me: &str, (from, upto): (i64, i64)) -> Result<Ve
 /// The oldest batch the hub has not acknowledged.
 pub(crate) fn next_unacknowledged(conn: &Connection) -> Result<Option<(i64, Vec<u8>)>, SyncError> {
     Ok(conn
-        .query_row("SELECT number, bytes FROM hub_outbox ORDER BY number LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .prepare_cached("SELECT number, bytes FROM hub_outbox ORDER BY number LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?)
 }
 
@@ -223,7 +224,8 @@ pub(crate) fn next_unacknowledged(conn: &Connection) -> Result<Option<(i64, Vec<
 /// this laptop ever made), sent before the laptop heard that it arrived.
 pub(crate) fn was_resealed(conn: &Connection, number: i64) -> Result<bool, SyncError> {
     Ok(conn
-        .query_row("SELECT first_sha256 IS NOT NULL FROM hub_outbox WHERE number = ?1", [number], |r| r.get(0))
+        .prepare_cached("SELECT first_sha256 IS NOT NULL FROM hub_outbox WHERE number = ?1")?
+        .query_row([number], |r| r.get(0))
         .optional()?
         .unwrap_or(false))
 }
@@ -255,10 +257,11 @@ pub(crate) fn reseal_emptied(tx: &Transaction, me: &str) -> Result<(), SyncError
         let audit = own_audit(tx, me, range(header.audit.get(me)))?;
         let body = Body { changes, audit, devices: devices(tx)?, members: users::members_to_send(tx)? };
         let bytes = bundle::seal(&header, &body, &key, &me_id)?;
-        tx.execute(
-            "UPDATE hub_outbox SET bytes = ?2, sha256 = ?3 WHERE number = ?1",
-            params![number, bytes, sha256_hex(&bytes)],
-        )?;
+        tx.prepare_cached("UPDATE hub_outbox SET bytes = ?2, sha256 = ?3 WHERE number = ?1")?.execute(params![
+            number,
+            bytes,
+            sha256_hex(&bytes)
+        ])?;
     }
     Ok(())
 }
@@ -272,10 +275,10 @@ fn to_text(header: &Header) -> Result<String, SyncError> {
 /// organisation's other laptops can get them now.
 pub(crate) fn acknowledged(conn: &Connection, me: &str, number: i64) -> Result<(), SyncError> {
     let tx = crate::database::write_tx(conn)?;
-    tx.execute("DELETE FROM hub_outbox WHERE number = ?1", [number])?;
+    tx.prepare_cached("DELETE FROM hub_outbox WHERE number = ?1")?.execute([number])?;
     // Cheap on purpose (this runs once per batch pushed): the outbox empty, and
     // nothing made since the last batch was sealed.
-    let outbox: i64 = tx.query_row("SELECT count(*) FROM hub_outbox", [], |r| r.get(0))?;
+    let outbox: i64 = tx.prepare_cached("SELECT count(*) FROM hub_outbox")?.query_row([], |r| r.get(0))?;
     let own = Log::Changes.held(&tx, me)?;
     if outbox == 0 && own <= number_meta(&tx, BATCHED_CHANGES)? {
         super::exchange::mark_exported(&tx, own)?;
@@ -286,7 +289,7 @@ pub(crate) fn acknowledged(conn: &Connection, me: &str, number: i64) -> Result<(
 
 /// The hub took the enrolment token.
 pub(crate) fn enrolled(conn: &Connection) -> Result<(), SyncError> {
-    conn.execute("DELETE FROM meta WHERE key = ?1", [ENROL_TOKEN])?;
+    conn.prepare_cached("DELETE FROM meta WHERE key = ?1")?.execute([ENROL_TOKEN])?;
     Ok(())
 }
 

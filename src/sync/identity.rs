@@ -94,10 +94,8 @@ pub(crate) fn ensure(conn: &Connection) -> Result<(), SyncError> {
     }
     let me = load(conn)?;
     let device = database::required_meta(conn, "device_id")?;
-    conn.execute(
-        "UPDATE sync_devices SET sign_key = ?2, kx_key = ?3 WHERE device_id = ?1",
-        params![device, me.sign_key(), me.kx_key()],
-    )?;
+    conn.prepare_cached("UPDATE sync_devices SET sign_key = ?2, kx_key = ?3 WHERE device_id = ?1")?
+        .execute(params![device, me.sign_key(), me.kx_key()])?;
     Ok(())
 }
 
@@ -121,7 +119,8 @@ pub(crate) struct Known {
 
 pub(crate) fn known(conn: &Connection, device: &str) -> Result<Option<Known>, SyncError> {
     Ok(conn
-        .query_row("SELECT sign_key, revoked_at, revoked_after FROM sync_devices WHERE device_id = ?1", [device], |r| {
+        .prepare_cached("SELECT sign_key, revoked_at, revoked_after FROM sync_devices WHERE device_id = ?1")?
+        .query_row([device], |r| {
             Ok(Known {
                 sign_key: r.get(0)?,
                 revoked: r.get::<_, Option<String>>(1)?.is_some(),
@@ -133,11 +132,11 @@ pub(crate) fn known(conn: &Connection, device: &str) -> Result<Option<Known>, Sy
 
 /// Pin a device's public keys (the first time they are seen; never replaced).
 pub(crate) fn pin(conn: &Connection, device: &str, code: &str, sign_key: &str, kx_key: &str) -> Result<(), SyncError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO sync_devices (device_id, device_code, sign_key, kx_key) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (device_id) DO UPDATE SET sign_key = coalesce(sign_key, excluded.sign_key),
                                                kx_key = coalesce(kx_key, excluded.kx_key)",
-        params![device, code, sign_key, kx_key],
-    )?;
+    )?
+    .execute(params![device, code, sign_key, kx_key])?;
     Ok(())
 }

@@ -105,19 +105,20 @@ fn seal_id(org_id: &str) -> String {
 /// Give the store an organisation key if it has none (the first laptop, or a store
 /// from before sync), and record this device among the organisation's devices.
 pub(crate) fn ensure(conn: &Connection) -> Result<(), SyncError> {
-    let has_key: bool =
-        conn.query_row("SELECT EXISTS (SELECT 1 FROM org_epochs WHERE key IS NOT NULL)", [], |r| r.get(0))?;
+    let has_key: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM org_epochs WHERE key IS NOT NULL)")?
+        .query_row([], |r| r.get(0))?;
     if !has_key {
         let key = keys::new_data_key();
         database::set_meta(conn, ORG_ID, &new_id())?;
         put_key(conn, 0, Some(&key), None)?;
     }
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO sync_devices (device_id, device_code)
          SELECT d.value, c.value FROM meta d, meta c WHERE d.key = 'device_id' AND c.key = 'device_code'
          ON CONFLICT DO NOTHING",
-        [],
-    )?;
+    )?
+    .execute([])?;
     Ok(())
 }
 
@@ -137,9 +138,8 @@ fn decode_key(hexed: &str) -> Result<Zeroizing<[u8; 32]>, SyncError> {
 pub(crate) fn keys(conn: &Connection) -> Result<(String, u32, Zeroizing<[u8; 32]>), SyncError> {
     let id = database::required_meta(conn, ORG_ID)?;
     let (epoch, hexed): (u32, Zeroizing<String>) = conn
-        .query_row("SELECT number, key FROM org_epochs WHERE key IS NOT NULL ORDER BY number DESC LIMIT 1", [], |r| {
-            Ok((r.get(0)?, Zeroizing::new(r.get(1)?)))
-        })
+        .prepare_cached("SELECT number, key FROM org_epochs WHERE key IS NOT NULL ORDER BY number DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, Zeroizing::new(r.get(1)?))))
         .optional()?
         .ok_or(DatabaseError::Damaged { table: "org_epochs" })?;
     Ok((id, epoch, decode_key(&hexed)?))
@@ -147,8 +147,10 @@ pub(crate) fn keys(conn: &Connection) -> Result<(String, u32, Zeroizing<[u8; 32]
 
 /// The key of one epoch, if this laptop holds it.
 pub(crate) fn key_of(conn: &Connection, epoch: u32) -> Result<Option<Zeroizing<[u8; 32]>>, SyncError> {
-    let hexed: Option<Option<String>> =
-        conn.query_row("SELECT key FROM org_epochs WHERE number = ?1", [epoch], |r| r.get(0)).optional()?;
+    let hexed: Option<Option<String>> = conn
+        .prepare_cached("SELECT key FROM org_epochs WHERE number = ?1")?
+        .query_row([epoch], |r| r.get(0))
+        .optional()?;
     match hexed.flatten().map(Zeroizing::new) {
         Some(h) => Ok(Some(decode_key(&h)?)),
         None => Ok(None),
@@ -171,10 +173,8 @@ pub(crate) fn put_key(
     record: Option<&[u8]>,
 ) -> Result<(), SyncError> {
     let hexed = key.map(|k| Zeroizing::new(hex::encode(k)));
-    conn.execute(
-        "INSERT INTO org_epochs (number, key, record) VALUES (?1, ?2, ?3)
-         ON CONFLICT (number) DO UPDATE SET key = coalesce(key, excluded.key), record = coalesce(record, excluded.record)",
-        rusqlite::params![epoch, hexed.as_deref().map(String::as_str), record],
+    conn.prepare_cached("INSERT INTO org_epochs (number, key, record) VALUES (?1, ?2, ?3)
+         ON CONFLICT (number) DO UPDATE SET key = coalesce(key, excluded.key), record = coalesce(record, excluded.record)")?.execute(rusqlite::params![epoch, hexed.as_deref().map(String::as_str), record],
     )?;
     Ok(())
 }
@@ -184,7 +184,7 @@ pub(crate) fn put_key(
 pub(crate) fn adopt(conn: &Connection, opened: &Opened) -> Result<(), SyncError> {
     database::set_meta(conn, ORG_ID, &opened.org_id)?;
     database::set_meta(conn, "org", &opened.about.org)?;
-    conn.execute("DELETE FROM org_epochs", [])?;
+    conn.prepare_cached("DELETE FROM org_epochs")?.execute([])?;
     if opened.about.keys.is_empty() {
         // An invitation from before key epochs: its key is the first one.
         put_key(conn, 0, Some(&opened.key), None)?;
