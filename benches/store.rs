@@ -59,11 +59,75 @@ fn searchable(case: &serde_json::Value) -> (String, String, String) {
     (names, strs(places), notes)
 }
 
+/// Resident memory now (kB), after resetting the peak to it (Linux).
+fn resident_reset() -> u64 {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    status_kb("VmRSS:")
+}
+
+/// The peak resident memory since the last reset (kB).
+fn peak_resident() -> u64 {
+    status_kb("VmHWM:")
+}
+
+fn status_kb(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().trim_end_matches(" kB").parse().ok()))
+        .unwrap_or(0)
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// The import measured in a process of its own (see the end of `main`): prints
+/// the seconds it took and the peak resident memory (kB), less what the process
+/// held before it began.
+fn import_only(what: &str) {
+    let file = std::env::var("AMPARO_BENCH_FILE").expect("file");
+    let dir = std::path::PathBuf::from(std::env::var("AMPARO_BENCH_DIR").expect("dir"));
+    let lines = || std::io::BufReader::new(std::fs::File::open(&file).expect("open file"));
+    let t;
+    let before;
+    if what == "store" {
+        let setup = Setup {
+            org: "Bench".into(),
+            device_code: "BN2".into(),
+            user: "Bench".into(),
+            passphrase: String::from(PASS).into(),
+            locale: "en".into(),
+        };
+        let mut store = Store::create(&dir, &setup, KdfParams::INTERACTIVE).expect("create");
+        before = resident_reset();
+        t = Instant::now();
+        let report = store.import_jsonl(lines(), false, &mut |_| {}).expect("import");
+        assert!(report.rejected.is_empty(), "{:?}", report.rejected.first());
+    } else {
+        std::fs::create_dir_all(&dir).expect("dir");
+        let plain = Connection::open(dir.join("plain.db")).expect("plain db");
+        plain.pragma_update(None, "journal_mode", "WAL").expect("wal");
+        plain.pragma_update(None, "synchronous", "FULL").expect("sync");
+        plain.execute_batch("CREATE TABLE plain (id INTEGER PRIMARY KEY, data TEXT NOT NULL)").expect("table");
+        before = resident_reset();
+        t = Instant::now();
+        let tx = plain.unchecked_transaction().expect("tx");
+        {
+            let mut st = tx.prepare("INSERT INTO plain (data) VALUES (?1)").expect("prepare");
+            for line in std::io::BufRead::lines(lines()) {
+                st.execute([line.expect("line")]).expect("insert");
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    println!("{} {}", t.elapsed().as_secs_f64(), peak_resident().saturating_sub(before));
+}
+
 fn main() {
+    if let Ok(what) = std::env::var("AMPARO_BENCH_IMPORT") {
+        return import_only(&what);
+    }
     let n: u64 = std::env::var("AMPARO_BENCH_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join("store");
@@ -385,6 +449,38 @@ fn main() {
         drop(s);
     }
     let unlock5 = stats(unlock5);
+
+    // Import of the whole file into a new store, streamed from disk, against a
+    // plain insert of the same lines into a plain table in one transaction: the
+    // time, and how much memory each takes beyond what the process held before.
+    let file = tmp.path().join("cases.jsonl");
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&file).expect("file"));
+        for s in 0..n {
+            serde_json::to_writer(&mut w, &sample::generated(s)).expect("json");
+            std::io::Write::write_all(&mut w, b"\n").expect("write");
+        }
+        std::io::Write::flush(&mut w).expect("flush");
+    }
+    // Each in a process of its own, so that its peak memory is its own.
+    let child = |what: &str| -> (Duration, u64) {
+        let out = std::process::Command::new(std::env::current_exe().expect("this program"))
+            .env("AMPARO_BENCH_IMPORT", what)
+            .env("AMPARO_BENCH_FILE", &file)
+            .env("AMPARO_BENCH_DIR", tmp.path().join(format!("import-{what}")))
+            .output()
+            .expect("run the import");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut parts = text.split_whitespace().map(|p| p.parse::<f64>().expect("a number"));
+        let (seconds, peak_kb) = (parts.next().expect("seconds"), parts.next().expect("peak"));
+        (Duration::from_secs_f64(seconds), peak_kb as u64)
+    };
+    let (import_time, import_memory) = child("store");
+    let import_wal =
+        std::fs::metadata(tmp.path().join("import-store").join(format!("{}-wal", amparo::database::DB_FILE)))
+            .map_or(0, |m| m.len());
+    let (plain_import_time, plain_import_memory) = child("plain");
     let db_bytes = std::fs::metadata(dir.join(amparo::database::DB_FILE)).map(|m| m.len()).unwrap_or(0);
 
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
@@ -454,6 +550,18 @@ fn main() {
     row("  of which Argon2id (64 MiB, t=3)", &argon);
     println!("{:<34} {:>10.3}", "unlock, 5 users, the 5th, 1st time", ms(unlock5_first));
     row("  the same user again", &unlock5);
+    println!(
+        "import of {n} cases from a file: {:.1} s, {:.0} MB more memory, WAL left {:.0} MB",
+        import_time.as_secs_f64(),
+        import_memory as f64 / 1024.0,
+        import_wal as f64 / 1e6
+    );
+    println!(
+        "  baseline: plain insert of the lines: {:.1} s, {:.0} MB; ratio {:.1}x (target <= 10x, <= 150 MB)",
+        plain_import_time.as_secs_f64(),
+        plain_import_memory as f64 / 1024.0,
+        import_time.as_secs_f64() / plain_import_time.as_secs_f64().max(1e-9)
+    );
 
     let out = json!({
         "cases": n, "db_bytes": db_bytes, "fill_seconds": fill.as_secs_f64(),
@@ -470,6 +578,8 @@ fn main() {
                           "baseline_p50": ms(report_base.p50), "baseline_p95": ms(report_base.p95), "first": ms(report_first),
                           "one_year_p50": ms(report_year.p50), "one_year_p95": ms(report_year.p95),
                           "one_year_baseline_p50": ms(report_year_base.p50), "one_year_baseline_p95": ms(report_year_base.p95)},
+        "import": {"seconds": import_time.as_secs_f64(), "memory_kb": import_memory, "wal_bytes": import_wal,
+                   "baseline_seconds": plain_import_time.as_secs_f64(), "baseline_memory_kb": plain_import_memory},
         "unlock_ms": {"p50": ms(unlock.p50), "argon2_p50": ms(argon.p50), "five_users_fifth_first": ms(unlock5_first), "five_users_fifth_again_p50": ms(unlock5.p50)},
     });
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/bench.json");

@@ -3,7 +3,8 @@
 //! Import is all-or-nothing by default: every line is checked with the same rules as
 //! the form, every problem is reported with its line and field, and nothing is
 //! written unless all lines are good. With `skip_invalid` the good lines are written
-//! and the bad ones listed.
+//! and the bad ones listed. Lines are read, checked and written one at a time in
+//! one transaction: memory does not grow with the file.
 
 use super::{Store, StoreError};
 use crate::database::now_utc;
@@ -13,7 +14,7 @@ use crate::repositories::cases::insert_case;
 use crate::repositories::users::Role;
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 /// One rejected line.
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +31,29 @@ pub struct ImportReport {
     pub rejected: Vec<LineErrors>,
 }
 
+/// The longest line an import reads: far more than any case.
+const LINE_MAX: usize = 16 << 20;
+
+/// Read past the rest of a line too long to keep, a bounded piece at a time.
+fn skip_line(input: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                input.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let n = chunk.len();
+                input.consume(n);
+            }
+        }
+    }
+}
+
 /// Progress callback: (lines done, phase). Called at most every 100 lines.
 pub type Progress<'a> = &'a mut dyn FnMut(usize);
 
@@ -42,18 +66,34 @@ impl Store {
     ) -> Result<ImportReport, StoreError> {
         self.require(Role::Supervisor)?;
         let today = crate::repositories::cases::today();
-        let mut good = Vec::new();
+        let mut input = input;
         let mut report = ImportReport::default();
-        for (i, raw) in input.split(b'\n').enumerate() {
-            let line_no = i + 1;
-            let raw = raw?;
+        let now = now_utc();
+        // One transaction, so that an import is all or nothing; each line is
+        // checked and written as it is read, so memory stays flat whatever the
+        // size of the file (and a line is bounded).
+        let tx = crate::database::write_tx(&self.conn)?;
+        let mut raw = Vec::new();
+        let mut line_no = 0;
+        loop {
+            raw.clear();
+            if (&mut input).take(LINE_MAX as u64 + 1).read_until(b'\n', &mut raw)? == 0 {
+                break;
+            }
+            line_no += 1;
+            if raw.len() > LINE_MAX && raw.last() != Some(&b'\n') {
+                skip_line(&mut input)?;
+                let issues = vec![Issue::new("", FieldError::LineTooLong { max_mb: LINE_MAX >> 20 })];
+                report.rejected.push(LineErrors { line: line_no, issues });
+                continue;
+            }
             // A line that is not UTF-8 is named, not the whole file refused blind.
-            let Ok(line) = String::from_utf8(raw) else {
+            let Ok(line) = std::str::from_utf8(&raw) else {
                 report.rejected.push(LineErrors { line: line_no, issues: vec![Issue::new("", FieldError::NotUtf8)] });
                 continue;
             };
             // Files saved by some editors start with a byte order mark.
-            let line = if line_no == 1 { line.trim_start_matches('\u{feff}') } else { line.as_str() };
+            let line = if line_no == 1 { line.trim_start_matches('\u{feff}') } else { line };
             if line.trim().is_empty() {
                 continue;
             }
@@ -76,31 +116,28 @@ impl Store {
                 Err(_) => Err(vec![Issue::new("", FieldError::Json)]),
             };
             match result {
-                Ok(case) => good.push((line_no, case)),
+                // Written even after a line was refused (the transaction is then
+                // dropped): a duplicate shows only when written, and every
+                // problem is reported at once.
+                Ok(mut case) => {
+                    let key = self.new_case_key(&tx, &mut case)?;
+                    let sealing = crate::repositories::cases::Sealing {
+                        open: &crate::repositories::restricted::Keys::NONE,
+                        seal: key.as_ref(),
+                    };
+                    // Duplicates (of the store or of an earlier line) surface only here.
+                    match insert_case(&tx, &self.session, case, &now, &sealing) {
+                        Ok(_) => report.imported += 1,
+                        Err(crate::repositories::RepositoryError::Invalid(e)) => {
+                            report.rejected.push(LineErrors { line: line_no, issues: e.0 })
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 Err(issues) => report.rejected.push(LineErrors { line: line_no, issues }),
             }
             if line_no % 100 == 0 {
                 progress(line_no);
-            }
-        }
-        if !report.rejected.is_empty() && !skip_invalid {
-            return Ok(report);
-        }
-        let now = now_utc();
-        let tx = crate::database::write_tx(&self.conn)?;
-        for (line_no, mut case) in good {
-            let key = self.new_case_key(&tx, &mut case)?;
-            let sealing = crate::repositories::cases::Sealing {
-                open: &crate::repositories::restricted::Keys::NONE,
-                seal: key.as_ref(),
-            };
-            // Duplicates (of the store or of an earlier line) surface only here.
-            match insert_case(&tx, &self.session, case, &now, &sealing) {
-                Ok(_) => report.imported += 1,
-                Err(crate::repositories::RepositoryError::Invalid(e)) => {
-                    report.rejected.push(LineErrors { line: line_no, issues: e.0 })
-                }
-                Err(e) => return Err(e.into()),
             }
         }
         if !report.rejected.is_empty() && !skip_invalid {

@@ -385,6 +385,52 @@ fn import_is_all_or_nothing_and_names_line_and_field() {
     assert_eq!(store.info().unwrap().cases, 18);
 }
 
+/// A reader that hands out a line longer than any case without ever holding it
+/// whole: what a wrong file (a disk image, a video) looks like to the import.
+struct Endless {
+    left: usize,
+    chunk: Vec<u8>,
+    then: std::io::Cursor<Vec<u8>>,
+}
+
+impl std::io::Read for Endless {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return self.then.read(buf);
+        }
+        let n = buf.len().min(self.left).min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk[..n]);
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_line_longer_than_any_case_is_named_and_skipped_in_bounded_pieces() {
+    let (_dir, mut store) = new_store();
+    let first = jsonl(&[sample::generated(1)]);
+    let rest = jsonl(&[sample::generated(2), sample::generated(3)]);
+    let make = || {
+        let head = std::io::Cursor::new(first.clone().into_bytes());
+        let long = Endless {
+            left: 40 << 20,
+            chunk: vec![b'x'; 1 << 16],
+            then: std::io::Cursor::new(format!("\n{rest}").into_bytes()),
+        };
+        std::io::BufReader::new(std::io::Read::chain(head, long))
+    };
+    let report = store.import_jsonl(make(), false, &mut |_| {}).unwrap();
+    assert_eq!(report.imported, 0);
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].line, 2);
+    assert_eq!(report.rejected[0].issues[0].error, FieldError::LineTooLong { max_mb: 16 });
+    assert!(report.rejected[0].issues[0].error.localized("es").contains("16 MB"));
+    assert_eq!(store.info().unwrap().cases, 0, "nothing written");
+    // Skipping it, the lines on either side are read as they are.
+    let report = store.import_jsonl(make(), true, &mut |_| {}).unwrap();
+    assert_eq!((report.imported, report.rejected.len()), (3, 1));
+}
+
 #[test]
 fn export_equals_import_except_assigned_fields() {
     let (_dir, mut store) = new_store();

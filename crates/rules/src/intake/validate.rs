@@ -112,6 +112,8 @@ pub enum FieldError {
     Timestamp,
     #[error("this line is not UTF-8 text")]
     NotUtf8,
+    #[error("this line is longer than any case ({max_mb} MB)")]
+    LineTooLong { max_mb: usize },
 }
 
 impl Localized for FieldError {
@@ -163,6 +165,7 @@ impl Localized for FieldError {
             ControlCharacter => "error.field.control_character",
             Timestamp => "error.field.timestamp",
             NotUtf8 => "error.field.not_utf8",
+            LineTooLong { .. } => "error.field.line_too_long",
         }
     }
 
@@ -180,6 +183,7 @@ impl Localized for FieldError {
             PassphraseTooShort { min } => vec![("min", min.to_string())],
             DuplicateCaseNumber { number } => vec![("number", number.clone())],
             DeviceCodeTaken { code } => vec![("code", code.clone())],
+            LineTooLong { max_mb } => vec![("max", max_mb.to_string())],
             _ => vec![],
         }
     }
@@ -235,6 +239,7 @@ impl FieldError {
             ControlCharacter,
             Timestamp,
             NotUtf8,
+            LineTooLong { max_mb: 16 },
         ]
     }
 }
