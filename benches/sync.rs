@@ -3,7 +3,7 @@
 //! against a raw insert of the same rows (one per field: device, sequence, clock,
 //! case, field, JSON value) into a SQLCipher table with the same durability (WAL,
 //! synchronous = FULL), in one transaction, in the same run. Also the bundle's size
-//! against the same changes as plain JSON.
+//! against the same changes as plain JSON and the same cases as JSON Lines.
 //!
 //! Run: `cargo bench --bench sync`.
 
@@ -126,6 +126,10 @@ fn main() {
         raw_times.push(t.elapsed());
     }
 
+    // The same cases as the JSON Lines export writes them.
+    let mut jsonl = Vec::new();
+    a.export_jsonl(&mut jsonl).expect("export JSON Lines");
+
     let (e, i, r) = (median(export_times), median(import_times), median(raw_times));
     println!("sync: {n} cases, {changes} changes, medians of {RUNS} runs");
     println!("{:<44} {:>10.1} ms", "export (bundle written, sealed)", ms(e));
@@ -138,5 +142,10 @@ fn main() {
         plain_bytes,
         bundle.len() as f64 / plain_bytes as f64,
         bundle.len() as f64 / changes as f64
+    );
+    println!(
+        "  the same cases as JSON Lines {} bytes: the bundle is {:.2}x (target <= 0.5x)",
+        jsonl.len(),
+        bundle.len() as f64 / jsonl.len() as f64
     );
 }

@@ -37,7 +37,19 @@ pub const MAGIC: &[u8; 12] = b"AMPARO-SYNC\n";
 /// anyone who ever held the organisation key.
 /// 4: changes may be of restricted cases' keys (`case_key`), and a restricted
 /// case's personal values sealed (docs/restricted.md).
-pub const FORMAT: u32 = 4;
+/// 5: the body is compressed (zstd) before it is sealed.
+pub const FORMAT: u32 = 5;
+/// The first format whose body is compressed.
+const COMPRESSED: u32 = 5;
+/// A compressed body opens to `BODY_FREE` whatever its size, beyond that to at
+/// most `EXPANSION_MAX` times its size, and never past `BODY_MAX`: more is built
+/// to exhaust memory, not a bundle (the JSON of changes compresses some 10 to 20
+/// times; a value typed as one long run of one letter, far more).
+const BODY_FREE: usize = 64 << 20;
+const EXPANSION_MAX: usize = 1000;
+const BODY_MAX: usize = 1 << 30;
+/// zstd's default: a tenth of a second for a bundle of 10,000 cases.
+const LEVEL: i32 = 3;
 /// The oldest format this build reads.
 pub const OLDEST_FORMAT: u32 = 3;
 /// A header is a few hundred bytes per device; anything near this is not a bundle.
@@ -203,13 +215,22 @@ pub fn seal(header: &Header, body: &Body, key: &[u8; 32], me: &Identity) -> Resu
     if header.sign_key != me.sign_key() {
         return Err(SyncError::Damaged);
     }
+    let json = zeroize::Zeroizing::new(serde_json::to_vec(&Wire::from(body)).map_err(|_| SyncError::Damaged)?);
+    let plain = match header.format >= COMPRESSED {
+        true => zeroize::Zeroizing::new(zstd::bulk::compress(&json, LEVEL).map_err(|_| SyncError::Damaged)?),
+        false => json,
+    };
+    seal_plain(header, &plain, key, me)
+}
+
+/// Seal a body already in its written form.
+fn seal_plain(header: &Header, plain: &[u8], key: &[u8; 32], me: &Identity) -> Result<Vec<u8>, SyncError> {
     let h = serde_json::to_vec(header).map_err(|_| SyncError::Damaged)?;
-    let plain = zeroize::Zeroizing::new(serde_json::to_vec(&Wire::from(body)).map_err(|_| SyncError::Damaged)?);
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let head = aad(&h);
     let sealed = XChaCha20Poly1305::new(Key::from_slice(key))
-        .encrypt(XNonce::from_slice(&nonce), Payload { msg: &plain, aad: &head })
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: &head })
         .map_err(|_| SyncError::Damaged)?;
     let mut out = head;
     out.extend_from_slice(&nonce);
@@ -274,10 +295,28 @@ pub fn open(bytes: &[u8], org: &str, key: &[u8; 32]) -> Result<(Header, Body), S
             .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: &bytes[..end] })
             .map_err(|_| SyncError::Damaged)?,
     );
-    let wire: Wire = serde_json::from_slice(&plain).map_err(|_| SyncError::Damaged)?;
+    let json = match header.format >= COMPRESSED {
+        true => decompress(&plain)?,
+        false => plain,
+    };
+    let wire: Wire = serde_json::from_slice(&json).map_err(|_| SyncError::Damaged)?;
     let body = Body::from(wire);
     check(&header, &body)?;
     Ok((header, body))
+}
+
+/// A compressed body, opened within bounds: one that would grow past them is
+/// refused before it does.
+fn decompress(body: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, SyncError> {
+    use std::io::Read;
+    let limit = body.len().saturating_mul(EXPANSION_MAX).clamp(BODY_FREE, BODY_MAX);
+    let decoder = zstd::stream::read::Decoder::new(body).map_err(|_| SyncError::Damaged)?;
+    let mut out = zeroize::Zeroizing::new(Vec::new());
+    decoder.take(limit as u64 + 1).read_to_end(&mut out).map_err(|_| SyncError::Damaged)?;
+    if out.len() > limit {
+        return Err(SyncError::Damaged);
+    }
+    Ok(out)
 }
 
 /// The body must be what the header says: every change and entry inside its
@@ -384,5 +423,47 @@ mod tests {
         assert!(seal(&header, &body, &key, &me).is_err());
         assert!(matches!(open(&good, "other", &key), Err(SyncError::ForeignOrg)));
         assert!(matches!(open(&good, "org", &[8u8; 32]), Err(SyncError::Damaged)));
+    }
+
+    #[test]
+    fn a_body_is_compressed_and_an_older_uncompressed_one_still_opens() {
+        let (good, key, me) = sample();
+        let (header, body) = open(&good, "org", &key).unwrap();
+        assert_eq!(header.format, 5);
+        // Many changes that repeat what JSON repeats: the bundle is far smaller
+        // than the JSON it holds.
+        let mut big = body.clone();
+        big.changes = (1..=2000)
+            .map(|seq| Change {
+                seq,
+                field: format!("people.01a22879-e2d6-7323-8ef1-a2009{seq:07}.alias"),
+                ..body.changes[0].clone()
+            })
+            .collect();
+        let mut h = header.clone();
+        h.changes.insert("d1".into(), (1, 2000));
+        let sealed = seal(&h, &big, &key, &me).unwrap();
+        let json = serde_json::to_vec(&Wire::from(&big)).unwrap();
+        assert!(sealed.len() * 5 < json.len(), "{} bytes sealed for {} of JSON", sealed.len(), json.len());
+        assert_eq!(open(&sealed, "org", &key).unwrap().1, big);
+        // A format 4 bundle, as an older Amparo writes it, opens the same.
+        let old = Header { format: 4, ..h.clone() };
+        let sealed4 = seal(&old, &big, &key, &me).unwrap();
+        assert!(sealed4.len() > json.len());
+        assert_eq!(open(&sealed4, "org", &key).unwrap().1, big);
+    }
+
+    #[test]
+    fn a_body_that_would_open_to_far_more_than_it_is_refused() {
+        let (good, key, me) = sample();
+        let (header, _) = open(&good, "org", &key).unwrap();
+        // 128 MiB of one byte: a few kilobytes compressed, signed and sealed right.
+        let bomb = zstd::bulk::compress(&vec![b' '; 128 << 20], 1).unwrap();
+        assert!(bomb.len() * EXPANSION_MAX < 128 << 20 && BODY_FREE < 128 << 20);
+        let sealed = seal_plain(&header, &bomb, &key, &me).unwrap();
+        assert!(matches!(open(&sealed, "org", &key), Err(SyncError::Damaged)));
+        // Within bounds, bytes that are not zstd are damage too.
+        let sealed = seal_plain(&header, b"{\"changes\": []}", &key, &me).unwrap();
+        assert!(matches!(open(&sealed, "org", &key), Err(SyncError::Damaged)));
     }
 }
