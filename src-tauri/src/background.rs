@@ -141,6 +141,17 @@ pub fn enforce_idle(state: &AppState, now: Instant) -> bool {
     }
 }
 
+/// Fold the WAL into the database while no command holds the store, so that the
+/// person's next save does not pay for it (a command holding it means she is
+/// working: the next tick will do).
+pub fn checkpoint(state: &AppState) {
+    let Ok(guard) = state.store.try_lock() else { return };
+    if let Some(store) = guard.as_ref() {
+        // A checkpoint that cannot finish now (a read under way) finishes later.
+        let _ = store.checkpoint();
+    }
+}
+
 /// The background loop, for the life of the app.
 pub fn start<R: Runtime>(app: AppHandle<R>) {
     let spawned = std::thread::Builder::new().name("hub-sync".into()).spawn(move || {
@@ -155,6 +166,7 @@ pub fn start<R: Runtime>(app: AppHandle<R>) {
             if enforce_idle(&state, Instant::now()) {
                 continue;
             }
+            checkpoint(&state);
             let Some((settings, waiting)) = peek(&state) else { continue };
             let connected = settings.is_some();
             update(&state, |h| (h.connected, h.waiting) = (connected, waiting));

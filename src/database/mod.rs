@@ -259,6 +259,14 @@ pub fn fold_wal(conn: &Connection) -> Result<(), DatabaseError> {
     Ok(())
 }
 
+/// Copy what the WAL holds into the database file without waiting for anyone
+/// (a passive checkpoint): done when the person is idle, so that a save seldom
+/// finds the WAL full and pays for the copy itself. Returns the frames in the
+/// WAL and those now in the database.
+pub fn checkpoint(conn: &Connection) -> Result<(i64, i64), DatabaseError> {
+    Ok(conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(1)?, r.get(2)?)))?)
+}
+
 /// A value of the `meta` table, if set.
 pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>, DatabaseError> {
     Ok(conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?)

@@ -528,6 +528,13 @@ impl Store {
         })
     }
 
+    /// Fold the WAL into the database while no one waits (the shell calls it
+    /// when the person is idle): a save then seldom pays for a checkpoint.
+    /// Returns the frames the WAL held and those now in the database.
+    pub fn checkpoint(&self) -> Result<(i64, i64), StoreError> {
+        Ok(database::checkpoint(&self.conn)?)
+    }
+
     /// The recovery key made at setup, once: the caller shows it and forgets it.
     pub fn take_recovery_key(&mut self) -> Option<Zeroizing<String>> {
         self.fresh_recovery.take()

@@ -650,3 +650,29 @@ fn import_refuses_what_the_form_would_by_line_and_field() {
     let report = store.import_jsonl(&bytes[..], true, &mut |_| {}).unwrap();
     assert_eq!(report.imported, 2, "the first line (after its mark) and the note with two lines");
 }
+
+#[test]
+fn an_idle_checkpoint_folds_every_save_into_the_database() {
+    let (dir, mut store) = new_store();
+    for i in 0..5 {
+        store.create_case(sample::generated(i), None).unwrap();
+    }
+    let wal = dir.path().join(format!("{DB_FILE}-wal"));
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0, "the saves are in the WAL");
+    let (frames, folded) = store.checkpoint().unwrap();
+    assert!(frames > 0);
+    assert_eq!(folded, frames, "every frame is in the database now");
+    // The database file alone holds the cases: a copy of it without the WAL opens
+    // with all five.
+    let copy = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        let f = f.unwrap();
+        let name = f.file_name().to_string_lossy().to_string();
+        if f.file_type().unwrap().is_file() && !name.ends_with("-wal") && !name.ends_with("-shm") {
+            std::fs::copy(f.path(), copy.path().join(&name)).unwrap();
+        }
+    }
+    drop(store);
+    let again = Store::open(copy.path(), PASS).unwrap();
+    assert_eq!(again.info().unwrap().cases, 5);
+}
