@@ -176,30 +176,77 @@ fn read<P: rusqlite::Params>(
     Ok(out)
 }
 
-/// Write consecutive changes of one write (one device, clock time, entity and
-/// author, numbers `first`, `first + 1`, …) as one row.
-fn insert_row(conn: &Connection, run: &[&Change]) -> Result<(), DatabaseError> {
-    let Some(c) = run.first() else { return Ok(()) };
-    let device = device_number(conn, &c.device)?;
-    let entity =
-        entity_number(conn, &c.entity, &c.id, true)?.ok_or(DatabaseError::Damaged { table: "log_entities" })?;
-    let author = author_number(conn, c.user.as_deref(), c.user_name.as_deref())?;
-    let mut fields = Vec::with_capacity(run.len());
-    for c in run {
-        let parents = c
-            .parents
-            .iter()
-            .map(|(d, s)| Ok((device_number(conn, d)?, *s)))
-            .collect::<Result<Vec<_>, DatabaseError>>()?;
-        fields.push(packed::Field { path: c.field.clone(), value: c.value.as_ref().map(Value::to_string), parents });
+/// What the changes of one row share: one device, clock time, entity and author,
+/// numbers `first`, `first + 1`, ….
+struct Head<'a> {
+    device: &'a str,
+    first: i64,
+    hlc: i64,
+    entity: &'a str,
+    id: &'a str,
+    user: Option<&'a str>,
+    user_name: Option<&'a str>,
+}
+
+impl<'a> Head<'a> {
+    fn of(c: &'a Change) -> Head<'a> {
+        Head {
+            device: &c.device,
+            first: c.seq,
+            hlc: c.hlc,
+            entity: &c.entity,
+            id: &c.id,
+            user: c.user.as_deref(),
+            user_name: c.user_name.as_deref(),
+        }
     }
-    let last = c.seq + run.len() as i64 - 1;
+}
+
+/// Write the changes of one write as one row: each a field, its value (none once
+/// blanked) and the changes it replaced.
+fn insert_row<'a>(
+    conn: &Connection,
+    head: &Head,
+    changes: impl Iterator<Item = (&'a str, Option<&'a Value>, &'a [(String, i64)])>,
+) -> Result<(), DatabaseError> {
+    let device = device_number(conn, head.device)?;
+    // Parents name few devices, most often the writer itself.
+    let mut devices: Vec<(&str, i64)> = vec![(head.device, device)];
+    let mut fields = Vec::new();
+    for (path, value, parents) in changes {
+        let mut numbered = Vec::with_capacity(parents.len());
+        for (d, seq) in parents {
+            let n = match devices.iter().find(|(id, _)| *id == d.as_str()) {
+                Some((_, n)) => *n,
+                None => {
+                    let n = device_number(conn, d)?;
+                    devices.push((d.as_str(), n));
+                    n
+                }
+            };
+            numbered.push((n, *seq));
+        }
+        fields.push(packed::Field { path: path.to_string(), value: value.map(Value::to_string), parents: numbered });
+    }
+    if fields.is_empty() {
+        return Ok(());
+    }
+    let entity =
+        entity_number(conn, head.entity, head.id, true)?.ok_or(DatabaseError::Damaged { table: "log_entities" })?;
+    let author = author_number(conn, head.user, head.user_name)?;
+    let last = head.first + fields.len() as i64 - 1;
     conn.prepare_cached(
         "INSERT INTO change_log (device, first_seq, last_seq, hlc, entity, author, fields)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![device, c.seq, last, c.hlc, entity, author, packed::encode(&fields)])?;
+    .execute(params![device, head.first, last, head.hlc, entity, author, packed::encode(&fields)])?;
     Ok(())
+}
+
+/// A run of changes of one write, as [`insert_row`] takes them.
+fn insert_run(conn: &Connection, run: &[&Change]) -> Result<(), DatabaseError> {
+    let Some(first) = run.first() else { return Ok(()) };
+    insert_row(conn, &Head::of(first), run.iter().map(|c| (c.field.as_str(), c.value.as_ref(), c.parents.as_slice())))
 }
 
 /// The row holding change `seq` of device number `device`: its id, first number and bytes.
@@ -238,7 +285,7 @@ pub fn insert_all(conn: &Connection, changes: &[Change]) -> Result<Vec<bool>, Da
     let mut start = 0;
     for i in 1..=order.len() {
         if i == order.len() || !same_write(order[i - 1], order[i]) {
-            insert_row(conn, &order[start..i])?;
+            insert_run(conn, &order[start..i])?;
             start = i;
         }
     }
@@ -278,12 +325,12 @@ pub fn carry_over(conn: &mut Connection) -> Result<(), DatabaseError> {
         while let Some(r) = rows.next()? {
             let c = old_change(r).map_err(database::read_error("changes"))?;
             if run.last().is_some_and(|last| !same_write(last, &c)) {
-                insert_row(&tx, &run.iter().collect::<Vec<_>>())?;
+                insert_run(&tx, &run.iter().collect::<Vec<_>>())?;
                 run.clear();
             }
             run.push(c);
         }
-        insert_row(&tx, &run.iter().collect::<Vec<_>>())?;
+        insert_run(&tx, &run.iter().collect::<Vec<_>>())?;
     }
     tx.execute_batch("DROP TABLE changes_v17")?;
     tx.commit()?;
@@ -484,24 +531,17 @@ impl Writer {
         if fields.is_empty() {
             return Ok(());
         }
-        let changes: Vec<Change> = fields
-            .into_iter()
-            .zip(self.next_seq..)
-            .map(|((field, value, parents), seq)| Change {
-                device: self.device.clone(),
-                seq,
-                hlc: self.hlc,
-                entity: entity.into(),
-                id: id.into(),
-                field,
-                value: Some(value),
-                parents,
-                user: Some(self.user.clone()),
-                user_name: Some(self.user_name.clone()),
-            })
-            .collect();
-        insert_row(conn, &changes.iter().collect::<Vec<_>>())?;
-        self.next_seq += changes.len() as i64;
+        let head = Head {
+            device: &self.device,
+            first: self.next_seq,
+            hlc: self.hlc,
+            entity,
+            id,
+            user: Some(&self.user),
+            user_name: Some(&self.user_name),
+        };
+        insert_row(conn, &head, fields.iter().map(|(f, v, p)| (f.as_str(), Some(v), p.as_slice())))?;
+        self.next_seq += fields.len() as i64;
         // "Not yet synced" is a mark on cases; the directory has none.
         if entity == CASE && self.marked.insert(id.to_string()) {
             conn.prepare_cached("INSERT INTO unexported (case_id) VALUES (?1) ON CONFLICT DO NOTHING")?
