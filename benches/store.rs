@@ -78,6 +78,17 @@ fn status_kb(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// A store of the bench's organisation, on a laptop with this code.
+fn setup(device_code: &str) -> Setup {
+    Setup {
+        org: "Bench".into(),
+        device_code: device_code.into(),
+        user: "Bench".into(),
+        passphrase: String::from(PASS).into(),
+        locale: "en".into(),
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -92,14 +103,7 @@ fn import_only(what: &str) {
     let t;
     let before;
     if what == "store" {
-        let setup = Setup {
-            org: "Bench".into(),
-            device_code: "BN2".into(),
-            user: "Bench".into(),
-            passphrase: String::from(PASS).into(),
-            locale: "en".into(),
-        };
-        let mut store = Store::create(&dir, &setup, KdfParams::INTERACTIVE).expect("create");
+        let mut store = Store::create(&dir, &setup("BN2"), KdfParams::INTERACTIVE).expect("create");
         before = resident_reset();
         t = Instant::now();
         let report = store.import_jsonl(lines(), false, &mut |_| {}).expect("import");
@@ -131,14 +135,7 @@ fn main() {
     let n: u64 = std::env::var("AMPARO_BENCH_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join("store");
-    let setup = Setup {
-        org: "Bench".into(),
-        device_code: "BN1".into(),
-        user: "Bench".into(),
-        passphrase: String::from(PASS).into(),
-        locale: "en".into(),
-    };
-    let mut store = Store::create(&dir, &setup, KdfParams::INTERACTIVE).expect("create store");
+    let mut store = Store::create(&dir, &setup("BN1"), KdfParams::INTERACTIVE).expect("create store");
 
     // Baseline: a plain table, same journal and durability, no encryption, no index.
     let plain = Connection::open(tmp.path().join("plain.db")).expect("plain db");
