@@ -1,16 +1,20 @@
 //! Store benchmark: fills a store with 100,000 generated cases (AMPARO_BENCH_CASES to
 //! change) and measures, each against a plain baseline in the same run:
 //!
+//! - the store's size by table and the WAL the fill left, vs the same cases' JSON
+//!   in a plain table;
 //! - saving one intake (validate, case number, case row, search index, re-read) vs a
 //!   bare rusqlite insert of the same JSON into a plain table, same durability
-//!   (WAL, synchronous = FULL), no encryption;
+//!   (WAL, synchronous = FULL), unencrypted and into SQLCipher;
 //! - search as you type, as a caseworker, from the first keystroke, with and
 //!   without a status filter, vs FTS5 (same tokenizer and prefix indexes) on a
 //!   plain table of the same text; also vs a `LIKE '%term%'` scan;
 //! - the first page of the case list vs the same page of the plain table;
 //! - the fact sheet, for every case and for one year, vs one hand-written SQL
 //!   aggregate of the same sections over a plain table of the same JSON;
-//! - unlock, with Argon2id's share reported apart.
+//! - unlock, with Argon2id's share reported apart;
+//! - importing the whole file into a new store vs a plain insert of its lines,
+//!   each in a process of its own: time and peak memory.
 //!
 //! Run: `cargo bench --bench store`. Results also go to `artifacts/bench.json`.
 
