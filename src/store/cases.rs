@@ -44,7 +44,7 @@ impl Store {
         let tx = crate::database::write_tx(&self.conn)?;
         let key = self.new_case_key(&tx, &mut prepared)?;
         let sealing = Sealing { open: &Keys::NONE, seal: key.as_ref() };
-        let saved = insert_case(&tx, &self.session, prepared, &now, &sealing)?;
+        let saved = insert_case(&tx, &self.session, prepared, &now, &sealing, None)?;
         if let Some(d) = draft_id {
             drafts::remove_saved(&tx, d)?;
         }

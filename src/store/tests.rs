@@ -676,3 +676,24 @@ fn an_idle_checkpoint_folds_every_save_into_the_database() {
     let again = Store::open(copy.path(), PASS).unwrap();
     assert_eq!(again.info().unwrap().cases, 5);
 }
+
+/// An import puts its cases' search entries into the index in batches: every
+/// case is found, on either side of a batch's end, and the index agrees with
+/// the text it was made from.
+#[test]
+fn every_imported_case_is_found_and_the_index_checks() {
+    let (_dir, mut store) = new_store();
+    let cases: Vec<Value> = (0..2050).map(sample::generated).collect();
+    let report = store.import_jsonl(jsonl(&cases).as_bytes(), false, &mut |_| {}).unwrap();
+    assert_eq!(report.imported, 2050);
+    for i in [0usize, 1999, 2000, 2049] {
+        // The list is newest first: the i-th line imported is 2049 - i down it.
+        let q = ListQuery { offset: Some(2049 - i), limit: Some(1), ..Default::default() };
+        let number = &store.list_cases(&q).unwrap()[0].case_number;
+        let found = store.list_cases(&ListQuery { text: number.clone(), ..Default::default() }).unwrap();
+        assert_eq!(numbers(&found), [number.as_str()], "case {i}");
+    }
+    store.conn().execute("INSERT INTO cases_fts (cases_fts, rank) VALUES ('integrity-check', 1)", []).unwrap();
+    let indexed: i64 = store.conn().query_row("SELECT count(*) FROM cases_fts", [], |r| r.get(0)).unwrap();
+    assert_eq!(indexed, 2050);
+}
