@@ -454,8 +454,8 @@ fn write_fts_text(
     Ok(())
 }
 
-/// The search entries of new cases in a bulk write (an import), put into the
-/// index together. FTS5 writes out what it holds at every later statement that
+/// The search entries of new cases in a bulk write (an import, a merge), put
+/// into the index together. FTS5 writes out what it holds at every later statement that
 /// opens a savepoint, so an entry written between a case's other rows costs an
 /// index segment of its own, and then merging them.
 #[derive(Debug, Default)]
@@ -469,6 +469,26 @@ impl NewEntries {
     /// How many entries wait before they are put into the index: memory stays
     /// bounded whatever the size of the import.
     const BATCH: usize = 2000;
+
+    /// The entry of a new case (one the index does not hold): its text is kept
+    /// now, and it goes into the index with the others.
+    fn add(
+        &mut self,
+        tx: &Connection,
+        seq: i64,
+        case_number: &str,
+        names: &str,
+        places: &str,
+        notes: &str,
+    ) -> Result<(), DatabaseError> {
+        write_fts_text(tx, seq, case_number, names, places, notes)?;
+        self.seqs.push(seq);
+        if self.seqs.len() >= Self::BATCH {
+            self.flush(tx)?;
+            self.batches += 1;
+        }
+        Ok(())
+    }
 
     /// Put the waiting entries into the index at the end of the bulk write. After
     /// whole batches, merge its segments into one: entries put in by the thousand
@@ -630,14 +650,7 @@ pub(crate) fn insert_case(
     let text: Vec<&str> = notes.iter().filter_map(|n| n.get("text").and_then(Value::as_str)).collect();
     match bulk {
         None => refresh_fts(tx, seq, &case_number, &row.names, &row.places, &text.join("\n"))?,
-        Some(entries) => {
-            write_fts_text(tx, seq, &case_number, &row.names, &row.places, &text.join("\n"))?;
-            entries.seqs.push(seq);
-            if entries.seqs.len() >= NewEntries::BATCH {
-                entries.flush(tx)?;
-                entries.batches += 1;
-            }
-        }
+        Some(entries) => entries.add(tx, seq, &case_number, &row.names, &row.places, &text.join("\n"))?,
     }
     audit::append(tx, &session.device_id, Some(&session.user_id), Action::Create, Some(&row.id), json!({}), None)?;
     Ok(assemble(row.id, case_number, row.data, notes, created_at, updated_at))
@@ -763,6 +776,16 @@ pub(crate) enum Merged {
 /// Rebuild a case's row, notes and search entry from its changes, after changes
 /// arrived from another laptop. Returns what happened and its open conflicts.
 pub(crate) fn rebuild(tx: &Transaction, id: &str) -> Result<(Merged, Vec<String>), RepositoryError> {
+    rebuild_into(tx, id, None)
+}
+
+/// [`rebuild`], in a bulk write (a merge): the search entry of a new case waits
+/// in `bulk` to go into the index with the others.
+pub(crate) fn rebuild_into(
+    tx: &Transaction,
+    id: &str,
+    bulk: Option<&mut NewEntries>,
+) -> Result<(Merged, Vec<String>), RepositoryError> {
     let fields = super::incoming::fields(tx, id)?;
     let existing: Option<(i64, String, String)> = tx
         .prepare_cached("SELECT seq, data, updated_at FROM cases WHERE id = ?1")?
@@ -820,7 +843,11 @@ pub(crate) fn rebuild(tx: &Transaction, id: &str) -> Result<(Merged, Vec<String>
     }
     let seq: i64 = tx.prepare_cached("SELECT seq FROM cases WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
     facts::refresh(tx, seq, &row.data)?;
-    refresh_fts(tx, seq, &number, &row.names, &row.places, &notes_text(tx, seq)?)?;
+    let notes = notes_text(tx, seq)?;
+    match (bulk, outcome) {
+        (Some(entries), Merged::New) => entries.add(tx, seq, &number, &row.names, &row.places, &notes)?,
+        _ => refresh_fts(tx, seq, &number, &row.names, &row.places, &notes)?,
+    }
     Ok((outcome, open))
 }
 

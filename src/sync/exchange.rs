@@ -8,7 +8,7 @@ use super::*;
 use super::{epoch, identity};
 use crate::changelog::{self, flat, hlc};
 use crate::database::{self, now_utc, DatabaseError};
-use crate::repositories::cases::{rebuild, Merged};
+use crate::repositories::cases::{rebuild_into, Merged, NewEntries};
 use crate::repositories::incoming;
 use crate::repositories::RepositoryError;
 use crate::repositories::{audit, users};
@@ -170,8 +170,9 @@ pub(crate) fn merge(
         };
     }
     let total = touched.len();
+    let mut search = NewEntries::default();
     for (i, id) in touched.iter().enumerate() {
-        let (merged, open) = rebuild(tx, id)?;
+        let (merged, open) = rebuild_into(tx, id, Some(&mut search))?;
         match merged {
             Merged::New => summary.new_cases += 1,
             Merged::Updated => summary.updated_cases += 1,
@@ -181,6 +182,8 @@ pub(crate) fn merge(
         summary.conflicts += open.len();
         progress(i + 1, total);
     }
+    // Before anything else may write a case again (sealing its keys, below).
+    search.finish(tx)?;
     for id in &touched_keys {
         crate::repositories::restricted::settle(tx, id)?;
     }

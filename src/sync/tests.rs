@@ -1606,3 +1606,24 @@ fn a_value_beyond_any_form_refuses_the_batch_naming_device_and_field() {
     import(&mut l[1], &next).unwrap();
     assert_eq!(cases(&l[1])[&id_of(&case)]["status"], "Closed");
 }
+
+/// A merge puts the search entries of the cases it brings into the index in
+/// batches: on the other laptop every case is found, on either side of a
+/// batch's end, and the index agrees with its text.
+#[test]
+fn every_case_a_large_bundle_brings_is_found_and_the_index_checks() {
+    let (_d, mut l) = laptops(2);
+    let text: String = (0..2050).map(|i| serde_json::to_string(&sample::generated(i)).unwrap() + "\n").collect();
+    assert_eq!(l[0].import_jsonl(text.as_bytes(), false, &mut |_| {}).unwrap().imported, 2050);
+    let b = export(&mut l[0]);
+    assert_eq!(import(&mut l[1], &b).unwrap().new_cases, 2050);
+    let numbers: Vec<String> = cases(&l[0]).values().map(|c| c["case_number"].as_str().unwrap().to_string()).collect();
+    for number in numbers.iter().step_by(97) {
+        let q = crate::repositories::cases::ListQuery { text: number.clone(), ..Default::default() };
+        let found = l[1].list_cases(&q).unwrap();
+        assert_eq!(found.iter().map(|c| c.case_number.as_str()).collect::<Vec<_>>(), [number.as_str()]);
+    }
+    l[1].conn().execute("INSERT INTO cases_fts (cases_fts, rank) VALUES ('integrity-check', 1)", []).unwrap();
+    let indexed: i64 = l[1].conn().query_row("SELECT count(*) FROM cases_fts", [], |r| r.get(0)).unwrap();
+    assert_eq!(indexed, 2050);
+}
