@@ -260,25 +260,42 @@ fn row_of(conn: &Connection, device: i64, seq: i64) -> Result<Option<(i64, i64, 
         .optional()?)
 }
 
-/// Does the log hold this change?
-fn holds(conn: &Connection, device: &str, seq: i64) -> Result<bool, DatabaseError> {
-    let n: Option<i64> = conn
-        .prepare_cached("SELECT n FROM log_devices WHERE device_id = ?1")?
-        .query_row([device], |r| r.get(0))
-        .optional()?;
-    Ok(match n {
-        Some(n) => row_of(conn, n, seq)?.is_some(),
-        None => false,
-    })
+/// The ranges of numbers the log holds of a device between `from` and `to`,
+/// in order (rows never overlap).
+fn held_ranges(conn: &Connection, device: &str, from: i64, to: i64) -> Result<Vec<(i64, i64)>, DatabaseError> {
+    let mut st = conn.prepare_cached(
+        "SELECT first_seq, last_seq FROM change_log
+          WHERE device = (SELECT n FROM log_devices WHERE device_id = ?1) AND last_seq >= ?2 AND first_seq <= ?3
+          ORDER BY first_seq",
+    )?;
+    let rows = st.query_map(params![device, from, to], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 /// Insert the changes the log does not hold yet; for each, whether it was new.
 /// Consecutive changes of one write are stored as one row.
 pub fn insert_all(conn: &Connection, changes: &[Change]) -> Result<Vec<bool>, DatabaseError> {
+    // What the log holds of each device, over the numbers that came: one query
+    // per device, not one per change.
+    let mut span: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for c in changes {
+        let e = span.entry(c.device.as_str()).or_insert((c.seq, c.seq));
+        *e = (e.0.min(c.seq), e.1.max(c.seq));
+    }
+    let mut held: BTreeMap<&str, Vec<(i64, i64)>> = BTreeMap::new();
+    for (device, (from, to)) in span {
+        held.insert(device, held_ranges(conn, device, from, to)?);
+    }
+    let holds = |device: &str, seq: i64| {
+        held.get(device).is_some_and(|ranges| {
+            let i = ranges.partition_point(|(_, last)| *last < seq);
+            ranges.get(i).is_some_and(|(first, _)| *first <= seq)
+        })
+    };
     let mut new = Vec::with_capacity(changes.len());
     let mut seen: HashSet<(&str, i64)> = HashSet::new();
     for c in changes {
-        new.push(seen.insert((c.device.as_str(), c.seq)) && !holds(conn, &c.device, c.seq)?);
+        new.push(seen.insert((c.device.as_str(), c.seq)) && !holds(&c.device, c.seq));
     }
     let mut order: Vec<&Change> = changes.iter().zip(&new).filter(|(_, n)| **n).map(|(c, _)| c).collect();
     order.sort_by(|a, b| (&a.device, a.seq).cmp(&(&b.device, b.seq)));
