@@ -373,11 +373,6 @@ fn old_change(r: &rusqlite::Row) -> rusqlite::Result<Change> {
     })
 }
 
-/// Insert a change unless it is already there. True if it was new.
-pub fn insert(conn: &Connection, c: &Change) -> Result<bool, DatabaseError> {
-    Ok(insert_all(conn, std::slice::from_ref(c))?.first().copied().unwrap_or(false))
-}
-
 /// Every change the log holds, by device and number (for checks and tests).
 pub fn all(conn: &Connection) -> Result<Vec<Change>, DatabaseError> {
     read(conn, "1 ORDER BY l.device, l.first_seq", [], |_| true)
