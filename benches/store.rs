@@ -132,11 +132,26 @@ fn import_only(what: &str) {
     println!("{} {}", t.elapsed().as_secs_f64(), peak_resident().saturating_sub(before));
 }
 
+/// The first `n` generated cases, one JSON object a line.
+fn write_cases(file: &std::path::Path, n: u64) {
+    let mut w = std::io::BufWriter::new(std::fs::File::create(file).expect("file"));
+    for s in 0..n {
+        serde_json::to_writer(&mut w, &sample::generated(s)).expect("json");
+        std::io::Write::write_all(&mut w, b"\n").expect("write");
+    }
+    std::io::Write::flush(&mut w).expect("flush");
+}
+
 fn main() {
     if let Ok(what) = std::env::var("AMPARO_BENCH_IMPORT") {
         return import_only(&what);
     }
     let n: u64 = std::env::var("AMPARO_BENCH_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    // AMPARO_BENCH_WRITE=FILE only writes the generated cases as JSON Lines, for
+    // profiling an import (AMPARO_BENCH_IMPORT=store with AMPARO_BENCH_FILE) apart.
+    if let Ok(file) = std::env::var("AMPARO_BENCH_WRITE") {
+        return write_cases(std::path::Path::new(&file), n);
+    }
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join("store");
     let mut store = Store::create(&dir, &setup("BN1"), KdfParams::INTERACTIVE).expect("create store");
@@ -455,14 +470,7 @@ fn main() {
     // plain insert of the same lines into a plain table in one transaction: the
     // time, and how much memory each takes beyond what the process held before.
     let file = tmp.path().join("cases.jsonl");
-    {
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&file).expect("file"));
-        for s in 0..n {
-            serde_json::to_writer(&mut w, &sample::generated(s)).expect("json");
-            std::io::Write::write_all(&mut w, b"\n").expect("write");
-        }
-        std::io::Write::flush(&mut w).expect("flush");
-    }
+    write_cases(&file, n);
     // Each in a process of its own, so that its peak memory is its own.
     let child = |what: &str| -> (Duration, u64) {
         let out = std::process::Command::new(std::env::current_exe().expect("this program"))

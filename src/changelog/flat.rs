@@ -81,6 +81,15 @@ pub fn flatten(data: &Map<String, Value>, known: &Flat) -> Flat {
     out
 }
 
+/// The fields a case's row holds as they are (the data column): the changes of
+/// those values need not store them again. Not the items' positions (the row
+/// holds only their order) nor `restricted` (held only when set).
+pub fn row_fields(data: &Map<String, Value>) -> Flat {
+    let mut out = flatten(data, &Flat::new());
+    out.retain(|path, _| path != "restricted" && list_of(path).is_none_or(|(_, _, key)| key.is_some()));
+    out
+}
+
 /// The case's data (what the `data` column holds) from its current fields.
 pub fn unflatten(flat: &Flat) -> Map<String, Value> {
     let mut data = Map::new();

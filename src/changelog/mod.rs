@@ -21,6 +21,12 @@
 //! A replaced value is no longer needed to merge, only its identity is: its bytes
 //! are blanked at once (`value` NULL), so that a name someone corrected or removed
 //! is gone from the store, as the safety work requires.
+//!
+//! A current value is stored once: where a case's row holds the very value a
+//! change wrote, the log only marks it as there (`packed`), and reads it from the
+//! row. Whatever writes a row keeps that true: a write marks only what the row it
+//! writes next holds, and a merge stores in the log the value of a change that
+//! stays (a conflict) but that the row stops showing (`settle`).
 
 pub mod flat;
 pub mod hlc;
@@ -132,8 +138,20 @@ fn read<P: rusqlite::Params>(
     args: P,
     keep: impl Fn(i64) -> bool,
 ) -> Result<Vec<Change>, DatabaseError> {
+    Ok(read_marked(conn, filter, args, keep)?.into_iter().map(|(c, _)| c).collect())
+}
+
+/// [`read`], each change with whether its value is the one its case's row holds
+/// (read from there).
+fn read_marked<P: rusqlite::Params>(
+    conn: &Connection,
+    filter: &str,
+    args: P,
+    keep: impl Fn(i64) -> bool,
+) -> Result<Vec<(Change, bool)>, DatabaseError> {
     let devices = device_ids(conn)?;
     let damaged = || DatabaseError::Damaged { table: "change_log" };
+    let mut rows_of_cases: std::collections::HashMap<String, Flat> = std::collections::HashMap::new();
     let mut st = conn.prepare_cached(&format!("{ROWS} WHERE {filter}"))?;
     let mut rows = st.query(args)?;
     let mut out = Vec::new();
@@ -150,16 +168,25 @@ fn read<P: rusqlite::Params>(
             if !keep(seq) {
                 continue;
             }
+            let in_row = f.value == packed::Stored::InRow;
             let value = match f.value {
-                Some(v) => Some(serde_json::from_str(&v).map_err(|_| damaged())?),
-                None => None,
+                packed::Stored::Json(v) => Some(serde_json::from_str(&v).map_err(|_| damaged())?),
+                packed::Stored::Blank => None,
+                packed::Stored::InRow => {
+                    if !rows_of_cases.contains_key(&id) {
+                        rows_of_cases.insert(id.clone(), row_fields_of(conn, &entity, &id)?);
+                    }
+                    // The row was written with this value: without it, the store is damaged.
+                    let row = rows_of_cases.get(&id).ok_or_else(damaged)?;
+                    Some(row.get(&f.path).ok_or(DatabaseError::Damaged { table: "cases" })?.clone())
+                }
             };
             let parents = f
                 .parents
                 .into_iter()
                 .map(|(d, s)| Ok((devices.get(&d).ok_or_else(damaged)?.clone(), s)))
                 .collect::<Result<Vec<_>, DatabaseError>>()?;
-            out.push(Change {
+            let change = Change {
                 device: device.clone(),
                 seq,
                 hlc,
@@ -170,10 +197,26 @@ fn read<P: rusqlite::Params>(
                 parents,
                 user: user.clone(),
                 user_name: user_name.clone(),
-            });
+            };
+            out.push((change, in_row));
         }
     }
     Ok(out)
+}
+
+/// The fields a case's row holds, for the changes whose value is there.
+fn row_fields_of(conn: &Connection, entity: &str, id: &str) -> Result<Flat, DatabaseError> {
+    let damaged = || DatabaseError::Damaged { table: "cases" };
+    if entity != CASE {
+        return Err(DatabaseError::Damaged { table: "change_log" });
+    }
+    let data: String = conn
+        .prepare_cached("SELECT data FROM cases WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(damaged)?;
+    let data: serde_json::Map<String, Value> = serde_json::from_str(&data).map_err(|_| damaged())?;
+    Ok(flat::row_fields(&data))
 }
 
 /// What the changes of one row share: one device, clock time, entity and author,
@@ -203,11 +246,14 @@ impl<'a> Head<'a> {
 }
 
 /// Write the changes of one write as one row: each a field, its value (none once
-/// blanked) and the changes it replaced.
+/// blanked) and the changes it replaced. A value that `row` (the fields of the
+/// case's row as it is written with them) holds at its path is marked as there,
+/// not stored again.
 fn insert_row<'a>(
     conn: &Connection,
     head: &Head,
     changes: impl Iterator<Item = (&'a str, Option<&'a Value>, &'a [(String, i64)])>,
+    row: Option<&Flat>,
 ) -> Result<(), DatabaseError> {
     let device = device_number(conn, head.device)?;
     // Parents name few devices, most often the writer itself.
@@ -226,7 +272,12 @@ fn insert_row<'a>(
             };
             numbered.push((n, *seq));
         }
-        fields.push(packed::Field { path: path.to_string(), value: value.map(Value::to_string), parents: numbered });
+        let value = match value {
+            None => packed::Stored::Blank,
+            Some(v) if row.and_then(|r| r.get(path)) == Some(v) => packed::Stored::InRow,
+            Some(v) => packed::Stored::Json(v.to_string()),
+        };
+        fields.push(packed::Field { path: path.to_string(), value, parents: numbered });
     }
     if fields.is_empty() {
         return Ok(());
@@ -246,7 +297,8 @@ fn insert_row<'a>(
 /// A run of changes of one write, as [`insert_row`] takes them.
 fn insert_run(conn: &Connection, run: &[&Change]) -> Result<(), DatabaseError> {
     let Some(first) = run.first() else { return Ok(()) };
-    insert_row(conn, &Head::of(first), run.iter().map(|c| (c.field.as_str(), c.value.as_ref(), c.parents.as_slice())))
+    let changes = run.iter().map(|c| (c.field.as_str(), c.value.as_ref(), c.parents.as_slice()));
+    insert_row(conn, &Head::of(first), changes, None)
 }
 
 /// The row holding change `seq` of device number `device`: its id, first number and bytes.
@@ -529,16 +581,19 @@ impl Writer {
         value: &Value,
         parents: Vec<(String, i64)>,
     ) -> Result<(), DatabaseError> {
-        self.write_all(conn, entity, id, vec![(field.to_string(), value.clone(), parents)])
+        self.write_all(conn, entity, id, vec![(field.to_string(), value.clone(), parents)], None)
     }
 
     /// Several fields of one entity at once: one row of the log.
+    /// `row`: the fields of the case's row as the caller writes it right after,
+    /// in the same transaction (see [`insert_row`]).
     pub fn write_all(
         &mut self,
         conn: &Connection,
         entity: &str,
         id: &str,
         fields: Vec<FieldWrite>,
+        row: Option<&Flat>,
     ) -> Result<(), DatabaseError> {
         if fields.is_empty() {
             return Ok(());
@@ -552,7 +607,7 @@ impl Writer {
             user: Some(&self.user),
             user_name: Some(&self.user_name),
         };
-        insert_row(conn, &head, fields.iter().map(|(f, v, p)| (f.as_str(), Some(v), p.as_slice())))?;
+        insert_row(conn, &head, fields.iter().map(|(f, v, p)| (f.as_str(), Some(v), p.as_slice())), row)?;
         self.next_seq += fields.len() as i64;
         // "Not yet synced" is a mark on cases; the directory has none.
         if entity == CASE && self.marked.insert(id.to_string()) {
@@ -571,6 +626,9 @@ pub struct FieldState {
     /// for review, but they never show and replace nothing, so the value they
     /// were written over stays current. Marked by the caller, who knows the form.
     pub held: HashSet<(String, i64)>,
+    /// Changes whose value the case's row holds (and was read from there): before
+    /// the row shows another value, theirs must be stored in the log, or be blanked.
+    pub in_row: HashSet<(String, i64)>,
 }
 
 impl FieldState {
@@ -616,8 +674,12 @@ impl FieldState {
 pub fn load(conn: &Connection, entity: &str, id: &str) -> Result<BTreeMap<String, FieldState>, DatabaseError> {
     let mut out: BTreeMap<String, FieldState> = BTreeMap::new();
     let Some(n) = entity_number(conn, entity, id, false)? else { return Ok(out) };
-    for c in read(conn, "l.entity = ?1", [n], |_| true)? {
-        out.entry(c.field.clone()).or_default().changes.push(c);
+    for (c, in_row) in read_marked(conn, "l.entity = ?1", [n], |_| true)? {
+        let state = out.entry(c.field.clone()).or_default();
+        if in_row {
+            state.in_row.insert((c.device.clone(), c.seq));
+        }
+        state.changes.push(c);
     }
     Ok(out)
 }
@@ -644,10 +706,30 @@ pub fn blank(conn: &Connection, c: &Change) -> Result<(), DatabaseError> {
     let Some((row, first, bytes)) = row_of(conn, device, c.seq)? else { return Ok(()) };
     let mut fields = packed::decode(&bytes).ok_or(DatabaseError::Damaged { table: "change_log" })?;
     let slot = usize::try_from(c.seq - first).ok().and_then(|i| fields.get_mut(i));
-    let Some(slot) = slot.filter(|f| f.value.is_some()) else { return Ok(()) };
-    slot.value = None;
+    let Some(slot) = slot.filter(|f| !f.value.is_blank()) else { return Ok(()) };
+    slot.value = packed::Stored::Blank;
     rewrite(conn, row, &fields)?;
     emptied(conn, &c.device, c.seq, c.seq)
+}
+
+/// Store in the log the value of a change that its case's row is about to stop
+/// showing (it lost to a change from another laptop, and stays as a conflict).
+fn keep_value(conn: &Connection, c: &Change) -> Result<(), DatabaseError> {
+    let damaged = || DatabaseError::Damaged { table: "change_log" };
+    let device: i64 = conn
+        .prepare_cached("SELECT n FROM log_devices WHERE device_id = ?1")?
+        .query_row([&c.device], |r| r.get(0))
+        .optional()?
+        .ok_or_else(damaged)?;
+    let (row, first, bytes) = row_of(conn, device, c.seq)?.ok_or_else(damaged)?;
+    let mut fields = packed::decode(&bytes).ok_or_else(damaged)?;
+    let slot = usize::try_from(c.seq - first).ok().and_then(|i| fields.get_mut(i)).ok_or_else(damaged)?;
+    let value = c.value.as_ref().ok_or_else(damaged)?;
+    if slot.value == packed::Stored::InRow {
+        slot.value = packed::Stored::Json(value.to_string());
+        rewrite(conn, row, &fields)?;
+    }
+    Ok(())
 }
 
 /// Store a row's fields again (after blanking some).
@@ -683,8 +765,8 @@ pub fn blank_entity(conn: &Connection, entity: &str, id: &str, keep: Option<&str
     for (row, device, first, last, bytes) in rows {
         let mut fields = packed::decode(&bytes).ok_or(DatabaseError::Damaged { table: "change_log" })?;
         let mut changed = false;
-        for f in fields.iter_mut().filter(|f| f.value.is_some() && Some(f.path.as_str()) != keep) {
-            f.value = None;
+        for f in fields.iter_mut().filter(|f| !f.value.is_blank() && Some(f.path.as_str()) != keep) {
+            f.value = packed::Stored::Blank;
             changed = true;
         }
         if changed {
@@ -698,6 +780,7 @@ pub fn blank_entity(conn: &Connection, entity: &str, id: &str, keep: Option<&str
 /// Record a local write of a case: one change per field that differs, each
 /// replacing the value the writer saw. Fields of a removed item are not rewritten
 /// one by one: the item's removal hides them, and their values are blanked.
+/// `row`: the fields of the row written right after (see [`Writer::write_all`]).
 pub fn log_case_diff(
     conn: &Connection,
     w: &mut Writer,
@@ -705,8 +788,9 @@ pub fn log_case_diff(
     fields: &BTreeMap<String, FieldState>,
     before: &Flat,
     after: &Flat,
+    row: Option<&Flat>,
 ) -> Result<usize, DatabaseError> {
-    log_diff(conn, w, CASE, id, fields, before, after)
+    log_diff(conn, w, (CASE, id), fields, before, after, row)
 }
 
 /// Record a local write of any entity (a case, a directory entry): one change per
@@ -714,12 +798,13 @@ pub fn log_case_diff(
 pub fn log_diff(
     conn: &Connection,
     w: &mut Writer,
-    entity: &str,
-    id: &str,
+    target: (&str, &str),
     fields: &BTreeMap<String, FieldState>,
     before: &Flat,
     after: &Flat,
+    row: Option<&Flat>,
 ) -> Result<usize, DatabaseError> {
+    let (entity, id) = target;
     let mut writes = Vec::new();
     let removed_items: HashSet<String> = before
         .keys()
@@ -747,7 +832,7 @@ pub fn log_diff(
         }
     }
     let written = writes.len();
-    w.write_all(conn, entity, id, writes)?;
+    w.write_all(conn, entity, id, writes, row)?;
     Ok(written)
 }
 
@@ -771,10 +856,14 @@ pub fn resolve(
 
 /// After changes arrived: blank what is now replaced (or belongs to a removed item),
 /// and note which tracked fields have open conflicts. Returns the open conflicts.
+/// `row`: the fields of the case's row as it is written next (none if it is not):
+/// a change that stays and whose value the row held but will not hold any more
+/// gets its value stored in the log.
 pub fn settle(
     conn: &Connection,
     id: &str,
     fields: &BTreeMap<String, FieldState>,
+    row: Option<&Flat>,
 ) -> Result<Vec<String>, DatabaseError> {
     // Removed items: those whose marker's value is null. (A marker that has not
     // arrived yet is not a removal: blanking is for good, so only what is final.)
@@ -788,6 +877,10 @@ pub fn settle(
         for c in state.changes.iter().filter(|c| c.value.is_some()) {
             if item_gone || !heads.contains(&(c.device.as_str(), c.seq)) {
                 blank(conn, c)?;
+            } else if state.in_row.contains(&(c.device.clone(), c.seq))
+                && row.and_then(|r| r.get(field)) != c.value.as_ref()
+            {
+                keep_value(conn, c)?;
             }
         }
         if !item_gone && flat::is_conflict_tracked(field) && state.is_conflict() {

@@ -99,3 +99,38 @@ fn a_write_of_many_fields_is_one_row_and_blanking_one_keeps_the_others() {
     assert!(siblings.len() > 10, "{}", siblings.len());
     assert!(siblings.iter().all(|c| c.value.is_some()), "{siblings:?}");
 }
+
+/// Every row of the log, as stored.
+fn raw_log(s: &Store) -> Vec<Vec<u8>> {
+    let mut st = s.conn().prepare("SELECT fields FROM change_log").unwrap();
+    st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
+fn holds(rows: &[Vec<u8>], text: &str) -> bool {
+    rows.iter().any(|r| r.windows(text.len()).any(|w| w == text.as_bytes()))
+}
+
+#[test]
+fn a_saved_cases_values_are_stored_once_in_its_row_and_read_back_from_there() {
+    let (_d, mut s) = crate::store::test_store();
+    let case = s.create_case(crate::sample::full_case(), None).unwrap();
+    let number = case["case_number"].as_str().unwrap().to_string();
+    let alias = |s: &Store| -> Vec<Option<Value>> {
+        all(s.conn()).unwrap().into_iter().filter(|c| c.field.ends_with(".alias")).map(|c| c.value).collect()
+    };
+    // The row holds the names; the log only says so, and reads them from there.
+    assert!(!holds(&raw_log(&s), "Quetzalli Ramírez") && !holds(&raw_log(&s), "\"Rosa\""));
+    assert_eq!(alias(&s), [Some(json!("Rosa"))]);
+    let people = case["people"].as_array().unwrap();
+    let first = people[0]["id"].as_str().unwrap();
+    let changes = all(s.conn()).unwrap();
+    let family = changes.iter().find(|c| c.field == format!("people.{first}.family_name")).unwrap();
+    assert_eq!(family.value, Some(json!("Quetzalli Ramírez")));
+    // An edit: the new value is read from the row, the old one is gone.
+    s.set_fields(&number, &[("people.0.alias".into(), "Mariposa".into())]).unwrap();
+    assert_eq!(alias(&s), [None, Some(json!("Mariposa"))]);
+    assert!(!holds(&raw_log(&s), "Mariposa"));
+    // A row that lost a value its log points to is damage, never a silent blank.
+    s.conn().execute("UPDATE cases SET data = json_remove(data, '$.people[0].alias')", []).unwrap();
+    assert!(matches!(all(s.conn()), Err(DatabaseError::Damaged { table: "cases" })));
+}

@@ -285,20 +285,22 @@ pub(crate) fn insert_note(tx: &Connection, case_id: &str, note: &Map<String, Val
     Ok(n == 1)
 }
 
-/// Record a write of a case in the change log (one change per field that differs
-/// from what the log says now), and give back the case's data as every laptop will
-/// rebuild it from those fields.
 /// How a write treats a case's personal values (docs/restricted.md): what opens
 /// the ones stored sealed, and the key to seal them under when the case is
 /// restricted (`None`: written in the clear).
 pub(crate) struct Sealing<'a> {
     pub(crate) open: &'a Keys,
     pub(crate) seal: Option<&'a RestrictedKey>,
+    /// Does the caller write the case's row from the data [`log_case`] gives back,
+    /// right after it, in the same transaction? Then the log only marks the values
+    /// the row holds, instead of storing them twice. (Not when the row is rebuilt
+    /// from the log instead: it would be read from the row before it is written.)
+    pub(crate) row_follows: bool,
 }
 
 impl Sealing<'_> {
     /// An unrestricted case that never was: nothing to open or seal.
-    pub(crate) const CLEAR: Sealing<'static> = Sealing { open: &Keys::NONE, seal: None };
+    pub(crate) const CLEAR: Sealing<'static> = Sealing { open: &Keys::NONE, seal: None, row_follows: true };
 }
 
 /// Record a write of a case in the change log (one change per field that differs
@@ -336,10 +338,12 @@ pub(crate) fn log_case(
             *v = super::restricted::seal_value(key, id, path, v)?;
         }
     }
+    let data = flat::unflatten(&after);
+    let row = sealing.row_follows.then(|| flat::row_fields(&data));
     let mut w = changelog::Writer::begin(tx, session.author())?;
-    changelog::log_case_diff(tx, &mut w, id, &fields, &before, &after)?;
+    changelog::log_case_diff(tx, &mut w, id, &fields, &before, &after, row.as_ref())?;
     let notes = after.iter().filter(|(k, _)| k.starts_with(flat::NOTE_PREFIX)).map(|(_, v)| v.clone()).collect();
-    Ok((flat::unflatten(&after), notes))
+    Ok((data, notes))
 }
 
 /// The notes table holds a case's notes in the clear, for reading and search:
@@ -796,15 +800,17 @@ pub(crate) fn rebuild_into(
         remove_case(tx, id)?;
         return Ok((if was_here { Merged::Removed } else { Merged::Unchanged }, Vec::new()));
     }
-    let open = changelog::settle(tx, id, &fields)?;
     let current = changelog::winners(&fields);
     let text = |k: &str| current.get(k).and_then(Value::as_str).map(str::to_string);
-    let Some(number) = text("case_number") else { return Ok((Merged::Waiting, open)) };
+    let row = reshape(id, flat::unflatten(&current));
+    let number = text("case_number");
+    // What the row will hold, so that a value it stops holding is kept in the log.
+    let open = changelog::settle(tx, id, &fields, number.is_some().then(|| flat::row_fields(&row.data)).as_ref())?;
+    let Some(number) = number else { return Ok((Merged::Waiting, open)) };
     let created_at = text("created_at").unwrap_or_default();
     let updated_at = text("updated_at").unwrap_or_else(|| created_at.clone());
     let created_by = text("created_by").unwrap_or_default();
     let updated_by = text("updated_by").unwrap_or_else(|| created_by.clone());
-    let row = reshape(id, flat::unflatten(&current));
     let data = serde_json::to_string(&row.data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
     let outcome = match &existing {
         Some(_) => Merged::Updated,

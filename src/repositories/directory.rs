@@ -140,7 +140,7 @@ pub(crate) fn log_entry(
         m.into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect()
     };
     let mut w = changelog::Writer::begin(tx, session.author())?;
-    changelog::log_diff(tx, &mut w, changelog::DIRECTORY, id, &fields, &flat(before), &flat(Some(after)))?;
+    changelog::log_diff(tx, &mut w, (changelog::DIRECTORY, id), &fields, &flat(before), &flat(Some(after)), None)?;
     Ok(())
 }
 

@@ -264,7 +264,7 @@ fn log_seals(
         return Ok(0);
     }
     let mut w = changelog::Writer::begin(tx, author)?;
-    changelog::log_diff(tx, &mut w, changelog::CASE_KEY, case_id, &fields, &before, &after)
+    changelog::log_diff(tx, &mut w, (changelog::CASE_KEY, case_id), &fields, &before, &after, None)
 }
 
 /// A key sealed to one person, with the X25519 key it was sealed to: when hers

@@ -43,7 +43,7 @@ impl Store {
         let now = now_utc();
         let tx = crate::database::write_tx(&self.conn)?;
         let key = self.new_case_key(&tx, &mut prepared)?;
-        let sealing = Sealing { open: &Keys::NONE, seal: key.as_ref() };
+        let sealing = Sealing { open: &Keys::NONE, seal: key.as_ref(), row_follows: true };
         let saved = insert_case(&tx, &self.session, prepared, &now, &sealing, None)?;
         if let Some(d) = draft_id {
             drafts::remove_saved(&tx, d)?;
@@ -160,7 +160,8 @@ impl Store {
                 };
                 let Some(stored) = stored(&tx, &id)? else { continue };
                 let data = stored.data.as_object().cloned().unwrap_or_default();
-                let sealing = Sealing { open: &keys, seal: fresh.as_ref().or(keys.current()) };
+                // The row is rebuilt from the log just after.
+                let sealing = Sealing { open: &keys, seal: fresh.as_ref().or(keys.current()), row_follows: false };
                 log_case(&tx, &self.session, &id, &data, &[], &[], &sealing)?;
                 rebuild(&tx, &id)?;
                 let me = Some(self.session.user_id.as_str());
@@ -260,7 +261,7 @@ impl Store {
             (None, true) => keys.current(),
             (None, false) => None,
         };
-        let sealing = Sealing { open: &keys, seal };
+        let sealing = Sealing { open: &keys, seal, row_follows: true };
         let (row, added_notes) = update(&tx, &self.session, id, row, &case_number, &now, &sealing)?;
         if let Some(d) = draft_id {
             drafts::remove_saved(&tx, d)?;
@@ -305,7 +306,16 @@ impl Store {
         let assigned = stored.data.get("assigned_to").and_then(Value::as_str);
         let fresh = self.write_key(&tx, case_id, &keys, (restricted, assigned), (restricted, assigned))?;
         let seal = fresh.as_ref().or(keys.current()).filter(|_| restricted);
-        let saved = append_note(&tx, &self.session, case_id, &stored, &note, &now, &Sealing { open: &keys, seal })?;
+        // A note leaves the row's data as it is: nothing is marked as in it.
+        let saved = append_note(
+            &tx,
+            &self.session,
+            case_id,
+            &stored,
+            &note,
+            &now,
+            &Sealing { open: &keys, seal, row_follows: false },
+        )?;
         let me = Some(self.session.user_id.as_str());
         audit::append(&tx, &self.session.device_id, me, Action::AddNote, Some(case_id), json!({}), None)?;
         tx.commit()?;

@@ -169,7 +169,8 @@ impl Store {
         let after: flat::Flat =
             [("updated_at".to_string(), now_utc().into()), ("updated_by".to_string(), session.user_id.clone().into())]
                 .into();
-        changelog::log_case_diff(&tx, &mut w, case_id, &fields, &before, &after)?;
+        // The row is rebuilt from the log below: nothing is marked as in it.
+        changelog::log_case_diff(&tx, &mut w, case_id, &fields, &before, &after, None)?;
         rebuild(&tx, case_id)?;
         let detail = json!({ "field": field });
         audit::append(
