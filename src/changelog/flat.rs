@@ -90,6 +90,19 @@ pub fn row_fields(data: &Map<String, Value>) -> Flat {
     out
 }
 
+/// A note as its change holds it, from the notes table's columns.
+pub fn note(id: String, text: String, language: Option<String>, author: String, created_at: String) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), id.into());
+    m.insert("text".into(), text.into());
+    if let Some(l) = language {
+        m.insert("language".into(), l.into());
+    }
+    m.insert("author".into(), author.into());
+    m.insert("created_at".into(), created_at.into());
+    Value::Object(m)
+}
+
 /// The case's data (what the `data` column holds) from its current fields.
 pub fn unflatten(flat: &Flat) -> Map<String, Value> {
     let mut data = Map::new();

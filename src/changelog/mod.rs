@@ -204,19 +204,33 @@ fn read_marked<P: rusqlite::Params>(
     Ok(out)
 }
 
-/// The fields a case's row holds, for the changes whose value is there.
+/// The fields a case's row holds (its data, its stamps) and its notes in the
+/// notes table, for the changes whose value is there.
 fn row_fields_of(conn: &Connection, entity: &str, id: &str) -> Result<Flat, DatabaseError> {
     let damaged = || DatabaseError::Damaged { table: "cases" };
     if entity != CASE {
         return Err(DatabaseError::Damaged { table: "change_log" });
     }
-    let data: String = conn
-        .prepare_cached("SELECT data FROM cases WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
+    let (data, stamps): (String, [String; 5]) = conn
+        .prepare_cached(
+            "SELECT data, case_number, created_at, updated_at, created_by, updated_by FROM cases WHERE id = ?1",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?])))
         .optional()?
         .ok_or_else(damaged)?;
     let data: serde_json::Map<String, Value> = serde_json::from_str(&data).map_err(|_| damaged())?;
-    Ok(flat::row_fields(&data))
+    let mut out = flat::row_fields(&data);
+    out.extend(flat::META_FIELDS.iter().map(|k| k.to_string()).zip(stamps.into_iter().map(Value::from)));
+    let mut st = conn.prepare_cached("SELECT id, text, language, author, created_at FROM notes WHERE case_id = ?1")?;
+    let notes = st.query_map([id], |r| {
+        let id: String = r.get(0)?;
+        Ok((format!("{}{id}", flat::NOTE_PREFIX), flat::note(id, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+    })?;
+    for n in notes {
+        let (path, note) = n?;
+        out.insert(path, note);
+    }
+    Ok(out)
 }
 
 /// What the changes of one row share: one device, clock time, entity and author,

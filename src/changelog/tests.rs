@@ -130,6 +130,17 @@ fn a_saved_cases_values_are_stored_once_in_its_row_and_read_back_from_there() {
     s.set_fields(&number, &[("people.0.alias".into(), "Mariposa".into())]).unwrap();
     assert_eq!(alias(&s), [None, Some(json!("Mariposa"))]);
     assert!(!holds(&raw_log(&s), "Mariposa"));
+    // A note and the time of a write are read from the notes table and the row.
+    s.add_note(case["id"].as_str().unwrap(), "Llamó desde Ojinaga.", Some("es")).unwrap();
+    let rows = raw_log(&s);
+    assert!(!holds(&rows, "Ojinaga") && !holds(&rows, &number), "neither the note nor the case number twice");
+    let notes: Vec<Value> =
+        all(s.conn()).unwrap().into_iter().filter(|c| c.field.starts_with("notes.")).filter_map(|c| c.value).collect();
+    assert_eq!(notes.iter().filter(|n| n["text"] == "Llamó desde Ojinaga.").count(), 1, "{notes:?}");
+    let stamps: Vec<Value> =
+        all(s.conn()).unwrap().into_iter().filter(|c| c.field == "updated_at").filter_map(|c| c.value).collect();
+    let shown = s.load_case_unchecked(case["id"].as_str().unwrap()).unwrap();
+    assert_eq!(stamps, [shown["updated_at"].clone()]);
     // A row that lost a value its log points to is damage, never a silent blank.
     s.conn().execute("UPDATE cases SET data = json_remove(data, '$.people[0].alias')", []).unwrap();
     assert!(matches!(all(s.conn()), Err(DatabaseError::Damaged { table: "cases" })));

@@ -263,7 +263,7 @@ pub(crate) fn note_fields(note: &Map<String, Value>, session: &Session, now: &st
     let id = get("id").filter(|s| uuid::Uuid::parse_str(s).is_ok()).unwrap_or_else(new_id);
     let author = get("author").unwrap_or_else(|| session.user_name.clone());
     let created_at = get("created_at").unwrap_or_else(|| now.to_string());
-    note_json(id, get("text").unwrap_or_default(), get("language"), author, created_at)
+    flat::note(id, get("text").unwrap_or_default(), get("language"), author, created_at)
 }
 
 /// Write a note row; one that is already there stays as it is (notes never change).
@@ -291,16 +291,27 @@ pub(crate) fn insert_note(tx: &Connection, case_id: &str, note: &Map<String, Val
 pub(crate) struct Sealing<'a> {
     pub(crate) open: &'a Keys,
     pub(crate) seal: Option<&'a RestrictedKey>,
-    /// Does the caller write the case's row from the data [`log_case`] gives back,
-    /// right after it, in the same transaction? Then the log only marks the values
-    /// the row holds, instead of storing them twice. (Not when the row is rebuilt
-    /// from the log instead: it would be read from the row before it is written.)
-    pub(crate) row_follows: bool,
+    /// What the caller writes from what [`log_case`] gives back.
+    pub(crate) follows: Follows,
+}
+
+/// What a caller of [`log_case`] writes from what it gives back, right after it, in
+/// the same transaction. The log only marks the values those hold, instead of
+/// storing them twice (`changelog::flat::row_fields`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Follows {
+    /// The case's row (data and stamps) and its new notes.
+    Row,
+    /// The new notes and the stamps of the write (`updated_at`, `updated_by`).
+    NotesAndStamps,
+    /// Nothing: the row is rebuilt from the log instead (it would be read from
+    /// the row before it is written).
+    Nothing,
 }
 
 impl Sealing<'_> {
     /// An unrestricted case that never was: nothing to open or seal.
-    pub(crate) const CLEAR: Sealing<'static> = Sealing { open: &Keys::NONE, seal: None, row_follows: true };
+    pub(crate) const CLEAR: Sealing<'static> = Sealing { open: &Keys::NONE, seal: None, follows: Follows::Row };
 }
 
 /// Record a write of a case in the change log (one change per field that differs
@@ -339,11 +350,32 @@ pub(crate) fn log_case(
         }
     }
     let data = flat::unflatten(&after);
-    let row = sealing.row_follows.then(|| flat::row_fields(&data));
+    let mut row = match sealing.follows {
+        Follows::Row => flat::row_fields(&data),
+        _ => flat::Flat::new(),
+    };
+    if sealing.follows != Follows::Nothing {
+        let restricted = super::restricted::is_restricted(&Value::Object(data.clone()));
+        row.extend(in_table(&after, restricted));
+    }
+    let row = (sealing.follows != Follows::Nothing).then_some(row);
     let mut w = changelog::Writer::begin(tx, session.author())?;
     changelog::log_case_diff(tx, &mut w, id, &fields, &before, &after, row.as_ref())?;
     let notes = after.iter().filter(|(k, _)| k.starts_with(flat::NOTE_PREFIX)).map(|(_, v)| v.clone()).collect();
     Ok((data, notes))
+}
+
+/// What the notes table and the row's stamps hold of a case's fields (`after`,
+/// as written): its stamps, and its notes unless it is restricted.
+fn in_table(after: &flat::Flat, restricted: bool) -> flat::Flat {
+    after
+        .iter()
+        .filter(|(k, v)| {
+            flat::META_FIELDS.contains(&k.as_str())
+                || (!restricted && k.starts_with(flat::NOTE_PREFIX) && !super::restricted::is_sealed(v))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// The notes table holds a case's notes in the clear, for reading and search:
@@ -365,24 +397,6 @@ pub(crate) fn keep_notes(tx: &Connection, id: &str, restricted: bool, notes: &[V
 pub(crate) fn sealed_notes(conn: &Connection, id: &str) -> Result<Vec<(String, Value)>, DatabaseError> {
     let current = changelog::winners(&changelog::load(conn, changelog::CASE, id)?);
     Ok(current.into_iter().filter(|(k, _)| k.starts_with(flat::NOTE_PREFIX)).collect())
-}
-
-pub(crate) fn note_json(
-    id: String,
-    text: String,
-    language: Option<String>,
-    author: String,
-    created_at: String,
-) -> Value {
-    let mut m = Map::new();
-    m.insert("id".into(), id.into());
-    m.insert("text".into(), text.into());
-    if let Some(l) = language {
-        m.insert("language".into(), l.into());
-    }
-    m.insert("author".into(), author.into());
-    m.insert("created_at".into(), created_at.into());
-    Value::Object(m)
 }
 
 /// A case as case JSON: format tag first, then what the store assigned, the fields,
@@ -688,7 +702,7 @@ pub(crate) fn backfill(tx: &Connection) -> Result<(), DatabaseError> {
         let notes: Vec<Value> = {
             let mut st = tx.prepare("SELECT id, text, language, author, created_at FROM notes WHERE case_id = ?1")?;
             let n = st
-                .query_map([&id], |r| Ok(note_json(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                .query_map([&id], |r| Ok(flat::note(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
                 .collect::<Result<Vec<_>, _>>()?;
             n
         };
@@ -791,9 +805,11 @@ pub(crate) fn rebuild_into(
     bulk: Option<&mut NewEntries>,
 ) -> Result<(Merged, Vec<String>), RepositoryError> {
     let fields = super::incoming::fields(tx, id)?;
-    let existing: Option<(i64, String, String)> = tx
-        .prepare_cached("SELECT seq, data, updated_at FROM cases WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    // With the stamps a rebuild leaves as they are.
+    type Existing = (i64, String, String, [String; 3]);
+    let existing: Option<Existing> = tx
+        .prepare_cached("SELECT seq, data, updated_at, case_number, created_at, created_by FROM cases WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, [r.get(3)?, r.get(4)?, r.get(5)?])))
         .optional()?;
     if changelog::is_purged(&fields) {
         let was_here = existing.is_some();
@@ -804,13 +820,26 @@ pub(crate) fn rebuild_into(
     let text = |k: &str| current.get(k).and_then(Value::as_str).map(str::to_string);
     let row = reshape(id, flat::unflatten(&current));
     let number = text("case_number");
-    // What the row will hold, so that a value it stops holding is kept in the log.
-    let open = changelog::settle(tx, id, &fields, number.is_some().then(|| flat::row_fields(&row.data)).as_ref())?;
-    let Some(number) = number else { return Ok((Merged::Waiting, open)) };
     let created_at = text("created_at").unwrap_or_default();
     let updated_at = text("updated_at").unwrap_or_else(|| created_at.clone());
     let created_by = text("created_by").unwrap_or_default();
     let updated_by = text("updated_by").unwrap_or_else(|| created_by.clone());
+    // What the row and the notes table will hold, so that a value they stop
+    // holding is kept in the log.
+    let will_hold = number.as_ref().map(|number| {
+        let mut holds = flat::row_fields(&row.data);
+        let first = match &existing {
+            Some((_, _, _, stamps)) => stamps.clone(),
+            None => [number.clone(), created_at.clone(), created_by.clone()],
+        };
+        let stamps = first.into_iter().chain([updated_at.clone(), updated_by.clone()]);
+        let names = ["case_number", "created_at", "created_by", "updated_at", "updated_by"];
+        holds.extend(names.into_iter().map(str::to_string).zip(stamps.map(Value::from)));
+        holds.extend(in_table(&current, row.restricted).into_iter().filter(|(k, _)| k.starts_with(flat::NOTE_PREFIX)));
+        holds
+    });
+    let open = changelog::settle(tx, id, &fields, will_hold.as_ref())?;
+    let Some(number) = number else { return Ok((Merged::Waiting, open)) };
     let data = serde_json::to_string(&row.data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
     let outcome = match &existing {
         Some(_) => Merged::Updated,
@@ -838,7 +867,7 @@ pub(crate) fn rebuild_into(
     // Taken out of the notes table once the row says restricted (the table allows
     // nothing else), below.
     let notes_added = !row.restricted && keep_notes(tx, id, false, &notes)?;
-    if let Some((_, old, old_updated)) = &existing {
+    if let Some((_, old, old_updated, _)) = &existing {
         if *old == data && *old_updated == updated_at && !notes_added {
             return Ok((Merged::Unchanged, open));
         }
@@ -942,7 +971,7 @@ pub(crate) fn notes_of(conn: &Connection, case_id: &str) -> Result<Vec<Value>, D
         "SELECT id, text, language, author, created_at FROM notes WHERE case_id = ?1 ORDER BY created_at, id",
     )?;
     let notes = st
-        .query_map([case_id], |r| Ok(note_json(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .query_map([case_id], |r| Ok(flat::note(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(notes)
 }

@@ -43,7 +43,7 @@ impl Store {
         let now = now_utc();
         let tx = crate::database::write_tx(&self.conn)?;
         let key = self.new_case_key(&tx, &mut prepared)?;
-        let sealing = Sealing { open: &Keys::NONE, seal: key.as_ref(), row_follows: true };
+        let sealing = Sealing { open: &Keys::NONE, seal: key.as_ref(), follows: Follows::Row };
         let saved = insert_case(&tx, &self.session, prepared, &now, &sealing, None)?;
         if let Some(d) = draft_id {
             drafts::remove_saved(&tx, d)?;
@@ -161,7 +161,8 @@ impl Store {
                 let Some(stored) = stored(&tx, &id)? else { continue };
                 let data = stored.data.as_object().cloned().unwrap_or_default();
                 // The row is rebuilt from the log just after.
-                let sealing = Sealing { open: &keys, seal: fresh.as_ref().or(keys.current()), row_follows: false };
+                let sealing =
+                    Sealing { open: &keys, seal: fresh.as_ref().or(keys.current()), follows: Follows::Nothing };
                 log_case(&tx, &self.session, &id, &data, &[], &[], &sealing)?;
                 rebuild(&tx, &id)?;
                 let me = Some(self.session.user_id.as_str());
@@ -261,7 +262,7 @@ impl Store {
             (None, true) => keys.current(),
             (None, false) => None,
         };
-        let sealing = Sealing { open: &keys, seal, row_follows: true };
+        let sealing = Sealing { open: &keys, seal, follows: Follows::Row };
         let (row, added_notes) = update(&tx, &self.session, id, row, &case_number, &now, &sealing)?;
         if let Some(d) = draft_id {
             drafts::remove_saved(&tx, d)?;
@@ -306,7 +307,8 @@ impl Store {
         let assigned = stored.data.get("assigned_to").and_then(Value::as_str);
         let fresh = self.write_key(&tx, case_id, &keys, (restricted, assigned), (restricted, assigned))?;
         let seal = fresh.as_ref().or(keys.current()).filter(|_| restricted);
-        // A note leaves the row's data as it is: nothing is marked as in it.
+        // A note leaves the row's data as it is: only the note and the stamps are
+        // marked as written apart.
         let saved = append_note(
             &tx,
             &self.session,
@@ -314,7 +316,7 @@ impl Store {
             &stored,
             &note,
             &now,
-            &Sealing { open: &keys, seal, row_follows: false },
+            &Sealing { open: &keys, seal, follows: Follows::NotesAndStamps },
         )?;
         let me = Some(self.session.user_id.as_str());
         audit::append(&tx, &self.session.device_id, me, Action::AddNote, Some(case_id), json!({}), None)?;

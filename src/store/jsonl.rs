@@ -125,7 +125,7 @@ impl Store {
                     let sealing = crate::repositories::cases::Sealing {
                         open: &crate::repositories::restricted::Keys::NONE,
                         seal: key.as_ref(),
-                        row_follows: true,
+                        follows: crate::repositories::cases::Follows::Row,
                     };
                     // Duplicates (of the store or of an earlier line) surface only here.
                     match insert_case(&tx, &self.session, case, &now, &sealing, Some(&mut search)) {
