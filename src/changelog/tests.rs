@@ -51,6 +51,13 @@ fn a_store_made_by_schema_17_comes_through_with_every_change_case_and_conflict()
     assert_eq!(serde_json::to_value(s.fact_sheet(&Default::default()).unwrap()).unwrap(), expected["facts"]);
     // The old table is gone, and the log is one row per write, not per field.
     let count = |sql: &str| -> i64 { s.conn().query_row(sql, [], |r| r.get(0)).unwrap() };
+    // The audit trail came through schema 20 in fewer bytes, and every chain still
+    // verifies: each id and hash reads back exactly as it was hashed.
+    let v = s.verify_audit().unwrap();
+    assert!(v.problem.is_none() && v.entries > 10 && v.devices == 2, "{v:?}");
+    assert_eq!(count("SELECT count(*) FROM audit WHERE typeof(id) <> 'blob' OR typeof(hash) <> 'blob'"), 0);
+    let trail = s.audit_list(&Default::default()).unwrap();
+    assert!(trail.iter().any(|r| r.case_number.is_some() && r.user_name.is_some() && r.device_code.is_some()));
     assert_eq!(count("SELECT count(*) FROM sqlite_schema WHERE name = 'changes_v17'"), 0);
     let rows = count("SELECT count(*) FROM change_log");
     assert!(rows * 5 < changes.len() as i64, "{rows} rows for {} changes", changes.len());

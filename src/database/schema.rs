@@ -437,6 +437,50 @@ INSERT INTO fact_counts (month, kind, code, n)
       FROM case_facts f JOIN case_report r ON r.case_seq = f.case_seq GROUP BY 1, 2, 3;
 DROP INDEX case_facts_by_code;";
 
+/// Version 20: the audit trail in fewer bytes (issue 14: 9% of the store). Ids
+/// written as the store writes them (lower-case hyphenated UUIDs) are 16 bytes, and
+/// hashes of 64 lower-case hex digits 32 bytes; anything else that came from another
+/// laptop stays the text it came as (`ANY`), so every entry reads back exactly as it
+/// was hashed. `repositories::audit` converts at the edge.
+const V20: &str = "
+CREATE TABLE audit_v20 (
+    seq        INTEGER PRIMARY KEY,
+    id         ANY NOT NULL UNIQUE,
+    device_id  ANY NOT NULL,
+    device_seq INTEGER NOT NULL,
+    at         TEXT NOT NULL,
+    user_id    ANY,
+    action     TEXT NOT NULL,
+    case_id    ANY,
+    detail     TEXT NOT NULL,
+    prev_hash  ANY NOT NULL,
+    hash       ANY NOT NULL,
+    UNIQUE (device_id, device_seq)
+) STRICT;
+INSERT INTO audit_v20 (seq, id, device_id, device_seq, at, user_id, action, case_id, detail, prev_hash, hash)
+    SELECT seq,
+           CASE WHEN length(id) = 36 AND lower(id) = id AND substr(id, 9, 1) || substr(id, 14, 1) || substr(id, 19, 1) || substr(id, 24, 1) = '----'
+              AND length(unhex(replace(id, '-', ''))) = 16 THEN unhex(replace(id, '-', '')) ELSE id END,
+           CASE WHEN length(device_id) = 36 AND lower(device_id) = device_id AND substr(device_id, 9, 1) || substr(device_id, 14, 1) || substr(device_id, 19, 1) || substr(device_id, 24, 1) = '----'
+              AND length(unhex(replace(device_id, '-', ''))) = 16 THEN unhex(replace(device_id, '-', '')) ELSE device_id END,
+           device_seq, at,
+           CASE WHEN length(user_id) = 36 AND lower(user_id) = user_id AND substr(user_id, 9, 1) || substr(user_id, 14, 1) || substr(user_id, 19, 1) || substr(user_id, 24, 1) = '----'
+              AND length(unhex(replace(user_id, '-', ''))) = 16 THEN unhex(replace(user_id, '-', '')) ELSE user_id END,
+           action,
+           CASE WHEN length(case_id) = 36 AND lower(case_id) = case_id AND substr(case_id, 9, 1) || substr(case_id, 14, 1) || substr(case_id, 19, 1) || substr(case_id, 24, 1) = '----'
+              AND length(unhex(replace(case_id, '-', ''))) = 16 THEN unhex(replace(case_id, '-', '')) ELSE case_id END,
+           detail,
+           CASE WHEN length(prev_hash) = 64 AND lower(prev_hash) = prev_hash AND length(unhex(prev_hash)) = 32 THEN unhex(prev_hash) ELSE prev_hash END,
+           CASE WHEN length(hash) = 64 AND lower(hash) = hash AND length(unhex(hash)) = 32 THEN unhex(hash) ELSE hash END
+      FROM audit ORDER BY seq;
+DROP TABLE audit;
+ALTER TABLE audit_v20 RENAME TO audit;
+CREATE INDEX audit_by_case ON audit (case_id, seq);
+CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;";
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -458,12 +502,13 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V17),
         M::up(V18),
         M::up(V19),
+        M::up(V20),
     ])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> usize {
-    19
+    20
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 use crate::database::DatabaseError;
 use crate::database::{new_id, now_utc};
 use crate::i18n::Localized;
+use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -133,18 +134,27 @@ pub(crate) fn insert(conn: &Connection, e: &Entry) -> Result<(), DatabaseError> 
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
-        e.id,
-        e.device_id,
+        stored_id(&e.id),
+        stored_id(&e.device_id),
         e.device_seq,
         e.at,
-        e.user_id,
+        e.user_id.as_deref().map(stored_id),
         e.action,
-        e.case_id,
+        e.case_id.as_deref().map(stored_id),
         e.detail,
-        e.prev_hash,
-        e.hash
+        stored_hash(&e.prev_hash),
+        stored_hash(&e.hash)
     ])?;
     Ok(())
+}
+
+/// The number and hash of a device's newest entry here (0 and [`GENESIS`] if none).
+pub(crate) fn last_of(conn: &Connection, device_id: &str) -> Result<(i64, String), DatabaseError> {
+    let last = conn
+        .prepare_cached("SELECT device_seq, hash FROM audit WHERE device_id = ?1 ORDER BY device_seq DESC LIMIT 1")?
+        .query_row([stored_id(device_id)], |r| Ok((r.get(0)?, text_at(r, 1)?)))
+        .optional()?;
+    Ok(last.unwrap_or((0, GENESIS.to_string())))
 }
 
 /// Append an entry. Call it inside the transaction of what it records.
@@ -157,11 +167,8 @@ pub(crate) fn append(
     detail: Value,
     at: Option<&str>,
 ) -> Result<(), DatabaseError> {
-    let last: Option<(i64, String)> = conn
-        .prepare_cached("SELECT device_seq, hash FROM audit WHERE device_id = ?1 ORDER BY device_seq DESC LIMIT 1")?
-        .query_row([device_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let (device_seq, prev_hash) = last.map(|(s, h)| (s + 1, h)).unwrap_or((1, GENESIS.to_string()));
+    let (last, prev_hash) = last_of(conn, device_id)?;
+    let device_seq = last + 1;
     let mut e = Entry {
         seq: 0,
         id: new_id(),
@@ -274,6 +281,45 @@ pub struct AuditRow {
     pub detail: Value,
 }
 
+/// How an id is stored (schema 20): a UUID as the store writes it in 16 bytes,
+/// anything else (from another laptop) as the text it came as. Every query that
+/// looks an entry up by id passes it this way.
+pub(crate) fn stored_id(id: &str) -> SqlValue {
+    match uuid::Uuid::parse_str(id) {
+        Ok(u) if u.hyphenated().to_string() == id => SqlValue::Blob(u.as_bytes().to_vec()),
+        _ => SqlValue::Text(id.to_string()),
+    }
+}
+
+/// How a hash is stored: 64 lower-case hex digits in 32 bytes, anything else as text.
+fn stored_hash(hash: &str) -> SqlValue {
+    let lower_hex = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    match hex::decode(hash) {
+        Ok(bytes) if lower_hex => SqlValue::Blob(bytes),
+        _ => SqlValue::Text(hash.to_string()),
+    }
+}
+
+/// An id or hash column as the text it was written as.
+fn text_at(r: &rusqlite::Row, i: usize) -> rusqlite::Result<String> {
+    let bad = || rusqlite::Error::InvalidColumnType(i, "audit".into(), rusqlite::types::Type::Blob);
+    match r.get_ref(i)? {
+        ValueRef::Text(t) => String::from_utf8(t.to_vec()).map_err(|_| bad()),
+        ValueRef::Blob(b) if b.len() == 16 => {
+            Ok(uuid::Uuid::from_slice(b).map_err(|_| bad())?.hyphenated().to_string())
+        }
+        ValueRef::Blob(b) if b.len() == 32 => Ok(hex::encode(b)),
+        _ => Err(bad()),
+    }
+}
+
+fn optional_text_at(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Option<String>> {
+    match r.get_ref(i)? {
+        ValueRef::Null => Ok(None),
+        _ => text_at(r, i).map(Some),
+    }
+}
+
 /// The columns [`entry`] reads, in its order.
 pub(crate) const ENTRY_COLUMNS: &str =
     "seq, id, device_id, device_seq, at, user_id, action, case_id, detail, prev_hash, hash";
@@ -281,16 +327,16 @@ pub(crate) const ENTRY_COLUMNS: &str =
 pub(crate) fn entry(r: &rusqlite::Row) -> rusqlite::Result<Entry> {
     Ok(Entry {
         seq: r.get(0)?,
-        id: r.get(1)?,
-        device_id: r.get(2)?,
+        id: text_at(r, 1)?,
+        device_id: text_at(r, 2)?,
         device_seq: r.get(3)?,
         at: r.get(4)?,
-        user_id: r.get(5)?,
+        user_id: optional_text_at(r, 5)?,
         action: r.get(6)?,
-        case_id: r.get(7)?,
+        case_id: optional_text_at(r, 7)?,
         detail: r.get(8)?,
-        prev_hash: r.get(9)?,
-        hash: r.get(10)?,
+        prev_hash: text_at(r, 9)?,
+        hash: text_at(r, 10)?,
     })
 }
 
@@ -361,7 +407,7 @@ pub(crate) fn verify(conn: &Connection, own_device: &str, own_code: &str) -> Res
 pub(crate) fn hash_at(conn: &Connection, device_id: &str, number: i64) -> Result<Option<String>, DatabaseError> {
     Ok(conn
         .prepare_cached("SELECT hash FROM audit WHERE device_id = ?1 AND device_seq = ?2")?
-        .query_row(params![device_id, number], |r| r.get(0))
+        .query_row(params![stored_id(device_id), number], |r| text_at(r, 0))
         .optional()?)
 }
 
@@ -384,51 +430,80 @@ pub(crate) fn list(conn: &Connection, q: &AuditQuery, own: (&str, &str)) -> Resu
     let blank = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     // Whole days: `to` includes everything written on that day.
     let to = blank(&q.to).map(|d| format!("{d}T99"));
+    // The case by its number first: then the index of entries by case serves.
+    let case_id: Option<String> = match blank(&q.case_number) {
+        None => None,
+        Some(n) => {
+            let id = conn
+                .prepare_cached("SELECT id FROM cases WHERE case_number = ?1")?
+                .query_row([n.to_uppercase()], |r| r.get(0))
+                .optional()?;
+            match id {
+                Some(id) => Some(id),
+                None => return Ok(Vec::new()),
+            }
+        }
+    };
     let mut st = conn.prepare_cached(
-        "SELECT a.device_seq, a.at, a.device_id, a.user_id, u.name, a.action, a.case_id, c.case_number, a.detail,
-                    d.device_code
-             FROM audit a
-             LEFT JOIN users u ON u.id = a.user_id
-             LEFT JOIN cases c ON c.id = a.case_id
-             LEFT JOIN sync_devices d ON d.device_id = a.device_id
-             WHERE (?1 IS NULL OR a.action = ?1)
-               AND (?2 IS NULL OR a.user_id = ?2)
-               AND (?3 IS NULL OR c.case_number = ?3)
-               AND (?4 IS NULL OR a.at >= ?4)
-               AND (?5 IS NULL OR a.at <= ?5)
-             ORDER BY a.seq DESC LIMIT ?6 OFFSET ?7",
+        "SELECT device_seq, at, device_id, user_id, action, case_id, detail FROM audit
+          WHERE (?1 IS NULL OR action = ?1)
+            AND (?2 IS NULL OR user_id = ?2)
+            AND (?3 IS NULL OR case_id = ?3)
+            AND (?4 IS NULL OR at >= ?4)
+            AND (?5 IS NULL OR at <= ?5)
+          ORDER BY seq DESC LIMIT ?6 OFFSET ?7",
     )?;
-    let rows = st
+    let found = st
         .query_map(
             params![
                 blank(&q.action),
-                blank(&q.user_id),
-                blank(&q.case_number).map(|n| n.to_uppercase()),
+                blank(&q.user_id).as_deref().map(stored_id),
+                case_id.as_deref().map(stored_id),
                 blank(&q.from),
                 to,
                 limit,
                 offset
             ],
             |r| {
-                let device_id: String = r.get(2)?;
-                let detail: String = r.get(8)?;
+                let detail: String = r.get(6)?;
                 Ok(AuditRow {
                     number: r.get(0)?,
                     at: r.get(1)?,
-                    // Other laptops' entries arrive with sync, and their codes too.
-                    device_code: if device_id == own.0 { Some(own.1.to_string()) } else { r.get(9)? },
-                    device_id,
-                    user_id: r.get(3)?,
-                    user_name: r.get(4)?,
-                    action: r.get(5)?,
-                    case_id: r.get(6)?,
-                    case_number: r.get(7)?,
-                    detail: crate::database::json_column(8, &detail)?,
+                    device_id: text_at(r, 2)?,
+                    device_code: None,
+                    user_id: optional_text_at(r, 3)?,
+                    user_name: None,
+                    action: r.get(4)?,
+                    case_id: optional_text_at(r, 5)?,
+                    case_number: None,
+                    detail: crate::database::json_column(6, &detail)?,
                 })
             },
         )?
-        .collect::<Result<Vec<_>, _>>()
+        .collect::<Result<Vec<AuditRow>, _>>()
         .map_err(crate::database::read_error("audit"))?;
+    // Names, numbers and codes as they are now (a page of rows: a lookup each).
+    let mut rows = found;
+    for row in &mut rows {
+        // Other laptops' entries arrive with sync, and their codes too.
+        row.device_code = if row.device_id == own.0 {
+            Some(own.1.to_string())
+        } else {
+            conn.prepare_cached("SELECT device_code FROM sync_devices WHERE device_id = ?1")?
+                .query_row([&row.device_id], |r| r.get(0))
+                .optional()?
+        };
+        if let Some(u) = &row.user_id {
+            row.user_name =
+                conn.prepare_cached("SELECT name FROM users WHERE id = ?1")?.query_row([u], |r| r.get(0)).optional()?;
+        }
+        if let Some(c) = &row.case_id {
+            row.case_number = conn
+                .prepare_cached("SELECT case_number FROM cases WHERE id = ?1")?
+                .query_row([c], |r| r.get(0))
+                .optional()?;
+        }
+    }
     Ok(rows)
 }
 
@@ -436,27 +511,27 @@ pub(crate) fn list(conn: &Connection, q: &AuditQuery, own: (&str, &str)) -> Resu
 pub(crate) fn held(conn: &Connection, device: &str) -> Result<i64, DatabaseError> {
     let (max, count): (i64, i64) = conn
         .prepare_cached("SELECT coalesce(max(device_seq), 0), count(*) FROM audit WHERE device_id = ?1")?
-        .query_row([device], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        .query_row([stored_id(device)], |r| Ok((r.get(0)?, r.get(1)?)))?;
     if max == count {
         return Ok(max);
     }
     // A gap: the first number whose successor is missing.
     let first_gap: Option<i64> = conn
         .prepare_cached("SELECT min(device_seq) FROM audit t WHERE device_id = ?1
-               AND NOT EXISTS (SELECT 1 FROM audit u WHERE u.device_id = t.device_id AND u.device_seq = t.device_seq + 1)")?.query_row([device],
+               AND NOT EXISTS (SELECT 1 FROM audit u WHERE u.device_id = t.device_id AND u.device_seq = t.device_seq + 1)")?.query_row([stored_id(device)],
             |r| r.get(0),
         )
         .optional()?
         .flatten();
     let has_first: bool = conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM audit WHERE device_id = ?1 AND device_seq = 1)")?
-        .query_row([device], |r| r.get(0))?;
+        .query_row([stored_id(device)], |r| r.get(0))?;
     Ok(if has_first { first_gap.unwrap_or(0) } else { 0 })
 }
 
 /// Every device whose audit entries this laptop holds.
 pub(crate) fn devices(conn: &Connection) -> Result<Vec<String>, DatabaseError> {
     let mut st = conn.prepare_cached("SELECT DISTINCT device_id FROM audit")?;
-    let d = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+    let d = st.query_map([], |r| text_at(r, 0))?.collect::<Result<Vec<_>, _>>()?;
     Ok(d)
 }

@@ -655,12 +655,50 @@ fn the_audit_trail_refuses_edits_and_names_the_first_tampered_entry() {
 }
 
 #[test]
+fn an_entry_whose_ids_are_not_as_this_store_writes_them_reads_back_as_it_came() {
+    use crate::repositories::audit::{self, Entry, ENTRY_COLUMNS, GENESIS};
+    let (_dir, store) = audited();
+    // Another laptop's entry, its ids and hash in a shape this store never writes.
+    let mut e = Entry {
+        seq: 0,
+        id: "01A2434F-E658-72D3-A419-84BE4E68184E".into(),
+        device_id: "laptop-of-another-version".into(),
+        device_seq: 1,
+        at: "2026-12-01T10:00:00.000Z".into(),
+        user_id: Some("not-a-uuid".into()),
+        action: "View".into(),
+        case_id: None,
+        detail: "{}".into(),
+        prev_hash: GENESIS.to_uppercase(),
+        hash: String::new(),
+    };
+    e.hash = e.rehash_for_tests();
+    audit::insert(store.conn(), &e).unwrap();
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE device_id = ?1");
+    let back = store.conn().query_row(&sql, [audit::stored_id(&e.device_id)], audit::entry).unwrap();
+    assert_eq!(Entry { seq: 0, ..back }, e);
+    // This store's own entries take 16 bytes an id and 32 a hash.
+    let own: i64 = store
+        .conn()
+        .query_row("SELECT count(*) FROM audit WHERE length(id) = 16 AND length(hash) = 32", [], |r| r.get(0))
+        .unwrap();
+    assert!(own > 3, "{own}");
+}
+
+#[test]
 fn audit_entries_hold_ids_and_codes_never_names_or_case_text() {
     let (_dir, store) = audited();
     let c = store.conn();
-    let mut st =
-        c.prepare("SELECT coalesce(user_id,'') || action || coalesce(case_id,'') || detail FROM audit").unwrap();
-    let all: Vec<String> = st.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+    let sql = format!("SELECT {} FROM audit", crate::repositories::audit::ENTRY_COLUMNS);
+    let mut st = c.prepare(&sql).unwrap();
+    let all: Vec<String> = st
+        .query_map([], crate::repositories::audit::entry)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| {
+            format!("{} {} {} {}", e.user_id.unwrap_or_default(), e.action, e.case_id.unwrap_or_default(), e.detail)
+        })
+        .collect();
     let case = sample::full_case();
     let words = [
         case["people"][0]["alias"].as_str().unwrap(),

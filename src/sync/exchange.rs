@@ -12,7 +12,7 @@ use crate::repositories::cases::{rebuild_into, Merged, NewEntries};
 use crate::repositories::incoming;
 use crate::repositories::RepositoryError;
 use crate::repositories::{audit, users};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, Transaction};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -198,11 +198,7 @@ pub(crate) fn merge(
     let mut entries = body.audit;
     entries.sort_by(|a, b| (&a.device_id, a.device_seq).cmp(&(&b.device_id, b.device_seq)));
     for e in entries.iter().filter(|e| e.device_id != me) {
-        let last: Option<(i64, String)> = tx
-            .prepare_cached("SELECT device_seq, hash FROM audit WHERE device_id = ?1 ORDER BY device_seq DESC LIMIT 1")?
-            .query_row([&e.device_id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let (last, last_hash) = last.unwrap_or((0, audit::GENESIS.to_string()));
+        let (last, last_hash) = audit::last_of(tx, &e.device_id)?;
         if e.device_seq == last + 1 {
             if !e.continues(&last_hash) {
                 let code = body.devices.get(&e.device_id).cloned().unwrap_or_else(|| e.device_id.clone());
