@@ -89,12 +89,13 @@ fn device_number(conn: &Connection, device: &str) -> Result<i64, DatabaseError> 
 fn entity_number(conn: &Connection, entity: &str, id: &str, create: bool) -> Result<Option<i64>, DatabaseError> {
     let found: Option<i64> = conn
         .prepare_cached("SELECT n FROM log_entities WHERE entity_id = ?1 AND entity = ?2")?
-        .query_row([id, entity], |r| r.get(0))
+        .query_row(params![database::stored_id(id), entity], |r| r.get(0))
         .optional()?;
     if found.is_some() || !create {
         return Ok(found);
     }
-    conn.prepare_cached("INSERT INTO log_entities (entity, entity_id) VALUES (?1, ?2)")?.execute([entity, id])?;
+    conn.prepare_cached("INSERT INTO log_entities (entity, entity_id) VALUES (?1, ?2)")?
+        .execute(params![entity, database::stored_id(id)])?;
     Ok(Some(conn.last_insert_rowid()))
 }
 
@@ -158,7 +159,7 @@ fn read_marked<P: rusqlite::Params>(
     while let Some(r) = rows.next()? {
         let (device, first, last, hlc): (String, i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
         let (entity, id, user, user_name): (String, String, Option<String>, Option<String>) =
-            (r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
+            (r.get(4)?, database::id_at(r, 5)?, r.get(6)?, r.get(7)?);
         let bytes = r.get_ref(8)?.as_blob().map_err(|_| damaged())?;
         let fields = packed::decode(bytes).ok_or_else(damaged)?;
         if i64::try_from(fields.len()).ok() != last.checked_sub(first).and_then(|n| n.checked_add(1)) {

@@ -56,6 +56,7 @@ fn a_store_made_by_schema_17_comes_through_with_every_change_case_and_conflict()
     let v = s.verify_audit().unwrap();
     assert!(v.problem.is_none() && v.entries > 10 && v.devices == 2, "{v:?}");
     assert_eq!(count("SELECT count(*) FROM audit WHERE typeof(id) <> 'blob' OR typeof(hash) <> 'blob'"), 0);
+    assert_eq!(count("SELECT count(*) FROM log_entities WHERE typeof(entity_id) <> 'blob'"), 0);
     let trail = s.audit_list(&Default::default()).unwrap();
     assert!(trail.iter().any(|r| r.case_number.is_some() && r.user_name.is_some() && r.device_code.is_some()));
     assert_eq!(count("SELECT count(*) FROM sqlite_schema WHERE name = 'changes_v17'"), 0);

@@ -139,6 +139,28 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// How an id is stored where there are many (the audit trail, the log's
+/// entities; schema 20): a UUID as [`new_id`] writes it in 16 bytes, anything else
+/// (from another laptop) as the text it came as. A query that looks a row up by
+/// id passes the id this way.
+pub fn stored_id(id: &str) -> rusqlite::types::Value {
+    match uuid::Uuid::parse_str(id) {
+        Ok(u) if u.hyphenated().to_string() == id => rusqlite::types::Value::Blob(u.as_bytes().to_vec()),
+        _ => rusqlite::types::Value::Text(id.to_string()),
+    }
+}
+
+/// An id column written by [`stored_id`], as the text it was.
+pub fn id_at(r: &rusqlite::Row, i: usize) -> rusqlite::Result<String> {
+    use rusqlite::types::ValueRef;
+    let bad = || rusqlite::Error::InvalidColumnType(i, "id".into(), rusqlite::types::Type::Blob);
+    match r.get_ref(i)? {
+        ValueRef::Text(t) => String::from_utf8(t.to_vec()).map_err(|_| bad()),
+        ValueRef::Blob(b) => Ok(uuid::Uuid::from_slice(b).map_err(|_| bad())?.hyphenated().to_string()),
+        _ => Err(bad()),
+    }
+}
+
 #[cfg(test)]
 thread_local! {
     /// Tests that look for removed words in the raw file bytes turn encryption off

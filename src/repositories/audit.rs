@@ -9,7 +9,7 @@
 //! that another laptop's entries can later be merged without re-chaining anything.
 
 use crate::database::DatabaseError;
-use crate::database::{new_id, now_utc};
+use crate::database::{new_id, now_utc, stored_id};
 use crate::i18n::Localized;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -279,16 +279,6 @@ pub struct AuditRow {
     pub case_id: Option<String>,
     pub case_number: Option<String>,
     pub detail: Value,
-}
-
-/// How an id is stored (schema 20): a UUID as the store writes it in 16 bytes,
-/// anything else (from another laptop) as the text it came as. Every query that
-/// looks an entry up by id passes it this way.
-pub(crate) fn stored_id(id: &str) -> SqlValue {
-    match uuid::Uuid::parse_str(id) {
-        Ok(u) if u.hyphenated().to_string() == id => SqlValue::Blob(u.as_bytes().to_vec()),
-        _ => SqlValue::Text(id.to_string()),
-    }
 }
 
 /// How a hash is stored: 64 lower-case hex digits in 32 bytes, anything else as text.

@@ -675,7 +675,7 @@ fn an_entry_whose_ids_are_not_as_this_store_writes_them_reads_back_as_it_came() 
     e.hash = e.rehash_for_tests();
     audit::insert(store.conn(), &e).unwrap();
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE device_id = ?1");
-    let back = store.conn().query_row(&sql, [audit::stored_id(&e.device_id)], audit::entry).unwrap();
+    let back = store.conn().query_row(&sql, [crate::database::stored_id(&e.device_id)], audit::entry).unwrap();
     assert_eq!(Entry { seq: 0, ..back }, e);
     // This store's own entries take 16 bytes an id and 32 a hash.
     let own: i64 = store

@@ -314,7 +314,7 @@ fn a_damaged_row_is_an_error_never_an_empty_value() {
         .execute(
             "UPDATE change_log SET fields = substr(fields, 1, length(fields) - 3)
               WHERE entity = (SELECT n FROM log_entities WHERE entity_id = ?1 AND entity = 'case')",
-            [&id],
+            [crate::database::stored_id(&id)],
         )
         .unwrap();
     assert_eq!(damaged(store.update_case(&id, saved.clone(), None).unwrap_err()), "change_log");

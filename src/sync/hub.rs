@@ -207,7 +207,8 @@ fn own_audit(conn: &Connection, me: &str, (from, upto): (i64, i64)) -> Result<Ve
         "SELECT {} FROM audit WHERE device_id = ?1 AND device_seq > ?2 AND device_seq <= ?3 ORDER BY device_seq",
         audit::ENTRY_COLUMNS
     ))?;
-    let rows = st.query_map(params![audit::stored_id(me), from, upto], audit::entry)?.collect::<Result<Vec<_>, _>>();
+    let rows =
+        st.query_map(params![crate::database::stored_id(me), from, upto], audit::entry)?.collect::<Result<Vec<_>, _>>();
     Ok(rows.map_err(database::read_error("audit"))?)
 }
 

@@ -368,7 +368,7 @@ pub(crate) fn audit_above(
     for d in Log::Audit.devices(conn)? {
         let from = floors.and_then(|f| f.get(&d)).copied().unwrap_or(0);
         let rows = st
-            .query_map(params![audit::stored_id(&d), from], audit::entry)?
+            .query_map(params![crate::database::stored_id(&d), from], audit::entry)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(database::read_error("audit"))?;
         if let (Some(first), Some(last)) = (rows.first(), rows.last()) {

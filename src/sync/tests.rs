@@ -1254,9 +1254,14 @@ fn rewrite_trail(s: &Store, n: usize) {
     let (c, me) = (s.conn(), s.session().device_id.clone());
     c.execute_batch("DROP TRIGGER audit_append_only_update; DROP TRIGGER audit_append_only_delete;").unwrap();
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE device_id = ?1 ORDER BY device_seq");
-    let mut own: Vec<Entry> =
-        c.prepare(&sql).unwrap().query_map([audit::stored_id(&me)], entry).unwrap().map(Result::unwrap).collect();
-    c.execute("DELETE FROM audit WHERE device_id = ?1", [audit::stored_id(&me)]).unwrap();
+    let mut own: Vec<Entry> = c
+        .prepare(&sql)
+        .unwrap()
+        .query_map([crate::database::stored_id(&me)], entry)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    c.execute("DELETE FROM audit WHERE device_id = ?1", [crate::database::stored_id(&me)]).unwrap();
     own.drain(2..2 + n);
     let mut prev = GENESIS.to_string();
     for (i, e) in own.iter_mut().enumerate() {
