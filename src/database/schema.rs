@@ -442,6 +442,8 @@ DROP INDEX case_facts_by_code;";
 /// hyphenated UUIDs) are 16 bytes, and hashes of 64 lower-case hex digits 32 bytes;
 /// anything else that came from another laptop stays the text it came as (`ANY`),
 /// so every entry reads back exactly as it was hashed (`database::stored_id`).
+/// The marks of cases not yet sent hold only their key: no rowid table beside it
+/// (after an import every case has one).
 const V20: &str = "
 CREATE TABLE audit_v20 (
     seq        INTEGER PRIMARY KEY,
@@ -492,7 +494,13 @@ INSERT INTO log_entities_v20 (n, entity, entity_id)
               AND length(unhex(replace(entity_id, '-', ''))) = 16 THEN unhex(replace(entity_id, '-', '')) ELSE entity_id END
       FROM log_entities ORDER BY n;
 DROP TABLE log_entities;
-ALTER TABLE log_entities_v20 RENAME TO log_entities;";
+ALTER TABLE log_entities_v20 RENAME TO log_entities;
+CREATE TABLE unexported_v20 (
+    case_id TEXT PRIMARY KEY
+) STRICT, WITHOUT ROWID;
+INSERT INTO unexported_v20 (case_id) SELECT case_id FROM unexported;
+DROP TABLE unexported;
+ALTER TABLE unexported_v20 RENAME TO unexported;";
 
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
