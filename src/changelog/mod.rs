@@ -152,7 +152,10 @@ fn read_marked<P: rusqlite::Params>(
 ) -> Result<Vec<(Change, bool)>, DatabaseError> {
     let devices = device_ids(conn)?;
     let damaged = || DatabaseError::Damaged { table: "change_log" };
-    let mut rows_of_cases: std::collections::HashMap<String, Flat> = std::collections::HashMap::new();
+    // The fields of the last case row read: the rows of one write are of one case,
+    // and an entity's rows come together; keeping only one bounds the memory of
+    // reading a whole device's changes.
+    let mut case_row: Option<(String, Flat)> = None;
     let mut st = conn.prepare_cached(&format!("{ROWS} WHERE {filter}"))?;
     let mut rows = st.query(args)?;
     let mut out = Vec::new();
@@ -174,11 +177,11 @@ fn read_marked<P: rusqlite::Params>(
                 packed::Stored::Json(v) => Some(serde_json::from_str(&v).map_err(|_| damaged())?),
                 packed::Stored::Blank => None,
                 packed::Stored::InRow => {
-                    if !rows_of_cases.contains_key(&id) {
-                        rows_of_cases.insert(id.clone(), row_fields_of(conn, &entity, &id)?);
+                    if case_row.as_ref().is_none_or(|(of, _)| *of != id) {
+                        case_row = Some((id.clone(), row_fields_of(conn, &entity, &id)?));
                     }
                     // The row was written with this value: without it, the store is damaged.
-                    let row = rows_of_cases.get(&id).ok_or_else(damaged)?;
+                    let row = case_row.as_ref().map(|(_, r)| r).ok_or_else(damaged)?;
                     Some(row.get(&f.path).ok_or(DatabaseError::Damaged { table: "cases" })?.clone())
                 }
             };
