@@ -292,14 +292,9 @@ fn stored_hash(hash: &str) -> SqlValue {
 
 /// An id or hash column as the text it was written as.
 fn text_at(r: &rusqlite::Row, i: usize) -> rusqlite::Result<String> {
-    let bad = || rusqlite::Error::InvalidColumnType(i, "audit".into(), rusqlite::types::Type::Blob);
     match r.get_ref(i)? {
-        ValueRef::Text(t) => String::from_utf8(t.to_vec()).map_err(|_| bad()),
-        ValueRef::Blob(b) if b.len() == 16 => {
-            Ok(uuid::Uuid::from_slice(b).map_err(|_| bad())?.hyphenated().to_string())
-        }
         ValueRef::Blob(b) if b.len() == 32 => Ok(hex::encode(b)),
-        _ => Err(bad()),
+        _ => crate::database::id_at(r, i),
     }
 }
 

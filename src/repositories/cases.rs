@@ -355,7 +355,7 @@ pub(crate) fn log_case(
         _ => flat::Flat::new(),
     };
     if sealing.follows != Follows::Nothing {
-        let restricted = super::restricted::is_restricted(&Value::Object(data.clone()));
+        let restricted = super::restricted::restricted_data(&data);
         row.extend(in_table(&after, restricted));
     }
     let row = (sealing.follows != Follows::Nothing).then_some(row);

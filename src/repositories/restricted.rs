@@ -28,7 +28,12 @@ fn seal_context(case_id: &str, user_id: &str) -> String {
 
 /// Is this case (its JSON, or its row's fields) restricted?
 pub fn is_restricted(case: &Value) -> bool {
-    case.get("restricted").and_then(Value::as_bool).unwrap_or(false)
+    case.as_object().is_some_and(restricted_data)
+}
+
+/// [`is_restricted`], for a case's data as a map.
+pub fn restricted_data(data: &serde_json::Map<String, Value>) -> bool {
+    data.get("restricted").and_then(Value::as_bool).unwrap_or(false)
 }
 
 /// Is this value a sealed one, in exactly the shape this module writes?
