@@ -163,9 +163,9 @@ pub fn display_path(field: &str, data: &Map<String, Value>) -> String {
     }
 }
 
-/// The item a field belongs to (`people.<id>`), if any.
-pub fn item_marker(field: &str) -> Option<String> {
-    list_of(field).map(|(list, id, _)| format!("{list}.{id}"))
+/// The item a field belongs to (`people.<id>`), if any: the start of its path.
+pub fn item_marker(field: &str) -> Option<&str> {
+    list_of(field).map(|(list, id, _)| &field[..list.len() + 1 + id.len()])
 }
 
 #[cfg(test)]

@@ -363,7 +363,7 @@ pub fn insert_all(conn: &Connection, changes: &[Change]) -> Result<Vec<bool>, Da
         })
     };
     let mut new = Vec::with_capacity(changes.len());
-    let mut seen: HashSet<(&str, i64)> = HashSet::new();
+    let mut seen: HashSet<(&str, i64)> = HashSet::with_capacity(changes.len());
     for c in changes {
         new.push(seen.insert((c.device.as_str(), c.seq)) && !holds(&c.device, c.seq));
     }
@@ -657,6 +657,10 @@ impl FieldState {
 
     /// Changes no other change replaced, newest first.
     pub fn heads(&self) -> Vec<&Change> {
+        // Most fields were written once: nothing there to replace it.
+        if let [only] = self.changes.as_slice() {
+            return vec![only];
+        }
         let replaced: HashSet<(&str, i64)> = self
             .changes
             .iter()
@@ -700,6 +704,24 @@ pub fn load(conn: &Connection, entity: &str, id: &str) -> Result<BTreeMap<String
         state.changes.push(c);
     }
     Ok(out)
+}
+
+/// Every change of an entity, by field, as [`load`] reads them after
+/// [`insert_all`] wrote them all at once (by device, then number): for an entity
+/// the log held nothing of before.
+pub fn by_field(mut changes: Vec<Change>) -> BTreeMap<String, FieldState> {
+    // (device, number) is a change's identity: no two are equal.
+    changes.sort_unstable_by(|a, b| (&a.device, a.seq).cmp(&(&b.device, b.seq)));
+    let mut out: BTreeMap<String, FieldState> = BTreeMap::new();
+    for c in changes {
+        out.entry(c.field.clone()).or_default().changes.push(c);
+    }
+    out
+}
+
+/// Has the log any change of this entity?
+pub fn holds_entity(conn: &Connection, entity: &str, id: &str) -> Result<bool, DatabaseError> {
+    Ok(entity_number(conn, entity, id, false)?.is_some())
 }
 
 /// The current value of every field.
@@ -826,7 +848,7 @@ pub fn log_diff(
     let mut writes = Vec::new();
     let removed_items: HashSet<String> = before
         .keys()
-        .filter(|k| flat::item_marker(k).as_deref() == Some(k.as_str()) && !after.contains_key(*k))
+        .filter(|k| flat::item_marker(k) == Some(k.as_str()) && !after.contains_key(*k))
         .cloned()
         .collect();
     let paths: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
@@ -836,7 +858,7 @@ pub fn log_diff(
             continue;
         }
         let state = fields.get(path.as_str());
-        if flat::item_marker(path).is_some_and(|m| m != *path && removed_items.contains(&m)) {
+        if flat::item_marker(path).is_some_and(|m| m != *path && removed_items.contains(m)) {
             for c in state.into_iter().flat_map(|s| &s.changes) {
                 blank(conn, c)?;
             }
@@ -890,12 +912,13 @@ pub fn settle(
     };
     let mut open = Vec::new();
     for (field, state) in fields {
-        let heads: HashSet<(&str, i64)> = state.heads().iter().map(|c| (c.device.as_str(), c.seq)).collect();
-        let item_gone = flat::item_marker(field).is_some_and(|m| m != *field && removed(&m));
+        let heads = state.heads();
+        let item_gone = flat::item_marker(field).is_some_and(|m| m != *field && removed(m));
         for c in state.changes.iter().filter(|c| c.value.is_some()) {
-            if item_gone || !heads.contains(&(c.device.as_str(), c.seq)) {
+            if item_gone || !heads.iter().any(|h| h.seq == c.seq && h.device == c.device) {
                 blank(conn, c)?;
-            } else if state.in_row.contains(&(c.device.clone(), c.seq))
+            } else if !state.in_row.is_empty()
+                && state.in_row.contains(&(c.device.clone(), c.seq))
                 && row.and_then(|r| r.get(field)) != c.value.as_ref()
             {
                 keep_value(conn, c)?;

@@ -208,4 +208,4 @@ impl FactSheet {
 pub mod deid;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

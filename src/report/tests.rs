@@ -128,7 +128,7 @@ fn counts_follow_edits_and_are_rebuilt_for_older_stores() {
 }
 
 /// The running counts are what counting the per-case rows again gives.
-fn assert_counts_agree(s: &Store) {
+pub(crate) fn assert_counts_agree(s: &Store) {
     let rows = |sql: &str| -> Vec<(String, String, String, i64)> {
         let mut st = s.conn().prepare(sql).unwrap();
         st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect()

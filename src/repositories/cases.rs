@@ -7,7 +7,7 @@ use super::restricted::{Keys, Opener};
 use super::users::Role;
 use super::RepositoryError;
 use super::Session;
-use crate::changelog::{self, flat};
+use crate::changelog::{self, flat, FieldState};
 use crate::database::keys::RestrictedKey;
 use crate::database::DatabaseError;
 use crate::database::{new_id, now_utc};
@@ -16,6 +16,7 @@ use chrono::{Datelike, Local, NaiveDate};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 
 /// Longest page of a case list.
 pub const LIST_LIMIT_MAX: usize = 500;
@@ -472,18 +473,21 @@ fn write_fts_text(
     Ok(())
 }
 
-/// The search entries of new cases in a bulk write (an import, a merge), put
-/// into the index together. FTS5 writes out what it holds at every later statement that
-/// opens a savepoint, so an entry written between a case's other rows costs an
-/// index segment of its own, and then merging them.
+/// What a bulk write (an import, a merge) writes together rather than case by
+/// case: the search entries of new cases, and the cases' shares of the fact
+/// sheet's running counts. FTS5 writes out what it holds at every later statement
+/// that opens a savepoint, so an entry written between a case's other rows costs
+/// an index segment of its own, and then merging them; the counts are a few rows
+/// that every case would otherwise update again.
 #[derive(Debug, Default)]
-pub(crate) struct NewEntries {
+pub(crate) struct Bulk {
     seqs: Vec<i64>,
     /// Whole batches already put into the index.
     batches: usize,
+    counts: facts::Tally,
 }
 
-impl NewEntries {
+impl Bulk {
     /// How many entries wait before they are put into the index: memory stays
     /// bounded whatever the size of the import.
     const BATCH: usize = 2000;
@@ -515,6 +519,7 @@ impl NewEntries {
     /// write leaves one small segment, as a few saves do, and no merge of the
     /// whole index.
     pub(crate) fn finish(&mut self, tx: &Connection) -> Result<(), DatabaseError> {
+        self.counts.flush(tx)?;
         let batches = self.batches;
         self.flush(tx)?;
         if batches > 0 {
@@ -524,7 +529,7 @@ impl NewEntries {
     }
 
     /// Put the waiting entries into the index, with one statement.
-    pub(crate) fn flush(&mut self, tx: &Connection) -> Result<(), DatabaseError> {
+    fn flush(&mut self, tx: &Connection) -> Result<(), DatabaseError> {
         if self.seqs.is_empty() {
             return Ok(());
         }
@@ -605,7 +610,7 @@ pub(crate) fn insert_case(
     case: Value,
     now: &str,
     sealing: &Sealing,
-    bulk: Option<&mut NewEntries>,
+    bulk: Option<&mut Bulk>,
 ) -> Result<Value, RepositoryError> {
     let row = to_row(case);
     let exists: bool =
@@ -662,13 +667,18 @@ pub(crate) fn insert_case(
         row.restricted
     ])?;
     let seq = tx.last_insert_rowid();
-    facts::refresh(tx, seq, &row.data)?;
     keep_notes(tx, &row.id, row.restricted, &stored_notes)?;
     // A new case: its notes are the ones just written, no need to read them back.
     let text: Vec<&str> = notes.iter().filter_map(|n| n.get("text").and_then(Value::as_str)).collect();
     match bulk {
-        None => refresh_fts(tx, seq, &case_number, &row.names, &row.places, &text.join("\n"))?,
-        Some(entries) => entries.add(tx, seq, &case_number, &row.names, &row.places, &text.join("\n"))?,
+        None => {
+            facts::refresh(tx, seq, &row.data)?;
+            refresh_fts(tx, seq, &case_number, &row.names, &row.places, &text.join("\n"))?
+        }
+        Some(bulk) => {
+            facts::refresh_into(tx, seq, &row.data, &mut bulk.counts)?;
+            bulk.add(tx, seq, &case_number, &row.names, &row.places, &text.join("\n"))?
+        }
     }
     audit::append(tx, &session.device_id, Some(&session.user_id), Action::Create, Some(&row.id), json!({}), None)?;
     Ok(assemble(row.id, case_number, row.data, notes, created_at, updated_at))
@@ -794,17 +804,19 @@ pub(crate) enum Merged {
 /// Rebuild a case's row, notes and search entry from its changes, after changes
 /// arrived from another laptop. Returns what happened and its open conflicts.
 pub(crate) fn rebuild(tx: &Transaction, id: &str) -> Result<(Merged, Vec<String>), RepositoryError> {
-    rebuild_into(tx, id, None)
+    let fields = super::incoming::fields(tx, id)?;
+    rebuild_from(tx, id, fields, None)
 }
 
-/// [`rebuild`], in a bulk write (a merge): the search entry of a new case waits
-/// in `bulk` to go into the index with the others.
-pub(crate) fn rebuild_into(
+/// [`rebuild`], in a bulk write (a merge), from every change of the case by field
+/// as the caller has them (`incoming::fields`): the search entry of a new case and
+/// the case's share of the counts wait in `bulk` to be written with the others.
+pub(crate) fn rebuild_from(
     tx: &Transaction,
     id: &str,
-    bulk: Option<&mut NewEntries>,
+    fields: BTreeMap<String, FieldState>,
+    bulk: Option<&mut Bulk>,
 ) -> Result<(Merged, Vec<String>), RepositoryError> {
-    let fields = super::incoming::fields(tx, id)?;
     // With the stamps a rebuild leaves as they are.
     type Existing = (i64, String, String, [String; 3]);
     let existing: Option<Existing> = tx
@@ -825,8 +837,10 @@ pub(crate) fn rebuild_into(
     let created_by = text("created_by").unwrap_or_default();
     let updated_by = text("updated_by").unwrap_or_else(|| created_by.clone());
     // What the row and the notes table will hold, so that a value they stop
-    // holding is kept in the log.
-    let will_hold = number.as_ref().map(|number| {
+    // holding is kept in the log: only asked of changes whose value is read from
+    // there (this laptop's own; never those of a case new here).
+    let reads_row = fields.values().any(|s| !s.in_row.is_empty());
+    let will_hold = number.as_ref().filter(|_| reads_row).map(|number| {
         let mut holds = flat::row_fields(&row.data);
         let first = match &existing {
             Some((_, _, _, stamps)) => stamps.clone(),
@@ -877,11 +891,19 @@ pub(crate) fn rebuild_into(
         keep_notes(tx, id, true, &[])?;
     }
     let seq: i64 = tx.prepare_cached("SELECT seq FROM cases WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
-    facts::refresh(tx, seq, &row.data)?;
     let notes = notes_text(tx, seq)?;
-    match (bulk, outcome) {
-        (Some(entries), Merged::New) => entries.add(tx, seq, &number, &row.names, &row.places, &notes)?,
-        _ => refresh_fts(tx, seq, &number, &row.names, &row.places, &notes)?,
+    match bulk {
+        Some(bulk) => {
+            facts::refresh_into(tx, seq, &row.data, &mut bulk.counts)?;
+            match outcome {
+                Merged::New => bulk.add(tx, seq, &number, &row.names, &row.places, &notes)?,
+                _ => refresh_fts(tx, seq, &number, &row.names, &row.places, &notes)?,
+            }
+        }
+        None => {
+            facts::refresh(tx, seq, &row.data)?;
+            refresh_fts(tx, seq, &number, &row.names, &row.places, &notes)?
+        }
     }
     Ok((outcome, open))
 }

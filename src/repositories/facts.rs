@@ -279,33 +279,72 @@ fn month(f: &CaseFacts) -> &str {
     f.intake_date.as_deref().and_then(|d| d.get(..7)).unwrap_or("")
 }
 
-/// Add (`by` = 1) or take away (-1) a case's share of the running counts.
-fn count(conn: &Connection, f: &CaseFacts, by: i64) -> Result<(), DatabaseError> {
-    let month = month(f);
-    conn.prepare_cached(
-        "INSERT INTO month_counts (month, cases, victims) VALUES (?1, ?2, ?3)
-         ON CONFLICT (month) DO UPDATE SET cases = cases + excluded.cases, victims = victims + excluded.victims",
-    )?
-    .execute(params![month, by, by * f.victims])?;
-    conn.prepare_cached("DELETE FROM month_counts WHERE month = ?1 AND cases = 0")?.execute([month])?;
-    let mut add = conn.prepare_cached(
-        "INSERT INTO fact_counts (month, kind, code, n) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (month, kind, code) DO UPDATE SET n = n + excluded.n",
-    )?;
-    let mut drop =
-        conn.prepare_cached("DELETE FROM fact_counts WHERE month = ?1 AND kind = ?2 AND code = ?3 AND n = 0")?;
-    for (kind, code) in &f.facts {
-        add.execute(params![month, kind, code, by])?;
-        if by < 0 {
-            drop.execute(params![month, kind, code])?;
+/// Changes to the running counts not written yet: by month, (cases, victims);
+/// by (month, kind, code), n. A bulk write (an import, a merge) adds every case's
+/// share here and writes the sums once at its end, instead of a dozen statements
+/// per case; a single save writes its own at once.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    months: HashMap<String, (i64, i64)>,
+    facts: HashMap<(String, String, String), i64>,
+}
+
+impl Tally {
+    /// Add (`by` = 1) or take away (-1) a case's share.
+    fn add(&mut self, f: &CaseFacts, by: i64) {
+        let month = month(f).to_string();
+        let m = self.months.entry(month.clone()).or_default();
+        (m.0, m.1) = (m.0 + by, m.1 + by * f.victims);
+        for (kind, code) in &f.facts {
+            *self.facts.entry((month.clone(), kind.clone(), code.clone())).or_default() += by;
         }
     }
-    Ok(())
+
+    /// Write the sums into the running counts; a count that falls to zero goes.
+    pub(crate) fn flush(&mut self, conn: &Connection) -> Result<(), DatabaseError> {
+        let mut month = conn.prepare_cached(
+            "INSERT INTO month_counts (month, cases, victims) VALUES (?1, ?2, ?3)
+             ON CONFLICT (month) DO UPDATE SET cases = cases + excluded.cases, victims = victims + excluded.victims",
+        )?;
+        let mut empty_month = conn.prepare_cached("DELETE FROM month_counts WHERE month = ?1 AND cases = 0")?;
+        for (m, (cases, victims)) in self.months.drain().filter(|(_, by)| *by != (0, 0)) {
+            month.execute(params![m, cases, victims])?;
+            if cases < 0 {
+                empty_month.execute([m])?;
+            }
+        }
+        let mut add = conn.prepare_cached(
+            "INSERT INTO fact_counts (month, kind, code, n) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (month, kind, code) DO UPDATE SET n = n + excluded.n",
+        )?;
+        let mut drop =
+            conn.prepare_cached("DELETE FROM fact_counts WHERE month = ?1 AND kind = ?2 AND code = ?3 AND n = 0")?;
+        for ((m, kind, code), n) in self.facts.drain().filter(|(_, n)| *n != 0) {
+            add.execute(params![m, kind, code, n])?;
+            if n < 0 {
+                drop.execute(params![m, kind, code])?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Keep what the fact sheet counts in step with case `seq`'s data. A save that
 /// changes nothing the report counts writes nothing here.
 pub(crate) fn refresh(conn: &Connection, seq: i64, data: &Map<String, Value>) -> Result<(), DatabaseError> {
+    let mut tally = Tally::default();
+    refresh_into(conn, seq, data, &mut tally)?;
+    tally.flush(conn)
+}
+
+/// [`refresh`], with the case's share of the running counts added to `tally`
+/// (written by its owner).
+pub(crate) fn refresh_into(
+    conn: &Connection,
+    seq: i64,
+    data: &Map<String, Value>,
+    tally: &mut Tally,
+) -> Result<(), DatabaseError> {
     let new = of_case(data);
     let old = stored(conn, seq)?;
     if old.as_ref() == Some(&new) {
@@ -314,7 +353,7 @@ pub(crate) fn refresh(conn: &Connection, seq: i64, data: &Map<String, Value>) ->
     let empty = BTreeSet::new();
     let before = old.as_ref().map_or(&empty, |o| &o.facts);
     if let Some(old) = &old {
-        count(conn, old, -1)?;
+        tally.add(old, -1);
         let mut st = conn.prepare_cached("DELETE FROM case_facts WHERE case_seq = ?1 AND kind = ?2 AND code = ?3")?;
         for (kind, code) in old.facts.difference(&new.facts) {
             st.execute(params![seq, kind, code])?;
@@ -329,13 +368,16 @@ pub(crate) fn refresh(conn: &Connection, seq: i64, data: &Map<String, Value>) ->
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![seq, new.intake_date, new.status, new.intake_channel, new.trafficking_type, new.victims])?;
-    count(conn, &new, 1)
+    tally.add(&new, 1);
+    Ok(())
 }
 
 /// A case removed for good: its share of the counts goes with its rows.
 pub(crate) fn forget(conn: &Connection, seq: i64) -> Result<(), DatabaseError> {
     if let Some(old) = stored(conn, seq)? {
-        count(conn, &old, -1)?;
+        let mut tally = Tally::default();
+        tally.add(&old, -1);
+        tally.flush(conn)?;
     }
     conn.prepare_cached("DELETE FROM case_facts WHERE case_seq = ?1")?.execute([seq])?;
     conn.prepare_cached("DELETE FROM case_report WHERE case_seq = ?1")?.execute([seq])?;

@@ -61,9 +61,12 @@ pub(crate) fn slot(field: &str) -> Slot {
 /// The field as the message names it: its path in the form, without item ids
 /// (`people.alias`).
 pub(crate) fn display_field(field: &str) -> String {
-    match field.splitn(3, '.').collect::<Vec<_>>()[..] {
-        [top, _, key] if flat::ITEM_LISTS.contains(&top) => format!("{top}.{key}"),
-        [top, _] if flat::ITEM_LISTS.contains(&top) || field.starts_with(flat::NOTE_PREFIX) => top.to_string(),
+    let mut parts = field.splitn(3, '.');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(top), Some(_), Some(key)) if flat::ITEM_LISTS.contains(&top) => format!("{top}.{key}"),
+        (Some(top), Some(_), None) if flat::ITEM_LISTS.contains(&top) || field.starts_with(flat::NOTE_PREFIX) => {
+            top.to_string()
+        }
         _ => field.chars().take(PATH_MAX).collect(),
     }
 }
@@ -97,27 +100,49 @@ pub(crate) fn not_accepted(field: &str, v: &Value, today: NaiveDate) -> Option<I
     }
     // The writer's calendar may be a day ahead of ours (another time zone).
     let today = today.checked_add_days(Days::new(1)).unwrap_or(today);
-    let path = display_field(field);
-    match slot(field) {
-        Slot::Form(f) => super::restricted::unsealed_part(v)
-            .and_then(|v| intake::check_value(f, &v, &path, today).into_iter().next()),
+    // Checked without the field's name first: nearly every value passes, and only
+    // an issue needs the name.
+    let issue = |path: &str| match slot(field) {
+        Slot::Form(f) => {
+            super::restricted::unsealed_part(v).and_then(|v| intake::check_value(f, &v, path, today).into_iter().next())
+        }
         Slot::Note if super::restricted::is_sealed(v) => None,
-        Slot::Note => intake::check_note(v, &path, today).into_iter().next(),
+        Slot::Note => intake::check_note(v, path, today).into_iter().next(),
         Slot::Stamp if field == "case_number" && !v.as_str().is_some_and(intake::validate::is_case_number) => {
             Some(Issue::new(path, FieldError::CaseNumber))
         }
         Slot::Unknown => Some(Issue::new(path, FieldError::UnknownField)),
         Slot::Stamp | Slot::Position | Slot::Flag => None,
-    }
+    };
+    issue("")?;
+    issue(&display_field(field))
 }
 
 /// Every change of a case, by field, with those from other laptops that the form
 /// does not accept here held (never current, replacing nothing). What this
 /// laptop wrote itself was checked when it was saved, and stays as it is.
 pub(crate) fn fields(conn: &Connection, id: &str) -> Result<BTreeMap<String, FieldState>, DatabaseError> {
+    let fields = changelog::load(conn, changelog::CASE, id)?;
+    hold(conn, fields)
+}
+
+/// [`fields`] of a case the log held nothing of before a merge, from the changes
+/// the merge just wrote (`changes`, all of this case): the same as reading them
+/// back, without reading.
+pub(crate) fn fields_of(
+    conn: &Connection,
+    changes: Vec<Change>,
+) -> Result<BTreeMap<String, FieldState>, DatabaseError> {
+    hold(conn, changelog::by_field(changes))
+}
+
+/// Mark the changes of other laptops that this laptop's form does not accept.
+fn hold(
+    conn: &Connection,
+    mut fields: BTreeMap<String, FieldState>,
+) -> Result<BTreeMap<String, FieldState>, DatabaseError> {
     let me = database::required_meta(conn, "device_id")?;
     let today = super::cases::today();
-    let mut fields = changelog::load(conn, changelog::CASE, id)?;
     for (field, state) in fields.iter_mut() {
         let held: Vec<(String, i64)> = state
             .changes

@@ -142,13 +142,13 @@ pub fn in_clear(field: &str, v: &Value) -> bool {
 
 /// What of a value can be checked against the form without opening it: `None`
 /// for a sealed value, a group without its sealed fields, anything else as it is.
-pub fn unsealed_part(v: &Value) -> Option<Value> {
+pub fn unsealed_part(v: &Value) -> Option<std::borrow::Cow<'_, Value>> {
     match v {
         _ if is_sealed(v) => None,
-        Value::Object(o) => Some(Value::Object(
+        Value::Object(o) if o.values().any(is_sealed) => Some(std::borrow::Cow::Owned(Value::Object(
             o.iter().filter(|(_, sv)| !is_sealed(sv)).map(|(k, sv)| (k.clone(), sv.clone())).collect(),
-        )),
-        _ => Some(v.clone()),
+        ))),
+        _ => Some(std::borrow::Cow::Borrowed(v)),
     }
 }
 

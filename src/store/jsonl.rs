@@ -73,7 +73,7 @@ impl Store {
         // checked and written as it is read, so memory stays flat whatever the
         // size of the file (and a line is bounded).
         let tx = crate::database::write_tx(&self.conn)?;
-        let mut search = crate::repositories::cases::NewEntries::default();
+        let mut bulk = crate::repositories::cases::Bulk::default();
         let mut raw = Vec::new();
         let mut line_no = 0;
         loop {
@@ -128,7 +128,7 @@ impl Store {
                         follows: crate::repositories::cases::Follows::Row,
                     };
                     // Duplicates (of the store or of an earlier line) surface only here.
-                    match insert_case(&tx, &self.session, case, &now, &sealing, Some(&mut search)) {
+                    match insert_case(&tx, &self.session, case, &now, &sealing, Some(&mut bulk)) {
                         Ok(_) => report.imported += 1,
                         Err(crate::repositories::RepositoryError::Invalid(e)) => {
                             report.rejected.push(LineErrors { line: line_no, issues: e.0 })
@@ -147,7 +147,7 @@ impl Store {
             report.rejected.sort_by_key(|l| l.line);
             return Ok(report); // the transaction is dropped: nothing written
         }
-        search.finish(&tx)?;
+        bulk.finish(&tx)?;
         let detail = json!({ "imported": report.imported, "rejected": report.rejected.len() });
         audit::append(&tx, &self.session.device_id, Some(&self.session.user_id), Action::Import, None, detail, None)?;
         tx.commit()?;

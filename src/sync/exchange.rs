@@ -8,13 +8,13 @@ use super::*;
 use super::{epoch, identity};
 use crate::changelog::{self, flat, hlc};
 use crate::database::{self, now_utc, DatabaseError};
-use crate::repositories::cases::{rebuild_into, Merged, NewEntries};
+use crate::repositories::cases::{rebuild_from, Bulk, Merged};
 use crate::repositories::incoming;
 use crate::repositories::RepositoryError;
 use crate::repositories::{audit, users};
 use rusqlite::{params, Connection, Transaction};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 impl From<RepositoryError> for SyncError {
     fn from(e: RepositoryError) -> Self {
@@ -124,7 +124,7 @@ pub(crate) fn merge(
     let mut touched = BTreeSet::new();
     let mut touched_directory = BTreeSet::new();
     let mut touched_keys = BTreeSet::new();
-    let mut purged_here: BTreeMap<String, bool> = BTreeMap::new();
+    let mut purged_here: HashMap<String, bool> = HashMap::new();
     let mut changes = body.changes;
     changes.sort_by(|a, b| (a.hlc, &a.device, a.seq).cmp(&(b.hlc, &b.device, b.seq)));
     for c in &mut changes {
@@ -159,6 +159,17 @@ pub(crate) fn merge(
             c.value = None;
         }
     }
+    // Cases the log holds nothing of yet are rebuilt from the changes in hand,
+    // not read back from the log just after they are written.
+    let mut fresh: HashMap<String, Vec<changelog::Change>> = HashMap::new();
+    {
+        let mut asked: HashSet<&str> = HashSet::new();
+        for c in changes.iter().filter(|c| c.entity == changelog::CASE) {
+            if asked.insert(&c.id) && !changelog::holds_entity(tx, changelog::CASE, &c.id)? {
+                fresh.insert(c.id.clone(), Vec::new());
+            }
+        }
+    }
     // All at once: the changes of one write are stored as one row.
     let new = changelog::insert_all(tx, &changes)?;
     for (c, _) in changes.into_iter().zip(new).filter(|(_, new)| *new) {
@@ -166,13 +177,25 @@ pub(crate) fn merge(
         match c.entity.as_str() {
             changelog::DIRECTORY => touched_directory.insert(c.id),
             changelog::CASE_KEY => touched_keys.insert(c.id),
-            _ => touched.insert(c.id),
+            _ => {
+                if !touched.contains(&c.id) {
+                    touched.insert(c.id.clone());
+                }
+                if let Some(held) = fresh.get_mut(&c.id) {
+                    held.push(c);
+                }
+                true
+            }
         };
     }
     let total = touched.len();
-    let mut search = NewEntries::default();
+    let mut bulk = Bulk::default();
     for (i, id) in touched.iter().enumerate() {
-        let (merged, open) = rebuild_into(tx, id, Some(&mut search))?;
+        let fields = match fresh.remove(id) {
+            Some(changes) => incoming::fields_of(tx, changes)?,
+            None => incoming::fields(tx, id)?,
+        };
+        let (merged, open) = rebuild_from(tx, id, fields, Some(&mut bulk))?;
         match merged {
             Merged::New => summary.new_cases += 1,
             Merged::Updated => summary.updated_cases += 1,
@@ -183,7 +206,7 @@ pub(crate) fn merge(
         progress(i + 1, total);
     }
     // Before anything else may write a case again (sealing its keys, below).
-    search.finish(tx)?;
+    bulk.finish(tx)?;
     for id in &touched_keys {
         crate::repositories::restricted::settle(tx, id)?;
     }

@@ -116,6 +116,42 @@ fn a_case_travels_to_another_laptop_and_back_unchanged() {
 }
 
 #[test]
+fn imports_and_merges_keep_the_fact_sheets_running_counts_exact() {
+    // An import and a merge add their cases' shares of the counts all at once,
+    // at their end: new cases, edited ones (moved to another month, closed,
+    // their people replaced) and one case edited twice in one bundle.
+    let (_d, mut l) = laptops(2);
+    let mut lines = String::new();
+    for seed in 0..30 {
+        lines.push_str(&serde_json::to_string(&sample::generated(seed)).unwrap());
+        lines.push('\n');
+    }
+    assert_eq!(l[0].import_jsonl(lines.as_bytes(), false, &mut |_| {}).unwrap().imported, 30);
+    crate::report::tests::assert_counts_agree(&l[0]);
+    l[1].create_case(sample::generated(100), None).unwrap();
+    let b = export(&mut l[0]);
+    assert_eq!(import(&mut l[1], &b).unwrap().new_cases, 30);
+    crate::report::tests::assert_counts_agree(&l[1]);
+    let numbers: Vec<String> = cases(&l[0]).values().map(|c| c["case_number"].as_str().unwrap().into()).collect();
+    for (i, number) in numbers.iter().enumerate().take(9) {
+        let edit = match i % 3 {
+            0 => ("intake_date", "2019-02-03"),
+            1 => ("status", "Closed"),
+            _ => ("venues", "TruckStop,Agriculture"),
+        };
+        l[0].set_fields(number, &[(edit.0.to_string(), edit.1.to_string())]).unwrap();
+    }
+    l[0].set_fields(&numbers[0], &[("venues".to_string(), "HotelMotel".to_string())]).unwrap();
+    let b = export(&mut l[0]);
+    assert_eq!(import(&mut l[1], &b).unwrap().updated_cases, 9);
+    crate::report::tests::assert_counts_agree(&l[1]);
+    let q = crate::report::ReportQuery::default();
+    let (mine, theirs) = (l[0].fact_sheet(&q).unwrap(), l[1].fact_sheet(&q).unwrap());
+    assert_eq!(theirs.cases, crate::report::Count::Exact(31));
+    assert_eq!(theirs.venues.len(), mine.venues.len());
+}
+
+#[test]
 fn concurrent_edits_merge_field_by_field_and_keep_the_losing_value() {
     let (_d, mut l) = laptops(2);
     let case = l[0].create_case(sample::full_case(), None).unwrap();
