@@ -175,18 +175,21 @@ pub(crate) fn merge(
     for (c, _) in changes.into_iter().zip(new).filter(|(_, new)| *new) {
         summary.changes += 1;
         match c.entity.as_str() {
-            changelog::DIRECTORY => touched_directory.insert(c.id),
-            changelog::CASE_KEY => touched_keys.insert(c.id),
+            changelog::DIRECTORY => {
+                touched_directory.insert(c.id);
+            }
+            changelog::CASE_KEY => {
+                touched_keys.insert(c.id);
+            }
             _ => {
                 if !touched.contains(&c.id) {
                     touched.insert(c.id.clone());
                 }
-                if let Some(held) = fresh.get_mut(&c.id) {
-                    held.push(c);
+                if let Some(of_case) = fresh.get_mut(&c.id) {
+                    of_case.push(c);
                 }
-                true
             }
-        };
+        }
     }
     let total = touched.len();
     let mut bulk = Bulk::default();
