@@ -105,7 +105,8 @@ pub fn note(id: String, text: String, language: Option<String>, author: String, 
 
 /// The case's data (what the `data` column holds) from its current fields.
 pub fn unflatten(flat: &Flat) -> Map<String, Value> {
-    let mut data = Map::new();
+    // In one canonical key order, whatever order the fields arrived in.
+    let mut data: BTreeMap<String, Value> = BTreeMap::new();
     // list -> item id -> (position, fields)
     type Items<'a> = BTreeMap<&'a str, (Option<i64>, Map<String, Value>)>;
     let mut lists: BTreeMap<&str, Items> = BTreeMap::new();
@@ -142,10 +143,7 @@ pub fn unflatten(flat: &Flat) -> Map<String, Value> {
             data.insert(list.to_string(), Value::Array(arr));
         }
     }
-    // One canonical key order, whatever order the fields arrived in.
-    let mut keys: Vec<String> = data.keys().cloned().collect();
-    keys.sort();
-    keys.into_iter().filter_map(|k| data.remove(&k).map(|v| (k, v))).collect()
+    data.into_iter().collect()
 }
 
 /// The `set`-style path a person reads for a field (`people.0.alias`), given the

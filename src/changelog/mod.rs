@@ -362,13 +362,19 @@ pub fn insert_all(conn: &Connection, changes: &[Change]) -> Result<Vec<bool>, Da
             ranges.get(i).is_some_and(|(first, _)| *first <= seq)
         })
     };
-    let mut new = Vec::with_capacity(changes.len());
-    let mut seen: HashSet<(&str, i64)> = HashSet::with_capacity(changes.len());
-    for c in changes {
-        new.push(seen.insert((c.device.as_str(), c.seq)) && !holds(&c.device, c.seq));
+    // By device and number (stable: of a change that came twice, the first is
+    // the one that counts), so that a repeat is next to its first.
+    let mut sorted: Vec<usize> = (0..changes.len()).collect();
+    sorted.sort_by(|&a, &b| (&changes[a].device, changes[a].seq).cmp(&(&changes[b].device, changes[b].seq)));
+    let mut new = vec![false; changes.len()];
+    let mut last: Option<(&str, i64)> = None;
+    for &i in &sorted {
+        let c = &changes[i];
+        let key = Some((c.device.as_str(), c.seq));
+        new[i] = key != last && !holds(&c.device, c.seq);
+        last = key;
     }
-    let mut order: Vec<&Change> = changes.iter().zip(&new).filter(|(_, n)| **n).map(|(c, _)| c).collect();
-    order.sort_by(|a, b| (&a.device, a.seq).cmp(&(&b.device, b.seq)));
+    let order: Vec<&Change> = sorted.iter().filter(|&&i| new[i]).map(|&i| &changes[i]).collect();
     let mut start = 0;
     for i in 1..=order.len() {
         if i == order.len() || !same_write(order[i - 1], order[i]) {
@@ -657,8 +663,7 @@ impl FieldState {
 
     /// Changes no other change replaced, newest first.
     pub fn heads(&self) -> Vec<&Change> {
-        // Most fields were written once: nothing there to replace it.
-        if let [only] = self.changes.as_slice() {
+        if let Some(only) = self.only() {
             return vec![only];
         }
         let replaced: HashSet<(&str, i64)> = self
@@ -673,9 +678,21 @@ impl FieldState {
         heads
     }
 
+    /// The field's one change, when it was written once (most are): nothing
+    /// there replaced it, and it is its only head.
+    fn only(&self) -> Option<&Change> {
+        match self.changes.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        }
+    }
+
     /// Do heads disagree, or is one of them held? (Two people typing the same
     /// value is no conflict.)
     pub fn is_conflict(&self) -> bool {
+        if let Some(only) = self.only() {
+            return self.is_held(only) && only.value.is_some();
+        }
         let heads = self.heads();
         if heads.iter().any(|c| self.is_held(c) && c.value.is_some()) {
             return true;
@@ -688,6 +705,9 @@ impl FieldState {
     /// The head whose value shows: the newest one that still has its value and
     /// is not held.
     pub fn winner(&self) -> Option<&Change> {
+        if let Some(only) = self.only() {
+            return Some(only).filter(|c| c.value.is_some() && !self.is_held(c));
+        }
         self.heads().into_iter().find(|c| c.value.is_some() && !self.is_held(c))
     }
 }

@@ -646,27 +646,8 @@ pub(crate) fn insert_case(
     let (logged, stored_notes) = log_case(tx, session, &row.id, &row.data, &meta, &notes, sealing)?;
     let row = reshape(&row.id, logged);
     let data = serde_json::to_string(&row.data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
-    tx.prepare_cached(
-        "INSERT INTO cases (id, case_number, status, intake_date, alias, primary_language,
-                            created_at, updated_at, created_by, updated_by, data, assigned_to, restricted, closed_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12,
-                 CASE WHEN ?3 IN ('Closed', 'ClosedReferred') THEN ?8 END)",
-    )?
-    .execute(params![
-        row.id,
-        case_number,
-        row.status,
-        row.intake_date,
-        row.alias,
-        row.primary_language,
-        created_at,
-        updated_at,
-        session.user_id,
-        data,
-        row.assigned_to,
-        row.restricted
-    ])?;
-    let seq = tx.last_insert_rowid();
+    let me = session.user_id.as_str();
+    let seq = insert_row(tx, &row, &case_number, &data, [&created_at, &updated_at, me, me])?;
     keep_notes(tx, &row.id, row.restricted, &stored_notes)?;
     // A new case: its notes are the ones just written, no need to read them back.
     let text: Vec<&str> = notes.iter().filter_map(|n| n.get("text").and_then(Value::as_str)).collect();
@@ -757,6 +738,36 @@ pub(crate) fn backfill_facts(conn: &mut Connection) -> Result<(), DatabaseError>
     }
     tx.commit()?;
     Ok(())
+}
+
+/// Write the row of a case new to this laptop: its columns from `row`, its data
+/// as stored, and its stamps (`created_at`, `updated_at`, `created_by`,
+/// `updated_by`). A case written closed starts its retention clock. Returns the
+/// row's number.
+fn insert_row(tx: &Connection, row: &Row, number: &str, data: &str, stamps: [&str; 4]) -> Result<i64, DatabaseError> {
+    let [created_at, updated_at, created_by, updated_by] = stamps;
+    tx.prepare_cached(
+        "INSERT INTO cases (id, case_number, status, intake_date, alias, primary_language,
+                            created_at, updated_at, created_by, updated_by, data, assigned_to, restricted, closed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                 CASE WHEN ?3 IN ('Closed', 'ClosedReferred') THEN ?8 END)",
+    )?
+    .execute(params![
+        row.id,
+        number,
+        row.status,
+        row.intake_date,
+        row.alias,
+        row.primary_language,
+        created_at,
+        updated_at,
+        created_by,
+        updated_by,
+        data,
+        row.assigned_to,
+        row.restricted
+    ])?;
+    Ok(tx.last_insert_rowid())
 }
 
 /// Rewrite a case's row from its rebuilt data. Closing starts the retention clock;
@@ -855,8 +866,11 @@ pub(crate) fn rebuild_from(
     let open = changelog::settle(tx, id, &fields, will_hold.as_ref())?;
     let Some(number) = number else { return Ok((Merged::Waiting, open)) };
     let data = serde_json::to_string(&row.data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
-    let outcome = match &existing {
-        Some(_) => Merged::Updated,
+    let notes: Vec<Value> =
+        current.iter().filter(|(k, _)| k.starts_with(flat::NOTE_PREFIX)).map(|(_, n)| n.clone()).collect();
+    // Notes are taken out of the notes table once the row says restricted (the
+    // table allows nothing else), below.
+    let (outcome, seq) = match &existing {
         None => {
             let taken: Option<String> = tx
                 .prepare_cached("SELECT id FROM cases WHERE case_number = ?1")?
@@ -868,29 +882,25 @@ pub(crate) fn rebuild_from(
                 return Err(RepositoryError::CaseNumberTaken { number });
             }
             note_case_number(tx, &number)?;
-            tx.prepare_cached(
-                "INSERT INTO cases (id, case_number, status, created_at, updated_at, created_by, updated_by, data)
-                 VALUES (?1, ?2, '', ?3, ?3, ?4, ?4, '{}')",
-            )?
-            .execute(params![id, number, created_at, created_by])?;
-            Merged::New
+            let stamps = [created_at.as_str(), &updated_at, &created_by, &updated_by];
+            let seq = insert_row(tx, &row, &number, &data, stamps)?;
+            if !row.restricted {
+                keep_notes(tx, id, false, &notes)?;
+            }
+            (Merged::New, seq)
+        }
+        Some((seq, old, old_updated, _)) => {
+            let notes_added = !row.restricted && keep_notes(tx, id, false, &notes)?;
+            if *old == data && *old_updated == updated_at && !notes_added {
+                return Ok((Merged::Unchanged, open));
+            }
+            update_row(tx, id, &row, &data, &updated_at, &updated_by)?;
+            (Merged::Updated, *seq)
         }
     };
-    let notes: Vec<Value> =
-        current.iter().filter(|(k, _)| k.starts_with(flat::NOTE_PREFIX)).map(|(_, n)| n.clone()).collect();
-    // Taken out of the notes table once the row says restricted (the table allows
-    // nothing else), below.
-    let notes_added = !row.restricted && keep_notes(tx, id, false, &notes)?;
-    if let Some((_, old, old_updated, _)) = &existing {
-        if *old == data && *old_updated == updated_at && !notes_added {
-            return Ok((Merged::Unchanged, open));
-        }
-    }
-    update_row(tx, id, &row, &data, &updated_at, &updated_by)?;
     if row.restricted {
         keep_notes(tx, id, true, &[])?;
     }
-    let seq: i64 = tx.prepare_cached("SELECT seq FROM cases WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
     let notes = notes_text(tx, seq)?;
     match bulk {
         Some(bulk) => {
