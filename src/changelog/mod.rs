@@ -313,10 +313,10 @@ fn insert_row<'a>(
 }
 
 /// A run of changes of one write, as [`insert_row`] takes them.
-fn insert_run(conn: &Connection, run: &[&Change]) -> Result<(), DatabaseError> {
+fn insert_run(conn: &Connection, run: &[&Change], row: Option<&Flat>) -> Result<(), DatabaseError> {
     let Some(first) = run.first() else { return Ok(()) };
     let changes = run.iter().map(|c| (c.field.as_str(), c.value.as_ref(), c.parents.as_slice()));
-    insert_row(conn, &Head::of(first), changes, None)
+    insert_row(conn, &Head::of(first), changes, row)
 }
 
 /// The row holding change `seq` of device number `device`: its id, first number and bytes.
@@ -345,6 +345,14 @@ fn held_ranges(conn: &Connection, device: &str, from: i64, to: i64) -> Result<Ve
 /// Insert the changes the log does not hold yet; for each, whether it was new.
 /// Consecutive changes of one write are stored as one row.
 pub fn insert_all(conn: &Connection, changes: &[Change]) -> Result<Vec<bool>, DatabaseError> {
+    let new = which_new(conn, changes)?;
+    insert_new(conn, changes.iter().zip(&new).filter(|(_, n)| **n).map(|(c, _)| c), None)?;
+    Ok(new)
+}
+
+/// Which of `changes` the log does not hold yet (of a change that came twice,
+/// the first).
+pub fn which_new(conn: &Connection, changes: &[Change]) -> Result<Vec<bool>, DatabaseError> {
     // What the log holds of each device, over the numbers that came: one query
     // per device, not one per change.
     let mut span: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
@@ -374,15 +382,29 @@ pub fn insert_all(conn: &Connection, changes: &[Change]) -> Result<Vec<bool>, Da
         new[i] = key != last && !holds(&c.device, c.seq);
         last = key;
     }
-    let order: Vec<&Change> = sorted.iter().filter(|&&i| new[i]).map(|&i| &changes[i]).collect();
+    Ok(new)
+}
+
+/// Insert changes the log does not hold (each once: see [`which_new`]), by
+/// device and number, the changes of one write as one row. A value that `row`
+/// holds at its path (the fields of the case's row as it is written next, in
+/// the same transaction: `flat::row_fields`, its stamps and notes) is marked as
+/// there instead of stored again; `row` is for changes of that one case.
+pub fn insert_new<'a>(
+    conn: &Connection,
+    changes: impl IntoIterator<Item = &'a Change>,
+    row: Option<&Flat>,
+) -> Result<(), DatabaseError> {
+    let mut order: Vec<&Change> = changes.into_iter().collect();
+    order.sort_by(|a, b| (&a.device, a.seq).cmp(&(&b.device, b.seq)));
     let mut start = 0;
     for i in 1..=order.len() {
         if i == order.len() || !same_write(order[i - 1], order[i]) {
-            insert_run(conn, &order[start..i])?;
+            insert_run(conn, &order[start..i], row)?;
             start = i;
         }
     }
-    Ok(new)
+    Ok(())
 }
 
 /// Does `b` continue the write of `a` (so that both go in one row)?
@@ -418,12 +440,12 @@ pub fn carry_over(conn: &mut Connection) -> Result<(), DatabaseError> {
         while let Some(r) = rows.next()? {
             let c = old_change(r).map_err(database::read_error("changes"))?;
             if run.last().is_some_and(|last| !same_write(last, &c)) {
-                insert_run(&tx, &run.iter().collect::<Vec<_>>())?;
+                insert_run(&tx, &run.iter().collect::<Vec<_>>(), None)?;
                 run.clear();
             }
             run.push(c);
         }
-        insert_run(&tx, &run.iter().collect::<Vec<_>>())?;
+        insert_run(&tx, &run.iter().collect::<Vec<_>>(), None)?;
     }
     tx.execute_batch("DROP TABLE changes_v17")?;
     tx.commit()?;
@@ -726,8 +748,8 @@ pub fn load(conn: &Connection, entity: &str, id: &str) -> Result<BTreeMap<String
     Ok(out)
 }
 
-/// Every change of an entity, by field, as [`load`] reads them after
-/// [`insert_all`] wrote them all at once (by device, then number): for an entity
+/// Every change of an entity, by field, as [`load`] reads them once
+/// [`insert_new`] wrote them all at once (by device, then number): for an entity
 /// the log held nothing of before.
 pub fn by_field(mut changes: Vec<Change>) -> BTreeMap<String, FieldState> {
     // (device, number) is a change's identity: no two are equal.

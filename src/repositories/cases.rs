@@ -816,7 +816,16 @@ pub(crate) enum Merged {
 /// arrived from another laptop. Returns what happened and its open conflicts.
 pub(crate) fn rebuild(tx: &Transaction, id: &str) -> Result<(Merged, Vec<String>), RepositoryError> {
     let fields = super::incoming::fields(tx, id)?;
-    rebuild_from(tx, id, fields, None)
+    rebuild_from(tx, id, fields, Logged::Yes, None)
+}
+
+/// Are the changes a rebuild is given in the change log already?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Logged {
+    Yes,
+    /// No: they are all the case's changes (the log holds none of it), and the
+    /// rebuild writes them, marking the values the case's row holds as there.
+    No,
 }
 
 /// [`rebuild`], in a bulk write (a merge), from every change of the case by field
@@ -826,6 +835,7 @@ pub(crate) fn rebuild_from(
     tx: &Transaction,
     id: &str,
     fields: BTreeMap<String, FieldState>,
+    logged: Logged,
     bulk: Option<&mut Bulk>,
 ) -> Result<(Merged, Vec<String>), RepositoryError> {
     // With the stamps a rebuild leaves as they are.
@@ -835,6 +845,9 @@ pub(crate) fn rebuild_from(
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, [r.get(3)?, r.get(4)?, r.get(5)?])))
         .optional()?;
     if changelog::is_purged(&fields) {
+        if logged == Logged::No {
+            changelog::insert_new(tx, fields.values().flat_map(|s| &s.changes), None)?;
+        }
         let was_here = existing.is_some();
         remove_case(tx, id)?;
         return Ok((if was_here { Merged::Removed } else { Merged::Unchanged }, Vec::new()));
@@ -847,10 +860,10 @@ pub(crate) fn rebuild_from(
     let updated_at = text("updated_at").unwrap_or_else(|| created_at.clone());
     let created_by = text("created_by").unwrap_or_default();
     let updated_by = text("updated_by").unwrap_or_else(|| created_by.clone());
-    // What the row and the notes table will hold, so that a value they stop
-    // holding is kept in the log: only asked of changes whose value is read from
-    // there (this laptop's own; never those of a case new here).
-    let reads_row = fields.values().any(|s| !s.in_row.is_empty());
+    // What the row and the notes table will hold: a change whose value is read
+    // from there and that they stop holding gets its value kept in the log, and
+    // the changes of a case new here are written marking what they hold.
+    let reads_row = logged == Logged::No || fields.values().any(|s| !s.in_row.is_empty());
     let will_hold = number.as_ref().filter(|_| reads_row).map(|number| {
         let mut holds = flat::row_fields(&row.data);
         let first = match &existing {
@@ -863,6 +876,9 @@ pub(crate) fn rebuild_from(
         holds.extend(in_table(&current, row.restricted).into_iter().filter(|(k, _)| k.starts_with(flat::NOTE_PREFIX)));
         holds
     });
+    if logged == Logged::No {
+        changelog::insert_new(tx, fields.values().flat_map(|s| &s.changes), will_hold.as_ref())?;
+    }
     let open = changelog::settle(tx, id, &fields, will_hold.as_ref())?;
     let Some(number) = number else { return Ok((Merged::Waiting, open)) };
     let data = serde_json::to_string(&row.data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;

@@ -8,7 +8,7 @@ use super::*;
 use super::{epoch, identity};
 use crate::changelog::{self, flat, hlc};
 use crate::database::{self, now_utc, DatabaseError};
-use crate::repositories::cases::{rebuild_from, Bulk, Merged};
+use crate::repositories::cases::{rebuild_from, Bulk, Logged, Merged};
 use crate::repositories::incoming;
 use crate::repositories::RepositoryError;
 use crate::repositories::{audit, users};
@@ -160,7 +160,8 @@ pub(crate) fn merge(
         }
     }
     // Cases the log holds nothing of yet are rebuilt from the changes in hand,
-    // not read back from the log just after they are written.
+    // and their changes are written with the case's row, so that the values the
+    // row holds are not stored twice (`rebuild_from`).
     let mut fresh: HashMap<String, Vec<changelog::Change>> = HashMap::new();
     {
         let mut asked: HashSet<&str> = HashSet::new();
@@ -171,7 +172,9 @@ pub(crate) fn merge(
         }
     }
     // All at once: the changes of one write are stored as one row.
-    let new = changelog::insert_all(tx, &changes)?;
+    let new = changelog::which_new(tx, &changes)?;
+    let unwritten = |c: &changelog::Change| c.entity == changelog::CASE && fresh.contains_key(&c.id);
+    changelog::insert_new(tx, changes.iter().zip(&new).filter(|(c, n)| **n && !unwritten(c)).map(|(c, _)| c), None)?;
     for (c, _) in changes.into_iter().zip(new).filter(|(_, new)| *new) {
         summary.changes += 1;
         match c.entity.as_str() {
@@ -194,11 +197,10 @@ pub(crate) fn merge(
     let total = touched.len();
     let mut bulk = Bulk::default();
     for (i, id) in touched.iter().enumerate() {
-        let fields = match fresh.remove(id) {
-            Some(changes) => incoming::fields_of(tx, changes)?,
-            None => incoming::fields(tx, id)?,
+        let (merged, open) = match fresh.remove(id) {
+            Some(changes) => rebuild_from(tx, id, incoming::fields_of(tx, changes)?, Logged::No, Some(&mut bulk))?,
+            None => rebuild_from(tx, id, incoming::fields(tx, id)?, Logged::Yes, Some(&mut bulk))?,
         };
-        let (merged, open) = rebuild_from(tx, id, fields, Some(&mut bulk))?;
         match merged {
             Merged::New => summary.new_cases += 1,
             Merged::Updated => summary.updated_cases += 1,

@@ -115,6 +115,73 @@ fn a_case_travels_to_another_laptop_and_back_unchanged() {
     assert_eq!(st.unexported_changes, 0);
 }
 
+/// The bytes of every row of a laptop's change log.
+fn raw_log(s: &Store) -> Vec<Vec<u8>> {
+    let mut st = s.conn().prepare("SELECT fields FROM change_log").unwrap();
+    st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
+fn log_holds(s: &Store, text: &str) -> bool {
+    raw_log(s).iter().any(|r| r.windows(text.len()).any(|w| w == text.as_bytes()))
+}
+
+/// A laptop's changes as they read back: who, which number, which field, what value.
+fn changes_read(s: &Store) -> Vec<(String, i64, String, Option<Value>)> {
+    let mut all: Vec<_> =
+        changelog::all(s.conn()).unwrap().into_iter().map(|c| (c.device, c.seq, c.field, c.value)).collect();
+    all.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    all
+}
+
+#[test]
+fn a_case_that_arrives_by_sync_stores_its_values_once_and_travels_on_unchanged() {
+    let (_d, mut l) = laptops(3);
+    let case = l[0].create_case(sample::full_case(), None).unwrap();
+    let id = id_of(&case);
+    l[0].add_note(&id, "Llamó desde Ojinaga.", Some("es")).unwrap();
+    set(&mut l[0], &case, "people.0.alias", "Mariposa");
+    let b = export(&mut l[0]);
+    assert_eq!(import(&mut l[1], &b).unwrap().new_cases, 1);
+    // The receiving laptop holds the names and the note in the case's row and the
+    // notes table; its log only says so, and reads them back from there.
+    for word in ["Quetzalli Ramírez", "Mariposa", "Ojinaga"] {
+        assert!(!log_holds(&l[1], word), "{word} stored twice");
+    }
+    assert_eq!(changes_read(&l[1]), changes_read(&l[0]));
+    // Passed on to a third laptop from there (every change it holds), nothing is lost.
+    let mut b1 = Vec::new();
+    l[1].sync_export(true, |b| {
+        b1 = b.to_vec();
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(import(&mut l[2], &b1).unwrap().new_cases, 1);
+    assert_eq!(cases(&l[2]), cases(&l[0]));
+    assert_eq!(changes_read(&l[2]), changes_read(&l[0]));
+    // Edited where it was written and merged again: the new value shows, the old
+    // one is gone from the receiving laptop's log too.
+    set(&mut l[0], &case, "people.0.alias", "Luna");
+    let b = export(&mut l[0]);
+    assert_eq!(import(&mut l[1], &b).unwrap().updated_cases, 1);
+    assert_eq!(cases(&l[1]), cases(&l[0]));
+    assert_eq!(changes_read(&l[1]), changes_read(&l[0]));
+    assert!(!log_holds(&l[1], "Mariposa") && !l[1].get_case(&id).unwrap().to_string().contains("Mariposa"));
+    // Edited on two laptops at once: the value that loses is kept for review on
+    // the laptop whose row showed it (now from the log), and both agree.
+    set(&mut l[1], &case, "people.0.alias", "Sol");
+    set(&mut l[2], &case, "people.0.alias", "Estrella");
+    let (b1, b2) = (export(&mut l[1]), export(&mut l[2]));
+    import(&mut l[1], &b2).unwrap();
+    import(&mut l[2], &b1).unwrap();
+    assert_eq!(cases(&l[1]), cases(&l[2]));
+    assert_eq!(l[1].conflicts().unwrap().len(), 1);
+    let values: Vec<Value> = l[1].case_conflicts(&id).unwrap()[0].values.iter().map(|v| v.value.clone()).collect();
+    assert!(values.contains(&json!("Sol")) && values.contains(&json!("Estrella")), "{values:?}");
+    // A row that lost a value its log points to is damage, never a silent blank.
+    l[2].conn().execute("UPDATE cases SET data = json_remove(data, '$.people[0].family_name')", []).unwrap();
+    assert!(matches!(changelog::all(l[2].conn()), Err(DatabaseError::Damaged { table: "cases" })));
+}
+
 #[test]
 fn imports_and_merges_keep_the_fact_sheets_running_counts_exact() {
     // An import and a merge add their cases' shares of the counts all at once,
