@@ -25,8 +25,10 @@
 //! A current value is stored once: where a case's row holds the very value a
 //! change wrote, the log only marks it as there (`packed`), and reads it from the
 //! row. Whatever writes a row keeps that true: a write marks only what the row it
-//! writes next holds, and a merge stores in the log the value of a change that
-//! stays (a conflict) but that the row stops showing (`settle`).
+//! writes next holds (a local save, and a merge writing the changes of a case new
+//! to the laptop with its row: [`insert_new`]), and a merge stores in the log the
+//! value of a change that stays (a conflict) but that the row stops showing
+//! (`settle`).
 
 pub mod flat;
 pub mod hlc;

@@ -877,7 +877,10 @@ pub(crate) fn rebuild_from(
         holds
     });
     if logged == Logged::No {
-        changelog::insert_new(tx, fields.values().flat_map(|s| &s.changes), will_hold.as_ref())?;
+        // Marked only for a row written whole just below (a row already here
+        // keeps stamps of its own).
+        let marks = will_hold.as_ref().filter(|_| existing.is_none());
+        changelog::insert_new(tx, fields.values().flat_map(|s| &s.changes), marks)?;
     }
     let open = changelog::settle(tx, id, &fields, will_hold.as_ref())?;
     let Some(number) = number else { return Ok((Merged::Waiting, open)) };

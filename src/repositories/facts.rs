@@ -302,13 +302,13 @@ impl Tally {
 
     /// Write the sums into the running counts; a count that falls to zero goes.
     pub(crate) fn flush(&mut self, conn: &Connection) -> Result<(), DatabaseError> {
-        let mut month = conn.prepare_cached(
+        let mut add_month = conn.prepare_cached(
             "INSERT INTO month_counts (month, cases, victims) VALUES (?1, ?2, ?3)
              ON CONFLICT (month) DO UPDATE SET cases = cases + excluded.cases, victims = victims + excluded.victims",
         )?;
         let mut empty_month = conn.prepare_cached("DELETE FROM month_counts WHERE month = ?1 AND cases = 0")?;
         for (m, (cases, victims)) in self.months.drain().filter(|(_, by)| *by != (0, 0)) {
-            month.execute(params![m, cases, victims])?;
+            add_month.execute(params![m, cases, victims])?;
             if cases < 0 {
                 empty_month.execute([m])?;
             }
