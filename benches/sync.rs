@@ -3,7 +3,9 @@
 //! against a raw insert of the same rows (one per field: device, sequence, clock,
 //! case, field, JSON value) into a SQLCipher table with the same durability (WAL,
 //! synchronous = FULL), in one transaction, in the same run. Also the bundle's size
-//! against the same changes as plain JSON and the same cases as JSON Lines.
+//! against the same changes as plain JSON and the same cases as JSON Lines, and what
+//! the cases take in the store of the laptop that wrote them and of one that
+//! received them.
 //!
 //! Run: `cargo bench --bench sync`.
 
@@ -70,6 +72,19 @@ fn main() {
         import_times.push(t.elapsed());
         assert_eq!(s.new_cases as u64, n);
     }
+    // What the cases take on the laptop that wrote them and on one that received
+    // them: the receiving laptop's log holds no second copy of what its rows hold.
+    let sizes = |dir: &std::path::Path| -> (i64, i64) {
+        let kf = amparo::database::keys::KeyFile::read(&dir.join(amparo::database::KEY_FILE)).expect("key file");
+        let key = amparo::database::keys::unwrap(&kf.keys[0], PASS).expect("unwrap");
+        let c = Connection::open(dir.join(amparo::database::DB_FILE)).expect("open");
+        c.pragma_update(None, "key", format!("x'{}'", hex::encode(key.as_ref()))).expect("key");
+        c.query_row("SELECT sum(pgsize), sum(CASE WHEN name = 'change_log' THEN pgsize END) FROM dbstat", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("dbstat")
+    };
+    let (sender, receiver) = (sizes(&tmp.path().join("a")), sizes(&tmp.path().join("b0")));
 
     // The same rows, one per field of each case, as plain JSON and as a raw insert.
     let mut rows: Vec<(String, String, String)> = Vec::new();
@@ -147,5 +162,13 @@ fn main() {
         "  the same cases as JSON Lines {} bytes: the bundle is {:.2}x (target <= 0.5x)",
         jsonl.len(),
         bundle.len() as f64 / jsonl.len() as f64
+    );
+    let mb = |b: i64| b as f64 / 1e6;
+    println!(
+        "store of the writing laptop {:.1} MB (change log {:.1} MB), of a receiving one {:.1} MB (change log {:.1} MB)",
+        mb(sender.0),
+        mb(sender.1),
+        mb(receiver.0),
+        mb(receiver.1)
     );
 }
