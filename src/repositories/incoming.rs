@@ -71,13 +71,31 @@ pub(crate) fn display_field(field: &str) -> String {
     }
 }
 
+/// Is `v` at most `max` bytes as JSON? Counted as it is written out, which stops
+/// at the first byte too many: the check costs no more than the bound.
+fn fits_bytes(v: &Value, max: usize) -> bool {
+    struct Counter {
+        left: usize,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.left = self.left.checked_sub(buf.len()).ok_or(std::io::ErrorKind::FileTooLarge)?;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(Counter { left: max }, v).is_ok()
+}
+
 /// Is this change of a case beyond anything a form could have written?
 pub(crate) fn beyond_bounds(c: &Change) -> bool {
     if c.field.len() > PATH_MAX {
         return true;
     }
     let Some(v) = &c.value else { return false };
-    if serde_json::to_vec(v).map_or(true, |b| b.len() > intake::VALUE_BYTES_MAX) {
+    if !fits_bytes(v, intake::VALUE_BYTES_MAX) {
         return true;
     }
     match slot(&c.field) {
@@ -154,4 +172,18 @@ fn hold(
         state.held.extend(held);
     }
     Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_fits_up_to_its_last_byte_and_not_one_more() {
+        let v = Value::from("x".repeat(98)); // 100 bytes as JSON, with its quotes
+        assert!(fits_bytes(&v, 100));
+        assert!(!fits_bytes(&v, 99));
+        let list = serde_json::json!(["a", "b"]); // ["a","b"]: 9 bytes
+        assert!(fits_bytes(&list, 9) && !fits_bytes(&list, 8));
+    }
 }
