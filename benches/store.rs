@@ -537,27 +537,18 @@ fn main() {
     println!("{:<34} {:>10} {:>10} {:>10}", "", "p50 ms", "p95 ms", "p99 ms");
     let row =
         |name: &str, s: &Stats| println!("{:<34} {:>10.3} {:>10.3} {:>10.3}", name, ms(s.p50), ms(s.p95), ms(s.p99));
+    let save_ratios = |ours: &Stats, base: &Stats, what: &str| {
+        println!("  ratio p50 {:.2}x, p99 {:.2}x ({what})", ratio(ours.p50, base.p50), ratio(ours.p99, base.p99));
+    };
     row("save one intake", &save);
     row("  baseline: bare insert, same sync", &save_base);
-    println!(
-        "  ratio p50 {:.2}x, p99 {:.2}x (unencrypted)",
-        ratio(save.p50, save_base.p50),
-        ratio(save.p99, save_base.p99)
-    );
+    save_ratios(&save, &save_base, "unencrypted");
     row("  baseline 2: same, SQLCipher", &save_sealed);
-    println!(
-        "  ratio p50 {:.2}x, p99 {:.2}x (target <= 2x, p99 <= 3x)",
-        ratio(save.p50, save_sealed.p50),
-        ratio(save.p99, save_sealed.p99)
-    );
+    save_ratios(&save, &save_sealed, "target <= 2x, p99 <= 3x");
     row("  of which validation", &check);
     row("save, WAL folded between (as the app)", &save_idle);
     row("  baseline: SQLCipher, same", &save_idle_sealed);
-    println!(
-        "  ratio p50 {:.2}x, p99 {:.2}x (target <= 2x, p99 <= 3x)",
-        ratio(save_idle.p50, save_idle_sealed.p50),
-        ratio(save_idle.p99, save_idle_sealed.p99)
-    );
+    save_ratios(&save_idle, &save_idle_sealed, "target <= 2x, p99 <= 3x");
     row("search as you type, caseworker", &search);
     row("  baseline: FTS5 on a plain table", &search_base);
     println!(
