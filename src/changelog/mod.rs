@@ -344,14 +344,6 @@ fn held_ranges(conn: &Connection, device: &str, from: i64, to: i64) -> Result<Ve
     Ok(rows)
 }
 
-/// Insert the changes the log does not hold yet; for each, whether it was new.
-/// Consecutive changes of one write are stored as one row.
-pub fn insert_all(conn: &Connection, changes: &[Change]) -> Result<Vec<bool>, DatabaseError> {
-    let new = which_new(conn, changes)?;
-    insert_new(conn, changes.iter().zip(&new).filter(|(_, n)| **n).map(|(c, _)| c), None)?;
-    Ok(new)
-}
-
 /// Which of `changes` the log does not hold yet (of a change that came twice,
 /// the first).
 pub fn which_new(conn: &Connection, changes: &[Change]) -> Result<Vec<bool>, DatabaseError> {
