@@ -476,11 +476,15 @@ fn htcds_export_and_import() {
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("Cases exported: 1. Left out because"));
     let text = std::fs::read_to_string(&csv).unwrap();
-    assert!(text.starts_with("cas_CaseNumber,cas_Status,prs_FirstName,"), "{text}");
+    assert!(text.starts_with("prs_FirstName,prs_SecondName,prs_Birthdate,prs_Gender,prs_Citizenship,"), "{text}");
     assert!(text.contains("Lupe") && !text.contains("Nadie"), "{text}");
-    assert!(ok(&amparo(&b, &["htcds", "import", csv.to_str().unwrap()])).contains("1"));
+    let o = amparo(&b, &["htcds", "import", csv.to_str().unwrap()]);
+    assert!(ok(&o).contains("1"));
+    // What the import does not bring in is said, not silently dropped.
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Columns not read: cas_CaseOwner, "), "{o:?}");
     let json: Value = serde_json::from_str(&ok(&amparo(&a, &["htcds", "export", "--format", "json"]))).unwrap();
-    assert_eq!(json[0]["prs_Gender"], "Female");
+    assert_eq!(json[0]["prs_Gender"], "Feminine", "HTCDS 2.0's value name");
+    assert_eq!(json[0]["amp_Gender"], "Female", "our code, in our own column");
     std::fs::write(&csv, "cas_Status,prs_Gender\nActive,Mujer\n").unwrap();
     let e = err(&amparo(&b, &["htcds", "import", csv.to_str().unwrap()]));
     assert!(e.contains("line 2, prs_Gender:"), "{e}");

@@ -1432,9 +1432,12 @@ async fn the_fact_sheet_with_its_charts_shareable_and_in_spanish() {
     ui.type_in("#htcds-import-file", sheet.to_str().unwrap()).await;
     ui.click("#htcds-import").await;
     ui.until_contains("#htcds-import-issues", "Line 2, prs_Gender:").await;
-    std::fs::write(&sheet, "cas_Status,prs_FirstName,prs_Gender\nActive,Lupe,Female\nClosed,Sol,Female\n").unwrap();
+    // As the toolkit's spreadsheet has them: its labels, and a column of its own.
+    let filled = "cas_Status,prs_FirstName,prs_Gender,prs_Salutation\nActive,Lupe,Feminine,Sra.\nClosed,Sol,Not Specified/Unknown,\n";
+    std::fs::write(&sheet, filled).unwrap();
     ui.click("#htcds-import").await;
-    ui.until_text("#htcds-import-result", "2 cases imported.").await;
+    ui.until_contains("#htcds-import-result", "2 cases imported.").await;
+    assert!(ui.text("#htcds-import-ignored").await.contains("Columns not read: prs_Salutation."));
     ui.click("#report-run").await;
     ui.until_text("#report-cases", "18").await;
 

@@ -1,80 +1,158 @@
-//! Identified cases in the UN/IOM Human Trafficking Case Data Standard (HTCDS):
-//! export as CSV or JSON with the standard's field names (`cas_`, `prs_`, `vic_`
-//! prefixes, as in its field reference) and picklist values (our codes are the
-//! standard's value names where it has a picklist, DOMAIN.md), and import of the
-//! same columns for organisations moving from the HTCDS spreadsheet toolkit.
+//! Identified cases in the UN/IOM Human Trafficking Case Data Standard (HTCDS),
+//! version 2.0: export as CSV or JSON with the field names of its data dictionary
+//! and the value names of its picklists, and import of the same columns for
+//! organisations moving from the HTCDS toolkit. `docs/htcds.md` lists the columns
+//! and holds the table of how each of our codes is written and read back
+//! ([`mapping`]).
 //!
 //! One row per potential victim (the standard's "Person Victim Context"); the rows
-//! of one case share `cas_CaseNumber` (the identifier of the Salesforce Case object
-//! the standard's case table extends). Multi-select values are separated by `;`, as
-//! in the toolkit's multi-select template. Only cases whose survivor's consent to
-//! share with another organisation is in force are exported: this is identified
-//! data.
+//! of one case share `amp_CaseNumber`. Multi-select values are separated by `;` in
+//! CSV, as in the toolkit's multi-select template. Only cases whose survivor's
+//! consent to share with another organisation is in force are exported: this is
+//! identified data.
+
+mod mapping;
 
 use crate::consent::{self, Sharing};
+use crate::form::{self, codes, Field, Kind};
 use crate::intake::{FieldError, Issue};
 use crate::repositories::{audit::Action, users::Role};
 use crate::store::{Store, StoreError};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-/// Where a column's value lives in a case.
+/// Whose value a column holds: the case's (the same on every row of the case) or
+/// the potential victim's the row is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// A field of the case (the same on every row of the case).
-    Case(&'static str),
-    /// A field of the potential victim the row is about.
-    Person(&'static str),
+pub enum Level {
+    Case,
+    Person,
 }
 
-/// The columns, in order: the standard's field name, and our field.
-pub const COLUMNS: &[(&str, Target)] = &[
-    ("cas_CaseNumber", Target::Case("case_number")),
-    ("cas_Status", Target::Case("status")),
-    ("prs_FirstName", Target::Person("given_name")),
-    ("prs_SecondName", Target::Person("family_name")),
-    ("prs_Birthdate", Target::Person("birth_date")),
-    ("prs_Gender", Target::Person("gender")),
-    ("prs_Nationality", Target::Person("nationality")),
-    ("prs_Email", Target::Person("email")),
-    ("prs_MobilePhone", Target::Person("safe_phone")),
-    ("vic_MethodOfRecruitment", Target::Case("method_of_recruitment")),
-    ("vic_MethodsOfControl", Target::Case("methods_of_control")),
-    ("vic_TypeOfLabourExploitation", Target::Case("type_of_labour_exploitation")),
-    ("vic_TypeOfSexExploitation", Target::Case("type_of_sex_exploitation")),
-    ("vic_Vulnerabilities", Target::Person("vulnerabilities")),
+/// What a column's cell is made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    /// A text field, as it is.
+    Text(Level, &'static str),
+    /// A date, phone number or email: left empty for a non-answer.
+    Typed(Level, &'static str),
+    /// ISO 3166-1 country codes of a person's field (non-answers left out).
+    Countries(&'static str),
+    /// HTCDS values, from our codes through the table in `docs/htcds.md`;
+    /// `single`: the standard's field takes one value.
+    Values {
+        single: bool,
+    },
+    /// Our codes, exactly: the twin of a field whose HTCDS column loses detail.
+    Ours(Level, &'static str),
+    /// The name of the user the case is assigned to.
+    Owner,
+    /// The latest referral's organisation, reason (from its service) and date.
+    ReferralOrganisation,
+    ReferralReason,
+    ReferralDate,
+    /// The survivor's latest decision to let us store her data: `TRUE` or `FALSE`.
+    Consent,
+}
+
+/// A column: its name in the file, and what its cells hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    pub name: &'static str,
+    pub cell: Cell,
+}
+
+const fn col(name: &'static str, cell: Cell) -> Column {
+    Column { name, cell }
+}
+
+/// The columns, in order: the standard's, in its dictionary's order, then ours.
+pub const COLUMNS: &[Column] = &[
+    col("prs_FirstName", Cell::Text(Level::Person, "given_name")),
+    col("prs_SecondName", Cell::Text(Level::Person, "family_name")),
+    col("prs_Birthdate", Cell::Typed(Level::Person, "birth_date")),
+    col("prs_Gender", Cell::Values { single: true }),
+    col("prs_Citizenship", Cell::Countries("nationality")),
+    col("prs_Email", Cell::Typed(Level::Person, "email")),
+    col("prs_MobilePhone", Cell::Typed(Level::Person, "safe_phone")),
+    col("vic_RelationshipToTrafficker", Cell::Values { single: true }),
+    col("vic_MethodOfRecruitment", Cell::Values { single: false }),
+    col("vic_MethodsOfControl", Cell::Values { single: false }),
+    col("vic_TypeOfExploitation", Cell::Values { single: false }),
+    col("vic_ForcedLabourIndustry", Cell::Values { single: true }),
+    col("vic_TypeOfSexExploitation", Cell::Values { single: false }),
+    col("cas_Status", Cell::Values { single: true }),
+    col("cas_CaseOwner", Cell::Owner),
+    col("cas_ReferredOrganisation", Cell::ReferralOrganisation),
+    col("cas_ReasonForOutgoingReferral", Cell::ReferralReason),
+    col("cas_OutgoingReferralDate", Cell::ReferralDate),
+    col("con_Consent", Cell::Consent),
+    col("amp_CaseNumber", Cell::Text(Level::Case, "case_number")),
+    col("amp_Gender", Cell::Ours(Level::Person, "gender")),
+    col("amp_RecruiterRelation", Cell::Ours(Level::Case, "recruiter_relation")),
+    col("amp_MethodOfRecruitment", Cell::Ours(Level::Case, "method_of_recruitment")),
+    col("amp_MethodsOfControl", Cell::Ours(Level::Case, "methods_of_control")),
+    col("amp_ThreatTargets", Cell::Ours(Level::Case, "threat_targets")),
+    col("amp_TypeOfLabourExploitation", Cell::Ours(Level::Case, "type_of_labour_exploitation")),
+    col("amp_Vulnerabilities", Cell::Ours(Level::Person, "vulnerabilities")),
 ];
 
-/// Labels the toolkit's spreadsheets use where they differ from the value names
-/// by more than spaces and punctuation.
+/// Column names of the export before HTCDS 2.0, still read: each holds what the
+/// named column of today holds, in our codes.
+const OLD_NAMES: &[(&str, &str)] = &[
+    ("cas_CaseNumber", "amp_CaseNumber"),
+    ("prs_Nationality", "prs_Citizenship"),
+    ("vic_TypeOfLabourExploitation", "amp_TypeOfLabourExploitation"),
+    ("vic_Vulnerabilities", "amp_Vulnerabilities"),
+];
+
+/// The column a file's header names (today's name, or the one before 2.0).
+fn column_named(name: &str) -> Option<&'static Column> {
+    let name = OLD_NAMES.iter().find(|(old, _)| *old == name).map_or(name, |(_, new)| new);
+    COLUMNS.iter().find(|c| c.name == name)
+}
+
+/// Labels the toolkit's spreadsheets use where they differ from the value names by
+/// more than spaces and punctuation (the 2.0 validation sheet, and the draft before).
 const LABELS: &[(&str, &str)] = &[
+    ("notspecifiedunknown", "NonSpecifiedUnknown"),
+    ("threatsoflawenforcement", "ThreatsLawEnforcement"),
     ("internetsocialmediaonlineadvertisement", "Internet"),
     ("internationalmarriagebrokerimb", "InternationalMarriageBroker"),
     ("intimatepartnermarriageproposition", "IntimatePartnerOrMarriageProposition"),
     ("jobofferadvertisement", "JobOffer"),
 ];
 
-fn column_of(field: &str, person: bool) -> Option<&'static str> {
-    COLUMNS
-        .iter()
-        .find(|(_, t)| match t {
-            Target::Case(f) => !person && *f == field,
-            Target::Person(f) => person && *f == field,
-        })
-        .map(|(c, _)| *c)
+/// A value or label reduced to its letters and digits, lower case.
+fn key_of(s: &str) -> String {
+    s.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase()
 }
 
-fn is_multi(field: &str) -> bool {
-    matches!(
-        field,
-        "nationality"
-            | "method_of_recruitment"
-            | "methods_of_control"
-            | "type_of_labour_exploitation"
-            | "type_of_sex_exploitation"
-            | "vulnerabilities"
-    )
+/// The form's definition of one of our fields (a person's, or the case's).
+fn field_def(level: Level, key: &str) -> Option<Field> {
+    match level {
+        Level::Person => form::person_fields().into_iter().find(|f| f.key == key),
+        Level::Case => form::case_fields().iter().find(|f| f.key == key).cloned(),
+    }
+}
+
+fn level_of(key: &str) -> Level {
+    if form::person_fields().iter().any(|f| f.key == key) {
+        Level::Person
+    } else {
+        Level::Case
+    }
+}
+
+/// A field's code list, and whether it holds a list of codes.
+fn codes_of(key: &str) -> (&'static [&'static str], bool) {
+    match field_def(level_of(key), key).map(|f| f.kind) {
+        Some(Kind::Choice { set, .. } | Kind::Derived { set }) => (set.codes, false),
+        Some(Kind::Multi { set }) => (set.codes, true),
+        _ if key == "service" => (codes::NEED_SERVICE.codes, false),
+        _ => (&[], false),
+    }
 }
 
 /// An export: rows keyed by column, and what was left out.
@@ -92,15 +170,16 @@ impl HtcdsExport {
     pub fn to_csv(&self) -> Result<String, StoreError> {
         let mut w = csv::Writer::from_writer(Vec::new());
         // Writing CSV into memory fails only on a bug: an encoding error, never "damaged".
-        w.write_record(COLUMNS.iter().map(|(c, _)| *c)).map_err(StoreError::encode)?;
+        w.write_record(COLUMNS.iter().map(|c| c.name)).map_err(StoreError::encode)?;
         for row in &self.rows {
             let cell = |c: &str| match row.get(c) {
                 Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(";"),
                 Some(Value::String(s)) => s.clone(),
+                Some(Value::Bool(b)) => (if *b { "TRUE" } else { "FALSE" }).to_string(),
                 Some(v) => v.to_string(),
                 None => String::new(),
             };
-            w.write_record(COLUMNS.iter().map(|(c, _)| cell(c))).map_err(StoreError::encode)?;
+            w.write_record(COLUMNS.iter().map(|c| cell(c.name))).map_err(StoreError::encode)?;
         }
         String::from_utf8(w.into_inner().map_err(StoreError::encode)?).map_err(StoreError::encode)
     }
@@ -111,57 +190,119 @@ impl HtcdsExport {
     }
 }
 
+/// A field's codes as they are in the case or person (one, or a list).
+fn codes_in(v: Option<&Value>) -> Vec<&str> {
+    match v {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    }
+}
+
+fn is_non_answer(s: &str) -> bool {
+    codes::NON_ANSWERS.contains(&s)
+}
+
+/// The referral made last (by its date; the later in the list on the same day).
+fn latest_referral(case: &Value) -> Option<&Map<String, Value>> {
+    let referrals = case.get("referrals").and_then(Value::as_array).into_iter().flatten();
+    let dated =
+        referrals.filter_map(Value::as_object).map(|r| (r.get("date").and_then(Value::as_str).unwrap_or(""), r));
+    dated.enumerate().max_by_key(|(i, (d, _))| (*d, *i)).map(|(_, (_, r))| r)
+}
+
+/// One cell of a victim's row; `None` when it is empty.
+fn cell_of(column: &Column, case: &Value, person: &Value, owner: Option<&str>) -> Option<Value> {
+    let at = |level: Level, key: &str| match level {
+        Level::Case => case.get(key),
+        Level::Person => person.get(key),
+    };
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(|s| json!(s));
+    let list = |codes: Vec<&str>, single: bool| match (codes.first(), single) {
+        (None, _) => None,
+        (Some(first), true) => Some(json!(first)),
+        (Some(_), false) => Some(json!(codes)),
+    };
+    let today = crate::repositories::cases::today();
+    match column.cell {
+        Cell::Text(level, key) => text(at(level, key)),
+        Cell::Typed(level, key) => text(at(level, key)).filter(|v| !v.as_str().is_some_and(is_non_answer)),
+        Cell::Countries(key) => {
+            list(codes_in(person.get(key)).into_iter().filter(|c| !is_non_answer(c)).collect(), false)
+        }
+        Cell::Values { single } => {
+            let mut values: Vec<&str> = Vec::new();
+            for field in mapping::fields_of(column.name) {
+                let source = person.get(field).or_else(|| case.get(field));
+                for v in mapping::written(column.name, field, codes_in(source)) {
+                    if !values.contains(&v) {
+                        values.push(v);
+                    }
+                }
+            }
+            // In the table's order of values, whichever of our codes gave each:
+            // the same values are always written the same way.
+            let order = mapping::values_of(column.name);
+            values.sort_by_key(|v| order.iter().position(|o| o == v));
+            list(values, single)
+        }
+        Cell::Ours(level, key) => match at(level, key) {
+            Some(Value::Array(a)) if a.is_empty() => None,
+            Some(v @ (Value::Array(_) | Value::String(_))) => Some(v.clone()),
+            _ => None,
+        },
+        Cell::Owner => owner.map(|o| json!(o)),
+        Cell::ReferralOrganisation => text(latest_referral(case)?.get("organisation_name")),
+        Cell::ReferralReason => {
+            let service = codes_in(latest_referral(case)?.get("service"));
+            list(mapping::written(column.name, "service", service), true)
+        }
+        Cell::ReferralDate => text(latest_referral(case)?.get("date")),
+        Cell::Consent => match consent::latest(case, "StoreData", today)?.get("decision").and_then(Value::as_str) {
+            Some("Granted") => Some(json!(true)),
+            Some("Declined") => Some(json!(false)),
+            _ => None,
+        },
+    }
+}
+
 /// The rows of one case: one per potential victim.
-fn rows_of(case: &Value) -> Vec<Map<String, Value>> {
+fn rows_of(case: &Value, owner: Option<&str>) -> Vec<Map<String, Value>> {
     let people = case.get("people").and_then(Value::as_array).into_iter().flatten();
     people
         .filter(|p| p.get("role").and_then(Value::as_str) == Some("PotentialVictim"))
         .map(|p| {
-            let mut row = Map::new();
-            for (col, target) in COLUMNS {
-                let v = match target {
-                    Target::Case(f) => case.get(*f),
-                    Target::Person(f) => p.get(*f),
-                };
-                if let Some(v) = v {
-                    row.insert((*col).to_string(), v.clone());
-                }
-            }
-            row
+            let cells = COLUMNS.iter().filter_map(|c| Some((c.name.to_string(), cell_of(c, case, p, owner)?)));
+            cells.collect()
         })
         .collect()
 }
 
-/// A cell as a code: exactly, or from a spreadsheet label ("Job offer/advertisement",
-/// "Transgender/NonConforming") when it names exactly one code of the field's list.
-fn code_of(cell: &str, codes: &[&str]) -> String {
-    let key: String = cell.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase();
-    if let Some((_, code)) = LABELS.iter().find(|(l, _)| *l == key) {
-        return (*code).to_string();
+/// One item of a cell read as our field and code: a value name of the standard
+/// (or its label), one of our codes (or its label), or a non-answer.
+fn read_item(column: &Column, item: &str) -> Option<(&'static str, String)> {
+    let key = key_of(item);
+    let label = LABELS.iter().find(|(l, _)| *l == key).map(|(_, v)| *v);
+    // The standard's values, by name or label (an industry also without its `A_`).
+    let standard = mapping::values_of(column.name).into_iter().find(|v| {
+        // An industry's label runs on past its value name ("… and remediation").
+        Some(*v) == label
+            || key_of(v) == key
+            || v.split_once('_').is_some_and(|(_, rest)| key.starts_with(&key_of(rest)))
+    });
+    if let Some((field, code)) = standard.and_then(|v| mapping::read(column.name, v)) {
+        return Some((field, code.to_string()));
     }
-    codes
-        .iter()
-        .chain(crate::form::codes::NON_ANSWERS.iter())
-        .find(|c| c.to_lowercase() == key)
-        .map_or_else(|| cell.to_string(), |c| (*c).to_string())
-}
-
-/// The code list of one of our fields, for reading labels.
-fn codes_for(field: &str) -> &'static [&'static str] {
-    use crate::form::codes::*;
-    match field {
-        "status" => STATUS.codes,
-        "gender" => GENDER.codes,
-        "nationality" => COUNTRY.codes,
-        "method_of_recruitment" => RECRUITMENT.codes,
-        "methods_of_control" => CONTROL.codes,
-        "type_of_labour_exploitation" => LABOUR_EXPLOITATION.codes,
-        "type_of_sex_exploitation" => SEX_EXPLOITATION.codes,
-        "vulnerabilities" => VULNERABILITY.codes,
-        _ => &[],
+    let fields = mapping::fields_of(column.name);
+    for field in &fields {
+        let (list, _) = codes_of(field);
+        if let Some(code) = list.iter().find(|c| Some(**c) == label || key_of(c) == key) {
+            return Some((field, (*code).to_string()));
+        }
     }
+    let non_answer = codes::NON_ANSWERS.iter().find(|c| key_of(c) == key)?;
+    Some((fields.first()?, (*non_answer).to_string()))
 }
-
 /// One refused cell or row: its line in the file (the header is line 1) and column.
 #[derive(Debug, Clone, Serialize)]
 pub struct CellIssue {
@@ -177,6 +318,9 @@ pub struct HtcdsImport {
     pub imported: usize,
     /// Every problem; when there is one, nothing was written.
     pub rejected: Vec<CellIssue>,
+    /// Columns of the file that were not read: not ours, or not read back (the
+    /// case owner and referrals), by their names in the file.
+    pub ignored: Vec<String>,
 }
 
 /// A case being read from the rows that share a case number.
@@ -184,6 +328,55 @@ struct Group {
     lines: Vec<usize>,
     case: Map<String, Value>,
     people: Vec<Value>,
+    /// The case's cells as the first row that filled each gave them, and its line.
+    cells: BTreeMap<&'static str, (String, usize)>,
+}
+
+/// Does a column hold one of the case's values (the same on each of its rows)?
+fn is_case_level(column: &Column) -> bool {
+    match column.cell {
+        Cell::Text(level, _) | Cell::Typed(level, _) | Cell::Ours(level, _) => level == Level::Case,
+        Cell::Values { .. } => mapping::fields_of(column.name).iter().all(|f| level_of(f) == Level::Case),
+        Cell::Countries(_) => false,
+        Cell::Owner | Cell::ReferralOrganisation | Cell::ReferralReason | Cell::ReferralDate | Cell::Consent => true,
+    }
+}
+
+/// Is a column read back by the import?
+fn is_read(column: &Column) -> bool {
+    !matches!(
+        column.cell,
+        Cell::Owner | Cell::ReferralOrganisation | Cell::ReferralReason | Cell::ReferralDate | Cell::Consent
+    )
+}
+
+/// Does a column hold our `field` (of a person, or of the case)?
+fn holds(column: &Column, field: &str, level: Level) -> bool {
+    match column.cell {
+        Cell::Text(l, k) | Cell::Typed(l, k) | Cell::Ours(l, k) => l == level && k == field,
+        Cell::Countries(k) => level == Level::Person && k == field,
+        Cell::Values { .. } => level_of(field) == level && mapping::fields_of(column.name).contains(&field),
+        _ => false,
+    }
+}
+
+/// The items of a multi-select cell.
+fn items(cell: &str) -> impl Iterator<Item = &str> {
+    cell.split(';').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The trafficking type the exploitation read implies: sexual and labour (or a
+/// kind of labour) together make `SexAndLabour`.
+fn trafficking_type(case: &Map<String, Value>, read: &[String]) -> Option<&'static str> {
+    let has = |k: &str| case.get(k).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+    let sex = read.iter().any(|c| c == "Sex") || has("type_of_sex_exploitation");
+    let labour = read.iter().any(|c| c == "Labour") || has("type_of_labour_exploitation");
+    match (sex, labour) {
+        (true, true) => Some("SexAndLabour"),
+        (true, false) => Some("Sex"),
+        (false, true) => Some("Labour"),
+        _ => read.iter().any(|c| c == "Other").then_some("Other"),
+    }
 }
 
 /// Where an export was saved, and how many cases it holds and left out.
@@ -255,7 +448,15 @@ impl Store {
                 return;
             }
             case["case_number"] = json!(number);
-            out.rows.extend(rows_of(&case));
+            let assigned = case.get("assigned_to").and_then(Value::as_str);
+            let owner = match assigned.map(|u| crate::repositories::users::name_of(self.conn(), u)).transpose() {
+                Ok(owner) => owner.flatten(),
+                Err(e) => {
+                    failed.get_or_insert(e.into());
+                    return;
+                }
+            };
+            out.rows.extend(rows_of(&case, owner.as_deref()));
             out.cases += 1;
             exported_ids.push(id);
         })?;
@@ -267,125 +468,214 @@ impl Store {
         Ok(out)
     }
 
-    /// Import the HTCDS CSV columns: rows with the same `cas_CaseNumber` are one
+    /// Import the HTCDS CSV columns: rows with the same `amp_CaseNumber` are one
     /// case (a row without one is a case of its own). All or nothing; every problem
-    /// is named by line and column.
+    /// is named by line and column. Columns that are not read are named in the
+    /// report.
     pub fn htcds_import_csv(&mut self, input: impl std::io::Read) -> Result<HtcdsImport, StoreError> {
         self.require(Role::Supervisor)?;
         let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
         let header: Vec<String> =
             reader.headers().map(|h| h.iter().map(|c| c.trim().to_string()).collect()).unwrap_or_default();
+        let columns: Vec<Option<&'static Column>> = header.iter().map(|h| column_named(h)).collect();
         let mut report = HtcdsImport::default();
-        for c in header.iter().filter(|c| !COLUMNS.iter().any(|(n, _)| n == c)) {
-            report.rejected.push(CellIssue {
-                line: 1,
-                column: c.clone(),
-                issue: Issue::new(c.clone(), FieldError::UnknownField),
-            });
-        }
-        if header.is_empty() || !report.rejected.is_empty() {
-            if header.is_empty() {
-                let issue = Issue::new("", FieldError::Format { format: "CSV".into() });
-                report.rejected.push(CellIssue { line: 1, column: String::new(), issue });
+        for (name, column) in header.iter().zip(&columns) {
+            if !name.is_empty() && !column.is_some_and(is_read) && !report.ignored.contains(name) {
+                report.ignored.push(name.clone());
             }
+        }
+        if !columns.iter().flatten().any(|c| is_read(c)) {
+            let issue = Issue::new("", FieldError::Format { format: "HTCDS CSV".into() });
+            report.rejected.push(CellIssue { line: 1, column: String::new(), issue });
             return Ok(report);
         }
+        // A field whose exact twin (`amp_`) is in the file is read from there only.
+        let twins: BTreeSet<&str> = columns
+            .iter()
+            .flatten()
+            .filter_map(|c| if let Cell::Ours(_, f) = c.cell { Some(f) } else { None })
+            .collect();
+        let in_file: Vec<&Column> = columns.iter().flatten().copied().collect();
+        let column_of = |field: &str, level: Level| {
+            let found = in_file.iter().copied().find(|c| holds(c, field, level));
+            found.or_else(|| COLUMNS.iter().find(|c| holds(c, field, level))).map_or("", |c| c.name)
+        };
         let mut groups: Vec<Group> = Vec::new();
         let mut by_number: BTreeMap<String, usize> = BTreeMap::new();
-        for (i, record) in reader.records().enumerate() {
-            let line = i + 2;
-            let Ok(record) = record else {
-                let issue = Issue::new("", FieldError::Format { format: "CSV".into() });
-                report.rejected.push(CellIssue { line, column: String::new(), issue });
-                continue;
+        let mut line = 1;
+        for record in reader.records() {
+            line += 1;
+            let record = match record {
+                Ok(r) => r,
+                Err(e) => {
+                    line = e.position().map_or(line, |p| p.line() as usize);
+                    let issue = Issue::new("", FieldError::Format { format: "CSV".into() });
+                    report.rejected.push(CellIssue { line, column: String::new(), issue });
+                    continue;
+                }
             };
+            line = record.position().map_or(line, |p| p.line() as usize);
             let mut case = Map::new();
             let mut person = Map::new();
             person.insert("role".into(), json!("PotentialVictim"));
-            for (col, cell) in header.iter().zip(record.iter()) {
-                let cell = cell.trim();
-                let Some((_, target)) = COLUMNS.iter().find(|(n, _)| n == col) else { continue };
-                if cell.is_empty() {
+            let mut read: BTreeMap<&'static str, (Vec<String>, &'static str)> = BTreeMap::new();
+            let mut cells: BTreeMap<&'static str, String> = BTreeMap::new();
+            for (column, cell) in columns.iter().zip(record.iter()) {
+                let (Some(column), cell) = (column, cell.trim()) else { continue };
+                if cell.is_empty() || !is_read(column) {
                     continue;
                 }
-                let (field, into) = match target {
-                    Target::Case(f) => (*f, &mut case),
-                    Target::Person(f) => (*f, &mut person),
+                if is_case_level(column) {
+                    cells.insert(column.name, cell.to_string());
+                }
+                let into =
+                    |level: Level, case: &mut Map<String, Value>, person: &mut Map<String, Value>, k: &str, v| {
+                        match level {
+                            Level::Case => case.insert(k.to_string(), v),
+                            Level::Person => person.insert(k.to_string(), v),
+                        };
+                    };
+                match column.cell {
+                    Cell::Text(level, key) | Cell::Typed(level, key) => {
+                        into(level, &mut case, &mut person, key, json!(cell))
+                    }
+                    Cell::Countries(key) => {
+                        person.insert(key.to_string(), json!(items(cell).collect::<Vec<_>>()));
+                    }
+                    Cell::Ours(level, key) => {
+                        let value = if codes_of(key).1 { json!(items(cell).collect::<Vec<_>>()) } else { json!(cell) };
+                        into(level, &mut case, &mut person, key, value);
+                    }
+                    Cell::Values { single } => {
+                        // A single value may hold `;` (an industry's label does).
+                        let values: Vec<&str> = if single { vec![cell] } else { items(cell).collect() };
+                        for item in values {
+                            match read_item(column, item) {
+                                Some((field, _)) if twins.contains(field) => {}
+                                Some((field, code)) => {
+                                    let (codes, _) = read.entry(field).or_insert_with(|| (Vec::new(), column.name));
+                                    if !codes.contains(&code) {
+                                        codes.push(code);
+                                    }
+                                }
+                                None => report.rejected.push(CellIssue {
+                                    line,
+                                    column: column.name.to_string(),
+                                    issue: Issue::new(column.name, FieldError::UnknownCode { code: item.to_string() }),
+                                }),
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for (field, (codes, column)) in &read {
+                if *field == "trafficking_type" {
+                    continue;
+                }
+                let value = match (codes_of(field).1, &codes[..]) {
+                    (true, _) => json!(codes),
+                    (false, [one]) => json!(one),
+                    (false, _) => {
+                        let issue = Issue::new(*column, FieldError::UnknownCode { code: codes.join(";") });
+                        report.rejected.push(CellIssue { line, column: column.to_string(), issue });
+                        continue;
+                    }
                 };
-                let codes = codes_for(field);
-                let value = if is_multi(field) {
-                    Value::Array(
-                        cell.split(';')
-                            .map(str::trim)
-                            .filter(|s| !s.is_empty())
-                            .map(|s| json!(code_of(s, codes)))
-                            .collect(),
-                    )
-                } else if codes.is_empty() {
-                    json!(cell)
-                } else {
-                    json!(code_of(cell, codes))
+                match level_of(field) {
+                    Level::Case => case.insert(field.to_string(), value),
+                    Level::Person => person.insert(field.to_string(), value),
                 };
-                into.insert(field.to_string(), value);
+            }
+            let kinds = read.get("trafficking_type").map(|(codes, _)| codes.as_slice()).unwrap_or_default();
+            if let Some(kind) = trafficking_type(&case, kinds) {
+                case.insert("trafficking_type".into(), json!(kind));
+            }
+            // The form asks at whom threats were aimed only for threats.
+            if case.contains_key("threat_targets") && !twins.contains("methods_of_control") {
+                let methods = case.entry("methods_of_control").or_insert_with(|| json!([]));
+                if let Some(list) = methods.as_array_mut().filter(|l| !l.contains(&json!("Threats"))) {
+                    list.push(json!("Threats"));
+                }
             }
             let number = case.get("case_number").and_then(Value::as_str).map(str::to_string);
-            let existing = number.as_ref().and_then(|n| by_number.get(n).copied());
-            match existing {
+            match number.as_ref().and_then(|n| by_number.get(n).copied()) {
                 Some(g) => {
-                    groups[g].lines.push(line);
-                    groups[g].people.push(Value::Object(person));
+                    let group = &mut groups[g];
+                    for (column, cell) in cells {
+                        match group.cells.get(column) {
+                            Some((first, first_line)) if *first != cell => report.rejected.push(CellIssue {
+                                line,
+                                column: column.to_string(),
+                                issue: Issue::new(column, FieldError::RowsDisagree { line: *first_line }),
+                            }),
+                            Some(_) => {}
+                            None => {
+                                group.cells.insert(column, (cell, line));
+                            }
+                        }
+                    }
+                    for (k, v) in case {
+                        group.case.entry(k).or_insert(v);
+                    }
+                    group.lines.push(line);
+                    group.people.push(Value::Object(person));
                 }
                 None => {
                     if let Some(n) = number {
                         by_number.insert(n, groups.len());
                     }
-                    groups.push(Group { lines: vec![line], case, people: vec![Value::Object(person)] });
+                    let cells = cells.into_iter().map(|(c, v)| (c, (v, line))).collect();
+                    groups.push(Group { lines: vec![line], case, people: vec![Value::Object(person)], cells });
                 }
             }
         }
-        if !report.rejected.is_empty() {
-            return Ok(report);
-        }
-        let mut jsonl = String::new();
-        for g in &groups {
-            let mut c = g.case.clone();
-            c.insert("format".into(), json!(crate::intake::CASE_FORMAT));
-            // The standard has no trafficking type; the exploitation types imply it.
-            let has = |k: &str| c.get(k).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
-            let kind = match (has("type_of_sex_exploitation"), has("type_of_labour_exploitation")) {
-                (true, true) => Some("SexAndLabour"),
-                (true, false) => Some("Sex"),
-                (false, true) => Some("Labour"),
-                _ => None,
-            };
-            if let Some(k) = kind {
-                c.insert("trafficking_type".into(), json!(k));
-            }
-            c.insert("people".into(), Value::Array(g.people.clone()));
-            jsonl.push_str(&Value::Object(c).to_string());
-            jsonl.push('\n');
-        }
-        let result = self.import_jsonl(jsonl.as_bytes(), false, &mut |_| {})?;
+        let cases: Vec<Value> = groups
+            .iter()
+            .map(|g| {
+                let mut c = g.case.clone();
+                c.insert("format".into(), json!(crate::intake::CASE_FORMAT));
+                c.insert("people".into(), Value::Array(g.people.clone()));
+                Value::Object(c)
+            })
+            .collect();
         // Name each problem by the file's line and column, not our field path.
-        for rejected in &result.rejected {
-            let g = &groups[rejected.line - 1];
-            for issue in &rejected.issues {
+        let name = |g: &Group, issues: &[Issue]| -> Vec<CellIssue> {
+            let mut named = Vec::new();
+            for issue in issues {
                 let mut parts = issue.path.split('.');
                 let (line, column) = match (parts.next(), parts.next()) {
                     (Some("people"), Some(n)) => {
                         let n: usize = n.parse().unwrap_or(0);
                         let field = parts.next().unwrap_or_default();
-                        (g.lines.get(n).copied().unwrap_or(g.lines[0]), column_of(field, true))
+                        (g.lines.get(n).copied().unwrap_or(g.lines[0]), column_of(field, Level::Person))
                     }
-                    (Some(field), _) => (g.lines[0], column_of(field, false)),
-                    _ => (g.lines[0], None),
+                    (Some(field), _) => (g.lines[0], column_of(field, Level::Case)),
+                    _ => (g.lines[0], ""),
                 };
-                report.rejected.push(CellIssue {
-                    line,
-                    column: column.unwrap_or_default().to_string(),
-                    issue: issue.clone(),
-                });
+                named.push(CellIssue { line, column: column.to_string(), issue: issue.clone() });
             }
+            named
+        };
+        if !report.rejected.is_empty() {
+            // Nothing is written; the form's rules still name every other problem.
+            let today = crate::repositories::cases::today();
+            for (g, case) in groups.iter().zip(cases) {
+                if let Err(e) = crate::intake::prepare(case, today) {
+                    report.rejected.extend(name(g, &e.0));
+                }
+            }
+            report.rejected.sort_by_key(|c| c.line);
+            return Ok(report);
+        }
+        let mut jsonl = String::new();
+        for case in &cases {
+            jsonl.push_str(&case.to_string());
+            jsonl.push('\n');
+        }
+        let result = self.import_jsonl(jsonl.as_bytes(), false, &mut |_| {})?;
+        for rejected in &result.rejected {
+            report.rejected.extend(name(&groups[rejected.line - 1], &rejected.issues));
         }
         report.rejected.sort_by_key(|c| c.line);
         report.imported = result.imported;

@@ -1,110 +1,126 @@
-//! HTCDS export and import: only the standard's field names and picklist values,
-//! only with consent in force, and export → import → export unchanged.
+//! HTCDS 2.0 export and import, checked against the standard's own data dictionary
+//! (`tests/fixtures/htcds/HTCDS Field Standards 2.0.ods`, read here with calamine),
+//! never against a copy of our tables.
 
 use super::*;
 use crate::i18n::Localized;
+use crate::store::test_store as store;
+use calamine::{open_workbook, Ods, Reader};
 use std::collections::HashSet;
 
-/// The standard's fields we write, with their picklists' value names, from its
-/// field reference (github.com/UNMigration/HTCDS, "HTCDS Field Reference.md") and
-/// DOMAIN.md. `None`: free text or a date; `Some(&[])`: ISO 3166 two-letter codes.
-const STANDARD: &[(&str, Option<&[&str]>)] = &[
-    ("cas_CaseNumber", None),
-    ("cas_Status", Some(&["Active", "FollowUp", "Closed", "ClosedReferred"])),
-    ("prs_FirstName", None),
-    ("prs_SecondName", None),
-    ("prs_Birthdate", None),
-    ("prs_Gender", Some(&["Male", "Female", "TransgenderNonConforming", "Unknown"])),
-    ("prs_Nationality", Some(&[])),
-    ("prs_Email", None),
-    ("prs_MobilePhone", None),
-    (
-        "vic_MethodOfRecruitment",
-        Some(&[
-            "Abduction",
-            "EducationalFacility",
-            "Familial",
-            "Internet",
-            "InternationalMarriageBroker",
-            "IntimatePartnerOrMarriageProposition",
-            "JobOffer",
-            "PosingAsBenefactor",
-            "PublicArea",
-            "OfferOfAccommodation",
-            "Shelter",
-            "SmugglingRansom",
-            "Work",
-            "Other",
-            "Unknown",
-        ]),
-    ),
-    (
-        "vic_MethodsOfControl",
-        Some(&[
-            "DebtBondage",
-            "TakesEarnings",
-            "RestrictsFinancialAccess",
-            "Threats",
-            "PsychologicalAbuse",
-            "PhysicalAbuse",
-            "SexualAbuse",
-            "FalsePromises",
-            "PsychoactiveSubstances",
-            "RestrictsMovement",
-            "RestrictsMedicalCare",
-            "ExcessiveWorkingHours",
-            "UsesChildren",
-            "ThreatOfLawEnforcement",
-            "WithholdsNecessities",
-            "WithholdsDocuments",
-            "Other",
-        ]),
-    ),
-    (
-        "vic_TypeOfLabourExploitation",
-        Some(&[
-            "Agriculture",
-            "Aquafarming",
-            "Begging",
-            "Construction",
-            "DomesticWork",
-            "Hospitality",
-            "IllicitActivities",
-            "Manufacturing",
-            "MiningOrDrilling",
-            "Peddling",
-            "Transportation",
-            "Other",
-        ]),
-    ),
-    (
-        "vic_TypeOfSexExploitation",
-        Some(&["Prostitution", "Pornography", "RemoteInteractiveServices", "PrivateSexualServices"]),
-    ),
-    (
-        "vic_Vulnerabilities",
-        Some(&[
-            "Addiction",
-            "Caste",
-            "Discrimination",
-            "Poverty",
-            "DisabilityAndPhysicalHealth",
-            "MentalHealth",
-            "Migration",
-            "Homelessness",
-            "AbuseSocialMedia",
-            "AbusePhysical",
-            "Education",
-            "WorkEnvironment",
-        ]),
-    ),
-];
+/// A field of the v2.0 dictionary: its name with prefix, status, type, and its
+/// picklist's value names and labels.
+#[derive(Debug, Clone)]
+struct Standard {
+    name: String,
+    deprecated: bool,
+    kind: String,
+    values: Vec<String>,
+    labels: Vec<String>,
+}
 
-use crate::store::test_store as store;
+fn dictionary() -> Vec<Standard> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/htcds/HTCDS Field Standards 2.0.ods");
+    let mut book: Ods<_> = open_workbook(path).expect("the v2.0 dictionary");
+    let sheet = book.worksheet_range("Field_Standards").expect("its Field_Standards sheet");
+    let mut rows = sheet.rows();
+    let header: Vec<String> = rows.next().expect("header").iter().map(|c| c.to_string()).collect();
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("column {name}"));
+    let (status, name, kind) = (at("Status"), at("Field Name including Prefix"), at("Field Type"));
+    let (values, labels) = (at("Value Names (if picklist)"), at("Value Labels (if picklist)"));
+    let list = |s: String| -> Vec<String> {
+        s.lines()
+            .map(|l| l.trim_matches(|c: char| c.is_whitespace() || c == '\u{a0}').to_string())
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    let cell = |row: &[calamine::Data], i: usize| row.get(i).map(|c| c.to_string()).unwrap_or_default();
+    rows.filter(|r| cell(r, name).contains('_'))
+        .map(|r| Standard {
+            name: cell(r, name),
+            deprecated: cell(r, status) == "DEPRECATED",
+            kind: cell(r, kind),
+            values: list(cell(r, values)),
+            labels: list(cell(r, labels)),
+        })
+        .collect()
+}
+
+fn field<'a>(dict: &'a [Standard], name: &str) -> &'a Standard {
+    dict.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("{name} is not in the v2.0 dictionary"))
+}
+
+#[test]
+fn the_dictionary_is_read_whole() {
+    // So that the tests below cannot pass on an empty or misread sheet.
+    let dict = dictionary();
+    assert!(dict.len() > 80, "{} fields", dict.len());
+    let gender = field(&dict, "prs_Gender");
+    assert_eq!(gender.values.len(), 6);
+    assert_eq!(gender.labels[5], "Not Specified/Unknown");
+    assert!(field(&dict, "vic_Vulnerabilities").deprecated);
+    assert_eq!(field(&dict, "vic_ForcedLabourIndustry").values.len(), 21);
+}
+
+#[test]
+fn every_column_is_a_field_of_version_2_in_its_order_or_ours() {
+    let dict = dictionary();
+    let mut last = 0;
+    for c in COLUMNS.iter().filter(|c| !c.name.starts_with("amp_")) {
+        let i = dict.iter().position(|f| f.name == c.name).unwrap_or_else(|| panic!("{} is not a v2.0 field", c.name));
+        assert!(!dict[i].deprecated, "{} is deprecated in v2.0", c.name);
+        assert!(i > last || last == 0, "{} is out of the dictionary's order", c.name);
+        last = i;
+        // One value where the standard takes one; a list where it takes several.
+        if let Cell::Values { single } = c.cell {
+            let multi = dict[i].kind.starts_with("Multiselect");
+            assert_eq!(single, !multi, "{}: {}", c.name, dict[i].kind);
+        }
+    }
+    let ours: Vec<&str> = COLUMNS.iter().map(|c| c.name).skip_while(|n| !n.starts_with("amp_")).collect();
+    assert!(ours.iter().all(|n| n.starts_with("amp_")), "ours come last: {ours:?}");
+}
+
+#[test]
+fn every_value_we_write_is_a_value_name_of_its_column_and_every_one_reads_back() {
+    let dict = dictionary();
+    let table = mapping::table();
+    assert_eq!(table.len(), mapping::table_lines().count(), "every line of the table in docs/htcds.md parses");
+    let mut read_back = HashSet::new();
+    for m in table {
+        let standard = field(&dict, m.column);
+        for v in &m.values {
+            assert!(standard.values.iter().any(|s| s == v), "{}: {v} is not a value name of v2.0", m.column);
+            // Each value is read back as one code only.
+            if m.read() {
+                assert!(read_back.insert((m.column, *v)), "{}: {v} is read back twice", m.column);
+            }
+        }
+        let (codes, _) = codes_of(m.field);
+        assert!(
+            codes.contains(&m.code) || codes::NON_ANSWERS.contains(&m.code),
+            "{}: {} is not one of our codes",
+            m.field,
+            m.code
+        );
+    }
+    // The standard's every value of the columns we read, by its name and by the
+    // label the toolkit's spreadsheet shows, becomes one of our codes.
+    for c in COLUMNS.iter().filter(|c| matches!(c.cell, Cell::Values { .. })) {
+        let standard = field(&dict, c.name);
+        assert_eq!(standard.values.len(), standard.labels.len(), "{}", c.name);
+        for (value, label) in standard.values.iter().zip(&standard.labels) {
+            let by_name = read_item(c, value);
+            assert!(by_name.is_some(), "{}: {value} does not read", c.name);
+            assert_eq!(read_item(c, label), by_name, "{}: the label {label:?} reads otherwise", c.name);
+        }
+    }
+}
 
 fn consent(decision: &str, expires: &str) -> Value {
     json!([{"scope": "ShareWithReferralOrganisation", "decision": decision, "explained_in": "es",
-            "given_at": "2026-01-10", "expires_at": expires}])
+            "given_at": "2026-01-10", "expires_at": expires},
+           {"scope": "StoreData", "decision": "Granted", "explained_in": "es", "given_at": "2026-01-10"}])
 }
 
 /// Two victims in one case, with every column filled, and a labour case.
@@ -112,8 +128,10 @@ fn cases() -> Vec<Value> {
     vec![
         json!({"format": "amparo.case/1", "intake_date": "2026-02-01", "status": "Active", "trafficking_type": "Sex",
                "type_of_sex_exploitation": ["Prostitution", "Pornography"],
-               "method_of_recruitment": ["JobOffer", "IntimatePartnerOrMarriageProposition"],
-               "methods_of_control": ["DebtBondage", "WithholdsDocuments"],
+               "method_of_recruitment": ["JobOffer", "Internet", "PublicArea"],
+               "methods_of_control": ["DebtBondage", "Threats", "RestrictsMovement"],
+               "threat_targets": ["Children"],
+               "recruiter_relation": ["IntimatePartner", "Family"],
                "people": [
                    {"role": "PotentialVictim", "given_name": "María José", "family_name": "Pérez, López", "birth_date": "2001-04-05",
                     "gender": "Female", "nationality": ["MX", "GT"], "email": "mj@example.org", "safe_phone": "+526561234567",
@@ -122,8 +140,10 @@ fn cases() -> Vec<Value> {
                    {"role": "DependentChild", "given_name": "Beto", "age_estimate": 3}],
                "consents": consent("Granted", "2099-01-01")}),
         json!({"format": "amparo.case/1", "intake_date": "2026-02-02", "status": "FollowUp", "trafficking_type": "Labour",
-               "type_of_labour_exploitation": ["Agriculture"],
-               "people": [{"role": "PotentialVictim", "given_name": "Juan", "gender": "Male", "nationality": ["HN"]}],
+               "type_of_labour_exploitation": ["Begging", "Aquafarming", "Construction"],
+               "people": [{"role": "PotentialVictim", "given_name": "Juan", "gender": "DeclinedToAnswer",
+                           "birth_date": "Unknown", "nationality": ["Unknown"], "safe_phone": "DeclinedToAnswer",
+                           "email": "Unknown"}],
                "consents": consent("Granted", "2099-01-01")}),
     ]
 }
@@ -142,9 +162,29 @@ fn a_restricted_case_is_exported_whole_by_those_who_may_open_it() {
 }
 
 #[test]
-fn only_the_standards_names_and_values_and_only_with_consent() {
+fn an_export_speaks_version_2_and_leaves_out_cases_without_consent() {
+    let dict = dictionary();
     let (_d, mut s) = store();
+    let mut ids = Vec::new();
     for c in cases() {
+        ids.push(s.create_case(c, None).unwrap()["id"].as_str().unwrap().to_string());
+    }
+    let e = json!({"name": "Albergue Nazareth", "country": "MX", "subdivision": "MX-BCN", "city": "Tijuana",
+                   "services": ["Shelter"], "phone": "+526646800000", "languages": ["es"]});
+    let org = s.save_directory_entry(None, e).unwrap().id;
+    for service in ["Shelter", "Repatriation"] {
+        let new = crate::referral::NewReferral {
+            organisation: org.clone(),
+            service: service.into(),
+            shares_pii: true,
+            need: None,
+        };
+        s.create_referral(&ids[1], &new).unwrap();
+    }
+    // Many generated cases, so that most of our codes are written at least once.
+    for seed in 0..60 {
+        let mut c = crate::sample::generated(seed);
+        c["consents"] = consent("Granted", "2099-01-01");
         s.create_case(c, None).unwrap();
     }
     // Left out: no consent, a refusal, an expired consent.
@@ -154,72 +194,178 @@ fn only_the_standards_names_and_values_and_only_with_consent() {
         s.create_case(other.clone(), None).unwrap();
     }
     let out = s.htcds_export().unwrap();
-    assert_eq!((out.cases, out.left_out, out.rows.len()), (2, 3, 3), "two victims in the first case");
-    let names: HashSet<&str> = STANDARD.iter().map(|(n, _)| *n).collect();
-    let countries: HashSet<&str> = crate::form::codes::COUNTRY.codes.iter().copied().collect();
+    assert_eq!((out.cases, out.left_out), (62, 3));
+    let date = |v: &str| chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok();
+    let mut seen: HashSet<(String, String)> = HashSet::new();
     for row in &out.rows {
         for (key, value) in row {
-            assert!(names.contains(key.as_str()), "{key} is not an HTCDS field name");
-            let picklist = STANDARD.iter().find(|(n, _)| n == key).unwrap().1;
-            let values: Vec<&str> = match value {
-                Value::Array(a) => a.iter().map(|v| v.as_str().unwrap()).collect(),
-                v => vec![v.as_str().unwrap()],
+            let values: Vec<String> = match value {
+                Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_string()).collect(),
+                Value::Bool(b) => vec![b.to_string()],
+                v => vec![v.as_str().unwrap().to_string()],
             };
-            match picklist {
-                Some([]) => assert!(values.iter().all(|v| v.len() == 2 && countries.contains(v)), "{key}: {values:?}"),
-                Some(list) => assert!(values.iter().all(|v| list.contains(v)), "{key}: {values:?} not in the picklist"),
-                None => {}
+            if key.starts_with("amp_") {
+                continue;
+            }
+            let standard = field(&dict, key);
+            for v in &values {
+                seen.insert((key.clone(), v.clone()));
+                match standard.kind.as_str() {
+                    "Date" => assert!(date(v), "{key}: {v} is not a date"),
+                    "Checkbox" => assert!(v == "true" || v == "false", "{key}: {v}"),
+                    _ if !standard.values.is_empty() && !standard.values[0].starts_with("Use ISO") => {
+                        assert!(standard.values.contains(v), "{key}: {v} is not a value name of v2.0")
+                    }
+                    _ if key == "prs_Citizenship" => {
+                        assert!(codes::COUNTRY.contains(v), "{key}: {v} is not an ISO 3166 code")
+                    }
+                    _ => assert!(!codes::NON_ANSWERS.contains(&v.as_str()), "{key}: a non-answer in a typed column"),
+                }
             }
         }
     }
+    // What the first cases hold, as v2.0 says it.
+    let row = |name: &str| out.rows.iter().find(|r| r.get("prs_FirstName") == Some(&json!(name))).unwrap();
+    let maria = row("María José");
+    assert_eq!(maria["prs_Gender"], "Feminine");
+    assert_eq!(maria["prs_Citizenship"], json!(["MX", "GT"]));
+    assert_eq!(maria["vic_MethodOfRecruitment"], json!(["ThroughOnlineSocialNetworks", "Other"]));
+    assert_eq!(maria["amp_MethodOfRecruitment"], json!(["JobOffer", "Internet", "PublicArea"]));
+    assert_eq!(
+        maria["vic_MethodsOfControl"],
+        json!(["DebtBondage", "PhysicalThreats", "Other", "ThreatensChildrenFamily"])
+    );
+    assert_eq!(maria["vic_RelationshipToTrafficker"], "Familial", "the first, in the table's order");
+    assert_eq!(maria["vic_TypeOfExploitation"], json!(["SexualExploitation"]));
+    assert_eq!(maria["con_Consent"], json!(true));
+    assert_eq!(row("Itzel")["prs_Gender"], "NonConforming");
+    let juan = row("Juan");
+    assert_eq!(juan["prs_Gender"], "NonSpecifiedUnknown");
+    for typed in ["prs_Birthdate", "prs_Citizenship", "prs_MobilePhone", "prs_Email"] {
+        assert!(!juan.contains_key(typed), "a non-answer is never in {typed}: {juan:?}");
+    }
+    assert_eq!(juan["vic_TypeOfExploitation"], json!(["ForcedLabour", "ForcedBegging"]));
+    assert_eq!(juan["vic_ForcedLabourIndustry"], "A_AgricultureForestryAndFishing");
+    assert_eq!(juan["cas_CaseOwner"], "Ana");
+    assert_eq!(juan["cas_ReferredOrganisation"], "Albergue Nazareth", "the latest referral");
+    assert_eq!(juan["cas_ReasonForOutgoingReferral"], "MigrationOrChangeOfLocation");
+    let today = crate::repositories::cases::today().format("%Y-%m-%d").to_string();
+    assert_eq!(juan["cas_OutgoingReferralDate"], json!(today));
+    assert!(!maria.contains_key("cas_ReferredOrganisation"));
     assert!(
         out.rows.iter().all(|r| r.get("prs_FirstName") != Some(&json!("Beto"))),
         "a dependent child is no victim row"
     );
+    // Most of what the table writes was written (the generated cases are varied).
+    let written: HashSet<(&str, &str)> =
+        mapping::table().iter().filter(|m| m.written()).flat_map(|m| m.values.iter().map(|v| (m.column, *v))).collect();
+    let hit = written.iter().filter(|(c, v)| seen.contains(&(c.to_string(), v.to_string()))).count();
+    assert!(hit * 10 >= written.len() * 7, "{hit} of {} values written", written.len());
+
     let csv = out.to_csv().unwrap();
     let header = csv.lines().next().unwrap();
-    assert_eq!(header, COLUMNS.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(","));
+    assert_eq!(header, COLUMNS.iter().map(|c| c.name).collect::<Vec<_>>().join(","));
     assert!(csv.contains("\"Pérez, López\""), "quoted: {csv}");
     assert!(csv.contains(",MX;GT,"));
+    assert!(csv.contains(",TRUE,"));
     let json: Value = serde_json::from_str(&out.to_json()).unwrap();
-    assert_eq!(json[0]["vic_MethodsOfControl"], json!(["DebtBondage", "WithholdsDocuments"]));
+    assert_eq!(json[0]["vic_TypeOfSexExploitation"], json!(["Prostitution", "Pornography"]));
+}
+
+/// The rows of the cases a store holds, as an export would write them, without
+/// the columns an import does not read back.
+fn rows_read_back(s: &Store, numbers: &[&str]) -> Vec<Map<String, Value>> {
+    let mut out = Vec::new();
+    for n in numbers {
+        let mut case = s.get_case_by_number(n).unwrap();
+        case["case_number"] = json!(n);
+        out.extend(rows_of(&case, None));
+    }
+    for row in &mut out {
+        row.retain(|k, _| column_named(k).is_some_and(is_read));
+    }
+    out
 }
 
 #[test]
-fn export_then_import_round_trips() {
+fn export_then_import_round_trips_with_and_without_our_columns() {
     let (_a, mut a) = store();
     for c in cases() {
         a.create_case(c, None).unwrap();
     }
+    for seed in 100..140 {
+        let mut c = crate::sample::generated(seed);
+        c["consents"] = consent("Granted", "2099-01-01");
+        a.create_case(c, None).unwrap();
+    }
     let exported = a.htcds_export().unwrap();
+    let mut numbers: Vec<&str> = exported.rows.iter().map(|r| r["amp_CaseNumber"].as_str().unwrap()).collect();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 42);
     let csv = exported.to_csv().unwrap();
     let (_b, mut b) = store();
     let r = b.htcds_import_csv(csv.as_bytes()).unwrap();
     assert!(r.rejected.is_empty(), "{:?}", r.rejected);
-    assert_eq!(r.imported, 2);
-    // The same rows, read back from the cases the import made (they carry no
-    // consent yet, so they are read directly rather than exported).
-    let mut again = Vec::new();
-    let mut numbers: Vec<&Value> = exported.rows.iter().map(|r| &r["cas_CaseNumber"]).collect();
-    numbers.dedup();
-    assert_eq!(numbers.len(), 2);
-    for n in numbers {
-        let mut case = b.get_case_by_number(n.as_str().unwrap()).unwrap();
-        case["case_number"] = n.clone();
-        again.extend(rows_of(&case));
+    assert_eq!(r.imported, 42);
+    assert_eq!(
+        r.ignored,
+        [
+            "cas_CaseOwner",
+            "cas_ReferredOrganisation",
+            "cas_ReasonForOutgoingReferral",
+            "cas_OutgoingReferralDate",
+            "con_Consent"
+        ]
+    );
+    let mut expected = exported.rows.clone();
+    for row in &mut expected {
+        row.retain(|k, _| column_named(k).is_some_and(is_read));
     }
-    assert_eq!(again, exported.rows);
-    let imported = b.get_case_by_number(exported.rows[0]["cas_CaseNumber"].as_str().unwrap()).unwrap();
-    assert_eq!(imported["trafficking_type"], "Sex", "implied by the exploitation types");
+    assert_eq!(rows_read_back(&b, &numbers), expected, "our columns bring every value back");
+
+    // Another system keeps only the standard's columns: what they say comes back
+    // the same (export → import → export), though our detail is gone.
+    let standard_only: Vec<usize> =
+        COLUMNS.iter().enumerate().filter(|(_, c)| !c.name.starts_with("amp_")).map(|(i, _)| i).collect();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    w.write_record(standard_only.iter().map(|i| COLUMNS[*i].name)).unwrap();
+    for rec in reader.records() {
+        let rec = rec.unwrap();
+        w.write_record(standard_only.iter().map(|i| &rec[*i])).unwrap();
+    }
+    let plain = String::from_utf8(w.into_inner().unwrap()).unwrap();
+    let (_c, mut c) = store();
+    let r = c.htcds_import_csv(plain.as_bytes()).unwrap();
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    let cases = c.list_cases(&Default::default()).unwrap();
+    assert_eq!(cases.len(), exported.rows.len(), "without our case numbers, each row is a case of its own");
+    let mut again = Vec::new();
+    for case in &cases {
+        let full = c.get_case(&case.id).unwrap();
+        again.extend(rows_of(&full, None));
+    }
+    let standard = |rows: Vec<Map<String, Value>>| -> Vec<Map<String, Value>> {
+        let mut rows: Vec<_> = rows
+            .into_iter()
+            .map(|mut r| {
+                r.retain(|k, _| !k.starts_with("amp_") && column_named(k).is_some_and(is_read));
+                r
+            })
+            .collect();
+        rows.sort_by_key(|r| serde_json::to_string(r).unwrap());
+        rows
+    };
+    assert_eq!(standard(again), standard(exported.rows.clone()));
 }
 
 #[test]
-fn import_names_every_bad_cell_and_reads_spreadsheet_labels() {
+fn import_reads_labels_our_old_columns_and_names_every_bad_cell() {
     let (_d, mut s) = store();
-    let bad = "cas_CaseNumber,cas_Status,prs_FirstName,prs_Gender,prs_MobilePhone,vic_MethodOfRecruitment\n\
-               MX1-2026-0001,Active,Ana,F,,Job offer/advertisement\n\
-               MX1-2026-0001,Active,Eva,Female,656 123,\n\
-               ,Archived,Sol,Transgender/NonConforming,,\n";
+    let bad = "amp_CaseNumber,cas_Status,prs_FirstName,prs_Gender,prs_MobilePhone,vic_MethodOfRecruitment,Notas\n\
+               MX1-2026-0001,Active,Ana,F,,Through online social networks,x\n\
+               MX1-2026-0001,Active,Eva,Feminine,656 123,,y\n\
+               ,Archived,Sol,Transgender Masculine,,At a place of business,\n";
     let r = s.htcds_import_csv(bad.as_bytes()).unwrap();
     assert_eq!(r.imported, 0);
     let named: Vec<(usize, &str, &str)> =
@@ -232,19 +378,65 @@ fn import_names_every_bad_cell_and_reads_spreadsheet_labels() {
             (4, "cas_Status", "error.field.unknown_code"),
         ]
     );
+    assert_eq!(r.ignored, ["Notas"], "a column not ours is named, not refused");
     assert!(s.list_cases(&Default::default()).unwrap().is_empty(), "nothing written");
 
-    let good = bad.replace(",F,", ",Female,").replace("656 123", "+52656123456").replace("Archived", "Closed");
+    let good =
+        bad.replace(",F,", ",Not Specified/Unknown,").replace("656 123", "+52656123456").replace("Archived", "Closed");
     let r = s.htcds_import_csv(good.as_bytes()).unwrap();
     assert!(r.rejected.is_empty(), "{:?}", r.rejected);
     assert_eq!(r.imported, 2);
     let one = s.get_case_by_number("MX1-2026-0001").unwrap();
     assert_eq!(one["people"].as_array().unwrap().len(), 2);
-    assert_eq!(one["method_of_recruitment"], json!(["JobOffer"]));
+    assert_eq!(one["people"][0]["gender"], "Unknown");
+    assert_eq!(one["method_of_recruitment"], json!(["Internet"]));
     let cases = s.list_cases(&Default::default()).unwrap();
-    let sol = cases.iter().find(|c| c.case_number != "MX1-2026-0001").unwrap();
-    assert_eq!(s.get_case(&sol.id).unwrap()["people"][0]["gender"], "TransgenderNonConforming");
+    let sol = s.get_case(&cases.iter().find(|c| c.case_number != "MX1-2026-0001").unwrap().id).unwrap();
+    assert_eq!(sol["people"][0]["gender"], "TransgenderNonConforming");
+    assert_eq!(sol["method_of_recruitment"], json!(["Other"]));
 
-    let r = s.htcds_import_csv("cas_Status,prs_Passport\nActive,X\n".as_bytes()).unwrap();
-    assert_eq!((r.rejected[0].line, r.rejected[0].column.as_str()), (1, "prs_Passport"));
+    // The export before v2.0: its column names, our codes in its cells.
+    let old = "cas_CaseNumber,cas_Status,prs_FirstName,prs_Gender,prs_Nationality,vic_MethodOfRecruitment,\
+               vic_MethodsOfControl,vic_TypeOfLabourExploitation,vic_Vulnerabilities\n\
+               TX3-2025-0007,Active,Lupe,Female,MX;GT,JobOffer;Internet,Threats;UsesChildren,Agriculture;Begging,Caste\n";
+    let r = s.htcds_import_csv(old.as_bytes()).unwrap();
+    assert!(r.rejected.is_empty() && r.ignored.is_empty(), "{r:?}");
+    let lupe = s.get_case_by_number("TX3-2025-0007").unwrap();
+    assert_eq!(lupe["people"][0]["nationality"], json!(["MX", "GT"]));
+    assert_eq!(lupe["method_of_recruitment"], json!(["JobOffer", "Internet"]));
+    assert_eq!(lupe["methods_of_control"], json!(["Threats", "UsesChildren"]));
+    assert_eq!(lupe["type_of_labour_exploitation"], json!(["Agriculture", "Begging"]));
+    assert_eq!(lupe["trafficking_type"], "Labour", "implied by the exploitation");
+    assert_eq!(lupe["people"][0]["vulnerabilities"], json!(["Caste"]));
+
+    let r = s.htcds_import_csv("Nombre,Edad\nAna,30\n".as_bytes()).unwrap();
+    assert_eq!((r.rejected[0].line, r.rejected[0].issue.error.i18n_key()), (1, "error.field.format"));
+}
+
+#[test]
+fn rows_of_one_case_that_disagree_are_named_by_line_never_dropped() {
+    let (_d, mut s) = store();
+    let sheet = "amp_CaseNumber,cas_Status,prs_FirstName,vic_TypeOfExploitation,vic_MethodsOfControl\n\
+                 MX1-2026-0001,Active,Ana,SexualExploitation,Threatens children/family\n\
+                 MX1-2026-0001,,Eva,SexualExploitation,\n\
+                 MX1-2026-0001,Closed,Sol,ForcedLabour,Threatens children/family\n";
+    let r = s.htcds_import_csv(sheet.as_bytes()).unwrap();
+    assert_eq!(r.imported, 0);
+    let named: Vec<(usize, &str, String)> = r
+        .rejected
+        .iter()
+        .map(|c| (c.line, c.column.as_str(), c.issue.error.args().iter().map(|(_, v)| v.clone()).collect()))
+        .collect();
+    assert_eq!(
+        named,
+        [(4, "cas_Status", "2".to_string()), (4, "vic_TypeOfExploitation", "2".to_string())],
+        "an empty cell agrees; a different one is named, with the line it differs from"
+    );
+    let r = s.htcds_import_csv(sheet.replace("Closed,Sol,ForcedLabour", ",Sol,").as_bytes()).unwrap();
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    let case = s.get_case_by_number("MX1-2026-0001").unwrap();
+    assert_eq!(case["people"].as_array().unwrap().len(), 3);
+    assert_eq!(case["methods_of_control"], json!(["Threats"]), "a threat at whom is asked only for threats");
+    assert_eq!(case["threat_targets"], json!(["Family"]));
+    assert_eq!(case["trafficking_type"], "Sex");
 }

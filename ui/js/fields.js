@@ -50,7 +50,7 @@ export function importIssues(listId, refusedKey, whereKey, items) {
  * as for importIssues; on success `{ count }` of `r.imported` is said, then `after()`.
  * Ids: `${id}` (button), `${id}-file`, `${id}-result`, `${id}-issues`.
  */
-export function fileImport({ id, label, help, button, command, issues, refused, where, imported, after }) {
+export function fileImport({ id, label, help, button, command, issues, refused, where, imported, after, notice }) {
   const file = fieldRow(`${id}-file`, label, h("input", { type: "text", autocomplete: "off", spellcheck: "false" }), { help });
   const result = h("div", { id: `${id}-result`, role: "status" });
   const run = h("button", { type: "button", class: "quiet", id, i18n: button, onclick: async () => {
@@ -59,9 +59,11 @@ export function fileImport({ id, label, help, button, command, issues, refused, 
       const r = await call(command, { file: file.input.value });
       setFieldError(file, null);
       const items = issues(r);
-      if (items.length) fill(result, importIssues(`${id}-issues`, refused, where, items));
+      // Something to know either way (e.g. columns that were not read).
+      const extra = notice?.(r);
+      if (items.length) fill(result, importIssues(`${id}-issues`, refused, where, items), extra);
       else {
-        fill(result, tx(h("p", { class: "saved" }), imported, { count: r.imported }));
+        fill(result, tx(h("p", { class: "saved" }), imported, { count: r.imported }), extra);
         await after?.();
       }
     } catch (err) { showIssues(err, { file }, result); }

@@ -35,6 +35,9 @@ pub fn run(command: HtcdsCommand, out: &mut Output) -> Result<(), Failure> {
         HtcdsCommand::Import { file } => {
             let f = std::fs::File::open(&file).map_err(|e| file_failure(&file, &e))?;
             let report = open()?.htcds_import_csv(BufReader::new(f))?;
+            if !report.ignored.is_empty() {
+                eprintln!("{}", say("cli.htcds_ignored", &[("columns", report.ignored.join(", "))]));
+            }
             if !report.rejected.is_empty() {
                 let headline = say("cli.htcds_refused", &[("count", report.rejected.len().to_string())]);
                 let issues = report.rejected.iter().map(|c| line_issue(c.line, &c.column, &c.issue.error));

@@ -91,7 +91,10 @@ function htcdsSection(folder) {
   } });
   const importer = fileImport({ id: "htcds-import", label: "htcds.import_file", help: "htcds.import_help", button: "htcds.import",
     command: "htcds_import", refused: "htcds.import_refused", where: "htcds.import_cell", imported: "htcds.imported",
-    issues: (r) => r.rejected.map((c) => ({ at: { line: c.line, column: c.column || "-" }, error: c.error })) });
+    issues: (r) => r.rejected.map((c) => ({ at: { line: c.line, column: c.column || "-" }, error: c.error })),
+    notice: (r) => r.ignored.length
+      ? h("p", { class: "help", id: "htcds-import-ignored", i18n: ["htcds.ignored", { columns: r.ignored.join(", ") }] })
+      : null });
   return h("section", { class: "card no-print", "aria-labelledby": "htcds-h" },
     h("h2", { id: "htcds-h", i18n: "htcds.title" }),
     h("p", { class: "help", i18n: "htcds.help" }),

@@ -114,6 +114,8 @@ pub enum FieldError {
     NotUtf8,
     #[error("this line is longer than any case ({max_mb} MB)")]
     LineTooLong { max_mb: usize },
+    #[error("another row of this case (line {line}) has another value here")]
+    RowsDisagree { line: usize },
 }
 
 impl Localized for FieldError {
@@ -166,6 +168,7 @@ impl Localized for FieldError {
             Timestamp => "error.field.timestamp",
             NotUtf8 => "error.field.not_utf8",
             LineTooLong { .. } => "error.field.line_too_long",
+            RowsDisagree { .. } => "error.field.rows_disagree",
         }
     }
 
@@ -184,6 +187,7 @@ impl Localized for FieldError {
             DuplicateCaseNumber { number } => vec![("number", number.clone())],
             DeviceCodeTaken { code } => vec![("code", code.clone())],
             LineTooLong { max_mb } => vec![("max", max_mb.to_string())],
+            RowsDisagree { line } => vec![("line", line.to_string())],
             _ => vec![],
         }
     }
@@ -240,6 +244,7 @@ impl FieldError {
             Timestamp,
             NotUtf8,
             LineTooLong { max_mb: 16 },
+            RowsDisagree { line: 2 },
         ]
     }
 }

@@ -1,0 +1,116 @@
+//! How our codes become HTCDS 2.0 values and back. The table is written once, in
+//! `docs/htcds.md` (section *Values*, with what each mapping loses), and read from
+//! there: the documentation cannot drift from what the code does.
+
+use std::sync::OnceLock;
+
+/// Which way a row of the table applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Way {
+    /// Written, and read back.
+    Both,
+    /// Only written: reading the value back gives another row's code.
+    Out,
+    /// Only read: a value of the standard we have no code of our own for.
+    In,
+}
+
+/// One row: our field and code, the HTCDS column and its values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Mapping {
+    pub field: &'static str,
+    pub code: &'static str,
+    pub column: &'static str,
+    pub values: Vec<&'static str>,
+    pub way: Way,
+}
+
+impl Mapping {
+    pub fn written(&self) -> bool {
+        self.way != Way::In
+    }
+    pub fn read(&self) -> bool {
+        self.way != Way::Out
+    }
+}
+
+pub(crate) const DOC: &str = include_str!("../../docs/htcds.md");
+const SECTION: &str = "## Values";
+
+/// The table's lines (after its header and rule), as written in the document.
+pub(crate) fn table_lines() -> impl Iterator<Item = &'static str> {
+    let section = DOC.split_once(SECTION).map_or("", |(_, rest)| rest);
+    let section = section.split("\n## ").next().unwrap_or_default();
+    section.lines().filter(|l| l.starts_with('|')).skip(2)
+}
+
+fn parse(line: &'static str) -> Option<Mapping> {
+    let cells: Vec<&'static str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+    let [field, code, column, values, way, _lost] = cells[..] else { return None };
+    let bare = |s: &'static str| s.strip_prefix('`').and_then(|s| s.strip_suffix('`'));
+    let way = match way {
+        "↔" => Way::Both,
+        "→" => Way::Out,
+        "←" => Way::In,
+        _ => return None,
+    };
+    let values: Vec<&'static str> = bare(values)?.split_whitespace().collect();
+    (!values.is_empty()).then_some(())?;
+    Some(Mapping { field: bare(field)?, code: bare(code)?, column: bare(column)?, values, way })
+}
+
+/// Every row of the table, in its order (a line that does not parse is left out;
+/// a test proves there is none).
+pub(crate) fn table() -> &'static [Mapping] {
+    static TABLE: OnceLock<Vec<Mapping>> = OnceLock::new();
+    TABLE.get_or_init(|| table_lines().filter_map(parse).collect())
+}
+
+/// The HTCDS values our `codes` of `field` are written as in `column`, in the
+/// table's order, each once.
+pub(crate) fn written<'a>(
+    column: &str,
+    field: &str,
+    codes: impl IntoIterator<Item = &'a str> + Clone,
+) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for m in table().iter().filter(|m| m.written() && m.column == column && m.field == field) {
+        if codes.clone().into_iter().any(|c| c == m.code) {
+            for v in &m.values {
+                if !out.contains(v) {
+                    out.push(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The fields whose codes a column is written from, in the table's order.
+pub(crate) fn fields_of(column: &str) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for m in table().iter().filter(|m| m.column == column) {
+        if !out.contains(&m.field) {
+            out.push(m.field);
+        }
+    }
+    out
+}
+
+/// Our field and code for an HTCDS value of a column, if the table reads it back.
+pub(crate) fn read(column: &str, value: &str) -> Option<(&'static str, &'static str)> {
+    table().iter().find(|m| m.read() && m.column == column && m.values.contains(&value)).map(|m| (m.field, m.code))
+}
+
+/// The HTCDS values a column may hold, as the table knows them.
+pub(crate) fn values_of(column: &str) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for m in table().iter().filter(|m| m.column == column) {
+        for v in &m.values {
+            if !out.contains(v) {
+                out.push(*v);
+            }
+        }
+    }
+    out
+}
