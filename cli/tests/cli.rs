@@ -464,7 +464,8 @@ fn htcds_export_and_import() {
     let consented = serde_json::json!({"format": "amparo.case/1", "intake_date": "2026-02-01", "status": "Active",
         "people": [{"role": "PotentialVictim", "given_name": "Lupe", "gender": "Female", "nationality": ["MX"]}],
         "consents": [{"scope": "ShareWithReferralOrganisation", "decision": "Granted", "explained_in": "es",
-                      "given_at": "2026-01-10", "expires_at": "2099-01-01"}]});
+                      "given_at": "2026-01-10", "expires_at": "2099-01-01"},
+                     {"scope": "StoreData", "decision": "Granted", "explained_in": "es", "given_at": "2026-01-10"}]});
     let mut without = consented.clone();
     without["consents"] = serde_json::json!([]);
     without["people"][0]["given_name"] = serde_json::json!("Nadie");
@@ -481,7 +482,7 @@ fn htcds_export_and_import() {
     let o = amparo(&b, &["htcds", "import", csv.to_str().unwrap()]);
     assert!(ok(&o).contains("1"));
     // What the import does not bring in is said, not silently dropped.
-    assert!(String::from_utf8_lossy(&o.stderr).contains("Columns not read: cas_CaseOwner, "), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Columns not read: con_Consent."), "{o:?}");
     let json: Value = serde_json::from_str(&ok(&amparo(&a, &["htcds", "export", "--format", "json"]))).unwrap();
     assert_eq!(json[0]["prs_Gender"], "Feminine", "HTCDS 2.0's value name");
     assert_eq!(json[0]["amp_Gender"], "Female", "our code, in our own column");

@@ -12,6 +12,7 @@
 //! identified data.
 
 mod mapping;
+mod sheet;
 
 use crate::consent::{self, Sharing};
 use crate::form::{self, codes, Field, Kind};
@@ -107,10 +108,80 @@ const OLD_NAMES: &[(&str, &str)] = &[
     ("vic_Vulnerabilities", "amp_Vulnerabilities"),
 ];
 
-/// The column a file's header names (today's name, or the one before 2.0).
+/// The column a file's header names: today's name or the one before 2.0, as the
+/// toolkit and KoboToolbox write them (`prs_First_Name`; a group's path before a
+/// `/`; any case).
 fn column_named(name: &str) -> Option<&'static Column> {
-    let name = OLD_NAMES.iter().find(|(old, _)| *old == name).map_or(name, |(_, new)| new);
-    COLUMNS.iter().find(|c| c.name == name)
+    let mut path = name.rsplit('/');
+    let name = path.next().unwrap_or(name);
+    // KoboToolbox adds a 0/1 column for each choice of a multi-select
+    // (`field/choice`): the field's own column holds them all.
+    if path.next().is_some_and(|parent| column_named(parent).is_some()) {
+        return None;
+    }
+    let key = key_of(name);
+    let name = OLD_NAMES.iter().find(|(old, _)| key_of(old) == key).map_or(name, |(_, new)| new);
+    let key = key_of(name);
+    COLUMNS.iter().find(|c| key_of(c.name) == key)
+}
+
+/// Is this row the toolkit's second header row, the labels of the fields named
+/// above them ("First Name" under `prs_FirstName`)? Most of its cells say so.
+fn is_label_row(columns: &[Option<&Column>], row: &[String]) -> bool {
+    let (mut cells, mut labels) = (0, 0);
+    for (column, cell) in columns.iter().zip(row) {
+        let (Some(column), cell) = (column, key_of(cell)) else { continue };
+        if cell.is_empty() {
+            continue;
+        }
+        cells += 1;
+        let name = key_of(column.name.split_once('_').map_or(column.name, |(_, n)| n));
+        if name.starts_with(&cell) || cell.starts_with(&name) {
+            labels += 1;
+        }
+    }
+    cells > 0 && labels * 2 >= cells
+}
+
+/// ISO 3166-1's English short names (the toolkit's validation sheet lists them)
+/// where they are not our English or Spanish label.
+const ISO_NAMES: &[(&str, &str)] = &[
+    ("US", "United States of America"),
+    ("VE", "Venezuela (Bolivarian Republic of)"),
+    ("BO", "Bolivia (Plurinational State of)"),
+    ("KR", "Korea, Republic of"),
+    ("RU", "Russian Federation"),
+];
+
+/// A country as a file may give it: an ISO 3166-1 code, its ISO name, or its
+/// name in English or Spanish (with or without accents). Anything else is kept as
+/// written, for the form's rules to refuse by name.
+fn country_code(cell: &str) -> String {
+    let code = cell.trim().to_ascii_uppercase();
+    if codes::COUNTRY.contains(&code) {
+        return code;
+    }
+    let key = folded(cell);
+    if let Some((code, _)) = ISO_NAMES.iter().find(|(_, name)| folded(name) == key) {
+        return (*code).to_string();
+    }
+    let named = |c: &&&str| codes::UI_LOCALES.iter().any(|l| folded(&crate::i18n::code_label(l, "country", c)) == key);
+    codes::COUNTRY.codes.iter().find(named).map_or_else(|| cell.trim().to_string(), |c| (*c).to_string())
+}
+
+/// Letters and digits, lower case, without accents (`México` and `mexico` agree).
+fn folded(s: &str) -> String {
+    let plain = |c: char| match c {
+        'á' | 'à' | 'â' | 'ä' | 'ã' | 'Á' | 'À' | 'Â' | 'Ä' | 'Ã' => 'a',
+        'é' | 'è' | 'ê' | 'ë' | 'É' | 'È' | 'Ê' | 'Ë' => 'e',
+        'í' | 'ì' | 'î' | 'ï' | 'Í' | 'Ì' | 'Î' | 'Ï' => 'i',
+        'ó' | 'ò' | 'ô' | 'ö' | 'õ' | 'Ó' | 'Ò' | 'Ô' | 'Ö' | 'Õ' => 'o',
+        'ú' | 'ù' | 'û' | 'ü' | 'Ú' | 'Ù' | 'Û' | 'Ü' => 'u',
+        'ñ' | 'Ñ' => 'n',
+        'ç' | 'Ç' => 'c',
+        c => c,
+    };
+    key_of(&s.chars().map(plain).collect::<String>())
 }
 
 /// Labels the toolkit's spreadsheets use where they differ from the value names by
@@ -408,14 +479,20 @@ impl Store {
         Ok(Saved { file, cases: export.cases, left_out: export.left_out })
     }
 
-    /// Import an HTCDS CSV file on this computer; a path that is not a file is
-    /// refused next to the `file` field.
+    /// Import an HTCDS file on this computer: CSV, or the toolkit's spreadsheet
+    /// itself (`.xlsx`, `.ods`). A path that is not a file is refused next to the
+    /// `file` field.
     pub fn htcds_import_file(&mut self, path: &str) -> Result<HtcdsImport, StoreError> {
         let path = std::path::Path::new(path.trim());
         if !path.is_file() {
             return Err(crate::intake::ValidationErrors(vec![Issue::new("file", FieldError::NotAFile)]).into());
         }
-        self.htcds_import_csv(std::io::BufReader::new(std::fs::File::open(path)?))
+        self.require(Role::Supervisor)?;
+        let table = match sheet::is_book(path) {
+            true => sheet::read_book(path),
+            false => sheet::read_csv(std::fs::File::open(path)?),
+        };
+        self.htcds_import_table(table)
     }
 
     /// Cases with their identifying details, for another organisation's system
@@ -474,20 +551,45 @@ impl Store {
     /// report.
     pub fn htcds_import_csv(&mut self, input: impl std::io::Read) -> Result<HtcdsImport, StoreError> {
         self.require(Role::Supervisor)?;
-        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-        let header: Vec<String> =
-            reader.headers().map(|h| h.iter().map(|c| c.trim().to_string()).collect()).unwrap_or_default();
-        let columns: Vec<Option<&'static Column>> = header.iter().map(|h| column_named(h)).collect();
+        self.htcds_import_table(sheet::read_csv(input))
+    }
+
+    fn htcds_import_table(&mut self, table: Result<sheet::Table, Vec<CellIssue>>) -> Result<HtcdsImport, StoreError> {
+        self.require(Role::Supervisor)?;
         let mut report = HtcdsImport::default();
-        for (name, column) in header.iter().zip(&columns) {
-            if !name.is_empty() && !column.is_some_and(is_read) && !report.ignored.contains(name) {
-                report.ignored.push(name.clone());
+        let mut table = match table {
+            Ok(t) => t,
+            Err(issues) => {
+                report.rejected = issues;
+                return Ok(report);
             }
-        }
+        };
+        let header: Vec<String> = table.header.iter().map(|c| c.trim().to_string()).collect();
+        let columns: Vec<Option<&'static Column>> = header.iter().map(|h| column_named(h)).collect();
         if !columns.iter().flatten().any(|c| is_read(c)) {
-            let issue = Issue::new("", FieldError::Format { format: "HTCDS CSV".into() });
+            let issue = Issue::new("", FieldError::Format { format: "HTCDS".into() });
             report.rejected.push(CellIssue { line: 1, column: String::new(), issue });
             return Ok(report);
+        }
+        // The toolkit's spreadsheet has a second header row: the fields' labels.
+        if table.rows.first().is_some_and(|(_, row)| is_label_row(&columns, row)) {
+            table.rows.remove(0);
+        }
+        // Rows with nothing we read (the toolkit numbers a thousand empty rows).
+        let read_here =
+            |row: &[String]| columns.iter().zip(row).any(|(c, v)| c.is_some_and(is_read) && !v.trim().is_empty());
+        table.rows.retain(|(_, row)| read_here(row));
+        // Columns not read are named when they hold something that is left behind;
+        // not those without a name (the toolkit's row numbers), KoboToolbox's own
+        // (`_id`, `_uuid`, …) or its column for each choice.
+        for (i, (name, column)) in header.iter().zip(&columns).enumerate() {
+            let filled = table.rows.iter().any(|(_, row)| row.get(i).is_some_and(|v| !v.trim().is_empty()));
+            let theirs = name.is_empty()
+                || name.starts_with('_')
+                || name.rsplit_once('/').is_some_and(|(parent, _)| column_named(parent).is_some());
+            if filled && !theirs && !column.is_some_and(is_read) && !report.ignored.contains(name) {
+                report.ignored.push(name.clone());
+            }
         }
         // A field whose exact twin (`amp_`) is in the file is read from there only.
         let twins: BTreeSet<&str> = columns
@@ -502,19 +604,7 @@ impl Store {
         };
         let mut groups: Vec<Group> = Vec::new();
         let mut by_number: BTreeMap<String, usize> = BTreeMap::new();
-        let mut line = 1;
-        for record in reader.records() {
-            line += 1;
-            let record = match record {
-                Ok(r) => r,
-                Err(e) => {
-                    line = e.position().map_or(line, |p| p.line() as usize);
-                    let issue = Issue::new("", FieldError::Format { format: "CSV".into() });
-                    report.rejected.push(CellIssue { line, column: String::new(), issue });
-                    continue;
-                }
-            };
-            line = record.position().map_or(line, |p| p.line() as usize);
+        for (line, record) in table.rows {
             let mut case = Map::new();
             let mut person = Map::new();
             person.insert("role".into(), json!("PotentialVictim"));
@@ -540,15 +630,24 @@ impl Store {
                         into(level, &mut case, &mut person, key, json!(cell))
                     }
                     Cell::Countries(key) => {
-                        person.insert(key.to_string(), json!(items(cell).collect::<Vec<_>>()));
+                        person.insert(key.to_string(), json!(items(cell).map(country_code).collect::<Vec<_>>()));
                     }
                     Cell::Ours(level, key) => {
                         let value = if codes_of(key).1 { json!(items(cell).collect::<Vec<_>>()) } else { json!(cell) };
                         into(level, &mut case, &mut person, key, value);
                     }
                     Cell::Values { single } => {
-                        // A single value may hold `;` (an industry's label does).
-                        let values: Vec<&str> = if single { vec![cell] } else { items(cell).collect() };
+                        // A single value may hold `;` (an industry's label does); a
+                        // KoboToolbox export separates a multi-select's value names
+                        // with spaces (its form lets several industries be picked:
+                        // they are read, into our list of them).
+                        let mut values: Vec<&str> = if single { vec![cell] } else { items(cell).collect() };
+                        if values.len() == 1 && read_item(column, cell).is_none() {
+                            let names: Vec<&str> = cell.split_whitespace().collect();
+                            if names.iter().all(|n| read_item(column, n).is_some()) {
+                                values = names;
+                            }
+                        }
                         for item in values {
                             match read_item(column, item) {
                                 Some((field, _)) if twins.contains(field) => {}

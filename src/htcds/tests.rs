@@ -307,16 +307,7 @@ fn export_then_import_round_trips_with_and_without_our_columns() {
     let r = b.htcds_import_csv(csv.as_bytes()).unwrap();
     assert!(r.rejected.is_empty(), "{:?}", r.rejected);
     assert_eq!(r.imported, 42);
-    assert_eq!(
-        r.ignored,
-        [
-            "cas_CaseOwner",
-            "cas_ReferredOrganisation",
-            "cas_ReasonForOutgoingReferral",
-            "cas_OutgoingReferralDate",
-            "con_Consent"
-        ]
-    );
+    assert_eq!(r.ignored, ["cas_CaseOwner", "con_Consent"], "the columns not read that hold something");
     let mut expected = exported.rows.clone();
     for row in &mut expected {
         row.retain(|k, _| column_named(k).is_some_and(is_read));
@@ -439,4 +430,214 @@ fn rows_of_one_case_that_disagree_are_named_by_line_never_dropped() {
     assert_eq!(case["methods_of_control"], json!(["Threats"]), "a threat at whom is asked only for threats");
     assert_eq!(case["threat_targets"], json!(["Family"]));
     assert_eq!(case["trafficking_type"], "Sex");
+}
+
+/// A sheet of a workbook among the standard's files, as rows of text.
+fn fixture_sheet(file: &str, sheet: &str) -> Vec<Vec<String>> {
+    use calamine::{open_workbook_auto, Reader};
+    let path = format!("{}/tests/fixtures/htcds/{file}", env!("CARGO_MANIFEST_DIR"));
+    let mut book = open_workbook_auto(path).expect("the toolkit's file");
+    let range = book.worksheet_range(sheet).expect("its sheet");
+    // From A1, whatever cell the range starts at, so columns keep their letters.
+    let (top, left) = range.start().map_or((0, 0), |(r, c)| (r as usize, c as usize));
+    let mut rows = vec![Vec::new(); top];
+    for r in range.rows() {
+        let mut row = vec![String::new(); left];
+        row.extend(r.iter().map(|c| c.to_string()));
+        rows.push(row);
+    }
+    rows
+}
+
+/// The toolkit's spreadsheet filled as an organisation fills it: its two header
+/// rows as they are, its row numbers, every label of its validation sheet used
+/// at least once, country names, and the numbered empty rows below. `cell` says
+/// what goes under each field name of its first row.
+fn toolkit_rows(rows: usize) -> Vec<Vec<String>> {
+    let sheet = fixture_sheet("HTCDS Excel Spreadsheet single select with validation v2.0.xlsx", "Case Sheet");
+    let validation = fixture_sheet("HTCDS Excel Spreadsheet single select with validation v2.0.xlsx", "validation");
+    let lookup = |title: &str| -> Vec<String> {
+        let col = validation[2].iter().position(|h| h == title).unwrap_or_else(|| panic!("validation: {title}"));
+        validation.iter().skip(3).filter_map(|r| r.get(col).filter(|v| !v.is_empty()).cloned()).collect()
+    };
+    let countries: Vec<String> = {
+        let (codes, names) = (lookup("Country Code"), lookup("Country"));
+        codes.iter().zip(names).filter(|(c, _)| codes::COUNTRY.contains(c)).map(|(_, n)| n).collect()
+    };
+    let pick = |list: &[String], i: usize| list[i % list.len()].clone();
+    let (names, labels) = (sheet[0].clone(), sheet[1].clone());
+    let mut out = vec![names.clone(), labels];
+    for i in 0..rows {
+        let mut row = vec![String::new(); names.len()];
+        row[0] = (i + 1).to_string();
+        for (j, name) in names.iter().enumerate() {
+            row[j] = match name.as_str() {
+                "prs_FirstName" => format!("Persona {i}"),
+                "prs_Gender" => pick(&lookup("Gender"), i),
+                "prs_Citizenship" => pick(&countries, i),
+                "prs_Birthdate" if i % 3 == 0 => format!("{}-0{}-1{}", 1980 + i, 1 + i % 9, i % 10),
+                "vic_MethodOfRecruitment" => pick(&lookup("Method of Recruitment"), i),
+                "vic_MethodsOfControl" => pick(&lookup("Methods of Control"), i),
+                "vic_TypeOfExploitation" => pick(&lookup("Type of Exploitation"), i),
+                "vic_ForcedLabourIndustry" => pick(&lookup("Forced Labour Industry"), i),
+                "vic_TypeOfSexExploitation" => pick(&lookup("Type of Sex Exploitation"), i),
+                "cas_Status" => pick(&lookup("Status"), i),
+                _ => std::mem::take(&mut row[j]),
+            };
+        }
+        out.push(row);
+    }
+    // The toolkit numbers rows that nobody filled.
+    for i in rows..rows + 5 {
+        let mut row = vec![String::new(); names.len()];
+        row[0] = (i + 1).to_string();
+        out.push(row);
+    }
+    out
+}
+
+fn csv_of(rows: &[Vec<String>], delimiter: u8) -> String {
+    let mut w = csv::WriterBuilder::new().delimiter(delimiter).flexible(true).from_writer(Vec::new());
+    for r in rows {
+        w.write_record(r).unwrap();
+    }
+    String::from_utf8(w.into_inner().unwrap()).unwrap()
+}
+
+#[test]
+fn the_toolkits_spreadsheet_filled_with_its_labels_imports_as_csv_and_as_the_xlsx_itself() {
+    let rows = toolkit_rows(22);
+    // Saved as CSV by a spreadsheet in Spanish: semicolons between cells.
+    let (_d, mut s) = store();
+    let r = s.htcds_import_csv(csv_of(&rows, b';').as_bytes()).unwrap();
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    assert_eq!(r.imported, 22, "one case a row; the label row and the empty numbered rows are no cases");
+    assert!(r.ignored.is_empty(), "{:?}", r.ignored);
+    let cases = s.list_cases(&Default::default()).unwrap();
+    let all: Vec<Value> = cases.iter().map(|c| s.get_case(&c.id).unwrap()).collect();
+    let person = |i: usize| {
+        let name = format!("Persona {i}");
+        all.iter().find(|c| c["people"][0]["given_name"] == json!(name)).unwrap_or_else(|| panic!("{name}"))
+    };
+    // Labels became our codes; a country's name its code.
+    assert_eq!(person(0)["people"][0]["gender"], "Female");
+    assert_eq!(person(5)["people"][0]["gender"], "Unknown", "Not specified/unknown");
+    assert_eq!(person(1)["methods_of_control"], json!(["ThreatOfLawEnforcement"]));
+    assert_eq!(person(19)["type_of_labour_exploitation"], json!(["DomesticWork"]), "households as employers");
+    let mexico = all.iter().filter(|c| c["people"][0]["nationality"] == json!(["MX"])).count();
+    assert!(mexico >= 1, "Mexico, by its name");
+
+    // The same rows in the .xlsx itself.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("casos.xlsx");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet().set_name("Case Sheet").unwrap();
+    for (i, row) in rows.iter().enumerate() {
+        for (j, cell) in row.iter().enumerate().filter(|(_, c)| !c.is_empty()) {
+            sheet.write_string(i as u32, j as u16, cell).unwrap();
+        }
+    }
+    book.add_worksheet().set_name("validation").unwrap().write_string(0, 0, "Validation Lookups").unwrap();
+    book.save(&path).unwrap();
+    let (_e, mut t) = store();
+    let r = t.htcds_import_file(path.to_str().unwrap()).unwrap();
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    assert_eq!(r.imported, 22);
+    // A bad cell is named by the spreadsheet's own row number.
+    let mut bad = rows.clone();
+    let gender = bad[0].iter().position(|n| n == "prs_Gender").unwrap();
+    bad[6][gender] = "Mujer".into();
+    let r = t.htcds_import_csv(csv_of(&bad, b',').as_bytes()).unwrap();
+    let named: Vec<(usize, &str)> = r.rejected.iter().map(|c| (c.line, c.column.as_str())).collect();
+    assert_eq!(named, [(7, "prs_Gender")]);
+}
+
+#[test]
+fn a_kobotoolbox_export_of_the_toolkits_xlsform_imports() {
+    let survey = fixture_sheet("htcds_xlsform.xlsx", "survey");
+    let choices = fixture_sheet("htcds_xlsform.xlsx", "choices");
+    let names_of =
+        |list: &str| -> Vec<String> { choices.iter().filter(|c| c[0] == list).map(|c| c[1].clone()).collect() };
+    // Kobo's own columns around the form's, and a 0/1 column for each choice.
+    let mut header: Vec<String> = vec!["start".into(), "end".into()];
+    let fields: Vec<(String, String)> = survey
+        .iter()
+        .skip(1)
+        .filter(|r| r[0].starts_with("select") || r[0] == "text" || r[0] == "date")
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+    header.extend(fields.iter().map(|(_, n)| n.clone()));
+    let control = names_of("methodsofcontrol");
+    header.extend(control.iter().map(|c| format!("vic_Methods_of_Control/{}", c.trim())));
+    header.extend(["_id", "_uuid", "_submission_time", "_index"].map(String::from));
+    let mut rows = vec![header.clone()];
+    for i in 0..16 {
+        let mut row = Vec::new();
+        row.push("2026-03-14T10:00:00.000-06:00".to_string());
+        row.push("2026-03-14T10:20:00.000-06:00".to_string());
+        for (kind, name) in &fields {
+            let list = kind.split_whitespace().nth(1).unwrap_or_default();
+            let names = names_of(list);
+            row.push(match (kind.as_str(), name.as_str()) {
+                ("text", "prs_First_Name") => format!("Persona {i}"),
+                ("text", _) | ("date", _) => String::new(),
+                (_, "prs_Citizenship") => ["MX", "GT", "HN"][i % 3].to_string(),
+                // The toolkit's own choice names, as Kobo writes them ("DebtBondage ").
+                (k, _) if k.starts_with("select_multiple") => {
+                    format!("{} {}", names[i % names.len()], names[(i + 3) % names.len()])
+                }
+                (_, "vic_TraffickingStatus" | "vic_TraffickingStatusDecisionMakingOrg") => String::new(),
+                _ => names[i % names.len()].clone(),
+            });
+        }
+        row.extend(control.iter().enumerate().map(|(j, _)| u8::from(j == i % control.len()).to_string()));
+        row.extend([i.to_string(), format!("uuid-{i}"), "2026-03-14T16:20:00".into(), (i + 1).to_string()]);
+        rows.push(row);
+    }
+    let (_d, mut s) = store();
+    let r = s.htcds_import_csv(csv_of(&rows, b';').as_bytes()).unwrap();
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    assert_eq!(r.imported, 16);
+    assert_eq!(r.ignored, ["start", "end", "con_Consent"], "Kobo's own columns are not named");
+    let cases = s.list_cases(&Default::default()).unwrap();
+    let first = cases.iter().map(|c| s.get_case(&c.id).unwrap()).find(|c| c["people"][0]["given_name"] == "Persona 0");
+    let first = first.unwrap();
+    // Space-separated value names: PhysicalThreats and DebtBondage.
+    assert_eq!(first["methods_of_control"], json!(["Threats", "DebtBondage"]));
+    assert_eq!(first["people"][0]["gender"], "Female");
+}
+
+#[test]
+fn files_larger_than_any_case_sheet_are_refused_before_they_are_read() {
+    let (_d, mut s) = store();
+    let endless = std::io::Read::take(std::io::repeat(b'a'), sheet::FILE_MAX + 10);
+    let r = s.htcds_import_csv(endless).unwrap();
+    assert_eq!(r.rejected[0].issue.error.i18n_key(), "error.field.file_too_large");
+    // A spreadsheet whose archive unpacks to far more than it holds.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.xlsx");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("xl/worksheets/sheet1.xml", options).unwrap();
+    std::io::Write::write_all(&mut zip, &vec![b' '; 8 << 20]).unwrap();
+    zip.finish().unwrap();
+    let r = s.htcds_import_file(path.to_str().unwrap()).unwrap();
+    assert_eq!(r.rejected[0].issue.error.i18n_key(), "error.field.file_too_large");
+    assert!(s.list_cases(&Default::default()).unwrap().is_empty());
+}
+
+#[test]
+fn every_country_of_ours_reads_back_from_the_toolkits_name_for_it() {
+    let validation = fixture_sheet("HTCDS Excel Spreadsheet single select with validation v2.0.xlsx", "validation");
+    let col = |title: &str| validation[2].iter().position(|h| h == title).unwrap();
+    let (code, name) = (col("Country Code"), col("Country"));
+    let mut ours = 0;
+    for row in validation.iter().skip(3).filter(|r| r.len() > name && codes::COUNTRY.contains(&r[code])) {
+        assert_eq!(country_code(&row[name]), row[code], "{}", row[name]);
+        assert_eq!(country_code(&row[code].to_lowercase()), row[code]);
+        ours += 1;
+    }
+    assert_eq!(ours, codes::COUNTRY.codes.len(), "every one of our countries is in the toolkit's list");
+    assert_eq!(country_code("méxico"), "MX");
+    assert_eq!(country_code("Atlantis"), "Atlantis", "left for the form's rules to refuse by name");
 }

@@ -3,7 +3,6 @@
 use crate::output::{deliver, file_failure, line_issue, refused, say, CsvOrJson, Failure, Output};
 use crate::unlock::open;
 use clap::Subcommand;
-use std::io::BufReader;
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -16,7 +15,8 @@ pub enum HtcdsCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Cases from an HTCDS CSV (all or nothing; every bad cell named).
+    /// Cases from an HTCDS CSV, or the toolkit's .xlsx / .ods itself (all or
+    /// nothing; every bad cell named, columns not read named).
     Import { file: PathBuf },
 }
 
@@ -33,8 +33,9 @@ pub fn run(command: HtcdsCommand, out: &mut Output) -> Result<(), Failure> {
             deliver(path.as_deref(), &text, out)?;
         }
         HtcdsCommand::Import { file } => {
-            let f = std::fs::File::open(&file).map_err(|e| file_failure(&file, &e))?;
-            let report = open()?.htcds_import_csv(BufReader::new(f))?;
+            // Opened here first, so that a missing or unreadable file is named as such.
+            std::fs::File::open(&file).map_err(|e| file_failure(&file, &e))?;
+            let report = open()?.htcds_import_file(&file.to_string_lossy())?;
             if !report.ignored.is_empty() {
                 eprintln!("{}", say("cli.htcds_ignored", &[("columns", report.ignored.join(", "))]));
             }

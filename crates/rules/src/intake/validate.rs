@@ -116,6 +116,8 @@ pub enum FieldError {
     LineTooLong { max_mb: usize },
     #[error("another row of this case (line {line}) has another value here")]
     RowsDisagree { line: usize },
+    #[error("the file is larger than {max_mb} MB, or unpacks to more than any case sheet")]
+    FileTooLarge { max_mb: usize },
 }
 
 impl Localized for FieldError {
@@ -169,6 +171,7 @@ impl Localized for FieldError {
             NotUtf8 => "error.field.not_utf8",
             LineTooLong { .. } => "error.field.line_too_long",
             RowsDisagree { .. } => "error.field.rows_disagree",
+            FileTooLarge { .. } => "error.field.file_too_large",
         }
     }
 
@@ -188,6 +191,7 @@ impl Localized for FieldError {
             DeviceCodeTaken { code } => vec![("code", code.clone())],
             LineTooLong { max_mb } => vec![("max", max_mb.to_string())],
             RowsDisagree { line } => vec![("line", line.to_string())],
+            FileTooLarge { max_mb } => vec![("max", max_mb.to_string())],
             _ => vec![],
         }
     }
@@ -245,6 +249,7 @@ impl FieldError {
             NotUtf8,
             LineTooLong { max_mb: 16 },
             RowsDisagree { line: 2 },
+            FileTooLarge { max_mb: 32 },
         ]
     }
 }
