@@ -32,7 +32,7 @@ const VERSION: u8 = 2;
 /// The keys a path may name by number: only ever added to at the end, since rows
 /// written with this list are read with it (a row never leaves its store: bundles
 /// carry paths as text).
-const KEYS: [&str; 67] = [
+const KEYS: [&str; 76] = [
     "case_number",
     "created_at",
     "updated_at",
@@ -100,6 +100,15 @@ const KEYS: [&str; 67] = [
     "hours",
     "hotline",
     "notes",
+    "closure_reason",
+    "incoming_referral",
+    "reason",
+    "details",
+    "trafficking_status",
+    "trafficking_status_decided_by",
+    "type_of_exploitation",
+    "forced_labour_industry",
+    "recruitment_channel",
 ];
 /// The lists whose items a path may name (the case's item lists, then notes).
 const LISTS: [&str; 6] = ["people", "needs", "trafficking_events", "consents", "referrals", "notes"];

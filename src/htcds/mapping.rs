@@ -97,9 +97,17 @@ pub(crate) fn fields_of(column: &str) -> Vec<&'static str> {
     out
 }
 
-/// Our field and code for an HTCDS value of a column, if the table reads it back.
-pub(crate) fn read(column: &str, value: &str) -> Option<(&'static str, &'static str)> {
-    table().iter().find(|m| m.read() && m.column == column && m.values.contains(&value)).map(|m| (m.field, m.code))
+/// Our fields and codes an HTCDS value of a column reads back as: the first row
+/// that reads it, for each of our fields it fills (`ChildLabour` is a form of
+/// exploitation, and makes the trafficking type labour).
+pub(crate) fn read(column: &str, value: &str) -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+    for m in table().iter().filter(|m| m.read() && m.column == column && m.values.contains(&value)) {
+        if !out.iter().any(|(f, _)| *f == m.field) {
+            out.push((m.field, m.code));
+        }
+    }
+    out
 }
 
 /// The HTCDS values a column may hold, as the table knows them.

@@ -45,6 +45,8 @@ pub enum Cell {
     Values {
         single: bool,
     },
+    /// One code of a field whose codes are the standard's value names.
+    Code(Level, &'static str),
     /// Our codes, exactly: the twin of a field whose HTCDS column loses detail.
     Ours(Level, &'static str),
     /// The name of the user the case is assigned to.
@@ -77,6 +79,8 @@ pub const COLUMNS: &[Column] = &[
     col("prs_Citizenship", Cell::Countries("nationality")),
     col("prs_Email", Cell::Typed(Level::Person, "email")),
     col("prs_MobilePhone", Cell::Typed(Level::Person, "safe_phone")),
+    col("vic_TraffickingStatus", Cell::Code(Level::Person, "trafficking_status")),
+    col("vic_TraffickingStatusDecisionMakingOrg", Cell::Code(Level::Person, "trafficking_status_decided_by")),
     col("vic_RelationshipToTrafficker", Cell::Values { single: true }),
     col("vic_MethodOfRecruitment", Cell::Values { single: false }),
     col("vic_MethodsOfControl", Cell::Values { single: false }),
@@ -84,19 +88,35 @@ pub const COLUMNS: &[Column] = &[
     col("vic_ForcedLabourIndustry", Cell::Values { single: true }),
     col("vic_TypeOfSexExploitation", Cell::Values { single: false }),
     col("cas_Status", Cell::Values { single: true }),
+    col("cas_ReasonForCaseClosure", Cell::Text(Level::Case, "closure_reason")),
     col("cas_CaseOwner", Cell::Owner),
+    col("cas_ReferringOrganisation", Cell::Text(Level::Case, "incoming_referral.organisation")),
+    col("cas_IncomingReferralDate", Cell::Typed(Level::Case, "incoming_referral.date")),
+    col("cas_ReasonForIncomingReferral", Cell::Code(Level::Case, "incoming_referral.reason")),
+    col("cas_IncomingReferralDetails", Cell::Text(Level::Case, "incoming_referral.details")),
     col("cas_ReferredOrganisation", Cell::ReferralOrganisation),
     col("cas_ReasonForOutgoingReferral", Cell::ReferralReason),
     col("cas_OutgoingReferralDate", Cell::ReferralDate),
     col("con_Consent", Cell::Consent),
     col("amp_CaseNumber", Cell::Text(Level::Case, "case_number")),
+    col("amp_IntakeChannel", Cell::Ours(Level::Case, "intake_channel")),
     col("amp_Gender", Cell::Ours(Level::Person, "gender")),
     col("amp_RecruiterRelation", Cell::Ours(Level::Case, "recruiter_relation")),
     col("amp_MethodOfRecruitment", Cell::Ours(Level::Case, "method_of_recruitment")),
     col("amp_MethodsOfControl", Cell::Ours(Level::Case, "methods_of_control")),
     col("amp_ThreatTargets", Cell::Ours(Level::Case, "threat_targets")),
     col("amp_TypeOfLabourExploitation", Cell::Ours(Level::Case, "type_of_labour_exploitation")),
+    col("amp_ForcedLabourIndustry", Cell::Ours(Level::Case, "forced_labour_industry")),
     col("amp_Vulnerabilities", Cell::Ours(Level::Person, "vulnerabilities")),
+];
+
+/// Our questions that are the standard's own (our codes are its value names):
+/// where one is answered, its column is written from it alone; the other fields
+/// that map to the column only stand in for it.
+const OWN_QUESTIONS: &[(&str, &str)] = &[
+    ("vic_TypeOfExploitation", "type_of_exploitation"),
+    ("vic_ForcedLabourIndustry", "forced_labour_industry"),
+    ("vic_MethodOfRecruitment", "recruitment_channel"),
 ];
 
 /// Column names of the export before HTCDS 2.0, still read: each holds what the
@@ -106,6 +126,8 @@ const OLD_NAMES: &[(&str, &str)] = &[
     ("prs_Nationality", "prs_Citizenship"),
     ("vic_TypeOfLabourExploitation", "amp_TypeOfLabourExploitation"),
     ("vic_Vulnerabilities", "amp_Vulnerabilities"),
+    // The toolkit's spreadsheet spells it so.
+    ("vic_TraffickinStatusDecisionMakingOrg", "vic_TraffickingStatusDecisionMakingOrg"),
 ];
 
 /// The column a file's header names: today's name or the one before 2.0, as the
@@ -200,16 +222,45 @@ fn key_of(s: &str) -> String {
     s.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase()
 }
 
-/// The form's definition of one of our fields (a person's, or the case's).
-fn field_def(level: Level, key: &str) -> Option<Field> {
-    match level {
-        Level::Person => form::person_fields().into_iter().find(|f| f.key == key),
-        Level::Case => form::case_fields().iter().find(|f| f.key == key).cloned(),
+/// The form's definition of one of our fields (a person's, or the case's), by
+/// its path within a group (`incoming_referral.reason`).
+fn field_def(level: Level, path: &str) -> Option<Field> {
+    let mut keys = path.split('.');
+    let first = keys.next()?;
+    let mut field = match level {
+        Level::Person => form::person_fields().into_iter().find(|f| f.key == first),
+        Level::Case => form::case_fields().iter().find(|f| f.key == first).cloned(),
+    }?;
+    for key in keys {
+        let Kind::Group { fields } = field.kind else { return None };
+        field = fields.into_iter().find(|f| f.key == key)?;
+    }
+    Some(field)
+}
+
+/// A value at a path within a case or person.
+fn at_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(obj, |v, k| v.get(k))
+}
+
+/// Set a value at a path within a case or person, making its groups.
+fn set_path(obj: &mut Map<String, Value>, path: &str, value: Value) {
+    match path.split_once('.') {
+        None => {
+            obj.insert(path.to_string(), value);
+        }
+        Some((group, rest)) => {
+            let inner = obj.entry(group.to_string()).or_insert_with(|| json!({}));
+            if let Some(inner) = inner.as_object_mut() {
+                set_path(inner, rest, value);
+            }
+        }
     }
 }
 
 fn level_of(key: &str) -> Level {
-    if form::person_fields().iter().any(|f| f.key == key) {
+    let first = key.split('.').next().unwrap_or(key);
+    if form::person_fields().iter().any(|f| f.key == first) {
         Level::Person
     } else {
         Level::Case
@@ -284,9 +335,9 @@ fn latest_referral(case: &Value) -> Option<&Map<String, Value>> {
 
 /// One cell of a victim's row; `None` when it is empty.
 fn cell_of(column: &Column, case: &Value, person: &Value, owner: Option<&str>) -> Option<Value> {
-    let at = |level: Level, key: &str| match level {
-        Level::Case => case.get(key),
-        Level::Person => person.get(key),
+    let at = |level: Level, path: &str| match level {
+        Level::Case => at_path(case, path),
+        Level::Person => at_path(person, path),
     };
     let text = |v: Option<&Value>| v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(|s| json!(s));
     let list = |codes: Vec<&str>, single: bool| match (codes.first(), single) {
@@ -303,7 +354,9 @@ fn cell_of(column: &Column, case: &Value, person: &Value, owner: Option<&str>) -
         }
         Cell::Values { single } => {
             let mut values: Vec<&str> = Vec::new();
-            for field in mapping::fields_of(column.name) {
+            let answered = |f: &str| codes_in(at(level_of(f), f)).iter().any(|c| !is_non_answer(c));
+            let own = OWN_QUESTIONS.iter().find(|(c, f)| *c == column.name && answered(f)).map(|(_, f)| *f);
+            for field in mapping::fields_of(column.name).into_iter().filter(|f| own.is_none_or(|o| o == *f)) {
                 let source = person.get(field).or_else(|| case.get(field));
                 for v in mapping::written(column.name, field, codes_in(source)) {
                     if !values.contains(&v) {
@@ -317,6 +370,7 @@ fn cell_of(column: &Column, case: &Value, person: &Value, owner: Option<&str>) -
             values.sort_by_key(|v| order.iter().position(|o| o == v));
             list(values, single)
         }
+        Cell::Code(level, path) => text(at(level, path)).filter(|v| !v.as_str().is_some_and(is_non_answer)),
         Cell::Ours(level, key) => match at(level, key) {
             Some(Value::Array(a)) if a.is_empty() => None,
             Some(v @ (Value::Array(_) | Value::String(_))) => Some(v.clone()),
@@ -349,31 +403,40 @@ fn rows_of(case: &Value, owner: Option<&str>) -> Vec<Map<String, Value>> {
         .collect()
 }
 
-/// One item of a cell read as our field and code: a value name of the standard
-/// (or its label), one of our codes (or its label), or a non-answer.
-fn read_item(column: &Column, item: &str) -> Option<(&'static str, String)> {
+/// One item of a cell read as our fields and codes: a value name of the standard
+/// (or its label), one of our codes (or its label), or a non-answer. Empty when it
+/// is none of them.
+fn read_item(column: &Column, item: &str) -> Vec<(&'static str, String)> {
     let key = key_of(item);
     let label = LABELS.iter().find(|(l, _)| *l == key).map(|(_, v)| *v);
-    // The standard's values, by name or label (an industry also without its `A_`).
-    let standard = mapping::values_of(column.name).into_iter().find(|v| {
-        // An industry's label runs on past its value name ("… and remediation").
-        Some(*v) == label
-            || key_of(v) == key
-            || v.split_once('_').is_some_and(|(_, rest)| key.starts_with(&key_of(rest)))
-    });
-    if let Some((field, code)) = standard.and_then(|v| mapping::read(column.name, v)) {
-        return Some((field, code.to_string()));
-    }
-    let fields = mapping::fields_of(column.name);
+    let fields = match column.cell {
+        Cell::Code(_, path) => vec![path],
+        _ => {
+            // The standard's values, by name or label (an industry also without its
+            // `A_`, and its label runs on past its value name: "… and remediation").
+            let standard = mapping::values_of(column.name).into_iter().find(|v| {
+                Some(*v) == label
+                    || key_of(v) == key
+                    || v.split_once('_').is_some_and(|(_, rest)| key.starts_with(&key_of(rest)))
+            });
+            if let Some(v) = standard {
+                return mapping::read(column.name, v).into_iter().map(|(f, c)| (f, c.to_string())).collect();
+            }
+            mapping::fields_of(column.name)
+        }
+    };
     for field in &fields {
         let (list, _) = codes_of(field);
         if let Some(code) = list.iter().find(|c| Some(**c) == label || key_of(c) == key) {
-            return Some((field, (*code).to_string()));
+            return vec![(field, (*code).to_string())];
         }
     }
-    let non_answer = codes::NON_ANSWERS.iter().find(|c| key_of(c) == key)?;
-    Some((fields.first()?, (*non_answer).to_string()))
+    match (codes::NON_ANSWERS.iter().find(|c| key_of(c) == key), fields.first()) {
+        (Some(non_answer), Some(field)) => vec![(field, (*non_answer).to_string())],
+        _ => Vec::new(),
+    }
 }
+
 /// One refused cell or row: its line in the file (the header is line 1) and column.
 #[derive(Debug, Clone, Serialize)]
 pub struct CellIssue {
@@ -406,7 +469,9 @@ struct Group {
 /// Does a column hold one of the case's values (the same on each of its rows)?
 fn is_case_level(column: &Column) -> bool {
     match column.cell {
-        Cell::Text(level, _) | Cell::Typed(level, _) | Cell::Ours(level, _) => level == Level::Case,
+        Cell::Text(level, _) | Cell::Typed(level, _) | Cell::Ours(level, _) | Cell::Code(level, _) => {
+            level == Level::Case
+        }
         Cell::Values { .. } => mapping::fields_of(column.name).iter().all(|f| level_of(f) == Level::Case),
         Cell::Countries(_) => false,
         Cell::Owner | Cell::ReferralOrganisation | Cell::ReferralReason | Cell::ReferralDate | Cell::Consent => true,
@@ -424,7 +489,7 @@ fn is_read(column: &Column) -> bool {
 /// Does a column hold our `field` (of a person, or of the case)?
 fn holds(column: &Column, field: &str, level: Level) -> bool {
     match column.cell {
-        Cell::Text(l, k) | Cell::Typed(l, k) | Cell::Ours(l, k) => l == level && k == field,
+        Cell::Text(l, k) | Cell::Typed(l, k) | Cell::Ours(l, k) | Cell::Code(l, k) => l == level && k == field,
         Cell::Countries(k) => level == Level::Person && k == field,
         Cell::Values { .. } => level_of(field) == level && mapping::fields_of(column.name).contains(&field),
         _ => false,
@@ -619,11 +684,11 @@ impl Store {
                     cells.insert(column.name, cell.to_string());
                 }
                 let into =
-                    |level: Level, case: &mut Map<String, Value>, person: &mut Map<String, Value>, k: &str, v| {
+                    |level: Level, case: &mut Map<String, Value>, person: &mut Map<String, Value>, path: &str, v| {
                         match level {
-                            Level::Case => case.insert(k.to_string(), v),
-                            Level::Person => person.insert(k.to_string(), v),
-                        };
+                            Level::Case => set_path(case, path, v),
+                            Level::Person => set_path(person, path, v),
+                        }
                     };
                 match column.cell {
                     Cell::Text(level, key) | Cell::Typed(level, key) => {
@@ -636,32 +701,37 @@ impl Store {
                         let value = if codes_of(key).1 { json!(items(cell).collect::<Vec<_>>()) } else { json!(cell) };
                         into(level, &mut case, &mut person, key, value);
                     }
+                    Cell::Code(level, path) => match read_item(column, cell).pop() {
+                        Some((_, code)) => into(level, &mut case, &mut person, path, json!(code)),
+                        // Left as written, for the form's rules to name.
+                        None => into(level, &mut case, &mut person, path, json!(cell)),
+                    },
                     Cell::Values { single } => {
                         // A single value may hold `;` (an industry's label does); a
                         // KoboToolbox export separates a multi-select's value names
                         // with spaces (its form lets several industries be picked:
                         // they are read, into our list of them).
                         let mut values: Vec<&str> = if single { vec![cell] } else { items(cell).collect() };
-                        if values.len() == 1 && read_item(column, cell).is_none() {
+                        if values.len() == 1 && read_item(column, cell).is_empty() {
                             let names: Vec<&str> = cell.split_whitespace().collect();
-                            if names.iter().all(|n| read_item(column, n).is_some()) {
+                            if names.iter().all(|n| !read_item(column, n).is_empty()) {
                                 values = names;
                             }
                         }
                         for item in values {
-                            match read_item(column, item) {
-                                Some((field, _)) if twins.contains(field) => {}
-                                Some((field, code)) => {
-                                    let (codes, _) = read.entry(field).or_insert_with(|| (Vec::new(), column.name));
-                                    if !codes.contains(&code) {
-                                        codes.push(code);
-                                    }
+                            let found = read_item(column, item);
+                            for (field, code) in found.iter().filter(|(f, _)| !twins.contains(f)) {
+                                let (codes, _) = read.entry(field).or_insert_with(|| (Vec::new(), column.name));
+                                if !codes.contains(code) {
+                                    codes.push(code.clone());
                                 }
-                                None => report.rejected.push(CellIssue {
+                            }
+                            if found.is_empty() {
+                                report.rejected.push(CellIssue {
                                     line,
                                     column: column.name.to_string(),
                                     issue: Issue::new(column.name, FieldError::UnknownCode { code: item.to_string() }),
-                                }),
+                                });
                             }
                         }
                     }
@@ -696,6 +766,11 @@ impl Store {
                 if let Some(list) = methods.as_array_mut().filter(|l| !l.contains(&json!("Threats"))) {
                     list.push(json!("Threats"));
                 }
+            }
+            // A case another organisation referred to us came by referral (the
+            // form asks about the referral only then).
+            if case.contains_key("incoming_referral") && !case.contains_key("intake_channel") {
+                case.insert("intake_channel".into(), json!("OrganisationReferral"));
             }
             let number = case.get("case_number").and_then(Value::as_str).map(str::to_string);
             match number.as_ref().and_then(|n| by_number.get(n).copied()) {
@@ -749,7 +824,11 @@ impl Store {
                         let field = parts.next().unwrap_or_default();
                         (g.lines.get(n).copied().unwrap_or(g.lines[0]), column_of(field, Level::Person))
                     }
-                    (Some(field), _) => (g.lines[0], column_of(field, Level::Case)),
+                    // A group's field by its path (`incoming_referral.date`), else the field.
+                    (Some(field), _) => {
+                        let column = Some(column_of(&issue.path, Level::Case)).filter(|c| !c.is_empty());
+                        (g.lines[0], column.unwrap_or_else(|| column_of(field, Level::Case)))
+                    }
                     _ => (g.lines[0], ""),
                 };
                 named.push(CellIssue { line, column: column.to_string(), issue: issue.clone() });

@@ -91,9 +91,9 @@ fn every_value_we_write_is_a_value_name_of_its_column_and_every_one_reads_back()
         let standard = field(&dict, m.column);
         for v in &m.values {
             assert!(standard.values.iter().any(|s| s == v), "{}: {v} is not a value name of v2.0", m.column);
-            // Each value is read back as one code only.
+            // Each value is read back as one code of each field only.
             if m.read() {
-                assert!(read_back.insert((m.column, *v)), "{}: {v} is read back twice", m.column);
+                assert!(read_back.insert((m.column, *v, m.field)), "{}: {v} is read back twice", m.column);
             }
         }
         let (codes, _) = codes_of(m.field);
@@ -111,10 +111,37 @@ fn every_value_we_write_is_a_value_name_of_its_column_and_every_one_reads_back()
         assert_eq!(standard.values.len(), standard.labels.len(), "{}", c.name);
         for (value, label) in standard.values.iter().zip(&standard.labels) {
             let by_name = read_item(c, value);
-            assert!(by_name.is_some(), "{}: {value} does not read", c.name);
+            assert!(!by_name.is_empty(), "{}: {value} does not read", c.name);
             assert_eq!(read_item(c, label), by_name, "{}: the label {label:?} reads otherwise", c.name);
         }
     }
+    // Where our codes are the standard's value names, they are all of them.
+    for c in COLUMNS {
+        let Cell::Code(_, path) = c.cell else { continue };
+        let standard = field(&dict, c.name);
+        let (ours, _) = codes_of(path);
+        assert_eq!(ours.to_vec(), standard.values, "{}", c.name);
+        for (value, label) in standard.values.iter().zip(&standard.labels) {
+            assert_eq!(read_item(c, label), [(path, value.clone())], "{}: {label:?}", c.name);
+        }
+    }
+}
+
+/// A generated case with consent, and with the questions HTCDS 2.0 added answered
+/// in turn (each code comes up as the seed grows).
+fn generated_with_version_2_fields(seed: u64) -> Value {
+    let mut c = crate::sample::generated(seed);
+    c["consents"] = consent("Granted", "2099-01-01");
+    let i = seed as usize;
+    let pick = |set: codes::CodeSet, k: usize| set.codes[k % set.codes.len()];
+    c["type_of_exploitation"] = json!([pick(codes::EXPLOITATION, i)]);
+    c["recruitment_channel"] = json!([pick(codes::RECRUITMENT_CHANNEL, i)]);
+    if matches!(c["trafficking_type"].as_str(), Some("Labour" | "SexAndLabour")) {
+        c["forced_labour_industry"] = json!([pick(codes::INDUSTRY, i), pick(codes::INDUSTRY, i + 7)]);
+    }
+    c["people"][0]["trafficking_status"] = json!(pick(codes::TRAFFICKING_STATUS, i));
+    c["people"][0]["trafficking_status_decided_by"] = json!(pick(codes::STATUS_DECIDED_BY, i));
+    c
 }
 
 fn consent(decision: &str, expires: &str) -> Value {
@@ -135,11 +162,16 @@ fn cases() -> Vec<Value> {
                "people": [
                    {"role": "PotentialVictim", "given_name": "María José", "family_name": "Pérez, López", "birth_date": "2001-04-05",
                     "gender": "Female", "nationality": ["MX", "GT"], "email": "mj@example.org", "safe_phone": "+526561234567",
-                    "vulnerabilities": ["Poverty", "Migration"]},
+                    "vulnerabilities": ["Poverty", "Migration"], "trafficking_status": "ActualVictimOfTrafficking",
+                    "trafficking_status_decided_by": "CourtOrProsecution"},
                    {"role": "PotentialVictim", "given_name": "Itzel", "gender": "TransgenderNonConforming", "nationality": ["MX"]},
                    {"role": "DependentChild", "given_name": "Beto", "age_estimate": 3}],
                "consents": consent("Granted", "2099-01-01")}),
-        json!({"format": "amparo.case/1", "intake_date": "2026-02-02", "status": "FollowUp", "trafficking_type": "Labour",
+        json!({"format": "amparo.case/1", "intake_date": "2026-02-02", "status": "Closed", "trafficking_type": "Labour",
+               "closure_reason": "Se mudó a otro estado; se canalizó.", "intake_channel": "OrganisationReferral",
+               "incoming_referral": {"organisation": "Casa Refugio Tijuana", "date": "2026-01-30",
+                                     "reason": "MigrationOrChangeOfLocation", "details": "Llegó con su expediente."},
+               "type_of_exploitation": ["ForcedLabour", "ChildLabour"], "recruitment_channel": ["AtWork"],
                "type_of_labour_exploitation": ["Begging", "Aquafarming", "Construction"],
                "people": [{"role": "PotentialVictim", "given_name": "Juan", "gender": "DeclinedToAnswer",
                            "birth_date": "Unknown", "nationality": ["Unknown"], "safe_phone": "DeclinedToAnswer",
@@ -183,9 +215,7 @@ fn an_export_speaks_version_2_and_leaves_out_cases_without_consent() {
     }
     // Many generated cases, so that most of our codes are written at least once.
     for seed in 0..60 {
-        let mut c = crate::sample::generated(seed);
-        c["consents"] = consent("Granted", "2099-01-01");
-        s.create_case(c, None).unwrap();
+        s.create_case(generated_with_version_2_fields(seed), None).unwrap();
     }
     // Left out: no consent, a refusal, an expired consent.
     let mut other = cases()[1].clone();
@@ -244,8 +274,19 @@ fn an_export_speaks_version_2_and_leaves_out_cases_without_consent() {
     for typed in ["prs_Birthdate", "prs_Citizenship", "prs_MobilePhone", "prs_Email"] {
         assert!(!juan.contains_key(typed), "a non-answer is never in {typed}: {juan:?}");
     }
-    assert_eq!(juan["vic_TypeOfExploitation"], json!(["ForcedLabour", "ForcedBegging"]));
+    // Forms of exploitation answered: written from that answer alone.
+    assert_eq!(juan["vic_TypeOfExploitation"], json!(["ForcedLabour", "ChildLabour"]));
     assert_eq!(juan["vic_ForcedLabourIndustry"], "A_AgricultureForestryAndFishing");
+    assert_eq!(juan["vic_MethodOfRecruitment"], json!(["AtWork"]));
+    assert_eq!(juan["cas_Status"], "Closed");
+    assert_eq!(juan["cas_ReasonForCaseClosure"], "Se mudó a otro estado; se canalizó.");
+    assert_eq!(juan["cas_ReferringOrganisation"], "Casa Refugio Tijuana");
+    assert_eq!(juan["cas_IncomingReferralDate"], "2026-01-30");
+    assert_eq!(juan["cas_ReasonForIncomingReferral"], "MigrationOrChangeOfLocation");
+    assert_eq!(juan["cas_IncomingReferralDetails"], "Llegó con su expediente.");
+    assert_eq!(maria["vic_TraffickingStatus"], "ActualVictimOfTrafficking");
+    assert_eq!(maria["vic_TraffickingStatusDecisionMakingOrg"], "CourtOrProsecution");
+    assert!(!row("Itzel").contains_key("vic_TraffickingStatus"));
     assert_eq!(juan["cas_CaseOwner"], "Ana");
     assert_eq!(juan["cas_ReferredOrganisation"], "Albergue Nazareth", "the latest referral");
     assert_eq!(juan["cas_ReasonForOutgoingReferral"], "MigrationOrChangeOfLocation");
@@ -294,9 +335,7 @@ fn export_then_import_round_trips_with_and_without_our_columns() {
         a.create_case(c, None).unwrap();
     }
     for seed in 100..140 {
-        let mut c = crate::sample::generated(seed);
-        c["consents"] = consent("Granted", "2099-01-01");
-        a.create_case(c, None).unwrap();
+        a.create_case(generated_with_version_2_fields(seed), None).unwrap();
     }
     let exported = a.htcds_export().unwrap();
     let mut numbers: Vec<&str> = exported.rows.iter().map(|r| r["amp_CaseNumber"].as_str().unwrap()).collect();
@@ -482,6 +521,16 @@ fn toolkit_rows(rows: usize) -> Vec<Vec<String>> {
                 "vic_ForcedLabourIndustry" => pick(&lookup("Forced Labour Industry"), i),
                 "vic_TypeOfSexExploitation" => pick(&lookup("Type of Sex Exploitation"), i),
                 "cas_Status" => pick(&lookup("Status"), i),
+                "cas_ReasonForCaseClosure" if i % 4 >= 2 => "Se cerró a petición de la persona".into(),
+                "vic_TraffickingStatus" => pick(&lookup("Trafficking Status"), i),
+                // The toolkit's own spelling of the column.
+                "vic_TraffickinStatusDecisionMakingOrg" => {
+                    pick(&lookup("Trafficking Status Decision Making Organization"), i)
+                }
+                "cas_ReferringOrganisation" if i % 2 == 0 => "Fiscalía de Chihuahua".into(),
+                "cas_IncomingReferralDate" if i % 2 == 0 => "2026-01-15".into(),
+                "cas_ReasonForIncomingReferral" if i % 2 == 0 => pick(&lookup("Reason for Incoming Referral"), i / 2),
+                "cas_IncomingReferralDetails" if i % 2 == 0 => "Llegó con oficio".into(),
                 _ => std::mem::take(&mut row[j]),
             };
         }
@@ -526,6 +575,15 @@ fn the_toolkits_spreadsheet_filled_with_its_labels_imports_as_csv_and_as_the_xls
     assert_eq!(person(19)["type_of_labour_exploitation"], json!(["DomesticWork"]), "households as employers");
     let mexico = all.iter().filter(|c| c["people"][0]["nationality"] == json!(["MX"])).count();
     assert!(mexico >= 1, "Mexico, by its name");
+    assert_eq!(person(0)["people"][0]["trafficking_status"], "PossibleVictimOfTrafficking");
+    assert_eq!(person(0)["people"][0]["trafficking_status_decided_by"], "Police");
+    assert_eq!(person(3)["people"][0]["trafficking_status_decided_by"], "NonPoliceGovernmentalOrganization");
+    assert_eq!(person(2)["closure_reason"], "Se cerró a petición de la persona");
+    let referred = person(2);
+    assert_eq!(referred["intake_channel"], "OrganisationReferral", "a case referred to us came by referral");
+    assert_eq!(referred["incoming_referral"]["organisation"], "Fiscalía de Chihuahua");
+    assert_eq!(referred["incoming_referral"]["reason"], "MigrationOrChangeOfLocation");
+    assert_eq!(referred["incoming_referral"]["date"], "2026-01-15");
 
     // The same rows in the .xlsx itself.
     let dir = tempfile::tempdir().unwrap();
@@ -586,7 +644,6 @@ fn a_kobotoolbox_export_of_the_toolkits_xlsform_imports() {
                 (k, _) if k.starts_with("select_multiple") => {
                     format!("{} {}", names[i % names.len()], names[(i + 3) % names.len()])
                 }
-                (_, "vic_TraffickingStatus" | "vic_TraffickingStatusDecisionMakingOrg") => String::new(),
                 _ => names[i % names.len()].clone(),
             });
         }
@@ -605,6 +662,7 @@ fn a_kobotoolbox_export_of_the_toolkits_xlsform_imports() {
     // Space-separated value names: PhysicalThreats and DebtBondage.
     assert_eq!(first["methods_of_control"], json!(["Threats", "DebtBondage"]));
     assert_eq!(first["people"][0]["gender"], "Female");
+    assert_eq!(first["people"][0]["trafficking_status"], "PossibleVictimOfTrafficking");
 }
 
 #[test]
@@ -640,4 +698,27 @@ fn every_country_of_ours_reads_back_from_the_toolkits_name_for_it() {
     assert_eq!(ours, codes::COUNTRY.codes.len(), "every one of our countries is in the toolkit's list");
     assert_eq!(country_code("méxico"), "MX");
     assert_eq!(country_code("Atlantis"), "Atlantis", "left for the form's rules to refuse by name");
+}
+
+#[test]
+fn our_answer_to_the_standards_own_question_is_written_alone_else_what_stands_in_for_it() {
+    let column = |name: &str| COLUMNS.iter().find(|c| c.name == name).unwrap();
+    let person = json!({"role": "PotentialVictim"});
+    let cell = |case: Value, name: &str| cell_of(column(name), &case, &person, None);
+    let older = json!({"trafficking_type": "Labour", "type_of_labour_exploitation": ["Begging", "Construction"],
+                       "method_of_recruitment": ["Work", "JobOffer"]});
+    assert_eq!(cell(older.clone(), "vic_TypeOfExploitation"), Some(json!(["ForcedLabour", "ForcedBegging"])));
+    assert_eq!(cell(older.clone(), "vic_ForcedLabourIndustry"), Some(json!("F_Construction")));
+    assert_eq!(cell(older.clone(), "vic_MethodOfRecruitment"), Some(json!(["AtWork"])));
+    let mut answered = older.clone();
+    answered["type_of_exploitation"] = json!(["Servitude"]);
+    answered["forced_labour_industry"] = json!(["C_Manufacturing", "T_ActivitiesOfHouseholdsAsEmployers"]);
+    answered["recruitment_channel"] = json!(["ThroughFriendsOrSocialEvents"]);
+    assert_eq!(cell(answered.clone(), "vic_TypeOfExploitation"), Some(json!(["Servitude"])));
+    assert_eq!(cell(answered.clone(), "vic_ForcedLabourIndustry"), Some(json!("C_Manufacturing")));
+    assert_eq!(cell(answered.clone(), "vic_MethodOfRecruitment"), Some(json!(["ThroughFriendsOrSocialEvents"])));
+    // A non-answer is no answer.
+    let mut unknown = older;
+    unknown["type_of_exploitation"] = json!(["Unknown"]);
+    assert_eq!(cell(unknown, "vic_TypeOfExploitation"), Some(json!(["ForcedLabour", "ForcedBegging"])));
 }

@@ -60,6 +60,28 @@ code_sets! {
         "ExcessiveWorkingHours" "UsesChildren" "ThreatOfLawEnforcement" "WithholdsNecessities"
         "WithholdsDocuments" "Other"];
     THREAT_TARGET = "threat_target" ["Self" "Children" "Family" "Other"];
+    // HTCDS 2.0's own lists, by their value names.
+    EXPLOITATION = "exploitation" ["ForcedLabour" "SexualExploitation" "ChildLabour" "ForcedMarriage"
+        "Servitude" "ForcedMilitaryByNonStateActors" "OrganRemoval" "ForcedBegging" "ForcedAdoption"
+        "Surrogacy" "Other"];
+    // ISIC Rev. 4 sections, as HTCDS 2.0 names them.
+    INDUSTRY = "industry" ["A_AgricultureForestryAndFishing" "B_MiningAndQuarrying" "C_Manufacturing"
+        "D_ElectricityGasSteamAndAirConditioningSupply" "E_WaterSupplySewerageWasteManagement"
+        "F_Construction" "G_WholesaleAndRetailTradeRepairOfMotorVehicles" "H_TransportationAndStorage"
+        "I_AccommodationAndFoodServiceActivities" "J_InformationAndCommunication"
+        "K_FinancialAndInsuranceActivities" "L_RealEstateActivities"
+        "M_ProfessionalScientificAndTechnicalActivities" "N_AdministrativeAndSupportServiceActivities"
+        "O_PublicAdministrationAndDefence" "P_Education" "Q_HumanHealthAndSocialWorkActivities"
+        "R_ArtsEntertainmentAndRecreation" "S_OtherServiceActivities" "T_ActivitiesOfHouseholdsAsEmployers"
+        "U_ActivitiesOfExtraterritorialOrganizations"];
+    RECRUITMENT_CHANNEL = "recruitment_channel" ["AtAPlaceOfBusiness" "AtAnEducationalInstitution" "AtWork"
+        "ThroughOnlineSocialNetworks" "ThroughAnOnlineAdvertisement" "ThroughATelevisionAdvert"
+        "ThroughANewspaperAdvert" "ThroughFamilyOrFamilyEvents" "ThroughFriendsOrSocialEvents" "Other"];
+    TRAFFICKING_STATUS = "trafficking_status" ["PossibleVictimOfTrafficking" "ActualVictimOfTrafficking"
+        "NotAVictimOfTrafficking"];
+    STATUS_DECIDED_BY = "status_decided_by" ["Police" "NGO" "CourtOrProsecution"
+        "NonPoliceGovernmentalOrganization" "Other"];
+    REFERRAL_REASON = "referral_reason" ["AdditionalServicesRequired" "MigrationOrChangeOfLocation" "Other"];
     EVENT_TYPE = "event_type" ["Recruitment" "Transit" "Exploitation"];
     DANGER_LEVEL = "danger_level" ["Low" "Medium" "High" "Immediate"];
     CONTACT_METHOD = "contact_method" ["Phone" "Text" "InPerson" "ThroughOrganisation" "None"];

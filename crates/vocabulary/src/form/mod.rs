@@ -142,6 +142,11 @@ pub fn person_fields() -> Vec<Field> {
         f("preferred_language", choice(codes::LANGUAGE)),
         f("interpreter_needed", Kind::YesNo),
         f("immigration_status", choice(codes::IMMIGRATION_STATUS)),
+        // Whether, and by whom, the person has been identified as a victim of
+        // trafficking (HTCDS 2.0 vic_TraffickingStatus and its decision maker).
+        f("trafficking_status", choice(codes::TRAFFICKING_STATUS)).show_if("role", &["PotentialVictim"]),
+        f("trafficking_status_decided_by", choice(codes::STATUS_DECIDED_BY))
+            .show_if("trafficking_status", codes::TRAFFICKING_STATUS.codes),
         f("in_trafficker_control", Kind::YesNo).show_if("role", &["DependentChild", "Other"]),
         f("vulnerabilities", multi(codes::VULNERABILITY)),
         f("safe_phone", Kind::Phone).pii(),
@@ -166,7 +171,21 @@ fn build_definition() -> Vec<Section> {
                 f("intake_date", Kind::Date),
                 f("intake_channel", choice(codes::INTAKE_CHANNEL)),
                 f("status", Kind::Choice { set: codes::STATUS, process: true }),
+                f("closure_reason", long_text()).pii().show_if("status", &["Closed", "ClosedReferred"]),
                 f("intake_place", place()),
+                // Who referred the person to us (HTCDS 2.0 cas_Referring…, cas_Incoming…).
+                f(
+                    "incoming_referral",
+                    Kind::Group {
+                        fields: vec![
+                            f("organisation", text()),
+                            f("date", Kind::Date),
+                            f("reason", choice(codes::REFERRAL_REASON)),
+                            f("details", long_text()).pii(),
+                        ],
+                    },
+                )
+                .show_if("intake_channel", &["LawEnforcementReferral", "OrganisationReferral"]),
             ],
         },
         Section { key: "people", fields: vec![f("people", Kind::List { item: person_fields() })] },
@@ -174,11 +193,16 @@ fn build_definition() -> Vec<Section> {
             key: "trafficking",
             fields: vec![
                 f("trafficking_type", choice(codes::TRAFFICKING_TYPE)),
+                f("type_of_exploitation", multi(codes::EXPLOITATION)),
                 f("venues", multi(codes::VENUE)),
                 f("type_of_sex_exploitation", multi(codes::SEX_EXPLOITATION)).show_if("trafficking_type", SEX),
                 f("type_of_labour_exploitation", multi(codes::LABOUR_EXPLOITATION)).show_if("trafficking_type", LABOUR),
+                // A list, though HTCDS 2.0 asks for one: people are made to work in
+                // more than one (its own XLSForm lets several be picked).
+                f("forced_labour_industry", multi(codes::INDUSTRY)).show_if("trafficking_type", LABOUR),
                 f("recruiter_relation", multi(codes::RECRUITER_RELATION)),
                 f("method_of_recruitment", multi(codes::RECRUITMENT)),
+                f("recruitment_channel", multi(codes::RECRUITMENT_CHANNEL)),
                 f("methods_of_control", multi(codes::CONTROL)),
                 f("threat_targets", multi(codes::THREAT_TARGET)).show_if("methods_of_control", &["Threats"]),
                 f("crossed_border", Kind::YesNo),
