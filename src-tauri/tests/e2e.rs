@@ -192,7 +192,13 @@ impl Ui {
         // screen already shown redraws it) leaves a stale element: find it anew.
         let deadline = Instant::now() + WAIT;
         loop {
-            match self.wait(css).await.click().await {
+            let el = self.wait(css).await;
+            // Brought to the middle of the window first, as a person scrolls to what
+            // she clicks: WebKitWebDriver's own scrolling can leave it under the
+            // form's sticky bar of actions.
+            let arg = serde_json::to_value(&el).expect("element reference");
+            let _ = self.c.execute("arguments[0].scrollIntoView({block: 'center'}); return true;", vec![arg]).await;
+            match el.click().await {
                 Ok(_) => return,
                 Err(fantoccini::error::CmdError::Standard(e))
                     if e.error == fantoccini::error::ErrorStatus::StaleElementReference
@@ -200,7 +206,11 @@ impl Ui {
                 {
                     tokio::time::sleep(Duration::from_millis(50)).await
                 }
-                Err(e) => panic!("click {css}: {e:?}"),
+                Err(e) => {
+                    // What was in the way, for whoever reads the failure.
+                    self.shot("failed-click").await;
+                    panic!("click {css}: {e:?} (screenshot: artifacts/e2e/failed-click.png)")
+                }
             }
         }
     }
