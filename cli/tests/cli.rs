@@ -371,7 +371,7 @@ fn the_fact_sheet_as_json_and_csv() {
     let females = cases
         .iter()
         .filter(|c| {
-            c["people"].as_array().unwrap().iter().any(|p| p["role"] == "PotentialVictim" && p["gender"] == "Female")
+            c["people"].as_array().unwrap().iter().any(|p| p["role"] == "PotentialVictim" && p["gender"] == "Feminine")
         })
         .count();
     assert_eq!(json["demographics"]["female"], females);
@@ -485,7 +485,7 @@ fn htcds_export_and_import() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("Columns not read: con_Consent."), "{o:?}");
     let json: Value = serde_json::from_str(&ok(&amparo(&a, &["htcds", "export", "--format", "json"]))).unwrap();
     assert_eq!(json[0]["prs_Gender"], "Feminine", "HTCDS 2.0's value name");
-    assert_eq!(json[0]["amp_Gender"], "Female", "our code, in our own column");
+    assert_eq!(json[0]["amp_Gender"], "Feminine", "our code, in our own column (the 2020 draft's Female, read as now)");
     std::fs::write(&csv, "cas_Status,prs_Gender\nActive,Mujer\n").unwrap();
     let e = err(&amparo(&b, &["htcds", "import", csv.to_str().unwrap()]));
     assert!(e.contains("line 2, prs_Gender:"), "{e}");

@@ -409,7 +409,7 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
         ui.type_in("#f-intake_place-city", "Houston").await;
         ui.type_in("#f-people-0-alias", "Rosa").await;
         ui.type_in("#f-people-0-given_name", "Xóchitl").await;
-        ui.choose("#f-people-0-gender", "Female").await;
+        ui.choose("#f-people-0-gender", "Feminine").await;
         ui.type_in("#f-people-0-age_estimate", "17").await;
         ui.choose("#f-people-0-preferred_language", "es").await;
         // Skip logic: sexual exploitation appears only once the type includes sex.
@@ -1330,11 +1330,13 @@ async fn the_fact_sheet_with_its_charts_shareable_and_in_spanish() {
         let mut store = amparo::Store::open(data.path(), PASS).unwrap();
         for _ in 0..13 {
             store
-                .create_case(report_case("Active", "Female", 24, "MX", "HotelMotel", "IntimatePartner"), None)
+                .create_case(report_case("Active", "Feminine", 24, "MX", "HotelMotel", "IntimatePartner"), None)
                 .unwrap();
         }
         for _ in 0..3 {
-            store.create_case(report_case("Closed", "Male", 16, "GT", "BarClubCantina", "Employer"), None).unwrap();
+            store
+                .create_case(report_case("Closed", "Masculine", 16, "GT", "BarClubCantina", "Employer"), None)
+                .unwrap();
         }
     }
     let driver = Driver::start(data.path());
@@ -1430,7 +1432,7 @@ async fn the_fact_sheet_with_its_charts_shareable_and_in_spanish() {
     assert_eq!(saved.len(), 1, "{saved:?}");
     let csv = std::fs::read_to_string(&saved[0]).unwrap();
     assert_eq!(csv.lines().count(), 14);
-    assert!(csv.lines().skip(1).all(|l| l.contains(",Female,24-26,Adult,MX,HotelMotel,")), "{csv}");
+    assert!(csv.lines().skip(1).all(|l| l.contains(",Feminine,24-26,Adult,MX,HotelMotel,")), "{csv}");
 
     // HTCDS: none of these survivors consented to sharing, so no case leaves.
     ui.click("#htcds-save").await;

@@ -502,6 +502,11 @@ INSERT INTO unexported_v20 (case_id) SELECT case_id FROM unexported;
 DROP TABLE unexported;
 ALTER TABLE unexported_v20 RENAME TO unexported;";
 
+/// Version 21: HTCDS 2.0's codes. Cases written before hold codes of an earlier
+/// version (`codes::RENAMED`); their rows are rebuilt once, at the next unlock,
+/// by `repositories::cases::upgrade_codes`, which clears this mark.
+const V21: &str = "INSERT INTO meta (key, value) VALUES ('codes_upgrade_pending', 'HTCDS 2.0');";
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -524,12 +529,13 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V18),
         M::up(V19),
         M::up(V20),
+        M::up(V21),
     ])
 }
 
 /// The schema version this build writes.
 pub fn latest_version() -> usize {
-    20
+    21
 }
 
 #[cfg(test)]

@@ -119,6 +119,10 @@ const OWN_QUESTIONS: &[(&str, &str)] = &[
     ("vic_MethodOfRecruitment", "recruitment_channel"),
 ];
 
+/// Fields whose codes the export before HTCDS 2.0 wrote into a column that now
+/// holds another field's: still read there.
+const FORMER: &[(&str, &str)] = &[("vic_MethodOfRecruitment", "method_of_recruitment")];
+
 /// Column names of the export before HTCDS 2.0, still read: each holds what the
 /// named column of today holds, in our codes.
 const OLD_NAMES: &[(&str, &str)] = &[
@@ -422,13 +426,18 @@ fn read_item(column: &Column, item: &str) -> Vec<(&'static str, String)> {
             if let Some(v) = standard {
                 return mapping::read(column.name, v).into_iter().map(|(f, c)| (f, c.to_string())).collect();
             }
-            mapping::fields_of(column.name)
+            let former = FORMER.iter().filter(|(c, _)| *c == column.name).map(|(_, f)| *f);
+            mapping::fields_of(column.name).into_iter().chain(former).collect()
         }
     };
     for field in &fields {
         let (list, _) = codes_of(field);
         if let Some(code) = list.iter().find(|c| Some(**c) == label || key_of(c) == key) {
             return vec![(field, (*code).to_string())];
+        }
+        // A code of an earlier version, read as it is now when the case is saved.
+        if let Some((_, old, _, _)) = codes::RENAMED.iter().find(|(f, old, _, _)| f == field && key_of(old) == key) {
+            return vec![(field, (*old).to_string())];
         }
     }
     match (codes::NON_ANSWERS.iter().find(|c| key_of(c) == key), fields.first()) {
@@ -759,13 +768,6 @@ impl Store {
             let kinds = read.get("trafficking_type").map(|(codes, _)| codes.as_slice()).unwrap_or_default();
             if let Some(kind) = trafficking_type(&case, kinds) {
                 case.insert("trafficking_type".into(), json!(kind));
-            }
-            // The form asks at whom threats were aimed only for threats.
-            if case.contains_key("threat_targets") && !twins.contains("methods_of_control") {
-                let methods = case.entry("methods_of_control").or_insert_with(|| json!([]));
-                if let Some(list) = methods.as_array_mut().filter(|l| !l.contains(&json!("Threats"))) {
-                    list.push(json!("Threats"));
-                }
             }
             // A case another organisation referred to us came by referral (the
             // form asks about the referral only then).

@@ -155,13 +155,13 @@ fn cases() -> Vec<Value> {
     vec![
         json!({"format": "amparo.case/1", "intake_date": "2026-02-01", "status": "Active", "trafficking_type": "Sex",
                "type_of_sex_exploitation": ["Prostitution", "Pornography"],
-               "method_of_recruitment": ["JobOffer", "Internet", "PublicArea"],
-               "methods_of_control": ["DebtBondage", "Threats", "RestrictsMovement"],
+               "method_of_recruitment": ["JobOffer"], "recruitment_channel": ["ThroughOnlineSocialNetworks", "Other"],
+               "methods_of_control": ["DebtBondage", "PhysicalThreats", "RestrictsMovement"],
                "threat_targets": ["Children"],
                "recruiter_relation": ["IntimatePartner", "Family"],
                "people": [
                    {"role": "PotentialVictim", "given_name": "María José", "family_name": "Pérez, López", "birth_date": "2001-04-05",
-                    "gender": "Female", "nationality": ["MX", "GT"], "email": "mj@example.org", "safe_phone": "+526561234567",
+                    "gender": "Feminine", "nationality": ["MX", "GT"], "email": "mj@example.org", "safe_phone": "+526561234567",
                     "vulnerabilities": ["Poverty", "Migration"], "trafficking_status": "ActualVictimOfTrafficking",
                     "trafficking_status_decided_by": "CourtOrProsecution"},
                    {"role": "PotentialVictim", "given_name": "Itzel", "gender": "TransgenderNonConforming", "nationality": ["MX"]},
@@ -260,11 +260,12 @@ fn an_export_speaks_version_2_and_leaves_out_cases_without_consent() {
     assert_eq!(maria["prs_Gender"], "Feminine");
     assert_eq!(maria["prs_Citizenship"], json!(["MX", "GT"]));
     assert_eq!(maria["vic_MethodOfRecruitment"], json!(["ThroughOnlineSocialNetworks", "Other"]));
-    assert_eq!(maria["amp_MethodOfRecruitment"], json!(["JobOffer", "Internet", "PublicArea"]));
+    assert_eq!(maria["amp_MethodOfRecruitment"], json!(["JobOffer"]), "how: the standard does not ask");
     assert_eq!(
         maria["vic_MethodsOfControl"],
-        json!(["DebtBondage", "PhysicalThreats", "Other", "ThreatensChildrenFamily"])
+        json!(["PhysicalThreats", "ThreatensChildrenFamily", "DebtBondage", "Other"])
     );
+    assert_eq!(maria["amp_MethodsOfControl"], json!(["DebtBondage", "PhysicalThreats", "RestrictsMovement"]));
     assert_eq!(maria["vic_RelationshipToTrafficker"], "Familial", "the first, in the table's order");
     assert_eq!(maria["vic_TypeOfExploitation"], json!(["SexualExploitation"]));
     assert_eq!(maria["con_Consent"], json!(true));
@@ -419,11 +420,11 @@ fn import_reads_labels_our_old_columns_and_names_every_bad_cell() {
     let one = s.get_case_by_number("MX1-2026-0001").unwrap();
     assert_eq!(one["people"].as_array().unwrap().len(), 2);
     assert_eq!(one["people"][0]["gender"], "Unknown");
-    assert_eq!(one["method_of_recruitment"], json!(["Internet"]));
+    assert_eq!(one["recruitment_channel"], json!(["ThroughOnlineSocialNetworks"]));
     let cases = s.list_cases(&Default::default()).unwrap();
     let sol = s.get_case(&cases.iter().find(|c| c.case_number != "MX1-2026-0001").unwrap().id).unwrap();
-    assert_eq!(sol["people"][0]["gender"], "TransgenderNonConforming");
-    assert_eq!(sol["method_of_recruitment"], json!(["Other"]));
+    assert_eq!(sol["people"][0]["gender"], "TransgenderMasculine");
+    assert_eq!(sol["recruitment_channel"], json!(["AtAPlaceOfBusiness"]));
 
     // The export before v2.0: its column names, our codes in its cells.
     let old = "cas_CaseNumber,cas_Status,prs_FirstName,prs_Gender,prs_Nationality,vic_MethodOfRecruitment,\
@@ -433,11 +434,14 @@ fn import_reads_labels_our_old_columns_and_names_every_bad_cell() {
     assert!(r.rejected.is_empty() && r.ignored.is_empty(), "{r:?}");
     let lupe = s.get_case_by_number("TX3-2025-0007").unwrap();
     assert_eq!(lupe["people"][0]["nationality"], json!(["MX", "GT"]));
-    assert_eq!(lupe["method_of_recruitment"], json!(["JobOffer", "Internet"]));
-    assert_eq!(lupe["methods_of_control"], json!(["Threats", "UsesChildren"]));
+    // The draft's codes, as they are now.
+    assert_eq!(lupe["people"][0]["gender"], "Feminine");
+    assert_eq!(lupe["method_of_recruitment"], json!(["JobOffer"]));
+    assert_eq!(lupe["recruitment_channel"], json!(["ThroughOnlineSocialNetworks"]));
+    assert_eq!(lupe["methods_of_control"], json!(["PhysicalThreats", "ThreatensChildrenFamily"]));
     assert_eq!(lupe["type_of_labour_exploitation"], json!(["Agriculture", "Begging"]));
     assert_eq!(lupe["trafficking_type"], "Labour", "implied by the exploitation");
-    assert_eq!(lupe["people"][0]["vulnerabilities"], json!(["Caste"]));
+    assert_eq!(lupe["people"][0]["vulnerabilities"], json!(["SocialGroup"]));
 
     let r = s.htcds_import_csv("Nombre,Edad\nAna,30\n".as_bytes()).unwrap();
     assert_eq!((r.rejected[0].line, r.rejected[0].issue.error.i18n_key()), (1, "error.field.format"));
@@ -466,8 +470,7 @@ fn rows_of_one_case_that_disagree_are_named_by_line_never_dropped() {
     assert!(r.rejected.is_empty(), "{:?}", r.rejected);
     let case = s.get_case_by_number("MX1-2026-0001").unwrap();
     assert_eq!(case["people"].as_array().unwrap().len(), 3);
-    assert_eq!(case["methods_of_control"], json!(["Threats"]), "a threat at whom is asked only for threats");
-    assert_eq!(case["threat_targets"], json!(["Family"]));
+    assert_eq!(case["methods_of_control"], json!(["ThreatensChildrenFamily"]));
     assert_eq!(case["trafficking_type"], "Sex");
 }
 
@@ -569,9 +572,9 @@ fn the_toolkits_spreadsheet_filled_with_its_labels_imports_as_csv_and_as_the_xls
         all.iter().find(|c| c["people"][0]["given_name"] == json!(name)).unwrap_or_else(|| panic!("{name}"))
     };
     // Labels became our codes; a country's name its code.
-    assert_eq!(person(0)["people"][0]["gender"], "Female");
+    assert_eq!(person(0)["people"][0]["gender"], "Feminine");
     assert_eq!(person(5)["people"][0]["gender"], "Unknown", "Not specified/unknown");
-    assert_eq!(person(1)["methods_of_control"], json!(["ThreatOfLawEnforcement"]));
+    assert_eq!(person(1)["methods_of_control"], json!(["ThreatsLawEnforcement"]));
     assert_eq!(person(19)["type_of_labour_exploitation"], json!(["DomesticWork"]), "households as employers");
     let mexico = all.iter().filter(|c| c["people"][0]["nationality"] == json!(["MX"])).count();
     assert!(mexico >= 1, "Mexico, by its name");
@@ -660,8 +663,8 @@ fn a_kobotoolbox_export_of_the_toolkits_xlsform_imports() {
     let first = cases.iter().map(|c| s.get_case(&c.id).unwrap()).find(|c| c["people"][0]["given_name"] == "Persona 0");
     let first = first.unwrap();
     // Space-separated value names: PhysicalThreats and DebtBondage.
-    assert_eq!(first["methods_of_control"], json!(["Threats", "DebtBondage"]));
-    assert_eq!(first["people"][0]["gender"], "Female");
+    assert_eq!(first["methods_of_control"], json!(["PhysicalThreats", "DebtBondage"]));
+    assert_eq!(first["people"][0]["gender"], "Feminine");
     assert_eq!(first["people"][0]["trafficking_status"], "PossibleVictimOfTrafficking");
 }
 
@@ -705,11 +708,10 @@ fn our_answer_to_the_standards_own_question_is_written_alone_else_what_stands_in
     let column = |name: &str| COLUMNS.iter().find(|c| c.name == name).unwrap();
     let person = json!({"role": "PotentialVictim"});
     let cell = |case: Value, name: &str| cell_of(column(name), &case, &person, None);
-    let older = json!({"trafficking_type": "Labour", "type_of_labour_exploitation": ["Begging", "Construction"],
-                       "method_of_recruitment": ["Work", "JobOffer"]});
+    let older = json!({"trafficking_type": "Labour", "type_of_labour_exploitation": ["Begging", "Construction"]});
     assert_eq!(cell(older.clone(), "vic_TypeOfExploitation"), Some(json!(["ForcedLabour", "ForcedBegging"])));
     assert_eq!(cell(older.clone(), "vic_ForcedLabourIndustry"), Some(json!("F_Construction")));
-    assert_eq!(cell(older.clone(), "vic_MethodOfRecruitment"), Some(json!(["AtWork"])));
+    assert_eq!(cell(older.clone(), "vic_MethodOfRecruitment"), None, "how is not where");
     let mut answered = older.clone();
     answered["type_of_exploitation"] = json!(["Servitude"]);
     answered["forced_labour_industry"] = json!(["C_Manufacturing", "T_ActivitiesOfHouseholdsAsEmployers"]);

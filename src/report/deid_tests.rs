@@ -21,7 +21,7 @@ fn case(i: usize, year: u32, gender: &str, age: u32, nationality: &str, venue: &
         "people": [{"role": "PotentialVictim", "given_name": NAMES[i % 4], "family_name": format!("Apellido{i}"),
                     "alias": format!("Alias{i}"), "gender": gender, "age_estimate": age, "nationality": [nationality],
                     "safe_phone": format!("+52656{:07}", i), "email": format!("persona{i}@example.org")},
-                   {"role": "DependentChild", "gender": "Male", "age_estimate": 3}],
+                   {"role": "DependentChild", "gender": "Masculine", "age_estimate": 3}],
     })
 }
 
@@ -60,14 +60,14 @@ fn known_answers_no_personal_column_months_and_bands() {
     let (_d, mut s) = store();
     // 12 women of 24 from Mexico in hotels in 2025: kept at k = 11.
     for i in 0..12 {
-        s.create_case(case(i, 2025, "Female", 24, "MX", "HotelMotel"), None).unwrap();
+        s.create_case(case(i, 2025, "Feminine", 24, "MX", "HotelMotel"), None).unwrap();
     }
     // Three different people, each alone in their combination: dropped.
-    s.create_case(case(20, 2025, "Male", 16, "GT", "Agriculture"), None).unwrap();
-    s.create_case(case(21, 2025, "Female", 24, "MX", "BarClubCantina"), None).unwrap();
-    s.create_case(case(22, 2024, "Female", 24, "MX", "HotelMotel"), None).unwrap();
+    s.create_case(case(20, 2025, "Masculine", 16, "GT", "Agriculture"), None).unwrap();
+    s.create_case(case(21, 2025, "Feminine", 24, "MX", "BarClubCantina"), None).unwrap();
+    s.create_case(case(22, 2024, "Feminine", 24, "MX", "HotelMotel"), None).unwrap();
     // One who declined to be counted in records: left out, however common.
-    let mut declined = case(23, 2025, "Female", 24, "MX", "HotelMotel");
+    let mut declined = case(23, 2025, "Feminine", 24, "MX", "HotelMotel");
     declined["consents"] = json!([{"scope": "DeidentifiedStatistics", "decision": "Declined", "explained_in": "es", "given_at": "2025-01-10"}]);
     s.create_case(declined, None).unwrap();
 
@@ -93,7 +93,7 @@ fn known_answers_no_personal_column_months_and_bands() {
         assert_eq!(r["age_band"], "24-26");
         assert_eq!(
             (r["gender"].as_str(), r["nationality"].as_str(), r["venues"].as_str()),
-            ("Female", "MX", "HotelMotel")
+            ("Feminine", "MX", "HotelMotel")
         );
         assert_eq!(r["majority_at_intake"], "Adult");
     }
@@ -149,7 +149,7 @@ fn every_exported_combination_occurs_at_least_k_times() {
             let mut expected: BTreeMap<String, usize> = BTreeMap::new();
             let mut declined = 0;
             for (n, (g, a, nat, v, later, no)) in people.iter().enumerate() {
-                let (gender, age) = (["Female", "Male"][*g], [15, 25, 50][*a]);
+                let (gender, age) = (["Feminine", "Masculine"][*g], [15, 25, 50][*a]);
                 let (nat, venue) = (["MX", "HN"][*nat], ["HotelMotel", "Agriculture"][*v]);
                 let mut c = case(n, year + *later as u32, gender, age, nat, venue);
                 if *no {

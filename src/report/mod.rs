@@ -152,7 +152,7 @@ impl Store {
             list.sort_by(|a, b| rank(b.1).cmp(&rank(a.1)).then_with(|| a.0.cmp(&b.0)));
             list.into_iter().map(|(code, n)| CodeCount { code, cases: Count::new(n as u64, k) }).collect::<Vec<_>>()
         };
-        let (genders, majorities) = (of_kind("gender"), of_kind("majority"));
+        let (genders, majorities) = (of_kind("gender_group"), of_kind("majority"));
         let find =
             |list: &[CodeCount], code: &str| list.iter().find(|c| c.code == code).map_or(Count::Exact(0), |c| c.cases);
         let sheet = FactSheet {
@@ -160,9 +160,9 @@ impl Store {
             potential_victims: Count::new(victims.max(0) as u64, k),
             venues: of_kind("venue"),
             demographics: Demographics {
-                female: find(&genders, "Female"),
-                male: find(&genders, "Male"),
-                transgender_non_conforming: find(&genders, "TransgenderNonConforming"),
+                female: find(&genders, "female"),
+                male: find(&genders, "male"),
+                transgender_non_conforming: find(&genders, "transgender_non_conforming"),
                 minor: find(&majorities, "Minor"),
                 adult: find(&majorities, "Adult"),
             },

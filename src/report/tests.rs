@@ -29,16 +29,17 @@ fn victim(gender: Option<&str>, age: Option<u32>, nationality: &[&str]) -> Value
 fn store_with_known_cases() -> (tempfile::TempDir, Store) {
     let (dir, mut s) = crate::store::test_store();
     // Two victims: a woman and a boy, of two nationalities.
-    let a = json!([victim(Some("Female"), Some(30), &["MX"]), victim(Some("Male"), Some(16), &["GT"])]);
+    let a = json!([victim(Some("Feminine"), Some(30), &["MX"]), victim(Some("Masculine"), Some(16), &["GT"])]);
     s.create_case(case("2025-03-10", "Sex", a, &["HotelMotel", "TruckStop"], &["IntimatePartner"]), None).unwrap();
     // A girl.
-    let b = json!([victim(Some("Female"), Some(15), &["MX"])]);
+    let b = json!([victim(Some("Feminine"), Some(15), &["MX"])]);
     s.create_case(case("2025-06-01", "Labour", b, &["HotelMotel"], &["Employer", "IntimatePartner"]), None).unwrap();
     // No demographics given; a dependent child, who is no potential victim.
-    let c = json!([victim(None, None, &["Unknown"]), {"role": "DependentChild", "gender": "Male", "age_estimate": 4}]);
+    let c =
+        json!([victim(None, None, &["Unknown"]), {"role": "DependentChild", "gender": "Masculine", "age_estimate": 4}]);
     s.create_case(case("2025-09-09", "Sex", c, &["Agriculture"], &["Unknown"]), None).unwrap();
     // Outside the period.
-    let d = json!([victim(Some("Female"), Some(40), &["MX"])]);
+    let d = json!([victim(Some("Feminine"), Some(40), &["MX"])]);
     s.create_case(case("2024-01-01", "Sex", d, &["HotelMotel"], &["Stranger"]), None).unwrap();
     (dir, s)
 }
@@ -125,6 +126,25 @@ fn counts_follow_edits_and_are_rebuilt_for_older_stores() {
     assert_eq!(after.demographics.transgender_non_conforming, Count::Exact(1));
     assert_eq!(after.demographics.female, Count::Exact(1));
     assert_eq!(after.venues, vec![cc("TruckStop", 2), cc("Agriculture", 1), cc("HotelMotel", 1)]);
+    // A trans woman and a non-binary person in one case are one case in the group
+    // (HTCDS 2.0's three codes and ours count together).
+    let mut c = s.get_case(&id).unwrap();
+    c["people"][0]["gender"] = json!("TransgenderFeminine");
+    let mut other = c["people"][0].clone();
+    other["gender"] = json!("NonConforming");
+    other.as_object_mut().unwrap().remove("id");
+    c["people"].as_array_mut().unwrap().push(other);
+    s.update_case(&id, c, None).unwrap();
+    let grouped = s.fact_sheet(&period()).unwrap();
+    assert_eq!(grouped.demographics.transgender_non_conforming, Count::Exact(1));
+    assert_eq!(grouped.potential_victims, Count::Exact(after_victims(&after) + 1));
+}
+
+fn after_victims(sheet: &FactSheet) -> u64 {
+    match sheet.potential_victims {
+        Count::Exact(n) => n,
+        other => panic!("{other:?}"),
+    }
 }
 
 /// The running counts are what counting the per-case rows again gives.
@@ -167,7 +187,7 @@ fn running_counts_follow_saves_edits_and_purges() {
         c.as_object_mut().unwrap().remove("notes");
         match i % 3 {
             0 => c["intake_date"] = json!("2024-02-29"),
-            1 => c["people"] = json!([victim(Some("Female"), Some(17), &["HN", "SV"])]),
+            1 => c["people"] = json!([victim(Some("Feminine"), Some(17), &["HN", "SV"])]),
             _ => c["status"] = json!("Closed"),
         }
         s.update_case(id, c, None).unwrap();

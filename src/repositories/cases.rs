@@ -740,6 +740,43 @@ pub(crate) fn backfill_facts(conn: &mut Connection) -> Result<(), DatabaseError>
     Ok(())
 }
 
+/// Mark left by schema 21 until every case shows HTCDS 2.0's codes.
+const CODES_UPGRADE: &str = "codes_upgrade_pending";
+
+/// Stores from before schema 21 hold codes of an earlier version. Each case that
+/// does is rebuilt from its changes, which shows its codes as they are now
+/// (`intake::upgrade_codes`); the changes keep what was written (a value its row
+/// held is stored in the log first), so they travel on as they were, and its facts
+/// and running counts follow. One transaction: a crash only delays it.
+pub(crate) fn upgrade_codes(conn: &mut Connection) -> Result<(), RepositoryError> {
+    let tx = crate::database::write_tx(conn)?;
+    if crate::database::meta(&tx, CODES_UPGRADE)?.is_some() {
+        // Only the ids of the cases to rebuild are kept: memory stays small
+        // whatever the size of the store.
+        let mut stale = Vec::new();
+        {
+            let mut st = tx.prepare("SELECT id, data FROM cases")?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let data: String = r.get(1)?;
+                let mut case: Value =
+                    serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
+                if intake::upgrade_codes(&mut case) {
+                    stale.push(r.get::<_, String>(0)?);
+                }
+            }
+        }
+        let mut bulk = Bulk::default();
+        for id in &stale {
+            rebuild_from(&tx, id, super::incoming::fields(&tx, id)?, Logged::Yes, Some(&mut bulk))?;
+        }
+        bulk.finish(&tx)?;
+        tx.execute("DELETE FROM meta WHERE key = ?1", [CODES_UPGRADE])?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// Write the row of a case new to this laptop: its columns from `row`, its data
 /// as stored, and its stamps (`created_at`, `updated_at`, `created_by`,
 /// `updated_by`). A case written closed starts its retention clock. Returns the
@@ -854,7 +891,12 @@ pub(crate) fn rebuild_from(
     }
     let current = changelog::winners(&fields);
     let text = |k: &str| current.get(k).and_then(Value::as_str).map(str::to_string);
-    let row = reshape(id, flat::unflatten(&current));
+    // Codes of an earlier version (from a laptop not yet upgraded, or in changes
+    // made before) show as they are now; the changes keep what was written.
+    let mut data = Value::Object(flat::unflatten(&current));
+    intake::upgrade_codes(&mut data);
+    let Value::Object(data) = data else { return Err(DatabaseError::Damaged { table: "cases" }.into()) };
+    let row = reshape(id, data);
     let number = text("case_number");
     let created_at = text("created_at").unwrap_or_default();
     let updated_at = text("updated_at").unwrap_or_else(|| created_at.clone());

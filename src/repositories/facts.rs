@@ -211,6 +211,20 @@ pub(crate) struct CaseFacts {
 }
 
 /// The facts of a case, from its data as the store keeps it (codes only).
+/// The fact sheet's groups of genders (DOMAIN.md): female, male, and transgender
+/// or non-conforming, which counts the three HTCDS 2.0 codes and ours. Counted as
+/// groups, so that a case with a trans woman and a non-binary person is one case.
+pub(crate) fn gender_group(code: &str) -> Option<&'static str> {
+    match code {
+        "Feminine" => Some("female"),
+        "Masculine" => Some("male"),
+        "TransgenderFeminine" | "TransgenderMasculine" | "NonConforming" | "TransgenderNonConforming" => {
+            Some("transgender_non_conforming")
+        }
+        _ => None,
+    }
+}
+
 pub(crate) fn of_case(data: &Map<String, Value>) -> CaseFacts {
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
     // A list of codes (a lone code counts as a list of one).
@@ -235,9 +249,10 @@ pub(crate) fn of_case(data: &Map<String, Value>) -> CaseFacts {
         .filter(|p| p.get("role").and_then(Value::as_str) == Some("PotentialVictim"))
         .collect();
     for p in &victims {
-        for (kind, key) in [("gender", "gender"), ("majority", "majority_at_intake")] {
-            facts.extend(text(p.get(key)).map(|c| (kind.to_string(), c)));
-        }
+        facts.extend(
+            text(p.get("gender")).and_then(|c| gender_group(&c)).map(|g| ("gender_group".to_string(), g.into())),
+        );
+        facts.extend(text(p.get("majority_at_intake")).map(|c| ("majority".to_string(), c)));
         facts.extend(codes(p.get("nationality")).into_iter().map(|c| ("nationality".to_string(), c)));
     }
     CaseFacts {

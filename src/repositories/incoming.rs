@@ -121,9 +121,9 @@ pub(crate) fn not_accepted(field: &str, v: &Value, today: NaiveDate) -> Option<I
     // Checked without the field's name first: nearly every value passes, and only
     // an issue needs the name.
     let issue = |path: &str| match slot(field) {
-        Slot::Form(f) => {
-            super::restricted::unsealed_part(v).and_then(|v| intake::check_value(f, &v, path, today).into_iter().next())
-        }
+        // A code of an earlier version is read as it is now (`intake::upgraded`).
+        Slot::Form(f) => super::restricted::unsealed_part(v)
+            .and_then(|v| intake::check_value(f, &intake::upgraded(f.key, &v), path, today).into_iter().next()),
         Slot::Note if super::restricted::is_sealed(v) => None,
         Slot::Note => intake::check_note(v, path, today).into_iter().next(),
         Slot::Stamp if field == "case_number" && !v.as_str().is_some_and(intake::validate::is_case_number) => {

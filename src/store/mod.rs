@@ -546,6 +546,7 @@ impl Store {
         let mut conn = database::open(dir, key)?;
         crate::changelog::carry_over(&mut conn)?;
         crate::sync::ensure_ready(&mut conn)?;
+        repositories::cases::upgrade_codes(&mut conn)?;
         repositories::cases::backfill_facts(&mut conn)?;
         repositories::cases::backfill_fts(&mut conn)?;
         repositories::directory::seed(&conn)?;

@@ -1736,3 +1736,59 @@ fn every_case_a_large_bundle_brings_is_found_and_the_index_checks() {
     let indexed: i64 = l[1].conn().query_row("SELECT count(*) FROM cases_fts", [], |r| r.get(0)).unwrap();
     assert_eq!(indexed, 2050);
 }
+
+/// A laptop not yet upgraded writes the codes of the 2020 draft of HTCDS ("Male",
+/// "Threats"). An upgraded laptop shows them as they are now, holds none of them
+/// back, counts them in its fact sheet, and passes the changes on as written.
+#[test]
+fn codes_of_a_laptop_not_yet_upgraded_show_as_they_are_now_and_travel_on_as_written() {
+    let (_d, mut l) = laptops(3);
+    let case = l[0].create_case(sample::full_case(), None).unwrap();
+    let b = export(&mut l[0]);
+    import(&mut l[1], &b).unwrap();
+    set(&mut l[0], &case, "people.0.gender", "Masculine");
+    set(&mut l[0], &case, "methods_of_control", "DebtBondage, PhysicalThreats, PsychoactiveSubstance");
+    let next = export(&mut l[0]);
+    let me = identity::load(l[0].conn()).unwrap();
+    let old = reforge(&l[1], &next, &me, |_, body| {
+        for c in body.changes.iter_mut() {
+            if c.field.ends_with(".gender") && c.value == Some(json!("Masculine")) {
+                c.value = Some(json!("Male"));
+            }
+            if c.field == "methods_of_control" && c.value.is_some() {
+                c.value = Some(json!(["DebtBondage", "Threats", "PsychoactiveSubstances"]));
+            }
+        }
+    });
+    let summary = import(&mut l[1], &old).unwrap();
+    assert_eq!(summary.conflicts, 0, "nothing held back: the codes are known, as they were");
+    let id = id_of(&case);
+    let shown = &cases(&l[1])[&id];
+    assert_eq!(shown["people"][0]["gender"], "Masculine");
+    assert_eq!(shown["methods_of_control"], json!(["DebtBondage", "PhysicalThreats", "PsychoactiveSubstance"]));
+    assert_eq!(shown["threat_targets"], json!(["Children", "Family"]), "still asked: the threats are physical");
+    assert_eq!(l[1].fact_sheet(&Default::default()).unwrap().demographics.male, crate::report::Count::Exact(1));
+    // The log keeps what was written, and so does the next laptop's.
+    let writer = l[0].session().device_id.clone();
+    let as_written = |s: &Store| {
+        let all = crate::changelog::all(s.conn()).unwrap();
+        let gender = all.iter().filter(|c| c.field.ends_with(".gender") && c.device == writer).max_by_key(|c| c.seq);
+        gender.and_then(|c| c.value.clone())
+    };
+    assert_eq!(as_written(&l[1]), Some(json!("Male")));
+    // Every change it holds, passed on to a third laptop.
+    let mut passed = Vec::new();
+    l[1].sync_export(true, |b| {
+        passed = b.to_vec();
+        Ok(())
+    })
+    .unwrap();
+    import(&mut l[2], &passed).unwrap();
+    assert_eq!(as_written(&l[2]), Some(json!("Male")));
+    assert_eq!(cases(&l[2])[&id]["people"][0]["gender"], "Masculine");
+    // An edit made where it was upgraded goes back as it is now.
+    set(&mut l[1], &case, "people.0.alias", "Garza");
+    let back = export(&mut l[1]);
+    import(&mut l[0], &back).unwrap();
+    assert_eq!(cases(&l[0])[&id]["people"][0]["gender"], "Masculine");
+}

@@ -14,11 +14,11 @@ pub fn full_case() -> Value {
         "intake_place": {"country": "US", "subdivision": "US-TX", "city": "Houston"},
         "people": [
             {"role": "PotentialVictim", "alias": "Rosa", "given_name": "Xóchitl", "family_name": "Quetzalli Ramírez",
-             "gender": "Female", "birth_date": "2009-02-03", "nationality": ["MX"], "languages": ["es", "nah"],
+             "gender": "Feminine", "birth_date": "2009-02-03", "nationality": ["MX"], "languages": ["es", "nah"],
              "preferred_language": "es", "interpreter_needed": false, "immigration_status": "Undocumented",
              "trafficking_status": "PossibleVictimOfTrafficking", "trafficking_status_decided_by": "NGO",
              "vulnerabilities": ["Poverty", "Migration"], "safe_phone": "+525512345678", "email": "rosa@example.org"},
-            {"role": "DependentChild", "gender": "Male", "age_estimate": 3, "in_trafficker_control": true,
+            {"role": "DependentChild", "gender": "Masculine", "age_estimate": 3, "in_trafficker_control": true,
              "nationality": ["Unknown"], "languages": ["es"]}
         ],
         "trafficking_type": "SexAndLabour",
@@ -30,7 +30,7 @@ pub fn full_case() -> Value {
         "recruiter_relation": ["IntimatePartner"],
         "method_of_recruitment": ["IntimatePartnerOrMarriageProposition", "JobOffer"],
         "recruitment_channel": ["ThroughOnlineSocialNetworks"],
-        "methods_of_control": ["DebtBondage", "Threats"],
+        "methods_of_control": ["DebtBondage", "PhysicalThreats"],
         "threat_targets": ["Children", "Family"],
         "crossed_border": true,
         "trafficking_events": [
@@ -187,7 +187,7 @@ pub fn generated(seed: u64) -> Value {
         }
         po.insert(
             "gender".into(),
-            g.pick(&["Female", "Female", "Female", "Male", "TransgenderNonConforming", "Unknown"]).into(),
+            g.pick(&["Feminine", "Feminine", "Feminine", "Masculine", "TransgenderFeminine", "Unknown"]).into(),
         );
         if g.chance(50) {
             let by = year - 14 - g.below(20) as i32;
@@ -205,7 +205,7 @@ pub fn generated(seed: u64) -> Value {
         people.push(p);
     }
     if g.chance(30) {
-        people.push(json!({"role": "DependentChild", "gender": g.pick(&["Female", "Male"]),
+        people.push(json!({"role": "DependentChild", "gender": g.pick(&["Feminine", "Masculine"]),
                            "age_estimate": g.below(12), "in_trafficker_control": g.chance(40)}));
     }
     c.insert("people".into(), json!(people));
@@ -220,7 +220,7 @@ pub fn generated(seed: u64) -> Value {
     }
     c.insert("recruiter_relation".into(), some_codes(&mut g, codes::RECRUITER_RELATION.codes, 2));
     let control = some_codes(&mut g, codes::CONTROL.codes, 3);
-    if control.as_array().is_some_and(|a| a.iter().any(|v| v == "Threats")) {
+    if control.as_array().is_some_and(|a| a.iter().any(|v| v == "PhysicalThreats")) {
         c.insert("threat_targets".into(), some_codes(&mut g, codes::THREAT_TARGET.codes, 2));
     }
     c.insert("methods_of_control".into(), control);

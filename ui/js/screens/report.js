@@ -53,8 +53,12 @@ export function barChart(id, titleKey, rows) {
 function figures(sheet) {
   const ranked = (set, list) => list.map((c) => ({ key: codeKey(set, c.code), cases: c.cases }));
   const d = sheet.demographics;
-  const demo = [["female", "Female", "gender"], ["male", "Male", "gender"], ["transgender_non_conforming", "TransgenderNonConforming", "gender"], ["minor", "Minor", "majority"], ["adult", "Adult", "majority"]]
-    .map(([k, code, set]) => ({ key: codeKey(set, code), cases: d[k] }));
+  // Genders as the sheet groups them (the transgender and non-conforming codes
+  // together); age groups by their codes.
+  const demo = [["female", "report.group_female"], ["male", "report.group_male"],
+    ["transgender_non_conforming", "report.group_transgender_non_conforming"],
+    ["minor", codeKey("majority", "Minor")], ["adult", codeKey("majority", "Adult")]]
+    .map(([k, key]) => ({ key, cases: d[k] }));
   const demographics = barChart("report-demographics", "report.demographics", demo);
   demographics.append(h("p", { class: "footnote", id: "report-footnote", i18n: "report.footnote" }));
   return [

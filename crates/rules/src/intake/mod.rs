@@ -25,6 +25,7 @@ pub const MAJORITY_AGE: i64 = 18;
 /// trim single-line text, and drop fields hidden by skip logic, recursively.
 /// Free text keeps its inner content exactly as typed.
 pub fn normalize(case: &mut Value) {
+    upgrade_codes(case);
     if let Some(obj) = case.as_object_mut() {
         normalize_fields(form::case_fields(), obj);
         if let Some(Value::Array(notes)) = obj.get_mut("notes") {
@@ -34,6 +35,60 @@ pub fn normalize(case: &mut Value) {
             obj.remove("notes");
         }
     }
+}
+
+/// Rewrite the codes of an earlier version as they are now (`codes::RENAMED`),
+/// moving a value into the field it belongs to now, in the case and in each of
+/// its people. Whether anything changed.
+pub fn upgrade_codes(case: &mut Value) -> bool {
+    let Some(obj) = case.as_object_mut() else { return false };
+    let mut changed = upgrade_object(obj);
+    if let Some(Value::Array(people)) = obj.get_mut("people") {
+        for p in people.iter_mut().filter_map(Value::as_object_mut) {
+            changed |= upgrade_object(p);
+        }
+    }
+    changed
+}
+
+/// A field's value with the codes of an earlier version as they are now; what
+/// moved to another field is gone from it (`null` if all of it did).
+pub fn upgraded(field: &str, v: &Value) -> Value {
+    let mut obj = Map::new();
+    obj.insert(field.to_string(), v.clone());
+    upgrade_object(&mut obj);
+    obj.remove(field).unwrap_or(Value::Null)
+}
+
+fn upgrade_object(obj: &mut Map<String, Value>) -> bool {
+    let mut changed = false;
+    for (field, old, to, new) in codes::RENAMED {
+        let was_list = match obj.get_mut(*field) {
+            Some(Value::String(s)) if s == old => false,
+            Some(Value::Array(items)) if items.iter().any(|v| v == old) => {
+                items.retain(|v| v != old);
+                true
+            }
+            _ => continue,
+        };
+        changed = true;
+        if !was_list {
+            obj.remove(*field);
+        }
+        match obj.entry(to.to_string()).or_insert_with(|| if was_list { Value::Array(Vec::new()) } else { Value::Null })
+        {
+            Value::Array(items) => {
+                if !items.iter().any(|v| v == new) {
+                    items.push(Value::from(*new));
+                }
+            }
+            slot => *slot = Value::from(*new),
+        }
+        if obj.get(*field).and_then(Value::as_array).is_some_and(Vec::is_empty) {
+            obj.remove(*field);
+        }
+    }
+    changed
 }
 
 fn is_empty(v: &Value) -> bool {

@@ -366,3 +366,49 @@ fn every_form_label_code_and_error_has_a_message() {
         assert!(raised.contains(k), "{k} is in the locales but no FieldError uses it");
     }
 }
+
+/// Every code of the 2020 draft reads as HTCDS 2.0's (DOMAIN.md), in the case and
+/// in its people, moving into the field it belongs to now; twice is once.
+#[test]
+fn codes_of_the_draft_are_read_as_they_are_now() {
+    let mut case = json!({
+        "method_of_recruitment": ["JobOffer", "Internet", "PublicArea", "Shelter"],
+        "recruitment_channel": ["Other"],
+        "methods_of_control": ["Threats", "UsesChildren", "RestrictsMovement"],
+        "people": [{"role": "PotentialVictim", "gender": "Female", "vulnerabilities": ["Caste", "Poverty"]},
+                   {"role": "DependentChild", "gender": "Male"}]
+    });
+    assert!(crate::intake::upgrade_codes(&mut case));
+    assert_eq!(case["method_of_recruitment"], json!(["JobOffer"]));
+    assert_eq!(case["recruitment_channel"], json!(["Other", "ThroughOnlineSocialNetworks"]), "once");
+    assert_eq!(case["methods_of_control"], json!(["RestrictsMovement", "PhysicalThreats", "ThreatensChildrenFamily"]));
+    assert_eq!(case["people"][0]["gender"], "Feminine");
+    assert_eq!(case["people"][0]["vulnerabilities"], json!(["Poverty", "SocialGroup"]));
+    assert_eq!(case["people"][1]["gender"], "Masculine");
+    let once = case.clone();
+    assert!(!crate::intake::upgrade_codes(&mut case), "nothing left to upgrade");
+    assert_eq!(case, once);
+    // All of a list moved away: the field is gone, not an empty list.
+    let mut moved = json!({"method_of_recruitment": ["Work"]});
+    crate::intake::upgrade_codes(&mut moved);
+    assert_eq!(moved, json!({"recruitment_channel": ["AtWork"]}));
+    // A value on its own, as a change from another laptop brings it.
+    assert_eq!(crate::intake::upgraded("gender", &json!("Male")), json!("Masculine"));
+    assert_eq!(crate::intake::upgraded("method_of_recruitment", &json!(["Internet"])), Value::Null);
+    assert_eq!(crate::intake::upgraded("status", &json!("Active")), json!("Active"));
+    // Every old code is gone from its list, and every new one is a code of its field.
+    for (field, old, to, new) in codes::RENAMED {
+        let (Some(from), Some(into)) = (
+            crate::intake::case_field(field, None).or_else(|| crate::intake::case_field("people", Some(field))),
+            crate::intake::case_field(to, None).or_else(|| crate::intake::case_field("people", Some(to))),
+        ) else {
+            panic!("{field} or {to} is not a field")
+        };
+        let set = |f: &crate::form::Field| match f.kind {
+            crate::form::Kind::Choice { set, .. } | crate::form::Kind::Multi { set } => set,
+            _ => panic!("{} has no codes", f.key),
+        };
+        assert!(!set(from).contains(old), "{field}: {old} is still a code");
+        assert!(set(into).contains(new), "{to}: {new} is not a code");
+    }
+}

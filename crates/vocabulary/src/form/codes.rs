@@ -50,15 +50,17 @@ code_sets! {
         "MiningOrDrilling" "Peddling" "Transportation" "Other"];
     RECRUITER_RELATION = "recruiter_relation" ["IntimatePartner" "Family" "Employer" "Smuggler"
         "Friend" "Acquaintance" "Stranger" "Other"];
-    RECRUITMENT = "recruitment" ["Abduction" "EducationalFacility" "Familial" "Internet"
-        "InternationalMarriageBroker" "IntimatePartnerOrMarriageProposition" "JobOffer"
-        "PosingAsBenefactor" "PublicArea" "OfferOfAccommodation" "Shelter" "SmugglingRansom"
-        "Work" "Other"];
-    CONTROL = "control" ["DebtBondage" "TakesEarnings" "RestrictsFinancialAccess" "Threats"
-        "PsychologicalAbuse" "PhysicalAbuse" "SexualAbuse" "FalsePromises"
-        "PsychoactiveSubstances" "RestrictsMovement" "RestrictsMedicalCare"
-        "ExcessiveWorkingHours" "UsesChildren" "ThreatOfLawEnforcement" "WithholdsNecessities"
-        "WithholdsDocuments" "Other"];
+    // How the person was recruited (ours); where or through whom is HTCDS 2.0's
+    // `recruitment_channel`.
+    RECRUITMENT = "recruitment" ["Abduction" "JobOffer" "IntimatePartnerOrMarriageProposition"
+        "PosingAsBenefactor" "SmugglingRansom" "OfferOfAccommodation" "InternationalMarriageBroker"
+        "Other"];
+    // HTCDS 2.0's, and restricted movement of our own.
+    CONTROL = "control" ["PhysicalThreats" "ThreatsLawEnforcement" "ThreatensChildrenFamily"
+        "DebtBondage" "FalsePromises" "PhysicalAbuse" "SexualAbuse" "TakesEarnings"
+        "RestrictsFinancialAccess" "RestrictsMedicalCare" "WithholdsNecessities" "PsychologicalAbuse"
+        "PsychoactiveSubstance" "ExcessiveWorkingHours" "WithholdsDocuments" "RestrictsMovement"
+        "Other"];
     THREAT_TARGET = "threat_target" ["Self" "Children" "Family" "Other"];
     // HTCDS 2.0's own lists, by their value names.
     EXPLOITATION = "exploitation" ["ForcedLabour" "SexualExploitation" "ChildLabour" "ForcedMarriage"
@@ -86,12 +88,15 @@ code_sets! {
     DANGER_LEVEL = "danger_level" ["Low" "Medium" "High" "Immediate"];
     CONTACT_METHOD = "contact_method" ["Phone" "Text" "InPerson" "ThroughOrganisation" "None"];
     ROLE = "role" ["PotentialVictim" "DependentChild" "Companion" "Other"];
-    GENDER = "gender" ["Male" "Female" "TransgenderNonConforming"];
+    // HTCDS 2.0's (its NonSpecifiedUnknown is our non-answer Unknown), and ours
+    // for "transgender or non-conforming" where it was not said which.
+    GENDER = "gender" ["Feminine" "Masculine" "TransgenderFeminine" "TransgenderMasculine"
+        "NonConforming" "TransgenderNonConforming"];
     MAJORITY = "majority" ["Minor" "Adult" "Unknown"];
     IMMIGRATION_STATUS = "immigration_status" ["USCitizen" "LawfulPermanentResident"
         "VisaHolder" "Undocumented" "TVisaApplicant" "TVisaHolder" "UVisa" "ContinuedPresence"
         "AsylumSeeker" "MexicanNationalInMexico" "Other"];
-    VULNERABILITY = "vulnerability" ["Addiction" "Caste" "Discrimination" "Poverty"
+    VULNERABILITY = "vulnerability" ["Addiction" "SocialGroup" "Discrimination" "Poverty"
         "DisabilityAndPhysicalHealth" "MentalHealth" "Migration" "Homelessness"
         "AbuseSocialMedia" "AbusePhysical" "Education" "WorkEnvironment"];
     NEED_SERVICE = "need_service" ["Shelter" "Medical" "MentalHealth" "Legal" "ImmigrationRelief"
@@ -114,6 +119,28 @@ code_sets! {
     LANGUAGE = "language" ["es" "en" "nah" "mix" "zap" "tzo" "tzh" "yua" "oto" "maz" "mam"
         "tlp" "pua" "tar" "qu" "pt" "fr" "ht" "zh"];
 }
+
+/// Codes of an earlier version (an HTCDS draft of 2020) and what they are now:
+/// (field, old code, the field it is in now, its code there). Every case that
+/// comes in (a save, an import, a merge) is read with them, and each store is
+/// rewritten once (DOMAIN.md: old codes are still read).
+pub const RENAMED: &[(&str, &str, &str, &str)] = &[
+    ("gender", "Female", "gender", "Feminine"),
+    ("gender", "Male", "gender", "Masculine"),
+    ("methods_of_control", "Threats", "methods_of_control", "PhysicalThreats"),
+    ("methods_of_control", "ThreatOfLawEnforcement", "methods_of_control", "ThreatsLawEnforcement"),
+    ("methods_of_control", "PsychoactiveSubstances", "methods_of_control", "PsychoactiveSubstance"),
+    // The draft's "uses children" was leverage over the person's children.
+    ("methods_of_control", "UsesChildren", "methods_of_control", "ThreatensChildrenFamily"),
+    ("vulnerabilities", "Caste", "vulnerabilities", "SocialGroup"),
+    // Where or through whom, not how: HTCDS 2.0 asks it as a question of its own.
+    ("method_of_recruitment", "EducationalFacility", "recruitment_channel", "AtAnEducationalInstitution"),
+    ("method_of_recruitment", "Work", "recruitment_channel", "AtWork"),
+    ("method_of_recruitment", "Familial", "recruitment_channel", "ThroughFamilyOrFamilyEvents"),
+    ("method_of_recruitment", "Internet", "recruitment_channel", "ThroughOnlineSocialNetworks"),
+    ("method_of_recruitment", "PublicArea", "recruitment_channel", "Other"),
+    ("method_of_recruitment", "Shelter", "recruitment_channel", "Other"),
+];
 
 /// The two UI languages. Client documents may use any `LANGUAGE`.
 pub const UI_LOCALES: [&str; 2] = ["en", "es"];

@@ -204,7 +204,7 @@ fn build_definition() -> Vec<Section> {
                 f("method_of_recruitment", multi(codes::RECRUITMENT)),
                 f("recruitment_channel", multi(codes::RECRUITMENT_CHANNEL)),
                 f("methods_of_control", multi(codes::CONTROL)),
-                f("threat_targets", multi(codes::THREAT_TARGET)).show_if("methods_of_control", &["Threats"]),
+                f("threat_targets", multi(codes::THREAT_TARGET)).show_if("methods_of_control", &["PhysicalThreats"]),
                 f("crossed_border", Kind::YesNo),
                 f(
                     "trafficking_events",

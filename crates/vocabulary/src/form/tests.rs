@@ -16,7 +16,7 @@ fn a_blank_intake_hides_every_conditional_field() {
 fn answers_reveal_their_follow_up_questions_and_only_those() {
     let case = json!({
         "trafficking_type": "Sex",
-        "methods_of_control": ["DebtBondage", "Threats"],
+        "methods_of_control": ["DebtBondage", "PhysicalThreats"],
         "law_enforcement": { "involved": true },
         "people": [{ "role": "PotentialVictim" }, { "role": "DependentChild" }],
     });
