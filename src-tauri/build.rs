@@ -6,6 +6,7 @@ const COMMANDS: &[&str] = &[
     "app_status",
     "htcds_import",
     "htcds_export",
+    "htcds_columns",
     "set_referral_status",
     "create_referral",
     "import_directory",

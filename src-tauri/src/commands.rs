@@ -391,10 +391,22 @@ pub fn import_directory(
     with_store(&state, |s| s.import_directory_file(&file))
 }
 
-/// Identified cases in HTCDS columns, saved in a folder (supervisors; consent-gated).
+/// Identified cases in HTCDS columns, of the period and filters the fact sheet
+/// shows, saved in a folder (supervisors; consent-gated).
 #[tauri::command(async)]
-pub fn htcds_export(state: State<'_, AppState>, folder: String, format: String) -> Res<amparo::htcds::Saved> {
-    with_store(&state, |s| s.htcds_to_folder(&folder, &format))
+pub fn htcds_export(
+    state: State<'_, AppState>,
+    query: amparo::report::ReportQuery,
+    folder: String,
+    format: String,
+) -> Res<amparo::htcds::Saved> {
+    with_store(&state, |s| s.htcds_to_folder(&folder, &format, &query))
+}
+
+/// Which of our fields fills each HTCDS column, for the help beside the export.
+#[tauri::command]
+pub fn htcds_columns() -> Vec<amparo::htcds::ColumnHelp> {
+    amparo::htcds::column_help()
 }
 
 /// Cases from an HTCDS CSV file on this computer (supervisors).

@@ -16,6 +16,7 @@ macro_rules! handlers {
             $crate::commands::app_status,
             $crate::commands::htcds_import,
             $crate::commands::htcds_export,
+            $crate::commands::htcds_columns,
             $crate::commands::set_referral_status,
             $crate::commands::create_referral,
             $crate::commands::import_directory,

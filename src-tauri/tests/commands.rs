@@ -226,7 +226,7 @@ fn the_window_may_call_nothing_but_our_commands() {
         .map(|c| format!("allow-{}", c.replace('_', "-")))
         .collect();
     assert_eq!(handlers, declared);
-    assert_eq!(declared.len(), 60);
+    assert_eq!(declared.len(), 61);
 }
 
 #[test]
@@ -367,8 +367,22 @@ fn report_directory_referrals_and_exports_through_the_commands() {
     let out = h.ok("deidentified_export", json!({"query": {"k": 2}, "folder": folder.path()}));
     assert_eq!((out["records"].as_u64(), out["dropped"].as_u64()), (Some(0), Some(1)));
     assert!(folder.path().join(out["file"].as_str().unwrap()).is_file());
-    let out = h.ok("htcds_export", json!({"folder": folder.path(), "format": "json"}));
+    let out = h.ok("htcds_export", json!({"query": {}, "folder": folder.path(), "format": "json"}));
     assert_eq!((out["cases"].as_u64(), out["left_out"].as_u64()), (Some(0), Some(1)));
+    // Of a period, as the fact sheet: none outside it, and a period backwards is
+    // refused next to its field.
+    let out = h.ok("htcds_export", json!({"query": {"from": "2099-01-01"}, "folder": folder.path(), "format": "csv"}));
+    assert_eq!((out["cases"].as_u64(), out["left_out"].as_u64()), (Some(0), Some(0)));
+    let e = h
+        .call(
+            "htcds_export",
+            json!({"query": {"from": "2026-02-01", "to": "2026-01-01"}, "folder": folder.path(), "format": "csv"}),
+        )
+        .unwrap_err();
+    assert_eq!(e["issues"][0]["path"], "to");
+    let help = h.ok("htcds_columns", json!({}));
+    let gender = help.as_array().unwrap().iter().find(|c| c["column"] == "prs_Gender").unwrap();
+    assert_eq!(gender["fields"], json!(["field.people.gender"]));
     let e = h.call("htcds_import", json!({"file": "/no/such/file.csv"})).unwrap_err();
     assert_eq!(e["issues"][0]["path"], "file");
 

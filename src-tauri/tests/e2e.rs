@@ -1453,9 +1453,21 @@ async fn the_fact_sheet_with_its_charts_shareable_and_in_spanish() {
     ui.click("#report-run").await;
     ui.until_text("#report-cases", "18").await;
 
+    // Which of our fields fills each HTCDS column, in the help beside the export.
+    ui.click("#htcds-columns summary").await;
+    let row = "#htcds-columns tr:has(code)";
+    ui.until("the column help", async || ui.text_of(row).await.contains("prs_FirstName")).await;
+    let help = ui.text_of("#htcds-columns tbody").await;
+    assert!(
+        help.contains("vic_TraffickingStatus") && help.contains("Identified as a victim of trafficking?"),
+        "{help}"
+    );
+
     // The same screen in Spanish, switched in place.
     ui.key(&alt('l')).await;
     ui.until_contains("#report-footnote", "no suman").await;
+    let help = ui.text_of("#htcds-columns tbody").await;
+    assert!(help.contains("¿Se le identificó como víctima de trata?"), "relabelled in place: {help}");
     assert_eq!(
         ui.text_of("#report-demographics-table caption").await,
         "Casos con al menos una posible víctima que es…"

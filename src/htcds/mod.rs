@@ -17,6 +17,7 @@ mod sheet;
 use crate::consent::{self, Sharing};
 use crate::form::{self, codes, Field, Kind};
 use crate::intake::{FieldError, Issue};
+use crate::report::ReportQuery;
 use crate::repositories::{audit::Action, users::Role};
 use crate::store::{Store, StoreError};
 use serde::Serialize;
@@ -524,6 +525,37 @@ fn trafficking_type(case: &Map<String, Value>, read: &[String]) -> Option<&'stat
     }
 }
 
+/// Which of our fields fills a column: its name in the file, and the label keys
+/// of our fields (the help beside the export shows them in the UI's language).
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnHelp {
+    pub column: &'static str,
+    pub fields: Vec<String>,
+}
+
+/// Every column, with the fields it is made from.
+pub fn column_help() -> Vec<ColumnHelp> {
+    let label = |level: Level, path: &str| match level {
+        Level::Case => format!("field.{path}"),
+        Level::Person => format!("field.people.{path}"),
+    };
+    let fields = |c: &Column| -> Vec<String> {
+        match c.cell {
+            Cell::Text(level, path) | Cell::Typed(level, path) | Cell::Ours(level, path) | Cell::Code(level, path) => {
+                vec![label(level, path)]
+            }
+            Cell::Countries(key) => vec![label(Level::Person, key)],
+            Cell::Values { .. } => mapping::fields_of(c.name).into_iter().map(|f| label(level_of(f), f)).collect(),
+            Cell::Owner => vec!["case.assigned_to".into()],
+            Cell::ReferralOrganisation => vec!["field.referrals.organisation_name".into()],
+            Cell::ReferralReason => vec!["field.referrals.service".into()],
+            Cell::ReferralDate => vec!["field.referrals.date".into()],
+            Cell::Consent => vec!["field.consents".into()],
+        }
+    };
+    COLUMNS.iter().map(|c| ColumnHelp { column: c.name, fields: fields(c) }).collect()
+}
+
 /// Where an export was saved, and how many cases it holds and left out.
 #[derive(Debug, Clone, Serialize)]
 pub struct Saved {
@@ -534,7 +566,7 @@ pub struct Saved {
 
 impl Store {
     /// The export as `amparo-htcds-<time>.csv` or `.json` in a folder (the app's way).
-    pub fn htcds_to_folder(&self, folder: &str, format: &str) -> Result<Saved, StoreError> {
+    pub fn htcds_to_folder(&self, folder: &str, format: &str, q: &ReportQuery) -> Result<Saved, StoreError> {
         let folder = std::path::Path::new(folder.trim());
         crate::store::check_folder(folder)?; // before anything is read or recorded
         let json = match format {
@@ -545,7 +577,7 @@ impl Store {
                 return Err(crate::intake::ValidationErrors(vec![e]).into());
             }
         };
-        let export = self.htcds_export()?;
+        let export = self.htcds_export(q)?;
         let text = if json { export.to_json() } else { export.to_csv()? };
         let stamp = chrono::Local::now().format("%Y-%m-%d-%H%M%S");
         let file = format!("amparo-htcds-{stamp}.{format}");
@@ -570,15 +602,17 @@ impl Store {
     }
 
     /// Cases with their identifying details, for another organisation's system
-    /// (supervisors; audited): only where the survivor's consent to share with
-    /// another organisation is in force today.
-    pub fn htcds_export(&self) -> Result<HtcdsExport, StoreError> {
+    /// (supervisors; audited): those of a period and filters as the fact sheet
+    /// chooses them, and only where the survivor's consent to share with another
+    /// organisation is in force today.
+    pub fn htcds_export(&self, q: &ReportQuery) -> Result<HtcdsExport, StoreError> {
         self.require(Role::Supervisor)?;
+        q.check()?;
         let today = crate::repositories::cases::today();
         let mut out = HtcdsExport { rows: vec![], cases: 0, left_out: 0 };
         let mut exported_ids = Vec::new();
         let mut failed = None;
-        crate::repositories::cases::each(self.conn(), |id, number, mut case| {
+        crate::repositories::facts::each_case(self.conn(), &q.filter(), |id, number, mut case| {
             // A restricted case's personal values are sealed: opened with this
             // supervisor's keys (left sealed, they would be no use to the other system).
             if crate::repositories::restricted::is_restricted(&case) {
@@ -614,7 +648,8 @@ impl Store {
         if let Some(e) = failed {
             return Err(e);
         }
-        let detail = json!({ "scope": "htcds", "cases": out.cases, "left_out": out.left_out, "ids": exported_ids });
+        let detail = json!({ "scope": "htcds", "cases": out.cases, "left_out": out.left_out, "ids": exported_ids,
+                             "query": q });
         self.record(Action::Export, None, detail)?;
         Ok(out)
     }

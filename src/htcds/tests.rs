@@ -188,7 +188,7 @@ fn a_restricted_case_is_exported_whole_by_those_who_may_open_it() {
     let mut c = cases()[1].clone();
     c["restricted"] = json!(true);
     s.create_case(c, None).unwrap();
-    let out = s.htcds_export().unwrap();
+    let out = s.htcds_export(&Default::default()).unwrap();
     assert_eq!(out.cases, 1);
     assert_eq!(out.rows[0].get("prs_FirstName"), Some(&json!("Juan")), "{:?}", out.rows[0]);
 }
@@ -223,7 +223,7 @@ fn an_export_speaks_version_2_and_leaves_out_cases_without_consent() {
         other["consents"] = consents;
         s.create_case(other.clone(), None).unwrap();
     }
-    let out = s.htcds_export().unwrap();
+    let out = s.htcds_export(&Default::default()).unwrap();
     assert_eq!((out.cases, out.left_out), (62, 3));
     let date = |v: &str| chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok();
     let mut seen: HashSet<(String, String)> = HashSet::new();
@@ -338,7 +338,7 @@ fn export_then_import_round_trips_with_and_without_our_columns() {
     for seed in 100..140 {
         a.create_case(generated_with_version_2_fields(seed), None).unwrap();
     }
-    let exported = a.htcds_export().unwrap();
+    let exported = a.htcds_export(&Default::default()).unwrap();
     let mut numbers: Vec<&str> = exported.rows.iter().map(|r| r["amp_CaseNumber"].as_str().unwrap()).collect();
     numbers.dedup();
     assert_eq!(numbers.len(), 42);
@@ -723,4 +723,47 @@ fn our_answer_to_the_standards_own_question_is_written_alone_else_what_stands_in
     let mut unknown = older;
     unknown["type_of_exploitation"] = json!(["Unknown"]);
     assert_eq!(cell(unknown, "vic_TypeOfExploitation"), Some(json!(["ForcedLabour", "ForcedBegging"])));
+}
+
+#[test]
+fn the_help_names_in_both_languages_the_fields_each_column_is_made_from() {
+    let help = column_help();
+    assert_eq!(help.len(), COLUMNS.len());
+    for c in &help {
+        assert!(!c.fields.is_empty(), "{}", c.column);
+        for key in &c.fields {
+            for lang in codes::UI_LOCALES {
+                assert!(crate::i18n::try_t(lang, key).is_some(), "{lang}: {key} for {}", c.column);
+            }
+        }
+    }
+    let of = |name: &str| &help.iter().find(|c| c.column == name).unwrap().fields;
+    assert_eq!(of("prs_Gender"), &["field.people.gender"]);
+    assert_eq!(of("cas_IncomingReferralDate"), &["field.incoming_referral.date"]);
+    assert_eq!(
+        of("vic_TypeOfExploitation"),
+        &["field.type_of_exploitation", "field.trafficking_type", "field.type_of_labour_exploitation"]
+    );
+}
+
+/// The export takes the period and filters the fact sheet takes.
+#[test]
+fn an_export_covers_the_period_and_filters_of_the_fact_sheet() {
+    let (_d, mut s) = store();
+    for c in cases() {
+        s.create_case(c, None).unwrap();
+    }
+    let names = |q: crate::report::ReportQuery| -> Vec<String> {
+        let out = s.htcds_export(&q).unwrap();
+        out.rows.iter().map(|r| r["prs_FirstName"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(names(Default::default()).len(), 3);
+    let closed = crate::report::ReportQuery { status: Some("Closed".into()), ..Default::default() };
+    assert_eq!(names(closed), ["Juan"]);
+    let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
+    let first = crate::report::ReportQuery { to: day("2026-02-01"), ..Default::default() };
+    assert_eq!(names(first), ["María José", "Itzel"]);
+    let backwards = crate::report::ReportQuery { from: day("2026-03-01"), to: day("2026-02-01"), ..Default::default() };
+    let Err(StoreError::Invalid(e)) = s.htcds_export(&backwards) else { panic!("a period ending before it starts") };
+    assert_eq!(e.paths(), ["to"]);
 }

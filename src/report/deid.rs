@@ -192,7 +192,7 @@ impl Store {
         let k = q.k.unwrap_or(DEFAULT_K);
         let today = crate::repositories::cases::today();
         let (mut rows, mut declined) = (Vec::new(), 0);
-        facts::each_case(self.conn(), &q.filter(), |case| {
+        facts::each_case(self.conn(), &q.filter(), |_, _, case| {
             let of_case = rows_of(&case, today);
             if crate::consent::declined(&case, SCOPE, today) {
                 declined += of_case.len();

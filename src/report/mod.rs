@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize, Serializer};
 pub const DEFAULT_K: u32 = 11;
 
 /// Which cases a report counts: intake date within the period, and the filters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct ReportQuery {
     #[serde(default)]
     pub from: Option<NaiveDate>,

@@ -1340,17 +1340,6 @@ pub(crate) fn append_note(
     Ok(saved)
 }
 
-/// Every case's id, number and fields (without notes), oldest first, one at a time.
-pub(crate) fn each(conn: &Connection, mut visit: impl FnMut(String, String, Value)) -> Result<(), DatabaseError> {
-    let mut st = conn.prepare("SELECT id, case_number, data FROM cases ORDER BY seq")?;
-    let mut rows = st.query([])?;
-    while let Some(r) = rows.next()? {
-        let (id, number, data): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        visit(id, number, serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?);
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     /// Search and unlock read restricted cases apart: by the partial index, so

@@ -183,16 +183,22 @@ fn breakdowns_by(conn: &Connection, f: &CaseFilter, months: Option<ByMonth>) -> 
     Ok(by_kind)
 }
 
-/// The data of every case the filter keeps, oldest first, one at a time.
-pub(crate) fn each_case(conn: &Connection, f: &CaseFilter, mut visit: impl FnMut(Value)) -> Result<(), DatabaseError> {
+/// Every case the filter keeps, oldest first, one at a time: its id, its case
+/// number and its data.
+pub(crate) fn each_case(
+    conn: &Connection,
+    f: &CaseFilter,
+    mut visit: impl FnMut(String, String, Value),
+) -> Result<(), DatabaseError> {
     let (sql, values) = f.sql();
     let mut st = conn.prepare(&format!(
-        "SELECT x.data FROM case_report c JOIN cases x ON x.seq = c.case_seq WHERE {sql} ORDER BY x.seq"
+        "SELECT x.id, x.case_number, x.data FROM case_report c JOIN cases x ON x.seq = c.case_seq
+          WHERE {sql} ORDER BY x.seq"
     ))?;
     let mut cursor = st.query(params_from_iter(values.iter()))?;
     while let Some(r) = cursor.next()? {
-        let data: String = r.get(0)?;
-        visit(serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?);
+        let (id, number, data): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        visit(id, number, serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?);
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `amparo htcds`: identified cases in the UN/IOM HTCDS columns, out and in.
 
+use crate::commands::report::Cases;
 use crate::output::{deliver, file_failure, line_issue, refused, say, CsvOrJson, Failure, Output};
 use crate::unlock::open;
 use clap::Subcommand;
@@ -7,8 +8,11 @@ use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum HtcdsCommand {
-    /// Cases whose survivor consented to sharing with another organisation.
+    /// Cases whose survivor consented to sharing with another organisation, of a
+    /// period and filters as for `amparo report`.
     Export {
+        #[command(flatten)]
+        cases: Cases,
         #[arg(long, value_enum, default_value_t = CsvOrJson::Csv)]
         format: CsvOrJson,
         /// Write to this file instead of standard output.
@@ -22,8 +26,8 @@ pub enum HtcdsCommand {
 
 pub fn run(command: HtcdsCommand, out: &mut Output) -> Result<(), Failure> {
     match command {
-        HtcdsCommand::Export { format, out: path } => {
-            let export = open()?.htcds_export()?;
+        HtcdsCommand::Export { cases, format, out: path } => {
+            let export = open()?.htcds_export(&cases.query(None)?)?;
             let text = match format {
                 CsvOrJson::Csv => export.to_csv()?,
                 CsvOrJson::Json => export.to_json() + "\n",

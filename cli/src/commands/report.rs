@@ -9,10 +9,10 @@ use chrono::NaiveDate;
 use clap::Args;
 use std::path::PathBuf;
 
-/// The fact sheet: cases, potential victims, venues, demographics (cases
-/// involving), nationality, recruiter relation. Counts only.
+/// Which cases: a period of intake dates and filters (the fact sheet's, and the
+/// exports').
 #[derive(Args)]
-pub struct ReportArgs {
+pub struct Cases {
     /// First intake date counted (YYYY-MM-DD).
     #[arg(long)]
     from: Option<String>,
@@ -25,6 +25,28 @@ pub struct ReportArgs {
     intake_channel: Option<String>,
     #[arg(long)]
     trafficking_type: Option<String>,
+}
+
+impl Cases {
+    /// The query, with a threshold k where one is asked for.
+    pub fn query(self, k: Option<u32>) -> Result<ReportQuery, Failure> {
+        Ok(ReportQuery {
+            from: date(self.from)?,
+            to: date(self.to)?,
+            status: self.status,
+            intake_channel: self.intake_channel,
+            trafficking_type: self.trafficking_type,
+            k,
+        })
+    }
+}
+
+/// The fact sheet: cases, potential victims, venues, demographics (cases
+/// involving), nationality, recruiter relation. Counts only.
+#[derive(Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    cases: Cases,
     #[arg(long, value_enum, default_value_t = CsvOrJson::Json)]
     format: CsvOrJson,
     /// For sharing outside the organisation: counts below k become "<k".
@@ -55,14 +77,7 @@ pub fn run(args: ReportArgs, out: &mut Output) -> Result<(), Failure> {
     if args.k.is_some() && !args.shareable && !args.deidentified {
         return Err(Failure::says("cli.k_alone", &[]));
     }
-    let q = ReportQuery {
-        from: date(args.from)?,
-        to: date(args.to)?,
-        status: args.status,
-        intake_channel: args.intake_channel,
-        trafficking_type: args.trafficking_type,
-        k: (args.shareable || args.deidentified).then(|| args.k.unwrap_or(DEFAULT_K)),
-    };
+    let q = args.cases.query((args.shareable || args.deidentified).then(|| args.k.unwrap_or(DEFAULT_K)))?;
     let store = open()?;
     let text = if args.deidentified {
         let export = store.deidentified_export(&q)?;

@@ -78,21 +78,31 @@ function periodLine(q) {
 }
 
 /**
- * Identified cases in the HTCDS columns for another organisation's system (only
- * those with the survivor's consent in force), saved in the same folder; and cases
- * from an HTCDS spreadsheet saved as CSV, every bad cell named.
+ * Identified cases in the HTCDS columns for another organisation's system (those
+ * of the period and filters above, and only with the survivor's consent in force),
+ * saved in the same folder; which of our fields fills each column; and cases from
+ * an HTCDS spreadsheet, every bad cell named.
  */
-function htcdsSection(folder) {
+function htcdsSection(folder, queryOf, fields) {
   const format = h("select", { id: "htcds-format" }, h("option", { value: "csv" }, "CSV"), h("option", { value: "json" }, "JSON"));
   const outcome = h("div", { id: "htcds-result", role: "status" });
   const save = h("button", { type: "button", class: "quiet", id: "htcds-save", i18n: "htcds.save", onclick: async () => {
     fill(outcome);
     try {
-      const r = await call("htcds_export", { folder: folder.input.value, format: format.value });
-      setFieldError(folder, null);
+      const r = await call("htcds_export", { query: queryOf(false), folder: folder.input.value, format: format.value });
+      for (const f of [folder, ...Object.values(fields)]) setFieldError(f, null);
       fill(outcome, h("p", { class: "saved", i18n: ["htcds.saved", { file: r.file, cases: r.cases, left_out: r.left_out }] }));
-    } catch (err) { showIssues(err, { folder }, outcome); }
+    } catch (err) { showIssues(err, { ...fields, folder }, outcome); }
   } });
+  // Which of our fields fills each column, in the UI's language (the list is the core's).
+  const rows = h("tbody");
+  call("htcds_columns").then((columns) => fill(rows, columns.map((c) => h("tr", {},
+    h("th", { scope: "row" }, h("code", {}, c.column)),
+    h("td", {}, c.fields.flatMap((key, i) => [i ? ", " : null, h("span", { i18n: key })]))))));
+  const reference = h("details", { id: "htcds-columns" },
+    h("summary", { i18n: "htcds.columns" }),
+    h("p", { class: "help", i18n: "htcds.columns_help" }),
+    h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col", i18n: "htcds.column" }), h("th", { scope: "col", i18n: "htcds.from_fields" }))), rows));
   const importer = fileImport({ id: "htcds-import", label: "htcds.import_file", help: "htcds.import_help", button: "htcds.import",
     command: "htcds_import", refused: "htcds.import_refused", where: "htcds.import_cell", imported: "htcds.imported",
     issues: (r) => r.rejected.map((c) => ({ at: { line: c.line, column: c.column || "-" }, error: c.error })),
@@ -104,6 +114,7 @@ function htcdsSection(folder) {
     h("p", { class: "help", i18n: "htcds.help" }),
     h("div", { class: "row" }, h("div", { class: "field" }, h("label", { for: "htcds-format", i18n: "htcds.format" }), format), save),
     outcome,
+    reference,
     h("h3", { i18n: "htcds.import_title" }),
     ...importer);
 }
@@ -192,7 +203,7 @@ export async function reportScreen(show, definition, isSupervisor) {
       h("h2", { id: "deid-h", i18n: "deid.title" }),
       h("p", { class: "help", i18n: "deid.help" }),
       folder.row, save, outcome);
-    htcds = htcdsSection(folder);
+    htcds = htcdsSection(folder, queryOf, fields);
   }
   // The whole record at first, drawn before the screen shows (nothing moves under a click).
   await run();
