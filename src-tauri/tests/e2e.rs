@@ -410,6 +410,13 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
         ui.type_in("#f-people-0-alias", "Rosa").await;
         ui.type_in("#f-people-0-given_name", "Xóchitl").await;
         ui.choose("#f-people-0-gender", "Feminine").await;
+        // Mexico among the common countries; Cameroon from the list of every other.
+        ui.click("#f-people-0-nationality-MX").await;
+        let more = ui.wait("#f-people-0-nationality-more").await;
+        more.select_by_value("CM").await.unwrap();
+        let cameroon = "#f-people-0-nationality-CM";
+        ui.until("Cameroon ticked", async || ui.wait(cameroon).await.is_selected().await.unwrap_or(false)).await;
+        assert_eq!(ui.text(&format!("label[for='{}']", &cameroon[1..])).await, "Camerún");
         ui.type_in("#f-people-0-age_estimate", "17").await;
         ui.choose("#f-people-0-preferred_language", "es").await;
         // Skip logic: sexual exploitation appears only once the type includes sex.
@@ -513,6 +520,7 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
         assert_eq!(ui.text("dd[data-field='venues']").await, "Residential brothel, Bar / club / cantina");
         assert_eq!(ui.text("dd[data-field='people.0.given_name']").await, "Xóchitl");
         assert_eq!(ui.text("dd[data-field='people.0.gender']").await, "Female");
+        assert_eq!(ui.text("dd[data-field='people.0.nationality']").await, "Mexico, Cameroon");
         assert_eq!(ui.text("dd[data-field='people.1.role']").await, "Dependent child");
         assert_eq!(ui.text("dd[data-field='people.1.majority_at_intake']").await, "Minor");
         // She prefers Spanish: one click switches.

@@ -34,7 +34,7 @@ pub mod flat;
 pub mod hlc;
 mod packed;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use crate::database::{self, DatabaseError};
 use flat::{Flat, PURGED};

@@ -6,9 +6,10 @@ use crate::store::Store;
 use serde_json::json;
 use std::path::Path;
 
-const PASS: &str = "correct horse battery staple";
+pub(crate) const PASS: &str = "correct horse battery staple";
 
-fn fixture() -> (tempfile::TempDir, Value) {
+/// A copy of the store made by schema 17, and what that code read from it.
+pub(crate) fn fixture() -> (tempfile::TempDir, Value) {
     let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v17");
     let dir = tempfile::tempdir().unwrap();
     for f in ["amparo.db", "keys.json", "keys.copy.json", "settings.json"] {

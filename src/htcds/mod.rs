@@ -178,6 +178,21 @@ const ISO_NAMES: &[(&str, &str)] = &[
     ("BO", "Bolivia (Plurinational State of)"),
     ("KR", "Korea, Republic of"),
     ("RU", "Russian Federation"),
+    ("CD", "Congo, Democratic Republic of the"),
+    ("FM", "Micronesia (Federated States of)"),
+    ("GB", "United Kingdom of Great Britain and Northern Ireland"),
+    ("IR", "Iran (Islamic Republic of)"),
+    ("KP", "Korea (Democratic People's Republic of)"),
+    ("LA", "Lao People's Democratic Republic"),
+    ("MD", "Moldova, Republic of"),
+    ("PS", "Palestine, State of"),
+    ("SY", "Syrian Arab Republic"),
+    ("TR", "Turkey"),
+    ("TW", "Taiwan, Province of China"),
+    ("TZ", "Tanzania, United Republic of"),
+    ("VA", "Holy See"),
+    ("VG", "Virgin Islands (British)"),
+    ("VI", "Virgin Islands (U.S.)"),
 ];
 
 /// A country as a file may give it: an ISO 3166-1 code, its ISO name, or its

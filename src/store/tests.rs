@@ -697,3 +697,23 @@ fn every_imported_case_is_found_and_the_index_checks() {
     let indexed: i64 = store.conn().query_row("SELECT count(*) FROM cases_fts", [], |r| r.get(0)).unwrap();
     assert_eq!(indexed, 2050);
 }
+
+/// Case JSON Lines written before HTCDS 2.0 (the 2020 draft's codes) still import,
+/// their codes read as they are now (DOMAIN.md).
+#[test]
+fn json_lines_with_the_drafts_codes_import_as_they_are_now() {
+    let (_d, mut store) = new_store();
+    let line = json!({"format": "amparo.case/1", "intake_date": "2025-05-01", "status": "Active",
+        "method_of_recruitment": ["JobOffer", "Work"], "methods_of_control": ["Threats"], "threat_targets": ["Self"],
+        "people": [{"role": "PotentialVictim", "alias": "Rosa", "gender": "Female", "vulnerabilities": ["Caste"]}]});
+    let report = store.import_jsonl(format!("{line}\n").as_bytes(), false, &mut |_| {}).unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    let id = store.list_cases(&Default::default()).unwrap()[0].id.clone();
+    let case = store.get_case(&id).unwrap();
+    assert_eq!(case["people"][0]["gender"], "Feminine");
+    assert_eq!(case["people"][0]["vulnerabilities"], json!(["SocialGroup"]));
+    assert_eq!(case["method_of_recruitment"], json!(["JobOffer"]));
+    assert_eq!(case["recruitment_channel"], json!(["AtWork"]));
+    assert_eq!(case["methods_of_control"], json!(["PhysicalThreats"]));
+    assert_eq!(case["threat_targets"], json!(["Self"]), "still asked: the threats are physical");
+}

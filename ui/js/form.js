@@ -3,7 +3,7 @@
 // decides nothing: it collects what was typed, and shows the issues the core
 // returns next to the fields they name.
 import { h } from "./dom.js";
-import { tx, tattr, codeKey } from "./i18n.js";
+import { tx, tattr, codeKey, t, current } from "./i18n.js";
 
 
 const domId = (prefix, path) => `${prefix}-${path.replace(/\./g, "-")}`;
@@ -69,7 +69,7 @@ class Leaf {
         select.append(tx(h("option", { value: "" }), "form.choose"));
         const opts = f.kind === "yes_no"
           ? [["true", "form.yes"], ["false", "form.no"], ...this.ctx.nonAnswers.map((c) => [c, codeKey("", c)])]
-          : [...f.codes, ...(f.non_answers ? this.ctx.nonAnswers : [])].map((c) => [c, codeKey(f.code_set, c)]);
+          : [...ordered(f), ...(f.non_answers ? this.ctx.nonAnswers : [])].map((c) => [c, codeKey(f.code_set, c)]);
         for (const [v, key] of opts) select.append(tx(h("option", { value: v }), key));
         select.value = value === undefined || value === null ? "" : String(value);
         return select;
@@ -77,11 +77,34 @@ class Leaf {
       case "multi": {
         const chosen = Array.isArray(value) ? value : [];
         const box = h("div", { class: "options" });
-        for (const c of [...f.codes, ...this.ctx.nonAnswers]) {
+        const option = (c, checked) => {
           const cid = `${id}-${c}`;
-          box.append(h("label", { for: cid },
-            h("input", { type: "checkbox", id: cid, value: c, checked: chosen.includes(c) }),
-            tx(h("span"), codeKey(f.code_set, c))));
+          return h("label", { for: cid },
+            h("input", { type: "checkbox", id: cid, value: c, checked }),
+            tx(h("span"), codeKey(f.code_set, c)));
+        };
+        // A long list (every country) offers its common codes, and those the case
+        // holds; any other is added from the list below the boxes.
+        const offered = f.common ? f.codes.filter((c, i) => i < f.common || chosen.includes(c)) : f.codes;
+        for (const c of offered) box.append(option(c, chosen.includes(c)));
+        const answers = this.ctx.nonAnswers.map((c) => option(c, chosen.includes(c)));
+        box.append(...answers);
+        if (f.common) {
+          const more = h("select", { id: `${id}-more` });
+          tattr(more, "aria-label", "form.add_country");
+          more.append(tx(h("option", { value: "" }), "form.add_country"));
+          for (const c of ordered(f).slice(f.common)) more.append(tx(h("option", { value: c }), codeKey(f.code_set, c)));
+          more.addEventListener("change", () => {
+            const c = more.value;
+            more.value = "";
+            if (!c) return;
+            const existing = box.querySelector(`input[value="${c}"]`);
+            if (existing) existing.checked = true;
+            else box.insertBefore(option(c, true), answers[0] ?? null);
+            (existing ?? box.querySelector(`input[value="${c}"]`)).focus();
+            box.dispatchEvent(new Event("change", { bubbles: true }));
+          });
+          box.append(h("div", { class: "more" }, more));
         }
         box.group = true;
         return box;
@@ -142,6 +165,17 @@ class Leaf {
   }
 
   refresh() {}
+}
+
+/**
+ * A code list in the order it is offered: a long one (every country) has its
+ * common codes first, then the rest by their names in the UI's language.
+ */
+function ordered(f) {
+  if (!f.common) return f.codes;
+  const name = (c) => t(codeKey(f.code_set, c));
+  const rest = f.codes.slice(f.common).sort((a, b) => name(a).localeCompare(name(b), current()));
+  return [...f.codes.slice(0, f.common), ...rest];
 }
 
 /** The fields of one object (the case, a group, a list item). */

@@ -107,18 +107,34 @@ code_sets! {
     CONSENT_SCOPE = "consent_scope" ["StoreData" "ShareWithReferralOrganisation"
         "ShareWithLawEnforcement" "DeidentifiedStatistics" "FollowUpContact"];
     CONSENT_DECISION = "consent_decision" ["Granted" "Declined"];
-    // ISO 3166-1 alpha-2: the countries of origin, transit and destination our users
-    // meet. A code outside this list is refused as unknown; extend it (with labels)
-    // rather than accepting free text.
-    COUNTRY = "country" ["MX" "US" "GT" "HN" "SV" "NI" "CR" "PA" "BZ" "CU" "DO" "HT" "JM"
-        "CO" "VE" "EC" "PE" "BO" "BR" "AR" "CL" "PY" "UY" "CA" "ES" "CN" "PH" "IN" "TH"
-        "VN" "KR" "RU" "UA" "RO" "NG" "GH"];
+    // ISO 3166-1 alpha-2, every code (HTCDS 2.0 prs_Citizenship): first the
+    // countries of origin, transit and destination our users meet most (the form
+    // offers these, `COMMON_COUNTRIES`), then the rest by code.
+    COUNTRY = "country" ["MX" "US" "GT" "HN" "SV" "NI" "CR" "PA" "BZ" "CU" "DO" "HT" "JM" "CO" "VE" "EC"
+        "PE" "BO" "BR" "AR" "CL" "PY" "UY" "CA" "ES" "CN" "PH" "IN" "TH" "VN" "KR" "RU"
+        "UA" "RO" "NG" "GH"
+        "AD" "AE" "AF" "AG" "AI" "AL" "AM" "AO" "AQ" "AS" "AT" "AU" "AW" "AX" "AZ" "BA" "BB" "BD"
+        "BE" "BF" "BG" "BH" "BI" "BJ" "BL" "BM" "BN" "BQ" "BS" "BT" "BV" "BW" "BY" "CC" "CD" "CF"
+        "CG" "CH" "CI" "CK" "CM" "CV" "CW" "CX" "CY" "CZ" "DE" "DJ" "DK" "DM" "DZ" "EE" "EG" "EH"
+        "ER" "ET" "FI" "FJ" "FK" "FM" "FO" "FR" "GA" "GB" "GD" "GE" "GF" "GG" "GI" "GL" "GM" "GN"
+        "GP" "GQ" "GR" "GS" "GU" "GW" "GY" "HK" "HM" "HR" "HU" "ID" "IE" "IL" "IM" "IO" "IQ" "IR"
+        "IS" "IT" "JE" "JO" "JP" "KE" "KG" "KH" "KI" "KM" "KN" "KP" "KW" "KY" "KZ" "LA" "LB" "LC"
+        "LI" "LK" "LR" "LS" "LT" "LU" "LV" "LY" "MA" "MC" "MD" "ME" "MF" "MG" "MH" "MK" "ML" "MM"
+        "MN" "MO" "MP" "MQ" "MR" "MS" "MT" "MU" "MV" "MW" "MY" "MZ" "NA" "NC" "NE" "NF" "NL" "NO"
+        "NP" "NR" "NU" "NZ" "OM" "PF" "PG" "PK" "PL" "PM" "PN" "PR" "PS" "PT" "PW" "QA" "RE" "RS"
+        "RW" "SA" "SB" "SC" "SD" "SE" "SG" "SH" "SI" "SJ" "SK" "SL" "SM" "SN" "SO" "SR" "SS" "ST"
+        "SX" "SY" "SZ" "TC" "TD" "TF" "TG" "TJ" "TK" "TL" "TM" "TN" "TO" "TR" "TT" "TV" "TW" "TZ"
+        "UG" "UM" "UZ" "VA" "VC" "VG" "VI" "VU" "WF" "WS" "YE" "YT" "ZA" "ZM" "ZW"];
     // The service directory covers both sides of the border (DOMAIN.md).
     BORDER_COUNTRY = "country" ["US" "MX"];
     // BCP 47 tags: Spanish, English and Mexican indigenous languages (DOMAIN.md).
     LANGUAGE = "language" ["es" "en" "nah" "mix" "zap" "tzo" "tzh" "yua" "oto" "maz" "mam"
         "tlp" "pua" "tar" "qu" "pt" "fr" "ht" "zh"];
 }
+
+/// How many of `COUNTRY`'s first codes the form offers as choices (the others are
+/// valid, and shown where a case holds them).
+pub const COMMON_COUNTRIES: usize = 36;
 
 /// Codes of an earlier version (an HTCDS draft of 2020) and what they are now:
 /// (field, old code, the field it is in now, its code there). Every case that
