@@ -106,7 +106,6 @@ pub const COLUMNS: &[Column] = &[
     col("amp_MethodOfRecruitment", Cell::Ours(Level::Case, "method_of_recruitment")),
     col("amp_MethodsOfControl", Cell::Ours(Level::Case, "methods_of_control")),
     col("amp_ThreatTargets", Cell::Ours(Level::Case, "threat_targets")),
-    col("amp_TypeOfLabourExploitation", Cell::Ours(Level::Case, "type_of_labour_exploitation")),
     col("amp_ForcedLabourIndustry", Cell::Ours(Level::Case, "forced_labour_industry")),
     col("amp_Vulnerabilities", Cell::Ours(Level::Person, "vulnerabilities")),
 ];
@@ -122,14 +121,17 @@ const OWN_QUESTIONS: &[(&str, &str)] = &[
 
 /// Fields whose codes the export before HTCDS 2.0 wrote into a column that now
 /// holds another field's: still read there.
-const FORMER: &[(&str, &str)] = &[("vic_MethodOfRecruitment", "method_of_recruitment")];
+const FORMER: &[(&str, &str)] = &[
+    ("vic_MethodOfRecruitment", "method_of_recruitment"),
+    ("vic_ForcedLabourIndustry", "type_of_labour_exploitation"),
+];
 
 /// Column names of the export before HTCDS 2.0, still read: each holds what the
 /// named column of today holds, in our codes.
 const OLD_NAMES: &[(&str, &str)] = &[
     ("cas_CaseNumber", "amp_CaseNumber"),
     ("prs_Nationality", "prs_Citizenship"),
-    ("vic_TypeOfLabourExploitation", "amp_TypeOfLabourExploitation"),
+    ("vic_TypeOfLabourExploitation", "vic_ForcedLabourIndustry"),
     ("vic_Vulnerabilities", "amp_Vulnerabilities"),
     // The toolkit's spreadsheet spells it so.
     ("vic_TraffickinStatusDecisionMakingOrg", "vic_TraffickingStatusDecisionMakingOrg"),
@@ -531,7 +533,7 @@ fn items(cell: &str) -> impl Iterator<Item = &str> {
 fn trafficking_type(case: &Map<String, Value>, read: &[String]) -> Option<&'static str> {
     let has = |k: &str| case.get(k).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
     let sex = read.iter().any(|c| c == "Sex") || has("type_of_sex_exploitation");
-    let labour = read.iter().any(|c| c == "Labour") || has("type_of_labour_exploitation");
+    let labour = read.iter().any(|c| c == "Labour") || has("forced_labour_industry");
     match (sex, labour) {
         (true, true) => Some("SexAndLabour"),
         (true, false) => Some("Sex"),
@@ -772,9 +774,13 @@ impl Store {
                         // they are read, into our list of them).
                         let mut values: Vec<&str> = if single { vec![cell] } else { items(cell).collect() };
                         if values.len() == 1 && read_item(column, cell).is_empty() {
-                            let names: Vec<&str> = cell.split_whitespace().collect();
-                            if names.iter().all(|n| !read_item(column, n).is_empty()) {
-                                values = names;
+                            // (A list in a single column: our export before 2.0.)
+                            let split: Vec<&str> = match cell.contains(';') {
+                                true => items(cell).collect(),
+                                false => cell.split_whitespace().collect(),
+                            };
+                            if split.iter().all(|n| !read_item(column, n).is_empty()) {
+                                values = split;
                             }
                         }
                         for item in values {
@@ -801,7 +807,9 @@ impl Store {
                 if *field == "trafficking_type" {
                     continue;
                 }
-                let value = match (codes_of(field).1, &codes[..]) {
+                // A field of an earlier form (its codes move on save) keeps the list.
+                let list = codes_of(field).1 || field_def(level_of(field), field).is_none();
+                let value = match (list, &codes[..]) {
                     (true, _) => json!(codes),
                     (false, [one]) => json!(one),
                     (false, _) => {
@@ -815,8 +823,19 @@ impl Store {
                     Level::Person => person.insert(field.to_string(), value),
                 };
             }
-            let kinds = read.get("trafficking_type").map(|(codes, _)| codes.as_slice()).unwrap_or_default();
-            if let Some(kind) = trafficking_type(&case, kinds) {
+            // Codes of an earlier version, as they are now, before the type of
+            // trafficking is read from the forms of exploitation they give.
+            let mut upgraded = Value::Object(std::mem::take(&mut case));
+            crate::intake::upgrade_codes(&mut upgraded);
+            if let Value::Object(m) = upgraded {
+                case = m;
+            }
+            let mut kinds = read.get("trafficking_type").map(|(codes, _)| codes.clone()).unwrap_or_default();
+            for form in codes_in(case.get("type_of_exploitation")) {
+                let implied = mapping::read("vic_TypeOfExploitation", form).into_iter();
+                kinds.extend(implied.filter(|(f, _)| *f == "trafficking_type").map(|(_, c)| c.to_string()));
+            }
+            if let Some(kind) = trafficking_type(&case, &kinds) {
                 case.insert("trafficking_type".into(), json!(kind));
             }
             // A case another organisation referred to us came by referral (the

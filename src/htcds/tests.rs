@@ -231,8 +231,8 @@ fn cases() -> Vec<Value> {
                "closure_reason": "Se mudó a otro estado; se canalizó.", "intake_channel": "OrganisationReferral",
                "incoming_referral": {"organisation": "Casa Refugio Tijuana", "date": "2026-01-30",
                                      "reason": "MigrationOrChangeOfLocation", "details": "Llegó con su expediente."},
-               "type_of_exploitation": ["ForcedLabour", "ChildLabour"], "recruitment_channel": ["AtWork"],
-               "type_of_labour_exploitation": ["Begging", "Aquafarming", "Construction"],
+               "type_of_exploitation": ["ForcedLabour", "ChildLabour", "ForcedBegging"], "recruitment_channel": ["AtWork"],
+               "forced_labour_industry": ["A_AgricultureForestryAndFishing", "F_Construction"],
                "people": [{"role": "PotentialVictim", "given_name": "Juan", "gender": "DeclinedToAnswer",
                            "birth_date": "Unknown", "nationality": ["Unknown"], "safe_phone": "DeclinedToAnswer",
                            "email": "Unknown"}],
@@ -308,7 +308,7 @@ fn an_export_speaks_version_2_and_leaves_out_cases_without_consent() {
         assert!(!juan.contains_key(typed), "a non-answer is never in {typed}: {juan:?}");
     }
     // Forms of exploitation answered: written from that answer alone.
-    assert_eq!(juan["vic_TypeOfExploitation"], json!(["ForcedLabour", "ChildLabour"]));
+    assert_eq!(juan["vic_TypeOfExploitation"], json!(["ForcedLabour", "ChildLabour", "ForcedBegging"]));
     assert_eq!(juan["vic_ForcedLabourIndustry"], "A_AgricultureForestryAndFishing");
     assert_eq!(juan["vic_MethodOfRecruitment"], json!(["AtWork"]));
     assert_eq!(juan["cas_Status"], "Closed");
@@ -471,7 +471,8 @@ fn import_reads_labels_our_old_columns_and_names_every_bad_cell() {
     assert_eq!(lupe["method_of_recruitment"], json!(["JobOffer"]));
     assert_eq!(lupe["recruitment_channel"], json!(["ThroughOnlineSocialNetworks"]));
     assert_eq!(lupe["methods_of_control"], json!(["PhysicalThreats", "ThreatensChildrenFamily"]));
-    assert_eq!(lupe["type_of_labour_exploitation"], json!(["Agriculture", "Begging"]));
+    assert_eq!(lupe["forced_labour_industry"], json!(["A_AgricultureForestryAndFishing"]));
+    assert_eq!(lupe["type_of_exploitation"], json!(["ForcedBegging"]));
     assert_eq!(lupe["trafficking_type"], "Labour", "implied by the exploitation");
     assert_eq!(lupe["people"][0]["vulnerabilities"], json!(["SocialGroup"]));
 
@@ -607,7 +608,11 @@ fn the_toolkits_spreadsheet_filled_with_its_labels_imports_as_csv_and_as_the_xls
     assert_eq!(person(0)["people"][0]["gender"], "Feminine");
     assert_eq!(person(5)["people"][0]["gender"], "Unknown", "Not specified/unknown");
     assert_eq!(person(1)["methods_of_control"], json!(["ThreatsLawEnforcement"]));
-    assert_eq!(person(19)["type_of_labour_exploitation"], json!(["DomesticWork"]), "households as employers");
+    assert_eq!(
+        person(19)["forced_labour_industry"],
+        json!(["T_ActivitiesOfHouseholdsAsEmployers"]),
+        "by its full title"
+    );
     assert_eq!(person(0)["people"][0]["nationality"], json!(["AF"]), "Afghanistan, by its name");
     assert_eq!(person(1)["people"][0]["nationality"], json!(["AX"]), "Åland Islands, by its name");
     assert_eq!(person(0)["people"][0]["trafficking_status"], "PossibleVictimOfTrafficking");
@@ -740,9 +745,9 @@ fn our_answer_to_the_standards_own_question_is_written_alone_else_what_stands_in
     let column = |name: &str| COLUMNS.iter().find(|c| c.name == name).unwrap();
     let person = json!({"role": "PotentialVictim"});
     let cell = |case: Value, name: &str| cell_of(column(name), &case, &person, None);
-    let older = json!({"trafficking_type": "Labour", "type_of_labour_exploitation": ["Begging", "Construction"]});
-    assert_eq!(cell(older.clone(), "vic_TypeOfExploitation"), Some(json!(["ForcedLabour", "ForcedBegging"])));
-    assert_eq!(cell(older.clone(), "vic_ForcedLabourIndustry"), Some(json!("F_Construction")));
+    let older = json!({"trafficking_type": "Labour"});
+    assert_eq!(cell(older.clone(), "vic_TypeOfExploitation"), Some(json!(["ForcedLabour"])));
+    assert_eq!(cell(older.clone(), "vic_ForcedLabourIndustry"), None);
     assert_eq!(cell(older.clone(), "vic_MethodOfRecruitment"), None, "how is not where");
     let mut answered = older.clone();
     answered["type_of_exploitation"] = json!(["Servitude"]);
@@ -754,7 +759,7 @@ fn our_answer_to_the_standards_own_question_is_written_alone_else_what_stands_in
     // A non-answer is no answer.
     let mut unknown = older;
     unknown["type_of_exploitation"] = json!(["Unknown"]);
-    assert_eq!(cell(unknown, "vic_TypeOfExploitation"), Some(json!(["ForcedLabour", "ForcedBegging"])));
+    assert_eq!(cell(unknown, "vic_TypeOfExploitation"), Some(json!(["ForcedLabour"])));
 }
 
 #[test]
@@ -772,10 +777,7 @@ fn the_help_names_in_both_languages_the_fields_each_column_is_made_from() {
     let of = |name: &str| &help.iter().find(|c| c.column == name).unwrap().fields;
     assert_eq!(of("prs_Gender"), &["field.people.gender"]);
     assert_eq!(of("cas_IncomingReferralDate"), &["field.incoming_referral.date"]);
-    assert_eq!(
-        of("vic_TypeOfExploitation"),
-        &["field.type_of_exploitation", "field.trafficking_type", "field.type_of_labour_exploitation"]
-    );
+    assert_eq!(of("vic_TypeOfExploitation"), &["field.type_of_exploitation", "field.trafficking_type"]);
 }
 
 /// The export takes the period and filters the fact sheet takes.

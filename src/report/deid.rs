@@ -34,7 +34,8 @@ pub const COLUMNS: &[&str] = &[
     "nationality",
     "venues",
     "type_of_sex_exploitation",
-    "type_of_labour_exploitation",
+    "forced_labour_industry",
+    "type_of_exploitation",
     "recruiter_relation",
     "method_of_recruitment",
     "methods_of_control",
@@ -115,7 +116,8 @@ fn rows_of(case: &Value, today: NaiveDate) -> Vec<Row> {
             }
             for key in [
                 "type_of_sex_exploitation",
-                "type_of_labour_exploitation",
+                "forced_labour_industry",
+                "type_of_exploitation",
                 "method_of_recruitment",
                 "methods_of_control",
             ] {

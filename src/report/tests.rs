@@ -10,7 +10,7 @@ fn case(date: &str, kind: &str, people: Value, venues: &[&str], recruiters: &[&s
         "trafficking_type": kind, "venues": venues, "recruiter_relation": recruiters, "people": people,
     });
     if kind == "Labour" {
-        c["type_of_labour_exploitation"] = json!(["Agriculture"]);
+        c["forced_labour_industry"] = json!(["A_AgricultureForestryAndFishing"]);
     }
     c
 }

@@ -33,8 +33,16 @@ pub(crate) enum Slot {
     Stamp,
     /// `restricted` and the purge tombstone: yes or no.
     Flag,
+    /// A field of an earlier version of the form, whose codes now live in other
+    /// fields (`codes::RENAMED`): read as they are now on rebuild.
+    Legacy,
     /// Not in this laptop's form (perhaps in a newer one).
     Unknown,
+}
+
+/// Was `key` a field of an earlier version of the form?
+fn is_legacy(key: &str) -> bool {
+    crate::form::codes::RENAMED.iter().any(|(field, ..)| *field == key)
 }
 
 pub(crate) fn slot(field: &str) -> Slot {
@@ -50,10 +58,13 @@ pub(crate) fn slot(field: &str) -> Slot {
     let mut parts = field.splitn(3, '.');
     let (top, item, key) = (parts.next().unwrap_or(""), parts.next(), parts.next());
     match (item, key) {
-        (None, _) => intake::case_field(top, None).map_or(Slot::Unknown, Slot::Form),
+        (None, _) => {
+            intake::case_field(top, None).map_or(if is_legacy(top) { Slot::Legacy } else { Slot::Unknown }, Slot::Form)
+        }
         (Some(_), None) if flat::ITEM_LISTS.contains(&top) => Slot::Position,
         (Some(_), Some("recorded_by")) if flat::ITEM_LISTS.contains(&top) => Slot::Stamp,
-        (Some(_), Some(key)) => intake::case_field(top, Some(key)).map_or(Slot::Unknown, Slot::Form),
+        (Some(_), Some(key)) => intake::case_field(top, Some(key))
+            .map_or(if is_legacy(key) { Slot::Legacy } else { Slot::Unknown }, Slot::Form),
         (Some(_), None) => Slot::Unknown,
     }
 }
@@ -106,6 +117,8 @@ pub(crate) fn beyond_bounds(c: &Change) -> bool {
         Slot::Note => !(v.is_null() || v.is_object()),
         Slot::Stamp => !(v.is_null() || v.is_string()),
         Slot::Flag => !(v.is_null() || v.is_boolean()),
+        // Codes, one or a list, as that form wrote them.
+        Slot::Legacy => !(v.is_null() || v.is_string() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string))),
         Slot::Unknown => false,
     }
 }
@@ -130,7 +143,7 @@ pub(crate) fn not_accepted(field: &str, v: &Value, today: NaiveDate) -> Option<I
             Some(Issue::new(path, FieldError::CaseNumber))
         }
         Slot::Unknown => Some(Issue::new(path, FieldError::UnknownField)),
-        Slot::Stamp | Slot::Position | Slot::Flag => None,
+        Slot::Stamp | Slot::Position | Slot::Flag | Slot::Legacy => None,
     };
     issue("")?;
     issue(&display_field(field))

@@ -113,7 +113,8 @@ pub fn seal_value(key: &RestrictedKey, case_id: &str, field: &str, v: &Value) ->
         Slot::Note if !v.is_null() && !is_sealed(v) => seal_leaf(key, case_id, field, v),
         Slot::Form(f) => seal_in(key, case_id, field, Some(f), v),
         Slot::Unknown => seal_in(key, case_id, field, None, v),
-        Slot::Note | Slot::Position | Slot::Stamp | Slot::Flag => Ok(v.clone()),
+        // An earlier form's codes: no personal value.
+        Slot::Note | Slot::Position | Slot::Stamp | Slot::Flag | Slot::Legacy => Ok(v.clone()),
     }
 }
 
@@ -136,7 +137,7 @@ pub fn in_clear(field: &str, v: &Value) -> bool {
         Slot::Note => !v.is_null() && !is_sealed(v),
         Slot::Form(f) => clear_in(Some(f), v),
         Slot::Unknown => clear_in(None, v),
-        Slot::Position | Slot::Stamp | Slot::Flag => false,
+        Slot::Position | Slot::Stamp | Slot::Flag | Slot::Legacy => false,
     }
 }
 

@@ -1748,6 +1748,7 @@ fn codes_of_a_laptop_not_yet_upgraded_show_as_they_are_now_and_travel_on_as_writ
     import(&mut l[1], &b).unwrap();
     set(&mut l[0], &case, "people.0.gender", "Masculine");
     set(&mut l[0], &case, "methods_of_control", "DebtBondage, PhysicalThreats, PsychoactiveSubstance");
+    set(&mut l[0], &case, "venues", "Construction");
     let next = export(&mut l[0]);
     let me = identity::load(l[0].conn()).unwrap();
     let old = reforge(&l[1], &next, &me, |_, body| {
@@ -1758,6 +1759,11 @@ fn codes_of_a_laptop_not_yet_upgraded_show_as_they_are_now_and_travel_on_as_writ
             if c.field == "methods_of_control" && c.value.is_some() {
                 c.value = Some(json!(["DebtBondage", "Threats", "PsychoactiveSubstances"]));
             }
+            // A field that form had: the kinds of labour exploitation.
+            if c.field == "venues" && c.value == Some(json!(["Construction"])) {
+                (c.field, c.value, c.parents) =
+                    ("type_of_labour_exploitation".into(), Some(json!(["Construction"])), vec![]);
+            }
         }
     });
     let summary = import(&mut l[1], &old).unwrap();
@@ -1767,6 +1773,12 @@ fn codes_of_a_laptop_not_yet_upgraded_show_as_they_are_now_and_travel_on_as_writ
     assert_eq!(shown["people"][0]["gender"], "Masculine");
     assert_eq!(shown["methods_of_control"], json!(["DebtBondage", "PhysicalThreats", "PsychoactiveSubstance"]));
     assert_eq!(shown["threat_targets"], json!(["Children", "Family"]), "still asked: the threats are physical");
+    assert_eq!(
+        shown["forced_labour_industry"],
+        json!(["T_ActivitiesOfHouseholdsAsEmployers", "F_Construction"]),
+        "a field of that form, read into this one's"
+    );
+    assert!(shown.get("type_of_labour_exploitation").is_none());
     assert_eq!(l[1].fact_sheet(&Default::default()).unwrap().demographics.male, crate::report::Count::Exact(1));
     // The log keeps what was written, and so does the next laptop's.
     let writer = l[0].session().device_id.clone();

@@ -25,7 +25,6 @@ pub fn full_case() -> Value {
         "type_of_exploitation": ["SexualExploitation", "ForcedLabour"],
         "venues": ["ResidentialBrothel", "BarClubCantina"],
         "type_of_sex_exploitation": ["Prostitution"],
-        "type_of_labour_exploitation": ["DomesticWork"],
         "forced_labour_industry": ["T_ActivitiesOfHouseholdsAsEmployers"],
         "recruiter_relation": ["IntimatePartner"],
         "method_of_recruitment": ["IntimatePartnerOrMarriageProposition", "JobOffer"],
@@ -216,7 +215,7 @@ pub fn generated(seed: u64) -> Value {
         c.insert("type_of_sex_exploitation".into(), some_codes(&mut g, codes::SEX_EXPLOITATION.codes, 2));
     }
     if tt == "Labour" || tt == "SexAndLabour" {
-        c.insert("type_of_labour_exploitation".into(), some_codes(&mut g, codes::LABOUR_EXPLOITATION.codes, 2));
+        c.insert("forced_labour_industry".into(), some_codes(&mut g, codes::INDUSTRY.codes, 2));
     }
     c.insert("recruiter_relation".into(), some_codes(&mut g, codes::RECRUITER_RELATION.codes, 2));
     let control = some_codes(&mut g, codes::CONTROL.codes, 3);

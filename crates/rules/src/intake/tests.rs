@@ -182,7 +182,7 @@ fn normalising_drops_what_was_not_asked_and_what_skip_logic_hides() {
         "people": [{"role": "PotentialVictim", "alias": "  Rosa  ", "given_name": "", "languages": [], "in_trafficker_control": true}, {"id": "x"}],
         "trafficking_type": "Labour",
         "type_of_sex_exploitation": ["Prostitution"],
-        "type_of_labour_exploitation": ["Agriculture"],
+        "forced_labour_industry": ["A_AgricultureForestryAndFishing"],
         "methods_of_control": ["DebtBondage"],
         "threat_targets": ["Children"],
         "law_enforcement": {"involved": false, "agency": "HSI"},
@@ -196,7 +196,7 @@ fn normalising_drops_what_was_not_asked_and_what_skip_logic_hides() {
         json!({
             "people": [{"role": "PotentialVictim", "alias": "Rosa"}],
             "trafficking_type": "Labour",
-            "type_of_labour_exploitation": ["Agriculture"],
+            "forced_labour_industry": ["A_AgricultureForestryAndFishing"],
             "methods_of_control": ["DebtBondage"],
             "law_enforcement": {"involved": false},
             "safety": {"safe_times": "  tardes \n"}
@@ -396,19 +396,27 @@ fn codes_of_the_draft_are_read_as_they_are_now() {
     assert_eq!(crate::intake::upgraded("gender", &json!("Male")), json!("Masculine"));
     assert_eq!(crate::intake::upgraded("method_of_recruitment", &json!(["Internet"])), Value::Null);
     assert_eq!(crate::intake::upgraded("status", &json!("Active")), json!("Active"));
-    // Every old code is gone from its list, and every new one is a code of its field.
+    // Every old code is gone from its list (or its whole field is), and every new
+    // one is a code of its field.
+    let field_of =
+        |key: &str| crate::intake::case_field(key, None).or_else(|| crate::intake::case_field("people", Some(key)));
+    let set = |f: &crate::form::Field| match f.kind {
+        crate::form::Kind::Choice { set, .. } | crate::form::Kind::Multi { set } => set,
+        _ => panic!("{} has no codes", f.key),
+    };
     for (field, old, to, new) in codes::RENAMED {
-        let (Some(from), Some(into)) = (
-            crate::intake::case_field(field, None).or_else(|| crate::intake::case_field("people", Some(field))),
-            crate::intake::case_field(to, None).or_else(|| crate::intake::case_field("people", Some(to))),
-        ) else {
-            panic!("{field} or {to} is not a field")
-        };
-        let set = |f: &crate::form::Field| match f.kind {
-            crate::form::Kind::Choice { set, .. } | crate::form::Kind::Multi { set } => set,
-            _ => panic!("{} has no codes", f.key),
-        };
-        assert!(!set(from).contains(old), "{field}: {old} is still a code");
+        if let Some(from) = field_of(field) {
+            assert!(!set(from).contains(old), "{field}: {old} is still a code");
+        }
+        let into = field_of(to).unwrap_or_else(|| panic!("{to} is not a field"));
         assert!(set(into).contains(new), "{to}: {new} is not a code");
     }
+    assert!(field_of("type_of_labour_exploitation").is_none(), "retired: HTCDS 2.0 asks the industry");
+    let mut labour = json!({"type_of_labour_exploitation": ["Begging", "Aquafarming", "Agriculture", "Other"]});
+    crate::intake::upgrade_codes(&mut labour);
+    assert_eq!(
+        labour,
+        json!({"type_of_exploitation": ["ForcedBegging", "ForcedLabour"],
+               "forced_labour_industry": ["A_AgricultureForestryAndFishing"]})
+    );
 }

@@ -45,9 +45,6 @@ code_sets! {
         "TravelingSalesCrew" "PeddlingBegging" "Other"];
     SEX_EXPLOITATION = "sex_exploitation" ["Prostitution" "Pornography"
         "RemoteInteractiveServices" "PrivateSexualServices"];
-    LABOUR_EXPLOITATION = "labour_exploitation" ["Agriculture" "Aquafarming" "Begging"
-        "Construction" "DomesticWork" "Hospitality" "IllicitActivities" "Manufacturing"
-        "MiningOrDrilling" "Peddling" "Transportation" "Other"];
     RECRUITER_RELATION = "recruiter_relation" ["IntimatePartner" "Family" "Employer" "Smuggler"
         "Friend" "Acquaintance" "Stranger" "Other"];
     // How the person was recruited (ours); where or through whom is HTCDS 2.0's
@@ -156,6 +153,26 @@ pub const RENAMED: &[(&str, &str, &str, &str)] = &[
     ("method_of_recruitment", "Internet", "recruitment_channel", "ThroughOnlineSocialNetworks"),
     ("method_of_recruitment", "PublicArea", "recruitment_channel", "Other"),
     ("method_of_recruitment", "Shelter", "recruitment_channel", "Other"),
+    // Kinds of labour exploitation: HTCDS 2.0 asks the industry (ISIC) and the
+    // form of exploitation instead.
+    ("type_of_labour_exploitation", "Agriculture", "forced_labour_industry", "A_AgricultureForestryAndFishing"),
+    ("type_of_labour_exploitation", "Aquafarming", "forced_labour_industry", "A_AgricultureForestryAndFishing"),
+    ("type_of_labour_exploitation", "MiningOrDrilling", "forced_labour_industry", "B_MiningAndQuarrying"),
+    ("type_of_labour_exploitation", "Manufacturing", "forced_labour_industry", "C_Manufacturing"),
+    ("type_of_labour_exploitation", "Construction", "forced_labour_industry", "F_Construction"),
+    (
+        "type_of_labour_exploitation",
+        "Peddling",
+        "forced_labour_industry",
+        "G_WholesaleAndRetailTradeRepairOfMotorVehicles",
+    ),
+    ("type_of_labour_exploitation", "Transportation", "forced_labour_industry", "H_TransportationAndStorage"),
+    ("type_of_labour_exploitation", "Hospitality", "forced_labour_industry", "I_AccommodationAndFoodServiceActivities"),
+    ("type_of_labour_exploitation", "DomesticWork", "forced_labour_industry", "T_ActivitiesOfHouseholdsAsEmployers"),
+    ("type_of_labour_exploitation", "Begging", "type_of_exploitation", "ForcedBegging"),
+    // Forced criminal activity has no value of its own in HTCDS 2.0.
+    ("type_of_labour_exploitation", "IllicitActivities", "type_of_exploitation", "Other"),
+    ("type_of_labour_exploitation", "Other", "type_of_exploitation", "ForcedLabour"),
 ];
 
 /// The two UI languages. Client documents may use any `LANGUAGE`.

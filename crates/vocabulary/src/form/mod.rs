@@ -196,7 +196,6 @@ fn build_definition() -> Vec<Section> {
                 f("type_of_exploitation", multi(codes::EXPLOITATION)),
                 f("venues", multi(codes::VENUE)),
                 f("type_of_sex_exploitation", multi(codes::SEX_EXPLOITATION)).show_if("trafficking_type", SEX),
-                f("type_of_labour_exploitation", multi(codes::LABOUR_EXPLOITATION)).show_if("trafficking_type", LABOUR),
                 // A list, though HTCDS 2.0 asks for one: people are made to work in
                 // more than one (its own XLSForm lets several be picked).
                 f("forced_labour_industry", multi(codes::INDUSTRY)).show_if("trafficking_type", LABOUR),

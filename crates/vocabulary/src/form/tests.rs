@@ -4,7 +4,7 @@ use super::*;
 fn a_blank_intake_hides_every_conditional_field() {
     let hidden = hidden_paths(&json!({ "people": [{ "role": "PotentialVictim" }] }));
     for path in
-        ["type_of_sex_exploitation", "type_of_labour_exploitation", "threat_targets", "people.0.in_trafficker_control"]
+        ["type_of_sex_exploitation", "forced_labour_industry", "threat_targets", "people.0.in_trafficker_control"]
     {
         assert!(hidden.iter().any(|h| h == path), "{path} should be hidden: {hidden:?}");
     }
@@ -26,7 +26,7 @@ fn answers_reveal_their_follow_up_questions_and_only_those() {
     {
         assert!(!hidden.iter().any(|h| h == shown), "{shown} should be shown: {hidden:?}");
     }
-    assert!(hidden.iter().any(|h| h == "type_of_labour_exploitation"), "{hidden:?}");
+    assert!(hidden.iter().any(|h| h == "forced_labour_industry"), "{hidden:?}");
     assert!(hidden.iter().any(|h| h == "people.0.in_trafficker_control"), "{hidden:?}");
     // "No" to law enforcement hides the agency again.
     let no = json!({ "law_enforcement": { "involved": false } });
