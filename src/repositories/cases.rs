@@ -438,13 +438,60 @@ pub(crate) fn refresh_fts(
     places: &str,
     notes: &str,
 ) -> Result<(), DatabaseError> {
+    let (status, [names, places, notes]) = fts_entry(tx, seq, names, places, notes)?;
+    // An entry that stays as it is is left alone: replacing it costs FTS5 a
+    // delete and an insert in every prefix index (most of a rebuild that changes
+    // only codes, and of a save that edits no name, place, note or status).
+    let same: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM cases_fts_text WHERE seq = ?1 AND case_number = ?2 AND names = ?3
+                              AND places = ?4 AND notes = ?5 AND status = ?6)",
+        )?
+        .query_row(params![seq, case_number, names, places, notes, status], |r| r.get(0))?;
+    if same {
+        return Ok(());
+    }
     forget_fts(tx, seq)?;
-    write_fts_text(tx, seq, case_number, names, places, notes)?;
+    insert_fts_text(tx, seq, case_number, [names, places, notes], &status)?;
     tx.prepare_cached(
         "INSERT INTO cases_fts (rowid, case_number, names, places, notes, status)
          SELECT seq, case_number, names, places, notes, status FROM cases_fts_text WHERE seq = ?1",
     )?
     .execute([seq])?;
+    Ok(())
+}
+
+/// What a case's search entry holds besides its number: its status, and its
+/// names, places and notes unless it is restricted.
+fn fts_entry<'a>(
+    tx: &Connection,
+    seq: i64,
+    names: &'a str,
+    places: &'a str,
+    notes: &'a str,
+) -> Result<(String, [&'a str; 3]), DatabaseError> {
+    // A restricted case's words are never in the index, which anyone holding the
+    // store's key could read: only its number. Those who may open it find it by
+    // name all the same (`restricted_matches`).
+    // The status too (a code, never personal): a filtered search is answered in
+    // the index.
+    let (restricted, status): (bool, String) = tx
+        .prepare_cached("SELECT restricted, status FROM cases WHERE seq = ?1")?
+        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok((status, if restricted { ["", "", ""] } else { [names, places, notes] }))
+}
+
+fn insert_fts_text(
+    tx: &Connection,
+    seq: i64,
+    case_number: &str,
+    [names, places, notes]: [&str; 3],
+    status: &str,
+) -> Result<(), DatabaseError> {
+    tx.prepare_cached(
+        "INSERT INTO cases_fts_text (seq, case_number, names, places, notes, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![seq, case_number, names, places, notes, status])?;
     Ok(())
 }
 
@@ -457,20 +504,8 @@ fn write_fts_text(
     places: &str,
     notes: &str,
 ) -> Result<(), DatabaseError> {
-    // A restricted case's words are never in the index, which anyone holding the
-    // store's key could read: only its number. Those who may open it find it by
-    // name all the same (`restricted_matches`).
-    // The status too (a code, never personal): a filtered search is answered in
-    // the index.
-    let (restricted, status): (bool, String) = tx
-        .prepare_cached("SELECT restricted, status FROM cases WHERE seq = ?1")?
-        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let (names, places, notes) = if restricted { ("", "", "") } else { (names, places, notes) };
-    tx.prepare_cached(
-        "INSERT INTO cases_fts_text (seq, case_number, names, places, notes, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![seq, case_number, names, places, notes, status])?;
-    Ok(())
+    let (status, words) = fts_entry(tx, seq, names, places, notes)?;
+    insert_fts_text(tx, seq, case_number, words, &status)
 }
 
 /// What a bulk write (an import, a merge) writes together rather than case by
