@@ -704,7 +704,8 @@ impl FieldState {
     }
 
     /// Do heads disagree, or is one of them held? (Two people typing the same
-    /// value is no conflict.)
+    /// value is no conflict, nor a laptop not yet upgraded writing it with an
+    /// earlier version's code: values are compared as they read now.)
     pub fn is_conflict(&self) -> bool {
         if let Some(only) = self.only() {
             return self.is_held(only) && only.value.is_some();
@@ -713,9 +714,13 @@ impl FieldState {
         if heads.iter().any(|c| self.is_held(c) && c.value.is_some()) {
             return true;
         }
-        let mut values = heads.into_iter().filter_map(|c| c.value.as_ref());
-        let first = values.next();
-        values.any(|v| Some(v) != first)
+        let mut values = heads.into_iter().filter_map(|c| Some((c.field.as_str(), c.value.as_ref()?)));
+        let Some((field, first)) = values.next() else { return false };
+        // The form's key: the last part of a flat path (`people.<id>.gender`).
+        let key = field.rsplit('.').next().unwrap_or(field);
+        let now = |v: &Value| crate::intake::reads_as(key, v);
+        let first_now = now(first);
+        values.any(|(_, v)| v != first && now(v) != first_now)
     }
 
     /// The head whose value shows: the newest one that still has its value and

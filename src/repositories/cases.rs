@@ -430,15 +430,17 @@ pub(crate) fn notes_text(tx: &Connection, seq: i64) -> Result<String, DatabaseEr
     )?)
 }
 
-pub(crate) fn refresh_fts(
-    tx: &Connection,
-    seq: i64,
-    case_number: &str,
-    names: &str,
-    places: &str,
-    notes: &str,
-) -> Result<(), DatabaseError> {
-    let (status, [names, places, notes]) = fts_entry(tx, seq, names, places, notes)?;
+/// The words a case is found by: its number, names, places and notes.
+pub(crate) struct SearchWords<'a> {
+    pub number: &'a str,
+    pub names: &'a str,
+    pub places: &'a str,
+    pub notes: &'a str,
+}
+
+pub(crate) fn refresh_fts(tx: &Connection, seq: i64, w: &SearchWords) -> Result<(), DatabaseError> {
+    let case_number = w.number;
+    let (status, [names, places, notes]) = fts_entry(tx, seq, w)?;
     // An entry that stays as it is is left alone: replacing it costs FTS5 a
     // delete and an insert in every prefix index (most of a rebuild that changes
     // only codes, and of a save that edits no name, place, note or status).
@@ -463,13 +465,7 @@ pub(crate) fn refresh_fts(
 
 /// What a case's search entry holds besides its number: its status, and its
 /// names, places and notes unless it is restricted.
-fn fts_entry<'a>(
-    tx: &Connection,
-    seq: i64,
-    names: &'a str,
-    places: &'a str,
-    notes: &'a str,
-) -> Result<(String, [&'a str; 3]), DatabaseError> {
+fn fts_entry<'a>(tx: &Connection, seq: i64, w: &SearchWords<'a>) -> Result<(String, [&'a str; 3]), DatabaseError> {
     // A restricted case's words are never in the index, which anyone holding the
     // store's key could read: only its number. Those who may open it find it by
     // name all the same (`restricted_matches`).
@@ -478,7 +474,7 @@ fn fts_entry<'a>(
     let (restricted, status): (bool, String) = tx
         .prepare_cached("SELECT restricted, status FROM cases WHERE seq = ?1")?
         .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok((status, if restricted { ["", "", ""] } else { [names, places, notes] }))
+    Ok((status, if restricted { ["", "", ""] } else { [w.names, w.places, w.notes] }))
 }
 
 fn insert_fts_text(
@@ -496,16 +492,9 @@ fn insert_fts_text(
 }
 
 /// The text a case's search entry is made of, kept beside the index.
-fn write_fts_text(
-    tx: &Connection,
-    seq: i64,
-    case_number: &str,
-    names: &str,
-    places: &str,
-    notes: &str,
-) -> Result<(), DatabaseError> {
-    let (status, words) = fts_entry(tx, seq, names, places, notes)?;
-    insert_fts_text(tx, seq, case_number, words, &status)
+fn write_fts_text(tx: &Connection, seq: i64, w: &SearchWords) -> Result<(), DatabaseError> {
+    let (status, words) = fts_entry(tx, seq, w)?;
+    insert_fts_text(tx, seq, w.number, words, &status)
 }
 
 /// What a bulk write (an import, a merge) writes together rather than case by
@@ -529,16 +518,8 @@ impl Bulk {
 
     /// The entry of a new case (one the index does not hold): its text is kept
     /// now, and it goes into the index with the others.
-    fn add(
-        &mut self,
-        tx: &Connection,
-        seq: i64,
-        case_number: &str,
-        names: &str,
-        places: &str,
-        notes: &str,
-    ) -> Result<(), DatabaseError> {
-        write_fts_text(tx, seq, case_number, names, places, notes)?;
+    fn add(&mut self, tx: &Connection, seq: i64, w: &SearchWords) -> Result<(), DatabaseError> {
+        write_fts_text(tx, seq, w)?;
         self.seqs.push(seq);
         if self.seqs.len() >= Self::BATCH {
             self.flush(tx)?;
@@ -614,7 +595,8 @@ pub(crate) fn backfill_fts(conn: &mut Connection) -> Result<(), DatabaseError> {
         for (seq, number, data) in rows {
             let case: Value = serde_json::from_str(&data).map_err(|_| DatabaseError::Damaged { table: "cases" })?;
             let (names, places) = fts_columns(&case);
-            refresh_fts(&tx, seq, &number, &names, &places, &notes_text(&tx, seq)?)?;
+            let notes = notes_text(&tx, seq)?;
+            refresh_fts(&tx, seq, &SearchWords { number: &number, names: &names, places: &places, notes: &notes })?;
         }
         crate::database::set_meta(&tx, FTS_FILLED, &now_utc())?;
     }
@@ -627,7 +609,7 @@ pub(crate) fn backfill_fts(conn: &mut Connection) -> Result<(), DatabaseError> {
             r
         };
         for (seq, number) in rows {
-            refresh_fts(&tx, seq, &number, "", "", "")?;
+            refresh_fts(&tx, seq, &SearchWords { number: &number, names: "", places: "", notes: "" })?;
         }
         crate::database::set_meta(&tx, RESTRICTED_OUT, &now_utc())?;
     }
@@ -686,14 +668,16 @@ pub(crate) fn insert_case(
     keep_notes(tx, &row.id, row.restricted, &stored_notes)?;
     // A new case: its notes are the ones just written, no need to read them back.
     let text: Vec<&str> = notes.iter().filter_map(|n| n.get("text").and_then(Value::as_str)).collect();
+    let text = text.join("\n");
+    let words = SearchWords { number: &case_number, names: &row.names, places: &row.places, notes: &text };
     match bulk {
         None => {
             facts::refresh(tx, seq, &row.data)?;
-            refresh_fts(tx, seq, &case_number, &row.names, &row.places, &text.join("\n"))?
+            refresh_fts(tx, seq, &words)?
         }
         Some(bulk) => {
             facts::refresh_into(tx, seq, &row.data, &mut bulk.counts)?;
-            bulk.add(tx, seq, &case_number, &row.names, &row.places, &text.join("\n"))?
+            bulk.add(tx, seq, &words)?
         }
     }
     audit::append(tx, &session.device_id, Some(&session.user_id), Action::Create, Some(&row.id), json!({}), None)?;
@@ -998,17 +982,18 @@ pub(crate) fn rebuild_from(
         keep_notes(tx, id, true, &[])?;
     }
     let notes = notes_text(tx, seq)?;
+    let words = SearchWords { number: &number, names: &row.names, places: &row.places, notes: &notes };
     match bulk {
         Some(bulk) => {
             facts::refresh_into(tx, seq, &row.data, &mut bulk.counts)?;
             match outcome {
-                Merged::New => bulk.add(tx, seq, &number, &row.names, &row.places, &notes)?,
-                _ => refresh_fts(tx, seq, &number, &row.names, &row.places, &notes)?,
+                Merged::New => bulk.add(tx, seq, &words)?,
+                _ => refresh_fts(tx, seq, &words)?,
             }
         }
         None => {
             facts::refresh(tx, seq, &row.data)?;
-            refresh_fts(tx, seq, &number, &row.names, &row.places, &notes)?
+            refresh_fts(tx, seq, &words)?
         }
     }
     Ok((outcome, open))
@@ -1326,7 +1311,8 @@ pub(crate) fn update(
     update_row(tx, id, &row, &data, now, &session.user_id)?;
     facts::refresh(tx, seq, &row.data)?;
     keep_notes(tx, id, row.restricted, &stored_notes)?;
-    refresh_fts(tx, seq, case_number, &row.names, &row.places, &notes_text(tx, seq)?)?;
+    let notes = notes_text(tx, seq)?;
+    refresh_fts(tx, seq, &SearchWords { number: case_number, names: &row.names, places: &row.places, notes: &notes })?;
     Ok((row, notes.len()))
 }
 
@@ -1371,7 +1357,12 @@ pub(crate) fn append_note(
         session.user_id
     ])?;
     let (names, places) = fts_columns(&case.data);
-    refresh_fts(tx, case.seq, &case.case_number, &names, &places, &notes_text(tx, case.seq)?)?;
+    let notes = notes_text(tx, case.seq)?;
+    refresh_fts(
+        tx,
+        case.seq,
+        &SearchWords { number: &case.case_number, names: &names, places: &places, notes: &notes },
+    )?;
     Ok(saved)
 }
 

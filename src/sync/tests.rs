@@ -44,8 +44,17 @@ fn laptops(n: usize) -> (Vec<tempfile::TempDir>, Vec<Store>) {
 }
 
 fn export(s: &mut Store) -> Vec<u8> {
+    export_with(s, false)
+}
+
+/// A bundle of every change the laptop holds (its own and those it received).
+fn export_all(s: &mut Store) -> Vec<u8> {
+    export_with(s, true)
+}
+
+fn export_with(s: &mut Store, all: bool) -> Vec<u8> {
     let mut out = Vec::new();
-    s.sync_export(false, |b| {
+    s.sync_export(all, |b| {
         out = b.to_vec();
         Ok(())
     })
@@ -149,12 +158,7 @@ fn a_case_that_arrives_by_sync_stores_its_values_once_and_travels_on_unchanged()
     }
     assert_eq!(changes_read(&l[1]), changes_read(&l[0]));
     // Passed on to a third laptop from there (every change it holds), nothing is lost.
-    let mut b1 = Vec::new();
-    l[1].sync_export(true, |b| {
-        b1 = b.to_vec();
-        Ok(())
-    })
-    .unwrap();
+    let b1 = export_all(&mut l[1]);
     assert_eq!(import(&mut l[2], &b1).unwrap().new_cases, 1);
     assert_eq!(cases(&l[2]), cases(&l[0]));
     assert_eq!(changes_read(&l[2]), changes_read(&l[0]));
@@ -1416,12 +1420,7 @@ fn a_trail_rewritten_on_one_laptop_is_found_out_at_the_next_sync() {
     }
 
     // L1's whole copy, L0's entries among them, read on L0.
-    let mut all = Vec::new();
-    l[1].sync_export(true, |b| {
-        all = b.to_vec();
-        Ok(())
-    })
-    .unwrap();
+    let all = export_all(&mut l[1]);
     import(&mut l[0], &all).unwrap();
     let problem = l[0].verify_audit().unwrap().problem;
     assert!(matches!(&problem, Some(Problem::Rewritten { device, number: 3 }) if device == "L0"), "{problem:?}");
@@ -1789,12 +1788,7 @@ fn codes_of_a_laptop_not_yet_upgraded_show_as_they_are_now_and_travel_on_as_writ
     };
     assert_eq!(as_written(&l[1]), Some(json!("Male")));
     // Every change it holds, passed on to a third laptop.
-    let mut passed = Vec::new();
-    l[1].sync_export(true, |b| {
-        passed = b.to_vec();
-        Ok(())
-    })
-    .unwrap();
+    let passed = export_all(&mut l[1]);
     import(&mut l[2], &passed).unwrap();
     assert_eq!(as_written(&l[2]), Some(json!("Male")));
     assert_eq!(cases(&l[2])[&id]["people"][0]["gender"], "Masculine");
@@ -1803,4 +1797,33 @@ fn codes_of_a_laptop_not_yet_upgraded_show_as_they_are_now_and_travel_on_as_writ
     let back = export(&mut l[1]);
     import(&mut l[0], &back).unwrap();
     assert_eq!(cases(&l[0])[&id]["people"][0]["gender"], "Masculine");
+}
+
+/// Two laptops that write the same value at once, one still with the draft's code
+/// (`Male`) and one with its code now (`Masculine`), agree: no conflict to review.
+/// Two that write different values still disagree.
+#[test]
+fn the_same_value_in_an_old_code_and_a_new_one_is_no_conflict() {
+    let (_d, mut l) = laptops(2);
+    let case = l[0].create_case(sample::full_case(), None).unwrap();
+    let b = export(&mut l[0]);
+    import(&mut l[1], &b).unwrap();
+    set(&mut l[0], &case, "people.0.gender", "Masculine");
+    set(&mut l[0], &case, "status", "Closed");
+    let next = export(&mut l[0]);
+    let me = identity::load(l[0].conn()).unwrap();
+    let old = reforge(&l[1], &next, &me, |_, body| {
+        for c in body.changes.iter_mut().filter(|c| c.field.ends_with(".gender") && c.value == Some(json!("Masculine")))
+        {
+            c.value = Some(json!("Male"));
+        }
+    });
+    // Meanwhile, on the other laptop, the same answer, and another status.
+    set(&mut l[1], &case, "people.0.gender", "Masculine");
+    set(&mut l[1], &case, "status", "FollowUp");
+    let summary = import(&mut l[1], &old).unwrap();
+    let listed: Vec<String> = l[1].conflicts().unwrap().into_iter().map(|c| c.field).collect();
+    assert_eq!(listed, ["status"], "the gender agrees; the status does not");
+    assert_eq!(summary.conflicts, 1);
+    assert_eq!(cases(&l[1])[&id_of(&case)]["people"][0]["gender"], "Masculine");
 }

@@ -54,10 +54,16 @@ pub fn upgrade_codes(case: &mut Value) -> bool {
 /// A field's value with the codes of an earlier version as they are now; what
 /// moved to another field is gone from it (`null` if all of it did).
 pub fn upgraded(field: &str, v: &Value) -> Value {
+    reads_as(field, v).remove(field).unwrap_or(Value::Null)
+}
+
+/// What a field's value says as it is now: the field, and any field an old code
+/// of it moved to (two values say the same when these are equal).
+pub fn reads_as(field: &str, v: &Value) -> Map<String, Value> {
     let mut obj = Map::new();
     obj.insert(field.to_string(), v.clone());
     upgrade_object(&mut obj);
-    obj.remove(field).unwrap_or(Value::Null)
+    obj
 }
 
 fn upgrade_object(obj: &mut Map<String, Value>) -> bool {
