@@ -693,7 +693,7 @@ impl Store {
         let header: Vec<String> = table.header.iter().map(|c| c.trim().to_string()).collect();
         let columns: Vec<Option<&'static Column>> = header.iter().map(|h| column_named(h)).collect();
         if !columns.iter().flatten().any(|c| is_read(c)) {
-            let issue = Issue::new("", FieldError::Format { format: "HTCDS".into() });
+            let issue = Issue::new("", FieldError::NotHtcds);
             report.rejected.push(CellIssue { line: 1, column: String::new(), issue });
             return Ok(report);
         }

@@ -72,7 +72,7 @@ pub(crate) fn read_csv(input: impl Read) -> Result<Table, Vec<CellIssue>> {
                 line = e.position().map_or(line, |p| p.line() as usize);
                 let error = match e.kind() {
                     csv::ErrorKind::Utf8 { .. } => FieldError::NotUtf8,
-                    _ => FieldError::Format { format: "CSV".into() },
+                    _ => FieldError::Unreadable { format: "CSV".into() },
                 };
                 issues.push(refused(line, error));
             }
@@ -93,7 +93,7 @@ pub(crate) fn read_csv(input: impl Read) -> Result<Table, Vec<CellIssue>> {
 /// toolkit's case sheet comes before its *about* and *validation* sheets).
 pub(crate) fn read_book(path: &Path) -> Result<Table, Vec<CellIssue>> {
     use calamine::{open_workbook_auto, Data, Reader};
-    let damaged = || vec![refused(1, FieldError::Format { format: "XLSX / ODS".into() })];
+    let damaged = || vec![refused(1, FieldError::Unreadable { format: "XLSX / ODS".into() })];
     let size = std::fs::metadata(path).map_err(|_| vec![refused(1, FieldError::NotAFile)])?.len();
     if size > FILE_MAX {
         return Err(vec![too_large()]);
@@ -135,5 +135,5 @@ pub(crate) fn read_book(path: &Path) -> Result<Table, Vec<CellIssue>> {
         }
         return Ok(Table { header, rows: rows.collect() });
     }
-    Err(vec![refused(1, FieldError::Format { format: "HTCDS".into() })])
+    Err(vec![refused(1, FieldError::NotHtcds)])
 }

@@ -477,7 +477,17 @@ fn import_reads_labels_our_old_columns_and_names_every_bad_cell() {
     assert_eq!(lupe["people"][0]["vulnerabilities"], json!(["SocialGroup"]));
 
     let r = s.htcds_import_csv("Nombre,Edad\nAna,30\n".as_bytes()).unwrap();
-    assert_eq!((r.rejected[0].line, r.rejected[0].issue.error.i18n_key()), (1, "error.field.format"));
+    assert_eq!((r.rejected[0].line, r.rejected[0].issue.error.i18n_key()), (1, "error.field.not_htcds"));
+    // Text that is not UTF-8 (saved in an older encoding): its line is named.
+    let latin1 = b"cas_Status,prs_FirstName\nActive,Mar\xeda\n";
+    let r = s.htcds_import_csv(&latin1[..]).unwrap();
+    assert_eq!((r.rejected[0].line, r.rejected[0].issue.error.i18n_key()), (2, "error.field.not_utf8"));
+    // A file that only says it is a spreadsheet.
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("casos.xlsx");
+    std::fs::write(&fake, "cas_Status\nActive\n").unwrap();
+    let r = s.htcds_import_file(fake.to_str().unwrap()).unwrap();
+    assert_eq!(r.rejected[0].issue.error.i18n_key(), "error.field.unreadable");
 }
 
 #[test]

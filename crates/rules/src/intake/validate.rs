@@ -118,6 +118,10 @@ pub enum FieldError {
     RowsDisagree { line: usize },
     #[error("the file is larger than {max_mb} MB, or unpacks to more than any case sheet")]
     FileTooLarge { max_mb: usize },
+    #[error("the first row names none of the HTCDS columns")]
+    NotHtcds,
+    #[error("the file could not be read as {format}")]
+    Unreadable { format: String },
 }
 
 impl Localized for FieldError {
@@ -172,6 +176,8 @@ impl Localized for FieldError {
             LineTooLong { .. } => "error.field.line_too_long",
             RowsDisagree { .. } => "error.field.rows_disagree",
             FileTooLarge { .. } => "error.field.file_too_large",
+            NotHtcds => "error.field.not_htcds",
+            Unreadable { .. } => "error.field.unreadable",
         }
     }
 
@@ -192,6 +198,7 @@ impl Localized for FieldError {
             LineTooLong { max_mb } => vec![("max", max_mb.to_string())],
             RowsDisagree { line } => vec![("line", line.to_string())],
             FileTooLarge { max_mb } => vec![("max", max_mb.to_string())],
+            Unreadable { format } => vec![("format", format.clone())],
             _ => vec![],
         }
     }
@@ -250,6 +257,8 @@ impl FieldError {
             LineTooLong { max_mb: 16 },
             RowsDisagree { line: 2 },
             FileTooLarge { max_mb: 32 },
+            NotHtcds,
+            Unreadable { format: "CSV".into() },
         ]
     }
 }
