@@ -1118,7 +1118,7 @@ async fn hostile_text_shows_literally_and_consent_gates_sharing() {
             ui.screen("print").await;
             assert_eq!(ui.wait("#consent-document").await.attr("lang").await.unwrap().as_deref(), Some("es"));
             assert_eq!(ui.text("#consent-document h1").await, "Su información y sus decisiones");
-            assert!(ui.text("#consent-document").await.contains("Compartir con una organización de referencia"));
+            assert!(ui.text("#consent-document").await.contains("Compartir con una organización a la que se canaliza"));
             assert_eq!(ui.text("#print-now").await, "Print");
             ui.shot("31-consent-es-ui-en").await;
             ui.axe("consent explanation").await;

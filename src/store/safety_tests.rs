@@ -863,7 +863,7 @@ fn sharing_a_case_needs_a_matching_unexpired_consent() {
     assert!(matches!(e, StoreError::Consent(ConsentError::Missing(Sharing::Referral))));
     assert_eq!(
         e.localized("es"),
-        "No hay un consentimiento vigente para compartir con una organización de referencia. Registre primero la decisión de la persona sobreviviente en la sección Consentimientos."
+        "No hay un consentimiento vigente para compartir con una organización a la que se canaliza. Registre primero la decisión de la persona sobreviviente en la sección Consentimientos."
     );
     // Granted for law enforcement only: still no referral.
     let mut edit = case.clone();

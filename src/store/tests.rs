@@ -52,7 +52,10 @@ fn a_wrong_passphrase_opens_nothing() {
     drop(store);
     let err = Store::open(dir.path(), "correct horse battery stapler").unwrap_err();
     assert!(matches!(err, StoreError::Database(DatabaseError::WrongPassphrase)), "{err:?}");
-    assert_eq!(err.localized("es"), "Esa frase de contraseña no abrió el almacén. Revísela e inténtelo de nuevo.");
+    assert_eq!(
+        err.localized("es"),
+        "Esa frase de contraseña no abrió el archivo de casos. Revísela e inténtelo de nuevo."
+    );
     // Without the key, SQLite sees no database at all.
     let plain = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
     assert!(plain.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).is_err());
