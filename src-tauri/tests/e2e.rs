@@ -538,6 +538,8 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
         ui.choose("#case-status", "FollowUp").await;
         ui.click("#case-status-save").await;
         ui.until_text(".row.card .saved", "Estado cambiado.").await;
+        // The case's values show the new status at once, as the core kept it.
+        ui.until_text("dd[data-field='status']", "En seguimiento").await;
         ui.shot("10-case-es-note").await;
 
         // Edit a field from the case view; everything else stays, notes included.
@@ -1474,6 +1476,8 @@ async fn the_fact_sheet_with_its_charts_shareable_and_in_spanish() {
     // The same screen in Spanish, switched in place.
     ui.key(&alt('l')).await;
     ui.until_contains("#report-footnote", "no suman").await;
+    // The header says who is working in the language chosen, role included.
+    assert!(ui.text("#who").await.contains("(Administrador(a))"), "{}", ui.text("#who").await);
     let help = ui.text_of("#htcds-columns tbody").await;
     assert!(help.contains("¿Se le identificó como víctima de trata?"), "relabelled in place: {help}");
     assert_eq!(

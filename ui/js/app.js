@@ -4,7 +4,7 @@
 // new intake, Ctrl+S saves the form, Ctrl+Shift+L locks, Esc twice is quick exit.
 import { call } from "./api.js";
 import { fill } from "./dom.js";
-import { load, current, t, tx, tattr, retranslate } from "./i18n.js";
+import { load, current, tx, tattr, retranslate } from "./i18n.js";
 import { errorText } from "./fields.js";
 import { lock, startIdle, setPrivacy, privacyOn } from "./safety.js";
 import { app, show, switchLanguage, register, go } from "./screen.js";
@@ -25,7 +25,8 @@ const who = document.getElementById("who");
 /** The header for the person unlocked: their name and role, what they may open. */
 function signedIn() {
   const s = app.status.session;
-  tx(who, "nav.signed_in_role", { user: s.user_name, org: s.org, role: t(`user.role.${s.role}`) });
+  // The role as a message of its own, so that a language switch relabels it.
+  tx(who, "nav.signed_in_role", { user: s.user_name, org: s.org, role: { key: `user.role.${s.role}` } });
 }
 
 async function enterApp(unlocked) {

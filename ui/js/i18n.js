@@ -22,10 +22,14 @@ export async function tableFor(l) {
   return cache[want] || (cache[want] = await call("translations", { locale: want }));
 }
 
-/** A message from `tbl` (a table from tableFor). */
+/**
+ * A message from `tbl` (a table from tableFor). An argument given as `{ key }`
+ * is itself a message of the table, so it changes language with the sentence.
+ */
 export function tIn(tbl, key, args) {
   let s = Object.prototype.hasOwnProperty.call(tbl, key) ? tbl[key] : key;
-  if (args) for (const [k, v] of Object.entries(args)) s = s.split(`%{${k}}`).join(String(v));
+  const arg = (v) => (v && typeof v === "object" && typeof v.key === "string" ? tIn(tbl, v.key) : String(v));
+  if (args) for (const [k, v] of Object.entries(args)) s = s.split(`%{${k}}`).join(arg(v));
   return s;
 }
 

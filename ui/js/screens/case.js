@@ -194,12 +194,15 @@ export async function caseScreen(id, { saved = false } = {}, known = null, notic
   });
   // Said at once after a change here, and until the next bundle is written.
   const unexported = h("p", { class: "meter", id: "case-unexported", hidden: !sync.unexported, i18n: "sync.case_not_exported" });
+  // The case's values, shown again from what the core keeps after each change.
+  const values = h("div", { id: "case-values" }, ...caseSections(c));
   // Status, assignment, restriction: the case as it is, with these changed.
   const saveCase = async (changes) => {
     const edited = { ...c, ...changes };
     delete edited.notes;
-    await call("update_case", { id, case: edited, draftId: null });
-    Object.assign(c, changes);
+    const kept = await call("update_case", { id, case: edited, draftId: null });
+    Object.assign(c, kept);
+    fill(values, ...caseSections(c));
     unexported.hidden = false;
   };
   const statusField = app.definition.sections.flatMap((s) => s.fields).find((f) => f.key === "status");
@@ -338,7 +341,7 @@ export async function caseScreen(id, { saved = false } = {}, known = null, notic
       print,
       statusMsg),
     restrictBox,
-    ...caseSections(c),
+    values,
     referrals,
     sharing,
     h("section", { class: "card", "aria-labelledby": "v-notes" }, h("h2", { id: "v-notes", i18n: "case.notes" }),
