@@ -652,6 +652,18 @@ async fn closing_mid_intake_loses_nothing() {
     ui.screen("intake").await;
     assert_eq!(ui.value("#f-people-0-alias").await, "Chayo");
     assert_eq!(ui.value("#f-intake_place-city").await, "El Paso");
+    // "Close without saving" asks first, and keeping on is where the focus is.
+    ui.click("#form-cancel").await;
+    ui.until_contains("#form-discard-ask", "cannot be brought back").await;
+    assert_eq!(ui.active_id().await, "form-keep");
+    ui.key(&Key::Enter.to_string()).await;
+    ui.until("the form back", async || ui.active_id().await == "form-cancel").await;
+    assert_eq!(ui.value("#f-people-0-alias").await, "Chayo", "nothing lost");
+    // Asked again, and this time thrown away: the draft goes with it.
+    ui.click("#form-cancel").await;
+    ui.click("#form-discard").await;
+    ui.screen("list").await;
+    assert!(!ui.text_of("body").await.contains("Chayo"), "the draft is gone");
     ui.c.close().await.unwrap();
 }
 

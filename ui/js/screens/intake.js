@@ -124,13 +124,25 @@ export async function intakeScreen({ draftId = null, caseId = null, values = nul
   };
   el.addEventListener("submit", (e) => { e.preventDefault(); submit(); });
   el.addEventListener("keydown", (e) => { if (e.ctrlKey && e.key.toLowerCase() === "s") { e.preventDefault(); submit(); } });
-  cancel.addEventListener("click", async () => {
+  const discard = async () => {
     saving = true;
     saveDraftSoon.cancel();
     if (draft) { await call("delete_draft", { id: draft }); draft = null; }
     dirty = false;
     setLeaveGuard(null);
     if (isNew) go("list"); else go("case", caseId);
+  };
+  // Nothing typed is lost in one click: with work in the form, closing asks first
+  // (keeping on is the default, and leaving by the menu keeps a draft).
+  cancel.addEventListener("click", () => {
+    if (!dirty && !draft) { discard(); return; }
+    const keep = h("button", { type: "button", class: "primary", id: "form-keep", i18n: "form.keep_editing" });
+    const drop = h("button", { type: "button", class: "quiet", id: "form-discard", i18n: "form.discard", onclick: discard });
+    const ask = h("div", { class: "confirm", id: "form-discard-ask", role: "alertdialog", "aria-labelledby": "form-discard-q" },
+      h("p", { id: "form-discard-q", i18n: "form.discard_question" }), keep, drop);
+    keep.addEventListener("click", () => { ask.replaceWith(cancel); cancel.focus(); });
+    cancel.replaceWith(ask);
+    keep.focus();
   });
 
   const title = isNew ? h("h1", { i18n: "form.new_title" }) : h("h1", { i18n: ["form.edit_title", { number: number || values.case_number }] });
