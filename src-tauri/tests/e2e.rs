@@ -408,6 +408,13 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
         ui.choose("#f-intake_channel", "Outreach").await;
         ui.type_in("#f-intake_place-city", "Houston").await;
         ui.type_in("#f-people-0-alias", "Rosa").await;
+        // Its "identificable" mark describes the field; it is not part of its name.
+        let alias = ui.wait("#f-people-0-alias").await;
+        let described = alias.attr("aria-describedby").await.unwrap().unwrap_or_default();
+        assert!(described.split(' ').any(|d| d == "p-people-0-alias"), "{described}");
+        let mark = ui.wait("#p-people-0-alias").await;
+        assert_eq!(mark.attr("aria-hidden").await.unwrap().as_deref(), Some("true"));
+        assert_eq!(mark.text().await.unwrap(), "identificable");
         ui.type_in("#f-people-0-given_name", "Xóchitl").await;
         ui.choose("#f-people-0-gender", "Feminine").await;
         // Mexico among the common countries; Cameroon from the list of every other.

@@ -8,6 +8,15 @@ import { tx, tattr, codeKey, t, current } from "./i18n.js";
 
 const domId = (prefix, path) => `${prefix}-${path.replace(/\./g, "-")}`;
 
+/**
+ * The "identifying" mark beside a label: shown, but not part of the field's
+ * name (a screen reader said "Aliasidentificable"); the control is described by
+ * it instead.
+ */
+function piiMark(path) {
+  return tx(h("span", { class: "pii", id: domId("p", path), "aria-hidden": "true" }), "form.pii");
+}
+
 /** Label, PII mark, help and error slot around a control. */
 function wrap(field, path, control, { labelFor = true } = {}) {
   // Derived values all share one explanation of where they come from.
@@ -17,10 +26,10 @@ function wrap(field, path, control, { labelFor = true } = {}) {
   const errId = domId("e", path);
   const label = h(labelFor ? "label" : "span", labelFor ? { for: id } : { class: "label", id: domId("l", path) });
   label.append(tx(h("span"), field.label));
-  if (field.pii) label.append(tx(h("span", { class: "pii" }), "form.pii"));
+  if (field.pii) label.append(piiMark(path));
   const help = tx(h("p", { class: "help", id: helpId }), helpKey);
   const err = h("p", { class: "error", id: errId });
-  const described = [errId];
+  const described = field.pii ? [domId("p", path), errId] : [errId];
   // Help texts are optional: a key missing from the table shows nothing.
   const hasHelp = wrap.hasHelp(helpKey);
   if (hasHelp) described.push(helpId);
@@ -46,9 +55,10 @@ class Leaf {
       // A group of checkboxes is a fieldset with a legend.
       const legend = h("legend");
       legend.append(tx(h("span"), field.label));
-      if (field.pii) legend.append(tx(h("span", { class: "pii" }), "form.pii"));
+      if (field.pii) legend.append(piiMark(path));
       const help = w.el.querySelector(".help");
-      this.el = h("fieldset", { class: "checks field", "data-path": path, "aria-describedby": [this.errEl.id, help.hidden ? null : help.id].filter(Boolean).join(" ") },
+      const described = [field.pii ? domId("p", path) : null, this.errEl.id, help.hidden ? null : help.id];
+      this.el = h("fieldset", { class: "checks field", "data-path": path, "aria-describedby": described.filter(Boolean).join(" ") },
         legend, this.control, help, this.errEl);
     }
     ctx.register(path, this);
