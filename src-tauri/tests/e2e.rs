@@ -408,6 +408,16 @@ async fn spanish_setup_bilingual_intake_restart_and_find_the_case() {
         ui.choose("#f-intake_channel", "Outreach").await;
         ui.type_in("#f-intake_place-city", "Houston").await;
         ui.type_in("#f-people-0-alias", "Rosa").await;
+        // Every link to a section of the form leads to one it shows.
+        let dangling =
+            ui.c.execute(
+                "return [...document.querySelectorAll('#form-sections a')].map(a => a.getAttribute('href'))
+                    .filter(h => !document.querySelector(h))",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(dangling, json!([]), "links to sections the form does not show");
         // Its "identificable" mark describes the field; it is not part of its name.
         let alias = ui.wait("#f-people-0-alias").await;
         let described = alias.attr("aria-describedby").await.unwrap().unwrap_or_default();

@@ -83,7 +83,8 @@ export async function intakeScreen({ draftId = null, caseId = null, values = nul
   note.setAttribute("aria-describedby", "f-note-help");
   // A long form: one step to any section, by mouse or keyboard.
   const jump = tattr(h("nav", { class: "jump", id: "form-sections" }, h("ul", {},
-    [...app.definition.sections.map((sec) => [sec.key, sec.label]), ["notes", "section.notes"]].map(([key, label]) =>
+    // Only the sections the form shows (referrals are made from the case view).
+    [...app.definition.sections.filter((sec) => !sec.managed).map((sec) => [sec.key, sec.label]), ["notes", "section.notes"]].map(([key, label]) =>
       h("li", {}, h("a", { href: `#s-${key}`, i18n: label, onclick: (e) => {
         e.preventDefault();
         const target = document.getElementById(`s-${key}`);
