@@ -86,15 +86,37 @@ pub(crate) fn written<'a>(
     out
 }
 
-/// The fields whose codes a column is written from, in the table's order.
-pub(crate) fn fields_of(column: &str) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    for m in table().iter().filter(|m| m.column == column) {
-        if !out.contains(&m.field) {
-            out.push(m.field);
+/// What the table says of one column: the fields it is written from and the
+/// values it may hold, each in the table's order. Gathered once per column, not
+/// once per cell.
+struct ColumnTable {
+    fields: Vec<&'static str>,
+    values: Vec<&'static str>,
+}
+
+fn column(name: &str) -> Option<&'static ColumnTable> {
+    static COLUMNS: OnceLock<std::collections::HashMap<&'static str, ColumnTable>> = OnceLock::new();
+    let all = COLUMNS.get_or_init(|| {
+        let mut all: std::collections::HashMap<&'static str, ColumnTable> = std::collections::HashMap::new();
+        for m in table() {
+            let c = all.entry(m.column).or_insert_with(|| ColumnTable { fields: Vec::new(), values: Vec::new() });
+            if !c.fields.contains(&m.field) {
+                c.fields.push(m.field);
+            }
+            for v in &m.values {
+                if !c.values.contains(v) {
+                    c.values.push(v);
+                }
+            }
         }
-    }
-    out
+        all
+    });
+    all.get(name)
+}
+
+/// The fields whose codes a column is written from, in the table's order.
+pub(crate) fn fields_of(name: &str) -> &'static [&'static str] {
+    column(name).map_or(&[], |c| &c.fields)
 }
 
 /// Our fields and codes an HTCDS value of a column reads back as: the first row
@@ -111,14 +133,6 @@ pub(crate) fn read(column: &str, value: &str) -> Vec<(&'static str, &'static str
 }
 
 /// The HTCDS values a column may hold, as the table knows them.
-pub(crate) fn values_of(column: &str) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    for m in table().iter().filter(|m| m.column == column) {
-        for v in &m.values {
-            if !out.contains(v) {
-                out.push(*v);
-            }
-        }
-    }
-    out
+pub(crate) fn values_of(name: &str) -> &'static [&'static str] {
+    column(name).map_or(&[], |c| &c.values)
 }

@@ -175,6 +175,7 @@ fn is_label_row(columns: &[Option<&Column>], row: &[String]) -> bool {
 /// ISO 3166-1's English short names (the toolkit's validation sheet lists them)
 /// where they are not our English or Spanish label.
 const ISO_NAMES: &[(&str, &str)] = &[
+    ("BN", "Brunei Darussalam"),
     ("US", "United States of America"),
     ("VE", "Venezuela (Bolivarian Republic of)"),
     ("BO", "Bolivia (Plurinational State of)"),
@@ -378,7 +379,7 @@ fn cell_of(column: &Column, case: &Value, person: &Value, owner: Option<&str>) -
             let mut values: Vec<&str> = Vec::new();
             let answered = |f: &str| codes_in(at(level_of(f), f)).iter().any(|c| !is_non_answer(c));
             let own = OWN_QUESTIONS.iter().find(|(c, f)| *c == column.name && answered(f)).map(|(_, f)| *f);
-            for field in mapping::fields_of(column.name).into_iter().filter(|f| own.is_none_or(|o| o == *f)) {
+            for &field in mapping::fields_of(column.name).iter().filter(|f| own.is_none_or(|o| o == **f)) {
                 let source = person.get(field).or_else(|| case.get(field));
                 for v in mapping::written(column.name, field, codes_in(source)) {
                     if !values.contains(&v) {
@@ -436,7 +437,7 @@ fn read_item(column: &Column, item: &str) -> Vec<(&'static str, String)> {
         _ => {
             // The standard's values, by name or label (an industry also without its
             // `A_`, and its label runs on past its value name: "… and remediation").
-            let standard = mapping::values_of(column.name).into_iter().find(|v| {
+            let standard = mapping::values_of(column.name).iter().copied().find(|v| {
                 Some(*v) == label
                     || key_of(v) == key
                     || v.split_once('_').is_some_and(|(_, rest)| key.starts_with(&key_of(rest)))
@@ -445,7 +446,7 @@ fn read_item(column: &Column, item: &str) -> Vec<(&'static str, String)> {
                 return mapping::read(column.name, v).into_iter().map(|(f, c)| (f, c.to_string())).collect();
             }
             let former = FORMER.iter().filter(|(c, _)| *c == column.name).map(|(_, f)| *f);
-            mapping::fields_of(column.name).into_iter().chain(former).collect()
+            mapping::fields_of(column.name).iter().copied().chain(former).collect()
         }
     };
     for field in &fields {
@@ -562,7 +563,7 @@ pub fn column_help() -> Vec<ColumnHelp> {
                 vec![label(level, path)]
             }
             Cell::Countries(key) => vec![label(Level::Person, key)],
-            Cell::Values { .. } => mapping::fields_of(c.name).into_iter().map(|f| label(level_of(f), f)).collect(),
+            Cell::Values { .. } => mapping::fields_of(c.name).iter().map(|f| label(level_of(f), f)).collect(),
             Cell::Owner => vec!["case.assigned_to".into()],
             Cell::ReferralOrganisation => vec!["field.referrals.organisation_name".into()],
             Cell::ReferralReason => vec!["field.referrals.service".into()],

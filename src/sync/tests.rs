@@ -1001,6 +1001,21 @@ fn the_directory_travels_with_sync() {
 
 /// Open a bundle with its organisation's key, let `edit` change it, and seal and
 /// sign it again as `signer`: what someone holding the organisation key could do.
+/// A case written on the first laptop and sent to the second, then `edits` made
+/// on the first: the case, the first laptop's next bundle, and its signer (to
+/// reforge that bundle).
+fn edited_after_sync(l: &mut [Store], edits: &[(&str, &str)]) -> (Value, Vec<u8>, identity::Identity) {
+    let case = l[0].create_case(sample::full_case(), None).unwrap();
+    let b = export(&mut l[0]);
+    import(&mut l[1], &b).unwrap();
+    for (path, value) in edits {
+        set(&mut l[0], &case, path, value);
+    }
+    let next = export(&mut l[0]);
+    let me = identity::load(l[0].conn()).unwrap();
+    (case, next, me)
+}
+
 fn reforge(
     reader: &Store,
     good: &[u8],
@@ -1641,12 +1656,7 @@ fn a_revoked_laptop_reads_nothing_written_after_it() {
 #[test]
 fn a_value_the_form_does_not_accept_is_held_for_review() {
     let (_d, mut l) = laptops(2);
-    let case = l[0].create_case(sample::full_case(), None).unwrap();
-    let b = export(&mut l[0]);
-    import(&mut l[1], &b).unwrap();
-    set(&mut l[0], &case, "status", "Closed");
-    let next = export(&mut l[0]);
-    let me = identity::load(l[0].conn()).unwrap();
+    let (case, next, me) = edited_after_sync(&mut l, &[("status", "Closed")]);
     let bogus = reforge(&l[1], &next, &me, |_, body| {
         let c =
             body.changes.iter_mut().filter(|c| c.field == "status").max_by_key(|c| c.seq).expect("the status change");
@@ -1682,13 +1692,7 @@ fn a_value_the_form_does_not_accept_is_held_for_review() {
 #[test]
 fn a_value_beyond_any_form_refuses_the_batch_naming_device_and_field() {
     let (_d, mut l) = laptops(2);
-    let case = l[0].create_case(sample::full_case(), None).unwrap();
-    let b = export(&mut l[0]);
-    import(&mut l[1], &b).unwrap();
-    set(&mut l[0], &case, "people.0.alias", "Garza");
-    set(&mut l[0], &case, "status", "Closed");
-    let next = export(&mut l[0]);
-    let me = identity::load(l[0].conn()).unwrap();
+    let (case, next, me) = edited_after_sync(&mut l, &[("people.0.alias", "Garza"), ("status", "Closed")]);
     let before = change_count(&l[1]);
     let huge = reforge(&l[1], &next, &me, |_, body| {
         let c =
@@ -1742,14 +1746,14 @@ fn every_case_a_large_bundle_brings_is_found_and_the_index_checks() {
 #[test]
 fn codes_of_a_laptop_not_yet_upgraded_show_as_they_are_now_and_travel_on_as_written() {
     let (_d, mut l) = laptops(3);
-    let case = l[0].create_case(sample::full_case(), None).unwrap();
-    let b = export(&mut l[0]);
-    import(&mut l[1], &b).unwrap();
-    set(&mut l[0], &case, "people.0.gender", "Masculine");
-    set(&mut l[0], &case, "methods_of_control", "DebtBondage, PhysicalThreats, PsychoactiveSubstance");
-    set(&mut l[0], &case, "venues", "Construction");
-    let next = export(&mut l[0]);
-    let me = identity::load(l[0].conn()).unwrap();
+    let (case, next, me) = edited_after_sync(
+        &mut l,
+        &[
+            ("people.0.gender", "Masculine"),
+            ("methods_of_control", "DebtBondage, PhysicalThreats, PsychoactiveSubstance"),
+            ("venues", "Construction"),
+        ],
+    );
     let old = reforge(&l[1], &next, &me, |_, body| {
         for c in body.changes.iter_mut() {
             if c.field.ends_with(".gender") && c.value == Some(json!("Masculine")) {
@@ -1805,13 +1809,7 @@ fn codes_of_a_laptop_not_yet_upgraded_show_as_they_are_now_and_travel_on_as_writ
 #[test]
 fn the_same_value_in_an_old_code_and_a_new_one_is_no_conflict() {
     let (_d, mut l) = laptops(2);
-    let case = l[0].create_case(sample::full_case(), None).unwrap();
-    let b = export(&mut l[0]);
-    import(&mut l[1], &b).unwrap();
-    set(&mut l[0], &case, "people.0.gender", "Masculine");
-    set(&mut l[0], &case, "status", "Closed");
-    let next = export(&mut l[0]);
-    let me = identity::load(l[0].conn()).unwrap();
+    let (case, next, me) = edited_after_sync(&mut l, &[("people.0.gender", "Masculine"), ("status", "Closed")]);
     let old = reforge(&l[1], &next, &me, |_, body| {
         for c in body.changes.iter_mut().filter(|c| c.field.ends_with(".gender") && c.value == Some(json!("Masculine")))
         {

@@ -95,11 +95,12 @@ class Leaf {
         };
         // A long list (every country) offers its common codes, and those the case
         // holds; any other is added from the list below the boxes.
-        const offered = f.common ? f.codes.filter((c, i) => i < f.common || chosen.includes(c)) : f.codes;
+        const offered = isLong(f) ? f.codes.filter((c, i) => i < f.common || chosen.includes(c)) : f.codes;
         for (const c of offered) box.append(option(c, chosen.includes(c)));
         const answers = this.ctx.nonAnswers.map((c) => option(c, chosen.includes(c)));
         box.append(...answers);
-        if (f.common) {
+        // (Every country is the one long list: hence its label.)
+        if (isLong(f)) {
           const more = h("select", { id: `${id}-more` });
           tattr(more, "aria-label", "form.add_country");
           more.append(tx(h("option", { value: "" }), "form.add_country"));
@@ -177,12 +178,15 @@ class Leaf {
   refresh() {}
 }
 
+/** A list the form offers only the first (common) codes of as choices. */
+const isLong = (f) => f.common < f.codes.length;
+
 /**
  * A code list in the order it is offered: a long one (every country) has its
  * common codes first, then the rest by their names in the UI's language.
  */
 function ordered(f) {
-  if (!f.common) return f.codes;
+  if (!isLong(f)) return f.codes;
   const name = (c) => t(codeKey(f.code_set, c));
   const rest = f.codes.slice(f.common).sort((a, b) => name(a).localeCompare(name(b), current()));
   return [...f.codes.slice(0, f.common), ...rest];

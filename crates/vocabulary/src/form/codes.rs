@@ -17,6 +17,9 @@ pub const SHARING_SCOPES: [&str; 2] = ["ShareWithReferralOrganisation", "ShareWi
 pub struct CodeSet {
     pub name: &'static str,
     pub codes: &'static [&'static str],
+    /// How many of its first codes a form offers as choices: all of a short list;
+    /// of a long one (every country), the common ones, the rest from a list.
+    pub common: usize,
 }
 
 impl CodeSet {
@@ -26,11 +29,17 @@ impl CodeSet {
 }
 
 macro_rules! code_sets {
-    ($($konst:ident = $name:literal [$($code:literal)*];)*) => {
-        $(pub const $konst: CodeSet = CodeSet { name: $name, codes: &[$($code),*] };)*
+    ($($konst:ident = $name:literal $(common $common:literal)? [$($code:literal)*];)*) => {
+        $(pub const $konst: CodeSet = CodeSet {
+            name: $name,
+            codes: &[$($code),*],
+            common: code_sets!(@common [$($code),*] $($common)?),
+        };)*
         /// Every code set, for the locale completeness test and the UI.
         pub const ALL: &[CodeSet] = &[$($konst),*];
     };
+    (@common [$($code:literal),*]) => { [$($code),*].len() };
+    (@common [$($code:literal),*] $common:literal) => { $common };
 }
 
 code_sets! {
@@ -106,8 +115,8 @@ code_sets! {
     CONSENT_DECISION = "consent_decision" ["Granted" "Declined"];
     // ISO 3166-1 alpha-2, every code (HTCDS 2.0 prs_Citizenship): first the
     // countries of origin, transit and destination our users meet most (the form
-    // offers these, `COMMON_COUNTRIES`), then the rest by code.
-    COUNTRY = "country" ["MX" "US" "GT" "HN" "SV" "NI" "CR" "PA" "BZ" "CU" "DO" "HT" "JM" "CO" "VE" "EC"
+    // offers these), then the rest by code.
+    COUNTRY = "country" common 36 ["MX" "US" "GT" "HN" "SV" "NI" "CR" "PA" "BZ" "CU" "DO" "HT" "JM" "CO" "VE" "EC"
         "PE" "BO" "BR" "AR" "CL" "PY" "UY" "CA" "ES" "CN" "PH" "IN" "TH" "VN" "KR" "RU"
         "UA" "RO" "NG" "GH"
         "AD" "AE" "AF" "AG" "AI" "AL" "AM" "AO" "AQ" "AS" "AT" "AU" "AW" "AX" "AZ" "BA" "BB" "BD"
@@ -128,10 +137,6 @@ code_sets! {
     LANGUAGE = "language" ["es" "en" "nah" "mix" "zap" "tzo" "tzh" "yua" "oto" "maz" "mam"
         "tlp" "pua" "tar" "qu" "pt" "fr" "ht" "zh"];
 }
-
-/// How many of `COUNTRY`'s first codes the form offers as choices (the others are
-/// valid, and shown where a case holds them).
-pub const COMMON_COUNTRIES: usize = 36;
 
 /// Codes of an earlier version (an HTCDS draft of 2020) and what they are now:
 /// (field, old code, the field it is in now, its code there). Every case that

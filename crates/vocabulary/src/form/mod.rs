@@ -357,19 +357,13 @@ fn field_json(field: &Field, parent: &str) -> Value {
         Kind::ExpiryDate => ("expiry_date", json!({})),
         Kind::Integer { min, max } => ("integer", json!({ "min": min, "max": max })),
         Kind::YesNo => ("yes_no", json!({})),
-        Kind::Choice { set, process } if set == &codes::COUNTRY => (
+        Kind::Choice { set, process } => (
             "choice",
-            json!({ "code_set": set.name, "codes": set.codes, "non_answers": !process, "common": codes::COMMON_COUNTRIES }),
+            json!({ "code_set": set.name, "codes": set.codes, "non_answers": !process, "common": set.common }),
         ),
-        Kind::Choice { set, process } => {
-            ("choice", json!({ "code_set": set.name, "codes": set.codes, "non_answers": !process }))
+        Kind::Multi { set } => {
+            ("multi", json!({ "code_set": set.name, "codes": set.codes, "non_answers": true, "common": set.common }))
         }
-        // Of every country, the form offers the common ones as boxes to tick.
-        Kind::Multi { set } if set == &codes::COUNTRY => (
-            "multi",
-            json!({ "code_set": set.name, "codes": set.codes, "non_answers": true, "common": codes::COMMON_COUNTRIES }),
-        ),
-        Kind::Multi { set } => ("multi", json!({ "code_set": set.name, "codes": set.codes, "non_answers": true })),
         Kind::Phone => ("phone", json!({})),
         Kind::Email => ("email", json!({})),
         Kind::Subdivision => ("subdivision", json!({})),
